@@ -1,0 +1,42 @@
+#include "common/log.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <mutex>
+
+namespace wincert {
+namespace {
+std::mutex g_mutex;
+spdlog::sink_ptr g_sink;
+spdlog::level::level_enum g_level = spdlog::level::info;
+
+spdlog::sink_ptr sink_locked() {
+  if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  return g_sink;
+}
+}  // namespace
+
+void init_logging(const std::string& level, const std::string& file) {
+  std::lock_guard lock(g_mutex);
+  g_level = spdlog::level::from_str(level);
+  if (g_level == spdlog::level::off && level != "off") g_level = spdlog::level::info;
+  if (!file.empty()) g_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
+  spdlog::drop_all();
+  auto def = std::make_shared<spdlog::logger>("wincert", sink_locked());
+  def->set_level(g_level);
+  def->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  spdlog::set_default_logger(def);
+}
+
+std::shared_ptr<spdlog::logger> logger(const std::string& name) {
+  std::lock_guard lock(g_mutex);
+  if (auto existing = spdlog::get(name)) return existing;
+  auto l = std::make_shared<spdlog::logger>(name, sink_locked());
+  l->set_level(g_level);
+  l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  spdlog::register_logger(l);
+  return l;
+}
+
+}  // namespace wincert

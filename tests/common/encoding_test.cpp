@@ -1,0 +1,29 @@
+#include "common/encoding.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace wincert;
+
+TEST(Encoding, Base64RoundTrip) {
+  EXPECT_EQ(base64_encode("hi"), "aGk=");
+  EXPECT_EQ(base64_encode(" again\n"), "IGFnYWluCg==");
+  EXPECT_EQ(*base64_decode("IGFnYWluCg=="), " again\n");
+  EXPECT_EQ(*base64_decode(" aG\nk= "), "hi");
+  EXPECT_FALSE(base64_decode("a$b=").has_value());
+  EXPECT_FALSE(base64_decode("aGk=aGk=").has_value());
+}
+
+TEST(Encoding, Utf16RoundTripIncludingSurrogates) {
+  const std::string text = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";  // héllo € 😀
+  auto u16 = utf8_to_utf16le(text);
+  EXPECT_EQ(u16.size(), 2u * 10u);  // 9 BMP code units + 1 surrogate pair (2 units)
+  EXPECT_EQ(utf16le_to_utf8(u16), text);
+  EXPECT_EQ(utf16le_to_utf8(std::string("\x00\xD8", 2)), "\xEF\xBF\xBD");  // lone surrogate
+}
+
+TEST(Encoding, UuidShape) {
+  auto u = random_uuid();
+  ASSERT_EQ(u.size(), 36u);
+  EXPECT_EQ(u[14], '4');
+  EXPECT_NE(u, random_uuid());
+}
