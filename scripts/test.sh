@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: what README.md tells a new user to run and what CI runs (.ci/run).
+#   1. installs what the project needs (scripts/setup.sh, idempotent)
+#   2. default build (warnings as errors) + every ctest test: unit, simulators, real peers
+#   3. ASan+UBSan build + the same tests
+#   4. each libFuzzer target for a bounded time
+# Usage: scripts/test.sh [--quick]   (--quick: default build and tests only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash scripts/setup.sh
+
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+jobs=$(nproc)
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "default build"
+cmake --preset default >/dev/null
+cmake --build --preset default -j"$jobs"
+step "default tests"
+ctest --preset default
+
+if [ "$quick" -eq 0 ]; then
+  step "ASan+UBSan build"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j"$jobs"
+  step "ASan+UBSan tests"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset asan
+
+  step "fuzzers (bounded)"
+  bash scripts/run-fuzzers.sh "${FUZZ_SECONDS:-20}"
+fi
+step "all tests passed"
