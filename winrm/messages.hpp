@@ -61,7 +61,8 @@ Envelope build_delete_shell(const RequestContext& ctx, const std::vector<Selecto
 // Get on the config resource (reads MaxEnvelopeSizekb and MaxTimeoutms).
 Envelope build_config_get(const RequestContext& ctx);
 
-// How many raw stdin bytes fit in one Send so the whole envelope stays under max_envelope_bytes.
+// How many raw stdin bytes fit in one Send so the whole envelope stays under max_envelope_bytes
+// (pypsrp's rule: (max - empty Send envelope - 256) * 3/4). 0 when even an empty Send does not fit.
 std::size_t send_chunk_capacity(std::size_t max_envelope_bytes);
 
 // A SOAP fault (reference winrm.md §1.11), typed.
@@ -81,6 +82,13 @@ struct WsmanFault {
   bool is_quota() const;              // MaxShellsPerUser and friends: reopen the shell later
   // "WSMan fault 2150858843 (w:InvalidSelectors): <reason or message>" on one line.
   std::string summary() const;
+
+  // Subcode without its prefix ("TimedOut" for "w:TimedOut").
+  std::string_view local_subcode() const;
+  // wsman_code, or the WMI error code when there is no WSManFault.
+  unsigned long effective_code() const;
+  // The fault as an Error: transient for timeouts, quotas and a lost shell, permanent otherwise.
+  Error to_error() const;
 };
 
 // A parsed response envelope: either a fault or a body for the expected action.
