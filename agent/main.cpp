@@ -1,2 +1,35 @@
+// wincert-agent: the command line entry point.
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
-int main() { std::puts("wincert-agent"); }
+#include <exception>
+
+#include "agent/winrm_cli.hpp"
+
+#ifndef WINCERT_VERSION
+#define WINCERT_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"wincert-agent: manages Windows certificate stores for Keyfactor Command"};
+  app.require_subcommand(1);
+  auto* version = app.add_subcommand("version", "print the version");
+  auto run_winrm = wincert::agent::add_winrm_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    if (version->parsed()) {
+      std::printf("wincert-agent %s\n", WINCERT_VERSION);
+      return 0;
+    }
+    return run_winrm();
+  } catch (const std::exception& e) {
+    // Nothing should throw out of the modules; this keeps a surprise to one line.
+    std::fprintf(stderr, "wincert-agent: internal error: %s\n", e.what());
+    return 255;
+  }
+}

@@ -1,0 +1,560 @@
+#include "winrm/transport.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <optional>
+#include <vector>
+
+#include "common/log.hpp"
+#include "winrm/async_lock.hpp"
+
+namespace wincert::winrm {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+constexpr int kMaxAuthLegs = 5;
+constexpr std::string_view kSoapContentType = "application/soap+xml;charset=UTF-8";
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+// A short printable excerpt of an unexpected body, for "what did the server say" in messages.
+std::string excerpt(std::string_view body) {
+  std::string out;
+  bool space = false;
+  for (const char c : body.substr(0, 160)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+    if (out.size() >= 100) break;
+  }
+  if (out.empty()) return "(empty body)";
+  return "'" + out + (body.size() > out.size() ? "...'" : "'");
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+bool is_connection_lost(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == net::error::connection_aborted || ec == net::error::broken_pipe ||
+         ec == net::error::not_connected || ec == ssl::error::stream_truncated;
+}
+
+struct HttpExchange {
+  unsigned status = 0;
+  std::string reason;
+  std::string body;
+  std::string content_type;
+  std::vector<std::string> www_authenticate;
+};
+
+// One attempt's outcome: `stale` marks a failure caused by a reused connection the server had
+// already closed, which is safe to retry once on a new connection.
+struct Attempt {
+  Result<HttpExchange> result;
+  bool stale = false;
+};
+
+}  // namespace
+
+struct WsmanTransport::Impl {
+  net::any_io_executor executor;
+  Endpoint endpoint;
+  std::unique_ptr<HttpAuth> auth;
+  TransportOptions options;
+  ssl::context tls_context{ssl::context::tls_client};
+  AsyncLock lock;
+
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  bool authenticated = false;  // the connection finished an auth handshake (encrypting auth only)
+  bool fresh = false;          // no request has completed on this connection yet
+
+  std::atomic<std::uint64_t> http_requests{0};
+  std::atomic<std::uint64_t> connections_opened{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+
+  Impl(net::any_io_executor ex, Endpoint ep, std::unique_ptr<HttpAuth> a, TransportOptions opts)
+      : executor(std::move(ex)), endpoint(std::move(ep)), auth(std::move(a)), options(std::move(opts)),
+        lock(executor) {}
+
+  std::shared_ptr<spdlog::logger> log() const { return logger("winrm"); }
+  std::string where() const { return endpoint.authority(); }
+  bool connected() const { return plain != nullptr || tls != nullptr; }
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  ConnectionInfo connection_info() const {
+    ConnectionInfo info;
+    info.host = endpoint.host;
+    info.port = endpoint.port;
+    info.tls = endpoint.tls;
+    return info;
+  }
+
+  void disconnect() {
+    if (connected()) {
+      error_code ignored;
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      lowest().close();
+    }
+    tls.reset();
+    plain.reset();
+    buffer.consume(buffer.size());
+    authenticated = false;
+    fresh = false;
+  }
+
+  Status setup_tls_context() {
+    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    error_code ec;
+    if (options.verify_peer) {
+      tls_context.set_verify_mode(ssl::verify_peer, ec);
+      if (!options.ca_file.empty()) {
+        tls_context.load_verify_file(options.ca_file, ec);
+        if (ec) {
+          return Error::permanent("cannot load CA file '" + options.ca_file + "': " + ec.message() +
+                                  " (--ca-file must be a PEM file of CA certificates)");
+        }
+      } else {
+        tls_context.set_default_verify_paths(ec);
+        if (ec) log()->debug("no system CA store: {}", ec.message());
+      }
+    } else {
+      tls_context.set_verify_mode(ssl::verify_none, ec);
+    }
+    return {};
+  }
+
+  net::awaitable<Status> connect() {
+    disconnect();
+    ConnectionInfo info = connection_info();
+    if (auth) {
+      auto allowed = auth->check_transport(info);
+      if (!allowed.ok()) co_return allowed.error();
+    }
+
+    // Resolve, bounded by the connect timeout (the resolver has no deadline of its own).
+    auto resolver = std::make_shared<tcp::resolver>(executor);
+    net::steady_timer resolve_deadline(executor);
+    resolve_deadline.expires_after(options.connect_timeout);
+    auto resolve_timed_out = std::make_shared<bool>(false);  // the handler may outlive this frame
+    resolve_deadline.async_wait([resolver, resolve_timed_out](error_code ec) {
+      if (!ec) {
+        *resolve_timed_out = true;
+        resolver->cancel();
+      }
+    });
+    const std::string service = std::to_string(endpoint.port);
+    auto [resolve_ec, results] = co_await resolver->async_resolve(endpoint.host, service, kUseTuple);
+    resolve_deadline.cancel();
+    if (resolve_ec) {
+      if (*resolve_timed_out) {
+        co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) +
+                                   " resolving host name '" + endpoint.host + "': check DNS");
+      }
+      co_return Error::transient("cannot resolve host name '" + endpoint.host + "': " + resolve_ec.message() +
+                                 ": check the endpoint name and DNS");
+    }
+
+    auto stream = std::make_unique<beast::tcp_stream>(executor);
+    stream->expires_after(options.connect_timeout);
+    auto [connect_ec, connected_to] = co_await stream->async_connect(results, kUseTuple);
+    (void)connected_to;
+    if (connect_ec) {
+      if (connect_ec == beast::error::timeout) {
+        co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) + " connecting to " +
+                                   where() + ": is the host up and the port open in its firewall?");
+      }
+      if (connect_ec == net::error::connection_refused) {
+        co_return Error::transient("connection refused by " + where() + ": is WinRM listening on port " +
+                                   std::to_string(endpoint.port) + "?");
+      }
+      co_return Error::transient("cannot connect to " + where() + ": " + connect_ec.message());
+    }
+    stream->socket().set_option(tcp::no_delay(true));
+
+    if (endpoint.tls) {
+      auto tls_stream = std::make_unique<ssl::stream<beast::tcp_stream>>(std::move(*stream), tls_context);
+      SSL* ssl_handle = tls_stream->native_handle();
+      const bool ip = is_ip_literal(endpoint.host);
+      if (!ip) SSL_set_tlsext_host_name(ssl_handle, endpoint.host.c_str());  // SNI
+      if (options.verify_peer) {
+        // Host-name (or IP) check by OpenSSL itself, so a mismatch reports X509_V_ERR_HOSTNAME_MISMATCH.
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        const int set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str())
+                           : X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), 0);
+        if (set != 1) co_return Error::permanent("cannot set up host-name verification for " + endpoint.host);
+      }
+      beast::get_lowest_layer(*tls_stream).expires_after(options.tls_handshake_timeout);
+      auto [hs_ec] = co_await tls_stream->async_handshake(ssl::stream_base::client, kUseTuple);
+      if (hs_ec) {
+        const long verify = SSL_get_verify_result(ssl_handle);
+        if (hs_ec == beast::error::timeout) {
+          co_return Error::transient("timed out after " + seconds_text(options.tls_handshake_timeout) +
+                                     " in the TLS handshake with " + where() + ": is this an HTTPS listener?");
+        }
+        if (options.verify_peer && verify != X509_V_OK) {
+          const std::string reason = X509_verify_cert_error_string(verify);
+          if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+            co_return Error::permanent("TLS certificate of host " + where() + " does not match the name '" +
+                                       endpoint.host + "' (" + reason +
+                                       "): use the host name the certificate was issued for");
+          }
+          co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
+                                     ": use --ca-file with the CA that issued it");
+        }
+        co_return Error::transient("TLS handshake with " + where() + " failed: " + hs_ec.message() +
+                                   ": is this an HTTPS listener (usually port 5986)?");
+      }
+      if (X509* cert = SSL_get1_peer_certificate(ssl_handle)) {
+        unsigned char* der = nullptr;
+        const int len = i2d_X509(cert, &der);
+        if (len > 0) info.peer_certificate_der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+        OPENSSL_free(der);
+        X509_free(cert);
+      }
+      tls = std::move(tls_stream);
+    } else {
+      plain = std::move(stream);
+    }
+    ++connections_opened;
+    fresh = true;
+    log()->debug("connected to {} ({})", where(), endpoint.tls ? "https" : "http");
+    if (auth) {
+      auto reset = auth->reset(info);
+      if (!reset.ok()) {
+        disconnect();
+        co_return reset.error();
+      }
+    }
+    co_return Status{};
+  }
+
+  // Writes one HTTP request and reads its response on the current connection.
+  net::awaitable<Attempt> send_once(const HttpBody& body, const std::optional<std::string>& authorization,
+                                    std::string_view what) {
+    http::request<http::string_body> req{http::verb::post, endpoint.path, 11};
+    req.set(http::field::host, endpoint.authority());
+    req.set(http::field::user_agent, options.user_agent);
+    req.set(http::field::accept_encoding, "identity");
+    req.set(http::field::content_type, body.content_type);
+    if (authorization) req.set(http::field::authorization, *authorization);
+    req.keep_alive(true);
+    req.body() = body.data;
+    req.prepare_payload();
+
+    const bool reused = !fresh;
+    lowest().expires_after(options.write_timeout);
+    error_code write_ec;
+    if (tls) {
+      std::tie(write_ec, std::ignore) = co_await http::async_write(*tls, req, kUseTuple);
+    } else {
+      std::tie(write_ec, std::ignore) = co_await http::async_write(*plain, req, kUseTuple);
+    }
+    ++http_requests;
+    if (write_ec) {
+      disconnect();
+      if (write_ec == beast::error::timeout) {
+        co_return Attempt{Error::transient("timed out after " + seconds_text(options.write_timeout) +
+                                           " sending " + std::string(what) + " to " + where()),
+                          false};
+      }
+      co_return Attempt{Error::transient("connection to " + where() + " lost while sending " + std::string(what) +
+                                         ": " + write_ec.message()),
+                        reused && is_connection_lost(write_ec)};
+    }
+    bytes_sent += body.data.size();
+
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options.max_response_body);
+    parser.header_limit(static_cast<std::uint32_t>(options.max_response_header));
+    lowest().expires_after(options.read_timeout);
+    error_code read_ec;
+    if (tls) {
+      std::tie(read_ec, std::ignore) = co_await http::async_read(*tls, buffer, parser, kUseTuple);
+    } else {
+      std::tie(read_ec, std::ignore) = co_await http::async_read(*plain, buffer, parser, kUseTuple);
+    }
+    if (read_ec) {
+      const bool nothing_read = !parser.got_some();
+      disconnect();
+      const std::string doing = std::string(what) + " response from " + where();
+      if (read_ec == beast::error::timeout) {
+        co_return Attempt{Error::transient("timed out after " + seconds_text(options.read_timeout) +
+                                           " waiting for the " + doing +
+                                           " (the host accepted the request but did not answer)"),
+                          false};
+      }
+      if (read_ec == http::error::body_limit) {
+        co_return Attempt{Error::invalid("the " + doing + " is larger than the limit of " +
+                                         std::to_string(options.max_response_body / (1024 * 1024)) + " MiB"),
+                          false};
+      }
+      if (read_ec == http::error::header_limit) {
+        co_return Attempt{Error::invalid("the HTTP header of the " + doing + " is larger than " +
+                                         std::to_string(options.max_response_header / 1024) + " KiB"),
+                          false};
+      }
+      if (is_connection_lost(read_ec) || read_ec == http::error::partial_message) {
+        if (nothing_read) {
+          co_return Attempt{Error::transient("connection closed by " + where() + " before the " +
+                                             std::string(what) + " response arrived (" + read_ec.message() + ")"),
+                            reused};
+        }
+        co_return Attempt{Error::transient("connection closed by " + where() + " in the middle of the " +
+                                           std::string(what) + " response (truncated)"),
+                          false};
+      }
+      co_return Attempt{Error::invalid("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
+    }
+    fresh = false;
+    auto response = parser.release();
+    HttpExchange exchange;
+    exchange.status = response.result_int();
+    exchange.reason = std::string(response.reason());
+    exchange.content_type = std::string(response[http::field::content_type]);
+    for (auto it = response.find(http::field::www_authenticate);
+         it != response.end() && it->name() == http::field::www_authenticate; ++it) {
+      exchange.www_authenticate.emplace_back(it->value());
+    }
+    exchange.body = std::move(response.body());
+    bytes_received += exchange.body.size();
+    if (!response.keep_alive()) disconnect();
+    co_return Attempt{std::move(exchange), false};
+  }
+
+  Error auth_failed(std::string_view what) const {
+    if (!auth) {
+      return Error::permanent(std::string(what) + " on " + where() +
+                              ": the host requires authentication (HTTP 401): set --auth and --user");
+    }
+    return Error::permanent("authentication failed for " + auth->principal() + " at " + where() + " (HTTP 401, " +
+                            auth->scheme() + "): check the user name and password and that " + auth->scheme() +
+                            " authentication is enabled on the host");
+  }
+
+  // Encrypting auth: authenticate the connection with empty-body requests first (Windows rejects a
+  // plaintext SOAP body there). Returns an Attempt whose value is the final (non-401) exchange.
+  net::awaitable<Attempt> handshake(std::string_view what) {
+    for (int leg = 0;; ++leg) {
+      auto header = auth->authorization();
+      if (!header.ok()) co_return Attempt{header.error(), false};
+      // Named, not a temporary: GCC 12 miscompiles temporaries that live across a co_await.
+      const HttpBody empty_body{"", std::string(kSoapContentType)};
+      auto attempt = co_await send_once(empty_body, *header, what);
+      if (!attempt.result.ok()) co_return attempt;
+      const auto& exchange = attempt.result.value();
+      if (exchange.status == 401) {
+        auto outcome = auth->on_challenge(exchange.www_authenticate);
+        if (!outcome.ok()) co_return Attempt{outcome.error(), false};
+        if (*outcome == ChallengeOutcome::kFailed || leg + 1 >= kMaxAuthLegs) {
+          disconnect();
+          co_return Attempt{auth_failed(what), false};
+        }
+        continue;
+      }
+      auto done = auth->on_response(exchange.www_authenticate);
+      if (!done.ok()) co_return Attempt{done.error(), false};
+      authenticated = true;
+      co_return attempt;
+    }
+  }
+
+  // Runs a request through the authentication legs on the current connection.
+  net::awaitable<Attempt> send_authenticated(std::string_view soap, std::string_view what) {
+    bool handshake_redone = false;
+    for (int leg = 0;; ++leg) {
+      if (auth && auth->encrypts() && !authenticated) {
+        auto shaken = co_await handshake(what);
+        if (!shaken.result.ok()) co_return shaken;
+      }
+      HttpBody body{std::string(soap), std::string(kSoapContentType)};
+      std::optional<std::string> header;
+      if (auth) {
+        auto value = auth->authorization();
+        if (!value.ok()) co_return Attempt{value.error(), false};
+        header = std::move(*value);
+        if (auth->encrypts()) {
+          auto wrapped = auth->wrap(soap);
+          if (!wrapped.ok()) co_return Attempt{wrapped.error(), false};
+          body = std::move(*wrapped);
+        }
+      }
+      auto attempt = co_await send_once(body, header, what);
+      if (!attempt.result.ok()) co_return attempt;
+      auto& exchange = attempt.result.value();
+      if (exchange.status == 401) {
+        if (!auth) co_return Attempt{auth_failed(what), false};
+        auto outcome = auth->on_challenge(exchange.www_authenticate);
+        if (!outcome.ok()) co_return Attempt{outcome.error(), false};
+        if (*outcome == ChallengeOutcome::kFailed || leg + 1 >= kMaxAuthLegs) {
+          disconnect();
+          co_return Attempt{auth_failed(what), false};
+        }
+        if (auth->encrypts()) {
+          // The host lost the security context (and so the sealing state): authenticate again, once.
+          if (handshake_redone) {
+            disconnect();
+            co_return Attempt{auth_failed(what), false};
+          }
+          handshake_redone = true;
+          authenticated = false;
+        }
+        continue;
+      }
+      if (auth) {
+        auto done = auth->on_response(exchange.www_authenticate);
+        if (!done.ok()) co_return Attempt{done.error(), false};
+        if (auth->encrypts() && istarts_with_ct(exchange.content_type, "multipart/encrypted")) {
+          auto plain_body = auth->unwrap(exchange.body, exchange.content_type);
+          if (!plain_body.ok()) {
+            disconnect();  // the sealing state is out of step now
+            co_return Attempt{plain_body.error(), false};
+          }
+          exchange.body = std::move(*plain_body);
+        }
+      }
+      co_return attempt;
+    }
+  }
+
+  static bool istarts_with_ct(std::string_view content_type, std::string_view prefix) {
+    if (content_type.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(content_type[i])) != prefix[i]) return false;
+    }
+    return true;
+  }
+
+  net::awaitable<Result<HttpExchange>> exchange(std::string_view soap, std::string_view what) {
+    auto guard = co_await lock.acquire();
+    if (!guard.locked()) co_return Error::transient(std::string(what) + " to " + where() + " was cancelled");
+    for (int attempt = 0;; ++attempt) {
+      if (!connected()) {
+        auto opened = co_await connect();
+        if (!opened.ok()) co_return opened.error();
+      }
+      auto result = co_await send_authenticated(soap, what);
+      if (!result.result.ok() && result.stale && attempt == 0) {
+        log()->debug("{}: idle connection was closed by the server; reconnecting", where());
+        disconnect();
+        continue;
+      }
+      co_return std::move(result.result);
+    }
+  }
+};
+
+WsmanTransport::WsmanTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WsmanTransport::~WsmanTransport() { impl_->disconnect(); }
+
+Result<std::unique_ptr<WsmanTransport>> WsmanTransport::create(net::any_io_executor executor, Endpoint endpoint,
+                                                               std::unique_ptr<HttpAuth> auth,
+                                                               TransportOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(executor), std::move(endpoint), std::move(auth), std::move(options));
+  if (impl->endpoint.tls) {
+    WINCERT_TRY(impl->setup_tls_context());
+    if (!impl->options.verify_peer) {
+      impl->log()->warn("TLS certificate verification is OFF for {}: anyone on the path can impersonate the host",
+                        impl->where());
+    }
+  }
+  return std::unique_ptr<WsmanTransport>(new WsmanTransport(std::move(impl)));
+}
+
+net::awaitable<Result<WsmanTransport::RawResponse>> WsmanTransport::post(std::string body, std::string_view what) {
+  auto result = co_await impl_->exchange(body, what);
+  if (!result.ok()) co_return result.error();
+  co_return RawResponse{result->status, std::move(result->body), std::move(result->content_type)};
+}
+
+net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envelope, std::string_view what) {
+  auto result = co_await impl_->exchange(envelope.xml, what);
+  if (!result.ok()) co_return result.error();
+  HttpExchange& exchange = *result;
+  const std::string where = impl_->where();
+  const std::string op(what);
+  switch (exchange.status) {
+    case 200:
+    case 500:
+    case 400: {
+      auto parsed = parse_response(exchange.body, envelope.message_id);
+      if (!parsed.ok()) {
+        if (exchange.status == 200) {
+          co_return parsed.error().context("invalid " + op + " response from " + where + ": ");
+        }
+        if (exchange.status == 500) {
+          co_return Error::transient("HTTP 500 from " + where + " for " + op + " without a SOAP fault (" +
+                                     (exchange.content_type.empty() ? "no content type" : exchange.content_type) +
+                                     "): " + excerpt(exchange.body));
+        }
+        WsmanReply reply;
+        reply.http_status = 400;
+        WsmanFault fault;
+        fault.code = "http";
+        fault.subcode = "HTTP 400";
+        fault.reason = "HTTP 400 Bad Request from " + where + " for " + op + ": " + excerpt(exchange.body);
+        reply.soap.fault = std::move(fault);
+        co_return reply;
+      }
+      co_return WsmanReply{exchange.status, std::move(*parsed)};
+    }
+    case 413:
+      co_return Error::permanent(op + " request of " + std::to_string(envelope.xml.size()) + " bytes rejected by " +
+                                 where + " (HTTP 413): larger than the host's MaxEnvelopeSizekb");
+    case 503:
+      co_return Error::transient(op + " on " + where + ": service unavailable (HTTP 503), retry later");
+    default:
+      co_return Error::permanent(op + " on " + where + ": unexpected HTTP " + std::to_string(exchange.status) + " " +
+                                 exchange.reason + ": " + excerpt(exchange.body) +
+                                 " (is this a WinRM endpoint? check the URL path, usually /wsman)");
+  }
+}
+
+void WsmanTransport::close() { impl_->disconnect(); }
+const Endpoint& WsmanTransport::endpoint() const { return impl_->endpoint; }
+net::any_io_executor WsmanTransport::executor() const { return impl_->executor; }
+const TransportOptions& WsmanTransport::options() const { return impl_->options; }
+void WsmanTransport::set_read_timeout(std::chrono::milliseconds timeout) { impl_->options.read_timeout = timeout; }
+
+TransportCounters WsmanTransport::counters() const {
+  return TransportCounters{impl_->http_requests.load(), impl_->connections_opened.load(), impl_->bytes_sent.load(),
+                           impl_->bytes_received.load()};
+}
+
+}  // namespace wincert::winrm

@@ -1,0 +1,218 @@
+#include "winrm/winrs.hpp"
+
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+
+namespace wincert::winrm {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kFallbackEnvelopeBytes = 150 * 1024;
+constexpr std::size_t kMinEnvelopeBytes = 8 * 1024;
+// The HTTP read timeout must exceed OperationTimeout: a Receive legitimately waits that long.
+constexpr std::chrono::milliseconds kReadTimeoutMargin = 10s;
+
+std::string duration_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+bool shell_unusable(const WsmanReply& reply) {
+  if (reply.http_status == 400) return true;
+  return reply.soap.fault && (reply.soap.fault->is_shell_gone() || reply.soap.fault->is_quota());
+}
+
+}  // namespace
+
+WinrsSession::WinrsSession(WsmanTransport& transport, SessionOptions options)
+    : transport_(transport), options_(std::move(options)), shell_lock_(transport.executor()) {
+  context_.to = transport_.endpoint().url();
+  context_.session_id = "uuid:" + random_uuid();
+  context_.operation_timeout = options_.operation_timeout;
+  context_.locale = options_.locale;
+  context_.max_envelope_size = options_.max_envelope_size.value_or(kFallbackEnvelopeBytes);
+  envelope_known_ = options_.max_envelope_size.has_value();
+  const auto wanted_read_timeout = options_.operation_timeout + kReadTimeoutMargin;
+  if (transport_.options().read_timeout < wanted_read_timeout) transport_.set_read_timeout(wanted_read_timeout);
+}
+
+WinrsSession::~WinrsSession() = default;
+
+std::string WinrsSession::where() const { return transport_.endpoint().authority(); }
+
+Error WinrsSession::fault_error(std::string_view what, const WsmanReply& reply) const {
+  std::string text = std::string(what) + " on " + where() + ": ";
+  if (!reply.soap.fault) return Error::invalid(text + "unexpected response (HTTP " + std::to_string(reply.http_status) + ")");
+  const WsmanFault& fault = *reply.soap.fault;
+  text += fault.summary();
+  if (fault.is_quota() || fault.is_operation_timeout() || fault.is_shell_gone() || reply.http_status == 400) {
+    return Error::transient(text);
+  }
+  return Error::permanent(text);
+}
+
+net::awaitable<Result<ServerConfig>> WinrsSession::server_config() {
+  if (server_config_) co_return *server_config_;
+  RequestContext config_context = context_;
+  // Envelopes are named locals throughout: GCC 12 miscompiles temporaries living across a co_await.
+  const Envelope request = build_config_get(config_context);
+  auto reply = co_await transport_.request(request, "Get WinRM config");
+  if (!reply.ok()) co_return reply.error();
+  if (reply->soap.fault) co_return fault_error("Get WinRM config", *reply);
+  auto config = parse_config(reply->soap);
+  if (!config.ok()) co_return config.error().context("Get WinRM config on " + where() + ": ");
+  server_config_ = *config;
+  co_return *config;
+}
+
+net::awaitable<Status> WinrsSession::ensure_envelope_size() {
+  if (envelope_known_) co_return Status{};
+  envelope_known_ = true;
+  auto config = co_await server_config();
+  if (config.ok() && config->max_envelope_size_kb > 0) {
+    // Clamp to something sane: a hostile peer must not make us build or accept gigantic envelopes.
+    const std::size_t bytes = std::min<std::size_t>(config->max_envelope_size_kb, 16 * 1024) * 1024;
+    context_.max_envelope_size = std::max(bytes, kMinEnvelopeBytes);
+    logger("winrm")->debug("{}: MaxEnvelopeSizekb {}", where(), config->max_envelope_size_kb);
+  } else {
+    context_.max_envelope_size = kFallbackEnvelopeBytes;
+    logger("winrm")->debug("{}: config Get failed ({}), using {} KB envelopes", where(),
+                           config.ok() ? std::string("no MaxEnvelopeSizekb") : config.error().message,
+                           kFallbackEnvelopeBytes / 1024);
+  }
+  co_return Status{};
+}
+
+net::awaitable<Status> WinrsSession::ensure_shell() {
+  if (shell_open()) co_return Status{};
+  auto guard = co_await shell_lock_.acquire();
+  if (!guard.locked()) co_return Error::transient("opening a shell on " + where() + " was cancelled");
+  if (shell_open()) co_return Status{};  // another caller opened it while we waited
+  auto envelope = co_await ensure_envelope_size();
+  if (!envelope.ok()) co_return envelope.error();
+  const Envelope request = build_create_shell(context_, options_.shell);
+  auto reply = co_await transport_.request(request, "Create shell");
+  if (!reply.ok()) co_return reply.error();
+  if (reply->soap.fault) co_return fault_error("Create shell", *reply);
+  auto created = parse_create_shell(reply->soap);
+  if (!created.ok()) co_return created.error().context("Create shell on " + where() + ": ");
+  shell_ = std::move(*created);
+  ++counters_.shells_created;
+  logger("winrm")->debug("{}: shell {} created", where(), shell_.shell_id);
+  co_return Status{};
+}
+
+net::awaitable<Result<CommandOutput>> WinrsSession::run(CommandSpec spec) {
+  for (int attempt = 0;; ++attempt) {
+    auto shell = co_await ensure_shell();
+    if (!shell.ok()) co_return shell.error();
+    const auto shell_selectors = shell_.selectors;
+    const bool console_stdin = spec.console_mode_stdin.value_or(spec.stdin_data.empty());
+    const Envelope request =
+        build_command(context_, shell_selectors, spec.command, spec.arguments, spec.skip_cmd_shell, console_stdin);
+    auto reply = co_await transport_.request(request, "Command");
+    if (!reply.ok()) co_return reply.error();
+    if (reply->soap.fault) {
+      if (shell_unusable(*reply) && attempt == 0) {
+        // Idle shells get disconnected/removed by the host, and quotas fill up: start a fresh shell.
+        logger("winrm")->debug("{}: shell {} unusable ({}); reopening", where(), shell_.shell_id,
+                               reply->soap.fault->summary());
+        if (reply->soap.fault->is_quota()) co_await close();
+        shell_ = {};
+        continue;
+      }
+      co_return fault_error("Command", *reply);
+    }
+    auto command_id = parse_command_id(reply->soap);
+    if (!command_id.ok()) co_return command_id.error().context("Command on " + where() + ": ");
+    ++counters_.commands;
+    auto output = co_await drive(spec, *command_id);
+    co_await signal(*command_id);
+    co_return output;
+  }
+}
+
+net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spec, const std::string& command_id) {
+  const auto deadline_after = spec.deadline.value_or(options_.command_deadline);
+  const auto deadline = std::chrono::steady_clock::now() + deadline_after;
+  auto past_deadline = [&]() -> Error {
+    return Error::transient("command '" + spec.command + "' on " + where() + " did not finish within " +
+                            duration_text(std::chrono::duration_cast<std::chrono::milliseconds>(deadline_after)) +
+                            " (deadline); it was terminated");
+  };
+
+  if (!spec.stdin_data.empty()) {
+    std::size_t chunk = send_chunk_capacity(context_.max_envelope_size);
+    if (spec.stdin_chunk_limit > 0) chunk = std::min(chunk, spec.stdin_chunk_limit);
+    if (chunk == 0) co_return Error::invalid("envelope size " + std::to_string(context_.max_envelope_size) + " of " + where() + " is too small to send stdin");
+    std::size_t offset = 0;
+    while (offset < spec.stdin_data.size()) {
+      if (std::chrono::steady_clock::now() > deadline) co_return past_deadline();
+      const std::size_t n = std::min(chunk, spec.stdin_data.size() - offset);
+      const bool last = offset + n == spec.stdin_data.size();
+      const Envelope request =
+          build_send(context_, shell_.selectors, command_id, std::string_view(spec.stdin_data).substr(offset, n), last);
+      auto reply = co_await transport_.request(request, "Send");
+      if (!reply.ok()) co_return reply.error();
+      if (reply->soap.fault) co_return fault_error("Send", *reply);
+      offset += n;
+    }
+  }
+
+  CommandOutput output;
+  for (;;) {
+    if (std::chrono::steady_clock::now() > deadline) co_return past_deadline();
+    const Envelope request = build_receive(context_, shell_.selectors, command_id);
+    auto reply = co_await transport_.request(request, "Receive");
+    ++counters_.receives;
+    if (!reply.ok()) co_return reply.error();
+    if (reply->soap.fault) {
+      if (reply->soap.fault->is_operation_timeout()) continue;  // normal long-poll expiry: poll again
+      co_return fault_error("Receive", *reply);
+    }
+    auto received = parse_receive(reply->soap, command_id);
+    if (!received.ok()) co_return received.error().context("Receive on " + where() + ": ");
+    output.stdout_data += received->stdout_data;
+    output.stderr_data += received->stderr_data;
+    if (output.stdout_data.size() + output.stderr_data.size() > options_.max_output_bytes) {
+      co_return Error::invalid("command '" + spec.command + "' on " + where() + " produced more than " +
+                               std::to_string(options_.max_output_bytes / (1024 * 1024)) + " MiB of output");
+    }
+    if (received->done) {
+      output.exit_code = received->exit_code.value_or(-1);
+      co_return output;
+    }
+  }
+}
+
+net::awaitable<void> WinrsSession::signal(const std::string& command_id) {
+  // Always sent (MS-WSMV 3.1.4.14); a failure here does not change the command's outcome.
+  const Envelope request = build_signal(context_, shell_.selectors, command_id, options_.signal_code);
+  auto reply = co_await transport_.request(request, "Signal");
+  if (!reply.ok()) {
+    logger("winrm")->debug("{}: Signal for command {} failed: {}", where(), command_id, reply.error().message);
+  } else if (reply->soap.fault) {
+    logger("winrm")->debug("{}: Signal for command {}: {}", where(), command_id, reply->soap.fault->summary());
+    if (shell_unusable(*reply)) shell_ = {};
+  }
+}
+
+net::awaitable<Status> WinrsSession::close() {
+  if (!shell_open()) co_return Status{};
+  const auto selectors = shell_.selectors;
+  shell_ = {};
+  const Envelope request = build_delete_shell(context_, selectors);
+  auto reply = co_await transport_.request(request, "Delete shell");
+  if (!reply.ok()) co_return reply.error();
+  if (reply->soap.fault) {
+    const auto& fault = *reply->soap.fault;
+    if (fault.is_shell_gone() || fault.wsman_code == fault_code::kOperationAborted) co_return Status{};
+    co_return fault_error("Delete shell", *reply);
+  }
+  co_return Status{};
+}
+
+}  // namespace wincert::winrm
