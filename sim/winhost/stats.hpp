@@ -1,0 +1,38 @@
+// Counters of the simulator, printed as one JSON line on exit and written to --status-file.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace wincert::sim {
+
+struct Stats {
+  std::uint64_t connections = 0;
+  std::uint64_t connections_open = 0;
+  std::uint64_t requests = 0;
+  std::map<std::string, std::uint64_t> requests_by_action;  // short names: Create, Command, Receive, ...
+  std::uint64_t shells_created = 0;
+  std::uint64_t shells_open = 0;
+  std::uint64_t commands = 0;
+  std::uint64_t faults = 0;
+  std::uint64_t auth_failures = 0;
+  std::uint64_t timeouts = 0;  // Receive answered with w:TimedOut
+
+  nlohmann::json to_json() const {
+    return {{"connections", connections}, {"connections_open", connections_open}, {"requests", requests},
+            {"requests_by_action", requests_by_action}, {"shells_created", shells_created},
+            {"shells_open", shells_open}, {"commands", commands}, {"faults", faults},
+            {"auth_failures", auth_failures}, {"timeouts", timeouts}};
+  }
+};
+
+// "http://.../shell/Receive" -> "Receive".
+inline std::string short_action(const std::string& action) {
+  auto slash = action.find_last_of('/');
+  return slash == std::string::npos ? action : action.substr(slash + 1);
+}
+
+}  // namespace wincert::sim
