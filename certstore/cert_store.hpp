@@ -1,0 +1,207 @@
+// What certstore does to a Windows machine, independent of how (remote PowerShell or local CryptoAPI):
+// the LocalMachine certificate stores, IIS https bindings, and SQL Server's TLS certificate.
+// Plain value types in, plain value types out; every operation is a coroutine returning Result.
+#pragma once
+
+#include "certstore/csr.hpp"
+#include "certstore/x509.hpp"
+#include "common/result.hpp"
+#include "common/secret.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wincert::certstore {
+
+template <typename T>
+using Task = boost::asio::awaitable<Result<T>>;
+
+// ---- certificate stores ----
+
+struct InventoryEntry {
+  std::string der;              // the certificate's DER bytes
+  std::string thumbprint;       // SHA-1 uppercase hex, computed from der
+  bool has_private_key = false;
+  std::string provider_name;    // CNG KSP or CryptoAPI CSP holding the key ("" without a key)
+  std::string friendly_name;
+  CertificateInfo info;
+};
+
+struct StoreInventory {
+  std::string store;                   // "My", "WebHosting", ...
+  std::vector<InventoryEntry> entries;
+  std::vector<std::string> problems;   // entries the host returned that could not be parsed (one line each)
+};
+
+struct IisBindingRequest {
+  std::string site = "Default Web Site";
+  std::string ip = "*";        // "*", IPv4 or IPv6 (with or without brackets)
+  int port = 443;
+  std::string host;            // SNI host name; "" = all host names
+  int ssl_flags = 0;
+};
+
+struct IisBinding {
+  std::string site;
+  std::string protocol;        // "https" (list returns others too)
+  std::string ip;              // "*" or the address without brackets
+  int port = 0;
+  std::string host;
+  std::string thumbprint;      // uppercase hex, "" when no certificate is bound
+  std::string store;           // "My", "WebHosting"
+  int ssl_flags = 0;
+};
+
+struct SqlBindingRequest {
+  std::vector<std::string> instances{"MSSQLSERVER"};
+  bool restart_service = false;
+};
+
+enum class AddOutcome { kAdded, kReplaced, kAlreadyPresent };
+
+struct AddCertificateRequest {
+  std::string store = "My";
+  std::string contents_base64;          // PFX or DER, as Command sends it
+  Secret password;                      // the PFX password ("" = none)
+  std::string label;                    // how messages name it (see certificate_label())
+  bool overwrite = false;               // replace a certificate with the same thumbprint
+  std::string provider_name;            // "" = Windows' default for the PFX
+  bool add_chain_to_ca_store = false;   // intermediates from the PFX go to LocalMachine\CA
+  bool private_key_required = false;    // IIS/SQL: refuse a PFX without a key before touching the host
+  std::optional<IisBindingRequest> iis_binding;  // bind in the same invocation
+  std::optional<SqlBindingRequest> sql_binding;
+  std::string replaced_thumbprint;      // after binding, remove this certificate if nothing uses it
+};
+
+struct SqlInstanceBinding {
+  std::string instance;
+  bool verified = false;       // the registry holds the new thumbprint after writing
+  std::string key_file;        // the private key file the service account was granted read on
+  bool restarted = false;
+};
+
+struct ReplacedCertificate {
+  std::string thumbprint;
+  bool removed = false;
+  std::vector<std::string> still_bound_sites;  // why it stayed
+};
+
+struct AddCertificateResult {
+  std::string thumbprint;
+  AddOutcome outcome = AddOutcome::kAdded;
+  bool has_private_key = false;
+  std::string provider_name;
+  std::vector<std::string> chain_added;         // thumbprints placed in the CA store
+  std::optional<IisBinding> binding;
+  std::vector<SqlInstanceBinding> sql_bindings;
+  std::optional<ReplacedCertificate> replaced;
+};
+
+struct RemoveResult {
+  bool found = false;
+  bool removed = false;
+  bool key_removed = false;   // false when another certificate still uses the key
+};
+
+struct CsrRequest {
+  std::string store = "My";
+  std::string subject;          // as Command sends it, e.g. "CN=web01,O=Keyfactor\, Inc,C=US"
+  std::string key_type;         // "RSA", "ECC", ...
+  std::string key_size;         // "2048", "P-256", ...
+  std::string provider_name;    // "" = default for the key type
+  std::vector<SubjectAltName> sans;
+};
+
+struct CsrResult {
+  std::string csr_pem;
+  CsrInfo info;
+  std::string provider_name;    // the provider the key was generated in
+};
+
+struct InstallIssuedRequest {
+  std::string store = "My";
+  std::string certificate_der;  // the issued certificate
+};
+
+struct InstallIssuedResult {
+  std::string thumbprint;
+  bool has_private_key = false;  // the certificate found its generated key
+};
+
+class CertStore {
+ public:
+  virtual ~CertStore() = default;
+  virtual Task<StoreInventory> inventory(std::string store) = 0;
+  // Imports a PFX (or DER) into a LocalMachine store with a persisted machine key, honouring Overwrite,
+  // optionally binding it (IIS or SQL) and cleaning up the replaced certificate in the same step.
+  virtual Task<AddCertificateResult> add(AddCertificateRequest request) = 0;
+  // Removes a certificate and, when no other certificate uses it, its private key.
+  virtual Task<RemoveResult> remove(std::string store, std::string thumbprint) = 0;
+  // Creates a key on the device and a PKCS#10 request for it (on-device key generation).
+  virtual Task<CsrResult> create_csr(CsrRequest request) = 0;
+  // Installs the certificate issued for a create_csr() request onto its generated key.
+  virtual Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) = 0;
+};
+
+// ---- IIS ----
+
+struct RemoveIfUnusedResult {
+  bool removed = false;
+  std::vector<std::string> still_bound_sites;
+};
+
+struct IisBindResult {
+  IisBinding binding;
+  bool replaced_existing = false;   // an https binding with the same IP:Port:Host was replaced
+};
+
+class IisBindings {
+ public:
+  virtual ~IisBindings() = default;
+  virtual Task<std::vector<IisBinding>> list() = 0;
+  // Binds thumbprint (in store) to the exact IP:Port:Host https binding of the site, replacing it.
+  virtual Task<IisBindResult> bind(IisBindingRequest binding, std::string thumbprint, std::string store) = 0;
+  // Removes the https binding IP:Port:Host of the site; false when there was none.
+  virtual Task<bool> unbind(IisBindingRequest binding) = 0;
+  // Removes the certificate only when no IIS binding uses it.
+  virtual Task<RemoveIfUnusedResult> remove_certificate_if_unused(std::string store, std::string thumbprint) = 0;
+};
+
+// ---- SQL Server ----
+
+struct SqlInstance {
+  std::string name;             // "MSSQLSERVER", "SQLEXPRESS"
+  std::string instance_id;      // "MSSQL16.MSSQLSERVER"
+  std::string thumbprint;       // uppercase hex of SuperSocketNetLib\Certificate, "" when none
+  std::string service_name;     // "MSSQLSERVER", "MSSQL$SQLEXPRESS"
+  std::string service_account;  // "NT Service\MSSQLSERVER"
+};
+
+struct SqlUnbindOutcome {
+  std::string instance;
+  bool unbound = false;            // false when another certificate was bound (left alone)
+  std::string previous_thumbprint;
+  bool restarted = false;
+};
+
+struct SqlServiceState {
+  std::string instance;
+  std::string service_name;
+  std::string status;             // "Running", ...
+};
+
+class SqlBindings {
+ public:
+  virtual ~SqlBindings() = default;
+  virtual Task<std::vector<SqlInstance>> list_instances() = 0;
+  virtual Task<std::vector<SqlInstanceBinding>> bind(SqlBindingRequest request, std::string thumbprint,
+                                                     std::string store) = 0;
+  // Clears the certificate only on instances where thumbprint is the one bound.
+  virtual Task<std::vector<SqlUnbindOutcome>> unbind(SqlBindingRequest request, std::string thumbprint) = 0;
+  virtual Task<std::vector<SqlServiceState>> restart(std::vector<std::string> instances) = 0;
+};
+
+}  // namespace wincert::certstore

@@ -1,0 +1,45 @@
+// RAII owners for the OpenSSL objects certstore uses, and the OpenSSL error queue as text.
+// Internal to certstore: nothing here crosses the module border.
+#pragma once
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
+#include <openssl/provider.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace wincert::certstore::ossl {
+
+template <auto Fn>
+struct Deleter {
+  template <typename T>
+  void operator()(T* p) const { Fn(p); }
+};
+
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+using X509ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ_free>>;
+using PKeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using Pkcs12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
+using LibCtxPtr = std::unique_ptr<OSSL_LIB_CTX, Deleter<OSSL_LIB_CTX_free>>;
+using ProviderPtr = std::unique_ptr<OSSL_PROVIDER, Deleter<OSSL_PROVIDER_unload>>;
+using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+inline void free_ossl_string(char* p) { OPENSSL_free(p); }
+using OsslStringPtr = std::unique_ptr<char, Deleter<free_ossl_string>>;
+
+struct X509StackDeleter {
+  void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
+};
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
+
+// Drains the thread's OpenSSL error queue into "reason; reason" (empty when the queue was empty).
+std::string drain_errors();
+
+}  // namespace wincert::certstore::ossl

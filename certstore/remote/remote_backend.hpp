@@ -1,0 +1,87 @@
+// The remote backend: CertStore, IisBindings and SqlBindings carried out by running the embedded
+// wincert-op scripts through a ScriptRunner (WinRM in the agent, a fake in tests). Scripts return raw
+// facts; parsing, thumbprints, validation and decisions happen here.
+#pragma once
+
+#include "certstore/cert_store.hpp"
+#include "certstore/script_runner.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace wincert::certstore::remote {
+
+struct HostInfo {
+  std::string hostname;
+  int os_build = 0;
+  std::string os_version;   // "10.0.20348"
+  std::string ps_version;   // "5.1.20348.2849"
+};
+
+// Runs one op and turns every failure into an Error naming the op, the store (when given) and the host.
+class ScriptCaller {
+ public:
+  explicit ScriptCaller(ScriptRunner& runner) : runner_(runner) {}
+  // scrub: a secret that must not survive into an error message even if the host echoed it.
+  boost::asio::awaitable<Result<nlohmann::json>> call(std::string_view op, nlohmann::json args,
+                                                      std::string_view store = {}, const Secret* scrub = nullptr);
+  // host-info, asked once per caller and cached (SSL-flag checks need the OS build).
+  boost::asio::awaitable<Result<HostInfo>> host_info();
+  std::string host() const { return runner_.host(); }
+
+ private:
+  ScriptRunner& runner_;
+  std::optional<HostInfo> host_info_;
+};
+
+// Turns the documents scripts print into value types (exposed for tests and for the simulator).
+Result<HostInfo> parse_host_info(const nlohmann::json& doc);
+Result<StoreInventory> parse_store_inventory(const nlohmann::json& doc, std::string_view store);
+Result<IisBinding> parse_iis_binding(const nlohmann::json& doc);
+Result<std::vector<SqlInstance>> parse_sql_instances(const nlohmann::json& doc);
+
+class RemoteCertStore final : public CertStore {
+ public:
+  explicit RemoteCertStore(std::shared_ptr<ScriptCaller> caller) : caller_(std::move(caller)) {}
+  Task<StoreInventory> inventory(std::string store) override;
+  Task<AddCertificateResult> add(AddCertificateRequest request) override;
+  Task<RemoveResult> remove(std::string store, std::string thumbprint) override;
+  Task<CsrResult> create_csr(CsrRequest request) override;
+  Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override;
+
+ private:
+  std::shared_ptr<ScriptCaller> caller_;
+};
+
+class RemoteIisBindings final : public IisBindings {
+ public:
+  explicit RemoteIisBindings(std::shared_ptr<ScriptCaller> caller) : caller_(std::move(caller)) {}
+  Task<std::vector<IisBinding>> list() override;
+  Task<IisBindResult> bind(IisBindingRequest binding, std::string thumbprint, std::string store) override;
+  Task<bool> unbind(IisBindingRequest binding) override;
+  Task<RemoveIfUnusedResult> remove_certificate_if_unused(std::string store, std::string thumbprint) override;
+
+ private:
+  std::shared_ptr<ScriptCaller> caller_;
+};
+
+class RemoteSqlBindings final : public SqlBindings {
+ public:
+  explicit RemoteSqlBindings(std::shared_ptr<ScriptCaller> caller) : caller_(std::move(caller)) {}
+  Task<std::vector<SqlInstance>> list_instances() override;
+  Task<std::vector<SqlInstanceBinding>> bind(SqlBindingRequest request, std::string thumbprint,
+                                             std::string store) override;
+  Task<std::vector<SqlUnbindOutcome>> unbind(SqlBindingRequest request, std::string thumbprint) override;
+  Task<std::vector<SqlServiceState>> restart(std::vector<std::string> instances) override;
+
+ private:
+  std::shared_ptr<ScriptCaller> caller_;
+};
+
+// Bounded wait the sql-restart script gets per service (stop + start).
+inline constexpr int kSqlRestartTimeoutSeconds = 90;
+
+}  // namespace wincert::certstore::remote

@@ -1,0 +1,107 @@
+#include "certstore/x509.hpp"
+#include "common/encoding.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+namespace wincert::certstore {
+namespace {
+
+using testing::load_contract;
+
+std::string golden_der(std::size_t index) {
+  const auto contract = load_contract("store-inventory");
+  return *base64_decode(contract["output"]["Certificates"][index]["Base64"].get<std::string>());
+}
+
+TEST(X509, ParsesRsaLeafWithEverySanTypeLikeWindows) {
+  auto info = parse_certificate_der(golden_der(0));
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->thumbprint, "426E9669376072D8D1461082A6E31AB4023E1857");
+  EXPECT_EQ(info->subject, "CN=www.example.com, O=\"Keyfactor, Inc\", C=US");
+  EXPECT_EQ(info->issuer, "CN=Example Issuing CA 1, O=Example Trust, C=US");
+  EXPECT_EQ(info->serial, "00C0FFEE01");  // leading 00 kept, as Windows shows it
+  EXPECT_EQ(info->key, (KeyParameters{KeyAlgorithm::kRsa, 2048, ""}));
+  EXPECT_EQ(info->key.display(), "RSA 2048");
+  EXPECT_FALSE(info->self_signed);
+  const std::vector<SubjectAltName> expected = {
+      {SanType::kDns, "www.example.com"},          {SanType::kDns, "example.com"},
+      {SanType::kIp, "192.0.2.10"},                {SanType::kIp, "2001:db8::10"},
+      {SanType::kEmail, "webmaster@example.com"},  {SanType::kUri, "https://www.example.com/"},
+      {SanType::kUpn, "web01@corp.example.com"},
+  };
+  EXPECT_EQ(info->sans, expected);
+  const std::regex iso(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)");
+  EXPECT_TRUE(std::regex_match(info->not_before, iso)) << info->not_before;
+  EXPECT_TRUE(std::regex_match(info->not_after, iso)) << info->not_after;
+  EXPECT_LT(info->not_before, info->not_after);
+}
+
+TEST(X509, ParsesEcP256SelfSigned) {
+  auto info = parse_certificate_der(golden_der(1));
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->thumbprint, "3A95FCE68019E31A67985E09377E5AD7976F8FD9");
+  EXPECT_EQ(info->subject, "CN=old.example.com");
+  EXPECT_EQ(info->serial, "3003");
+  EXPECT_EQ(info->key.algorithm, KeyAlgorithm::kEc);
+  EXPECT_EQ(info->key.curve, "P-256");
+  EXPECT_EQ(info->key.bits, 256);
+  EXPECT_EQ(info->key.display(), "EC P-256");
+  EXPECT_TRUE(info->self_signed);
+}
+
+TEST(X509, AcceptsBase64AndPem) {
+  const std::string der = golden_der(0);
+  auto from_base64 = parse_certificate_text(base64_encode(der));
+  ASSERT_TRUE(from_base64.ok());
+  std::string pem = "-----BEGIN CERTIFICATE-----\n";
+  const std::string b64 = base64_encode(der);
+  for (std::size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
+  pem += "-----END CERTIFICATE-----\n";
+  auto from_pem = parse_certificate_text(pem);
+  ASSERT_TRUE(from_pem.ok()) << from_pem.error().message;
+  EXPECT_EQ(from_pem->thumbprint, from_base64->thumbprint);
+}
+
+TEST(X509, GarbageTruncatedAndTrailingBytesAreErrorsNotCrashes) {
+  const std::string der = golden_der(0);
+  for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{10}, der.size() / 2, der.size() - 1}) {
+    auto info = parse_certificate_der(der.substr(0, cut));
+    ASSERT_FALSE(info.ok()) << "cut at " << cut;
+    EXPECT_EQ(info.error().kind, ErrorKind::kInvalidInput);
+  }
+  auto trailing = parse_certificate_der(der + "x");
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_NE(trailing.error().message.find("trailing"), std::string::npos);
+  std::string flipped = der;
+  for (std::size_t i = 0; i < flipped.size(); i += 7) {
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x5A);
+    (void)parse_certificate_der(flipped);  // must not crash, whatever it returns
+  }
+  EXPECT_FALSE(parse_certificate_text("not base64 !!").ok());
+  EXPECT_FALSE(parse_certificate_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").ok());
+}
+
+TEST(X509, ThumbprintHelpers) {
+  EXPECT_EQ(thumbprint_of(golden_der(0)), "426E9669376072D8D1461082A6E31AB4023E1857");
+  // Copied from the Windows certificate dialog: spaces, lowercase and an invisible U+200E in front.
+  EXPECT_EQ(normalize_thumbprint("\xE2\x80\x8E" "42 6e 96 69 37 60 72 d8 d1 46 10 82 a6 e3 1a b4 02 3e 18 57"),
+            "426E9669376072D8D1461082A6E31AB4023E1857");
+  EXPECT_EQ(normalize_thumbprint("42:6E:96:69:37:60:72:D8:D1:46:10:82:A6:E3:1A:B4:02:3E:18:57"),
+            "426E9669376072D8D1461082A6E31AB4023E1857");
+  EXPECT_EQ(normalize_thumbprint("426E"), "");
+  EXPECT_EQ(normalize_thumbprint("Z26E9669376072D8D1461082A6E31AB4023E1857"), "");
+}
+
+TEST(X509, SanLabels) {
+  EXPECT_EQ(san_type_windows_label(SanType::kDns), "DNS Name");
+  EXPECT_EQ(san_type_windows_label(SanType::kIp), "IP Address");
+  EXPECT_EQ(san_type_windows_label(SanType::kUpn), "Principal Name");
+  EXPECT_EQ(san_type_key(SanType::kEmail), "email");
+  EXPECT_EQ(san_type_key(SanType::kUri), "uri");
+}
+
+}  // namespace
+}  // namespace wincert::certstore
