@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 cmake --preset default >/dev/null
 cmake --build --preset default --target wincert-agent winhost-sim -j"$(nproc)"
 

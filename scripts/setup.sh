@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev libssl-dev libpugixml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libkrb5-dev libyaml-cpp-dev gss-ntlmssp-dev
   # real peers used by the tests
-  krb5-kdc krb5-user gss-ntlmssp python3-winrm python3-requests-ntlm python3-requests-kerberos
+  krb5-kdc krb5-admin-server krb5-user gss-ntlmssp python3-winrm python3-requests-ntlm python3-requests-kerberos
   python3-gssapi python3-yaml python3-cryptography-vectors
   # benchmarks and reports
   python3-matplotlib

@@ -13,7 +13,8 @@ quick=0
 
 bash scripts/setup.sh
 
-export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# ccache keyed on paths relative to the checkout, so a fresh clone elsewhere reuses earlier builds.
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G} CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc)
 
 step() { printf '\n=== %s ===\n' "$*"; }
