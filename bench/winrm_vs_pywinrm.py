@@ -20,8 +20,11 @@ SCRIPT = "# wincert-op: host-info\n$ErrorActionPreference = 'Stop'\n"
 
 
 def start_sim(sim, work, latency_ms):
-    port_file = os.path.join(work, "port")
-    status_file = os.path.join(work, "status.json")
+    port_file = os.path.join(work, f"port-{latency_ms}")
+    status_file = os.path.join(work, f"status-{latency_ms}.json")
+    for stale in (port_file, status_file):
+        if os.path.exists(stale):
+            os.remove(stale)
     users = os.path.join(work, "users")
     with open(users, "w") as f:
         f.write("bench:bench-password\n")
