@@ -14,6 +14,9 @@
 
 #include "common/log.hpp"
 #include "common/secret.hpp"
+#include "winrm/auth/certificate_http_auth.hpp"
+#include "winrm/auth/negotiate_http_auth.hpp"
+#include "winrm/auth/ntlm_http_auth.hpp"
 #include "winrm/endpoint.hpp"
 #include "winrm/http_auth.hpp"
 #include "winrm/powershell.hpp"
@@ -41,6 +44,9 @@ struct ConnectionFlags {
   double connect_timeout_sec = 30;
   double command_timeout_sec = 1800;
   std::string log_level = "warn";
+  std::string client_cert;
+  std::string client_key;
+  bool spn_with_port = false;
 };
 
 struct ExecFlags {
@@ -57,8 +63,8 @@ struct PsFlags {
 
 void add_connection_options(CLI::App* cmd, ConnectionFlags& flags) {
   cmd->add_option("--endpoint", flags.endpoint, "WinRM URL, e.g. https://host:5986/wsman")->required();
-  cmd->add_option("--auth", flags.auth, "basic | none (ntlm, kerberos, negotiate, certificate: coming); "
-                                        "default basic when --user is given")
+  cmd->add_option("--auth", flags.auth,
+                  "basic | ntlm | kerberos | negotiate | certificate | none; default basic when --user is given")
       ->check(CLI::IsMember({"basic", "none", "ntlm", "kerberos", "negotiate", "certificate"}));
   cmd->add_option("--user", flags.user, "account name");
   cmd->add_option("--password-env", flags.password_env,
@@ -67,6 +73,11 @@ void add_connection_options(CLI::App* cmd, ConnectionFlags& flags) {
                 "allow Basic over plain HTTP (the host must have AllowUnencrypted=true)");
   cmd->add_option("--ca-file", flags.ca_file, "PEM file of CAs trusted for the host's TLS certificate")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--client-cert", flags.client_cert, "PEM client certificate (--auth certificate)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--client-key", flags.client_key, "PEM private key of --client-cert")->check(CLI::ExistingFile);
+  cmd->add_flag("--spn-with-port", flags.spn_with_port,
+                "Kerberos/NTLM: target HTTP/host:port instead of HTTP/host (services under a custom account)");
   cmd->add_flag("--insecure-skip-verify", flags.insecure_skip_verify,
                 "do not verify the host's TLS certificate (logged; for testing only)");
   cmd->add_option("--operation-timeout", flags.operation_timeout_sec, "WS-Man OperationTimeout in seconds")
@@ -115,14 +126,49 @@ Result<std::unique_ptr<WsmanTransport>> make_transport(net::io_context& io, cons
       return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
     }
     auth = std::make_unique<BasicAuth>(flags.user, Secret(password), flags.allow_unencrypted);
+  } else if (scheme == "ntlm") {
+    if (flags.user.empty()) return Error::invalid("--auth ntlm needs --user DOMAIN\\user");
+    if (flags.password_env.empty()) return Error::invalid("--auth ntlm needs --password-env VAR");
+    const char* password = std::getenv(flags.password_env.c_str());
+    if (password == nullptr) {
+      return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
+    }
+    NtlmHttpAuthOptions ntlm_options;
+    ntlm_options.spn_with_port = flags.spn_with_port;
+    auth = std::make_unique<NtlmHttpAuth>(flags.user, Secret(password), ntlm_options);
+  } else if (scheme == "kerberos" || scheme == "negotiate") {
+    // No --password-env: the ticket cache (KRB5CCNAME) or client keytab of --user, or the default identity.
+    Secret password;
+    if (!flags.password_env.empty()) {
+      const char* value = std::getenv(flags.password_env.c_str());
+      if (value == nullptr) {
+        return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
+      }
+      if (flags.user.empty()) return Error::invalid("--password-env needs --user (user@REALM or DOMAIN\\user)");
+      password = Secret(value);
+    }
+    GssHttpAuthOptions gss_options;
+    gss_options.spn_with_port = flags.spn_with_port;
+    if (scheme == "kerberos") {
+      auth = std::make_unique<KerberosHttpAuth>(flags.user, std::move(password), gss_options);
+    } else {
+      auth = std::make_unique<NegotiateHttpAuth>(flags.user, std::move(password), gss_options);
+    }
+  } else if (scheme == "certificate") {
+    if (flags.client_cert.empty() || flags.client_key.empty()) {
+      return Error::invalid("--auth certificate needs --client-cert and --client-key (PEM files)");
+    }
+    auth = std::make_unique<CertificateHttpAuth>(flags.client_cert);
   } else if (scheme != "none") {
-    return Error::invalid("--auth " + scheme + " is not available in this build yet; use --auth basic");
+    return Error::invalid("--auth " + scheme + " is not supported");
   }
   TransportOptions options;
   options.connect_timeout = to_ms(flags.connect_timeout_sec);
   options.tls_handshake_timeout = options.connect_timeout;
   options.ca_file = flags.ca_file;
   options.verify_peer = !flags.insecure_skip_verify;
+  options.client_certificate_file = flags.client_cert;
+  options.client_key_file = flags.client_key;
   return WsmanTransport::create(io.get_executor(), std::move(*endpoint), std::move(auth), options);
 }
 

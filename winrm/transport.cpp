@@ -156,6 +156,18 @@ struct WsmanTransport::Impl {
     } else {
       tls_context.set_verify_mode(ssl::verify_none, ec);
     }
+    if (options.client_certificate_file.empty() != options.client_key_file.empty())
+      return Error::invalid("a client certificate needs both --client-cert and --client-key");
+    if (!options.client_certificate_file.empty()) {
+      tls_context.use_certificate_chain_file(options.client_certificate_file, ec);
+      if (ec)
+        return Error::permanent("cannot load the client certificate '" + options.client_certificate_file +
+                                "': " + ec.message() + " (--client-cert must be a PEM certificate)");
+      tls_context.use_private_key_file(options.client_key_file, ssl::context::pem, ec);
+      if (ec)
+        return Error::permanent("cannot load the client key '" + options.client_key_file + "': " + ec.message() +
+                                " (--client-key must be an unencrypted PEM key matching --client-cert)");
+    }
     return {};
   }
 

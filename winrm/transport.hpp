@@ -35,6 +35,10 @@ struct TransportOptions {
   // TLS: the peer is verified (chain + host name) unless verify_peer is turned off explicitly.
   bool verify_peer = true;
   std::string ca_file;  // PEM bundle of trusted CAs; empty = system store
+  // Client certificate (PEM chain) and its private key (PEM), presented in the TLS handshake
+  // (certificate authentication); both or neither.
+  std::string client_certificate_file;
+  std::string client_key_file;
   std::string user_agent = "wincert-agent/0.1 (WinRM)";
 };
 

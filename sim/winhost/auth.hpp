@@ -56,6 +56,8 @@ struct ConnectionInfo {
   // RFC 5929 tls-server-end-point hash of the server certificate (raw bytes; empty on plain HTTP).
   // GSSAPI channel bindings' application data is "tls-server-end-point:" + this.
   std::string tls_server_end_point;
+  // DER of the TLS client certificate when the client presented one (certificate authentication).
+  std::string client_certificate_der;
 };
 
 // Authentication state of one TCP connection.

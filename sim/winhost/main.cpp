@@ -3,10 +3,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <filesystem>
 #include <iostream>
 
 #include "common/log.hpp"
 #include "sim/winhost/auth.hpp"
+#include "sim/winhost/gss_auth.hpp"
 #include "sim/winhost/replay.hpp"
 #include "sim/winhost/server.hpp"
 #include "sim/winhost/windows_model.hpp"
@@ -38,6 +40,15 @@ int main(int argc, char** argv) {
   app.add_option("--latency-ms", latency_ms, "delay added before every response")->check(CLI::Range(0LL, 600000LL));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
+  std::string auth_list, keytab, cert_map_file, cbt_text = "relaxed", client_ca, netbios_domain = "WORKGROUP";
+  app.add_option("--auth", auth_list,
+                 "offered schemes, comma-separated: basic,ntlm,kerberos,negotiate,certificate (default basic)");
+  app.add_option("--keytab", keytab, "Kerberos service keytab (default: KRB5_KTNAME)");
+  app.add_option("--cert-map", cert_map_file,
+                 "client certificate map, JSON {\"SHA-1 thumbprint or subject\": \"user\"}");
+  app.add_option("--cbt", cbt_text, "channel binding hardening on HTTPS: none|relaxed|strict")->capture_default_str();
+  app.add_option("--client-ca", client_ca, "PEM CA(s) client certificates must chain to");
+  app.add_option("--netbios-domain", netbios_domain, "NTLM: NetBIOS domain name in the CHALLENGE")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   init_logging(log_level, log_file);
@@ -92,13 +103,54 @@ int main(int argc, char** argv) {
   BasicAuthOptions auth_options;
   auth_options.allow_unencrypted = allow_unencrypted;
   auth_options.accept_any = replay;
-  std::shared_ptr<Authenticator> auth = make_basic_authenticator(users, auth_options);
+  std::shared_ptr<Authenticator> auth;
+  auto schemes = parse_auth_schemes(auth_list.empty() ? "basic" : auth_list);
+  auto cbt = parse_cbt_mode(cbt_text);
+  if (!schemes || !cbt) {
+    std::cerr << "winhost-sim: " << (!schemes ? schemes.error().message : cbt.error().message) << "\n";
+    return 2;
+  }
+  if (replay || (!schemes->gss() && !schemes->certificate)) {
+    auth = make_basic_authenticator(users, auth_options);
+  } else {
+    // NTLM (alone or inside Negotiate) authenticates against the --users file through gss-ntlmssp.
+    if (schemes->ntlm || (schemes->negotiate && !users_file.empty())) {
+      if (auto st = configure_gss_ntlmssp(users_file, model.hostname(), netbios_domain,
+                                          std::filesystem::temp_directory_path().string());
+          !st) {
+        std::cerr << "winhost-sim: " << st.error().message << "\n";
+        return 2;
+      }
+    }
+    WindowsAuthOptions wo;
+    wo.schemes = *schemes;
+    wo.users = users;
+    wo.allow_unencrypted = allow_unencrypted;
+    wo.keytab = keytab;
+    wo.cbt = *cbt;
+    if (!cert_map_file.empty()) {
+      auto map = load_certificate_map(cert_map_file);
+      if (!map) {
+        std::cerr << "winhost-sim: " << map.error().message << "\n";
+        return 2;
+      }
+      wo.certificate_map = std::move(*map);
+    }
+    auto made = make_windows_authenticator(std::move(wo));
+    if (!made) {
+      std::cerr << "winhost-sim: " << made.error().message << "\n";
+      return 2;
+    }
+    auth = std::move(*made);
+  }
 
   ServerOptions so;
   so.listen_host = listen_addr->first;
   so.port = listen_addr->second;
   so.tls_cert = tls_cert;
   so.tls_key = tls_key;
+  so.client_ca = client_ca;
+  so.request_client_certificate = schemes->certificate;
   so.max_envelope_bytes = static_cast<std::size_t>(max_envelope_kb) * 1024;
   so.latency_ms = latency_ms;
   so.status_file = status_file;

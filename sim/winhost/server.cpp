@@ -106,6 +106,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                                        ec.message());
                                   return;
                                 }
+                                if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+                                  if (X509* cert = SSL_get1_peer_certificate(self->stream_.native_handle())) {
+                                    unsigned char* der = nullptr;
+                                    const int len = i2d_X509(cert, &der);
+                                    if (len > 0)
+                                      self->info_.client_certificate_der.assign(reinterpret_cast<const char*>(der),
+                                                                                static_cast<std::size_t>(len));
+                                    OPENSSL_free(der);
+                                    X509_free(cert);
+                                  }
+                                }
                                 self->do_read();
                               });
     }
@@ -141,7 +152,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (req.method() != http::verb::post) return send(HttpReply{405, {}, false}, {});
     AuthDecision decision = auth_->authenticate(req, info_);
     if (!decision.authenticated) {
-      stats_.auth_failures++;
+      if (decision.status == 401) stats_.auth_failures++;
       return send(HttpReply{decision.status, {}, false}, decision.headers);
     }
     auth_headers_ = std::move(decision.headers);
@@ -269,6 +280,14 @@ Result<unsigned short> Server::start() {
     auto end_point = tls_server_end_point_hash(options_.tls_cert);
     if (!end_point) return end_point.error();
     tls_server_end_point_ = std::move(end_point.value());
+    if (!options_.client_ca.empty()) {
+      tls_context_->load_verify_file(options_.client_ca, ec);
+      if (ec) return Error::permanent("cannot load --client-ca " + options_.client_ca + ": " + ec.message());
+      tls_context_->set_verify_mode(net::ssl::verify_peer, ec);  // a certificate, when sent, must chain to it
+    } else if (options_.request_client_certificate) {
+      tls_context_->set_verify_mode(net::ssl::verify_peer, ec);  // ask for one; the certificate map decides
+      tls_context_->set_verify_callback([](bool, net::ssl::verify_context&) { return true; }, ec);
+    }
   }
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);

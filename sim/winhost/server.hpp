@@ -24,6 +24,10 @@ struct ServerOptions {
   unsigned short port = 5985;  // 0 picks a free port
   std::string tls_cert;        // PEM; with tls_key makes the listener HTTPS
   std::string tls_key;
+  // Client certificates (certificate authentication): ask TLS clients for one; with client_ca it must
+  // chain to that CA (PEM), without it any certificate is accepted here and only the map decides.
+  bool request_client_certificate = false;
+  std::string client_ca;
   std::size_t max_envelope_bytes = 500 * 1024;  // MaxEnvelopeSizekb: larger requests get HTTP 413
   long long latency_ms = 0;                      // added before every response
   std::string status_file;                       // counters JSON, rewritten after every request

@@ -76,7 +76,16 @@ def expect(cond, what):
         raise AssertionError(what)
 
 
+def clean_env():
+    """The environment without our OPENSSL_CONF (the openssl CLI needs its default config for req/x509)."""
+    env = dict(os.environ)
+    env.pop("OPENSSL_CONF", None)
+    return env
+
+
 def run(cmd, env=None, stdin=None):
+    if env is None:
+        env = clean_env()
     p = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise RuntimeError("%s failed: %s %s" % (cmd[0], p.stdout, p.stderr))
@@ -179,7 +188,8 @@ def openssl_cert(work, name, cn, ca=None):
     cert, key = os.path.join(work, name + ".pem"), os.path.join(work, name + ".key")
     if ca is None:
         run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + cn,
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert])
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-keyout", key, "-out", cert])
     else:
         csr = os.path.join(work, name + ".csr")
         run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", key,
@@ -382,13 +392,28 @@ def main():
             print("SKIP kerberos checks: cannot start a KDC: %s" % e)
         if realm:
             krb_https = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab, "--tls-cert", cert,
-                              "--tls-key", key, "--cbt", "strict")
+                              "--tls-key", key, "--cbt", "relaxed")
 
-            @check("kerberos https (requests-kerberos, CBT, mutual auth)")
+            @check("kerberos https (requests-kerberos, mutual auth, --cbt relaxed)")
             def _():
                 s = winrm.Session(krb_https.url(True, "localhost"), auth=(None, None), transport="kerberos",
                                   server_cert_validation="ignore")
                 expect(s.run_cmd("echo", ["krb"]).std_out == b"krb\r\n", "echo over kerberos")
+
+            krb_strict = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab, "--tls-cert", cert,
+                               "--tls-key", key, "--cbt", "strict")
+
+            @check("kerberos https --cbt strict: Debian's pykerberos sends no channel binding, so it is refused")
+            def _():
+                import kerberos
+                expect(not hasattr(kerberos, "channelBindings"),
+                       "pykerberos gained channelBindings: turn this into a success check")
+                try:
+                    winrm.Session(krb_strict.url(True, "localhost"), auth=(None, None), transport="kerberos",
+                                  server_cert_validation="ignore").run_cmd("echo", ["x"])
+                    raise AssertionError("a Kerberos client without channel binding passed --cbt strict")
+                except winrm.exceptions.InvalidCredentialsError:
+                    pass
 
             krb_http = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab)
 
