@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "agent/replay.hpp"
 #include "agent/winrm_cli.hpp"
 
 #ifndef WINCERT_VERSION
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* version = app.add_subcommand("version", "print the version");
   auto run_winrm = wincert::agent::add_winrm_commands(app);
+  wincert::agent::add_replay_command(app);  // runs the job and exits from its own callback
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -12,13 +12,10 @@
 #include <optional>
 #include <sstream>
 
+#include "agent/winrm_auth_factory.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
-#include "winrm/auth/certificate_http_auth.hpp"
-#include "winrm/auth/negotiate_http_auth.hpp"
-#include "winrm/auth/ntlm_http_auth.hpp"
 #include "winrm/endpoint.hpp"
-#include "winrm/http_auth.hpp"
 #include "winrm/powershell.hpp"
 #include "winrm/transport.hpp"
 #include "winrm/winrs.hpp"
@@ -110,66 +107,62 @@ int process_exit_code(int remote) {
   return 254;
 }
 
+// The password from --password-env VAR: never on the command line.
+Result<Secret> password_from_env(const ConnectionFlags& flags) {
+  const char* password = std::getenv(flags.password_env.c_str());
+  if (password == nullptr) {
+    return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
+  }
+  return Secret(password);
+}
+
+// Checks the flag combinations (messages name the flags), then builds through winrm_auth_factory,
+// the same construction the store sessions use.
 Result<std::unique_ptr<WsmanTransport>> make_transport(net::io_context& io, const ConnectionFlags& flags) {
   auto endpoint = parse_endpoint(flags.endpoint);
   if (!endpoint.ok()) return endpoint.error();
   std::string scheme = flags.auth;
   if (scheme.empty()) scheme = flags.user.empty() ? "none" : "basic";
-  std::unique_ptr<HttpAuth> auth;
-  if (scheme == "basic") {
-    if (flags.user.empty()) return Error::invalid("--auth basic needs --user");
+  HttpAuthSpec spec;
+  spec.user = flags.user;
+  spec.spn_with_port = flags.spn_with_port;
+  spec.allow_unencrypted = flags.allow_unencrypted;
+  if (scheme == "basic" || scheme == "ntlm") {
+    if (flags.user.empty()) {
+      return Error::invalid("--auth " + scheme + " needs --user" + (scheme == "ntlm" ? " DOMAIN\\user" : ""));
+    }
     if (flags.password_env.empty()) {
-      return Error::invalid("--auth basic needs --password-env VAR (the name of a variable holding the password)");
+      return Error::invalid("--auth " + scheme +
+                            " needs --password-env VAR (the name of a variable holding the password)");
     }
-    const char* password = std::getenv(flags.password_env.c_str());
-    if (password == nullptr) {
-      return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
-    }
-    auth = std::make_unique<BasicAuth>(flags.user, Secret(password), flags.allow_unencrypted);
-  } else if (scheme == "ntlm") {
-    if (flags.user.empty()) return Error::invalid("--auth ntlm needs --user DOMAIN\\user");
-    if (flags.password_env.empty()) return Error::invalid("--auth ntlm needs --password-env VAR");
-    const char* password = std::getenv(flags.password_env.c_str());
-    if (password == nullptr) {
-      return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
-    }
-    NtlmHttpAuthOptions ntlm_options;
-    ntlm_options.spn_with_port = flags.spn_with_port;
-    auth = std::make_unique<NtlmHttpAuth>(flags.user, Secret(password), ntlm_options);
+    auto password = password_from_env(flags);
+    if (!password.ok()) return password.error();
+    spec.password = std::move(password.value());
   } else if (scheme == "kerberos" || scheme == "negotiate") {
     // No --password-env: the ticket cache (KRB5CCNAME) or client keytab of --user, or the default identity.
-    Secret password;
     if (!flags.password_env.empty()) {
-      const char* value = std::getenv(flags.password_env.c_str());
-      if (value == nullptr) {
-        return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
-      }
+      auto password = password_from_env(flags);
+      if (!password.ok()) return password.error();
       if (flags.user.empty()) return Error::invalid("--password-env needs --user (user@REALM or DOMAIN\\user)");
-      password = Secret(value);
-    }
-    GssHttpAuthOptions gss_options;
-    gss_options.spn_with_port = flags.spn_with_port;
-    if (scheme == "kerberos") {
-      auth = std::make_unique<KerberosHttpAuth>(flags.user, std::move(password), gss_options);
-    } else {
-      auth = std::make_unique<NegotiateHttpAuth>(flags.user, std::move(password), gss_options);
+      spec.password = std::move(password.value());
     }
   } else if (scheme == "certificate") {
     if (flags.client_cert.empty() || flags.client_key.empty()) {
       return Error::invalid("--auth certificate needs --client-cert and --client-key (PEM files)");
     }
-    auth = std::make_unique<CertificateHttpAuth>(flags.client_cert);
+    spec.client_certificate_file = flags.client_cert;
   } else if (scheme != "none") {
     return Error::invalid("--auth " + scheme + " is not supported");
   }
-  TransportOptions options;
-  options.connect_timeout = to_ms(flags.connect_timeout_sec);
-  options.tls_handshake_timeout = options.connect_timeout;
-  options.ca_file = flags.ca_file;
-  options.verify_peer = !flags.insecure_skip_verify;
-  options.client_certificate_file = flags.client_cert;
-  options.client_key_file = flags.client_key;
-  return WsmanTransport::create(io.get_executor(), std::move(*endpoint), std::move(auth), options);
+  if (scheme != "none") spec.scheme = jobs::parse_auth_scheme(scheme);
+
+  TransportSettings settings;
+  settings.connect_timeout = to_ms(flags.connect_timeout_sec);
+  settings.ca_file = flags.ca_file;
+  settings.verify_peer = !flags.insecure_skip_verify;
+  settings.client_certificate_file = flags.client_cert;
+  settings.client_key_file = flags.client_key;
+  return agent::make_transport(io.get_executor(), std::move(*endpoint), spec, settings);
 }
 
 SessionOptions session_options(const ConnectionFlags& flags) {

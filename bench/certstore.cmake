@@ -4,3 +4,12 @@ add_executable(wincert_bench_certstore ${CMAKE_CURRENT_SOURCE_DIR}/certstore_ben
 target_link_libraries(wincert_bench_certstore PRIVATE wincert_certstore benchmark::benchmark wincert_warnings)
 target_compile_definitions(wincert_bench_certstore PRIVATE
   WINCERT_CERTSTORE_SCRIPT_DIR="${PROJECT_SOURCE_DIR}/certstore/scripts")
+
+# Inventory of 100 ... 10,000 certificates through WinRM against winhost-sim (driver: bench/inventory_scale.py).
+if(TARGET wincert_agent_lib)
+  add_executable(wincert_bench_inventory_scale ${CMAKE_CURRENT_SOURCE_DIR}/inventory_scale_bench.cpp)
+  target_link_libraries(wincert_bench_inventory_scale PRIVATE wincert_agent_lib wincert_certstore wincert_winrm
+    CLI11::CLI11 OpenSSL::Crypto wincert_warnings)
+  set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/inventory_scale_bench.cpp
+    PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+endif()

@@ -224,7 +224,9 @@ Result<CertificateInfo> describe(X509* cert) {
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   info.sans = sans_from(names.get());
   info.key = key_parameters(X509_get0_pubkey(cert));
-  info.self_signed = X509_self_signed(cert, 1) == 1;
+  // Names and key identifiers only: verifying the signature costs ~100 µs per certificate (ECDSA), which an
+  // inventory of thousands does not need.
+  info.self_signed = X509_self_signed(cert, 0) == 1;
   ERR_clear_error();
   return info;
 }

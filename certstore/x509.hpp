@@ -44,7 +44,7 @@ struct CertificateInfo {
   std::string not_after;
   std::vector<SubjectAltName> sans;
   KeyParameters key;
-  bool self_signed = false;    // subject == issuer and the signature verifies with its own key
+  bool self_signed = false;    // subject == issuer and the key identifiers agree (signature not checked)
 };
 
 // Parses one DER certificate. Untrusted input: garbage becomes an Error (kInvalidInput), never a crash.

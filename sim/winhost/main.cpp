@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
   app.add_option("--cbt", cbt_text, "channel binding hardening on HTTPS: none|relaxed|strict")->capture_default_str();
   app.add_option("--client-ca", client_ca, "PEM CA(s) client certificates must chain to");
   app.add_option("--netbios-domain", netbios_domain, "NTLM: NetBIOS domain name in the CHALLENGE")->capture_default_str();
+  int host_count = 1;
+  app.add_option("--hosts", host_count,
+                 "serve this many independent hosts, one listener each (ports in --port-file, one per line); "
+                 "host i>0 is a copy of the model named <hostname>-<i> that is not saved")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
   CLI11_PARSE(app, argc, argv);
 
   init_logging(log_level, log_file);
@@ -60,7 +65,6 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  Stats stats;
   boost::asio::io_context ioc(1);
 
   WindowsModel model;
@@ -72,21 +76,43 @@ int main(int argc, char** argv) {
     }
     model = std::move(loaded.value());
   }
-
-  std::unique_ptr<WsmanHandler> handler;
   bool replay = !replay_file.empty();
-  if (replay) {
-    auto r = ReplayHandler::load(replay_file, stats);
-    if (!r) {
-      std::cerr << "winhost-sim: " << r.error().message << "\n";
-      return 2;
+  if (replay && host_count > 1) {
+    std::cerr << "winhost-sim: --hosts serves models; it cannot be combined with --replay\n";
+    return 2;
+  }
+
+  // One host = its own model, counters, WinRS service and listener (heap-allocated: services keep references).
+  struct Host {
+    WindowsModel model;
+    Stats stats;
+    std::unique_ptr<WsmanHandler> handler;
+    std::unique_ptr<Server> server;
+    unsigned short port = 0;
+  };
+  std::vector<std::unique_ptr<Host>> hosts;
+  for (int i = 0; i < host_count; ++i) {
+    auto host = std::make_unique<Host>();
+    if (i == 0) {
+      host->model = std::move(model);
+    } else {
+      host->model = hosts[0]->model.copy_unsaved();
+      host->model.data()["hostname"] = hosts[0]->model.hostname() + "-" + std::to_string(i);
     }
-    handler = std::move(r.value());
-  } else {
-    WinrsOptions wo;
-    wo.max_shells_per_user = max_shells;
-    wo.max_envelope_kb = max_envelope_kb;
-    handler = std::make_unique<WinrsService>(ioc, model, stats, wo);
+    if (replay) {
+      auto r = ReplayHandler::load(replay_file, host->stats);
+      if (!r) {
+        std::cerr << "winhost-sim: " << r.error().message << "\n";
+        return 2;
+      }
+      host->handler = std::move(r.value());
+    } else {
+      WinrsOptions wo;
+      wo.max_shells_per_user = max_shells;
+      wo.max_envelope_kb = max_envelope_kb;
+      host->handler = std::make_unique<WinrsService>(ioc, host->model, host->stats, wo);
+    }
+    hosts.push_back(std::move(host));
   }
 
   auto users = std::make_shared<UserDatabase>();
@@ -115,7 +141,7 @@ int main(int argc, char** argv) {
   } else {
     // NTLM (alone or inside Negotiate) authenticates against the --users file through gss-ntlmssp.
     if (schemes->ntlm || (schemes->negotiate && !users_file.empty())) {
-      if (auto st = configure_gss_ntlmssp(users_file, model.hostname(), netbios_domain,
+      if (auto st = configure_gss_ntlmssp(users_file, hosts[0]->model.hostname(), netbios_domain,
                                           std::filesystem::temp_directory_path().string());
           !st) {
         std::cerr << "winhost-sim: " << st.error().message << "\n";
@@ -154,33 +180,67 @@ int main(int argc, char** argv) {
   so.max_envelope_bytes = static_cast<std::size_t>(max_envelope_kb) * 1024;
   so.latency_ms = latency_ms;
   so.status_file = status_file;
-
-  Server server(ioc, so, auth, *handler, stats);
-  auto port = server.start();
-  if (!port) {
-    std::cerr << "winhost-sim: " << port.error().message << "\n";
-    return 1;
+  if (host_count > 1) {
+    // One document for all hosts: each host's counters, and the sums a load test reads at a glance.
+    so.status_text = [&hosts]() {
+      nlohmann::json per_host = nlohmann::json::array();
+      Stats total;
+      for (const auto& h : hosts) {
+        per_host.push_back(h->stats.to_json());
+        total.connections += h->stats.connections;
+        total.requests += h->stats.requests;
+        total.shells_created += h->stats.shells_created;
+        total.commands += h->stats.commands;
+        total.faults += h->stats.faults;
+        total.auth_failures += h->stats.auth_failures;
+        total.max_commands_running = std::max(total.max_commands_running, h->stats.max_commands_running);
+      }
+      nlohmann::json doc = total.to_json();
+      doc["max_commands_running_per_host"] = total.max_commands_running;
+      doc["hosts"] = std::move(per_host);
+      return doc.dump();
+    };
   }
+
+  std::string ports_text;
+  for (auto& host : hosts) {
+    ServerOptions host_options = so;
+    if (host.get() != hosts[0].get() && so.port != 0) {
+      host_options.port = static_cast<unsigned short>(so.port + (&host - &hosts[0]));  // consecutive ports
+    }
+    host->server = std::make_unique<Server>(ioc, host_options, auth, *host->handler, host->stats);
+    auto port = host->server->start();
+    if (!port) {
+      std::cerr << "winhost-sim: " << port.error().message << "\n";
+      return 1;
+    }
+    host->port = *port;
+    ports_text += std::to_string(*port) + "\n";
+  }
+  Server& server = *hosts[0]->server;
   if (!status_file.empty()) server.after_request();  // an initial status so readers find the file at once
   if (!port_file.empty()) {
-    if (auto st = write_file_atomically(port_file, std::to_string(*port) + "\n"); !st) {
+    if (auto st = write_file_atomically(port_file, ports_text); !st) {
       std::cerr << "winhost-sim: " << st.error().message << "\n";
       return 1;
     }
   }
-  log->info("winhost-sim listening on {}://{}:{}/wsman ({}){}", server.tls() ? "https" : "http", so.listen_host, *port,
-            replay ? "replay of " + replay_file : "host " + model.hostname(),
-            allow_unencrypted ? ", Basic over HTTP allowed" : "");
+  log->info("winhost-sim listening on {}://{}:{}/wsman ({}){}{}", server.tls() ? "https" : "http", so.listen_host,
+            hosts[0]->port, replay ? "replay of " + replay_file : "host " + hosts[0]->model.hostname(),
+            allow_unencrypted ? ", Basic over HTTP allowed" : "",
+            host_count > 1 ? " and " + std::to_string(host_count - 1) + " more hosts" : "");
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     log->info("signal {}: shutting down", sig);
-    server.stop();
-    handler->shutdown();
+    for (auto& host : hosts) {
+      host->server->stop();
+      host->handler->shutdown();
+    }
     ioc.stop();
   });
   ioc.run();
   if (!status_file.empty()) server.after_request();
-  std::cout << stats.to_json().dump() << std::endl;
+  std::cout << (host_count > 1 && so.status_text ? so.status_text() : hosts[0]->stats.to_json().dump()) << std::endl;
   return 0;
 }

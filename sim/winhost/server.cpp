@@ -1,5 +1,7 @@
 #include "sim/winhost/server.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -86,6 +88,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         latency_timer_(stream_.get_executor()) {
     stats_.connections++;
     stats_.connections_open++;
+    stats_.max_connections_open = std::max(stats_.max_connections_open, stats_.connections_open);
     boost::system::error_code ec;
     auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) info_.client_ip = ep.address().to_string();
@@ -331,7 +334,8 @@ void Server::do_accept() {
 
 void Server::after_request() {
   if (options_.status_file.empty()) return;
-  if (auto st = write_file_atomically(options_.status_file, stats_.to_json().dump() + "\n"); !st)
+  const std::string text = options_.status_text ? options_.status_text() : stats_.to_json().dump();
+  if (auto st = write_file_atomically(options_.status_file, text + "\n"); !st)
     logger("sim")->warn("{}", st.error().message);
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@ struct ServerOptions {
   std::size_t max_envelope_bytes = 500 * 1024;  // MaxEnvelopeSizekb: larger requests get HTTP 413
   long long latency_ms = 0;                      // added before every response
   std::string status_file;                       // counters JSON, rewritten after every request
+  std::function<std::string()> status_text;      // what goes into status_file (default: this server's Stats)
   std::chrono::seconds keep_alive_timeout{120};  // idle connections are closed like Windows does
 };
 

@@ -20,12 +20,25 @@ struct Stats {
   std::uint64_t faults = 0;
   std::uint64_t auth_failures = 0;
   std::uint64_t timeouts = 0;  // Receive answered with w:TimedOut
+  // Concurrency as the host saw it: commands alive in its shells now, and the high-water marks. A client's
+  // per-host parallelism limit shows up as max_commands_running.
+  std::uint64_t commands_running = 0;
+  std::uint64_t max_commands_running = 0;
+  std::uint64_t max_shells_open = 0;
+  std::uint64_t max_connections_open = 0;
+
+  void note_commands_running(std::uint64_t running) {
+    commands_running = running;
+    if (running > max_commands_running) max_commands_running = running;
+  }
 
   nlohmann::json to_json() const {
     return {{"connections", connections}, {"connections_open", connections_open}, {"requests", requests},
             {"requests_by_action", requests_by_action}, {"shells_created", shells_created},
             {"shells_open", shells_open}, {"commands", commands}, {"faults", faults},
-            {"auth_failures", auth_failures}, {"timeouts", timeouts}};
+            {"auth_failures", auth_failures}, {"timeouts", timeouts}, {"commands_running", commands_running},
+            {"max_commands_running", max_commands_running}, {"max_shells_open", max_shells_open},
+            {"max_connections_open", max_connections_open}};
   }
 };
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/log.hpp"
+#include "sim/winhost/model/certificate_host.hpp"
 
 namespace wincert::sim {
 
@@ -14,6 +15,7 @@ WindowsModel::WindowsModel() {
            {"os_version", "10.0.20348"},
            {"ps_version", "5.1.20348.2582"}};
   register_builtin_operations();
+  model::install(*this);  // the default host's stores, IIS, SQL Server, providers and their operations
 }
 
 Result<WindowsModel> WindowsModel::load(const std::string& path) {

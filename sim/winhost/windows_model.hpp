@@ -38,6 +38,13 @@ class WindowsModel {
   // Writes the model atomically (temp file + rename) to the file it was loaded from, if any.
   Status save() const;
   Status save_to(const std::string& path) const;
+  // A copy that lives only in memory (never saved): the extra hosts of `winhost-sim --hosts N`.
+  WindowsModel copy_unsaved() const {
+    WindowsModel copy = *this;
+    copy.path_.clear();
+    copy.dirty_ = false;
+    return copy;
+  }
 
   std::string hostname() const;
   int os_build() const;

@@ -178,6 +178,7 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
   std::string id = shell.id;
   shells_.emplace(id, std::move(shell));
   stats_.shells_open = shells_.size();
+  stats_.max_shells_open = std::max(stats_.max_shells_open, stats_.shells_open);
   return ok(act::kCreateResponse, req, body);
 }
 
@@ -193,6 +194,13 @@ void WinrsService::erase_shell(const std::string& id) {
     shells_per_owner_.erase(o);
   shells_.erase(it);
   stats_.shells_open = shells_.size();
+  count_commands();
+}
+
+void WinrsService::count_commands() {
+  std::uint64_t running = 0;
+  for (const auto& [id, shell] : shells_) running += shell.commands.size();
+  stats_.note_commands_running(running);
 }
 
 HttpReply WinrsService::on_delete(const WsmanRequest& req, const std::string& machine) {
@@ -223,6 +231,7 @@ HttpReply WinrsService::on_command(const WsmanRequest& req, Shell& shell, const 
   cmd->shell_id = shell.id;
   shell.commands[cmd->id] = cmd;
   stats_.commands++;
+  count_commands();
   logger("sim")->debug("shell {} command {}: {}", shell.id, cmd->id, cmd->command);
   start_command(cmd, shell);
   return ok(act::kCommandResponse, req, "<rsp:CommandResponse><rsp:CommandId>" + cmd->id + "</rsp:CommandId></rsp:CommandResponse>");
@@ -307,10 +316,12 @@ HttpReply WinrsService::on_signal(const WsmanRequest& req, Shell& shell, const s
   if (code.ends_with("/signal/terminate")) {
     stop_command(*cmd, kCtrlCExit);
     shell.commands.erase(it);
+    count_commands();
   } else if (code.ends_with("/signal/ctrl_c") || code.ends_with("/signal/ctrl_break")) {
     stop_command(*cmd, kCtrlCExit);
     // pypsrp and others signal ctrl_c as their cleanup: the command is gone afterwards like on Windows.
     shell.commands.erase(it);
+    count_commands();
   } else {
     return fault_reply(schema_validation_fault("unknown signal code '" + code + "'"), req.message_id, machine);
   }

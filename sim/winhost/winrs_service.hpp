@@ -98,6 +98,7 @@ class WinrsService final : public WsmanHandler {
   void schedule_idle_sweep();
   void sweep_idle_shells();
   void erase_shell(const std::string& id);
+  void count_commands();  // commands alive in all shells -> Stats (running now, high-water mark)
 
   boost::asio::io_context& ioc_;
   WindowsModel& model_;

@@ -1,0 +1,13 @@
+# Store sessions over WinRM (warm per-host connections and shells), the shared WinRM auth/transport
+# construction, the ScriptRunner adapter, and `wincert-agent replay` with its local CA.
+set(WINCERT_AGENT_SESSION_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/winrm_auth_factory.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/winrm_script_runner.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/store_sessions.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/local_ca.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/replay.cpp)
+target_sources(wincert_agent_lib PRIVATE ${WINCERT_AGENT_SESSION_SOURCES})
+target_link_libraries(wincert_agent_lib PUBLIC OpenSSL::Crypto)
+# GCC 12 false positives on Boost.Asio coroutine code (see winrm/client.cmake).
+set_source_files_properties(${WINCERT_AGENT_SESSION_SOURCES}
+  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")

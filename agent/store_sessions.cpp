@@ -1,0 +1,334 @@
+#include "agent/store_sessions.hpp"
+
+#include <openssl/evp.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "agent/winrm_auth_factory.hpp"
+#include "agent/winrm_script_runner.hpp"
+#include "certstore/remote/remote_backend.hpp"
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+#include "winrm/transport.hpp"
+#include "winrm/winrs.hpp"
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Host-side idle timeout of our shells: longer than we keep them idle, so the host only reaps a
+// shell we lost track of (agent killed), never one the pool still holds.
+constexpr std::chrono::minutes kHostIdleMargin{5};
+
+// One transport + WinRS shell + the remote backend on top. Members are declared in dependency order:
+// each one refers to the ones above it, and they are destroyed bottom-up.
+struct Connection {
+  std::string key;
+  std::string url;
+  net::any_io_executor executor;
+  std::unique_ptr<winrm::WsmanTransport> transport;
+  std::unique_ptr<winrm::WinrsSession> shell;
+  std::unique_ptr<WinrmScriptRunner> runner;
+  std::shared_ptr<certstore::remote::ScriptCaller> caller;
+  certstore::remote::RemoteCertStore certs;
+  certstore::remote::RemoteIisBindings iis;
+  certstore::remote::RemoteSqlBindings sql;
+  Clock::time_point idle_since{};
+
+  Connection(std::string key_, std::string url_, net::any_io_executor executor_,
+             std::unique_ptr<winrm::WsmanTransport> transport_, winrm::SessionOptions options, std::string host)
+      : key(std::move(key_)),
+        url(std::move(url_)),
+        executor(std::move(executor_)),
+        transport(std::move(transport_)),
+        shell(std::make_unique<winrm::WinrsSession>(*transport, std::move(options))),
+        runner(std::make_unique<WinrmScriptRunner>(*shell, std::move(host))),
+        caller(std::make_shared<certstore::remote::ScriptCaller>(*runner)),
+        certs(caller),
+        iis(caller),
+        sql(caller) {}
+};
+
+// Deletes the shell on the host (bounded by the transport's timeouts), then drops the connection.
+net::awaitable<void> close_connection(std::unique_ptr<Connection> connection) {
+  auto closed = co_await connection->shell->close();
+  if (!closed.ok())
+    logger("agent")->debug("closing the WinRM shell on {}: {}", connection->url, closed.error().message);
+}
+
+// SHA-256 of the password, so a changed password gets a fresh connection. Never logged.
+std::string password_fingerprint(const Secret& password) {
+  if (password.empty()) return {};
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  const std::string& text = password.reveal();
+  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) return "?";
+  return hex_lower(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+std::string pool_key(const jobs::RemoteTarget& remote) {
+  return std::string(jobs::auth_scheme_name(remote.auth)) + "|" + remote.endpoint_url + "|" + remote.username + "|" +
+         (remote.spn_with_port ? "spn:port" : "spn") + "|" + (remote.allow_unencrypted ? "plain-ok" : "") + "|" +
+         password_fingerprint(remote.password);
+}
+
+std::string who(const jobs::RemoteTarget& remote) {
+  const std::string user = remote.uses_agent_identity() ? "the agent's own identity" : remote.username;
+  return std::string(jobs::auth_scheme_name(remote.auth)) + " as " + user;
+}
+
+}  // namespace
+
+struct WinrmSessionFactory::Pool : std::enable_shared_from_this<WinrmSessionFactory::Pool> {
+  WinrmDefaults defaults;
+  mutable std::mutex mutex;
+  std::vector<std::unique_ptr<Connection>> idle;  // oldest first
+  std::size_t leased = 0;
+  bool shut_down = false;
+  SessionPoolStats counters;
+  std::weak_ptr<net::steady_timer> reaper_timer;
+
+  explicit Pool(WinrmDefaults d) : defaults(std::move(d)) {}
+
+  // Takes the idle connections past their idle timeout (all of them when `all`). Caller holds the lock.
+  std::vector<std::unique_ptr<Connection>> take_expired_locked(bool all) {
+    std::vector<std::unique_ptr<Connection>> expired;
+    const auto now = Clock::now();
+    for (auto it = idle.begin(); it != idle.end();) {
+      if (all || now - (*it)->idle_since >= defaults.idle_timeout) {
+        expired.push_back(std::move(*it));
+        it = idle.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    counters.closed_idle += expired.size();
+    return expired;
+  }
+
+  // The most recently used idle connection for key on this executor, if any.
+  std::unique_ptr<Connection> take_idle_locked(const std::string& key, const net::any_io_executor& executor) {
+    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+      if ((*it)->key == key && (*it)->executor == executor) {
+        auto connection = std::move(*it);
+        idle.erase(std::next(it).base());
+        return connection;
+      }
+    }
+    return nullptr;
+  }
+
+  // A job released its session: keep the connection warm, or close it when it cannot be reused.
+  void release(std::unique_ptr<Connection> connection) {
+    std::unique_lock lock(mutex);
+    if (leased > 0) --leased;
+    if (shut_down || connection->runner->interrupted()) {
+      // After shutdown() the io_context may be on its way out: drop the TCP connection without
+      // another round trip (the host's shell idle timeout reaps the shell). An interrupted command
+      // leaves the shell in an unknown state: never hand it to another job.
+      lock.unlock();
+      connection.reset();
+      return;
+    }
+    const auto same_key =
+        std::count_if(idle.begin(), idle.end(), [&](const auto& c) { return c->key == connection->key; });
+    if (static_cast<std::size_t>(same_key) >= defaults.max_idle_per_key) {
+      lock.unlock();
+      auto executor = connection->executor;
+      net::co_spawn(executor, close_connection(std::move(connection)), net::detached);
+      return;
+    }
+    connection->idle_since = Clock::now();
+    idle.push_back(std::move(connection));
+  }
+};
+
+namespace {
+
+// Holds a leased connection for as long as any interface of the job's StoreSession lives.
+struct Lease {
+  Lease(std::shared_ptr<WinrmSessionFactory::Pool> pool_, std::unique_ptr<Connection> connection_)
+      : pool(std::move(pool_)), connection(std::move(connection_)) {}
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() {
+    if (connection) pool->release(std::move(connection));
+  }
+
+  std::shared_ptr<WinrmSessionFactory::Pool> pool;
+  std::unique_ptr<Connection> connection;
+};
+
+net::awaitable<void> close_all(std::vector<std::unique_ptr<Connection>> connections) {
+  for (auto& connection : connections) {
+    // Each connection's I/O runs on the executor it was made for.
+    auto executor = connection->executor;
+    co_await net::co_spawn(executor, close_connection(std::move(connection)), net::use_awaitable);
+  }
+}
+
+void close_all_detached(std::vector<std::unique_ptr<Connection>> connections) {
+  for (auto& connection : connections) {
+    auto executor = connection->executor;
+    net::co_spawn(executor, close_connection(std::move(connection)), net::detached);
+  }
+}
+
+}  // namespace
+
+WinrmSessionFactory::WinrmSessionFactory(WinrmDefaults defaults) : pool_(std::make_shared<Pool>(std::move(defaults))) {
+  if (!pool_->defaults.verify_peer) {
+    logger("agent")->warn("TLS certificate verification of WinRM hosts is turned OFF (insecure-skip-verify)");
+  }
+}
+
+WinrmSessionFactory::~WinrmSessionFactory() {
+  // Idle connections are dropped without a round trip; leases still out keep the pool alive and
+  // close their connection when released.
+  std::lock_guard lock(pool_->mutex);
+  pool_->shut_down = true;
+  pool_->idle.clear();
+}
+
+const WinrmDefaults& WinrmSessionFactory::defaults() const { return pool_->defaults; }
+
+SessionPoolStats WinrmSessionFactory::stats() const {
+  std::lock_guard lock(pool_->mutex);
+  SessionPoolStats s = pool_->counters;
+  s.idle = pool_->idle.size();
+  s.leased = pool_->leased;
+  return s;
+}
+
+net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs::Target& target) {
+  if (target.local) {
+    co_return Error::permanent("ClientMachine '" + target.machine +
+                               "' asks for the local CryptoAPI path, which needs the Windows build of wincert-agent; "
+                               "this build manages stores over WinRM only");
+  }
+  const jobs::RemoteTarget& remote = target.remote;
+  const WinrmDefaults& defaults = pool_->defaults;
+  const std::string key = pool_key(remote);
+  auto executor = co_await net::this_coro::executor;
+
+  std::unique_ptr<Connection> connection;
+  std::vector<std::unique_ptr<Connection>> expired;
+  {
+    std::lock_guard lock(pool_->mutex);
+    expired = pool_->take_expired_locked(false);
+    connection = pool_->take_idle_locked(key, executor);
+    if (connection) {
+      ++pool_->counters.reused;
+      ++pool_->leased;
+    }
+  }
+  close_all_detached(std::move(expired));  // in the background: this job need not wait for it
+  if (connection) {
+    logger("agent")->debug("reusing the WinRM session to {} ({})", remote.endpoint_url, who(remote));
+  } else {
+    HttpAuthSpec spec;
+    spec.scheme = remote.auth;
+    spec.user = remote.username;
+    spec.password = remote.password;
+    spec.spn_with_port = remote.spn_with_port;
+    spec.allow_unencrypted = remote.allow_unencrypted;
+    TransportSettings settings;
+    settings.connect_timeout = defaults.connect_timeout;
+    settings.ca_file = defaults.ca_file;
+    settings.verify_peer = defaults.verify_peer;
+    if (remote.auth == jobs::AuthScheme::kCertificate) {
+      if (defaults.client_certificate_file.empty() || defaults.client_key_file.empty()) {
+        co_return Error::permanent(
+            "the store's WinRM Authentication is certificate, but the agent has no client certificate and key "
+            "configured (WinRM defaults: client certificate / key files, --client-cert/--client-key)");
+      }
+      spec.client_certificate_file = defaults.client_certificate_file;
+      settings.client_certificate_file = defaults.client_certificate_file;
+      settings.client_key_file = defaults.client_key_file;
+    }
+    winrm::Endpoint endpoint{remote.https, remote.host, remote.port, "/wsman"};
+    auto transport = make_transport(executor, std::move(endpoint), spec, settings);
+    if (!transport.ok()) {
+      co_return transport.error().context("cannot set up WinRM to " + remote.endpoint_url + " (" + who(remote) + "): ");
+    }
+    winrm::SessionOptions options;
+    options.operation_timeout = defaults.operation_timeout;
+    options.command_deadline = defaults.command_timeout;
+    options.shell.idle_timeout =
+        std::chrono::duration_cast<std::chrono::seconds>(defaults.idle_timeout) + kHostIdleMargin;
+    connection = std::make_unique<Connection>(key, remote.endpoint_url, executor, std::move(transport.value()),
+                                              std::move(options), target.machine);
+    {
+      std::lock_guard lock(pool_->mutex);
+      ++pool_->counters.opened;
+      ++pool_->leased;
+    }
+    logger("agent")->debug("new WinRM session to {} ({})", remote.endpoint_url, who(remote));
+  }
+
+  auto lease = std::make_shared<Lease>(pool_, std::move(connection));
+  Connection& c = *lease->connection;
+  jobs::StoreSession session;
+  // Aliasing pointers: the three interfaces share ownership of the lease.
+  session.certs = std::shared_ptr<certstore::CertStore>(lease, &c.certs);
+  session.iis = std::shared_ptr<certstore::IisBindings>(lease, &c.iis);
+  session.sql = std::shared_ptr<certstore::SqlBindings>(lease, &c.sql);
+  co_return session;
+}
+
+net::awaitable<void> WinrmSessionFactory::close_idle() {
+  std::vector<std::unique_ptr<Connection>> expired;
+  {
+    std::lock_guard lock(pool_->mutex);
+    expired = pool_->take_expired_locked(false);
+  }
+  co_await close_all(std::move(expired));
+}
+
+net::awaitable<void> WinrmSessionFactory::run_idle_reaper() {
+  auto timer = std::make_shared<net::steady_timer>(co_await net::this_coro::executor);
+  {
+    std::lock_guard lock(pool_->mutex);
+    if (pool_->shut_down) co_return;
+    pool_->reaper_timer = timer;
+  }
+  const auto period = std::max<std::chrono::milliseconds>(pool_->defaults.idle_timeout / 2, std::chrono::seconds(1));
+  while (true) {
+    timer->expires_after(period);
+    boost::system::error_code ec;
+    co_await timer->async_wait(net::redirect_error(net::use_awaitable, ec));
+    {
+      std::lock_guard lock(pool_->mutex);
+      if (pool_->shut_down) co_return;
+    }
+    co_await close_idle();
+  }
+}
+
+net::awaitable<void> WinrmSessionFactory::shutdown() {
+  std::vector<std::unique_ptr<Connection>> all;
+  std::shared_ptr<net::steady_timer> timer;
+  {
+    std::lock_guard lock(pool_->mutex);
+    pool_->shut_down = true;
+    all = pool_->take_expired_locked(true);
+    timer = pool_->reaper_timer.lock();
+  }
+  if (timer) net::post(timer->get_executor(), [timer] { timer->cancel(); });
+  co_await close_all(std::move(all));
+}
+
+}  // namespace wincert::agent

@@ -1,0 +1,89 @@
+// Store sessions over WinRM: jobs::StoreSessionFactory for remote targets. A session is one
+// WsmanTransport (keep-alive HTTP(S) connection, authenticated once) plus one WinRS shell on the host,
+// with certstore's remote backend (CertStore, IisBindings, SqlBindings) on top.
+//
+// Warm reuse: when a job's StoreSession is released, its connection and shell go back to an idle
+// pool keyed by endpoint, scheme, user (and a fingerprint of the password, so rotated credentials
+// never ride an old connection); the next job for the same key takes them without a new TCP/TLS
+// handshake, authentication or shell creation. Idle entries are closed (shell deleted) once idle
+// longer than WinrmDefaults::idle_timeout: lazily on the next open(), by close_idle()/the reaper, or
+// by shutdown().
+//
+// Concurrency: a connection is leased to ONE job at a time. Concurrent jobs on the same host each get
+// their own connection and shell (a second one is opened when none is idle), so commands of different
+// jobs never interleave on one shell; the scheduler's per-host limit bounds how many there are. The
+// factory itself is thread-safe; a connection is only handed to a job running on the executor it was
+// created on.
+//
+// Opening is lazy: open() builds the transport and the WinRS session but does not touch the network;
+// the first script of the job connects, authenticates and creates the shell, so a refused connection
+// or a bad password surfaces as that script's error (transient or permanent, naming host:port).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.hpp"
+#include "jobs/handler.hpp"
+
+namespace wincert::agent {
+
+// The agent-wide WinRM settings that do not come from a store's properties.
+struct WinrmDefaults {
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};  // resolve + TCP, and TLS handshake
+  // WS-Man OperationTimeout: how long one Receive long-polls (the HTTP read timeout is kept above it).
+  std::chrono::milliseconds operation_timeout{std::chrono::seconds(20)};
+  // Overall deadline of one script run on the host (e.g. a SQL Server restart waits inside it).
+  std::chrono::milliseconds command_timeout{std::chrono::minutes(10)};
+  std::string ca_file;      // PEM CAs trusted for hosts' TLS certificates; empty = system store
+  bool verify_peer = true;  // false only through an explicit, logged option
+  // The agent's client certificate and key (PEM), for stores whose WinRM Authentication is certificate.
+  std::string client_certificate_file;
+  std::string client_key_file;
+  // Warm reuse: how long an unused connection + shell is kept, and how many per key at most.
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};
+  std::size_t max_idle_per_key = 4;
+};
+
+struct SessionPoolStats {
+  std::size_t idle = 0;           // connections waiting in the pool now
+  std::size_t leased = 0;         // connections in use by jobs now
+  std::uint64_t opened = 0;       // connections created so far
+  std::uint64_t reused = 0;       // open() calls served from the pool
+  std::uint64_t closed_idle = 0;  // connections closed after their idle timeout or at shutdown
+};
+
+class WinrmSessionFactory final : public jobs::StoreSessionFactory {
+ public:
+  explicit WinrmSessionFactory(WinrmDefaults defaults = {});
+  ~WinrmSessionFactory() override;
+  WinrmSessionFactory(const WinrmSessionFactory&) = delete;
+  WinrmSessionFactory& operator=(const WinrmSessionFactory&) = delete;
+
+  // A session for a remote target (the connection is leased until every interface of the returned
+  // StoreSession is released). A local target is refused: the CryptoAPI path exists only in the
+  // Windows build, and jobs::resolve_target already refuses it there unless the build has it.
+  boost::asio::awaitable<Result<jobs::StoreSession>> open(const jobs::Target& target) override;
+
+  // Closes (deletes the shell of) every idle connection unused for longer than idle_timeout.
+  boost::asio::awaitable<void> close_idle();
+  // Runs close_idle() every idle_timeout/2 until shutdown(); co_spawn it from a long-running agent.
+  boost::asio::awaitable<void> run_idle_reaper();
+  // Closes every idle connection and stops the reaper; connections still leased are closed when their
+  // job releases them. open() keeps working afterwards but nothing is pooled any more.
+  boost::asio::awaitable<void> shutdown();
+
+  SessionPoolStats stats() const;
+  const WinrmDefaults& defaults() const;
+
+  struct Pool;  // shared with the leases, which may outlive a job's coroutine frame
+
+ private:
+  std::shared_ptr<Pool> pool_;
+};
+
+}  // namespace wincert::agent

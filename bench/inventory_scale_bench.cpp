@@ -1,0 +1,169 @@
+// Inventory of one large LocalMachine store through WinRM against winhost-sim, measured from the agent's side:
+// wall time, bytes on the wire, CPU time and peak memory of this process. bench/inventory_scale.py runs it for
+// 100 ... 10,000 certificates (one process per size, so peak memory is per size) and writes the results table.
+//
+//   wincert_bench_inventory_scale generate --count N --out MODEL.json
+//   wincert_bench_inventory_scale inventory --endpoint URL --user U --password-env VAR [--store My]
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+
+#include "agent/winrm_script_runner.hpp"
+#include "certstore/openssl_util.hpp"
+#include "certstore/remote/remote_backend.hpp"
+#include "certstore/x509.hpp"
+#include "common/encoding.hpp"
+#include "winrm/http_auth.hpp"
+#include "winrm/transport.hpp"
+#include "winrm/winrs.hpp"
+
+namespace {
+
+namespace net = boost::asio;
+namespace ossl = wincert::certstore::ossl;
+using nlohmann::json;
+
+std::string to_pem(EVP_PKEY* key) {
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+// A self-signed EC P-256 certificate per entry, each with its own key container (as a real store has).
+json make_model(int count) {
+  json my = json::array();
+  json keys = json::object();
+  for (int i = 0; i < count; ++i) {
+    ossl::PKeyPtr key(EVP_EC_gen("P-256"));
+    ossl::X509Ptr cert(X509_new());
+    X509_set_version(cert.get(), 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), i + 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 24 * 3600);
+    const std::string cn = "host" + std::to_string(i) + ".example.com";
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), name);
+    X509_set_pubkey(cert.get(), key.get());
+    X509_sign(cert.get(), key.get(), EVP_sha256());
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(cert.get(), &der);
+    const std::string der_bytes(reinterpret_cast<char*>(der), static_cast<std::size_t>(length));
+    OPENSSL_free(der);
+    const std::string container = "bench-" + std::to_string(i);
+    my.push_back({{"der", wincert::base64_encode(der_bytes)},
+                  {"thumbprint", wincert::certstore::thumbprint_of(der_bytes)},
+                  {"friendly_name", cn},
+                  {"key", container}});
+    keys[container] = {{"provider", "Microsoft Software Key Storage Provider"},
+                       {"type", "KSP"},
+                       {"private_key_pem", to_pem(key.get())}};
+  }
+  return {{"hostname", "BENCH01"}, {"stores", {{"My", my}}}, {"keys", keys}};
+}
+
+struct Usage {
+  double cpu_ms = 0;
+  long max_rss_kb = 0;
+};
+Usage usage() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const auto ms = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e3 + tv.tv_usec / 1e3; };
+  return {ms(ru.ru_utime) + ms(ru.ru_stime), ru.ru_maxrss};
+}
+
+int run_inventory(const std::string& url, const std::string& user, const std::string& password_env,
+                  const std::string& store) {
+  const char* password = std::getenv(password_env.c_str());
+  if (password == nullptr) {
+    std::fprintf(stderr, "inventory: %s is not set\n", password_env.c_str());
+    return 2;
+  }
+  net::io_context io;
+  auto endpoint = wincert::winrm::parse_endpoint(url);
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "inventory: %s\n", endpoint.error().message.c_str());
+    return 2;
+  }
+  auto transport = wincert::winrm::WsmanTransport::create(
+      io.get_executor(), *endpoint,
+      std::make_unique<wincert::winrm::BasicAuth>(user, wincert::Secret(password), true), {});
+  if (!transport.ok()) {
+    std::fprintf(stderr, "inventory: %s\n", transport.error().message.c_str());
+    return 2;
+  }
+  wincert::winrm::WinrsSession session(**transport);
+  wincert::agent::WinrmScriptRunner runner(session, endpoint->host);
+  auto caller = std::make_shared<wincert::certstore::remote::ScriptCaller>(runner);
+  wincert::certstore::remote::RemoteCertStore certs(caller);
+
+  const Usage before = usage();
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<wincert::Result<wincert::certstore::StoreInventory>> result;
+  net::co_spawn(io, [&]() -> net::awaitable<void> {
+      result.emplace(co_await certs.inventory(store));
+      (void)co_await session.close();
+    }, net::detached);
+  io.run();
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const Usage after = usage();
+  if (!result || !result->ok()) {
+    std::fprintf(stderr, "inventory: %s\n", result ? result->error().message.c_str() : "did not finish");
+    return 1;
+  }
+  std::size_t with_key = 0;
+  for (const auto& entry : (*result)->entries) with_key += entry.has_private_key ? 1 : 0;
+  const auto& counters = (*transport)->counters();
+  const json out = {{"certificates", (*result)->entries.size()},
+                    {"with_private_key", with_key},
+                    {"problems", (*result)->problems.size()},
+                    {"wall_ms", wall_ms},
+                    {"cpu_ms", after.cpu_ms - before.cpu_ms},
+                    {"rss_before_kb", before.max_rss_kb},
+                    {"peak_rss_kb", after.max_rss_kb},
+                    {"http_requests", counters.http_requests},
+                    {"bytes_sent", counters.bytes_sent},
+                    {"bytes_received", counters.bytes_received}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"inventory of a large store through WinRM against winhost-sim"};
+  app.require_subcommand(1);
+  int count = 100;
+  std::string out_file, url, user, password_env, store = "My";
+  auto* generate = app.add_subcommand("generate", "write a winhost-sim model with COUNT certificates in My");
+  generate->add_option("--count", count)->required();
+  generate->add_option("--out", out_file)->required();
+  auto* inventory = app.add_subcommand("inventory", "inventory one store and print the measurements as JSON");
+  inventory->add_option("--endpoint", url)->required();
+  inventory->add_option("--user", user)->required();
+  inventory->add_option("--password-env", password_env)->required();
+  inventory->add_option("--store", store);
+  CLI11_PARSE(app, argc, argv);
+  if (generate->parsed()) {
+    std::ofstream(out_file) << make_model(count).dump();
+    return 0;
+  }
+  return run_inventory(url, user, password_env, store);
+}
