@@ -1,0 +1,19 @@
+// How the admin API shows the simulator's records: PascalCase JSON like Command's REST API, with
+// secrets (store passwords, PFX contents and passwords) redacted.
+#pragma once
+
+#include <cstddef>
+
+#include "sim/command/json_util.hpp"
+#include "sim/command/state.hpp"
+
+namespace wincert::sim::command {
+
+Json agent_json(const Agent& agent, std::size_t sessions);
+Json store_json(const Store& store);
+Json job_json(const Job& job, const Store* store);  // store may be null (deleted)
+Json history_json(const HistoryEntry& entry);
+Json inventory_json(const Store& store);
+Json issued_json(const IssuedRecord& record);
+
+}  // namespace wincert::sim::command
