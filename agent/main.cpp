@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "agent/replay.hpp"
+#include "agent/run_cli.hpp"
 #include "agent/winrm_cli.hpp"
 
 #ifndef WINCERT_VERSION
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   auto* version = app.add_subcommand("version", "print the version");
   auto run_winrm = wincert::agent::add_winrm_commands(app);
   wincert::agent::add_replay_command(app);  // runs the job and exits from its own callback
+  wincert::agent::add_run_command(app);     // the long-running agent; exits from its own callback
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,749 @@
+#include "agent/agent_loop.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+
+#ifndef WINCERT_VERSION
+#define WINCERT_VERSION "0.0.0"
+#endif
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+constexpr int kConfigFetchAttempts = 3;
+constexpr int kCsrAttempts = 5;
+constexpr std::size_t kMaxFinishedOnce = 10000;
+
+TimePoint wall_now() { return std::chrono::time_point_cast<std::chrono::seconds>(Clock::now()); }
+
+std::string read_agent_id(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::string line;
+  std::getline(in, line);
+  line = std::string(trim(line));
+  if (line.size() > 100) return {};
+  for (const char c : line) {
+    if (!std::isxdigit(static_cast<unsigned char>(c)) && c != '-') return {};
+  }
+  return line;
+}
+
+long long millis(SteadyClock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+}  // namespace
+
+struct Agent::Impl {
+  // A job of the current list and its timing.
+  struct JobState {
+    JobEntry entry;
+    Schedule schedule;
+    std::optional<TimePoint> last_run;
+    std::optional<TimePoint> next;
+  };
+
+  net::any_io_executor ex;
+  AgentConfig config;
+  AgentDeps deps;
+  jobs::CapabilityRegistry default_registry;
+  const jobs::CapabilityRegistry* registry = nullptr;
+  std::shared_ptr<spdlog::logger> log = logger("agent");
+
+  std::unique_ptr<HttpClient> command_http;
+  std::unique_ptr<HttpClient> token_http;
+  std::unique_ptr<CommandAuth> auth;
+  std::unique_ptr<CommandClient> client;
+  std::unique_ptr<Outbox> outbox;
+  std::unique_ptr<OutboxSender> sender;
+  std::unique_ptr<Scheduler> scheduler;
+
+  std::string agent_id_file;
+  std::string agent_id;
+  std::string token;
+  std::chrono::seconds heartbeat_interval{300};
+  bool need_register = true;
+
+  std::map<std::string, JobState> jobs;
+  std::set<std::string> finished_once;    // immediate/once jobs already run (the list may still name them)
+  std::set<std::string> preparing;        // configuration being fetched
+  std::set<std::string> run_when_listed;  // chained jobs Command asked for before listing them
+
+  net::steady_timer session_wake;
+  net::steady_timer token_ready;
+  net::steady_timer heartbeat_wake;
+  net::steady_timer jobs_wake;
+  net::steady_timer stop_wake;
+  net::steady_timer tasks_done;
+  bool stopping = false;
+  int exit_code = kExitOk;
+  int tasks = 0;
+  AgentStats stats;
+
+  explicit Impl(net::any_io_executor executor)
+      : ex(executor),
+        session_wake(executor),
+        token_ready(executor),
+        heartbeat_wake(executor),
+        jobs_wake(executor),
+        stop_wake(executor),
+        tasks_done(executor) {}
+
+  // ---- tasks ----
+
+  // Spawns a coroutine the agent waits for at shutdown. Bookkeeping is explicit (not a destructor) so
+  // a coroutine destroyed with the io_context never touches the agent.
+  void spawn(net::awaitable<void> task, std::string name) {
+    ++tasks;
+    net::co_spawn(ex, wrap(std::move(task), std::move(name)), net::detached);
+  }
+  net::awaitable<void> wrap(net::awaitable<void> task, std::string name) {
+    try {
+      co_await std::move(task);
+    } catch (const std::exception& e) {
+      log->error("internal error in {}: {}", name, e.what());
+    }
+    --tasks;
+    tasks_done.cancel();
+  }
+
+  void begin_stop() {
+    if (stopping) return;
+    stopping = true;
+    stop_wake.cancel();
+    session_wake.cancel();
+    token_ready.cancel();
+    heartbeat_wake.cancel();
+    jobs_wake.cancel();
+  }
+
+  net::awaitable<void> sleep_for(net::steady_timer& timer, SteadyClock::duration d) {
+    timer.expires_after(d);
+    co_await timer.async_wait(kUseTuple);
+  }
+
+  // ---- session ----
+
+  net::awaitable<std::optional<std::string>> current_token() {
+    while (token.empty()) {
+      if (stopping) co_return std::nullopt;
+      token_ready.expires_at(SteadyClock::time_point::max());
+      co_await token_ready.async_wait(kUseTuple);
+    }
+    co_return token;
+  }
+
+  void invalidate_session(const std::string& seen) {
+    if (seen.empty() || seen != token) return;  // somebody already did
+    log->info("session ended by Command; registering again");
+    token.clear();
+    need_register = true;
+    session_wake.cancel();
+  }
+
+  void save_agent_id(const std::string& id) {
+    if (id.empty() || id == agent_id) return;
+    agent_id = id;
+    auto saved = write_file_durably(agent_id_file, id + "\n");
+    if (!saved.ok()) log->warn("cannot persist the AgentId: {}", saved.error().message);
+  }
+
+  net::awaitable<void> session_loop() {
+    Backoff backoff(config.retry_initial, config.retry_max);
+    const auto capabilities = registry->capability_names();
+    while (!stopping) {
+      if (need_register) {
+        auto reply = co_await client->register_session(agent_id, capabilities);
+        if (stopping) break;
+        if (!reply.ok()) {
+          if (is_auth_failure(reply.error())) {
+            log->error("{}: stopping", reply.error().message);
+            exit_code = kExitRefused;
+            begin_stop();
+            break;
+          }
+          const auto delay = backoff.next();
+          log->warn("{}; retrying in {} s", reply.error().message, millis(delay) / 1000.0);
+          co_await sleep_for(session_wake, delay);
+          continue;
+        }
+        ++stats.registrations;
+        save_agent_id(reply->session.agent_id);
+        if (reply->state == RegisterState::kRejected) {
+          log->error(
+              "Command refused orchestrator '{}' ({}): it was disapproved in Command, or Command requires a new "
+              "agent authentication certificate. Approve it again (Orchestrators > Management) or renew its "
+              "certificate, then restart the agent",
+              config.orchestrator_name, reply->result.describe());
+          exit_code = kExitRefused;
+          begin_stop();
+          break;
+        }
+        if (reply->state == RegisterState::kPendingApproval) {
+          const auto delay = std::min<std::chrono::milliseconds>(backoff.next(), 60s);
+          log->warn(
+              "orchestrator '{}' has no session yet ({}): it is not approved in Command yet (Orchestrators > "
+              "Management > Approve), or Command asks for a new authentication certificate; asking again in {} s",
+              config.orchestrator_name, reply->result.describe(), millis(delay) / 1000.0);
+          co_await sleep_for(session_wake, delay);
+          continue;
+        }
+        backoff.reset();
+        token = reply->session.token;
+        heartbeat_interval = config.heartbeat_interval.value_or(reply->session.heartbeat_interval);
+        need_register = false;
+        if (reply->result.status == ApiStatus::kWarning) {
+          log->warn("Command registered the orchestrator with a warning: {}{}", reply->result.describe(),
+                    reply->result.code == "A0100007" || reply->result.code == "A0100008"
+                        ? " (Command asks for a new agent authentication certificate: renew CertPath/KeyPath)"
+                        : "");
+        }
+        apply_job_list(reply->session.jobs);
+        log->info("registered orchestrator '{}' (AgentId {}): {} job(s), heartbeat every {} s",
+                  config.orchestrator_name, agent_id.empty() ? "-" : agent_id, jobs.size(), heartbeat_interval.count());
+        token_ready.cancel();
+        heartbeat_wake.cancel();  // restart heartbeat timing from this session
+        jobs_wake.cancel();
+      }
+      // Sleep until the session is invalidated, or the job list is due for a refresh.
+      const bool poll = config.job_poll_interval.count() > 0;
+      session_wake.expires_after(poll ? SteadyClock::duration(config.job_poll_interval)
+                                      : SteadyClock::duration::max() / 2);
+      co_await session_wake.async_wait(kUseTuple);
+      if (!stopping && poll && SteadyClock::now() >= session_wake.expiry()) {
+        log->debug("refreshing the job list");
+        need_register = true;  // the old token stays usable until the new one arrives
+      }
+    }
+  }
+
+  net::awaitable<void> heartbeat_loop() {
+    int failures = 0;
+    while (!stopping) {
+      heartbeat_wake.expires_after(heartbeat_interval);
+      co_await heartbeat_wake.async_wait(kUseTuple);
+      if (stopping) break;
+      if (SteadyClock::now() < heartbeat_wake.expiry() || token.empty()) continue;  // re-armed or no session
+      const std::string seen = token;
+      auto reply = co_await client->heartbeat(seen);
+      if (stopping) break;
+      if (!reply.ok()) {
+        ++failures;
+        log->warn("heartbeat failed ({} in a row): {}", failures, reply.error().message);
+        continue;
+      }
+      ++stats.heartbeats;
+      if (failures > 0) log->info("Command reachable again after {} failed heartbeat(s)", failures);
+      failures = 0;
+      if (reply->heartbeat_interval && !config.heartbeat_interval) heartbeat_interval = *reply->heartbeat_interval;
+      if (!reply->session_valid) invalidate_session(seen);
+    }
+  }
+
+  // ---- job list and timing ----
+
+  void apply_job_list(const std::vector<JobEntry>& list) {
+    const TimePoint now = wall_now();
+    std::map<std::string, JobState> updated;
+    for (const auto& entry : list) {
+      if (entry.job_id.empty()) {
+        log->warn("Command listed a job without JobId; ignored");
+        continue;
+      }
+      if (finished_once.count(entry.job_id)) continue;
+      auto schedule = parse_schedule(entry.schedule);
+      if (!schedule.ok()) {
+        log->error("job {} not scheduled: {}", entry.job_id, schedule.error().message);
+        continue;
+      }
+      if (entry.schedule.empty() && !entry.cron.empty())
+        log->warn("job {} has only a Cron schedule ('{}'), which Command's agents do not use; running it now",
+                  entry.job_id, entry.cron);
+      JobState state{entry, *schedule, std::nullopt, std::nullopt};
+      auto old = jobs.find(entry.job_id);
+      if (old != jobs.end() && old->second.schedule == *schedule) {
+        state.last_run = old->second.last_run;
+        state.next = old->second.next;
+      } else {
+        state.next = next_run(*schedule, now, std::nullopt);
+      }
+      if (run_when_listed.erase(entry.job_id)) state.next = now;
+      updated[entry.job_id] = std::move(state);
+    }
+    jobs = std::move(updated);
+  }
+
+  // Runs a known job now (Command chained it: "InventoryJob" in a completion reply).
+  void trigger_now(const std::string& job_id) {
+    auto it = jobs.find(job_id);
+    if (it == jobs.end()) {
+      // A job created just now (a chained inventory): fetch the job list, then run it.
+      log->debug("Command asked to run job {} now; fetching the job list that names it", job_id);
+      run_when_listed.insert(job_id);
+      need_register = true;
+      session_wake.cancel();
+      return;
+    }
+    it->second.next = wall_now();
+    jobs_wake.cancel();
+  }
+
+  net::awaitable<void> jobs_loop() {
+    while (!stopping) {
+      const TimePoint now = wall_now();
+      std::optional<TimePoint> earliest;
+      std::vector<std::string> due;
+      for (auto& [id, state] : jobs) {
+        if (!state.next) continue;
+        if (*state.next <= now) {
+          due.push_back(id);
+        } else if (!earliest || *state.next < *earliest) {
+          earliest = state.next;
+        }
+      }
+      for (const auto& id : due) fire(id, now);
+      if (!due.empty()) continue;  // recompute with the new next times
+      // Wake at the next due time, at least once a minute (the wall clock may jump).
+      auto wait = std::chrono::duration_cast<SteadyClock::duration>(std::chrono::seconds(60));
+      if (earliest) wait = std::min(wait, std::chrono::duration_cast<SteadyClock::duration>(*earliest - now));
+      jobs_wake.expires_after(wait);
+      co_await jobs_wake.async_wait(kUseTuple);
+    }
+  }
+
+  void fire(const std::string& id, TimePoint now) {
+    auto it = jobs.find(id);
+    if (it == jobs.end()) return;
+    JobState& state = it->second;
+    state.last_run = now;
+    state.next = next_run(state.schedule, now, now);
+    if (state.next) {
+      log->debug("job {} next runs at {}", id, format_time(*state.next));
+    }
+    const JobEntry entry = state.entry;
+    if (!state.schedule.recurring()) {
+      if (finished_once.size() >= kMaxFinishedOnce) finished_once.clear();
+      finished_once.insert(id);
+      jobs.erase(it);
+    }
+    if (scheduler->busy(id) || preparing.count(id)) {
+      log->info("job {} is due again while its previous run is still going; skipping this run", id);
+      return;
+    }
+    preparing.insert(id);
+    spawn(prepare(entry), "job " + id);
+  }
+
+  // Fetches the configuration and queues the job.
+  net::awaitable<void> prepare(JobEntry entry) {
+    Backoff backoff(config.retry_initial, std::min<std::chrono::milliseconds>(config.retry_max, 30s));
+    std::optional<JobConfigReply> reply;
+    for (int attempt = 1; attempt <= kConfigFetchAttempts && !stopping; ++attempt) {
+      auto tok = co_await current_token();
+      if (!tok) break;
+      auto fetched = co_await client->job_configuration(entry, *tok);
+      if (!fetched.ok()) {
+        if (fetched.error().retryable() && attempt < kConfigFetchAttempts) {
+          const auto delay = backoff.next();
+          log->warn("{}; retrying in {} ms", fetched.error().message, millis(delay));
+          net::steady_timer timer(ex);
+          co_await sleep_for(timer, delay);
+          continue;
+        }
+        log->error("{}; the job runs again at its next scheduled time", fetched.error().message);
+        break;
+      }
+      if (fetched->result.session_invalid()) {
+        invalidate_session(*tok);
+        continue;
+      }
+      if (fetched->result.is_error()) {
+        log->error("Command refused the configuration of job {}: {}", entry.job_id, fetched->result.describe());
+        break;
+      }
+      reply = std::move(fetched.value());
+      break;
+    }
+    preparing.erase(entry.job_id);
+    if (!reply || stopping) co_return;
+    if (reply->cancelled) {
+      ++stats.jobs_cancelled;
+      log->info("job {} was cancelled in Command; not run", entry.job_id);
+      co_return;
+    }
+
+    auto parsed = jobs::parse_job_config(reply->config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (!parsed.ok()) {
+      const std::string message = "the job configuration from Command is not usable: " + parsed.error().message;
+      log->error("job {}: {}", entry.job_id, message);
+      store_completion(entry, reply->audit_id, jobs::JobStatus::kFailure, message);
+      co_return;
+    }
+    jobs::JobConfig job = std::move(parsed.value());
+    if (job.job_history_id == 0) job.job_history_id = reply->audit_id;
+    const std::string host = host_key(job);
+    const JobPriority priority = classify_job(job);
+    auto shared_job = std::make_shared<jobs::JobConfig>(std::move(job));
+    const std::string inventory_endpoint = reply->inventory_endpoint;
+    const std::string enroll_endpoint = reply->enroll_endpoint;
+    const bool queued =
+        scheduler->submit(entry.job_id, host, priority, [this, entry, shared_job, inventory_endpoint, enroll_endpoint] {
+          return execute(entry, shared_job, inventory_endpoint, enroll_endpoint);
+        });
+    if (!queued) log->info("job {} not queued: the agent is stopping or the job is already running", entry.job_id);
+  }
+
+  // ---- one job ----
+
+  net::awaitable<void> execute(JobEntry entry, std::shared_ptr<jobs::JobConfig> job, std::string inventory_endpoint,
+                               std::string enroll_endpoint) {
+    ++tasks;  // the scheduler's coroutine is not spawned through spawn(); count it all the same
+    ++stats.jobs_started;
+    const auto start = SteadyClock::now();
+    const std::string& store = job->store.store_path;
+    const std::string host = job->store.client_machine;
+    log->info("job {} start: {} on store '{}' at host '{}' (history {})", job->job_id, job->capability, store, host,
+              job->job_history_id);
+
+    jobs::JobServices services;
+    services.sessions = deps.sessions;
+    services.target_options.default_auth = config.winrm.default_auth;
+    services.target_options.local_backend_available = deps.local_backend_available;
+    const std::string job_id = job->job_id;
+    const std::int64_t audit_id = job->job_history_id;
+    const std::string completion_endpoint = entry.completion_endpoint;
+    services.callbacks.submit_inventory = [this, job_id, audit_id,
+                                           inventory_endpoint](std::vector<jobs::InventoryItem> items) {
+      return submit_inventory(job_id, audit_id, inventory_endpoint, std::move(items));
+    };
+    services.callbacks.submit_csr = [this, job_id, audit_id, enroll_endpoint, completion_endpoint](std::string csr) {
+      return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, std::move(csr));
+    };
+
+    jobs::JobResult result = co_await jobs::run_job(*registry, *job, services);
+    if (result.job_history_id == 0) result.job_history_id = audit_id;
+    store_completion(entry, result.job_history_id, result.status, result.message);
+    ++stats.jobs_finished;
+    const auto elapsed = SteadyClock::now() - start;
+    const auto level = result.status == jobs::JobStatus::kFailure   ? spdlog::level::err
+                       : result.status == jobs::JobStatus::kWarning ? spdlog::level::warn
+                                                                    : spdlog::level::info;
+    log->log(level, "job {} end: {} in {} ms: {} on store '{}' at host '{}'{}{}", job->job_id,
+             jobs::job_status_name(result.status), millis(elapsed), job->capability, store, host,
+             result.message.empty() ? "" : ": ", result.message);
+    --tasks;
+    tasks_done.cancel();
+  }
+
+  void store_completion(const JobEntry& entry, std::int64_t audit_id, jobs::JobStatus status,
+                        const std::string& message) {
+    if (entry.completion_endpoint.empty()) {
+      log->error("job {}: Command gave no CompletionEndpoint; its result ({}) cannot be reported", entry.job_id,
+                 jobs::job_status_name(status));
+      return;
+    }
+    NewEntry e;
+    e.kind = EntryKind::kCompletion;
+    e.job_id = entry.job_id;
+    e.audit_id = audit_id;
+    e.endpoint = entry.completion_endpoint;
+    auto stored =
+        outbox->append(std::move(e), completion_body(entry.job_id, static_cast<int>(status), audit_id, message));
+    if (!stored.ok()) {
+      log->error("{}", stored.error().message);
+      return;
+    }
+    sender->notify();
+  }
+
+  net::awaitable<Status> submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
+                                          std::vector<jobs::InventoryItem> items) {
+    if (endpoint.empty())
+      co_return Error::invalid("Command sent no InventoryEndpoint for job " + job_id + ": cannot submit the inventory");
+    const auto bodies = inventory_bodies(job_id, items, config.inventory_max_update_bytes);
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      NewEntry e;
+      e.kind = EntryKind::kInventory;
+      e.job_id = job_id;
+      e.audit_id = audit_id;
+      e.endpoint = endpoint;
+      e.part = static_cast<int>(i + 1);
+      e.parts = static_cast<int>(bodies.size());
+      auto stored = outbox->append(std::move(e), bodies[i]);
+      if (!stored.ok()) co_return stored.error();
+    }
+    log->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id, items.size(),
+               bodies.size());
+    sender->notify();
+    co_return Status{};
+  }
+
+  net::awaitable<Result<std::string>> submit_csr(std::string job_id, std::int64_t audit_id, std::string endpoint,
+                                                 std::string completion_endpoint, std::string csr) {
+    if (endpoint.empty())
+      co_return Error::invalid("Command sent no EnrollEndpoint for job " + job_id + ": cannot submit the CSR");
+    // PEM or bare base64: the wire wants base64 DER.
+    std::string base64;
+    for (std::string_view rest = csr; !rest.empty();) {
+      const auto eol = rest.find('\n');
+      const std::string_view line = trim(rest.substr(0, eol));
+      rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+      if (line.rfind("-----", 0) == 0) continue;
+      base64 += line;
+    }
+    const std::string body = csr_body(job_id, base64);
+    NewEntry e;
+    e.kind = EntryKind::kCsr;
+    e.job_id = job_id;
+    e.audit_id = audit_id;
+    e.endpoint = endpoint;
+    e.completion_endpoint = completion_endpoint;
+    auto stored = outbox->append(std::move(e), body);
+    if (!stored.ok()) co_return stored.error();
+    const OutboxEntry record = stored.value();
+    const std::string what = "CSR of job " + job_id;
+
+    Backoff backoff(config.retry_initial, std::min<std::chrono::milliseconds>(config.retry_max, 30s));
+    Result<std::string> outcome = Error::transient(what + ": not sent (the agent is stopping)");
+    for (int attempt = 1; attempt <= kCsrAttempts; ++attempt) {
+      auto tok = co_await current_token();
+      if (!tok) break;
+      auto reply = co_await client->post_job_data(endpoint, *tok, body, what);
+      if (!reply.ok()) {
+        outcome = reply.error();
+        if (!reply.error().retryable() || attempt == kCsrAttempts || stopping) break;
+        net::steady_timer timer(ex);
+        co_await sleep_for(timer, backoff.next());
+        continue;
+      }
+      if (reply->result.session_invalid()) {
+        invalidate_session(*tok);
+        outcome = Error::transient(what + ": the session ended");
+        continue;
+      }
+      if (reply->result.is_error()) {
+        outcome = Error::permanent(what + ": Command refused it: " + reply->result.describe());
+        break;
+      }
+      const std::string certificate = scalar_text(find_member(reply->body, "Certificate"));
+      if (certificate.empty()) {
+        outcome = Error::permanent(what + ": Command returned no certificate" +
+                                   (reply->result.message.empty() ? "" : " (" + reply->result.describe() + ")"));
+      } else {
+        outcome = certificate;
+      }
+      break;
+    }
+    (void)outbox->remove(record);  // the job itself reports how it ended
+    co_return outcome;
+  }
+
+  // ---- outbox delivery ----
+
+  net::awaitable<Delivery> deliver(const OutboxEntry& entry, std::string body) {
+    auto tok = co_await current_token();
+    if (!tok) co_return Delivery::kRetry;
+    auto reply = co_await client->post_job_data(entry.endpoint, *tok, std::move(body), entry.describe());
+    if (!reply.ok()) {
+      if (reply.error().retryable() || is_auth_failure(reply.error())) {
+        log->warn("{}", reply.error().message);
+        co_return Delivery::kRetry;
+      }
+      log->error("{}", reply.error().message);
+      co_return Delivery::kReject;
+    }
+    if (reply->result.session_invalid()) {
+      invalidate_session(*tok);
+      co_return Delivery::kRetry;
+    }
+    if (reply->result.is_error()) {
+      log->error("Command refused the {}: {}", entry.describe(), reply->result.describe());
+      co_return Delivery::kReject;
+    }
+    if (reply->result.status == ApiStatus::kWarning)
+      log->warn("Command accepted the {} with a warning: {}", entry.describe(), reply->result.describe());
+    ++stats.results_delivered;
+    log->debug("delivered the {}", entry.describe());
+    if (entry.kind == EntryKind::kCompletion) {
+      const std::string chained = scalar_text(find_member(reply->body, "InventoryJob"));
+      if (!chained.empty()) trigger_now(chained);
+    }
+    co_return Delivery::kDone;
+  }
+
+  // CSR entries left by a previous run: the job stopped halfway; tell Command so.
+  void recover_interrupted_csrs() {
+    for (const auto& entry : outbox->pending()) {
+      if (entry.kind != EntryKind::kCsr) continue;
+      JobEntry job;
+      job.job_id = entry.job_id;
+      job.completion_endpoint = entry.completion_endpoint;
+      log->warn("job {} was waiting for Command to sign its CSR when the agent stopped; reporting it as failed",
+                entry.job_id);
+      store_completion(job, entry.audit_id, jobs::JobStatus::kFailure,
+                       "Reenrollment job " + entry.job_id +
+                           " did not finish: the agent stopped while Command was signing its CSR; the key created "
+                           "on the host has no certificate. Schedule the reenrollment again.");
+      (void)outbox->remove(entry);
+    }
+  }
+
+  // ---- run ----
+
+  net::awaitable<int> run() {
+    for (const auto& note : outbox->recovery_notes()) log->warn("outbox: {}", note);
+    const std::size_t pending = outbox->deliverable_count();
+    if (pending > 0) log->info("outbox: {} result(s) from an earlier run will be delivered first", pending);
+    recover_interrupted_csrs();
+    log->info(
+        "wincert-agent {} starting: orchestrator '{}', Command {}, auth {}, {} capabilities, at most {} jobs "
+        "({} per host)",
+        WINCERT_VERSION, config.orchestrator_name, config.agents_server_uri, describe_auth(config),
+        registry->capability_names().size(), config.max_concurrent_jobs, config.max_jobs_per_host);
+
+    spawn(sender->run(), "outbox sender");
+    spawn(session_loop(), "session");
+    spawn(heartbeat_loop(), "heartbeat");
+    spawn(jobs_loop(), "job timer");
+
+    while (!stopping) {
+      stop_wake.expires_at(SteadyClock::time_point::max());
+      co_await stop_wake.async_wait(kUseTuple);
+    }
+
+    // Graceful shutdown.
+    const auto dropped = scheduler->stop_accepting();
+    log->info("stopping: {} job(s) running, {} queued job(s) dropped; waiting up to {} s for running jobs",
+              scheduler->running(), dropped.size(), config.shutdown_grace.count());
+    const bool all_done = co_await scheduler->drain(config.shutdown_grace);
+    if (!all_done) {
+      std::string ids;
+      for (const auto& id : scheduler->running_jobs()) ids += (ids.empty() ? "" : ", ") + id;
+      log->warn("job(s) still running after {} s, abandoned (Command will show them unfinished): {}",
+                config.shutdown_grace.count(), ids);
+    }
+    const auto flush_deadline = SteadyClock::now() + config.outbox_flush_timeout;
+    sender->drain(flush_deadline);
+    // Wait for the loops (the sender, an in-flight heartbeat) to end, a little past the flush deadline.
+    const auto tasks_deadline = flush_deadline + 2s;
+    while (tasks > 0 && SteadyClock::now() < tasks_deadline) {
+      tasks_done.expires_at(tasks_deadline);
+      co_await tasks_done.async_wait(kUseTuple);
+    }
+    const std::size_t left = outbox->deliverable_count();
+    if (left > 0) {
+      log->warn("stopped with {} result(s) not yet delivered; they stay in {} and are sent at the next start", left,
+                outbox->directory());
+    }
+    log->info("stopped: {} job(s) run, {} result(s) delivered, {} registration(s)", stats.jobs_finished,
+              stats.results_delivered, stats.registrations);
+    command_http->close_idle();
+    if (token_http) token_http->close_idle();
+    co_return exit_code;
+  }
+};
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() = default;
+
+Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, AgentConfig config, AgentDeps deps) {
+  if (deps.sessions == nullptr) return Error::invalid("internal error: the agent needs a store session factory");
+  auto impl = std::make_unique<Impl>(executor);
+  impl->config = std::move(config);
+  impl->deps = deps;
+  if (deps.registry) {
+    impl->registry = deps.registry;
+  } else {
+    impl->default_registry = jobs::make_default_registry();
+    impl->registry = &impl->default_registry;
+  }
+  const AgentConfig& cfg = impl->config;
+
+  auto base = parse_url(cfg.agents_server_uri);
+  if (!base.ok()) return base.error().context("AgentsServerUri: ");
+
+  HttpClientOptions options;
+  options.connect_timeout = cfg.server_connect_timeout;
+  options.request_timeout = cfg.server_request_timeout;
+  options.verify_peer = cfg.server_tls_verify;
+  options.ca_file = cfg.server_ca_file;
+  options.client_certificate = cfg.client_cert;
+  options.client_key = cfg.client_key;
+  options.user_agent = std::string("wincert-agent/") + WINCERT_VERSION;
+  options.max_connections_per_origin = 4;
+  auto http = HttpClient::create(executor, options);
+  if (!http.ok()) return http.error().context("connection to Command: ");
+  impl->command_http = std::move(http.value());
+
+  HttpClientOptions token_options = options;
+  token_options.client_certificate.clear();
+  token_options.client_key.clear();
+  token_options.max_connections_per_origin = 1;
+  auto token_http = HttpClient::create(executor, token_options);
+  if (!token_http.ok()) return token_http.error().context("connection to the token endpoint: ");
+  impl->token_http = std::move(token_http.value());
+  impl->auth = make_command_auth(cfg, *impl->token_http);
+
+  ClientIdentity identity;
+  identity.base = *base;
+  identity.orchestrator_name = cfg.orchestrator_name;
+  identity.agent_platform = cfg.agent_platform;
+  identity.agent_version = pack_agent_version(WINCERT_VERSION);
+  identity.client_parameters = cfg.client_parameters;
+  impl->client = std::make_unique<CommandClient>(*impl->command_http, *impl->auth, std::move(identity));
+
+  auto outbox = Outbox::open(cfg.outbox_directory);
+  if (!outbox.ok()) return outbox.error();
+  impl->outbox = std::move(outbox.value());
+  impl->agent_id_file = cfg.outbox_directory + "/agent-id";
+  impl->agent_id = read_agent_id(impl->agent_id_file);
+
+  Impl* raw = impl.get();
+  impl->sender = std::make_unique<OutboxSender>(
+      executor, *impl->outbox,
+      [raw](const OutboxEntry& entry, std::string body) { return raw->deliver(entry, std::move(body)); },
+      Backoff(cfg.retry_initial, cfg.retry_max));
+  impl->scheduler =
+      std::make_unique<Scheduler>(executor, SchedulerLimits{cfg.max_concurrent_jobs, cfg.max_jobs_per_host});
+
+  if (!cfg.server_tls_verify)
+    impl->log->warn(
+        "TLS certificate verification towards Command is OFF (ServerTlsVerify=false): anyone on the path "
+        "can impersonate Command");
+  if (!base->tls() && cfg.auth_mode != CommandAuthMode::kNone)
+    impl->log->warn(
+        "AgentsServerUri uses plain http: credentials and job data (PFX files) cross the network "
+        "unencrypted");
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+net::awaitable<int> Agent::run() { return impl_->run(); }
+
+void Agent::request_stop() {
+  Impl* impl = impl_.get();
+  net::post(impl->ex, [impl] { impl->begin_stop(); });
+}
+
+bool Agent::quiescent() const { return impl_->tasks == 0 && impl_->scheduler->running() == 0; }
+const AgentStats& Agent::stats() const { return impl_->stats; }
+std::string Agent::agent_id() const { return impl_->agent_id; }
+Outbox& Agent::outbox() { return *impl_->outbox; }
+const Scheduler& Agent::scheduler() const { return *impl_->scheduler; }
+
+}  // namespace wincert::agent

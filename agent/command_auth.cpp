@@ -1,0 +1,173 @@
+#include "agent/command_auth.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+#include "winrm/async_lock.hpp"
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+using nlohmann::json;
+
+std::string form_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+namespace {
+
+class BasicAuth final : public CommandAuth {
+ public:
+  BasicAuth(std::string username, const Secret& password)
+      : username_(std::move(username)), header_("Basic " + base64_encode(username_ + ":" + password.reveal())) {}
+  net::awaitable<Result<std::optional<Secret>>> authorization() override { co_return std::optional<Secret>(header_); }
+  bool on_unauthorized() override { return false; }
+  std::string principal() const override { return "basic user '" + username_ + "'"; }
+
+ private:
+  std::string username_;
+  Secret header_;
+};
+
+class CertificateOnlyAuth final : public CommandAuth {
+ public:
+  explicit CertificateOnlyAuth(std::string file) : file_(std::move(file)) {}
+  net::awaitable<Result<std::optional<Secret>>> authorization() override { co_return std::optional<Secret>(); }
+  bool on_unauthorized() override { return false; }
+  std::string principal() const override { return "client certificate '" + file_ + "'"; }
+
+ private:
+  std::string file_;
+};
+
+}  // namespace
+
+std::unique_ptr<CommandAuth> make_basic_auth(std::string username, Secret password) {
+  return std::make_unique<BasicAuth>(std::move(username), password);
+}
+std::unique_ptr<CommandAuth> make_certificate_only_auth(std::string certificate_file) {
+  return std::make_unique<CertificateOnlyAuth>(std::move(certificate_file));
+}
+
+struct OAuthClientCredentials::Impl {
+  HttpClient& http;
+  OAuthSettings settings;
+  SteadyNow now;
+  winrm::AsyncLock lock;  // one token request at a time; the others wait for its result
+  std::optional<Secret> token;
+  std::chrono::steady_clock::time_point refresh_at{};
+  std::atomic<std::uint64_t> fetched{0};
+
+  Impl(HttpClient& h, OAuthSettings s, SteadyNow n, const net::any_io_executor& ex)
+      : http(h), settings(std::move(s)), now(std::move(n)), lock(ex) {}
+
+  std::string who() const { return "OAuth client '" + settings.client_id + "'"; }
+
+  net::awaitable<Result<Secret>> fetch() {
+    auto url = parse_url(settings.token_url);
+    if (!url.ok()) co_return url.error().context("BearerTokenUrl: ");
+    HttpRequest request;
+    request.url = *url;
+    request.content_type = "application/x-www-form-urlencoded";
+    // The body carries the client secret: it is sent, never logged.
+    request.body = "grant_type=client_credentials&client_id=" + form_encode(settings.client_id) +
+                   "&client_secret=" + form_encode(settings.client_secret.reveal());
+    if (!settings.scope.empty()) request.body += "&scope=" + form_encode(settings.scope);
+    if (!settings.audience.empty()) request.body += "&audience=" + form_encode(settings.audience);
+    const std::string what = "token request to " + url->origin() + url->path();
+    auto response = co_await http.send(std::move(request), what);
+    if (!response.ok()) co_return response.error();
+    const unsigned status = response->status;
+    json doc = json::parse(response->body, nullptr, false);
+    if (status != 200) {
+      std::string detail;
+      if (doc.is_object()) {
+        if (doc.contains("error") && doc["error"].is_string()) detail = doc["error"].get<std::string>();
+        if (doc.contains("error_description") && doc["error_description"].is_string())
+          detail += (detail.empty() ? "" : ": ") + doc["error_description"].get<std::string>();
+      }
+      if (detail.empty()) detail = body_excerpt(response->body);
+      const std::string message = "the token endpoint " + url->origin() + url->path() + " refused " + who() +
+                                  " (HTTP " + std::to_string(status) + ", " + detail + ")";
+      if (status >= 500 || status == 429 || status == 408) co_return Error::transient(message + ": retrying later");
+      co_return Error::permanent(message + ": check ClientId, ClientSecret, Scope and Audience");
+    }
+    if (!doc.is_object() || !doc.contains("access_token") || !doc["access_token"].is_string() ||
+        doc["access_token"].get_ref<const std::string&>().empty()) {
+      co_return Error::invalid("the token endpoint " + url->origin() + url->path() +
+                               " answered without an access_token (is BearerTokenUrl the token URL?)");
+    }
+    std::chrono::seconds lifetime = settings.token_lifetime;
+    if (doc.contains("expires_in")) {
+      const json& e = doc["expires_in"];
+      long long v = 0;
+      if (e.is_number()) v = static_cast<long long>(e.get<double>());
+      if (e.is_string()) v = std::atoll(e.get_ref<const std::string&>().c_str());
+      if (v > 0) lifetime = std::chrono::seconds(v);
+    }
+    // Refresh a little early so a request never carries a token that expires on the way.
+    const auto margin = std::min<std::chrono::milliseconds>(std::chrono::seconds(60), lifetime / 10);
+    refresh_at = now() + lifetime - margin;
+    ++fetched;
+    logger("command")->debug("fetched an access token for {}, valid {} s", who(), lifetime.count());
+    co_return Secret(doc["access_token"].get<std::string>());
+  }
+};
+
+OAuthClientCredentials::OAuthClientCredentials(HttpClient& http, OAuthSettings settings, SteadyNow now)
+    : impl_(std::make_unique<Impl>(http, std::move(settings),
+                                   now ? std::move(now) : SteadyNow([] { return std::chrono::steady_clock::now(); }),
+                                   http.executor())) {}
+OAuthClientCredentials::~OAuthClientCredentials() = default;
+
+net::awaitable<Result<std::optional<Secret>>> OAuthClientCredentials::authorization() {
+  auto guard = co_await impl_->lock.acquire();
+  if (!guard.locked()) co_return Error::transient("token request was cancelled");
+  if (!impl_->token || impl_->now() >= impl_->refresh_at) {
+    impl_->token.reset();
+    auto fetched = co_await impl_->fetch();
+    if (!fetched.ok()) co_return fetched.error();
+    impl_->token = std::move(fetched.value());
+  }
+  co_return std::optional<Secret>(Secret("Bearer " + impl_->token->reveal()));
+}
+
+bool OAuthClientCredentials::on_unauthorized() {
+  impl_->token.reset();
+  return true;
+}
+
+std::string OAuthClientCredentials::principal() const { return impl_->who(); }
+std::uint64_t OAuthClientCredentials::tokens_fetched() const { return impl_->fetched.load(); }
+
+std::unique_ptr<CommandAuth> make_command_auth(const AgentConfig& config, HttpClient& token_http) {
+  switch (config.auth_mode) {
+    case CommandAuthMode::kBasic:
+      return make_basic_auth(config.username, config.password);
+    case CommandAuthMode::kOAuth:
+      return std::make_unique<OAuthClientCredentials>(token_http, config.oauth);
+    case CommandAuthMode::kNone:
+      break;
+  }
+  return make_certificate_only_auth(config.client_cert);
+}
+
+}  // namespace wincert::agent

@@ -1,0 +1,376 @@
+#include "agent/command_client.hpp"
+
+#include <charconv>
+
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kTenantId = "00000000-0000-0000-0000-000000000000";
+// Codes Command answers /Session/Register with when the agent's auth certificate must be renewed
+// (reference section 2): 7 requests it (a session may still be granted), 8 requires it.
+constexpr std::string_view kRenewalRequested = "A0100007";
+constexpr std::string_view kRenewalRequired = "A0100008";
+
+std::string text_of(const json* value) {
+  if (value == nullptr || value->is_null()) return {};
+  if (value->is_string()) return value->get<std::string>();
+  if (value->is_number_integer()) return std::to_string(value->get<long long>());
+  if (value->is_number()) return std::to_string(value->get<double>());
+  if (value->is_boolean()) return value->get<bool>() ? "true" : "false";
+  return value->dump();
+}
+
+std::optional<long long> integer_of(const json* value) {
+  if (value == nullptr) return std::nullopt;
+  if (value->is_number_integer()) return value->get<long long>();
+  if (value->is_number_float()) return static_cast<long long>(value->get<double>());
+  if (value->is_string()) {
+    const std::string& s = value->get_ref<const std::string&>();
+    long long out = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (ec == std::errc{} && ptr == s.data() + s.size()) return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> bool_of(const json* value) {
+  if (value == nullptr) return std::nullopt;
+  if (value->is_boolean()) return value->get<bool>();
+  if (value->is_string()) {
+    if (iequals(value->get_ref<const std::string&>(), "true")) return true;
+    if (iequals(value->get_ref<const std::string&>(), "false")) return false;
+  }
+  if (value->is_number_integer()) return value->get<long long>() != 0;
+  return std::nullopt;
+}
+
+// HeartbeatInterval is minutes on the wire; fractions are accepted (handy for simulators).
+std::optional<std::chrono::seconds> interval_minutes(const json* value) {
+  if (value == nullptr || !value->is_number()) return std::nullopt;
+  const double minutes = value->get<double>();
+  if (!(minutes > 0) || minutes > 24 * 60) return std::nullopt;
+  return std::chrono::seconds(std::max<long long>(1, static_cast<long long>(minutes * 60.0)));
+}
+
+bool contains_ci(std::string_view haystack, std::string_view needle) {
+  return to_lower(haystack).find(to_lower(needle)) != std::string::npos;
+}
+
+}  // namespace
+
+const json* find_member(const json& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  auto exact = object.find(std::string(key));
+  if (exact != object.end()) return &*exact;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (iequals(it.key(), key)) return &it.value();
+  }
+  return nullptr;
+}
+
+std::string scalar_text(const json* value) { return text_of(value); }
+
+ApiResult parse_api_result(const json& body) {
+  ApiResult out;
+  const json* result = find_member(body, "Result");
+  if (result == nullptr || !result->is_object()) return out;
+  out.present = true;
+  if (auto status = integer_of(find_member(*result, "Status")); status && *status >= 0 && *status <= 3)
+    out.status = static_cast<ApiStatus>(*status);
+  if (const json* error = find_member(*result, "Error"); error && error->is_object()) {
+    out.code = text_of(find_member(*error, "CodeString"));
+    if (out.code.empty()) out.code = text_of(find_member(*error, "HResult"));
+    if (out.code.empty()) {
+      const std::string numeric = text_of(find_member(*error, "Code"));
+      if (numeric != "0") out.code = numeric;
+    }
+    out.message = text_of(find_member(*error, "Message"));
+  }
+  return out;
+}
+
+bool is_auth_failure(const Error& error) {
+  return error.message.find("(HTTP 401 at ") != std::string::npos ||
+         error.message.find("(HTTP 403 at ") != std::string::npos;
+}
+
+bool ApiResult::session_invalid() const { return is_error() && contains_ci(message, "session"); }
+
+std::string ApiResult::describe() const {
+  std::string out = code;
+  if (!message.empty()) out += (out.empty() ? "" : ": ") + body_excerpt(message);
+  if (out.empty()) out = "Result.Status " + std::to_string(static_cast<int>(status));
+  return out;
+}
+
+std::uint64_t pack_agent_version(std::string_view version) {
+  std::uint64_t out = 0;
+  int index = 0;
+  while (!version.empty() && index < 4) {
+    const auto dot = version.find('.');
+    const std::string_view part = version.substr(0, dot);
+    unsigned value = 0;
+    std::from_chars(part.data(), part.data() + part.size(), value);
+    out |= static_cast<std::uint64_t>(value & 0xFFFF) << (48 - 16 * index);
+    ++index;
+    if (dot == std::string_view::npos) break;
+    version.remove_prefix(dot + 1);
+  }
+  return out;
+}
+
+std::string completion_body(std::string_view job_id, int status, std::int64_t audit_id, std::string_view message) {
+  json body = json::object();
+  body["JobId"] = std::string(job_id);
+  body["Status"] = status;
+  body["AuditId"] = audit_id;
+  body["Message"] = std::string(message);
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string csr_body(std::string_view job_id, std::string_view csr_base64) {
+  json body = json::object();
+  body["JobId"] = std::string(job_id);
+  body["CSRText"] = std::string(csr_base64);
+  return body.dump();
+}
+
+std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
+                                          std::size_t max_bytes) {
+  const std::string head = "{\"JobId\":" + json(std::string(job_id)).dump() + ",\"Inventory\":[";
+  const std::string tail = "]}";
+  std::vector<std::string> out;
+  std::string current = head;
+  bool empty = true;
+  for (const auto& item : items) {
+    const std::string text = jobs::to_json(item).dump(-1, ' ', false, json::error_handler_t::replace);
+    const std::size_t needed = current.size() + (empty ? 0 : 1) + text.size() + tail.size();
+    if (!empty && needed > max_bytes) {
+      out.push_back(current + tail);
+      current = head;
+      empty = true;
+    }
+    if (!empty) current += ',';
+    current += text;
+    empty = false;
+  }
+  if (!empty || out.empty()) out.push_back(current + tail);
+  return out;
+}
+
+CommandClient::CommandClient(HttpClient& http, CommandAuth& auth, ClientIdentity identity)
+    : http_(http), auth_(auth), identity_(std::move(identity)) {}
+
+Result<Url> CommandClient::resolve(std::string_view endpoint) const {
+  auto url = resolve_endpoint(identity_.base, endpoint);
+  if (!url.ok()) return url.error().context("endpoint '" + body_excerpt(endpoint) + "' from Command: ");
+  return url;
+}
+
+net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std::string what) {
+  for (int attempt = 0;; ++attempt) {
+    HttpRequest request;
+    request.url = url;
+    request.body = body;
+    auto header = co_await auth_.authorization();
+    if (!header.ok()) co_return header.error().context(what + ": authentication: ");
+    if (*header) request.headers.emplace_back("Authorization", (*header)->reveal());
+    auto response = co_await http_.send(std::move(request), what);
+    if (!response.ok()) co_return response.error().context(what + ": ");
+    const unsigned status = response->status;
+    const std::string where = url.origin() + url.path();
+    if (status == 401) {
+      if (attempt == 0 && auth_.on_unauthorized()) continue;  // a fresh token may do
+      co_return Error::permanent(what + ": Command rejected " + auth_.principal() + " (HTTP 401 at " + where +
+                                 "): check the account, its password or client secret, and that it may use the "
+                                 "Orchestrators API");
+    }
+    if (status == 403)
+      co_return Error::permanent(what + ": Command refused " + auth_.principal() + " (HTTP 403 at " + where +
+                                 "): the account lacks the Agent Management permission or the certificate is not "
+                                 "trusted for agents");
+    if (status == 404)
+      co_return Error::permanent(what + ": " + where +
+                                 " not found (HTTP 404): check AgentsServerUri (usually "
+                                 "https://host/KeyfactorAgents)");
+    if (status == 408 || status == 429 || status >= 500)
+      co_return Error::transient(what + ": Command answered HTTP " + std::to_string(status) + " " + response->reason +
+                                 " at " + where + ": " + body_excerpt(response->body));
+    if (status < 200 || status >= 300)
+      co_return Error::permanent(what + ": unexpected HTTP " + std::to_string(status) + " " + response->reason +
+                                 " at " + where + ": " + body_excerpt(response->body));
+    if (trim(response->body).empty()) co_return json::object();
+    json doc = json::parse(response->body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+      co_return Error::invalid(what + ": the response from " + where +
+                               " is not a JSON object: " + body_excerpt(response->body));
+    co_return doc;
+  }
+}
+
+net::awaitable<Result<RegisterReply>> CommandClient::register_session(std::string agent_id,
+                                                                      std::vector<std::string> capabilities) {
+  json body = json::object();
+  body["AgentPlatform"] = identity_.agent_platform;
+  body["AgentVersion"] = identity_.agent_version;
+  body["TenantId"] = std::string(kTenantId);
+  body["ClientMachine"] = identity_.orchestrator_name;
+  body["AgentId"] = agent_id;
+  body["CSR"] = nullptr;
+  body["Capabilities"] = capabilities;
+  body["ClientParameters"] = identity_.client_parameters;
+  auto url = resolve("/Session/Register");
+  if (!url.ok()) co_return url.error();
+
+  auto doc = co_await call(*url, body.dump(), "Register");
+  if (!doc.ok()) co_return doc.error();
+  RegisterReply reply;
+  reply.result = parse_api_result(*doc);
+  const json* session = find_member(*doc, "Session");
+  if (session != nullptr && session->is_object()) {
+    reply.session.token = text_of(find_member(*session, "Token"));
+    reply.session.agent_id = text_of(find_member(*session, "AgentId"));
+    reply.session.certificate = text_of(find_member(*session, "Certificate"));
+    if (auto interval = interval_minutes(find_member(*session, "HeartbeatInterval")))
+      reply.session.heartbeat_interval = *interval;
+    if (const json* jobs = find_member(*session, "Jobs"); jobs && jobs->is_array()) {
+      for (const json& j : *jobs) {
+        if (!j.is_object()) continue;
+        JobEntry entry;
+        entry.job_id = text_of(find_member(j, "JobId"));
+        entry.job_type_id = text_of(find_member(j, "JobTypeId"));
+        entry.configuration_endpoint = text_of(find_member(j, "ConfigurationEndpoint"));
+        entry.completion_endpoint = text_of(find_member(j, "CompletionEndpoint"));
+        entry.schedule = text_of(find_member(j, "Schedule"));
+        entry.cron = text_of(find_member(j, "Cron"));
+        entry.capability = text_of(find_member(j, "Capability"));
+        if (auto p = integer_of(find_member(j, "Priority"))) entry.priority = static_cast<int>(*p);
+        reply.session.jobs.push_back(std::move(entry));
+      }
+    }
+  }
+
+  const bool renewal_requested = iequals(reply.result.code, kRenewalRequested);
+  const bool renewal_required = iequals(reply.result.code, kRenewalRequired);
+  if (!reply.session.token.empty()) {
+    reply.state = RegisterState::kSession;
+    co_return reply;
+  }
+  // No session. Say why in the caller's terms: wait (not approved yet, or renewal merely requested)
+  // or stop (disapproved, or a new auth certificate is required).
+  if (renewal_required || contains_ci(reply.result.message, "disapprov") ||
+      contains_ci(reply.result.message, "rejected")) {
+    reply.state = RegisterState::kRejected;
+    co_return reply;
+  }
+  if (renewal_requested || contains_ci(reply.result.message, "approv") ||
+      contains_ci(reply.result.message, "pending") || reply.result.status == ApiStatus::kSuccess ||
+      reply.result.status == ApiStatus::kWarning) {
+    reply.state = RegisterState::kPendingApproval;
+    co_return reply;
+  }
+  if (reply.result.is_error())
+    co_return Error::transient("Register: Command did not open a session (" + reply.result.describe() + ")");
+  co_return Error::invalid("Register: the response has neither a session token nor a Result error: " +
+                           body_excerpt(doc->dump()));
+}
+
+net::awaitable<Result<HeartbeatReply>> CommandClient::heartbeat(std::string session_token) {
+  json body = json::object();
+  body["AgentPlatform"] = identity_.agent_platform;
+  body["TenantId"] = std::string(kTenantId);
+  body["ClientMachine"] = identity_.orchestrator_name;
+  body["SessionToken"] = session_token;
+  auto url = resolve("/Session/Heartbeat");
+  if (!url.ok()) co_return url.error();
+  auto doc = co_await call(*url, body.dump(), "Heartbeat");
+  if (!doc.ok()) co_return doc.error();
+  HeartbeatReply reply;
+  reply.result = parse_api_result(*doc);
+  reply.heartbeat_interval = interval_minutes(find_member(*doc, "HeartbeatInterval"));
+  if (auto valid = bool_of(find_member(*doc, "SessionValid"))) {
+    reply.session_valid = *valid;
+  } else {
+    reply.session_valid = !reply.result.is_error();
+  }
+  co_return reply;
+}
+
+net::awaitable<Result<JobConfigReply>> CommandClient::job_configuration(JobEntry job, std::string session_token) {
+  const std::string what = "configuration of job " + job.job_id;
+  auto url = resolve(job.configuration_endpoint);
+  if (!url.ok()) co_return url.error().context(what + ": ");
+  json body = json::object();
+  body["SessionToken"] = session_token;
+  body["JobId"] = job.job_id;
+  auto doc = co_await call(*url, body.dump(), what);
+  if (!doc.ok()) co_return doc.error();
+
+  JobConfigReply reply;
+  reply.result = parse_api_result(*doc);
+  const json* wrapped = find_member(*doc, "Job");
+  const bool uo_wrapped = wrapped && wrapped->is_object() &&
+                          (find_member(*wrapped, "Capability") || find_member(*wrapped, "CertificateStoreDetails"));
+  reply.config = uo_wrapped ? *wrapped : *doc;
+  json& config = reply.config;
+  // Envelope fields may sit at either level.
+  auto either = [&](std::string_view key) -> const json* {
+    if (const json* v = find_member(*doc, key); v && !v->is_null()) return v;
+    if (uo_wrapped) return find_member(*wrapped, key);
+    return nullptr;
+  };
+  reply.cancelled = bool_of(either("JobCancelled")).value_or(false);
+  if (auto audit = integer_of(either("AuditId"))) {
+    reply.audit_id = *audit;
+  } else if (auto history = integer_of(either("JobHistoryId"))) {
+    reply.audit_id = *history;
+  }
+  reply.inventory_endpoint = text_of(either("InventoryEndpoint"));
+  reply.enroll_endpoint = text_of(either("EnrollEndpoint"));
+
+  const json* server_error = either("ServerError");
+  if (!reply.result.present && server_error && !server_error->is_null()) {
+    reply.result.present = true;
+    reply.result.status = ApiStatus::kError;
+    reply.result.message =
+        server_error->is_object() ? text_of(find_member(*server_error, "Message")) : text_of(server_error);
+    if (reply.result.message.empty()) reply.result.message = server_error->dump();
+  }
+  // Fill in what the job list knows and the configuration left out.
+  if (!find_member(config, "JobId") || text_of(find_member(config, "JobId")).empty()) config["JobId"] = job.job_id;
+  if (!find_member(config, "JobHistoryId") && reply.audit_id != 0) config["JobHistoryId"] = reply.audit_id;
+  if (!find_member(config, "JobCancelled")) config["JobCancelled"] = reply.cancelled;
+  if ((!find_member(config, "Capability") || text_of(find_member(config, "Capability")).empty()) &&
+      !job.capability.empty())
+    config["Capability"] = job.capability;
+  if (!find_member(config, "JobTypeId") && !job.job_type_id.empty()) config["JobTypeId"] = job.job_type_id;
+  co_return reply;
+}
+
+net::awaitable<Result<PostReply>> CommandClient::post_job_data(std::string endpoint, std::string session_token,
+                                                               std::string body_object, std::string what) {
+  auto url = resolve(endpoint);
+  if (!url.ok()) co_return url.error().context(what + ": ");
+  // SessionToken first, spliced in front of the stored body (which may be megabytes of inventory).
+  std::string_view rest = trim(body_object);
+  if (rest.empty() || rest.front() != '{') co_return Error::invalid(what + ": stored body is not a JSON object");
+  rest.remove_prefix(1);
+  std::string body = "{\"SessionToken\":" + json(session_token).dump();
+  if (!trim(rest).empty() && trim(rest).front() != '}') body += ",";
+  body += rest;
+  auto doc = co_await call(*url, std::move(body), what);
+  if (!doc.ok()) co_return doc.error();
+  PostReply reply;
+  reply.result = parse_api_result(*doc);
+  reply.body = std::move(*doc);
+  co_return reply;
+}
+
+}  // namespace wincert::agent

@@ -1,0 +1,155 @@
+// The Orchestrators API ("KeyfactorAgents") as the Keyfactor agents speak it: /Session/Register,
+// /Session/Heartbeat, and the per-job endpoints Command names (configuration, completion, inventory,
+// CSR enrollment). JSON POSTs; every response carries a Result envelope {Status, Error{Code,
+// CodeString, Message}}. See ../shared/reference/orchestrators-api.md sections 1-4.
+//
+// Errors: transport failures, timeouts, HTTP 408/429/5xx are transient; 401 (after one re-fetched
+// OAuth token), 403, 404 and other 4xx are permanent; a body that is not the expected JSON is invalid.
+// An API-level Error (Result.Status 3) comes back inside the reply so the caller can tell "session
+// invalid" (re-register) from "Command refused this" (give up on the entry).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/command_auth.hpp"
+#include "agent/command_http.hpp"
+#include "common/result.hpp"
+#include "jobs/job_result.hpp"
+
+namespace wincert::agent {
+
+// AgentApiResultStatus.
+enum class ApiStatus : int { kUnknown = 0, kSuccess = 1, kWarning = 2, kError = 3 };
+
+struct ApiResult {
+  bool present = false;  // the response had a Result object
+  ApiStatus status = ApiStatus::kUnknown;
+  std::string code;     // CodeString, else HResult, else Code ("A0100007")
+  std::string message;  // Error.Message as Command sent it
+  bool is_error() const { return status == ApiStatus::kError; }
+  // Command says the session token is no longer valid: register again.
+  bool session_invalid() const;
+  std::string describe() const;  // "A0100007: message" or "status 3"
+};
+
+// One entry of Session.Jobs.
+struct JobEntry {
+  std::string job_id;
+  std::string job_type_id;
+  std::string configuration_endpoint;
+  std::string completion_endpoint;
+  std::string schedule;
+  std::string cron;
+  int priority = 5;
+  std::string capability;  // when Command (or the simulator) names it in the list; else from the config
+};
+
+struct SessionInfo {
+  std::string token;
+  std::string agent_id;
+  std::chrono::seconds heartbeat_interval{300};  // HeartbeatInterval is in minutes on the wire
+  std::vector<JobEntry> jobs;
+  std::string certificate;  // Session.Certificate when Command issued an agent auth certificate
+};
+
+enum class RegisterState {
+  kSession,          // token granted (possibly with a warning)
+  kPendingApproval,  // no session yet: not approved / auth certificate renewal requested (A0100007); retry later
+  kRejected,         // disapproved / auth certificate renewal required (A0100008): stop
+};
+
+struct RegisterReply {
+  RegisterState state = RegisterState::kSession;
+  SessionInfo session;
+  ApiResult result;
+};
+
+struct HeartbeatReply {
+  bool session_valid = true;
+  std::optional<std::chrono::seconds> heartbeat_interval;
+  ApiResult result;
+};
+
+// A job configuration response. `config` is the Universal Orchestrator-shaped configuration for
+// jobs::parse_job_config (the "Job" object when Command wraps it, else the whole body), completed with
+// JobId, JobHistoryId (from AuditId) and Capability from the job list when the body lacks them.
+struct JobConfigReply {
+  ApiResult result;
+  bool cancelled = false;
+  std::int64_t audit_id = 0;
+  std::string inventory_endpoint;
+  std::string enroll_endpoint;
+  nlohmann::json config;
+};
+
+// Reply to a completion, inventory or CSR POST.
+struct PostReply {
+  ApiResult result;
+  nlohmann::json body;  // the whole response (InventoryJob, Certificate, ...)
+};
+
+struct ClientIdentity {
+  Url base;                       // AgentsServerUri
+  std::string orchestrator_name;  // ClientMachine
+  int agent_platform = 1;
+  std::uint64_t agent_version = 0;  // major<<48 | minor<<32 | build<<16 | revision
+  std::map<std::string, std::string> client_parameters;
+};
+
+// "1.2.3" -> packed agent version.
+std::uint64_t pack_agent_version(std::string_view version);
+
+class CommandClient {
+ public:
+  // http and auth must outlive the client.
+  CommandClient(HttpClient& http, CommandAuth& auth, ClientIdentity identity);
+
+  boost::asio::awaitable<Result<RegisterReply>> register_session(std::string agent_id,
+                                                                 std::vector<std::string> capabilities);
+  boost::asio::awaitable<Result<HeartbeatReply>> heartbeat(std::string session_token);
+  boost::asio::awaitable<Result<JobConfigReply>> job_configuration(JobEntry job, std::string session_token);
+  // POSTs `body_object` (a JSON object's text without SessionToken) to a Command-named endpoint with
+  // SessionToken added first. Used for completions and inventory (from the outbox) and CSRs.
+  boost::asio::awaitable<Result<PostReply>> post_job_data(std::string endpoint, std::string session_token,
+                                                          std::string body_object, std::string what);
+
+  const ClientIdentity& identity() const { return identity_; }
+  Result<Url> resolve(std::string_view endpoint) const;
+
+ private:
+  boost::asio::awaitable<Result<nlohmann::json>> call(Url url, std::string body, std::string what);
+
+  HttpClient& http_;
+  CommandAuth& auth_;
+  ClientIdentity identity_;
+};
+
+// Body builders (the outbox stores these; SessionToken is added when sent).
+std::string completion_body(std::string_view job_id, int status, std::int64_t audit_id, std::string_view message);
+std::string csr_body(std::string_view job_id, std::string_view csr_base64);
+// Splits an inventory into request bodies {"JobId", "Inventory": [...]} of at most max_bytes each
+// (InventoryMaxUpdateSizeMb). An item larger than that on its own goes alone. An empty inventory is
+// one body with an empty list: the store is empty, and Command must hear so.
+std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
+                                          std::size_t max_bytes);
+
+// True for the errors that mean "Command does not accept our credentials" (HTTP 401 after a token
+// refresh, 403): retrying with the same credentials will not help, dropping results would be wrong.
+bool is_auth_failure(const Error& error);
+
+// Case-insensitive member lookup (Command is .NET; casing of keys is not something to bet on).
+const nlohmann::json* find_member(const nlohmann::json& object, std::string_view key);
+ApiResult parse_api_result(const nlohmann::json& body);
+// A scalar member as text ("" for null or absent).
+std::string scalar_text(const nlohmann::json* value);
+
+}  // namespace wincert::agent

@@ -1,0 +1,105 @@
+// A small HTTP/1.1 client for Keyfactor Command and its OAuth token endpoint: keep-alive connections
+// (a few per origin, reused), TLS with peer verification on by default, an optional client
+// certificate, a timeout on every step and a size limit on everything read from the peer. Errors are
+// classified: connect/timeout/drop = transient; TLS trust failure = permanent; malformed HTTP = invalid.
+// HTTP status codes are returned as they are; the caller decides what a 401 or 503 means.
+//
+// Also here: URLs, and how the endpoints Command hands out are resolved against AgentsServerUri.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace wincert::agent {
+
+struct Url {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // without IPv6 brackets
+  std::uint16_t port = 0;
+  std::string target = "/";  // path and query, always starting with '/'
+
+  bool tls() const { return scheme == "https"; }
+  std::string authority() const;  // host[:port], IPv6 bracketed, default ports left out
+  std::string origin() const;     // scheme://authority
+  std::string text() const;       // origin + target
+  std::string path() const;       // target without the query
+};
+
+// Parses an absolute http(s) URL. Errors say what is wrong with it (never echo user info).
+Result<Url> parse_url(std::string_view text);
+
+// Resolves an endpoint Command names (ConfigurationEndpoint, CompletionEndpoint, InventoryEndpoint,
+// EnrollEndpoint) against AgentsServerUri (`base`):
+//   * absolute "http(s)://..."           -> used as it is;
+//   * "KeyfactorAgents/X" or "/KeyfactorAgents/X" (any case; platform 7.4+ adds this prefix even when
+//     the virtual directory is named differently) -> base + "/X";
+//   * "/X" already under base's path     -> base's origin + "/X" (not doubled);
+//   * "/X" or "X" otherwise              -> base + "/X" (the C agent's {base}{relPath}).
+Result<Url> resolve_endpoint(const Url& base, std::string_view endpoint);
+
+struct HttpClientOptions {
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};  // resolve + connect + TLS handshake
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};  // write + complete response
+  std::size_t max_response_body = 64u * 1024 * 1024;
+  std::size_t max_response_header = 64u * 1024;
+  std::size_t max_connections_per_origin = 4;
+  bool verify_peer = true;
+  std::string ca_file;             // PEM bundle; empty = system store
+  std::string client_certificate;  // PEM chain for mTLS (both or neither)
+  std::string client_key;
+  std::string user_agent = "wincert-agent";
+};
+
+struct HttpRequest {
+  Url url;
+  std::string method = "POST";
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. Authorization (never logged)
+};
+
+struct HttpResponse {
+  unsigned status = 0;
+  std::string reason;
+  std::string body;
+  std::string content_type;
+};
+
+class HttpClient {
+ public:
+  // Fails on an unusable TLS setup (unreadable CA file, client certificate or key).
+  static Result<std::unique_ptr<HttpClient>> create(boost::asio::any_io_executor executor, HttpClientOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request and reads the whole response. `what` names the call in errors
+  // ("Register", "completion of job X"). A connection the server closed while idle is reopened once.
+  boost::asio::awaitable<Result<HttpResponse>> send(HttpRequest request, std::string_view what);
+
+  // Closes every idle connection (at shutdown, or after a configuration change).
+  void close_idle();
+
+  std::uint64_t connections_opened() const;
+  boost::asio::any_io_executor executor() const;
+
+ private:
+  struct Impl;
+  explicit HttpClient(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+// A short printable excerpt of a body for error messages (control characters folded, 100 chars max).
+std::string body_excerpt(std::string_view body);
+
+}  // namespace wincert::agent

@@ -1,0 +1,475 @@
+#include "agent/config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "agent/command_http.hpp"
+#include "common/encoding.hpp"
+
+namespace wincert::agent {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// UO appsettings.json keys that mean nothing to this agent; accepted so a copied file loads.
+const std::set<std::string> kIgnoredUoKeys = {"extensionsdirectory", "scripttimeout", "windowscontainerruntime",
+                                              "checkservercertificaterevocation", "orchestratorid"};
+// Keys that would put a secret into the main file.
+const std::set<std::string> kSecretKeys = {"password", "clientsecret", "serverpassword", "keypassword"};
+
+std::string read_text(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read '" + path + "': " + std::strerror(errno);
+    return {};
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string_view strip_bom(std::string_view text) {
+  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  return text;
+}
+
+// Collects every problem so one start shows all of them.
+class Reader {
+ public:
+  Reader(std::string source, std::string base_dir) : source_(std::move(source)), base_dir_(std::move(base_dir)) {}
+
+  void problem(const std::string& key, const std::string& what) { problems_.push_back(key + ": " + what); }
+  const std::vector<std::string>& problems() const { return problems_; }
+
+  // The object's members with lowercase keys; duplicates (in any case) are a problem.
+  std::map<std::string, std::pair<std::string, const json*>> members(const json& object, const std::string& prefix) {
+    std::map<std::string, std::pair<std::string, const json*>> out;
+    for (auto it = object.begin(); it != object.end(); ++it) {
+      if (it.key().rfind("//", 0) == 0) continue;  // comment convention: "//Key": "explanation"
+      const std::string lower = to_lower(it.key());
+      if (out.count(lower)) {
+        problem(prefix + it.key(), "given twice (keys are case-insensitive)");
+        continue;
+      }
+      out[lower] = {prefix + it.key(), &it.value()};
+    }
+    return out;
+  }
+
+  std::string resolve_path(const std::string& value) const {
+    if (value.empty() || fs::path(value).is_absolute() || base_dir_.empty()) return value;
+    return (fs::path(base_dir_) / value).lexically_normal().string();
+  }
+
+ private:
+  std::string source_;
+  std::string base_dir_;
+  std::vector<std::string> problems_;
+};
+
+// Typed access to one object's members; every key read is marked, the rest are reported unknown.
+class Section {
+ public:
+  Section(Reader& reader, const json& object, std::string prefix)
+      : reader_(reader), prefix_(prefix), members_(reader.members(object, prefix)) {}
+
+  const json* find(std::string_view key) {
+    const std::string lower = to_lower(key);
+    used_.insert(lower);
+    auto it = members_.find(lower);
+    if (it == members_.end() || it->second.second->is_null()) return nullptr;
+    return it->second.second;
+  }
+  std::string name(std::string_view key) const {
+    auto it = members_.find(to_lower(key));
+    return it != members_.end() ? it->second.first : prefix_ + std::string(key);
+  }
+
+  void string(std::string_view key, std::string& out) {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_string()) return reader_.problem(name(key), "must be a string");
+    out = std::string(trim(v->get_ref<const std::string&>()));
+  }
+  void path(std::string_view key, std::string& out) {
+    string(key, out);
+    out = reader_.resolve_path(out);
+  }
+  void boolean(std::string_view key, bool& out) {
+    const json* v = find(key);
+    if (!v) return;
+    if (v->is_boolean()) {
+      out = v->get<bool>();
+    } else if (v->is_string() && (iequals(v->get_ref<const std::string&>(), "true") ||
+                                  iequals(v->get_ref<const std::string&>(), "false"))) {
+      out = iequals(v->get_ref<const std::string&>(), "true");
+    } else {
+      reader_.problem(name(key), "must be true or false");
+    }
+  }
+  // Integers as JSON numbers or numeric strings (like .NET configuration), within [min, max].
+  bool integer(std::string_view key, long long min, long long max, long long& out) {
+    const json* v = find(key);
+    if (!v) return false;
+    long long value = 0;
+    if (v->is_number_integer()) {
+      value = v->get<long long>();
+    } else if (v->is_number_float() &&
+               v->get<double>() == static_cast<double>(static_cast<long long>(v->get<double>()))) {
+      value = static_cast<long long>(v->get<double>());
+    } else if (v->is_string()) {
+      const std::string text(trim(v->get_ref<const std::string&>()));
+      char* end = nullptr;
+      errno = 0;
+      value = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || errno != 0 || *end != '\0') {
+        reader_.problem(name(key), "must be a whole number (got \"" + body_excerpt(text) + "\")");
+        return false;
+      }
+    } else {
+      reader_.problem(name(key), "must be a whole number");
+      return false;
+    }
+    if (value < min || value > max) {
+      reader_.problem(name(key), "must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " +
+                                     std::to_string(value) + ")");
+      return false;
+    }
+    out = value;
+    return true;
+  }
+  template <typename Duration>
+  void seconds(std::string_view key, long long min, long long max, Duration& out) {
+    long long value = 0;
+    if (integer(key, min, max, value)) out = std::chrono::duration_cast<Duration>(std::chrono::seconds(value));
+  }
+  void integer_into(std::string_view key, long long min, long long max, int& out) {
+    long long value = 0;
+    if (integer(key, min, max, value)) out = static_cast<int>(value);
+  }
+
+  // Reports keys nobody read: most likely a typo.
+  void report_unknown() {
+    for (const auto& [lower, entry] : members_) {
+      if (used_.count(lower) || kIgnoredUoKeys.count(lower)) continue;
+      if (kSecretKeys.count(lower)) {
+        reader_.problem(entry.first,
+                        "secrets do not belong in the main configuration file: put it in SecretsFile "
+                        "or its environment variable");
+        continue;
+      }
+      reader_.problem(entry.first, "unknown key (check the spelling against config/agent.example.json)");
+    }
+  }
+
+ private:
+  Reader& reader_;
+  std::string prefix_;
+  std::map<std::string, std::pair<std::string, const json*>> members_;
+  std::set<std::string> used_;
+};
+
+bool readable_file(const std::string& path) {
+  return !path.empty() && ::access(path.c_str(), R_OK) == 0 && fs::is_regular_file(path);
+}
+
+struct Secrets {
+  std::optional<Secret> password;
+  std::optional<Secret> client_secret;
+};
+
+// SecretsFile: {"Password": "...", "ClientSecret": "..."}.
+Secrets read_secrets_file(const std::string& path, Reader& reader) {
+  Secrets out;
+  std::string error;
+  const std::string text = read_text(path, error);
+  if (!error.empty()) {
+    reader.problem("SecretsFile", error);
+    return out;
+  }
+  json doc = json::parse(strip_bom(text), nullptr, false, true);
+  if (doc.is_discarded() || !doc.is_object()) {
+    // The parser's message could quote the file's content: say only where to look.
+    reader.problem("SecretsFile", "'" + path + "' is not a JSON object like {\"Password\": \"...\"}");
+    return out;
+  }
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    if (it.key().rfind("//", 0) == 0) continue;
+    const std::string lower = to_lower(it.key());
+    if (lower != "password" && lower != "clientsecret") {
+      reader.problem("SecretsFile",
+                     "unknown key '" + it.key() + "' in '" + path + "' (expected Password and/or ClientSecret)");
+      continue;
+    }
+    if (!it.value().is_string()) {
+      reader.problem("SecretsFile", "'" + it.key() + "' in '" + path + "' must be a string");
+      continue;
+    }
+    Secret value(it.value().get<std::string>());
+    if (lower == "password") {
+      out.password = std::move(value);
+    } else {
+      out.client_secret = std::move(value);
+    }
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    reader.problem("SecretsFile", "'" + path + "' is readable by group or others: chmod 600 it");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::string& source,
+                                       const std::string& base_dir, EnvLookup env) {
+  json doc = json::parse(strip_bom(json_text), nullptr, false, true);
+  if (doc.is_discarded()) {
+    // Re-parse with exceptions for the position; this file holds no secrets by design.
+    std::string where;
+    try {
+      const json again = json::parse(strip_bom(json_text), nullptr, true, true);
+      (void)again;
+    } catch (const json::parse_error& e) {
+      where = std::string(": ") + e.what();
+    }
+    return Error::invalid(source + " is not valid JSON" + where);
+  }
+  if (!doc.is_object()) return Error::invalid(source + " must hold a JSON object");
+
+  // The UO's file keeps these under "AppSettings"; accept that layout too.
+  json merged = json::object();
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    if (iequals(it.key(), "AppSettings") && it.value().is_object()) {
+      for (auto inner = it.value().begin(); inner != it.value().end(); ++inner) merged[inner.key()] = inner.value();
+    } else {
+      merged[it.key()] = it.value();
+    }
+  }
+
+  Reader reader(source, base_dir);
+  Section top(reader, merged, "");
+  AgentConfig cfg;
+  cfg.source = source;
+
+  top.string("AgentsServerUri", cfg.agents_server_uri);
+  top.string("OrchestratorName", cfg.orchestrator_name);
+  std::string thumbprint;
+  top.string("AuthCertThumbprint", thumbprint);
+  top.path("CertPath", cfg.client_cert);
+  top.path("KeyPath", cfg.client_key);
+  top.string("Username", cfg.username);
+  top.string("BearerTokenUrl", cfg.oauth.token_url);
+  top.string("ClientId", cfg.oauth.client_id);
+  top.string("Scope", cfg.oauth.scope);
+  top.string("Audience", cfg.oauth.audience);
+  top.seconds("TokenLifetime", 30, 86400, cfg.oauth.token_lifetime);
+  long long inventory_mb = 0;
+  if (top.integer("InventoryMaxUpdateSizeMb", 1, 1024, inventory_mb))
+    cfg.inventory_max_update_bytes = static_cast<std::size_t>(inventory_mb) * 1024 * 1024;
+  top.integer_into("AgentPlatform", 0, 100, cfg.agent_platform);
+  if (const json* params = top.find("ClientParameters")) {
+    if (!params->is_object()) {
+      reader.problem(top.name("ClientParameters"), "must be an object of strings");
+    } else {
+      for (auto it = params->begin(); it != params->end(); ++it) {
+        if (!it.value().is_string()) {
+          reader.problem(top.name("ClientParameters") + "." + it.key(), "must be a string");
+          continue;
+        }
+        cfg.client_parameters[it.key()] = it.value().get<std::string>();
+      }
+    }
+  }
+  std::string secrets_file;
+  top.path("SecretsFile", secrets_file);
+  top.path("ServerCaFile", cfg.server_ca_file);
+  top.boolean("ServerTlsVerify", cfg.server_tls_verify);
+  top.seconds("ServerConnectTimeoutSeconds", 1, 600, cfg.server_connect_timeout);
+  top.seconds("ServerTimeoutSeconds", 1, 3600, cfg.server_request_timeout);
+  top.integer_into("MaxConcurrentJobs", 1, 10000, cfg.max_concurrent_jobs);
+  top.integer_into("MaxJobsPerHost", 1, 1000, cfg.max_jobs_per_host);
+  top.path("OutboxDirectory", cfg.outbox_directory);
+  top.string("LogLevel", cfg.log_level);
+  top.path("LogFile", cfg.log_file);
+  long long heartbeat = 0;
+  if (top.integer("HeartbeatIntervalSeconds", 0, 86400, heartbeat) && heartbeat > 0)
+    cfg.heartbeat_interval = std::chrono::seconds(heartbeat);
+  top.seconds("JobPollIntervalSeconds", 0, 86400, cfg.job_poll_interval);
+  top.seconds("ShutdownGraceSeconds", 0, 3600, cfg.shutdown_grace);
+  top.seconds("OutboxFlushSeconds", 0, 3600, cfg.outbox_flush_timeout);
+  top.seconds("RetryInitialSeconds", 1, 3600, cfg.retry_initial);
+  top.seconds("RetryMaxSeconds", 1, 86400, cfg.retry_max);
+
+  if (const json* winrm = top.find("WinRM")) {
+    if (!winrm->is_object()) {
+      reader.problem(top.name("WinRM"), "must be an object");
+    } else {
+      Section w(reader, *winrm, top.name("WinRM") + ".");
+      std::string scheme;
+      w.string("DefaultAuth", scheme);
+      if (!scheme.empty()) {
+        if (auto parsed = jobs::parse_auth_scheme(scheme)) {
+          cfg.winrm.default_auth = *parsed;
+        } else {
+          reader.problem(w.name("DefaultAuth"),
+                         "unknown scheme '" + scheme + "' (expected basic, ntlm, kerberos, negotiate or certificate)");
+        }
+      }
+      w.seconds("ConnectTimeoutSeconds", 1, 600, cfg.winrm.connect_timeout);
+      w.seconds("OperationTimeoutSeconds", 1, 3600, cfg.winrm.operation_timeout);
+      w.seconds("CommandTimeoutSeconds", 1, 86400, cfg.winrm.command_timeout);
+      w.seconds("IdleTimeoutSeconds", 1, 86400, cfg.winrm.idle_timeout);
+      w.path("CaFile", cfg.winrm.ca_file);
+      w.boolean("TlsVerify", cfg.winrm.tls_verify);
+      w.path("ClientCertPath", cfg.winrm.client_cert);
+      w.path("ClientKeyPath", cfg.winrm.client_key);
+      w.report_unknown();
+      if (!cfg.winrm.ca_file.empty() && !readable_file(cfg.winrm.ca_file))
+        reader.problem(w.name("CaFile"), "cannot read '" + cfg.winrm.ca_file + "'");
+      if (cfg.winrm.client_cert.empty() != cfg.winrm.client_key.empty()) {
+        reader.problem(w.name(cfg.winrm.client_cert.empty() ? "ClientCertPath" : "ClientKeyPath"),
+                       "certificate authentication to hosts needs both ClientCertPath and ClientKeyPath");
+      } else if (!cfg.winrm.client_cert.empty()) {
+        if (!readable_file(cfg.winrm.client_cert))
+          reader.problem(w.name("ClientCertPath"), "cannot read '" + cfg.winrm.client_cert + "'");
+        if (!readable_file(cfg.winrm.client_key))
+          reader.problem(w.name("ClientKeyPath"), "cannot read '" + cfg.winrm.client_key + "'");
+      }
+    }
+  }
+  top.report_unknown();
+
+  // --- cross-key validation ---
+  if (cfg.agents_server_uri.empty()) {
+    reader.problem("AgentsServerUri",
+                   "required: the KeyfactorAgents URL, e.g. https://command.example.com/KeyfactorAgents");
+  } else if (auto url = parse_url(cfg.agents_server_uri); !url.ok()) {
+    reader.problem("AgentsServerUri", url.error().message);
+  }
+  if (cfg.orchestrator_name.empty()) {
+    reader.problem("OrchestratorName",
+                   "required: the name this orchestrator registers with (ClientMachine in Command)");
+  } else if (cfg.orchestrator_name.size() > 255) {
+    reader.problem("OrchestratorName", "longer than 255 characters");
+  }
+  if (!thumbprint.empty()) {
+    reader.problem(top.name("AuthCertThumbprint"),
+                   "selects a certificate from the Windows certificate store, which this platform does not have: "
+                   "set CertPath and KeyPath to PEM files instead");
+  }
+  if (cfg.client_cert.empty() != cfg.client_key.empty()) {
+    reader.problem(cfg.client_cert.empty() ? "CertPath" : "KeyPath",
+                   "client-certificate authentication needs both CertPath (PEM certificate) and KeyPath (PEM key)");
+  } else if (!cfg.client_cert.empty()) {
+    if (!readable_file(cfg.client_cert)) reader.problem("CertPath", "cannot read '" + cfg.client_cert + "'");
+    if (!readable_file(cfg.client_key)) reader.problem("KeyPath", "cannot read '" + cfg.client_key + "'");
+  }
+  if (!cfg.server_ca_file.empty() && !readable_file(cfg.server_ca_file))
+    reader.problem("ServerCaFile", "cannot read '" + cfg.server_ca_file + "'");
+
+  Secrets secrets;
+  if (!secrets_file.empty()) secrets = read_secrets_file(secrets_file, reader);
+  if (env) {
+    if (auto value = env(kPasswordEnv)) secrets.password = Secret(*value);
+    if (auto value = env(kClientSecretEnv)) secrets.client_secret = Secret(*value);
+  }
+  const std::string secret_hint = secrets_file.empty() ? "set SecretsFile" : "add it to '" + secrets_file + "'";
+
+  const bool oauth = !cfg.oauth.token_url.empty() || !cfg.oauth.client_id.empty();
+  if (oauth && !cfg.username.empty()) {
+    reader.problem("Username", "Basic (Username) and OAuth (BearerTokenUrl/ClientId) are both set: choose one");
+  } else if (oauth) {
+    cfg.auth_mode = CommandAuthMode::kOAuth;
+    if (cfg.oauth.token_url.empty()) {
+      reader.problem("BearerTokenUrl", "required with ClientId: the identity provider's token URL");
+    } else if (auto url = parse_url(cfg.oauth.token_url); !url.ok()) {
+      reader.problem("BearerTokenUrl", url.error().message);
+    }
+    if (cfg.oauth.client_id.empty()) reader.problem("ClientId", "required with BearerTokenUrl");
+    if (!secrets.client_secret || secrets.client_secret->empty()) {
+      reader.problem("ClientSecret", "the OAuth client secret is missing: " + secret_hint +
+                                         " with \"ClientSecret\", or set " + std::string(kClientSecretEnv));
+    } else {
+      cfg.oauth.client_secret = *secrets.client_secret;
+    }
+  } else if (!cfg.username.empty()) {
+    cfg.auth_mode = CommandAuthMode::kBasic;
+    if (!secrets.password) {
+      reader.problem("Password", "the password of Username is missing: " + secret_hint + " with \"Password\", or set " +
+                                     std::string(kPasswordEnv));
+    } else {
+      cfg.password = *secrets.password;
+    }
+  } else if (cfg.client_cert.empty()) {
+    reader.problem("Username",
+                   "no authentication to Command is configured: set Username (Basic), CertPath and "
+                   "KeyPath (client certificate), or BearerTokenUrl and ClientId (OAuth)");
+  }
+
+  static const std::set<std::string> kLevels = {"trace",   "debug", "info",     "warn",
+                                                "warning", "error", "critical", "off"};
+  cfg.log_level = to_lower(cfg.log_level);
+  if (!kLevels.count(cfg.log_level)) {
+    reader.problem("LogLevel", "unknown level '" + cfg.log_level + "' (expected trace, debug, info, warn, error, off)");
+  } else if (cfg.log_level == "warning") {
+    cfg.log_level = "warn";
+  }
+  if (cfg.outbox_directory.empty()) reader.problem("OutboxDirectory", "required: a directory the agent can write");
+  if (cfg.retry_max < cfg.retry_initial) reader.problem("RetryMaxSeconds", "must not be less than RetryInitialSeconds");
+
+  if (!reader.problems().empty()) {
+    std::string message = source + ": ";
+    for (std::size_t i = 0; i < reader.problems().size(); ++i) {
+      if (i) message += "; ";
+      message += reader.problems()[i];
+    }
+    return Error::invalid(std::move(message));
+  }
+  return cfg;
+}
+
+Result<AgentConfig> load_agent_config(const std::string& path) {
+  std::string error;
+  const std::string text = read_text(path, error);
+  if (!error.empty()) return Error::invalid(error + " (--config must name the agent's JSON configuration)");
+  const std::string base_dir = fs::absolute(fs::path(path)).parent_path().string();
+  return parse_agent_config(text, path, base_dir, [](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  });
+}
+
+std::string describe_auth(const AgentConfig& config) {
+  std::string out;
+  switch (config.auth_mode) {
+    case CommandAuthMode::kBasic:
+      out = "basic as '" + config.username + "'";
+      break;
+    case CommandAuthMode::kOAuth:
+      out = "OAuth client credentials as client '" + config.oauth.client_id + "'";
+      break;
+    case CommandAuthMode::kNone:
+      break;
+  }
+  if (!config.client_cert.empty())
+    out += (out.empty() ? "" : " + ") + std::string("client certificate ") + config.client_cert;
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace wincert::agent

@@ -1,0 +1,105 @@
+// The long-running agent's configuration: one JSON file whose keys follow the Universal Orchestrator's
+// appsettings.json (AgentsServerUri, OrchestratorName, CertPath, BearerTokenUrl, ClientId, Scope,
+// Audience, TokenLifetime, InventoryMaxUpdateSizeMb) plus the agent's own settings (concurrency,
+// outbox, logging, WinRM defaults, intervals). Keys match case-insensitively, like .NET configuration;
+// the keys may also sit inside an "AppSettings" object as in the UO's file. A key starting with "//" is
+// a comment. Secrets (the Basic password, the OAuth client secret) never live in this file: they come
+// from SecretsFile (a small JSON file) or from environment variables, which win over the file.
+//
+// Validation happens once at start; every problem names the key and says what is expected.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+#include "common/secret.hpp"
+#include "jobs/target.hpp"
+
+namespace wincert::agent {
+
+// Environment variables that carry secrets (they win over SecretsFile).
+inline constexpr std::string_view kPasswordEnv = "WINCERT_COMMAND_PASSWORD";
+inline constexpr std::string_view kClientSecretEnv = "WINCERT_CLIENT_SECRET";
+
+// How the agent proves who it is to Command. A client certificate (mTLS) can be combined with either
+// header scheme (or used alone).
+enum class CommandAuthMode { kNone, kBasic, kOAuth };
+
+struct OAuthSettings {
+  std::string token_url;                     // BearerTokenUrl
+  std::string client_id;                     // ClientId
+  Secret client_secret;                      // SecretsFile "ClientSecret" or WINCERT_CLIENT_SECRET
+  std::string scope;                         // Scope (optional)
+  std::string audience;                      // Audience (optional)
+  std::chrono::seconds token_lifetime{300};  // TokenLifetime: used when the IdP omits expires_in
+};
+
+// The "WinRM" section: defaults for the store sessions (agent/store_sessions.hpp's WinrmDefaults).
+struct WinrmSettings {
+  jobs::AuthScheme default_auth = jobs::AuthScheme::kNegotiate;  // store has no "WinRM Authentication"
+  std::chrono::seconds connect_timeout{30};
+  std::chrono::seconds operation_timeout{20};
+  std::chrono::seconds command_timeout{600};  // one script run on a host
+  std::chrono::seconds idle_timeout{120};     // warm connection + shell kept this long unused
+  std::string ca_file;                        // PEM bundle for https WinRM listeners; empty = system store
+  bool tls_verify = true;                     // turning it off is explicit and logged
+  std::string client_cert;                    // PEM client certificate for stores using certificate authentication
+  std::string client_key;
+};
+
+struct AgentConfig {
+  // --- Command (UO appsettings.json names) ---
+  std::string agents_server_uri;  // AgentsServerUri, e.g. https://command.example.com/KeyfactorAgents
+  std::string orchestrator_name;  // OrchestratorName, the ClientMachine shown in Command
+  CommandAuthMode auth_mode = CommandAuthMode::kNone;
+  std::string username;     // Basic: "DOMAIN\\user" (Username)
+  Secret password;          // Basic: SecretsFile "Password" or WINCERT_COMMAND_PASSWORD
+  std::string client_cert;  // CertPath: PEM client certificate (chain) for mTLS
+  std::string client_key;   // KeyPath: its unencrypted PEM private key
+  OAuthSettings oauth;
+  std::size_t inventory_max_update_bytes = 10u * 1024 * 1024;  // InventoryMaxUpdateSizeMb
+  int agent_platform = 1;  // AgentPlatform sent at registration (1 = .NET / Universal Orchestrator)
+  std::map<std::string, std::string> client_parameters;  // ClientParameters for registration handlers
+
+  // --- TLS and timeouts towards Command ---
+  std::string server_ca_file;  // ServerCaFile; empty = system store
+  bool server_tls_verify = true;
+  std::chrono::seconds server_connect_timeout{30};
+  std::chrono::seconds server_request_timeout{60};
+
+  // --- the agent ---
+  int max_concurrent_jobs = 32;                             // MaxConcurrentJobs (global)
+  int max_jobs_per_host = 2;                                // MaxJobsPerHost
+  std::string outbox_directory = "/var/lib/wincert-agent";  // OutboxDirectory (also holds the AgentId)
+  std::string log_level = "info";
+  std::string log_file;  // empty = stderr (journald under systemd)
+  WinrmSettings winrm;
+  std::optional<std::chrono::seconds> heartbeat_interval;  // HeartbeatIntervalSeconds; default: Command's
+  std::chrono::seconds job_poll_interval{600};  // JobPollIntervalSeconds: re-register for the job list; 0 = off
+  std::chrono::seconds shutdown_grace{30};      // ShutdownGraceSeconds: running jobs may finish
+  std::chrono::milliseconds outbox_flush_timeout{15000};  // OutboxFlushSeconds: last delivery attempts at exit
+  std::chrono::milliseconds retry_initial{1000};          // RetryInitialSeconds: first backoff step
+  std::chrono::milliseconds retry_max{300000};            // RetryMaxSeconds: backoff cap
+
+  std::string source;  // the file this came from, for messages
+};
+
+// Parses and validates a configuration. `base_dir` resolves relative paths (the config file's
+// directory); `env` looks up an environment variable (std::getenv by default in load_agent_config).
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::string& source,
+                                       const std::string& base_dir, EnvLookup env);
+
+// Reads the file, its SecretsFile and the environment.
+Result<AgentConfig> load_agent_config(const std::string& path);
+
+// "basic (DOMAIN\\user)", "oauth (client id x)", "client certificate /path": for logs, never a secret.
+std::string describe_auth(const AgentConfig& config);
+
+}  // namespace wincert::agent

@@ -1,0 +1,156 @@
+// The durable outbox: every result for Command (job completions, inventory submissions, CSRs in
+// flight) is written to disk before it is sent, and removed only when Command acknowledged it. A crash
+// or a Command outage loses nothing: on start the pending entries are sent again, oldest first.
+//
+// On disk (<dir>/outbox/): one file per entry, "<16-digit sequence>.<kind>.entry", holding one header
+// line of JSON (kind, JobId, AuditId, endpoint, part i of n, body size) and then the request body
+// without SessionToken (it changes with every session and is added when sent). A file is written as
+// ".tmp-*" first, fsync'ed, renamed into place and the directory fsync'ed, so an entry is either
+// complete or absent; leftover temp files (a crash mid-write) are deleted on open, and a file whose
+// size does not match its header is moved to <dir>/outbox-corrupt/ and reported.
+//
+// The body carries JobId (and AuditId), so a resend after a crash between "Command acknowledged" and
+// "file removed" is recognisable by Command as the same result.
+//
+// OutboxSender delivers the entries one at a time, in order (inventory parts before the completion of
+// the same job), retrying with capped exponential backoff and jitter while jobs keep running.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace wincert::agent {
+
+enum class EntryKind { kInventory, kCompletion, kCsr };
+std::string_view entry_kind_name(EntryKind kind);  // "inventory", "completion", "csr"
+
+struct OutboxEntry {
+  std::uint64_t seq = 0;
+  EntryKind kind = EntryKind::kCompletion;
+  std::string job_id;
+  std::int64_t audit_id = 0;
+  std::string endpoint;             // as Command named it (resolved when sent)
+  std::string completion_endpoint;  // kCsr: where to report the job if the agent stops mid-way
+  int part = 1;                     // kInventory: part of parts
+  int parts = 1;
+  std::size_t body_size = 0;
+  std::string file;
+  // "completion of job X", "inventory of job X (part 2 of 3)": for logs.
+  std::string describe() const;
+};
+
+struct NewEntry {
+  EntryKind kind = EntryKind::kCompletion;
+  std::string job_id;
+  std::int64_t audit_id = 0;
+  std::string endpoint;
+  std::string completion_endpoint;
+  int part = 1;
+  int parts = 1;
+};
+
+class Outbox {
+ public:
+  // Opens (creating it with mode 0700 when missing) and scans the directory. Recovery notes (torn
+  // temp files removed, corrupt entries set aside) are in recovery_notes().
+  static Result<std::unique_ptr<Outbox>> open(const std::string& directory);
+
+  // Writes an entry durably and returns it. The body is the request body without SessionToken.
+  Result<OutboxEntry> append(NewEntry entry, std::string_view body);
+  Result<std::string> read_body(const OutboxEntry& entry) const;
+  // Acknowledged: the entry is gone for good.
+  Status remove(const OutboxEntry& entry);
+  // Command refused it for good: kept in <dir>/outbox-rejected/ for a person to look at.
+  Status reject(const OutboxEntry& entry);
+
+  // The oldest entry the sender delivers (CSR entries are the running job's business, not the sender's).
+  std::optional<OutboxEntry> next_deliverable() const;
+  std::vector<OutboxEntry> pending() const;  // every entry, oldest first
+  std::size_t size() const;
+  std::size_t deliverable_count() const;
+  const std::string& directory() const { return dir_; }
+  const std::vector<std::string>& recovery_notes() const { return notes_; }
+
+ private:
+  explicit Outbox(std::string dir);
+  Status move_aside(const OutboxEntry& entry, const std::string& subdir);
+
+  std::string dir_;   // <directory>/outbox
+  std::string root_;  // <directory>
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, OutboxEntry> entries_;
+  std::uint64_t next_seq_ = 1;
+  std::vector<std::string> notes_;
+};
+
+// Writes a small file atomically and durably (temp, fsync, rename, fsync directory).
+Status write_file_durably(const std::string& path, std::string_view content);
+
+// Capped exponential backoff with jitter: the n-th delay (n from 0) is drawn uniformly from
+// [cap_n * (1 - jitter), cap_n] with cap_n = min(max, initial * 2^n). Jitter keeps a fleet of agents
+// from hammering a recovering Command in lockstep.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter = 0.5,
+          std::uint64_t seed = std::random_device{}());
+  std::chrono::milliseconds next();
+  void reset() { attempt_ = 0; }
+  int attempts() const { return attempt_; }
+  // The bounds next() draws from at attempt n.
+  std::pair<std::chrono::milliseconds, std::chrono::milliseconds> bounds(int attempt) const;
+
+ private:
+  std::chrono::milliseconds initial_;
+  std::chrono::milliseconds max_;
+  double jitter_;
+  int attempt_ = 0;
+  std::mt19937_64 rng_;
+};
+
+enum class Delivery {
+  kDone,    // acknowledged: remove
+  kRetry,   // transient (Command down, session being renewed): keep, back off, try again
+  kReject,  // Command refused it for good: set aside, go on with the next
+};
+
+class OutboxSender {
+ public:
+  using Deliver = std::function<boost::asio::awaitable<Delivery>(const OutboxEntry& entry, std::string body)>;
+  OutboxSender(boost::asio::any_io_executor executor, Outbox& outbox, Deliver deliver, Backoff backoff);
+
+  // Delivers until drain() says stop and nothing is left (or the drain deadline passed).
+  boost::asio::awaitable<void> run();
+  // A new entry was appended.
+  void notify();
+  // Stop waiting for new entries: deliver what is pending until `deadline`, then let run() return.
+  void drain(std::chrono::steady_clock::time_point deadline);
+  bool finished() const { return finished_; }
+  std::uint64_t delivered() const { return delivered_; }
+
+ private:
+  boost::asio::any_io_executor executor_;
+  Outbox& outbox_;
+  Deliver deliver_;
+  Backoff backoff_;
+  boost::asio::steady_timer wake_;
+  std::optional<std::chrono::steady_clock::time_point> drain_deadline_;
+  bool finished_ = false;
+  std::uint64_t delivered_ = 0;
+};
+
+}  // namespace wincert::agent

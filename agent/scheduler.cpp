@@ -1,0 +1,144 @@
+#include "agent/scheduler.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <exception>
+
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+#include "jobs/capabilities.hpp"
+#include "jobs/target.hpp"
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+
+std::string_view priority_name(JobPriority priority) {
+  switch (priority) {
+    case JobPriority::kAdd:
+      return "add";
+    case JobPriority::kReenrollment:
+      return "reenrollment";
+    case JobPriority::kManagement:
+      return "management";
+    case JobPriority::kInventory:
+      return "inventory";
+    case JobPriority::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+JobPriority classify_job(const jobs::JobConfig& config) {
+  auto key = jobs::parse_capability(config.capability);
+  if (!key.ok()) return JobPriority::kOther;
+  switch (key->kind) {
+    case jobs::JobKind::kInventory:
+      return JobPriority::kInventory;
+    case jobs::JobKind::kReenrollment:
+      return JobPriority::kReenrollment;
+    case jobs::JobKind::kManagement: {
+      const auto op = config.operation_type.value_or(jobs::OperationType::kUnknown);
+      return op == jobs::OperationType::kAdd || op == jobs::OperationType::kCreateAdd ? JobPriority::kAdd
+                                                                                      : JobPriority::kManagement;
+    }
+  }
+  return JobPriority::kOther;
+}
+
+std::string host_key(const jobs::JobConfig& config) {
+  auto machine = jobs::parse_client_machine(config.store.client_machine);
+  if (!machine.ok()) return to_lower(trim(config.store.client_machine));
+  if (machine->local) return "localhost";
+  return to_lower(machine->host);
+}
+
+Scheduler::Scheduler(net::any_io_executor executor, SchedulerLimits limits)
+    : executor_(executor), limits_(limits), idle_(executor) {
+  if (limits_.global < 1) limits_.global = 1;
+  if (limits_.per_host < 1) limits_.per_host = 1;
+}
+
+bool Scheduler::submit(std::string job_id, std::string host, JobPriority priority, Work work) {
+  if (!accepting_ || busy_.count(job_id)) return false;
+  busy_.insert(job_id);
+  queue_.emplace(std::make_pair(static_cast<int>(priority), next_seq_++),
+                 Ticket{std::move(job_id), std::move(host), priority, std::move(work)});
+  dispatch();
+  return true;
+}
+
+std::vector<std::string> Scheduler::stop_accepting() {
+  accepting_ = false;
+  std::vector<std::string> dropped;
+  for (auto& [key, ticket] : queue_) {
+    busy_.erase(ticket.job_id);
+    dropped.push_back(ticket.job_id);
+  }
+  queue_.clear();
+  return dropped;
+}
+
+int Scheduler::max_running_seen(const std::string& host) const {
+  auto it = max_per_host_.find(host);
+  return it == max_per_host_.end() ? 0 : it->second;
+}
+
+std::vector<std::string> Scheduler::running_jobs() const {
+  std::vector<std::string> out;
+  for (const auto& [id, host] : running_hosts_) out.push_back(id);
+  return out;
+}
+
+void Scheduler::dispatch() {
+  while (running_ < limits_.global) {
+    auto pick = queue_.end();
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (running_per_host_[it->second.host] < limits_.per_host) {
+        pick = it;
+        break;
+      }
+    }
+    if (pick == queue_.end()) return;  // everything queued waits for a busy host
+    Ticket ticket = std::move(pick->second);
+    queue_.erase(pick);
+    ++running_;
+    const int on_host = ++running_per_host_[ticket.host];
+    max_running_ = std::max(max_running_, running_);
+    max_per_host_[ticket.host] = std::max(max_per_host_[ticket.host], on_host);
+    running_hosts_[ticket.job_id] = ticket.host;
+    start_order_.push_back(ticket.job_id);
+    net::co_spawn(executor_, run_ticket(std::move(ticket)), net::detached);
+  }
+}
+
+net::awaitable<void> Scheduler::run_ticket(Ticket ticket) {
+  try {
+    co_await ticket.work();
+  } catch (const std::exception& e) {
+    // Jobs report their own failures; this is a bug guard so one job cannot take the agent down.
+    logger("agent")->error("job {} ended with an internal error: {}", ticket.job_id, e.what());
+  }
+  // Explicit bookkeeping (not a destructor): a job abandoned at exit never touches the scheduler.
+  --running_;
+  if (--running_per_host_[ticket.host] <= 0) running_per_host_.erase(ticket.host);
+  running_hosts_.erase(ticket.job_id);
+  busy_.erase(ticket.job_id);
+  idle_.cancel();
+  dispatch();
+}
+
+net::awaitable<bool> Scheduler::drain(std::chrono::steady_clock::duration grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (running_ > 0 || !queue_.empty()) {
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    idle_.expires_at(deadline);
+    co_await idle_.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  co_return true;
+}
+
+}  // namespace wincert::agent

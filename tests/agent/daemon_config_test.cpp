@@ -1,0 +1,188 @@
+// Configuration: defaults, the UO's appsettings layout, secrets from a file or the environment, and
+// one test per bad key showing the key is named.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <map>
+
+#include "agent/config.hpp"
+#include "tests/agent/daemon_test_support.hpp"
+
+namespace wincert::agent {
+namespace {
+
+using testing::TempDir;
+using testing::write_text;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  Result<AgentConfig> parse(const std::string& text) {
+    return parse_agent_config(text, "agent.json", dir_.path(),
+                              [this](std::string_view name) -> std::optional<std::string> {
+                                auto it = env_.find(std::string(name));
+                                if (it == env_.end()) return std::nullopt;
+                                return it->second;
+                              });
+  }
+  // A minimal valid Basic configuration with `extra` members spliced in.
+  std::string basic(const std::string& extra = "") {
+    return R"({"AgentsServerUri": "https://command.example.com/KeyfactorAgents", "OrchestratorName": "uo-01",
+               "Username": "KEYFACTOR\\svc", "OutboxDirectory": "state")" +
+           (extra.empty() ? std::string() : ", " + extra) + "}";
+  }
+  void expect_problem(const std::string& text, const std::string& key) {
+    auto cfg = parse(text);
+    ASSERT_FALSE(cfg.ok()) << "accepted: " << text;
+    EXPECT_NE(cfg.error().message.find(key), std::string::npos) << key << " not named in: " << cfg.error().message;
+  }
+
+  TempDir dir_;
+  std::map<std::string, std::string> env_{{"WINCERT_COMMAND_PASSWORD", "pw"}};
+};
+
+TEST_F(ConfigTest, MinimalBasicConfigHasDocumentedDefaults) {
+  auto cfg = parse(basic());
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kBasic);
+  EXPECT_EQ(cfg->password.reveal(), "pw");
+  EXPECT_EQ(cfg->inventory_max_update_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(cfg->max_concurrent_jobs, 32);
+  EXPECT_EQ(cfg->max_jobs_per_host, 2);
+  EXPECT_EQ(cfg->outbox_directory, dir_.path() + "/state");  // relative to the config file
+  EXPECT_TRUE(cfg->server_tls_verify);
+  EXPECT_EQ(cfg->log_level, "info");
+  EXPECT_EQ(cfg->winrm.default_auth, jobs::AuthScheme::kNegotiate);
+  EXPECT_FALSE(cfg->heartbeat_interval.has_value());
+  EXPECT_EQ(cfg->shutdown_grace, std::chrono::seconds(30));
+  EXPECT_EQ(describe_auth(*cfg), "basic as 'KEYFACTOR\\svc'");
+}
+
+TEST_F(ConfigTest, AcceptsTheUniversalOrchestratorLayoutCommentsAndCaseInsensitiveKeys) {
+  env_["WINCERT_CLIENT_SECRET"] = "s3cret";
+  auto cfg = parse(
+      R"({"//": "copied from appsettings.json", "AppSettings": {"agentsserveruri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+      "ExtensionsDirectory": "extensions", "ScriptTimeout": 60, "CheckServerCertificateRevocation": true,
+      "BearerTokenUrl": "https://idp/realms/kf/protocol/openid-connect/token", "ClientId": "agent",
+      "TokenLifetime": "600", "Scope": "kf", "Audience": "command", "InventoryMaxUpdateSizeMb": 2},
+    "//OutboxDirectory": "where results wait", "OutboxDirectory": "/var/lib/x",
+    "WinRM": {"DefaultAuth": "Kerberos", "TlsVerify": "false"}})");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kOAuth);
+  EXPECT_EQ(cfg->oauth.client_secret.reveal(), "s3cret");
+  EXPECT_EQ(cfg->oauth.token_lifetime, std::chrono::seconds(600));
+  EXPECT_EQ(cfg->oauth.scope, "kf");
+  EXPECT_EQ(cfg->inventory_max_update_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(cfg->winrm.default_auth, jobs::AuthScheme::kKerberos);
+  EXPECT_FALSE(cfg->winrm.tls_verify);
+}
+
+TEST_F(ConfigTest, SecretsFileSuppliesThePasswordAndTheEnvironmentWins) {
+  env_.clear();
+  write_text(dir_.file("secrets.json"), R"({"Password": "from-file"})");
+  ::chmod(dir_.file("secrets.json").c_str(), 0600);
+  auto cfg = parse(basic(R"("SecretsFile": "secrets.json")"));
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->password.reveal(), "from-file");
+  env_["WINCERT_COMMAND_PASSWORD"] = "from-env";
+  cfg = parse(basic(R"("SecretsFile": "secrets.json")"));
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->password.reveal(), "from-env");
+}
+
+TEST_F(ConfigTest, SecretsFileReadableByOthersIsRefused) {
+  write_text(dir_.file("secrets.json"), R"({"Password": "p"})");
+  ::chmod(dir_.file("secrets.json").c_str(), 0644);
+  expect_problem(basic(R"("SecretsFile": "secrets.json")"), "chmod 600");
+}
+
+TEST_F(ConfigTest, ClientCertificateNeedsBothReadableFiles) {
+  write_text(dir_.file("c.pem"), "x");
+  write_text(dir_.file("k.pem"), "x");
+  auto cfg = parse(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+                       "CertPath": "c.pem", "KeyPath": "k.pem"})");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kNone);
+  EXPECT_EQ(cfg->client_cert, dir_.file("c.pem"));
+  expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo", "CertPath": "c.pem"})",
+                 "KeyPath");
+  expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+                     "CertPath": "missing.pem", "KeyPath": "k.pem"})",
+                 "CertPath: cannot read");
+}
+
+// Each bad key is named in the error.
+TEST_F(ConfigTest, EachBadKeyIsNamed) {
+  expect_problem(R"({"OrchestratorName": "uo", "Username": "u"})", "AgentsServerUri");
+  expect_problem(basic().replace(basic().find("https://command"), 5, "ftp"), "AgentsServerUri");
+  expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "Username": "u"})", "OrchestratorName");
+  expect_problem(basic(R"("AuthCertThumbprint": "AB12")"), "AuthCertThumbprint");
+  expect_problem(basic(R"("TokenLifetime": 5)"), "TokenLifetime");
+  expect_problem(basic(R"("InventoryMaxUpdateSizeMb": 0)"), "InventoryMaxUpdateSizeMb");
+  expect_problem(basic(R"("InventoryMaxUpdateSizeMb": "ten")"), "InventoryMaxUpdateSizeMb");
+  expect_problem(basic(R"("MaxConcurrentJobs": 0)"), "MaxConcurrentJobs");
+  expect_problem(basic(R"("MaxJobsPerHost": -1)"), "MaxJobsPerHost");
+  expect_problem(basic(R"("LogLevel": "loud")"), "LogLevel");
+  expect_problem(basic(R"("ServerTlsVerify": "maybe")"), "ServerTlsVerify");
+  expect_problem(basic(R"("ServerCaFile": "nope.pem")"), "ServerCaFile");
+  expect_problem(basic(R"("HeartbeatIntervalSeconds": 1.5)"), "HeartbeatIntervalSeconds");
+  expect_problem(basic(R"("ShutdownGraceSeconds": 99999)"), "ShutdownGraceSeconds");
+  expect_problem(basic(R"("WinRM": {"DefaultAuth": "digest"})"), "WinRM.DefaultAuth");
+  expect_problem(basic(R"("WinRM": {"Tiemout": 3})"), "WinRM.Tiemout");
+  expect_problem(basic(R"("WinRM": {"ClientCertPath": "x.pem"})"), "WinRM.ClientKeyPath");
+  expect_problem(basic(R"("OutboxDirectory2": "x")"), "OutboxDirectory2: unknown key");
+  expect_problem(basic(R"("ClientParameters": {"a": 1})"), "ClientParameters.a");
+  expect_problem(basic(R"("RetryInitialSeconds": 10, "RetryMaxSeconds": 5)"), "RetryMaxSeconds");
+  expect_problem(basic(R"("username": "again")"), "given twice");
+  expect_problem("[1, 2]", "must hold a JSON object");
+  expect_problem("{\"AgentsServerUri\": ", "not valid JSON");
+}
+
+TEST_F(ConfigTest, AuthenticationProblemsNameTheMissingPiece) {
+  env_.clear();
+  expect_problem(basic(), "Password");
+  expect_problem(basic(), "WINCERT_COMMAND_PASSWORD");
+  expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo"})",
+                 "no authentication to Command is configured");
+  expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo", "ClientId": "a"})",
+                 "BearerTokenUrl");
+  expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+                     "BearerTokenUrl": "https://idp/token", "ClientId": "a"})",
+                 "ClientSecret");
+  env_["WINCERT_CLIENT_SECRET"] = "s";
+  expect_problem(basic(R"("BearerTokenUrl": "https://idp/token", "ClientId": "a")"), "choose one");
+}
+
+// Secrets never belong in the main file, and an error never echoes one.
+TEST_F(ConfigTest, SecretsInTheMainFileAreRefusedWithoutEchoingThem) {
+  auto cfg = parse(basic(R"("Password": "hunter2-SECRET", "ClientSecret": "cs-SECRET")"));
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message.find("Password: secrets do not belong"), std::string::npos) << cfg.error().message;
+  EXPECT_NE(cfg.error().message.find("ClientSecret: secrets do not belong"), std::string::npos);
+  EXPECT_EQ(cfg.error().message.find("SECRET"), std::string::npos) << cfg.error().message;
+
+  write_text(dir_.file("secrets.json"), R"({"Password": "p-SECRET", "Pasword": "typo-SECRET")");
+  ::chmod(dir_.file("secrets.json").c_str(), 0600);
+  cfg = parse(basic(R"("SecretsFile": "secrets.json")"));
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message.find("SecretsFile"), std::string::npos);
+  EXPECT_EQ(cfg.error().message.find("SECRET"), std::string::npos) << cfg.error().message;
+}
+
+TEST_F(ConfigTest, ExampleConfigurationInTheRepositoryIsValid) {
+  const std::string example = std::string(WINCERT_SOURCE_DIR) + "/config/agent.example.json";
+  auto doc = nlohmann::json::parse(testing::read_text(example), nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << example;
+  // Paths of files that exist only on a real installation.
+  for (const char* key : {"SecretsFile", "ServerCaFile", "CertPath", "KeyPath"}) doc.erase(key);
+  for (const char* key : {"CaFile", "ClientCertPath", "ClientKeyPath"}) doc["WinRM"].erase(key);
+  auto cfg =
+      parse_agent_config(doc.dump(), example, dir_.path(), [](std::string_view name) -> std::optional<std::string> {
+        if (name == kPasswordEnv) return "pw";
+        return std::nullopt;
+      });
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kBasic);
+}
+
+}  // namespace
+}  // namespace wincert::agent

@@ -1,0 +1,207 @@
+// The durable outbox: entries survive a "crash" (the object destroyed without acknowledging), come
+// back in order, torn temp files and truncated entries are ignored; the sender's order, retries and
+// drain; backoff bounds with jitter.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <filesystem>
+
+#include "agent/outbox.hpp"
+#include "tests/agent/daemon_test_support.hpp"
+
+namespace wincert::agent {
+namespace {
+
+namespace net = boost::asio;
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+NewEntry completion(const std::string& job) {
+  return NewEntry{EntryKind::kCompletion, job, 7, "KeyfactorAgents/C/" + job, "", 1, 1};
+}
+
+TEST(OutboxTest, EntriesSurviveACrashAndComeBackInOrder) {
+  TempDir dir;
+  {
+    auto box = Outbox::open(dir.path());
+    ASSERT_TRUE(box.ok()) << box.error().message;
+    NewEntry inv{EntryKind::kInventory, "job-a", 5, "KeyfactorAgents/I/job-a", "", 1, 2};
+    ASSERT_TRUE((*box)->append(inv, R"({"JobId":"job-a","Inventory":[1]})").ok());
+    inv.part = 2;
+    ASSERT_TRUE((*box)->append(inv, R"({"JobId":"job-a","Inventory":[2]})").ok());
+    ASSERT_TRUE((*box)->append(completion("job-a"), R"({"JobId":"job-a","Status":2})").ok());
+    auto acked = (*box)->append(completion("job-b"), R"({"JobId":"job-b"})");
+    ASSERT_TRUE(acked.ok());
+    ASSERT_TRUE((*box)->remove(*acked).ok());
+    // Destroyed here without acknowledging the rest: the "crash".
+  }
+  auto box = Outbox::open(dir.path());
+  ASSERT_TRUE(box.ok());
+  const auto pending = (*box)->pending();
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_EQ(pending[0].describe(), "inventory of job job-a (part 1 of 2)");
+  EXPECT_EQ(pending[1].describe(), "inventory of job job-a (part 2 of 2)");
+  EXPECT_EQ(pending[2].describe(), "completion of job job-a");
+  EXPECT_EQ(pending[2].audit_id, 7);
+  EXPECT_EQ(pending[2].endpoint, "KeyfactorAgents/C/job-a");
+  EXPECT_EQ((*box)->read_body(pending[1]).value(), R"({"JobId":"job-a","Inventory":[2]})");
+  EXPECT_TRUE((*box)->recovery_notes().empty());
+  // New entries sort after the recovered ones.
+  auto later = (*box)->append(completion("job-c"), "{}");
+  ASSERT_TRUE(later.ok());
+  EXPECT_GT(later->seq, pending[2].seq);
+  EXPECT_EQ((*box)->next_deliverable()->seq, pending[0].seq);
+}
+
+TEST(OutboxTest, TornTempFilesAndTruncatedEntriesAreIgnored) {
+  TempDir dir;
+  std::string victim;
+  {
+    auto box = Outbox::open(dir.path());
+    ASSERT_TRUE(box.ok());
+    ASSERT_TRUE((*box)->append(completion("good"), R"({"JobId":"good"})").ok());
+    auto e = (*box)->append(completion("cut"), R"({"JobId":"cut","Message":"long enough to cut"})");
+    ASSERT_TRUE(e.ok());
+    victim = e->file;
+  }
+  // A crash mid-write leaves a temp file; a disk problem leaves a short file.
+  testing::write_text(dir.path() + "/outbox/.tmp-0000000000000009.completion.entry", "{\"kind\":\"compl");
+  fs::resize_file(victim, fs::file_size(victim) - 5);
+  testing::write_text(dir.path() + "/outbox/0000000000000010.completion.entry", "not json\n{}");
+  auto box = Outbox::open(dir.path());
+  ASSERT_TRUE(box.ok());
+  const auto pending = (*box)->pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].job_id, "good");
+  EXPECT_EQ((*box)->recovery_notes().size(), 3u);
+  EXPECT_FALSE(fs::exists(dir.path() + "/outbox/.tmp-0000000000000009.completion.entry"));
+  EXPECT_TRUE(fs::exists(dir.path() + "/outbox-corrupt/" + fs::path(victim).filename().string()));
+}
+
+TEST(OutboxTest, CsrEntriesAreNotForTheSenderAndRejectedEntriesAreKept) {
+  TempDir dir;
+  auto box = Outbox::open(dir.path());
+  ASSERT_TRUE(box.ok());
+  NewEntry csr{EntryKind::kCsr, "job-r", 9, "KeyfactorAgents/E/job-r", "KeyfactorAgents/C/job-r", 1, 1};
+  ASSERT_TRUE((*box)->append(csr, "{}").ok());
+  EXPECT_FALSE((*box)->next_deliverable().has_value());
+  auto c = (*box)->append(completion("job-r"), "{}");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*box)->next_deliverable()->job_id, "job-r");
+  EXPECT_EQ((*box)->deliverable_count(), 1u);
+  ASSERT_TRUE((*box)->reject(*c).ok());
+  EXPECT_TRUE(fs::exists(dir.path() + "/outbox-rejected/" + fs::path(c->file).filename().string()));
+  EXPECT_EQ((*box)->size(), 1u);
+  EXPECT_EQ((*box)->pending()[0].completion_endpoint, "KeyfactorAgents/C/job-r");
+}
+
+TEST(OutboxTest, UnwritableDirectoryIsReportedWithThePath) {
+  auto box = Outbox::open("/proc/no-such-dir/wincert");
+  ASSERT_FALSE(box.ok());
+  EXPECT_NE(box.error().message.find("/proc/no-such-dir/wincert"), std::string::npos);
+}
+
+TEST(BackoffTest, DelaysGrowExponentiallyWithinJitterBoundsUpToTheCap) {
+  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 0.5, 42);
+  for (int round = 0; round < 3; ++round) {
+    for (int attempt = 0; attempt < 12; ++attempt) {
+      const auto [low, high] = backoff.bounds(attempt);
+      const auto cap = std::min<long long>(5000, 100LL << attempt);
+      EXPECT_EQ(high.count(), cap);
+      EXPECT_EQ(low.count(), cap / 2);
+      const auto d = backoff.next();
+      EXPECT_GE(d, low) << attempt;
+      EXPECT_LE(d, high) << attempt;
+    }
+    backoff.reset();
+  }
+  // Jitter actually spreads the delays.
+  std::set<long long> seen;
+  for (int i = 0; i < 50; ++i) {
+    backoff.reset();
+    for (int k = 0; k < 5; ++k) (void)backoff.next();
+    seen.insert(backoff.next().count());  // attempt 5: [1600, 3200]
+  }
+  EXPECT_GT(seen.size(), 10u);
+  EXPECT_GE(*seen.begin(), 1600);
+  EXPECT_LE(*seen.rbegin(), 3200);
+  // Huge attempt counts do not overflow.
+  EXPECT_EQ(backoff.bounds(1000).second.count(), 5000);
+}
+
+// The sender: in order, retry with backoff, reject and go on, drain at shutdown.
+TEST(OutboxSenderTest, DeliversInOrderRetriesTransientFailuresAndDrains) {
+  TempDir dir;
+  auto box = std::move(Outbox::open(dir.path()).value());
+  for (const char* job : {"j1", "j2", "j3", "j4"}) ASSERT_TRUE(box->append(completion(job), "{}").ok());
+
+  net::io_context io;
+  std::vector<std::string> attempts;
+  int j2_failures = 2;
+  OutboxSender sender(
+      io.get_executor(), *box,
+      [&](const OutboxEntry& entry, std::string) -> net::awaitable<Delivery> {
+        attempts.push_back(entry.job_id);
+        if (entry.job_id == "j2" && j2_failures-- > 0) co_return Delivery::kRetry;
+        if (entry.job_id == "j3") co_return Delivery::kReject;
+        co_return Delivery::kDone;
+      },
+      Backoff(std::chrono::milliseconds(10), std::chrono::milliseconds(40), 0.5, 1));
+  net::co_spawn(io, sender.run(), [](std::exception_ptr) {});
+  // Later: a new entry arrives, then shutdown with a drain deadline.
+  net::steady_timer later(io);
+  later.expires_after(std::chrono::milliseconds(200));
+  later.async_wait([&](boost::system::error_code) {
+    ASSERT_TRUE(box->append(completion("j5"), "{}").ok());
+    sender.notify();
+    sender.drain(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  });
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(sender.finished());
+  EXPECT_EQ(attempts, (std::vector<std::string>{"j1", "j2", "j2", "j2", "j3", "j4", "j5"}));
+  EXPECT_EQ(sender.delivered(), 4u);
+  EXPECT_EQ(box->size(), 0u);
+  EXPECT_TRUE(fs::exists(dir.path() + "/outbox-rejected"));
+}
+
+TEST(OutboxSenderTest, DrainGivesUpAtTheDeadlineAndKeepsTheEntries) {
+  TempDir dir;
+  auto box = std::move(Outbox::open(dir.path()).value());
+  ASSERT_TRUE(box->append(completion("j1"), "{}").ok());
+  net::io_context io;
+  int tries = 0;
+  OutboxSender sender(
+      io.get_executor(), *box,
+      [&](const OutboxEntry&, std::string) -> net::awaitable<Delivery> {
+        ++tries;
+        co_return Delivery::kRetry;
+      },
+      Backoff(std::chrono::milliseconds(50), std::chrono::seconds(60), 0.5, 1));
+  net::co_spawn(io, sender.run(), [](std::exception_ptr) {});
+  net::steady_timer later(io);
+  later.expires_after(std::chrono::milliseconds(300));
+  later.async_wait([&](boost::system::error_code) {
+    sender.drain(std::chrono::steady_clock::now() + std::chrono::milliseconds(300));
+  });
+  const auto start = std::chrono::steady_clock::now();
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(sender.finished());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_GE(tries, 3);  // the drain starts with one more try right away
+  EXPECT_EQ(box->size(), 1u);
+}
+
+TEST(DurableFileTest, WritesAtomically) {
+  TempDir dir;
+  ASSERT_TRUE(write_file_durably(dir.file("agent-id"), "abc\n").ok());
+  ASSERT_TRUE(write_file_durably(dir.file("agent-id"), "def\n").ok());
+  EXPECT_EQ(testing::read_text(dir.file("agent-id")), "def\n");
+  EXPECT_FALSE(write_file_durably("/proc/nope/agent-id", "x").ok());
+}
+
+}  // namespace
+}  // namespace wincert::agent

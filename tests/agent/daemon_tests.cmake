@@ -1,0 +1,17 @@
+# Tests of the long-running agent: configuration, schedules and endpoints, the Orchestrators API
+# client against an in-test HTTP server, the outbox, the scheduler and the whole run loop.
+set(WINCERT_DAEMON_TEST_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_test_support.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_config_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_schedule_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_client_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_outbox_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_scheduler_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_agent_test.cpp)
+add_executable(agent_daemon_tests ${WINCERT_DAEMON_TEST_SOURCES})
+target_link_libraries(agent_daemon_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
+target_compile_definitions(agent_daemon_tests PRIVATE WINCERT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+gtest_discover_tests(agent_daemon_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 300 LABELS agent)
+# GCC 12 false positives on Boost.Asio coroutine code (see jobs/CMakeLists.txt).
+set_source_files_properties(${WINCERT_DAEMON_TEST_SOURCES}
+  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
