@@ -21,6 +21,7 @@
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "common/tls_client.hpp"
 
 namespace wincert::agent {
 
@@ -226,35 +227,15 @@ struct HttpClient::Impl {
   std::shared_ptr<spdlog::logger> log() const { return logger("command"); }
 
   Status setup_tls() {
-    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    error_code ec;
-    if (options.verify_peer) {
-      tls_context.set_verify_mode(ssl::verify_peer, ec);
-      if (!options.ca_file.empty()) {
-        tls_context.load_verify_file(options.ca_file, ec);
-        if (ec)
-          return Error::permanent("cannot load the CA file '" + options.ca_file + "': " + ec.message() +
-                                  " (it must be a PEM file of CA certificates)");
-      } else {
-        tls_context.set_default_verify_paths(ec);
-      }
-    } else {
-      tls_context.set_verify_mode(ssl::verify_none, ec);
-    }
-    if (options.client_certificate.empty() != options.client_key.empty())
-      return Error::invalid("a client certificate needs both the certificate and the key file");
-    if (!options.client_certificate.empty()) {
-      tls_context.use_certificate_chain_file(options.client_certificate, ec);
-      if (ec)
-        return Error::permanent("cannot load the client certificate '" + options.client_certificate +
-                                "': " + ec.message() + " (it must be a PEM certificate)");
-      tls_context.use_private_key_file(options.client_key, ssl::context::pem, ec);
-      if (ec)
-        return Error::permanent("cannot load the client key '" + options.client_key + "': " + ec.message() +
-                                " (it must be an unencrypted PEM key matching the certificate)");
-    }
-    return {};
+    wincert::tls::ClientSettings settings;
+    settings.verify_peer = options.verify_peer;
+    settings.ca_file = options.ca_file;
+    settings.client_certificate = options.client_certificate;
+    settings.client_key = options.client_key;
+    settings.ca_file_option = "ServerCaFile";
+    settings.client_certificate_option = "CertPath";
+    settings.client_key_option = "KeyPath";
+    return wincert::tls::configure_client(tls_context, settings);
   }
 
   Pool& pool_for(const std::string& origin) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/tls_client.hpp"
 #include "winrm/async_lock.hpp"
 
 namespace wincert::winrm {
@@ -138,37 +139,15 @@ struct WsmanTransport::Impl {
   }
 
   Status setup_tls_context() {
-    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    error_code ec;
-    if (options.verify_peer) {
-      tls_context.set_verify_mode(ssl::verify_peer, ec);
-      if (!options.ca_file.empty()) {
-        tls_context.load_verify_file(options.ca_file, ec);
-        if (ec) {
-          return Error::permanent("cannot load CA file '" + options.ca_file + "': " + ec.message() +
-                                  " (--ca-file must be a PEM file of CA certificates)");
-        }
-      } else {
-        tls_context.set_default_verify_paths(ec);
-        if (ec) log()->debug("no system CA store: {}", ec.message());
-      }
-    } else {
-      tls_context.set_verify_mode(ssl::verify_none, ec);
-    }
-    if (options.client_certificate_file.empty() != options.client_key_file.empty())
-      return Error::invalid("a client certificate needs both --client-cert and --client-key");
-    if (!options.client_certificate_file.empty()) {
-      tls_context.use_certificate_chain_file(options.client_certificate_file, ec);
-      if (ec)
-        return Error::permanent("cannot load the client certificate '" + options.client_certificate_file +
-                                "': " + ec.message() + " (--client-cert must be a PEM certificate)");
-      tls_context.use_private_key_file(options.client_key_file, ssl::context::pem, ec);
-      if (ec)
-        return Error::permanent("cannot load the client key '" + options.client_key_file + "': " + ec.message() +
-                                " (--client-key must be an unencrypted PEM key matching --client-cert)");
-    }
-    return {};
+    wincert::tls::ClientSettings settings;
+    settings.verify_peer = options.verify_peer;
+    settings.ca_file = options.ca_file;
+    settings.client_certificate = options.client_certificate_file;
+    settings.client_key = options.client_key_file;
+    settings.ca_file_option = "--ca-file";
+    settings.client_certificate_option = "--client-cert";
+    settings.client_key_option = "--client-key";
+    return wincert::tls::configure_client(tls_context, settings);
   }
 
   net::awaitable<Status> connect() {
