@@ -13,4 +13,19 @@ std::string drain_errors() {
   return text;
 }
 
+const PfxLibraryContext& pfx_library_context() {
+  static const PfxLibraryContext instance = [] {
+    PfxLibraryContext ctx;
+    ctx.context.reset(OSSL_LIB_CTX_new());
+    if (ctx.context) {
+      ctx.default_provider.reset(OSSL_PROVIDER_load(ctx.context.get(), "default"));
+      // May be missing (e.g. a stripped OpenSSL build); modern PFX files still work without it.
+      ctx.legacy_provider.reset(OSSL_PROVIDER_load(ctx.context.get(), "legacy"));
+    }
+    ERR_clear_error();
+    return ctx;
+  }();
+  return instance;
+}
+
 }  // namespace wincert::certstore::ossl

@@ -49,6 +49,16 @@ struct ExtensionStackDeleter {
 };
 using ExtensionStackPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), ExtensionStackDeleter>;
 
+// The library context PFX files are read in: the default and the legacy provider (old Windows PFX files use
+// RC2/3DES), kept apart so the rest of the process stays on the default provider. Created once; `context` is
+// null only when OpenSSL cannot create one, `legacy_provider` null when that provider is not installed.
+struct PfxLibraryContext {
+  LibCtxPtr context;
+  ProviderPtr default_provider;
+  ProviderPtr legacy_provider;
+};
+const PfxLibraryContext& pfx_library_context();
+
 // Drains the thread's OpenSSL error queue into "reason; reason" (empty when the queue was empty).
 std::string drain_errors();
 

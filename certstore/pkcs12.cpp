@@ -10,27 +10,7 @@
 namespace wincert::certstore {
 namespace {
 
-// A library context with the default and legacy providers, created once, used only for PFX reading.
-struct PfxLibraryContext {
-  ossl::LibCtxPtr context;
-  ossl::ProviderPtr default_provider;
-  ossl::ProviderPtr legacy_provider;
-};
-
-const PfxLibraryContext& pfx_context() {
-  static const PfxLibraryContext instance = [] {
-    PfxLibraryContext ctx;
-    ctx.context.reset(OSSL_LIB_CTX_new());
-    if (ctx.context) {
-      ctx.default_provider.reset(OSSL_PROVIDER_load(ctx.context.get(), "default"));
-      // May be missing (e.g. a stripped OpenSSL build); modern PFX files still work without it.
-      ctx.legacy_provider.reset(OSSL_PROVIDER_load(ctx.context.get(), "legacy"));
-    }
-    ERR_clear_error();
-    return ctx;
-  }();
-  return instance;
-}
+const ossl::PfxLibraryContext& pfx_context() { return ossl::pfx_library_context(); }
 
 std::string open_error_prefix(std::string_view label) {
   return "the PFX for certificate " + std::string(label) + " could not be opened: ";

@@ -22,25 +22,8 @@ namespace {
 using namespace certstore::ossl;  // the RAII owners and error text certstore uses
 using ReqPtr = X509ReqPtr;
 
-// PFX files made by older Windows use RC2/3DES: read them through a context that has the legacy provider.
-struct PfxContext {
-  LibCtxPtr context;
-  ProviderPtr default_provider;
-  ProviderPtr legacy_provider;
-};
-const PfxContext& pfx_context() {
-  static const PfxContext instance = [] {
-    PfxContext ctx;
-    ctx.context.reset(OSSL_LIB_CTX_new());
-    if (ctx.context) {
-      ctx.default_provider.reset(OSSL_PROVIDER_load(ctx.context.get(), "default"));
-      ctx.legacy_provider.reset(OSSL_PROVIDER_load(ctx.context.get(), "legacy"));
-    }
-    ERR_clear_error();
-    return ctx;
-  }();
-  return instance;
-}
+// PFX files made by older Windows use RC2/3DES: read them in certstore's context that has the legacy provider.
+const PfxLibraryContext& pfx_context() { return pfx_library_context(); }
 
 const unsigned char* bytes_of(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
