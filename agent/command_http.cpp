@@ -21,7 +21,7 @@
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
-#include "common/tls_client.hpp"
+#include "common/tls.hpp"
 
 namespace wincert::agent {
 

@@ -26,6 +26,7 @@ void init_logging(const std::string& level, const std::string& file) {
   auto def = std::make_shared<spdlog::logger>("wincert", sink_locked());
   def->set_level(g_level);
   def->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  def->flush_on(spdlog::level::trace);  // every line reaches a LogFile at once (tail -f, kill -9)
   spdlog::set_default_logger(def);
 }
 
@@ -35,6 +36,7 @@ std::shared_ptr<spdlog::logger> logger(const std::string& name) {
   auto l = std::make_shared<spdlog::logger>(name, sink_locked());
   l->set_level(g_level);
   l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  l->flush_on(spdlog::level::trace);  // the file sink buffers otherwise: lines would appear only at exit
   spdlog::register_logger(l);
   return l;
 }

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "common/log.hpp"
-#include "common/tls_client.hpp"
+#include "common/tls.hpp"
 #include "winrm/async_lock.hpp"
 
 namespace wincert::winrm {

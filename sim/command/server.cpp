@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "common/tls.hpp"
 #include "common/log.hpp"
 
 namespace wincert::sim::command {
@@ -161,17 +162,10 @@ Server::~Server() { stop(); }
 
 Result<unsigned short> Server::start() {
   if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
-    if (options_.tls_cert.empty() || options_.tls_key.empty())
-      return Error::invalid("HTTPS needs both --tls-cert and --tls-key");
     tls_context_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
-    tls_context_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                              net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                              net::ssl::context::no_tlsv1_1);
+    if (auto configured = tls::configure_server(*tls_context_, options_.tls_cert, options_.tls_key); !configured)
+      return configured.error();
     boost::system::error_code ec;
-    tls_context_->use_certificate_chain_file(options_.tls_cert, ec);
-    if (ec) return Error::permanent("cannot load the TLS certificate " + options_.tls_cert + ": " + ec.message());
-    tls_context_->use_private_key_file(options_.tls_key, net::ssl::context::pem, ec);
-    if (ec) return Error::permanent("cannot load the TLS key " + options_.tls_key + ": " + ec.message());
     if (!options_.client_ca.empty()) {
       tls_context_->load_verify_file(options_.client_ca, ec);
       if (ec) return Error::permanent("cannot load --client-ca " + options_.client_ca + ": " + ec.message());

@@ -1,6 +1,6 @@
-// Client-side TLS set-up shared by every HTTPS client of the agent (WinRM transport, Command client):
-// TLS 1.2+, peer verification against a CA file or the system store, an optional client certificate.
-// The option names in messages are the caller's ("--ca-file", "ServerCaFile"), so errors point at what to fix.
+// TLS set-up shared by every HTTPS client of the agent (WinRM transport, Command client: TLS 1.2+, peer
+// verification against a CA file or the system store, an optional client certificate) and by the simulators'
+// HTTPS listeners. The option names in messages are the caller's ("--ca-file", "ServerCaFile").
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
@@ -23,5 +23,9 @@ struct ClientSettings {
 };
 
 Status configure_client(boost::asio::ssl::context& context, const ClientSettings& settings);
+
+// A server context (TLS 1.2+) with its certificate chain and key (PEM files, both required).
+Status configure_server(boost::asio::ssl::context& context, const std::string& certificate_file,
+                        const std::string& key_file);
 
 }  // namespace wincert::tls

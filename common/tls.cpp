@@ -1,4 +1,4 @@
-#include "common/tls_client.hpp"
+#include "common/tls.hpp"
 
 #include "common/log.hpp"
 
@@ -42,6 +42,18 @@ Status configure_client(ssl::context& context, const ClientSettings& s) {
                               s.client_certificate_option + ")");
     }
   }
+  return {};
+}
+
+Status configure_server(ssl::context& context, const std::string& certificate_file, const std::string& key_file) {
+  if (certificate_file.empty() || key_file.empty()) return Error::invalid("HTTPS needs both --tls-cert and --tls-key");
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  context.use_certificate_chain_file(certificate_file, ec);
+  if (ec) return Error::permanent("cannot load the TLS certificate " + certificate_file + ": " + ec.message());
+  context.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) return Error::permanent("cannot load the TLS key " + key_file + ": " + ec.message());
   return {};
 }
 
