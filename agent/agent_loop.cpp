@@ -342,6 +342,12 @@ struct Agent::Impl {
       finished_once.insert(id);
       jobs.erase(it);
     }
+    if (outbox->has_completion(id)) {
+      // Finished before a restart, its result not delivered yet: running it again would repeat its work
+      // on the host (a second key and certificate for a reenrollment) for a result Command discards.
+      log->info("job {} already has a result waiting in the outbox; not run again", id);
+      return;
+    }
     if (scheduler->busy(id) || preparing.count(id)) {
       log->info("job {} is due again while its previous run is still going; skipping this run", id);
       return;

@@ -273,6 +273,14 @@ std::vector<OutboxEntry> Outbox::pending() const {
   return out;
 }
 
+bool Outbox::has_completion(std::string_view job_id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [seq, entry] : entries_) {
+    if (entry.kind == EntryKind::kCompletion && entry.job_id == job_id) return true;
+  }
+  return false;
+}
+
 std::size_t Outbox::size() const {
   std::lock_guard lock(mutex_);
   return entries_.size();

@@ -83,6 +83,8 @@ class Outbox {
   std::vector<OutboxEntry> pending() const;  // every entry, oldest first
   std::size_t size() const;
   std::size_t deliverable_count() const;
+  // A completion of this job is waiting to be delivered (its run is over, Command just does not know yet).
+  bool has_completion(std::string_view job_id) const;
   const std::string& directory() const { return dir_; }
   const std::vector<std::string>& recovery_notes() const { return notes_; }
 

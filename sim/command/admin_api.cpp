@@ -417,6 +417,17 @@ HttpReply AdminApi::create_job(const Json& body) {
       break;
     }
   }
+  // Test knobs: "Capability" replaces the job's capability name (session list and configuration);
+  // "ConfigurationPatch" is merged (RFC 7386) into every configuration served for the job.
+  if (const Json* cap = find_ci(body, "Capability")) {
+    if (!cap->is_string() || cap->get<std::string>().empty())
+      return error(400, "Capability must be a non-empty string");
+    payload["CapabilityOverride"] = *cap;
+  }
+  if (const Json* patch = find_ci(body, "ConfigurationPatch")) {
+    if (!patch->is_object()) return error(400, "ConfigurationPatch must be an object (a JSON merge patch)");
+    payload["ConfigurationPatch"] = *patch;
+  }
   Job& job = rt_.add_job(*kind, *store, std::move(schedule.value()), std::move(payload));
   rt_.persist();
   return created(job_json(job, store));

@@ -125,6 +125,9 @@ Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpo
   entry["Priority"] = job_priority(job.kind);
   // Not in the C agent's DTO; sent so an agent need not map job-type GUIDs to capabilities (reference 3.1).
   entry["Capability"] = capability_name(store.type, job.kind);
+  // Test knob (admin "Capability"): a capability the agent may not know.
+  if (const Json* cap = find_ci(job.payload, "CapabilityOverride"); cap != nullptr && cap->is_string())
+    entry["Capability"] = *cap;
   return entry;
 }
 
@@ -227,6 +230,11 @@ Json job_configuration(const Job& job, const Store& store, std::int64_t job_hist
   c["JobTypeId"] = job_type_id(store.type, job.kind);
   c["JobId"] = job.id;
   c["Capability"] = capability_name(store.type, job.kind);
+  // Test knobs (admin "Capability", "ConfigurationPatch"): an unknown capability, a malformed configuration.
+  if (const Json* cap = find_ci(job.payload, "CapabilityOverride"); cap != nullptr && cap->is_string())
+    c["Capability"] = *cap;
+  if (const Json* patch = find_ci(job.payload, "ConfigurationPatch"); patch != nullptr && patch->is_object())
+    c.merge_patch(*patch);  // RFC 7386: members set (null removes one)
   return c;
 }
 

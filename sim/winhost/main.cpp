@@ -180,9 +180,10 @@ int main(int argc, char** argv) {
   so.max_envelope_bytes = static_cast<std::size_t>(max_envelope_kb) * 1024;
   so.latency_ms = latency_ms;
   so.status_file = status_file;
+  std::uint64_t max_running_all_hosts = 0;  // high-water of commands running on all hosts at once
   if (host_count > 1) {
     // One document for all hosts: each host's counters, and the sums a load test reads at a glance.
-    so.status_text = [&hosts]() {
+    so.status_text = [&hosts, &max_running_all_hosts]() {
       nlohmann::json per_host = nlohmann::json::array();
       Stats total;
       for (const auto& h : hosts) {
@@ -194,9 +195,13 @@ int main(int argc, char** argv) {
         total.faults += h->stats.faults;
         total.auth_failures += h->stats.auth_failures;
         total.max_commands_running = std::max(total.max_commands_running, h->stats.max_commands_running);
+        total.commands_running += h->stats.commands_running;
       }
+      // Every change of commands_running happens in a request, after which this runs: an exact high-water.
+      max_running_all_hosts = std::max(max_running_all_hosts, total.commands_running);
       nlohmann::json doc = total.to_json();
       doc["max_commands_running_per_host"] = total.max_commands_running;
+      doc["max_commands_running_all_hosts"] = max_running_all_hosts;
       doc["hosts"] = std::move(per_host);
       return doc.dump();
     };

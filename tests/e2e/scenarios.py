@@ -1,0 +1,666 @@
+#!/usr/bin/python3
+"""End-to-end scenarios: wincert-agent run against command-sim and winhost-sim (tests/e2e/stack.py).
+
+Usage: scenarios.py SCENARIO [WINCERT_AGENT COMMAND_SIM WINHOST_SIM]     (binaries default to build/default)
+       scenarios.py --list
+
+Each scenario prints every check it makes ("  ok  ..."); on failure it prints what failed and the tail of
+every log, and exits 1. E2E_KEEP=1 keeps the temporary directories.
+"""
+import base64
+import http.server
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stack import (IIS_ENTRY, SQL_ENTRY, STORE_TYPES, Binaries, Stack, StackError,  # noqa: E402
+                   refused_port, wait_until)
+
+KEEP = os.environ.get("E2E_KEEP") == "1"
+SCENARIOS = {}
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def scenario(fn):
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def check(condition, what, detail=None):
+    """Prints the check; raises CheckFailed (with `detail`) when it does not hold."""
+    if not condition:
+        raise CheckFailed(what + (f": {detail}" if detail is not None else ""))
+    print(f"  ok  {what}", flush=True)
+
+
+def step(text):
+    print(f"-- {text}", flush=True)
+
+
+class Run:
+    """The stacks a scenario made: closed at the end, their logs dumped on failure."""
+
+    def __init__(self, bins):
+        self.bins = bins
+        self.stacks = []
+
+    def stack(self, **kwargs):
+        st = Stack(self.bins, keep=KEEP, **kwargs)
+        self.stacks.append(st)
+        return st
+
+    def dump_logs(self, lines=80):
+        for st in self.stacks:
+            for path in (st.agent.log_path if st.agent else None, st.agent.output_path if st.agent else None,
+                         st.command.log_path, st.winhost.log_path):
+                if not path or not os.path.exists(path):
+                    continue
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    tail = f.read().splitlines()[-lines:]
+                print(f"----- last {len(tail)} lines of {os.path.basename(path)}")
+                print("\n".join(tail))
+
+    def close(self):
+        for st in self.stacks:
+            st.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+def job_id(job):
+    return job["JobId"] if isinstance(job, dict) else job
+
+
+def expected_inventory(model, store_type, store_path="My"):
+    """The aliases an inventory of the model should report, as the extension builds them."""
+    if store_type == "WinCert":
+        stores = {k.lower(): v for k, v in model.get("stores", {}).items()}
+        return {_thumb(c["der"]) for c in stores.get(store_path.lower(), [])}
+    if store_type == "IISU":
+        out = set()
+        for site in model.get("iis", {}).get("sites", []):
+            for b in site.get("bindings", []):
+                if b.get("protocol", "").lower() == "https" and b.get("certificate_hash"):
+                    out.add(f"{b['certificate_hash'].upper()}:{site['name']}:{b['binding_information']}")
+        return out
+    return {i["certificate"].upper() for i in model.get("sql", {}).get("instances", []) if i.get("certificate")}
+
+
+def _thumb(der_b64):
+    import hashlib
+    return hashlib.sha1(base64.b64decode(der_b64)).hexdigest().upper()
+
+
+def inventory_aliases(st, store):
+    return {item["Alias"] for item in st.admin.inventory(store["Id"])["Items"]}
+
+
+def model_cert(model, thumb, store="My"):
+    stores = {k.lower(): v for k, v in model.get("stores", {}).items()}
+    for c in stores.get(store.lower(), []):
+        if _thumb(c["der"]) == thumb.upper():
+            return c
+    return None
+
+
+def binding(model, site, binding_information):
+    for s in model.get("iis", {}).get("sites", []):
+        if s["name"].lower() == site.lower():
+            for b in s.get("bindings", []):
+                if b["binding_information"].lower() == binding_information.lower():
+                    return b
+    return None
+
+
+def sql_cert(model, instance="MSSQLSERVER"):
+    for i in model.get("sql", {}).get("instances", []):
+        if i["name"].lower() == instance.lower():
+            return (i.get("certificate") or "").upper()
+    return None
+
+
+def run_round(st, jobs, what, timeout=120):
+    """Waits for `jobs` ({label: job}), checks each ended in Success exactly once; returns {label: entry}."""
+    t0 = time.monotonic()
+    done = st.wait_jobs(list(jobs.values()), timeout)
+    out = {}
+    for label, job in jobs.items():
+        entries = done[job_id(job)]
+        check(len(entries) == 1 and entries[0]["Result"] == "Success",
+              f"{what} {label}: Success in command-sim's history ({entries[0]['Message']})",
+              [(e["Result"], e["Message"]) for e in entries])
+        out[label] = entries[0]
+    print(f"     ({what}: {len(jobs)} job(s) in {time.monotonic() - t0:.1f} s)")
+    return out
+
+
+def log_lines_since(log_text, start_count):
+    return log_text.splitlines()[start_count:]
+
+
+def outbox_entries(agent):
+    """[(file, header dict)] of the agent's durable outbox (read while the agent is stopped or killed)."""
+    d = os.path.join(agent.state_dir, "outbox")
+    out = []
+    for name in agent.outbox_files():
+        if not name.endswith(".entry"):
+            continue
+        with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+        try:
+            out.append((name, json.loads(header)))
+        except ValueError:
+            out.append((name, {"raw": header}))
+    return out
+
+
+def header_job(header):
+    for k, v in header.items():
+        if k.lower() in ("jobid", "job_id"):
+            return v
+    return None
+
+
+# ---------------------------------------------------------------- the certificate lifecycle
+
+def lifecycle(st):
+    """Inventory, Add (IIS/SQL binding), inventory, Reenrollment (key made on the host), Remove, inventory on a
+    WinCert, an IISU and a WinSql store; checks command-sim's history and inventory and the host's model file."""
+    stores = {t: st.create_store(t) for t in STORE_TYPES}
+    print("     stores: " + ", ".join(f"{t} {s['Id']} at {s['ClientMachine']}" for t, s in stores.items()))
+
+    step("inventory of each store")
+    run_round(st, {t: st.schedule("Inventory", s) for t, s in stores.items()}, "Inventory")
+    model = st.winhost.model()
+    for t, s in stores.items():
+        got, want = inventory_aliases(st, s), expected_inventory(model, t)
+        check(got == want and want, f"{t} inventory in command-sim = the host's ({len(want)} item(s))",
+              f"got {sorted(got)}, want {sorted(want)}")
+
+    step("add a PFX to each store (IIS binding *:4443:iisu.e2e.test, SQL Server MSSQLSERVER)")
+    entries = {"WinCert": None,
+               "IISU": dict(IIS_ENTRY, Port="4443", HostName="iisu.e2e.test", SniFlag="1"),
+               "WinSql": dict(SQL_ENTRY)}
+    pfx = {t: st.make_pfx(f"CN={t.lower()}.e2e.test", sans={"dns": [f"{t.lower()}.e2e.test"]}) for t in STORE_TYPES}
+    run_round(st, {t: st.add_pfx(stores[t], pfx[t], entry=entries[t], overwrite=False) for t in STORE_TYPES}, "Add")
+    model = st.winhost.model()
+    for t in STORE_TYPES:
+        c = model_cert(model, pfx[t]["Thumbprint"])
+        check(c is not None and c.get("key"), f"{t}: certificate {pfx[t]['Thumbprint']} is in My with its key")
+    b = binding(model, "Default Web Site", "*:4443:iisu.e2e.test")
+    check(b is not None and b["certificate_hash"].upper() == pfx["IISU"]["Thumbprint"] and b["protocol"] == "https"
+          and b.get("certificate_store_name", "").lower() == "my" and b.get("ssl_flags") == 1,
+          "IISU: https binding *:4443:iisu.e2e.test on Default Web Site carries the certificate (SNI)", b)
+    check(sql_cert(model, "MSSQLSERVER") == pfx["WinSql"]["Thumbprint"],
+          "WinSql: SQL Server MSSQLSERVER is bound to the certificate", sql_cert(model, "MSSQLSERVER"))
+    check(binding(model, "Default Web Site", "*:443:www.example.com")["certificate_hash"].upper() ==
+          "5E27ABA2275BBE0A26206111B5F35522F4536F92", "IIS: the existing www.example.com binding is untouched")
+
+    step("inventory after the adds")
+    run_round(st, {t: st.schedule("Inventory", s) for t, s in stores.items()}, "Inventory")
+    model = st.winhost.model()
+    for t, s in stores.items():
+        got, want = inventory_aliases(st, s), expected_inventory(model, t)
+        check(got == want, f"{t} inventory in command-sim = the host's ({len(want)} item(s))",
+              f"got {sorted(got)}, want {sorted(want)}")
+    check(f"{pfx['IISU']['Thumbprint']}:Default Web Site:*:4443:iisu.e2e.test" in inventory_aliases(st, stores["IISU"]),
+          "IISU inventory has the new binding's alias THUMB:Default Web Site:*:4443:iisu.e2e.test")
+
+    step("reenrollment on each store (key made on the host, CSR signed by command-sim's CA)")
+    jobs = {t: st.schedule("Reenrollment", stores[t], Subject=f"CN=re-{t.lower()}.e2e.test, O=E2E",
+                           SANs={"dns": [f"re-{t.lower()}.e2e.test"]}, KeyType="RSA", KeySize="2048",
+                           EntryParameters=entries[t] or {})
+            for t in STORE_TYPES}
+    run_round(st, jobs, "Reenrollment")
+    issued = {c.get("JobId"): c for c in st.admin.certificates() if c.get("Purpose") == "reenrollment"}
+    model = st.winhost.model()
+    renewed = {}
+    for t in STORE_TYPES:
+        cert = issued.get(job_id(jobs[t]))
+        check(cert is not None and "re-" + t.lower() in cert.get("Subject", ""),
+              f"{t}: command-sim's CA issued {cert and cert['Thumbprint']} for the job's CSR", cert)
+        renewed[t] = cert["Thumbprint"].upper()
+        c = model_cert(model, renewed[t])
+        key = model.get("keys", {}).get(c.get("key", "")) if c else None
+        check(c is not None and key is not None and not key.get("pending"),
+              f"{t}: the issued certificate is in My, joined to the key generated on the host", c and c.get("key"))
+    b = binding(model, "Default Web Site", "*:4443:iisu.e2e.test")
+    check(b is not None and b["certificate_hash"].upper() == renewed["IISU"],
+          "IISU: the binding *:4443:iisu.e2e.test now carries the renewed certificate", b)
+    check(sql_cert(model) == renewed["WinSql"], "WinSql: MSSQLSERVER is bound to the renewed certificate",
+          sql_cert(model))
+
+    step("remove: the added WinCert certificate, the renewed IIS binding and SQL certificate")
+    aliases = {"WinCert": pfx["WinCert"]["Thumbprint"],
+               "IISU": f"{renewed['IISU']}:Default Web Site:*:4443:iisu.e2e.test",
+               "WinSql": renewed["WinSql"]}
+    run_round(st, {t: st.schedule("Remove", stores[t], Alias=aliases[t], EntryParameters=entries[t] or {})
+                   for t in STORE_TYPES}, "Remove")
+    model = st.winhost.model()
+    check(model_cert(model, pfx["WinCert"]["Thumbprint"]) is None, "WinCert: the certificate is gone from My")
+    check(model_cert(model, renewed["WinCert"]) is not None, "WinCert: the renewed one (not removed) is still there")
+    check(binding(model, "Default Web Site", "*:4443:iisu.e2e.test") is None, "IISU: the binding *:4443 is gone")
+    check(model_cert(model, renewed["IISU"]) is None, "IISU: its certificate, bound nowhere else, is gone from My")
+    check(sql_cert(model) == "", "WinSql: MSSQLSERVER has no certificate bound any more", sql_cert(model))
+    check(model_cert(model, renewed["WinSql"]) is None, "WinSql: the certificate is gone from My")
+
+    step("final inventory")
+    run_round(st, {t: st.schedule("Inventory", s) for t, s in stores.items()}, "Inventory")
+    for t, s in stores.items():
+        got, want = inventory_aliases(st, s), expected_inventory(model, t)
+        check(got == want and aliases[t] not in got, f"{t} inventory = the host's, without the removed entry",
+              f"got {sorted(got)}, want {sorted(want)}")
+    return stores
+
+
+@scenario
+def store_jobs(run):
+    """All three store types x inventory, add, reenrollment, remove."""
+    st = run.stack()
+    st.start()
+    check(True, f"agent registered and approved as {st.agent_id}")
+    lifecycle(st)
+    c = st.admin.counters()
+    check(c["CompletionsRejected"] == 0 and c["DuplicateCompletions"] == 0,
+          f"command-sim: {c['CompletionsRecorded']} completions, none rejected or duplicated", c)
+
+
+# ---------------------------------------------------------------- kill -9 and restart
+
+@scenario
+def kill_restart(run):
+    """kill -9 in the middle of a batch of jobs (results waiting in the outbox, jobs running), restart:
+    every job's result reaches command-sim exactly once and none is lost."""
+    st = run.stack(latency_ms=150, agent_config={"MaxJobsPerHost": 2})
+    st.start()
+    stores = {t: st.create_store(t) for t in STORE_TYPES}
+    jobs = []
+    for i in range(5):
+        jobs += [st.schedule("Inventory", s) for s in stores.values()]
+        jobs.append(st.add_pfx(stores["WinCert"], st.make_pfx(f"CN=batch{i}.e2e.test"), overwrite=True))
+    ids = [job_id(j) for j in jobs]
+    step(f"{len(ids)} jobs scheduled")
+    kills = []  # (jobs whose result was in the outbox, log line count at the restart)
+    for cycle in (1, 2):
+        step(f"kill -9 #{cycle}: command-sim answers slowly (LatencyMs 700) so results queue in the outbox")
+        st.admin.set_faults(LatencyMs=700)
+        base = len([h for h in st.admin.history() if h["JobId"] in ids])
+        log_start = len(st.agent.log().splitlines())
+
+        def in_flight():
+            recorded = len([h for h in st.admin.history() if h["JobId"] in ids])
+            lines = log_lines_since(st.agent.log(), log_start)
+            started = {m.group(1) for line in lines for m in [re.search(r"job (\S+) start:", line)] if m}
+            ended = {m.group(1) for line in lines for m in [re.search(r"job (\S+) end:", line)] if m}
+            pending = len([f for f in st.agent.outbox_files() if ".completion." in f])
+            running = started - ended
+            return (recorded, pending, running) if recorded > base and pending >= 1 and running else None
+        recorded, _, running = wait_until(in_flight, 120, 0.05, "a new result recorded, one in the outbox, one running")
+        st.agent.kill()
+        waiting_jobs = {header_job(h) for name, h in outbox_entries(st.agent) if ".completion." in name}
+        check(len(waiting_jobs) >= 1 and None not in waiting_jobs,
+              f"killed with {recorded}/{len(ids)} recorded, {len(waiting_jobs)} result(s) in the outbox, "
+              f"{len(running)} job(s) running")
+        st.admin.clear_faults()
+        kills.append((waiting_jobs, len(st.agent.log().splitlines())))
+        st.agent.start()
+        if cycle == 1:
+            continue
+        done = st.wait_jobs(ids, 180)
+        for i in ids:
+            entries = done[i]
+            if len(entries) != 1 or entries[0]["Result"] != "Success":
+                check(False, f"job {i} recorded once with Success", entries)
+        check(True, f"after two restarts all {len(ids)} jobs are recorded exactly once, all Success")
+    history = [h for h in st.admin.history() if h["JobId"] in ids]
+    check(len(history) == len(ids) and len({h["JobHistoryId"] for h in history}) == len(ids),
+          f"history holds {len(history)} entries for {len(ids)} jobs (no job lost, none twice)")
+    wait_until(lambda: not st.agent.outbox_files(), 60, 0.2, "the outbox to empty")
+    check(True, "the agent's outbox is empty")
+    for waiting_jobs, log_mark in kills:
+        after = log_lines_since(st.agent.log(), log_mark)
+        rerun = [j for j in waiting_jobs if any(f"job {j} start:" in line for line in after)]
+        check(not rerun, f"none of the {len(waiting_jobs)} jobs whose result was waiting in the outbox ran again "
+              "after the restart", rerun)
+    c = st.admin.counters()
+    print(f"     command-sim counters: CompletionsRecorded {c['CompletionsRecorded']}, "
+          f"DuplicateCompletions {c['DuplicateCompletions']}, CompletionsRejected {c['CompletionsRejected']}")
+    check(c["CompletionsRejected"] == 0, "no completion was rejected")
+
+
+# ---------------------------------------------------------------- Command outage
+
+@scenario
+def command_outage(run):
+    """command-sim stopped for 30 s while jobs finish, restarted on the same port with the same state:
+    no result is lost, and the agent backs off with increasing delays meanwhile."""
+    st = run.stack(latency_ms=250, agent_config={"MaxJobsPerHost": 2, "RetryMaxSeconds": 8})
+    st.start()
+    stores = {t: st.create_store(t) for t in STORE_TYPES}
+    jobs = [st.schedule("Inventory", s) for s in stores.values() for _ in range(2)]
+    jobs.append(st.add_pfx(stores["WinCert"], st.make_pfx("CN=outage.e2e.test")))
+    ids = [job_id(j) for j in jobs]
+
+    def configured():
+        return all(st.admin.job(i).get("OpenJobHistoryId") for i in ids)
+    wait_until(configured, 120, 0.05, "every job's configuration to be fetched")
+    port = st.command.port
+    log_mark = len(st.agent.log().splitlines())
+    st.command.stop()
+    down_at = time.monotonic()
+    check(True, f"command-sim stopped (port {port}) with {len(ids)} jobs fetched and not completed")
+    wait_until(lambda: len([f for f in st.agent.outbox_files() if ".completion." in f]) >= 1, 60, 0.2,
+               "a result waiting in the outbox")
+    time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))  # the outage itself: 30 s
+    pending = [f for f in st.agent.outbox_files() if ".completion." in f]
+    check(len(pending) >= 1 and st.agent.running(),
+          f"after 30 s down: agent still running, {len(pending)} result(s) waiting in its outbox")
+
+    step("command-sim back on the same port with the same state directory")
+    st.command.start()
+    check(st.command.port == port, f"command-sim listening again on {port}")
+    done = st.wait_jobs(ids, 180)
+    for i in ids:
+        if len(done[i]) != 1 or done[i][0]["Result"] != "Success":
+            check(False, f"job {i} recorded once with Success", done[i])
+    check(True, f"all {len(ids)} jobs recorded exactly once, all Success (no result lost)")
+    wait_until(lambda: not st.agent.outbox_files(), 60, 0.2, "the outbox to empty")
+    check(True, "the agent's outbox is empty")
+
+    after = log_lines_since(st.agent.log(), log_mark)
+    delays = [int(m.group(1)) for line in after
+              for m in [re.search(r"not delivered; retrying in (\d+) ms", line)] if m]
+    print(f"     outbox retry delays (ms): {delays}")
+    check(len(delays) >= 3, f"{len(delays)} delivery retries logged during the outage", delays)
+    check(delays[0] <= delays[1] <= delays[2] and max(delays) >= 2 * delays[0] and max(delays) <= 8000,
+          "the retry delays grow (capped exponential backoff, RetryMaxSeconds 8)", delays)
+    register_retries = [float(m.group(1)) for line in after
+                        for m in [re.search(r"retrying in ([\d.]+) s", line)] if m]
+    if register_retries:
+        print(f"     registration retry delays (s): {register_retries}")
+
+
+# ---------------------------------------------------------------- session invalidated
+
+@scenario
+def session_invalidated(run):
+    """Command ends the agent's session (admin API, and while a job runs): the agent registers again and
+    later jobs complete."""
+    st = run.stack(latency_ms=100)
+    st.start()
+    store = st.create_store("WinCert")
+    run_round(st, {"first": st.schedule("Inventory", store)}, "Inventory")
+    before = st.admin.counters()["Registrations"]
+    n = st.admin.invalidate_sessions(st.agent_id)
+    check(n >= 1, f"admin API invalidated {n} session(s) of the agent")
+    wait_until(lambda: st.admin.counters()["Registrations"] > before, 60, 0.1, "a new registration")
+    st.agent.wait_log(r"session ended by Command; registering again")
+    check(True, "the agent saw SessionValid false and registered again")
+    run_round(st, {"later": st.schedule("Inventory", store)}, "Inventory")
+
+    step("invalidate every session while a job is running")
+    job = st.schedule("Add", store, Contents=(p := st.make_pfx("CN=mid.e2e.test"))["Pfx"], PfxPassword=p["Password"],
+                      Overwrite=True)
+    st.agent.wait_log(rf"job {job_id(job)} start:")
+    before = st.admin.counters()["Registrations"]
+    st.admin.invalidate_sessions()
+    run_round(st, {"running": job}, "Add")
+    check(st.admin.counters()["Registrations"] > before, "the agent registered again")
+    run_round(st, {"after": st.schedule("Inventory", store)}, "Inventory")
+    check(st.agent.running(), "the agent is still running")
+
+
+# ---------------------------------------------------------------- concurrency limits
+
+@scenario
+def per_host_limit(run):
+    """MaxJobsPerHost 2, ten jobs on one host with 200 ms WinRM latency: the host never sees more than two
+    commands at once, and does see two (the limit is used)."""
+    st = run.stack(latency_ms=200, agent_config={"MaxJobsPerHost": 2, "MaxConcurrentJobs": 32})
+    st.start()
+    stores = [st.create_store(t) for t in STORE_TYPES]
+    jobs = {f"#{i}": st.schedule("Inventory", stores[i % 3]) for i in range(10)}
+    run_round(st, jobs, "Inventory")
+    s = st.winhost.status()
+    print(f"     winhost-sim: commands {s['commands']}, max_commands_running {s['max_commands_running']}, "
+          f"max_shells_open {s['max_shells_open']}, max_connections_open {s['max_connections_open']}")
+    check(s["max_commands_running"] <= 2, "the host never ran more than 2 commands at once", s["max_commands_running"])
+    check(s["max_commands_running"] > 1, "the host did run 2 at once (the limit is used)", s["max_commands_running"])
+    check(s["max_shells_open"] <= 2, "at most 2 shells open on the host", s["max_shells_open"])
+
+
+@scenario
+def global_limit(run):
+    """MaxConcurrentJobs 3 across four hosts (winhost-sim --hosts 4; MaxJobsPerHost 8 so only the global limit
+    binds): never more than three commands on all hosts together, and three at some point."""
+    st = run.stack(hosts=4, latency_ms=200, agent_config={"MaxJobsPerHost": 8, "MaxConcurrentJobs": 3})
+    st.start()
+    stores = [st.create_store("WinCert", host=h) for h in range(4)]
+    jobs = {f"#{i} on host {i % 4}": st.schedule("Inventory", stores[i % 4]) for i in range(12)}
+    run_round(st, jobs, "Inventory")
+    s = st.winhost.status()
+    per_host = [h["max_commands_running"] for h in s["hosts"]]
+    print(f"     winhost-sim: max_commands_running_all_hosts {s['max_commands_running_all_hosts']}, "
+          f"per host {per_host}, "
+          f"commands per host {[h['commands'] for h in s['hosts']]}")
+    check(all(h["commands"] >= 1 for h in s["hosts"]), "every host ran jobs")
+    check(s["max_commands_running_all_hosts"] <= 3, "never more than 3 commands on all hosts at once",
+          s["max_commands_running_all_hosts"])
+    check(s["max_commands_running_all_hosts"] == 3, "3 at once at some point (the global limit is used)",
+          s["max_commands_running_all_hosts"])
+
+
+# ---------------------------------------------------------------- bad jobs and unreachable hosts
+
+@scenario
+def bad_jobs(run):
+    """A malformed job configuration, a job for an unknown capability and a store whose host refuses
+    connections each end in a Failure with a clear message; the agent keeps serving the other jobs."""
+    st = run.stack()
+    st.start()
+    good = st.create_store("WinCert")
+    port = refused_port()
+    dead = st.create_store("IISU", client_machine=f"127.0.0.1:{port}")
+    jobs = {
+        "refused": st.schedule("Inventory", dead),
+        "unknown capability": st.schedule("Inventory", good, Capability="CertStores.WinAdfs.Inventory"),
+        "Properties not JSON": st.schedule("Inventory", good,
+                                           ConfigurationPatch={"CertificateStoreDetails": {"Properties": "{not json"}}),
+        "JobCertificate a number": st.schedule("Add", good, Contents=(p := st.make_pfx("CN=bad.e2e.test"))["Pfx"],
+                                               PfxPassword=p["Password"], ConfigurationPatch={"JobCertificate": 42}),
+        "good": st.schedule("Inventory", good),
+    }
+    done = st.wait_jobs(list(jobs.values()), 120)
+    h = {label: done[job_id(j)][0] for label, j in jobs.items()}
+    for label, e in h.items():
+        print(f"     {label}: {e['Result']}: {e['Message']}")
+    check(h["refused"]["Result"] == "Failure" and f"127.0.0.1:{port}" in h["refused"]["Message"]
+          and "refused" in h["refused"]["Message"], f"refused host: Failure naming 127.0.0.1:{port}")
+    check(h["unknown capability"]["Result"] == "Failure" and "CertStores.WinAdfs.Inventory" in
+          h["unknown capability"]["Message"], "unknown capability: Failure naming it")
+    check(h["Properties not JSON"]["Result"] == "Failure" and "Properties" in h["Properties not JSON"]["Message"],
+          "Properties that are not JSON: Failure naming CertificateStoreDetails.Properties")
+    check(h["JobCertificate a number"]["Result"] == "Failure" and "JobCertificate" in
+          h["JobCertificate a number"]["Message"], "JobCertificate of the wrong type: Failure naming JobCertificate")
+    check(h["good"]["Result"] == "Success", "the good job next to them: Success")
+    check(st.agent.running(), "the agent is still running")
+    run_round(st, {"later": st.schedule("Inventory", good)}, "Inventory")
+    c = st.admin.counters()
+    check(c["CompletionsRejected"] == 0, "every completion was accepted by command-sim")
+
+
+# ---------------------------------------------------------------- secrets
+
+class RecordingProxy:
+    """An HTTP proxy in front of command-sim that remembers every token handed out (SessionToken, OAuth
+    access_token), so the test knows which tokens the agent used."""
+
+    def __init__(self, target_origin):
+        self.target = target_origin
+        self.tokens = set()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                req = urllib.request.Request(proxy.target + self.path, data=body, method=self.command)
+                for k in ("Authorization", "Content-Type", "Accept"):
+                    if self.headers.get(k):
+                        req.add_header(k, self.headers[k])
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        status, headers, data = resp.status, resp.headers, resp.read()
+                except urllib.error.HTTPError as e:
+                    status, headers, data = e.code, e.headers, e.read()
+                except OSError:
+                    self.send_error(502)
+                    return
+                proxy._remember(data)
+                self.send_response(status)
+                for k in ("Content-Type", "WWW-Authenticate", "Retry-After"):
+                    for v in headers.get_all(k) or []:
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _remember(self, data):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return
+        if isinstance(doc, dict):
+            if isinstance(doc.get("access_token"), str):
+                self.tokens.add(doc["access_token"])
+            session = doc.get("Session")
+            if isinstance(session, dict) and isinstance(session.get("Token"), str) and session["Token"]:
+                self.tokens.add(session["Token"])
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@scenario
+def no_secrets_in_log(run):
+    """A full run (OAuth to Command, every job type on every store type) at debug level: the agent's log holds
+    none of the passwords, PFX files (base64), client secret or tokens used."""
+    client_id, client_secret = "e2e-agent", "oauth-Secret-" + os.urandom(8).hex()
+    st = run.stack(agent_config={"Username": "", "BearerTokenUrl": None, "ClientId": client_id,
+                                 "TokenLifetime": 30},
+                   agent_secrets={"ClientSecret": client_secret},
+                   command_args=["--token-lifetime", "5"])
+    clients = os.path.join(st.workdir, "oauth-clients")
+    with open(clients, "w", encoding="utf-8") as f:
+        f.write(f"{client_id}:{client_secret}\n")
+    os.chmod(clients, 0o600)
+    st.command.extra_args += ["--oauth-clients", clients]
+    st.command.start()
+    proxy = RecordingProxy(st.command.origin)
+    try:
+        st.agent_config["BearerTokenUrl"] = proxy.url + "/oauth/token"
+        st.start(command_url=proxy.url + "/KeyfactorAgents")
+        check(True, "agent registered through the recording proxy with OAuth (token lifetime 5 s)")
+        stores = lifecycle(st)
+        step("failures around secrets: a wrong WinRM password, a wrong PFX password")
+        wrong_winrm, wrong_pfx = "wrong-Winrm-" + os.urandom(6).hex(), "wrong-Pfx-" + os.urandom(6).hex()
+        bad_store = st.create_store("WinCert", properties={"ServerPassword": wrong_winrm})
+        pfx = st.make_pfx("CN=wrong-password.e2e.test")
+        failing = {"wrong WinRM password": st.schedule("Inventory", bad_store),
+                   "wrong PFX password": st.schedule("Add", stores["WinCert"], Contents=pfx["Pfx"],
+                                                     PfxPassword=pfx["Password"],
+                                                     ConfigurationPatch={"JobCertificate":
+                                                                         {"PrivateKeyPassword": wrong_pfx}})}
+        done = st.wait_jobs(list(failing.values()))
+        for label, job in failing.items():
+            e = done[job_id(job)][0]
+            check(e["Result"] == "Failure", f"{label}: Failure ({e['Message']})")
+        st.agent.stop()
+    finally:
+        proxy.close()
+    log = st.agent.log()
+    check(re.search(r" debug \[", log) is not None,
+          f"the agent's log is at debug level ({len(log.splitlines())} lines)")
+    secrets = [("Command Basic password", st.command_password), ("OAuth client secret", client_secret),
+               ("WinRM password", st.winrm_password)]
+    pfx_secrets = st.secrets[2:]
+    for i in range(0, len(pfx_secrets), 2):
+        secrets.append((f"PFX password #{i // 2 + 1}", pfx_secrets[i]))
+        b64 = pfx_secrets[i + 1]
+        secrets += [(f"PFX #{i // 2 + 1} (base64)", b64), (f"PFX #{i // 2 + 1} (first 48 base64 chars)", b64[:48]),
+                    (f"PFX #{i // 2 + 1} (48 base64 chars from the middle)", b64[len(b64) // 2:len(b64) // 2 + 48])]
+    secrets += [("wrong WinRM password", wrong_winrm), ("wrong PFX password", wrong_pfx)]
+    tokens = sorted(proxy.tokens)
+    check(len(tokens) >= 2, f"the proxy saw {len(tokens)} tokens (session tokens and bearer tokens)")
+    secrets += [(f"token #{i + 1}", t) for i, t in enumerate(tokens)]
+    leaked = [name for name, value in secrets if value and value in log]
+    check(not leaked, f"none of {len(secrets)} secrets ({len(tokens)} tokens) appears in the agent's debug log", leaked)
+    config_text = open(st.agent.config_path, encoding="utf-8").read()
+    check(client_secret not in config_text and st.command_password not in config_text,
+          "the agent's configuration file holds no secret (they are in the 0600 SecretsFile)")
+    others = {os.path.basename(p): open(p, encoding="utf-8", errors="replace").read()
+              for p in (st.agent.output_path, st.command.log_path, st.winhost.log_path)}
+    others["command-sim's job history (messages)"] = json.dumps(st.admin.history())
+    for name, text in others.items():
+        leaked = [n for n, v in secrets if v and v in text]
+        check(not leaked, f"none of them appears in {name} either", leaked)
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "--list":
+        print("\n".join(SCENARIOS))
+        return 0
+    if len(argv) < 2 or argv[1] not in SCENARIOS:
+        print(__doc__ + "\nscenarios: " + ", ".join(SCENARIOS), file=sys.stderr)
+        return 2
+    name = argv[1]
+    def terminated(*_):
+        raise StackError("terminated by SIGTERM (a ctest timeout?)")
+    signal.signal(signal.SIGTERM, terminated)  # report, dump the logs and stop the children
+    bins = Binaries.from_args(argv[2:5])
+    print(f"=== e2e {name}: {SCENARIOS[name].__doc__.strip().splitlines()[0]}", flush=True)
+    run = Run(bins)
+    t0 = time.monotonic()
+    try:
+        SCENARIOS[name](run)
+    except (CheckFailed, StackError, AssertionError, OSError, KeyError, ValueError) as e:
+        print(f"  FAIL {e}", flush=True)
+        traceback.print_exc(limit=6, file=sys.stdout)
+        run.dump_logs()
+        print(f"=== e2e {name}: FAILED after {time.monotonic() - t0:.1f} s", flush=True)
+        return 1
+    finally:
+        run.close()
+    print(f"=== e2e {name}: PASSED in {time.monotonic() - t0:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
