@@ -1,4 +1,8 @@
 # Every third-party library comes from a Debian package (scripts/setup.sh installs them).
+if(WIN32)
+  include(windows_deps)  # the mingw-w64 build: cross-built and header-only libraries (same target names)
+  return()
+endif()
 find_package(Threads REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(Boost 1.81 EXACT REQUIRED)   # Asio and Beast are header-only
