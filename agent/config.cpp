@@ -190,9 +190,10 @@ bool readable_file(const std::string& path) {
 struct Secrets {
   std::optional<Secret> password;
   std::optional<Secret> client_secret;
+  std::map<std::string, Secret> doctor_passwords;  // lowercase ClientMachine -> WinRM password
 };
 
-// SecretsFile: {"Password": "...", "ClientSecret": "..."}.
+// SecretsFile: {"Password": "...", "ClientSecret": "...", "DoctorPasswords": {"<ClientMachine>": "..."}}.
 Secrets read_secrets_file(const std::string& path, Reader& reader) {
   Secrets out;
   std::string error;
@@ -210,9 +211,24 @@ Secrets read_secrets_file(const std::string& path, Reader& reader) {
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     if (it.key().rfind("//", 0) == 0) continue;
     const std::string lower = to_lower(it.key());
+    if (lower == "doctorpasswords") {
+      if (!it.value().is_object()) {
+        reader.problem("SecretsFile",
+                       "'" + it.key() + "' in '" + path + "' must be an object {\"<ClientMachine>\": \"...\"}");
+        continue;
+      }
+      for (auto entry = it.value().begin(); entry != it.value().end(); ++entry) {
+        if (!entry.value().is_string()) {
+          reader.problem("SecretsFile", "'" + it.key() + "." + entry.key() + "' in '" + path + "' must be a string");
+          continue;
+        }
+        out.doctor_passwords[to_lower(std::string(trim(entry.key())))] = Secret(entry.value().get<std::string>());
+      }
+      continue;
+    }
     if (lower != "password" && lower != "clientsecret") {
-      reader.problem("SecretsFile",
-                     "unknown key '" + it.key() + "' in '" + path + "' (expected Password and/or ClientSecret)");
+      reader.problem("SecretsFile", "unknown key '" + it.key() + "' in '" + path +
+                                        "' (expected Password, ClientSecret and/or DoctorPasswords)");
       continue;
     }
     if (!it.value().is_string()) {
@@ -352,6 +368,44 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       }
     }
   }
+  if (const json* targets = top.find("DoctorTargets")) {
+    if (!targets->is_array()) {
+      reader.problem(top.name("DoctorTargets"), "must be an array of objects {\"ClientMachine\": ..., ...}");
+    } else {
+      for (std::size_t i = 0; i < targets->size(); ++i) {
+        const std::string where = top.name("DoctorTargets") + "[" + std::to_string(i) + "]";
+        const json& item = (*targets)[i];
+        if (!item.is_object()) {
+          reader.problem(where, "must be an object");
+          continue;
+        }
+        Section t(reader, item, where + ".");
+        DoctorTarget target;
+        t.string("ClientMachine", target.client_machine);
+        t.string("WinRM Protocol", target.protocol);
+        if (const json* port = t.find("WinRM Port"); port && port->is_number_integer()) {
+          target.port = std::to_string(port->get<long long>());
+        } else {
+          t.string("WinRM Port", target.port);
+        }
+        t.string("WinRM Authentication", target.authentication);
+        t.string("Username", target.username);
+        t.boolean("spnwithport", target.spn_with_port);
+        t.boolean("WinRM AllowUnencrypted", target.allow_unencrypted);
+        t.report_unknown();
+        if (target.client_machine.empty()) {
+          reader.problem(where + ".ClientMachine", "required: the Windows host name (or host:port) to try WinRM on");
+          continue;
+        }
+        if (!target.authentication.empty() && !jobs::parse_auth_scheme(target.authentication)) {
+          reader.problem(t.name("WinRM Authentication"),
+                         "unknown scheme '" + target.authentication +
+                             "' (expected basic, ntlm, kerberos, negotiate or certificate)");
+        }
+        cfg.doctor_targets.push_back(std::move(target));
+      }
+    }
+  }
   top.report_unknown();
 
   // --- cross-key validation ---
@@ -389,6 +443,13 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
     if (auto value = env(kClientSecretEnv)) secrets.client_secret = Secret(*value);
   }
   const std::string secret_hint = secrets_file.empty() ? "set SecretsFile" : "add it to '" + secrets_file + "'";
+  cfg.secrets_file = secrets_file;
+  for (DoctorTarget& target : cfg.doctor_targets) {
+    auto it = secrets.doctor_passwords.find(to_lower(target.client_machine));
+    if (it == secrets.doctor_passwords.end()) continue;
+    target.password = it->second;
+    target.has_password = true;
+  }
 
   const bool oauth = !cfg.oauth.token_url.empty() || !cfg.oauth.client_id.empty();
   if (oauth && !cfg.username.empty()) {

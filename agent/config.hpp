@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "common/secret.hpp"
@@ -53,6 +54,20 @@ struct WinrmSettings {
   std::string client_key;
 };
 
+// One DoctorTargets entry: a Windows host `wincert-agent doctor` opens a WinRM session to, described the
+// way a store is (ClientMachine plus the WinRM store properties and credentials). Not used by `run`.
+struct DoctorTarget {
+  std::string client_machine;      // ClientMachine: "host", "host:port", "[v6]:port"
+  std::string protocol;            // "WinRM Protocol": http | https; empty = http
+  std::string port;                // "WinRM Port"; empty = 5985 (http) / 5986 (https)
+  std::string authentication;      // "WinRM Authentication"; empty = WinRM.DefaultAuth
+  std::string username;            // Username; empty = the agent's own Kerberos identity
+  Secret password;                 // SecretsFile "DoctorPasswords": {"<ClientMachine>": "..."}
+  bool has_password = false;       // an entry for this ClientMachine exists in DoctorPasswords
+  bool spn_with_port = false;      // "spnwithport"
+  bool allow_unencrypted = false;  // "WinRM AllowUnencrypted": Basic over plain http
+};
+
 struct AgentConfig {
   // --- Command (UO appsettings.json names) ---
   std::string agents_server_uri;  // AgentsServerUri, e.g. https://command.example.com/KeyfactorAgents
@@ -87,7 +102,10 @@ struct AgentConfig {
   std::chrono::milliseconds retry_initial{1000};          // RetryInitialSeconds: first backoff step
   std::chrono::milliseconds retry_max{300000};            // RetryMaxSeconds: backoff cap
 
-  std::string source;  // the file this came from, for messages
+  std::vector<DoctorTarget> doctor_targets;  // DoctorTargets: hosts `doctor` tries WinRM against
+
+  std::string source;        // the file this came from, for messages
+  std::string secrets_file;  // SecretsFile as resolved (empty = none), for messages
 };
 
 // Parses and validates a configuration. `base_dir` resolves relative paths (the config file's

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "agent/doctor.hpp"
 #include "agent/replay.hpp"
 #include "agent/run_cli.hpp"
 #include "agent/winrm_cli.hpp"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   auto run_winrm = wincert::agent::add_winrm_commands(app);
   wincert::agent::add_replay_command(app);  // runs the job and exits from its own callback
   wincert::agent::add_run_command(app);     // the long-running agent; exits from its own callback
+  wincert::agent::add_doctor_command(app);  // checks configuration, Command and WinRM; exits from its callback
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,861 @@
+#include "agent/doctor.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <regex>
+
+#include "agent/command_auth.hpp"
+#include "agent/command_client.hpp"
+#include "agent/command_http.hpp"
+#include "agent/config.hpp"
+#include "agent/winrm_auth_factory.hpp"
+#include "agent/winrm_script_runner.hpp"
+#include "certstore/remote/remote_backend.hpp"
+#include "common/encoding.hpp"
+#include "common/log.hpp"
+#include "jobs/job_config.hpp"
+#include "jobs/target.hpp"
+#include "winrm/winrs.hpp"
+
+#ifndef WINCERT_VERSION
+#define WINCERT_VERSION "0.0.0"
+#endif
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace fs = std::filesystem;
+using tcp = net::ip::tcp;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+constexpr std::string_view kEmDash = "\xE2\x80\x94";
+// host-info answers in well under a second; a doctor run should not hang on a stuck host for the
+// agent's 10-minute job deadline.
+constexpr seconds kHostInfoDeadline{60};
+// The session token of the Command probe: a well-formed GUID no session ever has.
+constexpr std::string_view kProbeSessionToken = "00000000-0000-0000-0000-000000000000";
+
+DoctorCheck pass(std::string name, std::string detail) { return {true, std::move(name), std::move(detail), {}}; }
+DoctorCheck fail(std::string name, std::string detail, std::string hint) {
+  return {false, std::move(name), std::move(detail), std::move(hint)};
+}
+
+bool has(std::string_view text, std::string_view needle) {
+  return to_lower(text).find(to_lower(needle)) != std::string::npos;
+}
+
+std::string seconds_text(milliseconds d) {
+  const auto ms = d.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+template <typename D>
+milliseconds capped(D value, const std::optional<seconds>& cap) {
+  milliseconds out = std::chrono::duration_cast<milliseconds>(value);
+  if (cap && *cap < out) out = *cap;
+  return out;
+}
+
+// Library messages end with their own advice (": set ServerCaFile ...", ": check ..."); the doctor's line
+// carries the fix after the dash, so the detail keeps only what failed. The call name prefix goes too.
+std::string what_failed(std::string message) {
+  for (std::string_view prefix : {"Heartbeat: authentication: ", "Heartbeat: "}) {
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+  }
+  std::size_t cut = std::string::npos;
+  for (std::string_view advice : {": set ", ": check ", ": use ", ": is the ", ": is WinRM ", ": retrying later"}) {
+    const std::size_t at = message.find(advice);
+    if (at != std::string::npos && at > 0) cut = std::min(cut, at);
+  }
+  if (cut != std::string::npos) message.resize(cut);
+  return message;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += separator;
+    out += parts[i];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// DNS + TCP, checked by hand before any HTTP so a failure names the step (the HTTP clients fold both into
+// their connect errors).
+
+struct TcpProbe {
+  bool resolved = false;
+  bool connected = false;
+  bool timed_out = false;
+  bool refused = false;
+  std::string error;                   // the system's text for the failing step
+  std::vector<std::string> addresses;  // resolved addresses
+  std::string peer;                    // the address:port connected to
+};
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  const std::string address = endpoint.address().to_string();
+  const std::string host = endpoint.address().is_v6() ? "[" + address + "]" : address;
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+net::awaitable<TcpProbe> probe_tcp(std::string host, std::uint16_t port, milliseconds timeout) {
+  TcpProbe probe;
+  auto executor = co_await net::this_coro::executor;
+  auto resolver = std::make_shared<tcp::resolver>(executor);
+  net::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  auto timed_out = std::make_shared<bool>(false);
+  deadline.async_wait([resolver, timed_out](boost::system::error_code ec) {
+    if (!ec) {
+      *timed_out = true;
+      resolver->cancel();
+    }
+  });
+  const std::string service = std::to_string(port);
+  auto [resolve_ec, results] = co_await resolver->async_resolve(host, service, kUseTuple);
+  deadline.cancel();
+  if (resolve_ec) {
+    probe.timed_out = *timed_out;
+    probe.error = resolve_ec.message();
+    co_return probe;
+  }
+  probe.resolved = true;
+  for (const auto& entry : results) {
+    const std::string address = entry.endpoint().address().to_string();
+    if (std::find(probe.addresses.begin(), probe.addresses.end(), address) == probe.addresses.end())
+      probe.addresses.push_back(address);
+  }
+
+  beast::tcp_stream stream(executor);
+  stream.expires_after(timeout);
+  auto [connect_ec, endpoint] = co_await stream.async_connect(results, kUseTuple);
+  if (connect_ec) {
+    probe.timed_out = connect_ec == beast::error::timeout;
+    probe.refused = connect_ec == net::error::connection_refused;
+    probe.error = connect_ec.message();
+    co_return probe;
+  }
+  probe.connected = true;
+  probe.peer = endpoint_text(endpoint);
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.close();
+  co_return probe;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration
+
+struct Problem {
+  std::string check;
+  std::string text;
+};
+
+// load_agent_config reports every problem in one message "SOURCE: KEY: what; KEY: what"; each goes to
+// the check it belongs to.
+std::vector<Problem> split_config_problems(const std::string& message, const std::string& source) {
+  std::string body = message;
+  if (body.rfind(source + ": ", 0) == 0) body = body.substr(source.size() + 2);
+  static const std::regex kKeyed(R"(^[A-Za-z/][A-Za-z0-9 ._/\[\]]*: )");
+  std::vector<std::string> pieces;
+  std::size_t start = 0;
+  while (start <= body.size()) {
+    const std::size_t semi = body.find("; ", start);
+    const std::string piece = body.substr(start, semi == std::string::npos ? std::string::npos : semi - start);
+    if (!pieces.empty() && !std::regex_search(piece, kKeyed)) {
+      pieces.back() += "; " + piece;  // a '; ' inside one problem's text
+    } else {
+      pieces.push_back(piece);
+    }
+    if (semi == std::string::npos) break;
+    start = semi + 2;
+  }
+  std::vector<Problem> out;
+  for (const auto& piece : pieces) {
+    const std::string key = piece.substr(0, piece.find(':'));
+    std::string check = "config";
+    if (key == "Password" || key == "ClientSecret" || key == "SecretsFile") {
+      check = "secrets";
+    } else if (has(piece, "cannot read '")) {
+      check = "files";
+    }
+    out.push_back({check, piece});
+  }
+  return out;
+}
+
+std::vector<DoctorCheck> config_failure_checks(const std::string& message, const std::string& path) {
+  if (has(message, "--config must name")) {
+    return {fail("config", message, "check the --config path and that this user can read the file")};
+  }
+  if (has(message, "is not valid JSON") || has(message, "must hold a JSON object")) {
+    return {fail("config", message, "fix the JSON syntax at the position shown (compare config/agent.example.json)")};
+  }
+  std::vector<std::string> config, secrets, files;
+  for (const auto& p : split_config_problems(message, path)) {
+    (p.check == "secrets" ? secrets : p.check == "files" ? files : config).push_back(p.text);
+  }
+  std::vector<DoctorCheck> out;
+  if (!config.empty())
+    out.push_back(fail("config", path + ": " + join(config, "; "),
+                       "correct the keys named above (names and allowed values: config/agent.example.json)"));
+  if (!secrets.empty())
+    out.push_back(fail("secrets", join(secrets, "; "),
+                       "put the secret into SecretsFile (a JSON object, chmod 600, owned by the agent's user) or "
+                       "its environment variable"));
+  if (!files.empty())
+    out.push_back(fail("files", join(files, "; "), "check the paths and that the agent's user may read them"));
+  return out;
+}
+
+DoctorCheck secrets_check(const AgentConfig& cfg) {
+  const auto from = [&](std::string_view env) {
+    if (std::getenv(std::string(env).c_str()) != nullptr) return "from " + std::string(env);
+    return "from SecretsFile '" + cfg.secrets_file + "'";
+  };
+  std::vector<std::string> found;
+  switch (cfg.auth_mode) {
+    case CommandAuthMode::kBasic:
+      if (cfg.password.empty())
+        return fail("secrets", "the Command password of '" + cfg.username + "' is empty (" + from(kPasswordEnv) + ")",
+                    "set \"Password\" in SecretsFile or " + std::string(kPasswordEnv));
+      found.push_back("Command password of '" + cfg.username + "' present (" + from(kPasswordEnv) + ")");
+      break;
+    case CommandAuthMode::kOAuth:
+      found.push_back("OAuth client secret of '" + cfg.oauth.client_id + "' present (" + from(kClientSecretEnv) + ")");
+      break;
+    case CommandAuthMode::kNone:
+      found.push_back("no Command password needed (client certificate)");
+      break;
+  }
+  if (!cfg.doctor_targets.empty()) {
+    std::size_t with = 0;
+    for (const auto& t : cfg.doctor_targets) with += t.has_password ? 1 : 0;
+    found.push_back("DoctorPasswords for " + std::to_string(with) + " of " + std::to_string(cfg.doctor_targets.size()) +
+                    " DoctorTargets");
+  }
+  return pass("secrets", join(found, "; "));
+}
+
+// Nearest existing ancestor of a path (or the path itself).
+fs::path existing_ancestor(fs::path path) {
+  std::error_code ec;
+  path = fs::absolute(path, ec);
+  while (!path.empty() && !fs::exists(path, ec)) {
+    const fs::path parent = path.parent_path();
+    if (parent == path) break;
+    path = parent;
+  }
+  return path;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+DoctorCheck files_check(const AgentConfig& cfg, const std::optional<seconds>& cap) {
+  std::vector<std::string> checked;
+  const auto note = [&](std::string_view key, const std::string& path) {
+    if (!path.empty()) checked.push_back(std::string(key) + " " + path);
+  };
+  // Readability of these was checked by the configuration; loading them as PEM happens here.
+  note("ServerCaFile", cfg.server_ca_file);
+  note("CertPath", cfg.client_cert);
+  note("KeyPath", cfg.client_key);
+  note("WinRM.CaFile", cfg.winrm.ca_file);
+  note("WinRM.ClientCertPath", cfg.winrm.client_cert);
+  note("WinRM.ClientKeyPath", cfg.winrm.client_key);
+  {
+    net::io_context io(1);
+    HttpClientOptions options;
+    options.connect_timeout = capped(cfg.server_connect_timeout, cap);
+    options.verify_peer = cfg.server_tls_verify;
+    options.ca_file = cfg.server_ca_file;
+    options.client_certificate = cfg.client_cert;
+    options.client_key = cfg.client_key;
+    auto http = HttpClient::create(io.get_executor(), options);
+    if (!http.ok())
+      return fail("files", http.error().message,
+                  "ServerCaFile must be a PEM CA bundle, CertPath a PEM certificate (chain) and KeyPath its "
+                  "unencrypted PEM key");
+  }
+  if (!cfg.log_file.empty()) {
+    std::error_code ec;
+    if (fs::exists(cfg.log_file, ec)) {
+      if (::access(cfg.log_file.c_str(), W_OK) != 0)
+        return fail("files", "LogFile '" + cfg.log_file + "' is not writable: " + errno_text(),
+                    "chown/chmod the file for the agent's user, or clear LogFile to log to stderr (journald)");
+    } else {
+      const fs::path dir = existing_ancestor(fs::path(cfg.log_file).parent_path());
+      if (::access(dir.c_str(), W_OK) != 0)
+        return fail("files",
+                    "LogFile '" + cfg.log_file + "' cannot be created in '" + dir.string() + "': " + errno_text(),
+                    "create the directory for the agent's user, or clear LogFile to log to stderr (journald)");
+    }
+    checked.push_back("LogFile " + cfg.log_file + " (writable)");
+  }
+  if (checked.empty()) return pass("files", "no files configured besides SecretsFile");
+  return pass("files", "readable: " + join(checked, ", "));
+}
+
+DoctorCheck outbox_check(const AgentConfig& cfg) {
+  const std::string dir = cfg.outbox_directory;
+  const std::string hint =
+      "make OutboxDirectory a directory the agent's user owns (mkdir -p, chown; systemd: ReadWritePaths=)";
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    const fs::path ancestor = existing_ancestor(dir);
+    if (!fs::is_directory(ancestor, ec) || ::access(ancestor.c_str(), W_OK | X_OK) != 0)
+      return fail(
+          "outbox",
+          "'" + dir + "' does not exist and cannot be created in '" + ancestor.string() + "' (" + errno_text() + ")",
+          hint);
+    return pass("outbox", "'" + dir + "' does not exist yet; the agent creates it (mode 0700) under writable '" +
+                              ancestor.string() + "'");
+  }
+  if (!fs::is_directory(dir, ec)) return fail("outbox", "'" + dir + "' exists but is not a directory", hint);
+  // A real write: access(2) says yes to root even on a read-only mount.
+  const std::string probe = dir + "/.doctor-probe-" + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail("outbox", "cannot create a file in '" + dir + "': " + errno_text(), hint);
+  const bool written = ::write(fd, "probe\n", 6) == 6 && ::fsync(fd) == 0;
+  const std::string write_error = written ? std::string() : errno_text();
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (!written) return fail("outbox", "cannot write to '" + dir + "': " + write_error, hint);
+
+  std::string detail = "'" + dir + "' writable";
+  const fs::path outbox = fs::path(dir) / "outbox";
+  if (fs::is_directory(outbox, ec)) {
+    if (::access(outbox.c_str(), W_OK | X_OK) != 0)
+      return fail("outbox", "'" + outbox.string() + "' is not writable: " + errno_text(), hint);
+    std::size_t waiting = 0;
+    for (const auto& entry : fs::directory_iterator(outbox, ec)) waiting += entry.is_regular_file(ec) ? 1 : 0;
+    detail += ", " + std::to_string(waiting) + " result file(s) waiting for delivery";
+  }
+  if (fs::exists(fs::path(dir) / "agent-id", ec)) detail += ", AgentId from an earlier registration present";
+  return pass("outbox", detail);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Command
+
+std::string dns_hint(std::string_view key, const std::string& host) {
+  return "check the host name in " + std::string(key) + " and this machine's DNS (`getent hosts " + host +
+         "`, /etc/resolv.conf)";
+}
+
+// DNS and TCP checks for one host; returns false when a later step cannot run.
+bool tcp_checks(const TcpProbe& probe, const std::string& prefix, const std::string& host, std::uint16_t port,
+                milliseconds timeout, std::string_view key, std::string_view service, std::vector<DoctorCheck>& out) {
+  const std::string where =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  if (!probe.resolved) {
+    out.push_back(fail(prefix + " dns",
+                       probe.timed_out ? "no DNS answer for '" + host + "' within " + seconds_text(timeout)
+                                       : "cannot resolve '" + host + "': " + probe.error,
+                       dns_hint(key, host)));
+    return false;
+  }
+  out.push_back(pass(prefix + " dns", host + " -> " + join(probe.addresses, ", ")));
+  if (!probe.connected) {
+    if (probe.refused) {
+      out.push_back(fail(prefix + " tcp", "connection refused to " + where,
+                         "is " + std::string(service) + " running and listening on port " + std::to_string(port) +
+                             "? check the port in " + std::string(key) + " and firewalls"));
+    } else if (probe.timed_out) {
+      out.push_back(fail(prefix + " tcp", "no answer from " + where + " within " + seconds_text(timeout),
+                         "a firewall or route drops TCP " + std::to_string(port) + " from this machine to " + host +
+                             ": open it, or check " + std::string(key)));
+    } else {
+      out.push_back(fail(prefix + " tcp", "cannot connect to " + where + ": " + probe.error,
+                         "check the network path from this machine to " + host + " (routing, firewall)"));
+    }
+    return false;
+  }
+  out.push_back(pass(prefix + " tcp", "connected to " + probe.peer));
+  return true;
+}
+
+std::string tls_hint(const std::string& message, std::string_view ca_key, std::string_view name_key) {
+  if (has(message, "does not match"))
+    return "use the host name the certificate was issued for in " + std::string(name_key) +
+           " (or reissue the certificate with this name)";
+  if (has(message, "not trusted"))
+    return "set " + std::string(ca_key) + " to the PEM CA that issued the server's certificate";
+  return "check that the port speaks HTTPS and, if a client certificate is required, CertPath/KeyPath";
+}
+
+struct Timeouts {
+  milliseconds command_connect;
+  milliseconds command_request;
+  milliseconds winrm_connect;
+  milliseconds winrm_operation;
+  milliseconds winrm_command;
+};
+
+// Why Session/Heartbeat: it is the cheapest authenticated call of the Orchestrators API that changes
+// nothing. Register would create (or update) the orchestrator in Command and may need approval; job
+// endpoints need a real job. A heartbeat with a session token Command never issued (the all-zero GUID)
+// goes through the same authentication as every agent call (IIS Basic / client certificate / bearer
+// token) and is answered 200 with SessionValid=false: no orchestrator is created, no session touched,
+// LastSeen unchanged. A 401/403 there means exactly what it would mean for the running agent.
+net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, Timeouts timeouts) {
+  std::vector<DoctorCheck> out;
+  auto executor = co_await net::this_coro::executor;
+  auto base = parse_url(cfg.agents_server_uri);
+  if (!base.ok()) {
+    out.push_back(fail("command", "AgentsServerUri: " + base.error().message,
+                       "set AgentsServerUri to https://<host>/KeyfactorAgents"));
+    co_return out;
+  }
+  auto probe = co_await probe_tcp(base->host, base->port, timeouts.command_connect);
+  if (!tcp_checks(probe, "command", base->host, base->port, timeouts.command_connect, "AgentsServerUri",
+                  "Command's web server (IIS)", out))
+    co_return out;
+
+  HttpClientOptions options;
+  options.connect_timeout = timeouts.command_connect;
+  options.request_timeout = timeouts.command_request;
+  options.verify_peer = cfg.server_tls_verify;
+  options.ca_file = cfg.server_ca_file;
+  options.client_certificate = cfg.client_cert;
+  options.client_key = cfg.client_key;
+  options.user_agent = std::string("wincert-agent/") + WINCERT_VERSION + " (doctor)";
+  options.max_connections_per_origin = 1;
+  auto http = HttpClient::create(executor, options);
+  if (!http.ok()) {
+    out.push_back(fail("command tls", http.error().message, "check ServerCaFile, CertPath and KeyPath (PEM files)"));
+    co_return out;
+  }
+  HttpClientOptions token_options = options;
+  token_options.client_certificate.clear();
+  token_options.client_key.clear();
+  auto token_http = HttpClient::create(executor, token_options);
+  if (!token_http.ok()) {
+    out.push_back(fail("command oauth", token_http.error().message, "check ServerCaFile (PEM)"));
+    co_return out;
+  }
+  std::unique_ptr<CommandAuth> auth = make_command_auth(cfg, **token_http);
+  const std::string trust = !cfg.server_tls_verify ? "certificate NOT verified (ServerTlsVerify is false)"
+                            : cfg.server_ca_file.empty()
+                                ? "certificate verified against the system CA store"
+                                : "certificate verified against ServerCaFile " + cfg.server_ca_file;
+
+  if (cfg.auth_mode == CommandAuthMode::kOAuth) {
+    auto header = co_await auth->authorization();
+    if (!header.ok()) {
+      const std::string& m = header.error().message;
+      std::string hint;
+      if (has(m, "cannot resolve")) {
+        hint = "check the host name in BearerTokenUrl and DNS";
+      } else if (has(m, "connection refused") || has(m, "connecting to") || has(m, "cannot connect")) {
+        hint = "is the identity provider running and reachable at BearerTokenUrl (port, firewall)?";
+      } else if (has(m, "TLS")) {
+        hint = tls_hint(m, "ServerCaFile", "BearerTokenUrl");
+      } else if (has(m, "refused")) {
+        hint = "check ClientId and the client secret (SecretsFile \"ClientSecret\" or " +
+               std::string(kClientSecretEnv) + "), Scope and Audience against the identity provider";
+      } else {
+        hint = "check BearerTokenUrl is the identity provider's token endpoint";
+      }
+      out.push_back(fail("command oauth", what_failed(m), hint));
+      co_return out;
+    }
+    out.push_back(
+        pass("command oauth", "token issued for client '" + cfg.oauth.client_id + "' by " + cfg.oauth.token_url));
+  }
+
+  ClientIdentity identity;
+  identity.base = *base;
+  identity.orchestrator_name = cfg.orchestrator_name;
+  identity.agent_platform = cfg.agent_platform;
+  identity.agent_version = pack_agent_version(WINCERT_VERSION);
+  CommandClient client(**http, *auth, std::move(identity));
+  const std::string probe_token(kProbeSessionToken);
+  auto reply = co_await client.heartbeat(probe_token);
+  const std::string endpoint = base->origin() + base->path() + "/Session/Heartbeat";
+  if (!reply.ok()) {
+    const std::string& m = reply.error().message;
+    if (base->tls() && has(m, "TLS")) {
+      out.push_back(fail("command tls", what_failed(m), tls_hint(m, "ServerCaFile", "AgentsServerUri")));
+      co_return out;
+    }
+    if (base->tls()) out.push_back(pass("command tls", "handshake with " + base->authority() + ", " + trust));
+    if (has(m, "(HTTP 401")) {
+      std::string hint;
+      switch (cfg.auth_mode) {
+        case CommandAuthMode::kBasic:
+          hint = "check Username and its password (SecretsFile \"Password\" or " + std::string(kPasswordEnv) +
+                 "); the account must be allowed to use the Orchestrators API";
+          break;
+        case CommandAuthMode::kOAuth:
+          hint =
+              "Command did not accept the bearer token: check that Command trusts this identity provider and "
+              "the client's Scope/Audience";
+          break;
+        case CommandAuthMode::kNone:
+          hint =
+              "Command did not accept the client certificate: check CertPath/KeyPath and that Command trusts "
+              "its CA for agents";
+          break;
+      }
+      out.push_back(
+          fail("command auth", "Command rejected " + auth->principal() + " (HTTP 401 at " + endpoint + ")", hint));
+    } else if (has(m, "(HTTP 403")) {
+      out.push_back(fail("command auth", "Command refused " + auth->principal() + " (HTTP 403 at " + endpoint + ")",
+                         "give the account the Agent Management permission in Command (or trust the client "
+                         "certificate for agents)"));
+    } else if (has(m, "(HTTP 404)")) {
+      out.push_back(
+          fail("command api", "no Orchestrators API at " + endpoint + " (HTTP 404)",
+               "AgentsServerUri must be the KeyfactorAgents base URL, usually https://<host>/KeyfactorAgents"));
+    } else if (has(m, "timed out")) {
+      out.push_back(fail("command api", what_failed(m),
+                         "Command accepted the connection but did not answer in time: check Command's web server, "
+                         "or raise ServerTimeoutSeconds"));
+    } else {
+      out.push_back(fail("command api", what_failed(m),
+                         "AgentsServerUri must point at Command's KeyfactorAgents endpoint; check Command's web "
+                         "server logs for this request"));
+    }
+    co_return out;
+  }
+  if (base->tls()) out.push_back(pass("command tls", "handshake with " + base->authority() + ", " + trust));
+  std::string detail = "Session/Heartbeat at " + endpoint + " accepted " + auth->principal() +
+                       " (authenticated probe with an unknown session: nothing registered or changed)";
+  if (reply->result.is_error()) detail += "; Command's Result: " + reply->result.describe();
+  out.push_back(pass("command auth", detail));
+  co_return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// WinRM targets
+
+struct WinrmTargetSpec {
+  std::string label;  // ClientMachine as written
+  jobs::JobConfig job;
+  bool password_known = false;
+  std::string password_source;  // where a missing password should go, for the hint
+};
+
+WinrmTargetSpec spec_from(const DoctorTarget& t, const std::string& secrets_file) {
+  WinrmTargetSpec spec;
+  spec.label = t.client_machine;
+  spec.job.store.client_machine = t.client_machine;
+  auto& props = spec.job.store.properties;
+  if (!t.protocol.empty()) props.winrm_protocol = jobs::StoreProperty{"WinRM Protocol", t.protocol};
+  if (!t.port.empty()) props.winrm_port = jobs::StoreProperty{"WinRM Port", t.port};
+  if (!t.authentication.empty())
+    props.winrm_authentication = jobs::StoreProperty{"WinRM Authentication", t.authentication};
+  props.spn_with_port = t.spn_with_port;
+  props.winrm_allow_unencrypted = t.allow_unencrypted;
+  if (!t.username.empty()) spec.job.server_username = t.username;
+  spec.job.server_password = t.password;
+  spec.password_known = t.has_password;
+  spec.password_source = "SecretsFile" + (secrets_file.empty() ? std::string() : " '" + secrets_file + "'") +
+                         " under \"DoctorPasswords\": {\"" + t.client_machine + "\": \"...\"}";
+  return spec;
+}
+
+std::string winrm_auth_hint(std::string_view scheme, const WinrmTargetSpec& spec) {
+  return "check the user name and password (" + spec.password_source +
+         "), that the account is a local Administrator (or in Remote Management Users) on the host, and that " +
+         std::string(scheme) + " is enabled there: `winrm get winrm/config/service/auth`";
+}
+
+net::awaitable<DoctorCheck> check_winrm(const AgentConfig& cfg, WinrmTargetSpec spec, Timeouts timeouts) {
+  const std::string name = "winrm " + spec.label;
+  jobs::TargetOptions target_options;
+  target_options.default_auth = cfg.winrm.default_auth;
+  auto target = jobs::resolve_target(spec.job, target_options);
+  if (!target.ok()) {
+    co_return fail(name, target.error().message,
+                   "fix this target (DoctorTargets: ClientMachine, WinRM Protocol/Port/Authentication, Username; "
+                   "--target: --target-protocol/--target-auth/--target-user)");
+  }
+  const jobs::RemoteTarget& remote = target->remote;
+  const std::string scheme(jobs::auth_scheme_name(remote.auth));
+  const std::string who =
+      scheme + (remote.username.empty() ? " as the agent's own identity" : " as '" + remote.username + "'");
+  if ((remote.auth == jobs::AuthScheme::kBasic || remote.auth == jobs::AuthScheme::kNtlm) && !spec.password_known) {
+    co_return fail(name, "no password for '" + remote.username + "' (" + scheme + ")",
+                   "put it into " + spec.password_source);
+  }
+
+  auto probe = co_await probe_tcp(remote.host, remote.port, timeouts.winrm_connect);
+  std::vector<DoctorCheck> steps;
+  if (!tcp_checks(probe, name, remote.host, remote.port, timeouts.winrm_connect, "ClientMachine", "WinRM", steps)) {
+    DoctorCheck failed = steps.back();
+    failed.name = name;
+    if (probe.refused)
+      failed.hint =
+          "is WinRM listening? `winrm quickconfig` (or `winrm enumerate winrm/config/listener`) on the "
+          "host; firewall TCP 5985 (http) / 5986 (https); check ClientMachine's port and WinRM Port";
+    co_return failed;
+  }
+
+  HttpAuthSpec auth;
+  auth.scheme = remote.auth;
+  auth.user = remote.username;
+  auth.password = remote.password;
+  auth.spn_with_port = remote.spn_with_port;
+  auth.allow_unencrypted = remote.allow_unencrypted;
+  TransportSettings settings;
+  settings.connect_timeout = timeouts.winrm_connect;
+  settings.ca_file = cfg.winrm.ca_file;
+  settings.verify_peer = cfg.winrm.tls_verify;
+  if (remote.auth == jobs::AuthScheme::kCertificate) {
+    if (cfg.winrm.client_cert.empty() || cfg.winrm.client_key.empty())
+      co_return fail(name, "WinRM Authentication is certificate but the agent has no client certificate",
+                     "set WinRM.ClientCertPath and WinRM.ClientKeyPath");
+    auth.client_certificate_file = cfg.winrm.client_cert;
+    settings.client_certificate_file = cfg.winrm.client_cert;
+    settings.client_key_file = cfg.winrm.client_key;
+  }
+  auto executor = co_await net::this_coro::executor;
+  winrm::Endpoint endpoint{remote.https, remote.host, remote.port, "/wsman"};
+  auto transport = make_transport(executor, std::move(endpoint), auth, settings);
+  if (!transport.ok())
+    co_return fail(name, transport.error().message, "check WinRM.CaFile / WinRM.ClientCertPath / WinRM.ClientKeyPath");
+
+  winrm::SessionOptions session_options;
+  session_options.operation_timeout = std::min(timeouts.winrm_operation, timeouts.winrm_command);
+  session_options.command_deadline = timeouts.winrm_command;
+  auto session = std::make_unique<winrm::WinrsSession>(**transport, session_options);
+  WinrmScriptRunner runner(*session, target->machine);
+  certstore::remote::ScriptCaller caller(runner);
+  auto info = co_await caller.host_info();
+  if (session->shell_open()) {
+    auto closed = co_await session->close();
+    if (!closed.ok()) logger("agent")->debug("doctor: closing the shell: {}", closed.error().message);
+  }
+  const std::string url = remote.endpoint_url;
+  if (info.ok()) {
+    co_return pass(name, url + " (" + who + "): host " + info->hostname + ", Windows " + info->os_version + " (build " +
+                             std::to_string(info->os_build) + "), PowerShell " + info->ps_version);
+  }
+  const std::string& raw = info.error().message;
+  const std::string m = what_failed(raw);
+  if (has(m, "authentication failed") || has(m, "HTTP 401"))
+    co_return fail(name, "authentication failed for " + who + " at " + url + " (HTTP 401)",
+                   winrm_auth_hint(scheme, spec));
+  if (has(m, "TLS")) co_return fail(name, m, tls_hint(m, "WinRM.CaFile", "ClientMachine"));
+  if (has(m, "2150859173") || has(m, "quota"))
+    co_return fail(name, m,
+                   "the host refused another shell: raise MaxShellsPerUser / MaxConcurrentOperationsPerUser "
+                   "(`winrm get winrm/config/winrs`) or close idle sessions");
+  if (has(m, "gss") || has(m, "kerberos") || has(m, "ticket"))
+    co_return fail(name, m,
+                   "Kerberos: check the ticket cache or keytab (kinit), the host's SPN HTTP/<host> (spnwithport for "
+                   "custom ports) and that ClientMachine is the host's DNS name, not an IP address");
+  if (has(m, "unencrypted"))
+    co_return fail(name, m, "use WinRM Protocol https, or allow unencrypted WinRM on the host (not recommended)");
+  if (has(m, "timed out"))
+    co_return fail(name, m,
+                   "the host accepted the connection but did not answer in time: check its load and the WinRM "
+                   "service, or raise WinRM.OperationTimeoutSeconds");
+  if (has(m, "host-info failed"))
+    co_return fail(name, m,
+                   "WinRM works but the script failed: run `powershell -NoProfile` as this account on the host "
+                   "and check its execution policy / language mode");
+  co_return fail(name, m,
+                 "check the WinRM service on the host (Event Viewer: Microsoft-Windows-WinRM/Operational) and the "
+                 "target's settings");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+// Every secret the run knows, for a last scrub of the output.
+std::vector<std::string> known_secrets(const AgentConfig& cfg, const std::vector<WinrmTargetSpec>& specs) {
+  std::vector<std::string> out;
+  auto add = [&](const Secret& s) {
+    if (s.reveal().size() >= 3) out.push_back(s.reveal());
+  };
+  add(cfg.password);
+  add(cfg.oauth.client_secret);
+  for (const auto& spec : specs) add(spec.job.server_password);
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
+std::string scrub(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3)) {
+      text.replace(pos, secret.size(), "***");
+    }
+  }
+  return text;
+}
+
+// Runs the network checks on one io_context: Command and every target concurrently.
+std::vector<DoctorCheck> network_checks(const AgentConfig& cfg, const std::vector<WinrmTargetSpec>& specs,
+                                        const Timeouts& timeouts) {
+  net::io_context io(1);
+  std::vector<DoctorCheck> command;
+  std::vector<std::optional<DoctorCheck>> targets(specs.size());
+  auto on_error = [](std::string what) {
+    return [what](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        logger("agent")->error("doctor: internal error in {}: {}", what, ex.what());
+      }
+    };
+  };
+  net::co_spawn(
+      io, [&]() -> net::awaitable<void> { command = co_await check_command(cfg, timeouts); }, on_error("command"));
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    net::co_spawn(
+        io, [&, i]() -> net::awaitable<void> { targets[i] = co_await check_winrm(cfg, specs[i], timeouts); },
+        on_error(specs[i].label));
+  }
+  io.run();
+  std::vector<DoctorCheck> out = std::move(command);
+  if (out.empty())
+    out.push_back(fail("command", "the check did not complete (internal error)", "run with --log-level debug"));
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    out.push_back(targets[i] ? *targets[i]
+                             : fail("winrm " + specs[i].label, "the check did not complete (internal error)",
+                                    "run with --log-level debug"));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_check(const DoctorCheck& check) {
+  if (check.ok) return "OK   " + check.name + ": " + check.detail;
+  return "FAIL " + check.name + ": " + check.detail + " " + std::string(kEmDash) + " fix: " + check.hint;
+}
+
+int run_doctor(const DoctorOptions& options, std::FILE* out) {
+  init_logging(options.log_level);
+  std::vector<DoctorCheck> checks;
+  std::vector<std::string> secrets;
+  auto emit = [&](const DoctorCheck& check) {
+    checks.push_back(check);
+    const std::string line = scrub(format_check(check), secrets) + "\n";
+    std::fwrite(line.data(), 1, line.size(), out);
+    std::fflush(out);
+  };
+  auto summary = [&]() {
+    const auto failed = std::count_if(checks.begin(), checks.end(), [](const DoctorCheck& c) { return !c.ok; });
+    std::fprintf(out, "doctor: %zu checks, %zu failed\n", checks.size(), static_cast<std::size_t>(failed));
+    std::fflush(out);
+    return failed == 0 ? 0 : 1;
+  };
+
+  auto config = load_agent_config(options.config_path);
+  if (!config.ok()) {
+    for (const auto& check : config_failure_checks(config.error().message, options.config_path)) emit(check);
+    std::fprintf(out, "doctor: Command and WinRM not checked until the configuration loads\n");
+    return summary();
+  }
+  const AgentConfig& cfg = config.value();
+
+  // Targets: the configuration's, then --target with credentials from the environment.
+  std::vector<WinrmTargetSpec> specs;
+  for (const auto& t : cfg.doctor_targets) specs.push_back(spec_from(t, cfg.secrets_file));
+  for (const auto& machine : options.targets) {
+    DoctorTarget t;
+    t.client_machine = machine;
+    t.protocol = options.target_protocol;
+    t.authentication = options.target_auth;
+    t.allow_unencrypted = options.target_allow_unencrypted;
+    t.username = options.target_user;
+    if (t.username.empty()) {
+      if (const char* user = std::getenv(kDoctorUserEnv)) t.username = user;
+    }
+    if (const char* password = std::getenv(options.target_password_env.c_str())) {
+      t.password = Secret(password);
+      t.has_password = true;
+    }
+    WinrmTargetSpec spec = spec_from(t, cfg.secrets_file);
+    spec.password_source = "the environment variable " + options.target_password_env;
+    specs.push_back(std::move(spec));
+  }
+  secrets = known_secrets(cfg, specs);
+
+  emit(pass("config", options.config_path + " loaded: AgentsServerUri " + cfg.agents_server_uri + ", orchestrator '" +
+                          cfg.orchestrator_name + "', Command auth " + describe_auth(cfg) + ", " +
+                          std::to_string(specs.size()) + " WinRM target(s)"));
+  emit(secrets_check(cfg));
+  emit(files_check(cfg, options.timeout));
+  emit(outbox_check(cfg));
+
+  Timeouts timeouts{
+      capped(cfg.server_connect_timeout, options.timeout), capped(cfg.server_request_timeout, options.timeout),
+      capped(cfg.winrm.connect_timeout, options.timeout), capped(cfg.winrm.operation_timeout, options.timeout),
+      capped(std::min<seconds>(cfg.winrm.command_timeout, kHostInfoDeadline), options.timeout)};
+  for (const auto& check : network_checks(cfg, specs, timeouts)) emit(check);
+  if (specs.empty())
+    std::fprintf(out, "doctor: no WinRM target checked (add DoctorTargets to the configuration, or --target)\n");
+  return summary();
+}
+
+void add_doctor_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "doctor", "check the configuration, Command (reachability, TLS, credentials) and WinRM to test hosts");
+  auto options = std::make_shared<DoctorOptions>();
+  cmd->add_option("--config", options->config_path, "agent configuration (JSON, see config/agent.example.json)")
+      ->required();
+  cmd->add_option("--target", options->targets,
+                  "also try WinRM to this ClientMachine (host or host:port); repeatable. User from --target-user "
+                  "or $" +
+                      std::string(kDoctorUserEnv) + ", password from $" + kDoctorPasswordEnv);
+  cmd->add_option("--target-protocol", options->target_protocol, "http (default) or https for --target")
+      ->check(CLI::IsMember({"http", "https"}));
+  cmd->add_option("--target-auth", options->target_auth,
+                  "basic | ntlm | kerberos | negotiate | certificate for --target (default: WinRM.DefaultAuth)")
+      ->check(CLI::IsMember({"basic", "ntlm", "kerberos", "negotiate", "certificate"}));
+  cmd->add_option("--target-user", options->target_user, "account for --target (default: $WINCERT_DOCTOR_USER)");
+  cmd->add_option("--target-password-env", options->target_password_env,
+                  "environment variable holding the --target password (never on the command line)")
+      ->capture_default_str();
+  cmd->add_flag("--target-allow-unencrypted", options->target_allow_unencrypted,
+                "allow Basic over plain http for --target (the host must allow it too)");
+  auto timeout = std::make_shared<int>(0);
+  cmd->add_option("--timeout", *timeout, "cap every connect/request timeout of the configuration (seconds)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--log-level", options->log_level, "the libraries' log lines on stderr: off (default) .. trace")
+      ->capture_default_str();
+  // Runs after parsing and ends the process, so the exit code does not pass through main's mapping.
+  cmd->callback([options, timeout] {
+    if (*timeout > 0) options->timeout = seconds(*timeout);
+    int code = 1;
+    try {
+      code = run_doctor(*options, stdout);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "wincert-agent doctor: internal error: %s\n", e.what());
+    }
+    std::fflush(nullptr);
+    std::exit(code);
+  });
+}
+
+}  // namespace wincert::agent
