@@ -11,6 +11,9 @@ import base64
 import http.server
 import json
 import os
+import shutil
+import tempfile
+import subprocess
 import re
 import signal
 import sys
@@ -632,6 +635,51 @@ def no_secrets_in_log(run):
 
 
 # ---------------------------------------------------------------- main
+
+# ---------------------------------------------------------------- authentication to Command
+
+def _openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _make_pki(directory, client_cn):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (CN=client_cn), as PEM files."""
+    p = {name: os.path.join(directory, name) for name in
+         ("ca.pem", "ca.key", "server.pem", "server.key", "client.pem", "client.key", "ext.cnf", "csr")}
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p["ca.key"], "-out", p["ca.pem"],
+             "-days", "2", "-subj", "/CN=e2e test CA")
+    with open(p["ext.cnf"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for who, subject in (("server", "/CN=127.0.0.1"), ("client", f"/CN={client_cn}")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p[f"{who}.key"], "-out", p["csr"], "-subj", subject)
+        extra = ["-extfile", p["ext.cnf"]] if who == "server" else []
+        _openssl("x509", "-req", "-in", p["csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"], "-CAcreateserial",
+                 "-days", "2", "-out", p[f"{who}.pem"], *extra)
+        os.chmod(p[f"{who}.key"], 0o600)
+    return p
+
+
+@scenario
+def command_mtls(run):
+    """The agent authenticates to Command with a client certificate only (mTLS over HTTPS, Command's TLS
+    certificate checked against ServerCaFile): registration, approval and jobs work with command-sim offering
+    certificate authentication only."""
+    pki_dir = tempfile.mkdtemp(prefix="wincert-e2e-pki-")
+    try:
+        pki = _make_pki(pki_dir, "e2e-orchestrator")
+        st = run.stack(command_args=["--tls-cert", pki["server.pem"], "--tls-key", pki["server.key"],
+                                     "--client-ca", pki["ca.pem"], "--auth", "certificate"],
+                       agent_config={"Username": "", "CertPath": pki["client.pem"], "KeyPath": pki["client.key"],
+                                     "ServerCaFile": pki["ca.pem"]})
+        st.command.tls_ca = pki["ca.pem"]
+        st.start()
+        check(st.command.url.startswith("https://"), f"the agent talks to Command over HTTPS ({st.command.url})")
+        store = st.create_store("WinCert")
+        run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory over mTLS")
+        check(st.agent.running(), "the agent is still running")
+    finally:
+        shutil.rmtree(pki_dir, ignore_errors=True)
+
 
 def main(argv):
     if len(argv) >= 2 and argv[1] == "--list":

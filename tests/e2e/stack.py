@@ -47,6 +47,7 @@ import re
 import secrets as _secrets
 import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -224,9 +225,11 @@ class AdminClient:
     """command-sim's admin API (/admin/..., loopback, JSON). Every method returns the decoded answer and
     raises StackError on a status other than 200/201 (call request() for other expectations)."""
 
-    def __init__(self, base_url, timeout=30.0):
-        self.base = base_url.rstrip("/")  # http://127.0.0.1:PORT
+    def __init__(self, base_url, timeout=30.0, ca_file=None):
+        self.base = base_url.rstrip("/")  # http(s)://127.0.0.1:PORT
         self.timeout = timeout
+        # HTTPS command-sim: trust its CA (the admin client sends no client certificate; none is required).
+        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def request(self, method, path, body=None, expect=(200, 201)):
         """(status, decoded body) when status is in `expect` (None = any); StackError otherwise."""
@@ -234,7 +237,7 @@ class AdminClient:
         req = urllib.request.Request(self.base + "/admin" + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
@@ -359,13 +362,15 @@ class CommandSim:
             f.write(f"{user}:{password}\n")
         os.chmod(self.users_file, 0o600)
         self.extra_args = list(extra_args)
+        self.tls_ca = None  # with --tls-cert: the PEM CA the admin client trusts (set by the caller)
         self.log_level = log_level
         self.port = None
         self.process = None
 
     @property
     def origin(self):
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-cert" in self.extra_args else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def url(self):
@@ -373,7 +378,7 @@ class CommandSim:
 
     @property
     def admin(self):
-        return AdminClient(self.origin)
+        return AdminClient(self.origin, ca_file=self.tls_ca)
 
     def start(self, timeout=60.0):
         if os.path.exists(self.port_file):
@@ -439,6 +444,7 @@ class WinhostSim:
         self.status_file = os.path.join(workdir, f"{name}-status.json")
         self.log_path = os.path.join(workdir, f"{name}-sim.log")
         self.extra_args = list(extra_args)
+        self.tls_ca = None  # with --tls-cert: the PEM CA the admin client trusts (set by the caller)
         self.log_level = log_level
         self.name = name
         self.ports = []
