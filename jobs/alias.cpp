@@ -1,11 +1,11 @@
 #include "jobs/alias.hpp"
 
-#include <arpa/inet.h>
+#include <boost/asio/ip/address.hpp>
 
 #include <array>
 #include <cctype>
 #include <charconv>
-#include <cstring>
+#include <optional>
 
 namespace wincert::jobs {
 
@@ -33,11 +33,15 @@ std::string_view strip_brackets(std::string_view ip) {
   return ip;
 }
 
-bool is_ip_literal(std::string_view ip) {
-  std::string text(ip);
-  std::array<unsigned char, 16> buf{};
-  return inet_pton(AF_INET, text.c_str(), buf.data()) == 1 || inet_pton(AF_INET6, text.c_str(), buf.data()) == 1;
+// Portable (POSIX and Windows) address parsing: Asio's, not <arpa/inet.h>.
+std::optional<boost::asio::ip::address> parse_ip(std::string_view text) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(std::string(text), ec);
+  if (ec) return std::nullopt;
+  return address;
 }
+
+bool is_ip_literal(std::string_view ip) { return parse_ip(ip).has_value(); }
 
 // The index of the last ':' that is not inside [...], or npos.
 std::size_t last_colon_outside_brackets(std::string_view s) {
@@ -175,14 +179,8 @@ bool same_ip_address(std::string_view a, std::string_view b) {
   a = strip_brackets(trim(a));
   b = strip_brackets(trim(b));
   if (a == "*" || b == "*") return a == b;
-  std::array<unsigned char, 16> x{}, y{};
-  std::string sa(a), sb(b);
-  if (inet_pton(AF_INET, sa.c_str(), x.data()) == 1 && inet_pton(AF_INET, sb.c_str(), y.data()) == 1) {
-    return std::memcmp(x.data(), y.data(), 4) == 0;
-  }
-  if (inet_pton(AF_INET6, sa.c_str(), x.data()) == 1 && inet_pton(AF_INET6, sb.c_str(), y.data()) == 1) {
-    return x == y;
-  }
+  const auto x = parse_ip(a), y = parse_ip(b);
+  if (x && y && x->is_v4() == y->is_v4()) return *x == *y;
   return iequals(a, b);
 }
 
