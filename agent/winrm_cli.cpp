@@ -276,9 +276,8 @@ int run_ps_command(const ConnectionFlags& flags, const PsFlags& ps) {
   if (ps.repeat > 0) {
     const auto counters = (*transport)->counters();
     const double total_ms = std::chrono::duration<double, std::milli>(outcome.elapsed).count();
-    std::fprintf(stderr,
-                 "wincert-agent: runs=%d total_ms=%.1f mean_ms=%.2f http_requests=%llu connections=%llu\n", runs,
-                 total_ms, total_ms / runs, static_cast<unsigned long long>(counters.http_requests),
+    std::fprintf(stderr, "wincert-agent: runs=%d total_ms=%.1f mean_ms=%.2f http_requests=%llu connections=%llu\n",
+                 runs, total_ms, total_ms / runs, static_cast<unsigned long long>(counters.http_requests),
                  static_cast<unsigned long long>(counters.connections_opened));
   }
   if (!outcome.last.ok()) {
@@ -308,8 +307,8 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   auto ps_flags = std::make_shared<PsFlags>();
   auto* ps = winrm->add_subcommand("ps", "run a PowerShell script; print its stdout, errors to stderr");
   add_connection_options(ps, *ps_connection);
-  auto* script_opt = ps->add_option("--script", ps_flags->script_file, "PowerShell script file")
-                         ->check(CLI::ExistingFile);
+  auto* script_opt =
+      ps->add_option("--script", ps_flags->script_file, "PowerShell script file")->check(CLI::ExistingFile);
   auto* command_opt = ps->add_option("--command", ps_flags->command_text, "PowerShell script text");
   script_opt->excludes(command_opt);
   command_opt->excludes(script_opt);
