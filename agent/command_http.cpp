@@ -21,6 +21,7 @@
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "common/tls.hpp"
 
 namespace wincert::agent {
@@ -35,11 +36,6 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
-
-std::string seconds_text(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
-}
 
 bool is_ip_literal(const std::string& host) {
   error_code ec;
@@ -160,23 +156,7 @@ Result<Url> resolve_endpoint(const Url& base, std::string_view endpoint) {
   return join(relative);
 }
 
-std::string body_excerpt(std::string_view body) {
-  std::string out;
-  bool space = false;
-  for (const char c : body.substr(0, 200)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-    if (out.size() >= 100) break;
-  }
-  if (out.empty()) return "(empty body)";
-  return out.size() < body.size() ? out + "..." : out;
-}
+std::string body_excerpt(std::string_view body) { return printable_excerpt(body); }
 
 // ---- connections ----
 
@@ -262,7 +242,7 @@ struct HttpClient::Impl {
     deadline.cancel();
     if (resolve_ec) {
       if (*timed_out)
-        co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) +
+        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
                                    " resolving host name '" + url.host + "': check DNS");
       co_return Error::transient("cannot resolve host name '" + url.host + "': " + resolve_ec.message() +
                                  ": check the URL and DNS");
@@ -275,7 +255,7 @@ struct HttpClient::Impl {
     (void)endpoint;
     if (connect_ec) {
       if (connect_ec == beast::error::timeout)
-        co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) + " connecting to " +
+        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) + " connecting to " +
                                    where + ": is the server up and reachable through the firewall?");
       if (connect_ec == net::error::connection_refused)
         co_return Error::transient("connection refused by " + where + ": is the server listening on port " +
@@ -302,7 +282,7 @@ struct HttpClient::Impl {
       if (hs_ec) {
         const long verify = SSL_get_verify_result(handle);
         if (hs_ec == beast::error::timeout)
-          co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) +
+          co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
                                      " in the TLS handshake with " + where);
         if (options.verify_peer && verify != X509_V_OK) {
           const std::string reason = X509_verify_cert_error_string(verify);
@@ -349,7 +329,7 @@ struct HttpClient::Impl {
     }
     if (write_ec) {
       if (write_ec == beast::error::timeout)
-        co_return Attempt{Error::transient("timed out after " + seconds_text(options.request_timeout) + " sending " +
+        co_return Attempt{Error::transient("timed out after " + duration_text(options.request_timeout) + " sending " +
                                            std::string(what) + " to " + where),
                           false};
       co_return Attempt{Error::transient("connection to " + where + " lost while sending " + std::string(what) + ": " +
@@ -370,7 +350,7 @@ struct HttpClient::Impl {
       const std::string doing = std::string(what) + " response from " + where;
       if (read_ec == beast::error::timeout)
         co_return Attempt{
-            Error::transient("timed out after " + seconds_text(options.request_timeout) + " waiting for the " + doing),
+            Error::transient("timed out after " + duration_text(options.request_timeout) + " waiting for the " + doing),
             false};
       if (read_ec == http::error::body_limit)
         co_return Attempt{Error::invalid("the " + doing + " is larger than the limit of " +

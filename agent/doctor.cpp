@@ -30,6 +30,7 @@
 #include "certstore/remote/remote_backend.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "jobs/job_config.hpp"
 #include "jobs/target.hpp"
 #include "winrm/winrs.hpp"
@@ -64,12 +65,6 @@ DoctorCheck fail(std::string name, std::string detail, std::string hint) {
 
 bool has(std::string_view text, std::string_view needle) {
   return to_lower(text).find(to_lower(needle)) != std::string::npos;
-}
-
-std::string seconds_text(milliseconds d) {
-  const auto ms = d.count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
-  return std::to_string(ms) + " ms";
 }
 
 template <typename D>
@@ -375,7 +370,7 @@ bool tcp_checks(const TcpProbe& probe, const std::string& prefix, const std::str
       (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   if (!probe.resolved) {
     out.push_back(fail(prefix + " dns",
-                       probe.timed_out ? "no DNS answer for '" + host + "' within " + seconds_text(timeout)
+                       probe.timed_out ? "no DNS answer for '" + host + "' within " + duration_text(timeout)
                                        : "cannot resolve '" + host + "': " + probe.error,
                        dns_hint(key, host)));
     return false;
@@ -387,7 +382,7 @@ bool tcp_checks(const TcpProbe& probe, const std::string& prefix, const std::str
                          "is " + std::string(service) + " running and listening on port " + std::to_string(port) +
                              "? check the port in " + std::string(key) + " and firewalls"));
     } else if (probe.timed_out) {
-      out.push_back(fail(prefix + " tcp", "no answer from " + where + " within " + seconds_text(timeout),
+      out.push_back(fail(prefix + " tcp", "no answer from " + where + " within " + duration_text(timeout),
                          "a firewall or route drops TCP " + std::to_string(port) + " from this machine to " + host +
                              ": open it, or check " + std::string(key)));
     } else {

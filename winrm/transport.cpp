@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "common/tls.hpp"
 #include "winrm/async_lock.hpp"
 
@@ -36,28 +37,10 @@ constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr int kMaxAuthLegs = 5;
 constexpr std::string_view kSoapContentType = "application/soap+xml;charset=UTF-8";
 
-std::string seconds_text(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
-}
-
 // A short printable excerpt of an unexpected body, for "what did the server say" in messages.
 std::string excerpt(std::string_view body) {
-  std::string out;
-  bool space = false;
-  for (const char c : body.substr(0, 160)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-    if (out.size() >= 100) break;
-  }
-  if (out.empty()) return "(empty body)";
-  return "'" + out + (body.size() > out.size() ? "...'" : "'");
+  const std::string text = printable_excerpt(body);
+  return text == "(empty body)" ? text : "'" + text + "'";
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -174,7 +157,7 @@ struct WsmanTransport::Impl {
     resolve_deadline.cancel();
     if (resolve_ec) {
       if (*resolve_timed_out) {
-        co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) +
+        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
                                    " resolving host name '" + endpoint.host + "': check DNS");
       }
       co_return Error::transient("cannot resolve host name '" + endpoint.host + "': " + resolve_ec.message() +
@@ -187,7 +170,7 @@ struct WsmanTransport::Impl {
     (void)connected_to;
     if (connect_ec) {
       if (connect_ec == beast::error::timeout) {
-        co_return Error::transient("timed out after " + seconds_text(options.connect_timeout) + " connecting to " +
+        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) + " connecting to " +
                                    where() + ": is the host up and the port open in its firewall?");
       }
       if (connect_ec == net::error::connection_refused) {
@@ -216,7 +199,7 @@ struct WsmanTransport::Impl {
       if (hs_ec) {
         const long verify = SSL_get_verify_result(ssl_handle);
         if (hs_ec == beast::error::timeout) {
-          co_return Error::transient("timed out after " + seconds_text(options.tls_handshake_timeout) +
+          co_return Error::transient("timed out after " + duration_text(options.tls_handshake_timeout) +
                                      " in the TLS handshake with " + where() + ": is this an HTTPS listener?");
         }
         if (options.verify_peer && verify != X509_V_OK) {
@@ -281,7 +264,7 @@ struct WsmanTransport::Impl {
     if (write_ec) {
       disconnect();
       if (write_ec == beast::error::timeout) {
-        co_return Attempt{Error::transient("timed out after " + seconds_text(options.write_timeout) +
+        co_return Attempt{Error::transient("timed out after " + duration_text(options.write_timeout) +
                                            " sending " + std::string(what) + " to " + where()),
                           false};
       }
@@ -306,7 +289,7 @@ struct WsmanTransport::Impl {
       disconnect();
       const std::string doing = std::string(what) + " response from " + where();
       if (read_ec == beast::error::timeout) {
-        co_return Attempt{Error::transient("timed out after " + seconds_text(options.read_timeout) +
+        co_return Attempt{Error::transient("timed out after " + duration_text(options.read_timeout) +
                                            " waiting for the " + doing +
                                            " (the host accepted the request but did not answer)"),
                           false};
