@@ -167,15 +167,9 @@ Result<AddCertificateResult> add_now(const AddCertificateRequest& request) {
   auto pfx = open_job_certificate(request.contents_base64, request.password, label);
   if (!pfx) return pfx.error();
   WINCERT_TRY(check_importable(*pfx, label, request.private_key_required));
-  if (request.iis_binding || !trim(request.replaced_thumbprint).empty()) {
-    return Error::permanent("certificate " + label +
-                            ": IIS bindings are not supported by the local (CryptoAPI) backend yet; manage this "
-                            "machine's IIS stores over WinRM");
-  }
-  if (request.sql_binding) {
-    return Error::permanent("certificate " + label +
-                            ": SQL Server bindings are not supported by the local (CryptoAPI) backend yet; manage "
-                            "this machine's WinSql stores over WinRM");
+  if (request.iis_binding || request.sql_binding || !trim(request.replaced_thumbprint).empty()) {
+    // make_local_cert_store() (local_bindings.hpp) binds after this import; this call only imports.
+    return Error::invalid("certificate " + label + ": add_now() imports only; bind through make_local_cert_store()");
   }
   const std::string thumbprint = pfx->leaf->info.thumbprint;
   const std::string where = "adding certificate " + thumbprint + " to " + store_path(request.store) + ": ";

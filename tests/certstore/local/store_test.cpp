@@ -3,6 +3,7 @@
 // every test removes what it adds.
 #include "certstore/local/local_cert_store.hpp"
 #include "certstore/local/machine_key.hpp"
+#include "certstore/local/operations.hpp"
 #include "certstore/local/system_store.hpp"
 #include "certstore/pkcs12.hpp"
 #include "common/encoding.hpp"
@@ -345,19 +346,15 @@ TEST_F(LocalStore, RemovingWhatIsNotThereOrIsNotAThumbprint) {
   EXPECT_NE(no_store.error().message.find("does not exist"), std::string::npos);
 }
 
-TEST_F(LocalStore, IisAndSqlBindingsAreRefusedBeforeTheMachineIsTouched) {
+TEST_F(LocalStore, AddNowOnlyImportsAndRefusesABindingBeforeTheMachineIsTouched) {
   auto key = make_rsa_key(2048);
   auto cert = make_certificate(key.get(), "bound.example.com", false, nullptr, nullptr);
   auto request = pfx_request(make_pfx(key.get(), cert.get(), {}, "pw", ""), "pw", rsa_provider_for_this_platform());
   request.iis_binding = IisBindingRequest{};
-  auto iis = run(backend.add(request));
+  auto iis = add_now(request);
   ASSERT_FALSE(iis.ok());
-  EXPECT_NE(iis.error().message.find("IIS bindings are not supported by the local"), std::string::npos);
-  request.iis_binding.reset();
-  request.sql_binding = SqlBindingRequest{};
-  auto sql = run(backend.add(request));
-  ASSERT_FALSE(sql.ok());
-  EXPECT_NE(sql.error().message.find("SQL Server bindings are not supported by the local"), std::string::npos);
+  EXPECT_EQ(iis.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_NE(iis.error().message.find("make_local_cert_store"), std::string::npos) << iis.error().message;
   EXPECT_FALSE(store_has("My", thumbprint_of(der_of(cert.get()))));
 }
 

@@ -1,0 +1,98 @@
+#include "certstore/local/local_bindings.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "certstore/local/local_cert_store.hpp"
+#include "certstore/remote/remote_backend.hpp"
+
+namespace wincert::certstore::local {
+namespace {
+
+// ScriptCaller keeps a reference to its runner, so the runner lives beside it, declared first (destroyed
+// last).
+struct LocalIisStack {
+  explicit LocalIisStack(LocalPowerShellOptions options)
+      : runner(std::move(options)), bindings(std::make_shared<remote::ScriptCaller>(runner)) {}
+  PowerShellProcess runner;
+  remote::RemoteIisBindings bindings;
+};
+
+class BindingCertStore final : public CertStore {
+ public:
+  BindingCertStore(std::shared_ptr<IisBindings> iis, std::shared_ptr<SqlBindings> sql)
+      : iis_(std::move(iis)), sql_(std::move(sql)) {}
+
+  Task<StoreInventory> inventory(std::string store) override { return certs_.inventory(std::move(store)); }
+  Task<RemoveResult> remove(std::string store, std::string thumbprint) override {
+    return certs_.remove(std::move(store), std::move(thumbprint));
+  }
+  Task<CsrResult> create_csr(CsrRequest request) override { return certs_.create_csr(std::move(request)); }
+  Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override {
+    return certs_.install_issued(std::move(request));
+  }
+
+  Task<AddCertificateResult> add(AddCertificateRequest request) override {
+    std::optional<IisBindingRequest> iis_binding = std::move(request.iis_binding);
+    std::optional<SqlBindingRequest> sql_binding = std::move(request.sql_binding);
+    std::string replaced = std::move(request.replaced_thumbprint);
+    request.iis_binding.reset();
+    request.sql_binding.reset();
+    request.replaced_thumbprint.clear();
+    const std::string store = request.store;
+    auto added = co_await certs_.add(std::move(request));
+    if (!added.ok()) co_return added.error();
+    AddCertificateResult result = std::move(added.value());
+    const std::string kept = "certificate " + result.thumbprint + " stays in LocalMachine\\" + store + "; ";
+
+    if (iis_binding) {
+      auto bound = co_await iis_->bind(*iis_binding, result.thumbprint, store);
+      if (!bound.ok()) co_return bound.error().context(kept + "binding it in IIS failed: ");
+      result.binding = std::move(bound->binding);
+      if (!replaced.empty() && !iequals_ascii(replaced, result.thumbprint)) {
+        auto cleanup = co_await iis_->remove_certificate_if_unused(store, replaced);
+        if (!cleanup.ok())
+          co_return cleanup.error().context(kept + "bound; removing the replaced certificate failed: ");
+        result.replaced = ReplacedCertificate{replaced, cleanup->removed, cleanup->still_bound_sites};
+      }
+    }
+    if (sql_binding) {
+      auto bound = co_await sql_->bind(*sql_binding, result.thumbprint, store);
+      if (!bound.ok()) co_return bound.error().context(kept + "binding it to SQL Server failed: ");
+      result.sql_bindings = std::move(bound.value());
+    }
+    co_return result;
+  }
+
+ private:
+  static bool iequals_ascii(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+      if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+  }
+
+  LocalCertStore certs_;
+  std::shared_ptr<IisBindings> iis_;
+  std::shared_ptr<SqlBindings> sql_;
+};
+
+}  // namespace
+
+std::shared_ptr<CertStore> make_local_cert_store(std::shared_ptr<IisBindings> iis, std::shared_ptr<SqlBindings> sql) {
+  return std::make_shared<BindingCertStore>(std::move(iis), std::move(sql));
+}
+
+std::shared_ptr<IisBindings> make_local_iis_bindings(LocalPowerShellOptions options) {
+  auto stack = std::make_shared<LocalIisStack>(std::move(options));
+  return std::shared_ptr<IisBindings>(stack, &stack->bindings);  // shares ownership of the whole stack
+}
+
+std::shared_ptr<SqlBindings> make_local_sql_bindings(LocalSqlOptions options) {
+  return std::make_shared<LocalSqlBindings>(std::move(options));
+}
+
+}  // namespace wincert::certstore::local
