@@ -3,15 +3,16 @@
 # spdlog::spdlog, ...), so the modules' CMakeLists stay platform-neutral:
 #   - OpenSSL: static libraries cross-built from Debian's source package;
 #   - googletest: cross-built from /usr/src/googletest (its installed CMake package);
+#   - pugixml: a static library cross-built from Debian's source package (PkgConfig::PUGIXML, as on Linux);
 #   - Boost.Asio/Beast, nlohmann/json, CLI11, spdlog and fmt: header-only, from a directory of symlinks to
 #     just those Debian headers (spdlog and fmt in their header-only modes).
 set(WINCERT_WINDOWS_DEPS_DIR "${PROJECT_SOURCE_DIR}/build/windows-deps" CACHE PATH
     "Dependency tree of the Windows build (scripts/build-windows-deps.sh)")
 set(wincert_deps "${WINCERT_WINDOWS_DEPS_DIR}")
-foreach(marker openssl/.installed googletest/.installed include-host/boost)
+foreach(marker openssl/.installed googletest/.installed pugixml/.installed include-host/boost)
   if(NOT EXISTS "${wincert_deps}/${marker}")
     message(FATAL_ERROR "${wincert_deps}/${marker} is missing: run scripts/build-windows-deps.sh first "
-                        "(it cross-builds OpenSSL and googletest once and caches them)")
+                        "(it cross-builds OpenSSL, googletest and pugixml once and caches them)")
   endif()
 endforeach()
 
@@ -37,6 +38,15 @@ set_target_properties(OpenSSL::SSL PROPERTIES
 file(READ "${wincert_deps}/openssl/.installed" wincert_openssl_version)
 string(STRIP "${wincert_openssl_version}" wincert_openssl_version)
 message(STATUS "Windows deps: OpenSSL ${wincert_openssl_version} (mingw64, static) from ${wincert_deps}")
+
+# The name pkg_check_modules(PUGIXML ... IMPORTED_TARGET) gives it on Linux.
+add_library(PkgConfig::PUGIXML STATIC IMPORTED)
+set_target_properties(PkgConfig::PUGIXML PROPERTIES
+  IMPORTED_LOCATION "${wincert_deps}/pugixml/lib/libpugixml.a"
+  INTERFACE_INCLUDE_DIRECTORIES "${wincert_deps}/pugixml/include")
+file(READ "${wincert_deps}/pugixml/.installed" wincert_pugixml_version)
+string(STRIP "${wincert_pugixml_version}" wincert_pugixml_version)
+message(STATUS "Windows deps: pugixml ${wincert_pugixml_version} (mingw64, static) from ${wincert_deps}")
 
 add_library(Boost::headers INTERFACE IMPORTED)
 set_target_properties(Boost::headers PROPERTIES

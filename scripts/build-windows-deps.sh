@@ -5,6 +5,7 @@
 #     build where the archive still has it), fetched with apt into a project-local apt state, built with
 #     `Configure mingw64 no-shared no-module` (the legacy provider compiled in, for RC2/3DES PFX files).
 #   - googletest: Debian's /usr/src/googletest, built with the project's toolchain file.
+#   - pugixml: Debian's source package, built as a static library with the project's toolchain file.
 #   - header-only libraries (Boost.Asio/Beast, nlohmann/json, CLI11, spdlog, fmt): a directory holding
 #     symlinks to just those in /usr/include, so the mingw include path never sees the rest of /usr/include.
 #   - the Wine prefix the tests run in (cmake/wine-run.sh; the first wineboot takes up to a minute).
@@ -180,6 +181,37 @@ if [ "$force" -eq 1 ] || [ ! -f "$gtest_marker" ] || [ "$(cat "$gtest_marker")" 
   log "googletest done in $(($(date +%s) - started)) s"
 else
   log "googletest $gtest_version cached"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+# pugixml (the WinRM client's XML parser): Debian ships only a shared library, so build a static one from
+# Debian's source package (the version of the installed libpugixml-dev first) with the project's toolchain.
+pugixml_prefix="$deps_dir/pugixml"
+pugixml_marker="$pugixml_prefix/.installed"
+if [ "$force" -eq 1 ] || [ ! -f "$pugixml_marker" ]; then
+  started=$(date +%s)
+  wanted=$(dpkg-query -W -f='${source:Version}' libpugixml-dev 2>/dev/null || true)
+  src_root="$deps_dir/src/pugixml"
+  version=$(fetch_debian_source pugixml "$src_root" "$wanted")
+  src=$(find "$src_root" -mindepth 1 -maxdepth 1 -type d -name 'pugixml-*' | head -1)
+  [ -n "$src" ] || die "the pugixml source package did not unpack"
+  log "building pugixml $version for $triple (static)"
+  rm -rf "$pugixml_prefix" "$deps_dir/build/pugixml"
+  cmake -S "$src" -B "$deps_dir/build/pugixml" -G Ninja \
+    -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DWINCERT_WINDOWS_DEPS_DIR="$deps_dir" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$pugixml_prefix" -DCMAKE_INSTALL_LIBDIR=lib \
+    -DBUILD_SHARED_LIBS=OFF -DPUGIXML_BUILD_TESTS=OFF >"$src_root/configure.log" 2>&1 ||
+    die "pugixml configure failed; see $src_root/configure.log"
+  cmake --build "$deps_dir/build/pugixml" -j"$jobs" >"$src_root/build.log" 2>&1 ||
+    die "pugixml build failed; see $src_root/build.log"
+  cmake --install "$deps_dir/build/pugixml" >"$src_root/install.log" 2>&1 ||
+    die "pugixml install failed; see $src_root/install.log"
+  [ -f "$pugixml_prefix/lib/libpugixml.a" ] || die "pugixml installed no libpugixml.a"
+  echo "$version" >"$pugixml_marker"
+  rm -rf "$src" "$deps_dir/build/pugixml"  # the .dsc and tarballs stay for reference
+  log "pugixml $version done in $(($(date +%s) - started)) s"
+else
+  log "pugixml $(cat "$pugixml_marker") cached"
 fi
 
 # ---------------------------------------------------------------------------------------------------

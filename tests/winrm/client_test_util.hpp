@@ -165,10 +165,10 @@ struct TestCertificate {
       X509_EXTENSION_free(ext);
     }
     X509_sign(cert, key, EVP_sha256());
-    FILE* f = std::fopen(out.cert_pem.c_str(), "wb");
+    FILE* f = std::fopen(out.cert_pem.string().c_str(), "wb");
     PEM_write_X509(f, cert);
     std::fclose(f);
-    f = std::fopen(out.key_pem.c_str(), "wb");
+    f = std::fopen(out.key_pem.string().c_str(), "wb");
     PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
     std::fclose(f);
     X509_free(cert);

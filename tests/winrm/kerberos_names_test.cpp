@@ -46,10 +46,12 @@ TEST(KerberosNames, CreateRejectsIncompleteOptions) {
   auto refused = GssContext::create(password_only);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message.find("Sup3r-S3cret"), std::string::npos);
+#ifndef _WIN32  // the acceptor (tests and winhost-sim) exists only in the Linux (MIT GSSAPI) build
   AcceptorOptions strict;
   strict.require_channel_binding = true;
   auto strict_without_data = GssAcceptor::create(strict);
   ASSERT_FALSE(strict_without_data.ok());
+#endif
 }
 
 }  // namespace
