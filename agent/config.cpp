@@ -2,9 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +13,7 @@
 #include <vector>
 
 #include "agent/command_http.hpp"
+#include "agent/platform/files.hpp"
 #include "common/encoding.hpp"
 
 namespace wincert::agent {
@@ -184,7 +182,7 @@ class Section {
 };
 
 bool readable_file(const std::string& path) {
-  return !path.empty() && ::access(path.c_str(), R_OK) == 0 && fs::is_regular_file(path);
+  return !path.empty() && files::can_read(path) && fs::is_regular_file(path);
 }
 
 struct Secrets {
@@ -242,10 +240,7 @@ Secrets read_secrets_file(const std::string& path, Reader& reader) {
       out.client_secret = std::move(value);
     }
   }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    reader.problem("SecretsFile", "'" + path + "' is readable by group or others: chmod 600 it");
-  }
+  if (auto exposure = files::secrets_file_exposure(path)) reader.problem("SecretsFile", *exposure);
   return out;
 }
 

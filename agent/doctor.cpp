@@ -1,8 +1,5 @@
 #include "agent/doctor.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +22,8 @@
 #include "agent/command_client.hpp"
 #include "agent/command_http.hpp"
 #include "agent/config.hpp"
+#include "agent/local_sessions.hpp"
+#include "agent/platform/files.hpp"
 #include "agent/winrm_auth_factory.hpp"
 #include "agent/winrm_script_runner.hpp"
 #include "certstore/remote/remote_backend.hpp"
@@ -269,7 +268,7 @@ fs::path existing_ancestor(fs::path path) {
   return path;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() { return files::last_error_text(); }
 
 DoctorCheck files_check(const AgentConfig& cfg, const std::optional<seconds>& cap) {
   std::vector<std::string> checked;
@@ -300,12 +299,12 @@ DoctorCheck files_check(const AgentConfig& cfg, const std::optional<seconds>& ca
   if (!cfg.log_file.empty()) {
     std::error_code ec;
     if (fs::exists(cfg.log_file, ec)) {
-      if (::access(cfg.log_file.c_str(), W_OK) != 0)
+      if (!files::can_write(cfg.log_file))
         return fail("files", "LogFile '" + cfg.log_file + "' is not writable: " + errno_text(),
                     "chown/chmod the file for the agent's user, or clear LogFile to log to stderr (journald)");
     } else {
       const fs::path dir = existing_ancestor(fs::path(cfg.log_file).parent_path());
-      if (::access(dir.c_str(), W_OK) != 0)
+      if (!files::can_write(dir.string()))
         return fail("files",
                     "LogFile '" + cfg.log_file + "' cannot be created in '" + dir.string() + "': " + errno_text(),
                     "create the directory for the agent's user, or clear LogFile to log to stderr (journald)");
@@ -323,7 +322,7 @@ DoctorCheck outbox_check(const AgentConfig& cfg) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
     const fs::path ancestor = existing_ancestor(dir);
-    if (!fs::is_directory(ancestor, ec) || ::access(ancestor.c_str(), W_OK | X_OK) != 0)
+    if (!fs::is_directory(ancestor, ec) || !files::can_write(ancestor.string()))
       return fail(
           "outbox",
           "'" + dir + "' does not exist and cannot be created in '" + ancestor.string() + "' (" + errno_text() + ")",
@@ -333,19 +332,12 @@ DoctorCheck outbox_check(const AgentConfig& cfg) {
   }
   if (!fs::is_directory(dir, ec)) return fail("outbox", "'" + dir + "' exists but is not a directory", hint);
   // A real write: access(2) says yes to root even on a read-only mount.
-  const std::string probe = dir + "/.doctor-probe-" + std::to_string(::getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return fail("outbox", "cannot create a file in '" + dir + "': " + errno_text(), hint);
-  const bool written = ::write(fd, "probe\n", 6) == 6 && ::fsync(fd) == 0;
-  const std::string write_error = written ? std::string() : errno_text();
-  ::close(fd);
-  ::unlink(probe.c_str());
-  if (!written) return fail("outbox", "cannot write to '" + dir + "': " + write_error, hint);
+  if (auto probed = files::probe_write(dir); !probed.ok()) return fail("outbox", probed.error().message, hint);
 
   std::string detail = "'" + dir + "' writable";
   const fs::path outbox = fs::path(dir) / "outbox";
   if (fs::is_directory(outbox, ec)) {
-    if (::access(outbox.c_str(), W_OK | X_OK) != 0)
+    if (!files::can_write(outbox.string()))
       return fail("outbox", "'" + outbox.string() + "' is not writable: " + errno_text(), hint);
     std::size_t waiting = 0;
     for (const auto& entry : fs::directory_iterator(outbox, ec)) waiting += entry.is_regular_file(ec) ? 1 : 0;
@@ -586,12 +578,15 @@ net::awaitable<DoctorCheck> check_winrm(const AgentConfig& cfg, WinrmTargetSpec 
   const std::string name = "winrm " + spec.label;
   jobs::TargetOptions target_options;
   target_options.default_auth = cfg.winrm.default_auth;
+  target_options.local_backend_available = local_backend_available();
   auto target = jobs::resolve_target(spec.job, target_options);
   if (!target.ok()) {
     co_return fail(name, target.error().message,
                    "fix this target (DoctorTargets: ClientMachine, WinRM Protocol/Port/Authentication, Username; "
                    "--target: --target-protocol/--target-auth/--target-user)");
   }
+  if (target->local)
+    co_return pass(name, "this machine's stores through CryptoAPI/CNG (agent mode): no WinRM to check");
   const jobs::RemoteTarget& remote = target->remote;
   const std::string scheme(jobs::auth_scheme_name(remote.auth));
   const std::string who =

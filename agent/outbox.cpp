@@ -1,9 +1,5 @@
 #include "agent/outbox.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/platform/files.hpp"
 #include "common/log.hpp"
 
 namespace wincert::agent {
@@ -30,49 +27,9 @@ constexpr std::string_view kEntrySuffix = ".entry";
 constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr std::size_t kMaxHeader = 64 * 1024;
 
-std::string errno_text() { return std::strerror(errno); }
-
-Status write_all(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::permanent("cannot write '" + path + "': " + errno_text() + " (disk full?)");
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
-Status fsync_directory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Error::permanent("cannot open directory '" + dir + "': " + errno_text());
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Error::permanent("cannot sync directory '" + dir + "': " + errno_text());
-  return {};
-}
-
-// temp file + fsync + rename + fsync(dir).
+// temp file, flushed, renamed into place (agent/platform/files.hpp).
 Status write_durably(const std::string& dir, const std::string& name, std::string_view header, std::string_view body) {
-  const std::string temp = dir + "/" + std::string(kTempPrefix) + name;
-  const std::string final_path = dir + "/" + name;
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::permanent("cannot create '" + temp + "': " + errno_text());
-  Status written = write_all(fd, header, temp);
-  if (written.ok()) written = write_all(fd, body, temp);
-  if (written.ok() && ::fsync(fd) != 0) written = Error::permanent("cannot sync '" + temp + "': " + errno_text());
-  ::close(fd);
-  if (!written.ok()) {
-    ::unlink(temp.c_str());
-    return written;
-  }
-  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(temp.c_str());
-    return Error::permanent("cannot rename '" + temp + "' to '" + final_path + "': " + why);
-  }
-  return fsync_directory(dir);
+  return files::write_atomically(dir, std::string(kTempPrefix) + name, name, header, body);
 }
 
 std::optional<EntryKind> kind_from_name(std::string_view name) {
@@ -120,10 +77,11 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& directory) {
   if (ec)
     return Error::permanent("cannot create the outbox directory '" + box->dir_ + "': " + ec.message() +
                             " (check OutboxDirectory and its owner)");
-  ::chmod(box->root_.c_str(), 0700);
-  ::chmod(box->dir_.c_str(), 0700);
-  if (::access(box->dir_.c_str(), W_OK) != 0)
-    return Error::permanent("the outbox directory '" + box->dir_ + "' is not writable by this user: " + errno_text());
+  files::restrict_to_owner(box->root_);
+  files::restrict_to_owner(box->dir_);
+  if (!files::can_write(box->dir_))
+    return Error::permanent("the outbox directory '" + box->dir_ +
+                            "' is not writable by this user: " + files::last_error_text());
 
   std::vector<fs::path> files;
   for (const auto& item : fs::directory_iterator(box->dir_, ec)) files.push_back(item.path());
@@ -152,9 +110,14 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& directory) {
       set_aside("file name does not start with a sequence number");
       continue;
     }
-    std::ifstream in(path, std::ios::binary);
     std::string header;
-    if (!in || !std::getline(in, header) || header.size() > kMaxHeader) {
+    bool header_read = false;
+    {
+      // Closed before any set_aside(): Windows cannot rename a file that is open.
+      std::ifstream in(path, std::ios::binary);
+      header_read = in && std::getline(in, header) && header.size() <= kMaxHeader;
+    }
+    if (!header_read) {
       set_aside("no header line");
       continue;
     }
@@ -236,11 +199,8 @@ Result<std::string> Outbox::read_body(const OutboxEntry& entry) const {
 
 Status Outbox::remove(const OutboxEntry& entry) {
   std::lock_guard lock(mutex_);
-  if (::unlink(entry.file.c_str()) != 0 && errno != ENOENT)
-    return Error::permanent("outbox: cannot remove '" + entry.file + "': " + errno_text());
+  if (auto removed = files::remove_file(entry.file); !removed.ok()) return removed.error().context("outbox: ");
   entries_.erase(entry.seq);
-  // Best effort: a removal lost in a crash only means one idempotent resend.
-  (void)fsync_directory(dir_);
   return {};
 }
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agent/local_ca.hpp"
+#include "agent/local_sessions.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "jobs/capabilities.hpp"
@@ -243,7 +244,9 @@ Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
   // The io_context outlives the factory: its connections' sockets belong to it.
   net::io_context io(1);
   WinrmSessionFactory factory(options.winrm);
-  services.sessions = &factory;
+  StoreSessionRouter sessions(factory);  // local targets: CryptoAPI in the Windows build
+  services.sessions = &sessions;
+  services.target_options.local_backend_available = local_backend_available();
   const jobs::CapabilityRegistry registry = jobs::make_default_registry();
   jobs::JobResult result = run_to_completion(io, run_and_close(registry, config.value(), services, factory));
 

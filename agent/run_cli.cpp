@@ -1,12 +1,15 @@
 #include "agent/run_cli.hpp"
 
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#endif
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -20,6 +23,7 @@
 
 #include "agent/agent_loop.hpp"
 #include "agent/config.hpp"
+#include "agent/local_sessions.hpp"
 #include "agent/store_sessions.hpp"
 #include "common/log.hpp"
 
@@ -28,6 +32,9 @@ namespace wincert::agent {
 namespace net = boost::asio;
 
 void notify_systemd(const std::string& state) {
+#ifdef _WIN32
+  (void)state;  // no systemd; the Windows service reports to the SCM instead (agent/windows_service.cpp)
+#else
   const char* path = std::getenv("NOTIFY_SOCKET");
   if (path == nullptr || path[0] == '\0') return;
   sockaddr_un addr{};
@@ -41,6 +48,7 @@ void notify_systemd(const std::string& state) {
   (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr),
                  static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
   ::close(fd);
+#endif
 }
 
 namespace {
@@ -60,16 +68,24 @@ WinrmDefaults session_defaults(const AgentConfig& config) {
 
 }  // namespace
 
-int run_agent_command(const std::string& config_path) {
+int run_agent(const std::string& config_path, const RunHooks& hooks) {
+  auto setup_error = [&hooks](const std::string& message) {
+    if (hooks.setup_error) {
+      hooks.setup_error(message);
+    } else {
+      std::fprintf(stderr, "wincert-agent run: %s\n", message.c_str());
+    }
+  };
   auto config = load_agent_config(config_path);
   if (!config.ok()) {
-    std::fprintf(stderr, "wincert-agent run: %s\n", config.error().message.c_str());
+    setup_error(config.error().message);
     return kExitConfig;
   }
+  if (config->log_file.empty()) config->log_file = hooks.default_log_file;
   if (!config->log_file.empty()) {
     std::ofstream probe(config->log_file, std::ios::app);
     if (!probe) {
-      std::fprintf(stderr, "wincert-agent run: LogFile: cannot open '%s' for writing\n", config->log_file.c_str());
+      setup_error("LogFile: cannot open '" + config->log_file + "' for writing");
       return kExitConfig;
     }
   }
@@ -80,8 +96,10 @@ int run_agent_command(const std::string& config_path) {
 
   net::io_context io(1);
   auto sessions = std::make_unique<WinrmSessionFactory>(session_defaults(*config));
+  auto router = std::make_unique<StoreSessionRouter>(*sessions);  // local targets: CryptoAPI (Windows build)
   AgentDeps deps;
-  deps.sessions = sessions.get();
+  deps.sessions = router.get();
+  deps.local_backend_available = local_backend_available();
   auto created = Agent::create(io.get_executor(), std::move(config.value()), deps);
   if (!created.ok()) {
     log->error("{}", created.error().message);
@@ -89,7 +107,7 @@ int run_agent_command(const std::string& config_path) {
   }
   std::unique_ptr<Agent> agent = std::move(created.value());
 
-  net::signal_set signals(io, SIGINT, SIGTERM);
+  net::signal_set signals(io);
   int signals_seen = 0;
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int number) {
@@ -100,11 +118,26 @@ int run_agent_command(const std::string& config_path) {
       std::_Exit(kExitOk);
     }
     log->info("received {}: finishing running jobs, then stopping", number == SIGTERM ? "SIGTERM" : "SIGINT");
-    notify_systemd("STOPPING=1");
+    if (hooks.stopping) hooks.stopping();
     agent->request_stop();
     signals.async_wait(on_signal);
   };
-  signals.async_wait(on_signal);
+  if (hooks.handle_signals) {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait(on_signal);
+  }
+  if (hooks.stop_handle) {
+    // From another thread (the SCM's control handler): run on the agent's thread, once.
+    Agent* running = agent.get();
+    hooks.stop_handle([&io, running, log, stopping = hooks.stopping] {
+      net::post(io, [running, log, stopping] {
+        log->info("stop requested: finishing running jobs, then stopping");
+        if (stopping) stopping();
+        running->request_stop();
+      });
+    });
+  }
 
   net::co_spawn(io, sessions->run_idle_reaper(), net::detached);
   int exit_code = 255;
@@ -127,8 +160,9 @@ int run_agent_command(const std::string& config_path) {
         exit_code = code;
         io.stop();
       });
-  notify_systemd("READY=1");
+  if (hooks.ready) hooks.ready();
   io.run();
+  if (hooks.stop_handle) hooks.stop_handle({});  // the stop function refers to io and the agent: withdraw it
 
   if (!agent->quiescent()) {
     // A job overran the grace period: its coroutine is still suspended inside WinRM code; unwinding it
@@ -140,9 +174,17 @@ int run_agent_command(const std::string& config_path) {
   }
   signals.cancel();
   agent.reset();
+  router.reset();
   sessions.reset();
   log->flush();
   return exit_code;
+}
+
+int run_agent_command(const std::string& config_path) {
+  RunHooks hooks;
+  hooks.ready = [] { notify_systemd("READY=1"); };
+  hooks.stopping = [] { notify_systemd("STOPPING=1"); };
+  return run_agent(config_path, hooks);
 }
 
 void add_run_command(CLI::App& app) {

@@ -39,8 +39,9 @@ if [ "$quick" -eq 0 ]; then
 fi
 # --- Windows build (mingw-w64 cross build; tests run under Wine) ---------------------------------------
 # Separate block: cross-built third-party libraries are cached in build/windows-deps (cold: about 4 min,
-# cached: instant), then the Windows preset builds common/ and certstore/ (with the local CryptoAPI/CNG
-# backend) and ctest runs their tests through cmake/wine-run.sh. Not in --quick; skip with WINCERT_SKIP_WINDOWS=1.
+# cached: instant), then the Windows preset builds wincert-agent.exe and the tests, and ctest runs them through
+# cmake/wine-run.sh; the service end-to-end test uses the default build's command-sim (built above).
+# Not in --quick; skip with WINCERT_SKIP_WINDOWS=1.
 if [ "$quick" -eq 0 ] && [ "${WINCERT_SKIP_WINDOWS:-0}" != 1 ]; then
   step "Windows build (mingw-w64) and tests under Wine"
   bash scripts/build-windows-deps.sh

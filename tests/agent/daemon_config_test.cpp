@@ -1,15 +1,21 @@
 // Configuration: defaults, the UO's appsettings layout, secrets from a file or the environment, and
 // one test per bad key showing the key is named.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
+#include <filesystem>
 #include <map>
+#include <string>
 
 #include "agent/config.hpp"
 #include "tests/agent/daemon_test_support.hpp"
 
 namespace wincert::agent {
 namespace {
+
+// chmod 600 (on Windows only the read-only attribute follows these bits; ACLs are untouched).
+void restrict_to_owner(const std::string& path) {
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
 
 using testing::TempDir;
 using testing::write_text;
@@ -48,7 +54,8 @@ TEST_F(ConfigTest, MinimalBasicConfigHasDocumentedDefaults) {
   EXPECT_EQ(cfg->inventory_max_update_bytes, 10u * 1024 * 1024);
   EXPECT_EQ(cfg->max_concurrent_jobs, 32);
   EXPECT_EQ(cfg->max_jobs_per_host, 2);
-  EXPECT_EQ(cfg->outbox_directory, dir_.path() + "/state");  // relative to the config file
+  // relative to the config file (compared as paths: Windows joins with '\\')
+  EXPECT_EQ(std::filesystem::path(cfg->outbox_directory), std::filesystem::path(dir_.path() + "/state"));
   EXPECT_TRUE(cfg->server_tls_verify);
   EXPECT_EQ(cfg->log_level, "info");
   EXPECT_EQ(cfg->winrm.default_auth, jobs::AuthScheme::kNegotiate);
@@ -79,7 +86,7 @@ TEST_F(ConfigTest, AcceptsTheUniversalOrchestratorLayoutCommentsAndCaseInsensiti
 TEST_F(ConfigTest, SecretsFileSuppliesThePasswordAndTheEnvironmentWins) {
   env_.clear();
   write_text(dir_.file("secrets.json"), R"({"Password": "from-file"})");
-  ::chmod(dir_.file("secrets.json").c_str(), 0600);
+  restrict_to_owner(dir_.file("secrets.json"));
   auto cfg = parse(basic(R"("SecretsFile": "secrets.json")"));
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_EQ(cfg->password.reveal(), "from-file");
@@ -90,8 +97,13 @@ TEST_F(ConfigTest, SecretsFileSuppliesThePasswordAndTheEnvironmentWins) {
 }
 
 TEST_F(ConfigTest, SecretsFileReadableByOthersIsRefused) {
+#ifdef _WIN32
+  GTEST_SKIP() << "Windows protects the secrets file with its ACL, not mode bits; the agent does not check ACLs";
+#endif
   write_text(dir_.file("secrets.json"), R"({"Password": "p"})");
-  ::chmod(dir_.file("secrets.json").c_str(), 0644);
+  std::filesystem::permissions(dir_.file("secrets.json"),
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                   std::filesystem::perms::group_read | std::filesystem::perms::others_read);
   expect_problem(basic(R"("SecretsFile": "secrets.json")"), "chmod 600");
 }
 
@@ -102,7 +114,7 @@ TEST_F(ConfigTest, ClientCertificateNeedsBothReadableFiles) {
                        "CertPath": "c.pem", "KeyPath": "k.pem"})");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kNone);
-  EXPECT_EQ(cfg->client_cert, dir_.file("c.pem"));
+  EXPECT_EQ(std::filesystem::path(cfg->client_cert), std::filesystem::path(dir_.file("c.pem")));
   expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo", "CertPath": "c.pem"})",
                  "KeyPath");
   expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
@@ -161,7 +173,7 @@ TEST_F(ConfigTest, SecretsInTheMainFileAreRefusedWithoutEchoingThem) {
   EXPECT_EQ(cfg.error().message.find("SECRET"), std::string::npos) << cfg.error().message;
 
   write_text(dir_.file("secrets.json"), R"({"Password": "p-SECRET", "Pasword": "typo-SECRET")");
-  ::chmod(dir_.file("secrets.json").c_str(), 0600);
+  restrict_to_owner(dir_.file("secrets.json"));
   cfg = parse(basic(R"("SecretsFile": "secrets.json")"));
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().message.find("SecretsFile"), std::string::npos);

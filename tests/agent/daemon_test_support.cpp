@@ -149,7 +149,7 @@ void FakeServer::set_handler(Handler handler) {
 TempDir::TempDir() {
   std::random_device rd;
   const auto base = std::filesystem::temp_directory_path() /
-                    ("wincert-daemon-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+                    ("wincert-daemon-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
   std::filesystem::create_directories(base);
   path_ = base.string();
 }

@@ -1,0 +1,20 @@
+#include "agent/local_sessions.hpp"
+
+namespace wincert::agent {
+
+bool local_backend_available() { return false; }
+
+struct StoreSessionRouter::Local {};
+
+StoreSessionRouter::StoreSessionRouter(jobs::StoreSessionFactory& remote) : remote_(remote) {}
+StoreSessionRouter::~StoreSessionRouter() = default;
+
+boost::asio::awaitable<Result<jobs::StoreSession>> StoreSessionRouter::open(const jobs::Target& target) {
+  if (target.local) {
+    co_return Error::permanent("store on '" + target.machine +
+                               "' asks for the local CryptoAPI path, which only the Windows build of the agent has");
+  }
+  co_return co_await remote_.open(target);
+}
+
+}  // namespace wincert::agent

@@ -1,0 +1,44 @@
+// The few file-system operations the agent needs that differ between POSIX and Windows: durable atomic
+// writes (the outbox, schedules), owner-only directories, and access checks for doctor. One interface,
+// two implementations selected by CMake (files_posix.cpp, files_windows.cpp).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace wincert::agent::files {
+
+// Writes header + body to dir/name so that a crash leaves either the old file or the whole new one:
+// written to dir/temp_name, flushed to the disk, renamed over dir/name, and the rename made durable
+// (POSIX: fsync of the directory; Windows: MoveFileEx with MOVEFILE_WRITE_THROUGH). The temp file is
+// removed when anything fails.
+Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
+                        std::string_view header, std::string_view body);
+
+// Removes a file (a missing one is not an error) and makes the removal durable where that is cheap.
+Status remove_file(const std::string& path);
+
+// Best effort: only the agent's own account may read the directory (POSIX mode 0700). On Windows the
+// directory keeps the ACL it inherits (under %ProgramData% that is Administrators and SYSTEM full
+// control, Users read); see agent/platform/files_windows.cpp.
+void restrict_to_owner(const std::string& directory);
+
+// access(2)-style checks for doctor's messages: may this process write / read the path?
+bool can_write(const std::string& path);
+bool can_read(const std::string& path);
+
+// Creates, writes, flushes and deletes a probe file in dir: a real write (access() says yes to root
+// even on a read-only mount). The error names the directory and the system's reason.
+Status probe_write(const std::string& dir);
+
+// Why a secrets file is too open to trust, or nullopt. POSIX: group/other permission bits. Windows: not
+// checked here (ACLs; the service installer's directory carries them).
+std::optional<std::string> secrets_file_exposure(const std::string& path);
+
+// The last system error (errno / GetLastError) as text.
+std::string last_error_text();
+
+}  // namespace wincert::agent::files

@@ -1,0 +1,94 @@
+#include "agent/platform/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace wincert::agent::files {
+
+namespace {
+
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::permanent("cannot write '" + path + "': " + last_error_text() + " (disk full?)");
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status sync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error::permanent("cannot open directory '" + dir + "': " + last_error_text());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Error::permanent("cannot sync directory '" + dir + "': " + last_error_text());
+  return {};
+}
+
+}  // namespace
+
+std::string last_error_text() { return std::strerror(errno); }
+
+Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
+                        std::string_view header, std::string_view body) {
+  const std::string temp = dir + "/" + temp_name;
+  const std::string final_path = dir + "/" + name;
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::permanent("cannot create '" + temp + "': " + last_error_text());
+  Status written = write_all(fd, header, temp);
+  if (written.ok()) written = write_all(fd, body, temp);
+  if (written.ok() && ::fsync(fd) != 0) written = Error::permanent("cannot sync '" + temp + "': " + last_error_text());
+  ::close(fd);
+  if (!written.ok()) {
+    ::unlink(temp.c_str());
+    return written;
+  }
+  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+    const std::string why = last_error_text();
+    ::unlink(temp.c_str());
+    return Error::permanent("cannot rename '" + temp + "' to '" + final_path + "': " + why);
+  }
+  return sync_directory(dir);
+}
+
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Error::permanent("cannot remove '" + path + "': " + last_error_text());
+  // Best effort: a removal lost in a crash only means one idempotent resend.
+  const auto slash = path.find_last_of('/');
+  (void)sync_directory(slash == std::string::npos ? "." : path.substr(0, slash));
+  return {};
+}
+
+void restrict_to_owner(const std::string& directory) { ::chmod(directory.c_str(), 0700); }
+
+bool can_write(const std::string& path) { return ::access(path.c_str(), W_OK) == 0; }
+bool can_read(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+
+Status probe_write(const std::string& dir) {
+  const std::string probe = dir + "/.doctor-probe-" + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::permanent("cannot create a file in '" + dir + "': " + last_error_text());
+  const bool written = ::write(fd, "probe\n", 6) == 6 && ::fsync(fd) == 0;
+  const std::string write_error = written ? std::string() : last_error_text();
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (!written) return Error::permanent("cannot write to '" + dir + "': " + write_error);
+  return {};
+}
+
+std::optional<std::string> secrets_file_exposure(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return "'" + path + "' is readable by group or others: chmod 600 it";
+  return std::nullopt;
+}
+
+}  // namespace wincert::agent::files

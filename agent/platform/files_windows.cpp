@@ -1,0 +1,98 @@
+#include "agent/platform/files.hpp"
+
+#include <windows.h>
+
+#include <io.h>
+
+#include "certstore/local/win32_text.hpp"
+
+namespace wincert::agent::files {
+
+namespace {
+
+using certstore::local::error_text;
+using certstore::local::widen;
+
+struct FileHandle {
+  HANDLE handle = INVALID_HANDLE_VALUE;
+  ~FileHandle() {
+    if (handle != INVALID_HANDLE_VALUE) ::CloseHandle(handle);
+  }
+};
+
+std::string why(DWORD code) { return error_text(code); }
+
+Status write_all(HANDLE file, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(data.size(), 1u << 30));
+    DWORD written = 0;
+    if (!::WriteFile(file, data.data(), chunk, &written, nullptr))
+      return Error::permanent("cannot write '" + path + "': " + why(::GetLastError()) + " (disk full?)");
+    data.remove_prefix(written);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string last_error_text() { return why(::GetLastError()); }
+
+Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
+                        std::string_view header, std::string_view body) {
+  const std::string temp = dir + "/" + temp_name;
+  const std::string final_path = dir + "/" + name;
+  const std::wstring temp_w = widen(temp);
+  Status written;
+  {
+    FileHandle file;
+    file.handle =
+        ::CreateFileW(temp_w.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (file.handle == INVALID_HANDLE_VALUE)
+      return Error::permanent("cannot create '" + temp + "': " + why(::GetLastError()));
+    written = write_all(file.handle, header, temp);
+    if (written.ok()) written = write_all(file.handle, body, temp);
+    // FlushFileBuffers is Windows' fsync: the data is on the disk before the rename makes it visible.
+    if (written.ok() && !::FlushFileBuffers(file.handle))
+      written = Error::permanent("cannot flush '" + temp + "' to disk: " + why(::GetLastError()));
+  }
+  if (!written.ok()) {
+    ::DeleteFileW(temp_w.c_str());
+    return written;
+  }
+  // NTFS journals the rename; WRITE_THROUGH returns only once it is on the disk.
+  if (!::MoveFileExW(temp_w.c_str(), widen(final_path).c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    const std::string reason = why(::GetLastError());
+    ::DeleteFileW(temp_w.c_str());
+    return Error::permanent("cannot rename '" + temp + "' to '" + final_path + "': " + reason);
+  }
+  return {};
+}
+
+Status remove_file(const std::string& path) {
+  if (!::DeleteFileW(widen(path).c_str())) {
+    const DWORD code = ::GetLastError();
+    if (code != ERROR_FILE_NOT_FOUND && code != ERROR_PATH_NOT_FOUND)
+      return Error::permanent("cannot remove '" + path + "': " + why(code));
+  }
+  return {};
+}
+
+// The directory keeps its inherited ACL: the agent's data lives under %ProgramData%\wincert-agent, which the
+// installer creates, and a service account other than LocalSystem is granted access there by the admin.
+void restrict_to_owner(const std::string& /*directory*/) {}
+
+bool can_write(const std::string& path) { return ::_waccess(widen(path).c_str(), 2) == 0; }
+bool can_read(const std::string& path) { return ::_waccess(widen(path).c_str(), 4) == 0; }
+
+Status probe_write(const std::string& dir) {
+  const std::string probe = dir + "/.doctor-probe-" + std::to_string(::GetCurrentProcessId());
+  Status written = write_atomically(dir, ".tmp-doctor-probe-" + std::to_string(::GetCurrentProcessId()),
+                                    probe.substr(dir.size() + 1), "probe\n", {});
+  if (!written.ok()) return Error::permanent("cannot write to '" + dir + "': " + written.error().message);
+  (void)remove_file(probe);
+  return {};
+}
+
+std::optional<std::string> secrets_file_exposure(const std::string& /*path*/) { return std::nullopt; }
+
+}  // namespace wincert::agent::files
