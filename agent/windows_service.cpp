@@ -19,17 +19,14 @@
 #include "agent/agent_loop.hpp"
 #include "agent/config.hpp"
 #include "agent/run_cli.hpp"
-#include "certstore/local/win32_text.hpp"
 #include "common/log.hpp"
+#include "common/win32_text.hpp"
 
 namespace wincert::agent {
 
 namespace {
 
 namespace fs = std::filesystem;
-using certstore::local::error_text;
-using certstore::local::narrow;
-using certstore::local::widen;
 
 constexpr int kExitFailed = 1;
 

@@ -7,7 +7,7 @@
 #include "certstore/local/operations.hpp"
 #include "certstore/local/registry.hpp"
 #include "certstore/local/system_store.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "certstore/openssl_util.hpp"
 
 #include <openssl/evp.h>

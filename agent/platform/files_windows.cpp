@@ -4,14 +4,11 @@
 
 #include <io.h>
 
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 
 namespace wincert::agent::files {
 
 namespace {
-
-using certstore::local::error_text;
-using certstore::local::widen;
 
 struct FileHandle {
   HANDLE handle = INVALID_HANDLE_VALUE;

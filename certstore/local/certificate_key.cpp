@@ -1,6 +1,6 @@
 #include "certstore/local/certificate_key.hpp"
 
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 
 namespace wincert::certstore::local {
 namespace {

@@ -1,7 +1,7 @@
 #include "certstore/local/key_file_acl.hpp"
 
 #include "certstore/local/handles.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 
 #include <aclapi.h>
 #include <sddl.h>

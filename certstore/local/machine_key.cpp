@@ -1,6 +1,6 @@
 #include "certstore/local/machine_key.hpp"
 
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "certstore/openssl_util.hpp"
 #include "common/encoding.hpp"
 

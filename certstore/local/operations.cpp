@@ -5,7 +5,7 @@
 #include "certstore/local/pfx_key.hpp"
 #include "certstore/local/request_builder.hpp"
 #include "certstore/local/system_store.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "certstore/pkcs12.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"

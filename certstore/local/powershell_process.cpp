@@ -3,7 +3,7 @@
 #include "certstore/local/blocking_worker.hpp"
 #include "certstore/local/handles.hpp"
 #include "certstore/local/service_control.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
 

@@ -1,6 +1,6 @@
 #include "certstore/local/registry.hpp"
 
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 
 namespace wincert::certstore::local {
 namespace {

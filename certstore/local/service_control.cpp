@@ -1,7 +1,7 @@
 #include "certstore/local/service_control.hpp"
 
 #include "certstore/local/handles.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
 

@@ -1,6 +1,6 @@
 #include "certstore/local/system_store.hpp"
 
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
 
 #include <algorithm>

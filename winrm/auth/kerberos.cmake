@@ -9,10 +9,10 @@ if(WIN32)
     ${CMAKE_CURRENT_LIST_DIR}/wine_layout.cpp
     ${CMAKE_CURRENT_LIST_DIR}/sspi_context.cpp)
   target_include_directories(wincert_sspi PUBLIC ${PROJECT_SOURCE_DIR})
-  # UTF-8 <-> UTF-16 and Win32 error text at the call sites: certstore/local/win32_text.
-  target_link_libraries(wincert_sspi PUBLIC wincert_common wincert_certstore_local secur32 PRIVATE wincert_warnings)
+  # UTF-8 <-> UTF-16 and Win32 error text at the call sites: common/win32_text.
+  target_link_libraries(wincert_sspi PUBLIC wincert_common secur32 PRIVATE wincert_warnings)
   target_sources(wincert_winrm PRIVATE $<TARGET_OBJECTS:wincert_sspi>)
-  target_link_libraries(wincert_winrm PUBLIC wincert_certstore_local secur32)
+  target_link_libraries(wincert_winrm PUBLIC secur32)
 else()
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(KRB5 REQUIRED IMPORTED_TARGET GLOBAL krb5-gssapi krb5)

@@ -23,15 +23,12 @@
 #include <utility>
 #include <vector>
 
-#include "certstore/local/win32_text.hpp"
 #include "common/encoding.hpp"
+#include "common/win32_text.hpp"
 #include "winrm/auth/wine_layout.hpp"
 
 namespace wincert::winrm::gss {
 namespace {
-
-using certstore::local::narrow;
-using certstore::local::widen;
 
 // The security header Wine's Kerberos writes can exceed the SECPKG_ATTR_SIZES trailer it reports (49
 // against 60 for AES, and it does not check the buffer); real Windows writes at most its reported size
@@ -173,7 +170,7 @@ constexpr std::array kStatusNames{
 
 // "0x8009030C SEC_E_LOGON_DENIED: The logon attempt failed" (name and system text when known).
 std::string status_text(SECURITY_STATUS status) {
-  std::string text = certstore::local::error_text(static_cast<DWORD>(status));
+  std::string text = error_text(static_cast<DWORD>(status));
   for (const auto& entry : kStatusNames) {
     if (entry.status == status && text.find(entry.name) == std::string::npos) {
       char hex[16];

@@ -4,7 +4,7 @@
 #include "certstore/csr.hpp"
 #include "certstore/local/machine_key.hpp"
 #include "certstore/local/request_builder.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "local_test_support.hpp"
 
 #include <gtest/gtest.h>

@@ -3,7 +3,7 @@
 // what the runner sends and answers with the scripts' contract documents. Wine has no PowerShell or IIS.
 #include "certstore/local/powershell_process.hpp"
 #include "certstore/local/local_bindings.hpp"
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
 #include "local_test_support.hpp"
 #include "test_paths.hpp"

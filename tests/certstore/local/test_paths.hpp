@@ -1,7 +1,7 @@
 // Paths of the helper programs the tests start (fake_powershell.exe, sql_test_service.exe).
 #pragma once
 
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 
 #include <windows.h>
 

@@ -8,13 +8,13 @@
 #include <string>
 #include <string_view>
 
-namespace wincert::certstore::local {
+namespace wincert {
 
 std::wstring widen(std::string_view utf8);
 std::string narrow(std::wstring_view utf16);
 std::string narrow(const wchar_t* utf16);  // nullptr -> ""
 
-// The code in hex, its symbolic name when it is one of the codes this backend meets, and the system's
+// The code in hex, its symbolic name when it is one of the codes our Win32 call sites meet, and the system's
 // message for it when Windows has one.
 std::string error_text(DWORD code);
 // "<call> failed: <error_text>"
@@ -22,4 +22,4 @@ std::string call_failed(std::string_view call, DWORD code);
 // GetLastError() right after the failing call, as call_failed() text.
 std::string last_error(std::string_view call);
 
-}  // namespace wincert::certstore::local
+}  // namespace wincert

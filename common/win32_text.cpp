@@ -1,6 +1,11 @@
-#include "certstore/local/win32_text.hpp"
+#include "common/win32_text.hpp"
 
-#include "certstore/local/windows_crypto.hpp"
+// Order matters (windows.h first): the NTE_/CRYPT_E_/SEC_E_ codes come from these.
+#include <windows.h>
+
+#include <wincrypt.h>
+
+#include <ncrypt.h>
 
 #include <winerror.h>
 
@@ -8,10 +13,10 @@
 #include <cstdio>
 #include <utility>
 
-namespace wincert::certstore::local {
+namespace wincert {
 namespace {
 
-// The codes this backend meets; Wine has no message text for most NTE_/CRYPT_E_ codes, and the names
+// The codes the Win32 call sites meet; Wine has no message text for most NTE_/CRYPT_E_ codes, and the names
 // are what people search for.
 constexpr std::array<std::pair<DWORD, const char*>, 40> kNames{{
     {ERROR_FILE_NOT_FOUND, "ERROR_FILE_NOT_FOUND"},
@@ -114,4 +119,4 @@ std::string call_failed(std::string_view call, DWORD code) {
 
 std::string last_error(std::string_view call) { return call_failed(call, GetLastError()); }
 
-}  // namespace wincert::certstore::local
+}  // namespace wincert
