@@ -3,9 +3,10 @@
 #include "certstore/local/blocking_worker.hpp"
 #include "certstore/local/handles.hpp"
 #include "certstore/local/service_control.hpp"
-#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
+#include "common/win32_text.hpp"
+#include "winrm/powershell_bootstrap.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -23,20 +24,6 @@ using KernelHandle = UniqueHandle<HANDLE, close_kernel_handle>;
 
 constexpr std::string_view kPowerShellBelowSystem = "\\WindowsPowerShell\\v1.0\\powershell.exe";
 constexpr std::string_view kNeedsPowerShell = "Windows PowerShell 5.1 is needed for IIS stores in agent mode";
-
-// Mirrors the stdin mode of winrm/powershell_bootstrap.cpp (same marker, same payload format), so a
-// script behaves the same whether it ran over WinRM or here.
-constexpr std::string_view kBootstrap =
-    "# wincert-bootstrap: stdin\n"
-    "$ProgressPreference = 'SilentlyContinue'\n"
-    "$ErrorActionPreference = 'Stop'\n"
-    "$wincertIn = [Console]::In.ReadToEnd() -split \"`n\"\n"
-    "$wincertScript = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($wincertIn[0].Trim()))\n"
-    "$wincertArgs = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($wincertIn[1].Trim()))\n"
-    "$global:LASTEXITCODE = 0\n"
-    "& ([ScriptBlock]::Create($wincertScript)) $wincertArgs\n"
-    "if (!$?) { if ($LASTEXITCODE) { exit $LASTEXITCODE } else { exit 1 } }\n"
-    "exit $LASTEXITCODE\n";
 
 bool file_exists(const std::string& path) {
   const std::wstring wide = widen(path);
@@ -190,7 +177,9 @@ std::string default_powershell_path() {
   return directory + std::string(kPowerShellBelowSystem);
 }
 
-std::string local_bootstrap_script() { return std::string(kBootstrap); }
+// The stdin mode of the remote execution contract (winrm/powershell_bootstrap.hpp): the same bootstrap and
+// payload as over WinRM, so a script behaves the same there and here; nothing secret on the command line.
+std::string local_bootstrap_script() { return winrm::bootstrap_script(winrm::BootstrapMode::kStdin, nullptr); }
 
 PowerShellInvocation build_powershell_invocation(const std::string& executable, std::string_view script_text,
                                                  const nlohmann::json& args) {
@@ -198,10 +187,10 @@ PowerShellInvocation build_powershell_invocation(const std::string& executable, 
   invocation.executable = executable;
   invocation.command_line = quoted(executable) +
                             " -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " +
-                            base64_encode(utf8_to_utf16le(kBootstrap));
+                            winrm::encode_command(local_bootstrap_script());
   const std::string args_json =
       args.is_null() ? std::string("{}") : args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  invocation.stdin_data = base64_encode(script_text) + "\n" + base64_encode(args_json) + "\n";
+  invocation.stdin_data = winrm::encode_payload({std::string(script_text), args_json}) + "\n";
   return invocation;
 }
 
