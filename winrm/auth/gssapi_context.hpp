@@ -62,6 +62,10 @@ struct ClientOptions {
   std::optional<std::string> channel_binding;
 };
 
+// What both implementations refuse before touching Kerberos: no target host, spn-with-port without a port,
+// a password without a user.
+Status check_client_options(const ClientOptions& options);
+
 // The client (initiator) security context. Not copyable; one per authenticated connection.
 class GssContext final : public MessageSealer {
  public:

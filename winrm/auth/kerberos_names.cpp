@@ -1,9 +1,23 @@
 // Kerberos naming rules shared by both GssContext implementations (MIT GSSAPI on Linux, SSPI on
-// Windows): SPNs and the mapping of what a user types to a principal. Pure code, no Kerberos library.
+// Windows): SPNs, the mapping of what a user types to a principal, and the options both accept. Pure code, no Kerberos
+// library.
 #include "common/encoding.hpp"
 #include "winrm/auth/gssapi_context.hpp"
 
 namespace wincert::winrm::gss {
+
+Status check_client_options(const ClientOptions& options) {
+  if (trim(options.target.host).empty()) {
+    return Error::invalid("Kerberos: no target host given (the SPN is built from it)");
+  }
+  if (options.target.spn_with_port && options.target.port == 0) {
+    return Error::invalid("Kerberos: spn-with-port needs the endpoint port");
+  }
+  if (!options.password.empty() && trim(options.user).empty()) {
+    return Error::invalid("Kerberos: a password was given without a user name");
+  }
+  return {};
+}
 
 std::string service_principal(const Target& target) {
   std::string spn = target.service + "/" + target.host;

@@ -383,15 +383,7 @@ GssContext::GssContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GssContext::~GssContext() = default;
 
 Result<std::unique_ptr<GssContext>> GssContext::create(ClientOptions options) {
-  if (trim(options.target.host).empty()) {
-    return Error::invalid("Kerberos: no target host given (the SPN is built from it)");
-  }
-  if (options.target.spn_with_port && options.target.port == 0) {
-    return Error::invalid("Kerberos: spn-with-port needs the endpoint port");
-  }
-  if (!options.password.empty() && trim(options.user).empty()) {
-    return Error::invalid("Kerberos: a password was given without a user name");
-  }
+  if (auto checked = check_client_options(options); !checked.ok()) return checked.error();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->spn = service_principal(impl->options.target);
