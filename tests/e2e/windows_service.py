@@ -11,8 +11,6 @@ Usage: windows_service.py AGENT_EXE COMMAND_SIM WINE_RUN TEMPLATE_PREFIX
 Exits 0 when every check holds, 1 when one fails, 77 (skipped) when command-sim has not been built.
 E2E_KEEP=1 keeps the temporary directory.
 """
-import base64
-import hashlib
 import json
 import os
 import shutil
@@ -48,8 +46,8 @@ def winpath(path):
 
 
 class Wine:
-    def __init__(self, wine_run, prefix, workdir):
-        self.wine_run, self.prefix, self.workdir = wine_run, prefix, workdir
+    def __init__(self, wine_run, prefix):
+        self.wine_run, self.prefix = wine_run, prefix
         self.env = dict(os.environ, WINCERT_WINESERVER_PERSIST="60")
 
     def run(self, *argv, timeout=180, check_rc=True):
@@ -70,10 +68,6 @@ class Wine:
         subprocess.run(["/usr/lib/wine/wineserver", "-k"], env=env, capture_output=True, timeout=60)
 
 
-def thumbprint(der_b64):
-    return hashlib.sha1(base64.b64decode(der_b64)).hexdigest().upper()
-
-
 def main(argv):
     if len(argv) != 5:
         print(__doc__, file=sys.stderr)
@@ -87,7 +81,7 @@ def main(argv):
     prefix = os.path.join(workdir, "wineprefix")
     user, password = "KEYFACTOR\\svc-orchestrator", _random_secret("cmd-Pw")
     command = CommandSim(command_sim, workdir, user, password)
-    wine = Wine(wine_run, prefix, workdir)
+    wine = Wine(wine_run, prefix)
     log_path = os.path.join(workdir, "wincert-agent.log")  # the service's default: beside its configuration
     ok = False
     try:

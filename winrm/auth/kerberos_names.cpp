@@ -1,6 +1,6 @@
 // Kerberos naming rules shared by both GssContext implementations (MIT GSSAPI on Linux, SSPI on
-// Windows): SPNs, the mapping of what a user types to a principal, and the options both accept. Pure code, no Kerberos
-// library.
+// Windows): SPNs, the mapping of what a user types to a principal, and the options both accept.
+// Pure code, no Kerberos library.
 #include "common/encoding.hpp"
 #include "winrm/auth/gssapi_context.hpp"
 
