@@ -315,8 +315,9 @@ function Get-SplattedKey([System.Management.Automation.Language.Ast]$Root, [stri
             }
         } elseif (($left -is [System.Management.Automation.Language.MemberExpressionAst] -or
                 $left -is [System.Management.Automation.Language.IndexExpressionAst]) -and
-            $left.Target -is [System.Management.Automation.Language.VariableExpressionAst] -and
-            $left.Target.VariablePath.UserPath -eq $VariableName) {
+            ($target = if ($left -is [System.Management.Automation.Language.MemberExpressionAst]) { $left.Expression } else { $left.Target }) -is
+            [System.Management.Automation.Language.VariableExpressionAst] -and
+            $target.VariablePath.UserPath -eq $VariableName) {
             $member = if ($left -is [System.Management.Automation.Language.MemberExpressionAst]) { $left.Member } else { $left.Index }
             if ($member -is [System.Management.Automation.Language.StringConstantExpressionAst]) { $keys.Add($member.Value) }
         }
@@ -324,29 +325,43 @@ function Get-SplattedKey([System.Management.Automation.Language.Ast]$Root, [stri
     return , $keys
 }
 
-# The 7-only parameter a written name (exact, or a unique prefix as PowerShell allows) refers to, or $null.
-function Resolve-SevenOnlyParameter([hashtable]$Table, [string]$Written, [string[]]$AllParameters) {
-    foreach ($name in $Table.Keys) { if ($name -eq $Written) { return $name } }
-    $candidates = @($AllParameters | Where-Object { $_ -like "$Written*" })
-    if ($candidates.Count -eq 1 -and $Table.ContainsKey($candidates[0])) { return $candidates[0] }
-    if ($candidates.Count -eq 0) {
-        $sevenOnly = @($Table.Keys | Where-Object { $_ -like "$Written*" })
-        if ($sevenOnly.Count -eq 1) { return $sevenOnly[0] }
+$script:ParameterMapCache = @{}
+# A command's parameters in this PowerShell 7: lower-case name or alias -> @{ Name = canonical; IsAlias = bool }.
+# Empty when the command does not exist on this platform.
+function Get-ParameterMap([string]$CommandName) {
+    if (-not $script:ParameterMapCache.ContainsKey($CommandName)) {
+        $map = @{}
+        $command = Get-Command -Name $CommandName -CommandType Cmdlet, Function -ErrorAction Ignore | Select-Object -First 1
+        if ($command) {
+            foreach ($parameter in $command.Parameters.Values) {
+                $map[$parameter.Name.ToLowerInvariant()] = @{ Name = $parameter.Name; IsAlias = $false }
+                foreach ($alias in $parameter.Aliases) {
+                    $map[$alias.ToLowerInvariant()] = @{ Name = $parameter.Name; IsAlias = $true }
+                }
+            }
+        }
+        $script:ParameterMapCache[$CommandName] = $map
     }
-    return $null
+    return $script:ParameterMapCache[$CommandName]
 }
 
-$script:ParameterNameCache = @{}
-function Get-ParameterName([string]$CommandName) {
-    if (-not $script:ParameterNameCache.ContainsKey($CommandName)) {
-        $command = Get-Command -Name $CommandName -CommandType Cmdlet, Function -ErrorAction Ignore | Select-Object -First 1
-        $names = @()
-        if ($command) {
-            foreach ($parameter in $command.Parameters.Values) { $names += @($parameter.Name) + @($parameter.Aliases) }
-        }
-        $script:ParameterNameCache[$CommandName] = $names
+# The parameter a written name refers to, as PowerShell resolves it: an exact name or alias, else a unique
+# prefix. Returns @{ Name; IsAlias } or $null. IsAlias: written as an alias, which PowerShell 7 sometimes
+# maps from a 5.1 parameter onto a new one (Invoke-RestMethod -TimeoutSec -> -ConnectionTimeoutSeconds),
+# so it is not a 7-only spelling.
+function Resolve-WrittenParameter([hashtable]$Map, [hashtable]$Table, [string]$Written) {
+    $key = $Written.ToLowerInvariant()
+    if ($Map.Count -eq 0) {  # unknown command here: match the 7-only names alone
+        $names = @($Table.Keys | Where-Object { $_.ToLowerInvariant().StartsWith($key) })
+        if ($names.Count -eq 1) { return @{ Name = $names[0]; IsAlias = $false } }
+        return $null
     }
-    return $script:ParameterNameCache[$CommandName]
+    if ($Map.ContainsKey($key)) { return $Map[$key] }
+    $matching = @($Map.Keys | Where-Object { $_.StartsWith($key) })
+    $canonical = @($matching | ForEach-Object { $Map[$_].Name } | Select-Object -Unique)
+    if ($canonical.Count -ne 1) { return $null }
+    $viaName = @($matching | Where-Object { -not $Map[$_].IsAlias }).Count -gt 0
+    return @{ Name = $canonical[0]; IsAlias = -not $viaName }
 }
 
 function Test-CommandAst([System.Management.Automation.Language.CommandAst]$Command, $File, $Root) {
@@ -365,42 +380,35 @@ function Test-CommandAst([System.Management.Automation.Language.CommandAst]$Comm
     if (-not $table) { $table = @{} }
 
     $bound = Get-BoundParameter $Command $name
-    $reported = @{}
-    foreach ($parameter in $bound.Keys) {
-        if ($table.ContainsKey($parameter)) {
-            $binding = $bound[$parameter]
-            $extent = if ($binding.Parameter -and $binding.Value -and $binding.Value.Extent.StartOffset -ge $Command.Extent.StartOffset) {
-                $binding.Value.Extent } else { $Command.Extent }
-            # A switch/named parameter: point at "-Name"; a positional one: at its value.
-            $named = $Command.CommandElements | Where-Object {
-                $_ -is [System.Management.Automation.Language.CommandParameterAst] -and
-                (Resolve-SevenOnlyParameter $table $_.ParameterName (Get-ParameterName $name)) -eq $parameter
-            } | Select-Object -First 1
-            if ($named) { $extent = $named.Extent }
-            $how = if ($named) { "-$($named.ParameterName)" } else { 'a positional argument' }
-            New-Finding $File $extent 'Parameter7' `
-                "$name -$parameter (written as $how) does not exist in Windows PowerShell 5.1 ($($table[$parameter]))"
-            $reported[$parameter] = $true
-        }
-    }
-    # Parameters the binder could not place (e.g. the command failed to bind) and splatted hashtables.
-    $allNames = Get-ParameterName $name
-    $writtenNames = [System.Collections.Generic.List[object]]::new()
+    $map = Get-ParameterMap $name
+    # Named parameters and keys of splatted hashtables, as written.
+    $written = [System.Collections.Generic.List[object]]::new()
     foreach ($element in $Command.CommandElements) {
         if ($element -is [System.Management.Automation.Language.CommandParameterAst]) {
-            $writtenNames.Add(@($element.ParameterName, $element.Extent, "-$($element.ParameterName)"))
+            $written.Add(@($element.ParameterName, $element.Extent, "-$($element.ParameterName)"))
         } elseif ($element -is [System.Management.Automation.Language.VariableExpressionAst] -and $element.Splatted) {
             foreach ($key in (Get-SplattedKey $Root $element.VariablePath.UserPath)) {
-                $writtenNames.Add(@($key, $element.Extent, "key '$key' of @$($element.VariablePath.UserPath)"))
+                $written.Add(@($key, $element.Extent, "key '$key' of @$($element.VariablePath.UserPath)"))
             }
         }
     }
-    foreach ($entry in $writtenNames) {
-        $parameter = Resolve-SevenOnlyParameter $table $entry[0] $allNames
-        if ($parameter -and -not $reported.ContainsKey($parameter)) {
+    $named = @{}
+    foreach ($entry in $written) {
+        $parameter = Resolve-WrittenParameter $map $table $entry[0]
+        if (-not $parameter) { continue }
+        $named[$parameter.Name] = $true
+        if ($table.ContainsKey($parameter.Name) -and -not $parameter.IsAlias) {
             New-Finding $File $entry[1] 'Parameter7' `
-                "$name -$parameter (written as $($entry[2])) does not exist in Windows PowerShell 5.1 ($($table[$parameter]))"
-            $reported[$parameter] = $true
+                "$name -$($parameter.Name) (written as $($entry[2])) does not exist in Windows PowerShell 5.1 ($($table[$parameter.Name]))"
+        }
+    }
+    # Bound by position (Join-Path a b c binds c to -AdditionalChildPath).
+    foreach ($parameter in $bound.Keys) {
+        if ($table.ContainsKey($parameter) -and -not $named.ContainsKey($parameter)) {
+            $value = $bound[$parameter].Value
+            $extent = if ($value -and $value.Extent.StartOffset -ge $Command.Extent.StartOffset) { $value.Extent } else { $Command.Extent }
+            New-Finding $File $extent 'Parameter7' `
+                "$name -$parameter (written as a positional argument) does not exist in Windows PowerShell 5.1 ($($table[$parameter]))"
         }
     }
 
@@ -543,7 +551,7 @@ function Find-InAst {
             }
             { $_ -is [System.Management.Automation.Language.CommandAst] } {
                 Test-CommandAst $node $File $Root
-                if ((Resolve-CanonicalCommandName ([string]$node.GetCommandName())) -eq 'New-Object') {
+                if ($node.GetCommandName() -and (Resolve-CanonicalCommandName $node.GetCommandName()) -eq 'New-Object') {
                     $binding = Get-BoundParameter $node 'New-Object'
                     if ($binding.ContainsKey('TypeName') -and $binding['TypeName'].ConstantValue) {
                         $why = Test-TypeName ([string]$binding['TypeName'].ConstantValue)
