@@ -11,6 +11,9 @@ struct EmbeddedScript {
 };
 extern const EmbeddedScript kEmbeddedScripts[];
 extern const std::size_t kEmbeddedScriptCount;
+extern const unsigned char* const kModuleText;
+extern const std::size_t kModuleSize;
+extern const char kModuleVersion[];
 }  // namespace wincert::certstore::generated
 
 namespace wincert::certstore {
@@ -29,5 +32,11 @@ std::vector<std::string_view> embedded_ops() {
   std::sort(ops.begin(), ops.end());
   return ops;
 }
+
+std::string_view module_text() {
+  return std::string_view(reinterpret_cast<const char*>(generated::kModuleText), generated::kModuleSize);
+}
+
+std::string_view module_version() { return generated::kModuleVersion; }
 
 }  // namespace wincert::certstore

@@ -38,6 +38,7 @@ inline constexpr std::string_view kAddChainToCaStore = "AddChainToCaStore";
 inline constexpr std::string_view kIisBinding = "IisBinding";
 inline constexpr std::string_view kSqlBinding = "SqlBinding";
 inline constexpr std::string_view kReplacedThumbprint = "ReplacedThumbprint";
+inline constexpr std::string_view kDeleteKey = "DeleteKey";  // cert-remove: also delete the private key (opt-in)
 inline constexpr std::string_view kSiteName = "SiteName";
 inline constexpr std::string_view kBindingInformation = "BindingInformation";
 inline constexpr std::string_view kSslFlags = "SslFlags";

@@ -1,15 +1,20 @@
-// The three sides of the remote contract must agree: each script's text (what it reads from $a and the
-// properties it emits), its golden certstore/scripts/NAME.contract.json, and the C++ table the remote
-// backend is written against (certstore/remote/contract.hpp).
+// The three sides of the remote contract must agree: each op's assembled script (built from the
+// WincertOps module, certstore/ps/), its golden certstore/scripts/NAME.contract.json, and the C++ table the
+// remote backend is written against (certstore/remote/contract.hpp). Also checks the module's shape: one
+// definition per function, Windows-only APIs only in seams, scripts carrying only what they use.
 #include "certstore/remote/contract.hpp"
 #include "certstore/scripts.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
-#include <filesystem>
-#include <regex>
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -22,7 +27,10 @@ using testing::output_names;
 using testing::read_file;
 using testing::scripts_dir;
 
-std::string script_text(const std::string& op) { return read_file(scripts_dir() + "/" + op + ".ps1"); }
+const std::string kModulePath = std::string(WINCERT_CERTSTORE_PS_DIR) + "/WincertOps.psm1";
+
+// The assembled script the agent sends for an op (empty for an unknown op).
+std::string script_text(const std::string& op) { return std::string(script_for(op).value_or("")); }
 
 std::string without_comments(const std::string& text) {
   std::string out;
@@ -44,7 +52,8 @@ std::set<std::string> script_argument_paths(const std::string& text) {
     const std::string path = (*it)[1];
     paths.insert(path);
     // "$a.IisBinding.SiteName" also reads "IisBinding".
-    for (auto dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) paths.insert(path.substr(0, dot));
+    for (auto dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1))
+      paths.insert(path.substr(0, dot));
   }
   return paths;
 }
@@ -79,20 +88,68 @@ std::set<std::string> script_output_names(const std::string& text) {
   return names;
 }
 
-std::set<std::string> as_set(const std::vector<std::string_view>& items) {
-  return {items.begin(), items.end()};
+std::set<std::string> as_set(const std::vector<std::string_view>& items) { return {items.begin(), items.end()}; }
+
+// One function of the module with the region it sits in ("helper", "seam" or "op").
+struct ModuleFunction {
+  std::string kind;
+  std::string region;  // the op name for ops, else the function name
+  std::string name;
+  std::string code;  // the region's lines, comments dropped
+};
+
+std::vector<ModuleFunction> module_functions(const std::string& text) {
+  std::vector<ModuleFunction> functions;
+  const std::regex region_start(R"(^#region (helper|seam|op) ([A-Za-z0-9-]+)$)");
+  const std::regex function_line(R"(^function ([A-Za-z][A-Za-z0-9-]*))");
+  std::istringstream lines(text);
+  std::optional<ModuleFunction> current;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch match;
+    if (!current && std::regex_match(line, match, region_start)) {
+      current = ModuleFunction{match[1], match[2], "", ""};
+    } else if (current && line == "#endregion") {
+      functions.push_back(*current);
+      current.reset();
+    } else if (current) {
+      if (std::regex_search(line, match, function_line)) current->name = match[1];
+      current->code += line + "\n";
+    }
+  }
+  for (auto& function : functions) function.code = without_comments(function.code);
+  return functions;
 }
 
 std::vector<std::string> script_ops() {
   std::vector<std::string> ops;
-  for (const auto& entry : std::filesystem::directory_iterator(scripts_dir())) {
-    if (entry.path().extension() == ".ps1") ops.push_back(entry.path().stem().string());
+  for (const auto& function : module_functions(read_file(kModulePath))) {
+    if (function.kind == "op") ops.push_back(function.region);
   }
   std::sort(ops.begin(), ops.end());
   return ops;
 }
 
-TEST(ScriptContract, EveryScriptHasAContractATableEntryAndIsEmbedded) {
+// Whole-word occurrences of a PowerShell function name (names hold dashes, so \b is not enough).
+std::size_t count_references(const std::string& code, const std::string& name) {
+  const std::regex word("(^|[^\\w$-])" + name + "(?![\\w-])");
+  return static_cast<std::size_t>(
+      std::distance(std::sregex_iterator(code.begin(), code.end(), word), std::sregex_iterator()));
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EXPECT_EQ(EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr), 1);
+  std::string hex;
+  char byte[3];
+  for (unsigned int i = 0; i < length; ++i) {
+    std::snprintf(byte, sizeof byte, "%02x", digest[i]);
+    hex += byte;
+  }
+  return hex;
+}
+
+TEST(ScriptContract, EveryOpHasAContractATableEntryAndIsEmbedded) {
   const auto ops = script_ops();
   ASSERT_EQ(ops.size(), 15u);
   std::vector<std::string> table_ops;
@@ -105,11 +162,12 @@ TEST(ScriptContract, EveryScriptHasAContractATableEntryAndIsEmbedded) {
   for (const auto& op : ops) {
     SCOPED_TRACE(op);
     EXPECT_TRUE(std::filesystem::exists(scripts_dir() + "/" + op + ".contract.json"));
-    const auto embedded_text = script_for(op);
-    ASSERT_TRUE(embedded_text.has_value());
-    EXPECT_EQ(*embedded_text, script_text(op)) << "the binary embeds a stale copy";
+    EXPECT_TRUE(script_for(op).has_value());
   }
   EXPECT_FALSE(script_for("no-such-op").has_value());
+  EXPECT_EQ(module_text(), read_file(kModulePath)) << "the binary embeds a stale copy of the module";
+  EXPECT_EQ(module_version(), sha256_hex(module_text()));
+  EXPECT_EQ(module_version().size(), 64u);
 }
 
 TEST(ScriptContract, ScriptsFollowTheExecutionContract) {
@@ -126,13 +184,94 @@ TEST(ScriptContract, ScriptsFollowTheExecutionContract) {
     if (op != "echo") {
       EXPECT_NE(text.find("ConvertTo-Json -Compress -Depth 6"), std::string::npos);
     }
-    // Windows PowerShell 5.1: none of PowerShell 7's operators.
+  }
+}
+
+TEST(ScriptContract, ModuleAvoidsPowerShell7OnlySyntax) {
+  // Windows PowerShell 5.1: none of PowerShell 7's operators (the module and every assembled script).
+  std::vector<std::pair<std::string, std::string>> texts = {{"WincertOps.psm1", read_file(kModulePath)}};
+  for (const auto& op : script_ops()) texts.emplace_back(op, script_text(op));
+  for (const auto& [name, text] : texts) {
+    SCOPED_TRACE(name);
     const std::string code = without_comments(text);
     for (const char* pwsh7_only : {"??", "?.", "&&", "||", "-Parallel", "ConvertFrom-Json -AsHashtable"}) {
       EXPECT_EQ(code.find(pwsh7_only), std::string::npos) << pwsh7_only;
     }
     EXPECT_FALSE(std::regex_search(code, std::regex(R"(\)\s+\?\s+\S.*\s:\s)"))) << "ternary operator";
   }
+}
+
+TEST(ScriptContract, ModuleDefinesEveryFunctionOnceInItsOwnRegion) {
+  const std::string text = read_file(kModulePath);
+  const auto functions = module_functions(text);
+  std::map<std::string, int> definitions;
+  const std::regex function_line(R"((^|\n)\s*function ([A-Za-z][A-Za-z0-9-]*))");
+  for (std::sregex_iterator it(text.begin(), text.end(), function_line), end; it != end; ++it) ++definitions[(*it)[2]];
+  EXPECT_EQ(definitions.size(), functions.size()) << "a function outside its #region";
+  for (const auto& [name, count] : definitions) EXPECT_EQ(count, 1) << name << " is defined more than once";
+  for (const auto& function : functions) {
+    SCOPED_TRACE(function.region);
+    EXPECT_FALSE(function.name.empty());
+    if (function.kind == "op") {
+      EXPECT_TRUE(function.name.starts_with("Invoke-Wincert")) << function.name;
+    } else {
+      EXPECT_EQ(function.name, function.region);
+    }
+  }
+}
+
+TEST(ScriptContract, OnlySeamsTouchWindowsOnlyApis) {
+  // What Pester cannot run on Linux lives behind the seams (certstore/ps/README.md); ops and helpers call them.
+  const std::vector<std::string> windows_only = {"Cert:\\",
+                                                 "X509Store(",
+                                                 "Get-ChildItem",
+                                                 "Get-Service -",
+                                                 "Get-CimInstance",
+                                                 "Get-Item ",
+                                                 "Get-ItemProperty",
+                                                 "Set-ItemProperty",
+                                                 "Get-Acl",
+                                                 "Set-Acl",
+                                                 "Microsoft.Web.Administration.ServerManager",
+                                                 "Process]::Start",
+                                                 ".PrivateKey",
+                                                 "GetRSAPrivateKey",
+                                                 "Dns]::GetHostEntry"};
+  for (const auto& function : module_functions(read_file(kModulePath))) {
+    if (function.kind == "seam") continue;
+    SCOPED_TRACE(function.name);
+    for (const auto& api : windows_only) EXPECT_EQ(function.code.find(api), std::string::npos) << api;
+  }
+}
+
+TEST(ScriptContract, ModuleBuildsListsWithoutArrayAppend) {
+  // `$array +=` copies the array: O(n^2) over a store of thousands of certificates.
+  EXPECT_EQ(without_comments(read_file(kModulePath)).find("+="), std::string::npos);
+}
+
+TEST(ScriptContract, AssembledScriptsCarryExactlyTheFunctionsTheyUse) {
+  const auto functions = module_functions(read_file(kModulePath));
+  const std::regex function_line(R"((^|\n)function ([A-Za-z][A-Za-z0-9-]*))");
+  for (const auto& op : script_ops()) {
+    SCOPED_TRACE(op);
+    const std::string code = without_comments(script_text(op));
+    std::map<std::string, int> defined;
+    for (std::sregex_iterator it(code.begin(), code.end(), function_line), end; it != end; ++it) ++defined[(*it)[2]];
+    for (const auto& function : functions) {
+      const auto found = defined.find(function.name);
+      const int count = found == defined.end() ? 0 : found->second;
+      EXPECT_LE(count, 1) << function.name << " twice";
+      // Defined exactly when referenced beyond its own definition line.
+      const bool used = count_references(code, function.name) > static_cast<std::size_t>(count);
+      EXPECT_EQ(count == 1, used) << function.name << (used ? " is called but missing" : " is carried but unused");
+    }
+  }
+  std::set<std::string> echo_functions;
+  const std::string echo = script_text("echo");
+  for (std::sregex_iterator it(echo.begin(), echo.end(), function_line), end; it != end; ++it)
+    echo_functions.insert((*it)[2]);
+  EXPECT_EQ(echo_functions, (std::set<std::string>{"New-OpError", "ConvertTo-AsciiJson", "ConvertTo-OpErrorJson",
+                                                   "Invoke-WincertEcho"}));
 }
 
 TEST(ScriptContract, ArgumentNamesMatchScriptGoldenAndCpp) {
