@@ -14,9 +14,9 @@ std::string_view nested(std::string_view parent, std::string_view child) {
 }
 
 std::vector<OpFields> build_table() {
-  const std::vector<std::string_view> binding_fields = {
-      out::kSiteName, out::kProtocol, out::kBindingInformation, out::kCertificateHash, out::kCertificateStoreName,
-      out::kSslFlags};
+  const std::vector<std::string_view> binding_fields = {out::kSiteName,           out::kProtocol,
+                                                        out::kBindingInformation, out::kCertificateHash,
+                                                        out::kCertificateStoreName, out::kSslFlags};
   auto with = [](std::vector<std::string_view> base, const std::vector<std::string_view>& more) {
     base.insert(base.end(), more.begin(), more.end());
     return base;
@@ -29,14 +29,14 @@ std::vector<OpFields> build_table() {
        {out::kStoreName, out::kCertificates, out::kBase64, out::kHasPrivateKey, out::kProviderName,
         out::kFriendlyName}},
       {op::kCertAdd,
-       {arg::kStoreName, arg::kContentsBase64, arg::kPfxPassword, arg::kThumbprint, arg::kOverwrite, arg::kProviderName,
-        arg::kAddChainToCaStore, arg::kIisBinding, nested(arg::kIisBinding, arg::kSiteName),
-        nested(arg::kIisBinding, arg::kBindingInformation), nested(arg::kIisBinding, arg::kSslFlags), arg::kSqlBinding,
-        nested(arg::kSqlBinding, arg::kInstanceNames), nested(arg::kSqlBinding, arg::kRestartService),
-        arg::kReplacedThumbprint},
-       with({out::kThumbprint, out::kStatus, out::kHasPrivateKey, out::kProviderName, out::kChainAdded, out::kBinding,
-             out::kSqlBindings, out::kInstanceName, out::kVerified, out::kKeyFile, out::kRestarted, out::kReplaced,
-             out::kRemoved, out::kBoundSites},
+       {arg::kStoreName, arg::kContentsBase64, arg::kPfxPassword, arg::kThumbprint, arg::kOverwrite,
+        arg::kProviderName, arg::kAddChainToCaStore, arg::kIisBinding, nested(arg::kIisBinding, arg::kSiteName),
+        nested(arg::kIisBinding, arg::kBindingInformation), nested(arg::kIisBinding, arg::kSslFlags),
+        arg::kSqlBinding, nested(arg::kSqlBinding, arg::kInstanceNames),
+        nested(arg::kSqlBinding, arg::kRestartService), arg::kReplacedThumbprint},
+       with({out::kThumbprint, out::kStatus, out::kHasPrivateKey, out::kProviderName, out::kChainAdded,
+             out::kBinding, out::kSqlBindings, out::kInstanceName, out::kVerified, out::kKeyFile, out::kRestarted,
+             out::kReplaced, out::kRemoved, out::kBoundSites},
             binding_fields)},
       {op::kCertRemove,
        {arg::kStoreName, arg::kThumbprint, arg::kDeleteKey},

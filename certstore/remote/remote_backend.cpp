@@ -41,8 +41,7 @@ Result<int> get_int(const json& obj, std::string_view key) {
   if (it == obj.end() || it->is_null()) return 0;
   if (it->is_number_integer()) {
     const auto value = it->get<long long>();
-    if (value < INT32_MIN || value > INT32_MAX)
-      return Error::invalid("the field '" + std::string(key) + "' is out of range");
+    if (value < INT32_MIN || value > INT32_MAX) return Error::invalid("the field '" + std::string(key) + "' is out of range");
     return static_cast<int>(value);
   }
   if (it->is_string()) {
@@ -255,8 +254,7 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
           get_string(*error_doc, out::kErrorCategory).ok() ? *get_string(*error_doc, out::kErrorCategory) : "";
     }
     if (message.empty()) message = output.error_text;
-    if (message.empty())
-      message = "the script exited with code " + std::to_string(output.exit_code) + " and no message";
+    if (message.empty()) message = "the script exited with code " + std::to_string(output.exit_code) + " and no message";
     std::string text = where(op_name, store, host_name) + scrub_secret(one_line(message), scrub);
     if (!category_name.empty()) text += " [" + one_line(category_name, 60) + "]";
     // A timeout on the host may pass; everything else needs a person.
@@ -407,8 +405,7 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   };
   if (request.iis_binding) {
     if (!pfx->has_private_key) {
-      co_return Error::invalid("certificate " + thumbprint +
-                               " cannot be bound in IIS: the job sent it without a private key");
+      co_return Error::invalid("certificate " + thumbprint + " cannot be bound in IIS: the job sent it without a private key");
     }
     auto info = co_await caller_->host_info();
     if (!info) co_return info.error();
@@ -441,14 +438,10 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   }
   auto status = get_string(*doc, out::kStatus, true);
   if (!status) co_return status.error().context(context);
-  if (*status == add_status::kAdded)
-    result.outcome = AddOutcome::kAdded;
-  else if (*status == add_status::kReplaced)
-    result.outcome = AddOutcome::kReplaced;
-  else if (*status == add_status::kAlreadyPresent)
-    result.outcome = AddOutcome::kAlreadyPresent;
-  else
-    co_return Error::invalid(context + "unknown status '" + one_line(*status, 40) + "'");
+  if (*status == add_status::kAdded) result.outcome = AddOutcome::kAdded;
+  else if (*status == add_status::kReplaced) result.outcome = AddOutcome::kReplaced;
+  else if (*status == add_status::kAlreadyPresent) result.outcome = AddOutcome::kAlreadyPresent;
+  else co_return Error::invalid(context + "unknown status '" + one_line(*status, 40) + "'");
   if (result.outcome == AddOutcome::kReplaced && !request.overwrite) {
     co_return Error::permanent(context + "the host replaced an existing certificate although Overwrite was false");
   }
@@ -492,8 +485,7 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
     auto old_thumbprint = get_string(*it, out::kThumbprint);
     auto removed = get_bool(*it, out::kRemoved);
     auto sites = get_string_list(*it, out::kBoundSites);
-    if (!old_thumbprint || !removed || !sites)
-      co_return Error::invalid(context + "the replaced-certificate result is malformed");
+    if (!old_thumbprint || !removed || !sites) co_return Error::invalid(context + "the replaced-certificate result is malformed");
     replaced.thumbprint = thumbprint_or_empty(*old_thumbprint);
     replaced.removed = *removed;
     replaced.still_bound_sites = *sites;
@@ -535,10 +527,8 @@ Task<CsrResult> RemoteCertStore::create_csr(CsrRequest request) {
   auto sans = certreq_san_entries(request.sans);
   if (!sans) co_return sans.error();
 
-  json args = {{arg::kSubject, *subject},
-               {arg::kProviderName, *provider},
-               {arg::kKeyAlgorithm, spec->key_algorithm},
-               {arg::kKeyLength, spec->key_length},
+  json args = {{arg::kSubject, *subject},         {arg::kProviderName, *provider},
+               {arg::kKeyAlgorithm, spec->key_algorithm}, {arg::kKeyLength, spec->key_length},
                {arg::kSans, *sans}};
   auto doc = require_object(co_await caller_->call(op::kCsrCreate, std::move(args), request.store));
   if (!doc) co_return doc.error();
@@ -606,13 +596,11 @@ Task<std::vector<IisBinding>> RemoteIisBindings::list() {
 
 Task<IisBindResult> RemoteIisBindings::bind(IisBindingRequest binding, std::string thumbprint_in, std::string store) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty())
-    co_return Error::invalid("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty()) co_return Error::invalid("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   auto info = co_await caller_->host_info();
   if (!info) co_return info.error();
   if (auto flags_ok = validate_ssl_flags(binding.ssl_flags, info->os_build); !flags_ok) {
-    co_return flags_ok.error().context("IIS binding on site '" + binding.site + "' on host '" + caller_->host() +
-                                       "': ");
+    co_return flags_ok.error().context("IIS binding on site '" + binding.site + "' on host '" + caller_->host() + "': ");
   }
   auto binding_information = binding_information_for(binding);
   if (!binding_information) co_return binding_information.error();
@@ -651,15 +639,13 @@ Task<bool> RemoteIisBindings::unbind(IisBindingRequest binding) {
 Task<RemoveIfUnusedResult> RemoteIisBindings::remove_certificate_if_unused(std::string store,
                                                                            std::string thumbprint_in) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty())
-    co_return Error::invalid("cannot remove '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty()) co_return Error::invalid("cannot remove '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}};
   auto doc = require_object(co_await caller_->call(op::kIisRemoveCertIfUnused, std::move(args), store));
   if (!doc) co_return doc.error();
   auto removed = get_bool(*doc, out::kRemoved);
   auto sites = get_string_list(*doc, out::kBoundSites);
-  if (!removed || !sites)
-    co_return Error::invalid(where(op::kIisRemoveCertIfUnused, store, caller_->host()) + "malformed result");
+  if (!removed || !sites) co_return Error::invalid(where(op::kIisRemoveCertIfUnused, store, caller_->host()) + "malformed result");
   RemoveIfUnusedResult result{*removed, *sites};
   if (result.removed && !result.still_bound_sites.empty()) {
     co_return Error::permanent(where(op::kIisRemoveCertIfUnused, store, caller_->host()) +
@@ -681,8 +667,7 @@ Task<std::vector<SqlInstance>> RemoteSqlBindings::list_instances() {
 Task<std::vector<SqlInstanceBinding>> RemoteSqlBindings::bind(SqlBindingRequest request, std::string thumbprint_in,
                                                               std::string store) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty())
-    co_return Error::invalid("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty()) co_return Error::invalid("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   json args = {{arg::kInstanceNames, instance_names(request.instances)},
                {arg::kThumbprint, thumbprint},
                {arg::kStoreName, store},
@@ -697,8 +682,7 @@ Task<std::vector<SqlInstanceBinding>> RemoteSqlBindings::bind(SqlBindingRequest 
 
 Task<std::vector<SqlUnbindOutcome>> RemoteSqlBindings::unbind(SqlBindingRequest request, std::string thumbprint_in) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty())
-    co_return Error::invalid("cannot unbind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty()) co_return Error::invalid("cannot unbind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   json args = {{arg::kInstanceNames, instance_names(request.instances)},
                {arg::kThumbprint, thumbprint},
                {arg::kRestartService, request.restart_service}};
@@ -736,8 +720,7 @@ Task<std::vector<SqlServiceState>> RemoteSqlBindings::restart(std::vector<std::s
     auto name = get_string(*item, out::kInstanceName, true);
     auto service = get_string(*item, out::kServiceName);
     auto status = get_string(*item, out::kStatus);
-    if (!name || !service || !status)
-      co_return Error::invalid(where(op::kSqlRestart, {}, caller_->host()) + "malformed result");
+    if (!name || !service || !status) co_return Error::invalid(where(op::kSqlRestart, {}, caller_->host()) + "malformed result");
     states.push_back({*name, *service, *status});
   }
   co_return states;

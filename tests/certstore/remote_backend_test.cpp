@@ -1,6 +1,6 @@
+#include "certstore/remote/contract.hpp"
 #include "certstore/remote/remote_backend.hpp"
 #include "certstore/openssl_util.hpp"
-#include "certstore/remote/contract.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
 
@@ -154,8 +154,7 @@ TEST_F(RemoteBackend, NonJsonOutputAndSilentFailuresAreErrors) {
 
   // Stray tool output before the JSON line is tolerated.
   runner.answer_raw("host-info", ScriptOutput{"CertUtil: -csplist command completed successfully.\r\n" +
-                                                  golden_output("host-info").dump() + "\r\n",
-                                              0, ""});
+                                                  golden_output("host-info").dump() + "\r\n", 0, ""});
   auto info = run_sync(caller->host_info());
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->os_build, 20348);
@@ -200,8 +199,7 @@ TEST_F(RemoteBackend, IisBindSendsBracketedIpv6AndChecksTheResult) {
   runner.answer("iis-bind", wrong);
   auto mismatch = run_sync(iis.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My"));
   ASSERT_FALSE(mismatch.ok());
-  EXPECT_NE(mismatch.error().message.find("is bound to " + std::string(kOld) + " instead of " + kLeaf),
-            std::string::npos);
+  EXPECT_NE(mismatch.error().message.find("is bound to " + std::string(kOld) + " instead of " + kLeaf), std::string::npos);
   EXPECT_EQ(called_ops().size(), 3u) << "host-info is asked once per host";
 }
 
@@ -222,8 +220,7 @@ TEST_F(RemoteBackend, SslFlagsAreValidatedAgainstTheHostsBuildBeforeBinding) {
     answer["Binding"]["SslFlags"] = c.flags;
     fresh.answer("iis-bind", answer);
     RemoteIisBindings bindings(std::make_shared<ScriptCaller>(fresh));
-    auto bound =
-        run_sync(bindings.bind({"Default Web Site", "[2001:db8::10]", 443, "www.example.com", c.flags}, kLeaf, "My"));
+    auto bound = run_sync(bindings.bind({"Default Web Site", "[2001:db8::10]", 443, "www.example.com", c.flags}, kLeaf, "My"));
     EXPECT_EQ(bound.ok(), c.valid) << (bound.ok() ? std::string() : bound.error().message);
     if (!c.valid) {
       EXPECT_EQ(fresh.calls.size(), 1u) << "an invalid value must not reach the host";
@@ -249,8 +246,7 @@ TEST_F(RemoteBackend, IisUnbindAndMissingSite) {
   auto missing = run_sync(iis.bind({"Nope", "*", 443, "", 0}, kLeaf, "My"));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().message,
-            "iis-bind failed on store 'My' on host 'web01.corp.example.com': the IIS site 'Nope' does not exist "
-            "[SiteNotFound]");
+            "iis-bind failed on store 'My' on host 'web01.corp.example.com': the IIS site 'Nope' does not exist [SiteNotFound]");
 }
 
 TEST_F(RemoteBackend, CertificateStillBoundElsewhereIsKept) {
@@ -358,11 +354,8 @@ TEST_F(RemoteBackend, HostErrorsNeverCarryThePassword) {
   auto request = golden_add_request();
   request.iis_binding.reset();
   const std::string password = request.password.reveal();
-  runner.answer(
-      "cert-add",
-      json{
-          {"error", {{"message", "certutil -p " + password + " failed: bad provider"}, {"category", "CommandFailed"}}}},
-      1);
+  runner.answer("cert-add",
+                json{{"error", {{"message", "certutil -p " + password + " failed: bad provider"}, {"category", "CommandFailed"}}}}, 1);
   auto added = run_sync(store.add(request));
   ASSERT_FALSE(added.ok());
   EXPECT_EQ(added.error().message.find(password), std::string::npos);
@@ -408,8 +401,7 @@ std::string rsa_csr_base64(int bits) {
   X509_REQ_sign(req.get(), key.get(), EVP_sha256());
   unsigned char* der = nullptr;
   const int length = i2d_X509_REQ(req.get(), &der);
-  std::string out =
-      base64_encode(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
+  std::string out = base64_encode(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
   OPENSSL_free(der);
   return out;
 }
@@ -553,43 +545,23 @@ void mutate_each_value(const json& doc, const std::function<void(const json&)>& 
 }
 
 TEST(RemoteBackendRobustness, MutatedGoldenOutputsNeverCrash) {
-  const std::vector<
-      std::pair<std::string, std::function<void(RemoteCertStore&, RemoteIisBindings&, RemoteSqlBindings&)>>>
-      ops = {
-          {"store-inventory", [](auto& s, auto&, auto&) { (void)run_sync(s.inventory("My")); }},
-          {"cert-remove", [](auto& s, auto&, auto&) { (void)run_sync(s.remove("My", kOld)); }},
-          {"iis-list-bindings", [](auto&, auto& i, auto&) { (void)run_sync(i.list()); }},
-          {"iis-bind",
-           [](auto&, auto& i, auto&) {
-             (void)run_sync(i.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My"));
-           }},
-          {"iis-unbind",
-           [](auto&, auto& i, auto&) {
-             (void)run_sync(i.unbind({"Default Web Site", "*", 443, "", 0}));
-           }},
-          {"iis-remove-cert-if-unused",
-           [](auto&, auto& i, auto&) { (void)run_sync(i.remove_certificate_if_unused("My", kOld)); }},
-          {"sql-list-instances", [](auto&, auto&, auto& q) { (void)run_sync(q.list_instances()); }},
-          {"sql-bind",
-           [](auto&, auto&, auto& q) {
-             (void)run_sync(q.bind({{"MSSQLSERVER"}, false}, kLeaf, "My"));
-           }},
-          {"sql-unbind",
-           [](auto&, auto&, auto& q) {
-             (void)run_sync(q.unbind({{"MSSQLSERVER"}, false}, kLeaf));
-           }},
-          {"sql-restart", [](auto&, auto&, auto& q) { (void)run_sync(q.restart({"MSSQLSERVER"})); }},
-          {"csr-accept",
-           [](auto& s, auto&, auto&) {
-             const auto der =
-                 *base64_decode(load_contract("csr-accept")["args"]["CertificateBase64"].get<std::string>());
-             (void)run_sync(s.install_issued({"My", der}));
-           }},
-          {"host-info",
-           [](auto&, auto& i, auto&) {
-             (void)run_sync(i.bind({"Default Web Site", "*", 443, "", 1}, kLeaf, "My"));
-           }},
-      };
+  const std::vector<std::pair<std::string, std::function<void(RemoteCertStore&, RemoteIisBindings&, RemoteSqlBindings&)>>> ops = {
+      {"store-inventory", [](auto& s, auto&, auto&) { (void)run_sync(s.inventory("My")); }},
+      {"cert-remove", [](auto& s, auto&, auto&) { (void)run_sync(s.remove("My", kOld)); }},
+      {"iis-list-bindings", [](auto&, auto& i, auto&) { (void)run_sync(i.list()); }},
+      {"iis-bind", [](auto&, auto& i, auto&) { (void)run_sync(i.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My")); }},
+      {"iis-unbind", [](auto&, auto& i, auto&) { (void)run_sync(i.unbind({"Default Web Site", "*", 443, "", 0})); }},
+      {"iis-remove-cert-if-unused", [](auto&, auto& i, auto&) { (void)run_sync(i.remove_certificate_if_unused("My", kOld)); }},
+      {"sql-list-instances", [](auto&, auto&, auto& q) { (void)run_sync(q.list_instances()); }},
+      {"sql-bind", [](auto&, auto&, auto& q) { (void)run_sync(q.bind({{"MSSQLSERVER"}, false}, kLeaf, "My")); }},
+      {"sql-unbind", [](auto&, auto&, auto& q) { (void)run_sync(q.unbind({{"MSSQLSERVER"}, false}, kLeaf)); }},
+      {"sql-restart", [](auto&, auto&, auto& q) { (void)run_sync(q.restart({"MSSQLSERVER"})); }},
+      {"csr-accept", [](auto& s, auto&, auto&) {
+         const auto der = *base64_decode(load_contract("csr-accept")["args"]["CertificateBase64"].get<std::string>());
+         (void)run_sync(s.install_issued({"My", der}));
+       }},
+      {"host-info", [](auto&, auto& i, auto&) { (void)run_sync(i.bind({"Default Web Site", "*", 443, "", 1}, kLeaf, "My")); }},
+  };
   std::size_t runs = 0;
   for (const auto& [op, invoke] : ops) {
     SCOPED_TRACE(op);
