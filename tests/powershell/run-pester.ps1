@@ -19,6 +19,10 @@ param(
     [string]$CoverageFile
 )
 $ErrorActionPreference = 'Stop'
+# pwsh -File hands each argument over as one string: lists arrive comma-separated.
+$TestPath = @($TestPath | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+$ExcludeTag = @($ExcludeTag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+$CoveragePath = @($CoveragePath | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 Import-Module (Resolve-Path -LiteralPath $PesterPath).ProviderPath -Force
 $pester = Get-Module Pester
 Write-Host ("run-pester: PowerShell {0}, Pester {1}, {2}" -f $PSVersionTable.PSVersion, $pester.Version, ($TestPath -join ', '))
@@ -73,15 +77,35 @@ if ($CoveragePath.Count -gt 0 -and $result.CodeCoverage) {
         if (-not $byFunction.ContainsKey($key)) { $byFunction[$key] = @(0, 0) }
         $byFunction[$key][1]++
     }
+    # The module marks each function's kind ("#region helper|seam|op NAME"): seams are the Windows-only
+    # code the tests mock, so they are counted apart.
+    $kinds = @{}
+    foreach ($file in $CoveragePath) {
+        $pending = $null
+        foreach ($line in [System.IO.File]::ReadAllLines((Resolve-Path -LiteralPath $file).ProviderPath)) {
+            if ($line -match '^#region (helper|seam|op) ') { $pending = $Matches[1] }
+            elseif ($pending -and $line -match '^function ([A-Za-z0-9-]+)') { $kinds[$Matches[1]] = $pending; $pending = $null }
+        }
+    }
     $functions = @($byFunction.Keys | Sort-Object)
     $covered = @($functions | Where-Object { $byFunction[$_][0] -gt 0 })
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add(("coverage: {0} of {1} commands executed ({2:N1}%) in {3}" -f $coverage.CommandsExecutedCount,
             $coverage.CommandsAnalyzedCount, $coverage.CoveragePercent, (($CoveragePath | ForEach-Object { Split-Path -Leaf $_ }) -join ', ')))
     $lines.Add(("coverage: {0} of {1} functions reached" -f $covered.Count, $functions.Count))
+    if ($kinds.Count -gt 0) {
+        $notSeams = @($functions | Where-Object { $kinds[$_] -ne 'seam' })
+        $hitNotSeam = ($notSeams | ForEach-Object { $byFunction[$_][0] } | Measure-Object -Sum).Sum
+        $totalNotSeam = ($notSeams | ForEach-Object { $byFunction[$_][1] } | Measure-Object -Sum).Sum
+        $ops = @($functions | Where-Object { $kinds[$_] -eq 'op' })
+        $lines.Add(("coverage: without the seams (mocked Windows-only code): {0} of {1} commands ({2:N1}%); ops reached: {3} of {4}" -f
+                $hitNotSeam, $totalNotSeam, (100.0 * $hitNotSeam / [Math]::Max($totalNotSeam, 1)),
+                @($ops | Where-Object { $byFunction[$_][0] -gt 0 }).Count, $ops.Count))
+    }
     foreach ($function in $functions) {
         $hit, $total = $byFunction[$function]
-        $lines.Add(("  {0,-40} {1,4}/{2,-4} {3,5:N1}%{4}" -f $function, $hit, $total, (100.0 * $hit / [Math]::Max($total, 1)),
+        $kind = if ($kinds.ContainsKey($function)) { $kinds[$function] } else { '' }
+        $lines.Add(("  {0,-40} {1,-6} {2,4}/{3,-4} {4,5:N1}%{5}" -f $function, $kind, $hit, $total, (100.0 * $hit / [Math]::Max($total, 1)),
                 $(if ($hit -eq 0) { '  NOT REACHED' } else { '' })))
     }
     $summaryFile = [System.IO.Path]::ChangeExtension($CoverageFile, '.txt')

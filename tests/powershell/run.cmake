@@ -5,9 +5,9 @@
 #   3. pwsh on PATH (Pester then still has to come from 1 or 2).
 # Missing: the test prints the skip marker below (ctest SKIP_REGULAR_EXPRESSION: CMake 3.25's script mode
 # cannot choose its exit code) - except under CI=true, where a missing PowerShell fails the test.
-#   cmake -DMODE=pester -DTOOLS_FILE=... -DTEST_FILES="a;b" -DNAME=... [-DRESULT_FILE=...] [-DEXCLUDE_TAG=...]
+#   cmake -DMODE=pester -DTOOLS_FILE=... -DTEST_FILES="a|b" -DNAME=... [-DRESULT_FILE=...] [-DEXCLUDE_TAG=...]
 #         [-DCOVERAGE_PATH=... -DCOVERAGE_FILE=...] -P run.cmake
-#   cmake -DMODE=ps51 -DTOOLS_FILE=... -DCHECKER=Test-Ps51Compat.ps1 -DGLOBS="dir/*.psm1;..." -P run.cmake
+#   cmake -DMODE=ps51 -DTOOLS_FILE=... -DCHECKER=Test-Ps51Compat.ps1 -DGLOBS="dir/*.psm1|..." -P run.cmake
 cmake_minimum_required(VERSION 3.25)
 
 function(skip_or_fail reason)
@@ -38,21 +38,32 @@ if(NOT PWSH)
   return()
 endif()
 
+# List values arrive '|'-separated (a ';' would split the ctest command line).
+foreach(list_var GLOBS RECURSIVE_GLOBS TEST_FILES EXCLUDE_TAG COVERAGE_PATH)
+  if(DEFINED ${list_var})
+    string(REPLACE "|" ";" ${list_var} "${${list_var}}")
+  endif()
+endforeach()
+
 set(pwsh_command "${PWSH}" -NoLogo -NoProfile -NonInteractive -File)
 if(MODE STREQUAL "pester")
   if(NOT PESTER OR NOT EXISTS "${PESTER}")
     skip_or_fail("Pester not found (looked for ${TOOLS_FILE})")
     return()
   endif()
-  set(args -PesterPath "${PESTER}" -Name "${NAME}" -TestPath ${TEST_FILES})
+  # pwsh -File passes each argument as one string: lists go comma-joined (run-pester.ps1 splits them).
+  list(JOIN TEST_FILES "," test_files)
+  set(args -PesterPath "${PESTER}" -Name "${NAME}" -TestPath "${test_files}")
   if(RESULT_FILE)
     list(APPEND args -ResultFile "${RESULT_FILE}")
   endif()
   if(EXCLUDE_TAG)
-    list(APPEND args -ExcludeTag ${EXCLUDE_TAG})
+    list(JOIN EXCLUDE_TAG "," exclude_tags)
+    list(APPEND args -ExcludeTag "${exclude_tags}")
   endif()
   if(COVERAGE_PATH)
-    list(APPEND args -CoveragePath ${COVERAGE_PATH} -CoverageFile "${COVERAGE_FILE}")
+    list(JOIN COVERAGE_PATH "," coverage_paths)
+    list(APPEND args -CoveragePath "${coverage_paths}" -CoverageFile "${COVERAGE_FILE}")
   endif()
   get_filename_component(here "${CMAKE_CURRENT_LIST_FILE}" DIRECTORY)
   execute_process(COMMAND ${pwsh_command} "${here}/run-pester.ps1" ${args} RESULT_VARIABLE result)
