@@ -243,7 +243,7 @@ try {
             $run.ExitCode | Should -Be 1
             $run.Output | Should -Match 'bad\.ps1:2:6: Ternary: '
             $run.Output | Should -Match 'bad\.ps1:3:15: Parameter7: Get-Content -AsByteStream'
-            $run.Output | Should -Match '2 construct\(s\) Windows PowerShell 5.1 lacks, in 1 file\(s\)'
+            $run.Output | Should -Match '2 finding\(s\) in 1 file\(s\)'
         }
 
         It 'exits 0 for a directory of compatible scripts, reading .ps1 .psm1 and .psd1' {
@@ -255,6 +255,12 @@ try {
             $run = Invoke-Checker @($dir)
             $run.ExitCode | Should -Be 0
             $run.Output | Should -Match '3 file\(s\) compatible'
+        }
+
+        It 'reports a broken script''s parse errors with file:line:column and exits 1' {
+            $run = Invoke-Checker @((Join-Path $PSScriptRoot 'data/broken.ps1'))
+            $run.ExitCode | Should -Be 1
+            $run.Output | Should -Match 'broken\.ps1:6:\d+: ParseError: does not parse: '
         }
 
         It 'exits 2 for a missing path' {

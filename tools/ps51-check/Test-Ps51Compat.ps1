@@ -39,7 +39,7 @@ foreach ($finding in $findings) {
     Write-Host ("{0}:{1}:{2}: {3}: {4}  [{5}]" -f $finding.File, $finding.Line, $finding.Column, $finding.Rule, $finding.Message, $finding.Text)
 }
 if ($findings.Count -gt 0) {
-    Write-Host "ps51-check: $($findings.Count) construct(s) Windows PowerShell 5.1 lacks, in $files file(s)"
+    Write-Host "ps51-check: $($findings.Count) finding(s) in $files file(s): what Windows PowerShell 5.1 lacks or cannot parse"
     exit 1
 }
 Write-Host "ps51-check: $files file(s) compatible with Windows PowerShell 5.1"

@@ -1,5 +1,5 @@
 # wincert-op: broken
-# Deliberately broken: the grammar check must reject this file (unclosed if-condition and hashtable).
+# Deliberately broken: the 5.1 check must reject this file with ParseError findings (unclosed if-condition and hashtable).
 param([string]$ArgsJson)
 try {
     $a = $ArgsJson | ConvertFrom-Json
