@@ -93,6 +93,23 @@ Describe 'WincertOps module' {
         Should -Invoke -ModuleName WincertOps Open-LocalMachineStore -Times 1 -Exactly -ParameterFilter { $StoreName -eq 'My' }
     }
 
+    It 'iis-list-bindings reads a (fake) IIS by the contract' {
+        $iis = New-FakeIisServerManager -Site @{
+            'Default Web Site' = @(
+                (New-FakeIisBinding -Protocol http -BindingInformation '*:80:'),
+                (New-FakeIisBinding -BindingInformation '*:443:www.example.com' -CertificateHash ([byte[]](0xAB, 0x01)) -CertificateStoreName My -SslFlags 1))
+        }
+        Mock -ModuleName WincertOps Get-IisServerManager { $iis }
+        $run = Invoke-WincertOp iis-list-bindings @{}
+        $run.ExitCode | Should -Be 0
+        Assert-OpContract -Op iis-list-bindings -Json $run.Json
+        $only = @($run.Output.Bindings)
+        $only.Count | Should -Be 1
+        $only[0].BindingInformation | Should -Be '*:443:www.example.com'
+        $only[0].CertificateHash | Should -Be 'AB01'
+        $only[0].SslFlags | Should -Be 1
+    }
+
     It 'store-inventory reports a missing store as StoreNotFound' {
         Mock -ModuleName WincertOps Test-CertStorePath { $false }
         Mock -ModuleName WincertOps Open-LocalMachineStore { throw 'must not be opened' }

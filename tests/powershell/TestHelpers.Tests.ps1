@@ -81,6 +81,53 @@ Describe 'TestHelpers' -Tag 'NotModule' {
         }
     }
 
+    Context 'New-FakeIisServerManager' {
+        It 'finds sites by name, returns $null for a missing one, and records binding changes and commits' {
+            $old = New-FakeIisBinding -BindingInformation '*:443:www.example.com' -SslFlags 1
+            $iis = New-FakeIisServerManager -Site @{ 'Default Web Site' = @($old); 'Intranet' = @() }
+            $iis.Sites['Nope'] | Should -BeNullOrEmpty
+            @($iis.Sites).Count | Should -Be 2
+            $site = $iis.Sites['default web site']
+            $site.Name | Should -Be 'Default Web Site'
+            $site.Bindings.Remove($old) | Should -BeTrue
+            $new = $site.Bindings.Add('10.0.0.5:443:', [byte[]](1, 2, 3), 'My')
+            $new.SetAttributeValue('sslFlags', 0)
+            $iis.CommitChanges()
+            @($site.Bindings).BindingInformation | Should -Be @('10.0.0.5:443:')
+            $new.GetAttributeValue('sslFlags') | Should -Be 0
+            $new.Protocol | Should -Be 'https'
+            $iis.Log | Should -Be @('Bindings.Remove(*:443:www.example.com)', 'Bindings.Add(10.0.0.5:443:)', 'CommitChanges()')
+            $iis.CommitCount | Should -Be 1
+        }
+        It 'fails the commit when asked to' {
+            { (New-FakeIisServerManager -FailCommit).CommitChanges() } | Should -Throw '*refused*'
+        }
+    }
+
+    Context 'New-FakeServiceController' {
+        It 'stops running dependents with the service and starts only the service, as .NET does' {
+            $log = [System.Collections.Generic.List[string]]::new()
+            $agent = New-FakeServiceController -Name SQLSERVERAGENT -Log $log
+            $sql = New-FakeServiceController -Name MSSQLSERVER -DependentServices $agent -Log $log
+            $sql.Stop()
+            $sql.WaitForStatus('Stopped', [TimeSpan]::FromSeconds(1))
+            $sql.Start()
+            $sql.Status | Should -Be 'Running'
+            $agent.Status | Should -Be 'Stopped'
+            $log | Should -Be @('Stop(SQLSERVERAGENT)', 'Stop(MSSQLSERVER)', 'Start(MSSQLSERVER)')
+        }
+        It 'times out in WaitForStatus when the service hangs, and fails Start when asked to' {
+            $hung = New-FakeServiceController -Name A -StopHangs
+            $hung.Stop()
+            # As with the real ServiceController, PowerShell wraps it (MethodInvocationException ...): the
+            # TimeoutException is in the InnerException chain, where the module looks.
+            $thrown = { $hung.WaitForStatus('Stopped', [TimeSpan]::FromSeconds(1)) } | Should -Throw -PassThru
+            $types = for ($e = $thrown.Exception; $null -ne $e; $e = $e.InnerException) { $e.GetType().FullName }
+            $types | Should -Contain 'System.TimeoutException'
+            { (New-FakeServiceController -Name B -Status Stopped -StartFails).Start() } | Should -Throw '*Cannot start*'
+        }
+    }
+
     Context 'New-FakeX509Store' {
         It 'behaves like an opened X509Store and records the calls' {
             $a = New-TestCertificate -Subject 'CN=a' -FriendlyName 'A'

@@ -11,9 +11,38 @@
 #   New-TestPfx                  PFX bytes (and base64) of such a certificate
 #   New-FakeX509Store            an in-memory stand-in for an opened X509Store, recording every call
 #   New-TestKeyInfo              what the key seams (Get-LegacyCspKeyInfo / Get-CngKeyInfo) return on Windows
+#   New-FakeIisServerManager     in-memory IIS (Sites[name].Bindings Add/Remove, CommitChanges), New-FakeIisBinding
+#   New-FakeServiceController    in-memory service with dependents, recording Stop/Start order across services
+#   New-NativeResult             what Invoke-Native returns (@{ ExitCode; Output })
 # Conventions and examples: tests/powershell/README.md.
 
 Set-StrictMode -Version 3.0
+
+# --- Fakes of IIS's Microsoft.Web.Administration object model (what Get-IisServerManager returns) ---------
+# Sites: indexable by name ($null for a missing site, like ServerManager.Sites[name]) and enumerable.
+class FakeIisSiteCollection : System.Collections.ObjectModel.KeyedCollection[string, object] {
+    FakeIisSiteCollection() : base([System.StringComparer]::OrdinalIgnoreCase) { }
+    [string] GetKeyForItem([object]$item) { return $item.Name }
+}
+
+# A site's Bindings: Add(bindingInformation, certificateHash, storeName) for https bindings, Remove(binding).
+class FakeIisBindingCollection : System.Collections.ObjectModel.Collection[object] {
+    [System.Collections.Generic.List[string]]$Log
+    [object] Add([string]$BindingInformation, [byte[]]$CertificateHash, [string]$CertificateStoreName) {
+        $binding = New-FakeIisBinding -BindingInformation $BindingInformation -CertificateHash $CertificateHash `
+            -CertificateStoreName $CertificateStoreName
+        $this.Insert($this.Count, $binding)
+        if ($null -ne $this.Log) { $this.Log.Add("Bindings.Add($BindingInformation)") }
+        return $binding
+    }
+    [bool] Remove([object]$Binding) {
+        if ($null -ne $this.Log) { $this.Log.Add("Bindings.Remove($($Binding.BindingInformation))") }
+        $index = $this.IndexOf($Binding)
+        if ($index -lt 0) { return $false }
+        $this.RemoveAt($index)
+        return $true
+    }
+}
 
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).ProviderPath
 $script:ModuleDir = Join-Path $script:RepoRoot 'certstore/ps'
@@ -331,6 +360,117 @@ function New-FakeX509Store {
     return $store
 }
 
+function New-FakeIisBinding {
+    <# One IIS binding: Protocol, BindingInformation ('IP:Port:Host'), CertificateHash (bytes),
+       CertificateStoreName, and sslFlags through GetAttributeValue/SetAttributeValue as in IIS. #>
+    param(
+        [string]$Protocol = 'https',
+        [Parameter(Mandatory)][string]$BindingInformation,
+        [byte[]]$CertificateHash = $null,
+        [string]$CertificateStoreName = '',
+        [int]$SslFlags = 0
+    )
+    $binding = [pscustomobject]@{
+        Protocol             = $Protocol
+        BindingInformation   = $BindingInformation
+        CertificateHash      = $CertificateHash
+        CertificateStoreName = $CertificateStoreName
+        Attributes           = @{ sslFlags = $SslFlags }
+    }
+    $binding | Add-Member -MemberType ScriptMethod -Name GetAttributeValue -Value { param($Name) $this.Attributes[$Name] }
+    $binding | Add-Member -MemberType ScriptMethod -Name SetAttributeValue -Value { param($Name, $Value) $this.Attributes[$Name] = $Value }
+    return $binding
+}
+
+function New-FakeIisServerManager {
+    <#
+    .SYNOPSIS
+    An in-memory IIS (Microsoft.Web.Administration.ServerManager) for mocking Get-IisServerManager:
+        $iis = New-FakeIisServerManager -Site @{ 'Default Web Site' = @(New-FakeIisBinding -BindingInformation '*:443:') }
+        Mock -ModuleName WincertOps Get-IisServerManager { $iis }
+    .DESCRIPTION
+    .Sites[name] / foreach over .Sites; each site has Name and Bindings (Add/Remove as IIS's collection).
+    CommitChanges() records the commit; -FailCommit makes it throw as IIS does for a configuration it
+    refuses. Log lists 'Bindings.Add(info)', 'Bindings.Remove(info)' and 'CommitChanges()' in order. The same
+    object serves every Get-IisServerManager call, so a re-read sees what was committed (and what was not).
+    #>
+    param(
+        [hashtable]$Site = @{ 'Default Web Site' = @() },
+        [switch]$FailCommit
+    )
+    $log = [System.Collections.Generic.List[string]]::new()
+    $sites = [FakeIisSiteCollection]::new()
+    foreach ($name in $Site.Keys) {
+        $bindings = [FakeIisBindingCollection]::new()
+        $bindings.Log = $log
+        foreach ($binding in @($Site[$name])) { $bindings.Insert($bindings.Count, $binding) }
+        $sites.Add([pscustomobject]@{ Name = $name; Bindings = $bindings })
+    }
+    $manager = [pscustomobject]@{ Sites = $sites; Log = $log; CommitCount = 0; FailCommit = [bool]$FailCommit }
+    $manager | Add-Member -MemberType ScriptMethod -Name CommitChanges -Value {
+        $this.Log.Add('CommitChanges()')
+        if ($this.FailCommit) { throw [System.Runtime.InteropServices.COMException]::new('IIS refused the configuration (fake)') }
+        $this.CommitCount++
+    }
+    return $manager
+}
+
+function New-FakeServiceController {
+    <#
+    .SYNOPSIS
+    An in-memory System.ServiceProcess.ServiceController for mocking Get-ServiceController.
+    .DESCRIPTION
+    Name/ServiceName, Status ('Running', 'Stopped'), DependentServices (other fakes), Stop(), Start(),
+    WaitForStatus(status, timeout), Refresh(). Stop() stops the running dependents first and Start() starts
+    only this service, as .NET's ServiceController does on Windows. -Log (a List[string] shared between
+    fakes) records 'Stop(NAME)' / 'Start(NAME)' in order across services. -StopHangs / -StartHangs leave the
+    status unchanged so WaitForStatus throws System.TimeoutException; -StartFails makes Start() throw.
+    #>
+    param(
+        [Parameter(Mandatory)][string]$Name,
+        [ValidateSet('Running', 'Stopped')][string]$Status = 'Running',
+        [object[]]$DependentServices = @(),
+        [System.Collections.Generic.List[string]]$Log = [System.Collections.Generic.List[string]]::new(),
+        [switch]$StopHangs,
+        [switch]$StartHangs,
+        [switch]$StartFails
+    )
+    $service = [pscustomobject]@{
+        Name              = $Name
+        ServiceName       = $Name
+        Status            = $Status
+        DependentServices = $DependentServices
+        Log               = $Log
+        StopHangs         = [bool]$StopHangs
+        StartHangs        = [bool]$StartHangs
+        StartFails        = [bool]$StartFails
+    }
+    $service | Add-Member -MemberType ScriptMethod -Name Stop -Value {
+        foreach ($dependent in $this.DependentServices) { if ($dependent.Status -ne 'Stopped') { $dependent.Stop() } }
+        $this.Log.Add("Stop($($this.Name))")
+        if (-not $this.StopHangs) { $this.Status = 'Stopped' }
+    }
+    $service | Add-Member -MemberType ScriptMethod -Name Start -Value {
+        $this.Log.Add("Start($($this.Name))")
+        if ($this.StartFails) { throw [System.InvalidOperationException]::new("Cannot start service $($this.Name) (fake)") }
+        if (-not $this.StartHangs) { $this.Status = 'Running' }
+    }
+    $service | Add-Member -MemberType ScriptMethod -Name WaitForStatus -Value {
+        param($Wanted, $Timeout)
+        if ([string]$this.Status -ne [string]$Wanted) {
+            throw [System.TimeoutException]::new("Time out has expired and the operation has not been completed ($($this.Name) is $($this.Status), wanted $Wanted)")
+        }
+    }
+    $service | Add-Member -MemberType ScriptMethod -Name Refresh -Value { }
+    return $service
+}
+
+function New-NativeResult {
+    <# What the Invoke-Native seam returns: @{ ExitCode; Output }. For Mock Invoke-Native { New-NativeResult ... }. #>
+    param([int]$ExitCode = 0, [string]$Output = '')
+    @{ ExitCode = $ExitCode; Output = $Output }
+}
+
 function New-TestKeyInfo {
     <# What the key seams return on Windows: Get-LegacyCspKeyInfo (Kind CAPI) / Get-CngKeyInfo (Kind CNG):
        @{ Kind; ProviderName; UniqueName; Key }. #>
@@ -345,4 +485,5 @@ function New-TestKeyInfo {
 
 Export-ModuleMember -Function Get-WincertRepoRoot, Import-WincertModule, Get-WincertOpTable, Get-WincertOpFunctionName,
     Invoke-WincertOp, Get-OpContractPath, Get-OpContract, Get-WincertErrorCategory, Assert-OpContract, New-TestCertificate,
-    New-TestPfx, New-FakeX509Store, New-TestKeyInfo
+    New-TestPfx, New-FakeX509Store, New-TestKeyInfo, New-FakeIisBinding, New-FakeIisServerManager, New-FakeServiceController,
+    New-NativeResult
