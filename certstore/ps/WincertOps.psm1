@@ -308,18 +308,18 @@ function Get-RegistryValue([string]$Path, [string]$Name) {
 #endregion
 
 #region seam Get-RegistryValueNames
-# Windows: the value names of a registry key (empty when the key is missing).
+# Windows: the value names of a registry key (none when the key is missing), one per pipeline item.
 function Get-RegistryValueNames([string]$Path) {
-    if (-not (Test-Path -LiteralPath $Path)) { return ,@() }
-    return ,@((Get-Item -LiteralPath $Path).GetValueNames())
+    if (-not (Test-Path -LiteralPath $Path)) { return }
+    return (Get-Item -LiteralPath $Path).GetValueNames()
 }
 #endregion
 
 #region seam Get-RegistrySubKeyNames
-# Windows: the subkey names of a registry key (empty when the key is missing).
+# Windows: the subkey names of a registry key (none when the key is missing), one per pipeline item.
 function Get-RegistrySubKeyNames([string]$Path) {
-    if (-not (Test-Path -LiteralPath $Path)) { return ,@() }
-    return ,@((Get-Item -LiteralPath $Path).GetSubKeyNames())
+    if (-not (Test-Path -LiteralPath $Path)) { return }
+    return (Get-Item -LiteralPath $Path).GetSubKeyNames()
 }
 #endregion
 
@@ -335,15 +335,14 @@ function Set-RegistryValue([string]$Path, [string]$Name, [string]$Value) {
 # subkeys of HKLM\SOFTWARE\Microsoft\Cryptography\Defaults\Provider, CNG providers (key storage providers
 # included) the subkeys of HKLM\SYSTEM\CurrentControlSet\Control\Cryptography\Providers.
 function Get-CryptoProviderNames {
-    $csps = Get-RegistrySubKeyNames 'HKLM:\SOFTWARE\Microsoft\Cryptography\Defaults\Provider'
-    $cng = Get-RegistrySubKeyNames 'HKLM:\SYSTEM\CurrentControlSet\Control\Cryptography\Providers'
-    return ,@(@($csps) + @($cng))
+    Get-RegistrySubKeyNames 'HKLM:\SOFTWARE\Microsoft\Cryptography\Defaults\Provider'
+    Get-RegistrySubKeyNames 'HKLM:\SYSTEM\CurrentControlSet\Control\Cryptography\Providers'
 }
 #endregion
 
 #region helper Assert-CryptoProvider
 function Assert-CryptoProvider([string]$ProviderName) {
-    $names = Get-CryptoProviderNames
+    $names = @(Get-CryptoProviderNames)
     if ($names -notcontains $ProviderName) {
         throw (New-OpError 'ProviderNotFound' ("the crypto provider '{0}' is not installed on this host (neither a CryptoAPI CSP nor a CNG provider of that name is registered)" -f $ProviderName))
     }
@@ -428,18 +427,18 @@ function Set-IisBinding([string]$SiteName, [string]$BindingInformation, [string]
 #endregion
 
 #region helper Get-IisBindingsUsing
-# "Site (IP:Port:Host)" for every https binding that uses the thumbprint; empty when IIS is absent.
+# "Site (IP:Port:Host)" for every https binding that uses the thumbprint, one per pipeline item (callers
+# collect with @(...)); none when IIS is absent.
 function Get-IisBindingsUsing([string]$Thumbprint) {
-    if (-not (Test-IisInstalled)) { return ,@() }
+    if (-not (Test-IisInstalled)) { return }
     $manager = Get-IisServerManager
-    $users = @(foreach ($site in $manager.Sites) {
+    foreach ($site in $manager.Sites) {
         foreach ($binding in $site.Bindings) {
             if ($binding.Protocol -eq 'https' -and (ConvertTo-HexString $binding.CertificateHash) -eq $Thumbprint) {
                 '{0} ({1})' -f $site.Name, $binding.BindingInformation
             }
         }
-    })
-    return ,$users
+    }
 }
 #endregion
 
@@ -475,17 +474,17 @@ function Get-SqlServiceName([string]$InstanceName) {
 #endregion
 
 #region helper Get-SqlBoundInstances
-# 'SQL Server instance NAME' for every instance whose SuperSocketNetLib\Certificate is the thumbprint.
+# 'SQL Server instance NAME' for every instance whose SuperSocketNetLib\Certificate is the thumbprint, one
+# per pipeline item (callers collect with @(...)).
 function Get-SqlBoundInstances([string]$Thumbprint) {
     $instancesKey = Get-SqlInstancesKey
-    if (-not (Test-RegistryKey $instancesKey)) { return ,@() }
-    $bound = @(foreach ($name in (Get-RegistryValueNames $instancesKey)) {
+    if (-not (Test-RegistryKey $instancesKey)) { return }
+    foreach ($name in @(Get-RegistryValueNames $instancesKey)) {
         $netLibKey = Get-SqlNetLibKey ([string](Get-RegistryValue $instancesKey $name))
         if ((Test-RegistryKey $netLibKey) -and ([string](Get-RegistryValue $netLibKey 'Certificate')) -eq $Thumbprint) {
             'SQL Server instance {0}' -f $name
         }
-    })
-    return ,$bound
+    }
 }
 #endregion
 
@@ -979,7 +978,7 @@ function Invoke-WincertSqlListInstances([string]$ArgsJson) {
     $instancesKey = Get-SqlInstancesKey
     $instances = @()
     if (Test-RegistryKey $instancesKey) {
-        $instances = @(foreach ($name in (Get-RegistryValueNames $instancesKey)) {
+        $instances = @(foreach ($name in @(Get-RegistryValueNames $instancesKey)) {
             $instanceId = [string](Get-RegistryValue $instancesKey $name)
             $netLibKey = Get-SqlNetLibKey $instanceId
             $certificate = ''
