@@ -16,6 +16,10 @@ using nlohmann::json;
 
 namespace {
 
+// cert-remove's opt-in to delete an unused private key. It belongs in contract.hpp's arg namespace with the
+// other argument names; it lives here until the cert-remove script and its golden file take it.
+constexpr std::string_view kDeleteKeyArg = "DeleteKey";
+
 // --- reading untrusted script output: wrong types become Errors, never exceptions ---
 
 Result<std::string> get_string(const json& obj, std::string_view key, bool required = false) {
@@ -494,13 +498,14 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   co_return result;
 }
 
-Task<RemoveResult> RemoteCertStore::remove(std::string store, std::string thumbprint_in) {
-  const std::string thumbprint = normalize_thumbprint(thumbprint_in);
+Task<RemoveResult> RemoteCertStore::remove(RemoveRequest request) {
+  const std::string& store = request.store;
+  const std::string thumbprint = normalize_thumbprint(request.thumbprint);
   if (thumbprint.empty()) {
-    co_return Error::invalid("cannot remove '" + one_line(thumbprint_in, 80) + "' from store '" + store +
+    co_return Error::invalid("cannot remove '" + one_line(request.thumbprint, 80) + "' from store '" + store +
                              "': it is not a 40-digit SHA-1 thumbprint");
   }
-  json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}};
+  json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}, {kDeleteKeyArg, request.delete_unused_key}};
   auto doc = require_object(co_await caller_->call(op::kCertRemove, std::move(args), store));
   if (!doc) co_return doc.error();
   RemoveResult result;
