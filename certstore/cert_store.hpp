@@ -100,10 +100,18 @@ struct AddCertificateResult {
   std::optional<ReplacedCertificate> replaced;
 };
 
+struct RemoveRequest {
+  std::string store = "My";
+  std::string thumbprint;
+  // Off (the default) keeps the private key, as the extension does: an HSM-backed key may be shared with
+  // other servers. On deletes the key when no other LocalMachine certificate uses it.
+  bool delete_unused_key = false;
+};
+
 struct RemoveResult {
   bool found = false;
   bool removed = false;
-  bool key_removed = false;   // false when another certificate still uses the key
+  bool key_removed = false;   // false unless asked for, or when another certificate still uses the key
 };
 
 struct CsrRequest {
@@ -138,8 +146,9 @@ class CertStore {
   // Imports a PFX (or DER) into a LocalMachine store with a persisted machine key, honouring Overwrite,
   // optionally binding it (IIS or SQL) and cleaning up the replaced certificate in the same step.
   virtual Task<AddCertificateResult> add(AddCertificateRequest request) = 0;
-  // Removes a certificate and, when no other certificate uses it, its private key.
-  virtual Task<RemoveResult> remove(std::string store, std::string thumbprint) = 0;
+  // Removes a certificate; its private key only when request.delete_unused_key is set and no other
+  // certificate uses the key.
+  virtual Task<RemoveResult> remove(RemoveRequest request) = 0;
   // Creates a key on the device and a PKCS#10 request for it (on-device key generation).
   virtual Task<CsrResult> create_csr(CsrRequest request) = 0;
   // Installs the certificate issued for a create_csr() request onto its generated key.

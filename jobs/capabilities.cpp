@@ -39,7 +39,7 @@ std::string_view job_kind_name(JobKind kind) {
   switch (kind) {
     case JobKind::kInventory: return "Inventory";
     case JobKind::kManagement: return "Management";
-    case JobKind::kReenrollment: return "Reenrollment";
+    case JobKind::kReenrollment: return "ReEnrollment";
   }
   return "Inventory";
 }
@@ -53,7 +53,7 @@ Result<CapabilityKey> parse_capability(std::string_view capability) {
   auto unknown = [&]() {
     return Error::invalid("capability '" + std::string(text) +
                           "' is not one wincert-agent handles (CertStores.WinCert|IISU|WinSql."
-                          "Inventory|Management|Reenrollment)");
+                          "Inventory|Management|ReEnrollment)");
   };
   if (text.empty()) return Error::invalid("the job has no Capability; cannot tell which handler runs it");
   auto parts = split_dots(text);
@@ -104,8 +104,8 @@ CapabilityRegistry make_default_registry() {
   registry.add({StoreType::kIisu, JobKind::kReenrollment}, make_iisu_reenrollment());
   registry.add({StoreType::kWinSql, JobKind::kInventory}, make_winsql_inventory());
   registry.add({StoreType::kWinSql, JobKind::kManagement}, make_winsql_management());
-  // The store-type definition says no Enrollment for WinSql, but the extension registers and
-  // implements CertStores.WinSql.ReEnrollment; so do we (Command simply never schedules it then).
+  // The extension's WinSql store type says no Enrollment, but the extension registers and implements
+  // CertStores.WinSql.ReEnrollment; so do we, and config/store-types/ declares Enrollment for WinSql.
   registry.add({StoreType::kWinSql, JobKind::kReenrollment}, make_winsql_reenrollment());
   return registry;
 }

@@ -1,6 +1,7 @@
 // Capability registry: "CertStores.<StoreType>.<JobKind>" -> handler, the native equivalent of the
 // UO's manifest.json. The capability list sent to Command at registration is generated from it.
-// Lookup is case-insensitive (the extension's manifest spells "ReEnrollment", Command "Reenrollment").
+// Names are spelled as the extension's manifest spells them ("CertStores.IISU.ReEnrollment"); lookup is
+// case-insensitive, so "Reenrollment" (how Command's own store types spell it) finds the same handler.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -14,13 +15,13 @@
 
 #include "common/result.hpp"
 #include "jobs/handler.hpp"
+#include "jobs/store_properties.hpp"
 
 namespace wincert::jobs {
 
-enum class StoreType { kWinCert, kIisu, kWinSql };
 enum class JobKind { kInventory, kManagement, kReenrollment };
 std::string_view store_type_name(StoreType type);  // "WinCert", "IISU", "WinSql"
-std::string_view job_kind_name(JobKind kind);       // "Inventory", "Management", "Reenrollment"
+std::string_view job_kind_name(JobKind kind);       // "Inventory", "Management", "ReEnrollment"
 
 struct CapabilityKey {
   StoreType store = StoreType::kWinCert;

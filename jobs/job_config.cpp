@@ -7,9 +7,18 @@
 #include <charconv>
 #include <utility>
 
+#include "jobs/store_properties.hpp"
+
 namespace wincert::jobs {
 
 namespace {
+
+// The names read below, each checked at compile time against jobs/store_properties.hpp's table.
+consteval std::string_view store_property(std::string_view name) { return declared(PropertyScope::kStore, name); }
+consteval std::string_view entry_param(std::string_view name) { return declared(PropertyScope::kEntry, name); }
+consteval std::string_view command_param(std::string_view name) {
+  return declared(PropertyScope::kCommandSupplied, name);
+}
 
 // ordered_json keeps the order of the SANs map as Command sent it (SANBuilder preserves it too).
 using Json = nlohmann::ordered_json;
@@ -144,30 +153,31 @@ Status parse_store_properties(const Json& props, std::string_view path, StorePro
     }
     return {};
   };
-  WINCERT_TRY(keep_property("WinRM Protocol", out.winrm_protocol));
-  WINCERT_TRY(keep_property("WinRM Port", out.winrm_port));
-  WINCERT_TRY(keep_property("WinRM Authentication", out.winrm_authentication));
-  WINCERT_TRY(assign(get_bool(props, "spnwithport", path), out.spn_with_port));
-  WINCERT_TRY(assign(get_bool(props, "ServerUseSsl", path), out.server_use_ssl));
-  WINCERT_TRY(assign(get_bool(props, "RestartService", path), out.restart_service));
-  WINCERT_TRY(assign(get_bool(props, "WinRM AllowUnencrypted", path), out.winrm_allow_unencrypted));
+  WINCERT_TRY(keep_property(store_property(property::kWinRmProtocol), out.winrm_protocol));
+  WINCERT_TRY(keep_property(store_property(property::kWinRmPort), out.winrm_port));
+  WINCERT_TRY(keep_property(store_property(property::kWinRmAuthentication), out.winrm_authentication));
+  WINCERT_TRY(assign(get_bool(props, store_property(property::kSpnWithPort), path), out.spn_with_port));
+  WINCERT_TRY(assign(get_bool(props, store_property(property::kServerUseSsl), path), out.server_use_ssl));
+  WINCERT_TRY(assign(get_bool(props, store_property(property::kRestartService), path), out.restart_service));
+  WINCERT_TRY(
+      assign(get_bool(props, store_property(property::kWinRmAllowUnencrypted), path), out.winrm_allow_unencrypted));
+  WINCERT_TRY(assign(get_bool(props, store_property(property::kDeletePrivateKeyOnRemove), path),
+                     out.delete_private_key_on_remove));
 
-  auto user = get_string(props, "ServerUsername", path);
+  constexpr std::string_view kUsername = store_property(property::kServerUsername);
+  constexpr std::string_view kPassword = store_property(property::kServerPassword);
+  auto user = get_string(props, kUsername, path);
   if (!user.ok()) return user.error();
   out.server_username = std::move(user.value());
-  if (const Json* pw = find_ci(props, "ServerPassword")) {
-    if (!pw->is_string()) return Error::invalid(join_path(path, "ServerPassword") + " must be a string");
+  if (const Json* pw = find_ci(props, kPassword)) {
+    if (!pw->is_string()) return Error::invalid(join_path(path, kPassword) + " must be a string");
     out.server_password = Secret(pw->get<std::string>());
   }
 
-  static constexpr std::string_view kKnown[] = {
-      "WinRM Protocol", "WinRM Port", "WinRM Authentication", "spnwithport", "ServerUseSsl",
-      "RestartService", "WinRM AllowUnencrypted", "ServerUsername", "ServerPassword"};
+  // Every other property, kept verbatim: the table's store properties are all read above.
   for (auto it = props.begin(); it != props.end(); ++it) {
     if (it.value().is_null()) continue;
-    bool known = std::any_of(std::begin(kKnown), std::end(kKnown),
-                             [&](std::string_view k) { return iequals(k, it.key()); });
-    if (known) continue;
+    if (find_property_spec(PropertyScope::kStore, it.key())) continue;
     auto text = scalar_text(it.value());
     out.other.emplace(it.key(), text ? *text : it.value().dump());
   }
@@ -280,22 +290,23 @@ Status parse_job_properties(const Json& props, JobConfig& out) {
     slot = std::move(r.value());
     return {};
   };
+  using namespace entry_parameter;
   EntryParameters& e = out.entry;
-  WINCERT_TRY(entry("SiteName", e.site_name));
-  WINCERT_TRY(entry("Port", e.port));
-  WINCERT_TRY(entry("IPAddress", e.ip_address));
-  WINCERT_TRY(entry("HostName", e.host_name));
-  WINCERT_TRY(entry("SniFlag", e.sni_flag));
-  WINCERT_TRY(entry("Protocol", e.protocol));
-  WINCERT_TRY(entry("ProviderName", e.provider_name));
-  WINCERT_TRY(entry("InstanceName", e.instance_name));
-  WINCERT_TRY(entry("RenewalThumbprint", e.renewal_thumbprint));
-  WINCERT_TRY(entry("SAN", e.san));
+  WINCERT_TRY(entry(entry_param(kSiteName), e.site_name));
+  WINCERT_TRY(entry(entry_param(kPort), e.port));
+  WINCERT_TRY(entry(entry_param(kIpAddress), e.ip_address));
+  WINCERT_TRY(entry(entry_param(kHostName), e.host_name));
+  WINCERT_TRY(entry(entry_param(kSniFlag), e.sni_flag));
+  WINCERT_TRY(entry(entry_param(kProtocol), e.protocol));
+  WINCERT_TRY(entry(entry_param(kProviderName), e.provider_name));
+  WINCERT_TRY(entry(entry_param(kInstanceName), e.instance_name));
+  WINCERT_TRY(entry(command_param(kRenewalThumbprint), e.renewal_thumbprint));
+  WINCERT_TRY(entry(command_param(kSan), e.san));
 
   ReenrollmentRequest& r = out.reenrollment;
-  WINCERT_TRY(assign(get_string(props, "subjectText", "JobProperties"), r.subject));
-  WINCERT_TRY(entry("keyType", r.key_type));
-  WINCERT_TRY(entry("keySize", r.key_size));
+  WINCERT_TRY(assign(get_string(props, command_param(kSubjectText), "JobProperties"), r.subject));
+  WINCERT_TRY(entry(command_param(kKeyType), r.key_type));
+  WINCERT_TRY(entry(command_param(kKeySize), r.key_size));
   return {};
 }
 

@@ -51,7 +51,8 @@ struct StoreProperty {
   std::string value;
 };
 
-// CertificateStoreDetails.Properties, keys matched case-insensitively.
+// CertificateStoreDetails.Properties, keys matched case-insensitively. The names are the ones in
+// jobs/store_properties.hpp's table.
 struct StoreProperties {
   std::optional<StoreProperty> winrm_protocol;   // "WinRM Protocol": http | https | ssh (raw text)
   std::optional<StoreProperty> winrm_port;       // "WinRM Port": raw text, validated on resolution
@@ -62,6 +63,7 @@ struct StoreProperties {
   bool restart_service = false;                  // "RestartService" (WinSql); see DIFFERENCES.md
   std::optional<StoreProperty> winrm_authentication;  // ours: basic|ntlm|kerberos|negotiate|certificate
   bool winrm_allow_unencrypted = false;          // ours: "WinRM AllowUnencrypted", Basic over http
+  bool delete_private_key_on_remove = false;     // ours: "DeletePrivateKeyOnRemove", WinCert/WinSql Remove
   // Every other property, verbatim (scalars as text), for handlers and diagnostics.
   std::map<std::string, std::string, CaseInsensitiveLess> other;
 };

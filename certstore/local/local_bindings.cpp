@@ -25,9 +25,7 @@ class BindingCertStore final : public CertStore {
       : iis_(std::move(iis)), sql_(std::move(sql)) {}
 
   Task<StoreInventory> inventory(std::string store) override { return certs_.inventory(std::move(store)); }
-  Task<RemoveResult> remove(std::string store, std::string thumbprint) override {
-    return certs_.remove(std::move(store), std::move(thumbprint));
-  }
+  Task<RemoveResult> remove(RemoveRequest request) override { return certs_.remove(std::move(request)); }
   Task<CsrResult> create_csr(CsrRequest request) override { return certs_.create_csr(std::move(request)); }
   Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override {
     return certs_.install_issued(std::move(request));

@@ -21,10 +21,8 @@ Task<AddCertificateResult> LocalCertStore::add(AddCertificateRequest request) {
   return run_on_worker<AddCertificateResult>(*worker_, [request = std::move(request)] { return add_now(request); });
 }
 
-Task<RemoveResult> LocalCertStore::remove(std::string store, std::string thumbprint) {
-  return run_on_worker<RemoveResult>(*worker_, [store = std::move(store), thumbprint = std::move(thumbprint)] {
-    return remove_now(store, thumbprint);
-  });
+Task<RemoveResult> LocalCertStore::remove(RemoveRequest request) {
+  return run_on_worker<RemoveResult>(*worker_, [request = std::move(request)] { return remove_now(request); });
 }
 
 Task<CsrResult> LocalCertStore::create_csr(CsrRequest request) {

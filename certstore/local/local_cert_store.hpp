@@ -23,7 +23,7 @@ class LocalCertStore final : public CertStore {
 
   Task<StoreInventory> inventory(std::string store) override;
   Task<AddCertificateResult> add(AddCertificateRequest request) override;
-  Task<RemoveResult> remove(std::string store, std::string thumbprint) override;
+  Task<RemoveResult> remove(RemoveRequest request) override;
   Task<CsrResult> create_csr(CsrRequest request) override;
   Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override;
 

@@ -263,7 +263,9 @@ Result<AddCertificateResult> add_now(const AddCertificateRequest& request) {
   return result;
 }
 
-Result<RemoveResult> remove_now(const std::string& store_name, const std::string& thumbprint_in) {
+Result<RemoveResult> remove_now(const RemoveRequest& request) {
+  const std::string& store_name = request.store;
+  const std::string& thumbprint_in = request.thumbprint;
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
   if (thumbprint.empty()) {
     return Error::invalid("cannot remove '" + std::string(trim(thumbprint_in)).substr(0, 80) + "' from store '" +
@@ -284,8 +286,9 @@ Result<RemoveResult> remove_now(const std::string& store_name, const std::string
     return Error::permanent(where + last_error("CertDeleteCertificateFromStore"));
   WINCERT_TRY(commit_changes(store->get(), store_name));
   result.removed = true;
-  // Renewals often reuse a key: it goes only when no other LocalMachine certificate links to it.
-  if (link && !key_in_use(*link)) {
+  // The key stays unless the store opted in (an HSM key may be shared with other servers); renewals
+  // often reuse a key, so even then it goes only when no other LocalMachine certificate links to it.
+  if (request.delete_unused_key && link && !key_in_use(*link)) {
     if (auto deleted = delete_machine_key(*link); !deleted) {
       return Error::permanent(
           where + "the certificate was removed, but its private key could not be deleted: " + deleted.error().message);

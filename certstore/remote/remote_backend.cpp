@@ -494,14 +494,15 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   co_return result;
 }
 
-Task<RemoveResult> RemoteCertStore::remove(std::string store, std::string thumbprint_in) {
-  const std::string thumbprint = normalize_thumbprint(thumbprint_in);
+Task<RemoveResult> RemoteCertStore::remove(RemoveRequest request) {
+  const std::string& store = request.store;
+  const std::string thumbprint = normalize_thumbprint(request.thumbprint);
   if (thumbprint.empty()) {
-    co_return Error::invalid("cannot remove '" + one_line(thumbprint_in, 80) + "' from store '" + store +
+    co_return Error::invalid("cannot remove '" + one_line(request.thumbprint, 80) + "' from store '" + store +
                              "': it is not a 40-digit SHA-1 thumbprint");
   }
-  // The private key stays (the script's default; deleting a shared HSM key is an explicit opt-in).
-  json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}, {arg::kDeleteKey, false}};
+  // The private key stays unless the store opted in (deleting a shared HSM key must be explicit).
+  json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}, {arg::kDeleteKey, request.delete_unused_key}};
   auto doc = require_object(co_await caller_->call(op::kCertRemove, std::move(args), store));
   if (!doc) co_return doc.error();
   RemoveResult result;

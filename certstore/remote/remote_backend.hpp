@@ -48,7 +48,7 @@ class RemoteCertStore final : public CertStore {
   explicit RemoteCertStore(std::shared_ptr<ScriptCaller> caller) : caller_(std::move(caller)) {}
   Task<StoreInventory> inventory(std::string store) override;
   Task<AddCertificateResult> add(AddCertificateRequest request) override;
-  Task<RemoveResult> remove(std::string store, std::string thumbprint) override;
+  Task<RemoveResult> remove(RemoveRequest request) override;
   Task<CsrResult> create_csr(CsrRequest request) override;
   Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override;
 

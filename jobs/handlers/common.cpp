@@ -4,6 +4,7 @@
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "jobs/alias.hpp"
+#include "jobs/store_properties.hpp"
 
 namespace wincert::jobs::handlers {
 
@@ -64,7 +65,8 @@ std::vector<std::string> sql_instances(const EntryParameters& entry) {
     std::size_t start = 0;
     while (start <= text.size()) {
       std::size_t comma = text.find(',', start);
-      std::string_view part = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      std::string_view part =
+          trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
       if (!part.empty() && !contains_ci(out, part)) out.emplace_back(part);
       if (comma == std::string_view::npos) break;
       start = comma + 1;
@@ -115,6 +117,22 @@ Result<const JobCertificate*> job_certificate(const JobConfig& config, bool cont
     return Error::invalid("JobCertificate.Contents is empty; Command sent no certificate to add");
   }
   return &*config.job_certificate;
+}
+
+certstore::RemoveRequest remove_request(const JobContext& ctx, std::string store, std::string thumbprint) {
+  certstore::RemoveRequest request;
+  request.store = std::move(store);
+  request.thumbprint = std::move(thumbprint);
+  request.delete_unused_key = ctx.config.store.properties.delete_private_key_on_remove;
+  return request;
+}
+
+std::string removed_detail(const certstore::RemoveRequest& request, const certstore::RemoveResult& result) {
+  std::string detail = "removed certificate " + request.thumbprint;
+  if (result.key_removed) return detail + " and its private key";
+  if (request.delete_unused_key) return detail + "; its private key was kept: another certificate uses it";
+  return detail + "; its private key was kept (store property " + std::string(property::kDeletePrivateKeyOnRemove) +
+         " deletes a key no other certificate uses)";
 }
 
 Result<OperationType> management_operation(const JobConfig& config, std::string_view store_type) {

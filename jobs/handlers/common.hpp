@@ -40,6 +40,12 @@ Result<std::string> issued_certificate_der(std::string_view text);
 // The JobCertificate, or an Error saying the job carries none / no contents.
 Result<const JobCertificate*> job_certificate(const JobConfig& config, bool contents_required);
 
+// The remove request for a certificate of this job's store: the private key goes only when the store
+// property DeletePrivateKeyOnRemove is true (and no other certificate uses the key).
+certstore::RemoveRequest remove_request(const JobContext& ctx, std::string store, std::string thumbprint);
+// "removed certificate T" plus what happened to its private key.
+std::string removed_detail(const certstore::RemoveRequest& request, const certstore::RemoveResult& result);
+
 // Management dispatch on OperationType: Add and Remove only, otherwise an Error naming the value.
 Result<OperationType> management_operation(const JobConfig& config, std::string_view store_type);
 std::string management_kind(const JobConfig& config);  // "Management Add", "Management Remove", ...

@@ -77,13 +77,14 @@ awaitable<JobResult> wincert_remove(JobContext& ctx) {
   if (!cert.ok()) co_return fail(ctx, cert.error());
   auto thumbprint = normalize_thumbprint(cert.value()->alias, "JobCertificate.Alias");
   if (!thumbprint.ok()) co_return fail(ctx, thumbprint.error());
-  auto removed = co_await ctx.session.certs->remove(store.value(), thumbprint.value());
+  const auto request = remove_request(ctx, store.value(), thumbprint.value());
+  auto removed = co_await ctx.session.certs->remove(request);
   if (!removed.ok()) co_return fail(ctx, removed.error());
   if (!removed->found) {
     co_return fail(ctx, "certificate " + thumbprint.value() + " was not found in store '" + store.value() +
                             "'; run an inventory to refresh Command's view of the store");
   }
-  co_return succeed(ctx, "removed certificate " + thumbprint.value());
+  co_return succeed(ctx, removed_detail(request, removed.value()));
 }
 
 class WinCertManagement final : public JobHandler {

@@ -171,13 +171,14 @@ awaitable<JobResult> winsql_remove(JobContext& ctx) {
     if (!unbound.ok()) co_return fail(ctx, unbound.error());
     detail = "unbound from SQL Server " + join(to_unbind, ", ") + "; ";
   }
-  auto removed = co_await ctx.session.certs->remove(store.value(), thumbprint.value());
+  const auto request = remove_request(ctx, store.value(), thumbprint.value());
+  auto removed = co_await ctx.session.certs->remove(request);
   if (!removed.ok()) co_return fail(ctx, removed.error().context(detail));
   if (!removed->found) {
     co_return fail(ctx, detail + "certificate " + thumbprint.value() + " was not found in store '" + store.value() +
                             "'; run an inventory to refresh Command's view of the store");
   }
-  co_return co_await finish_with_restart(ctx, to_unbind, detail + "removed certificate " + thumbprint.value());
+  co_return co_await finish_with_restart(ctx, to_unbind, detail + removed_detail(request, removed.value()));
 }
 
 class WinSqlManagement final : public JobHandler {

@@ -76,7 +76,9 @@ std::string_view job_family(JobKind kind) {
 }
 
 std::string capability_name(StoreType store, JobKind kind) {
-  return "CertStores." + std::string(store_type_info(store).name) + "." + std::string(job_family(kind));
+  // Spelled as orchestrators register it (the extension's manifest: "ReEnrollment"); matched case-insensitively.
+  const std::string_view job = kind == JobKind::kReenrollment ? std::string_view("ReEnrollment") : job_family(kind);
+  return "CertStores." + std::string(store_type_info(store).name) + "." + std::string(job);
 }
 
 std::string job_type_id(StoreType store, JobKind kind) {

@@ -79,7 +79,7 @@ std::string_view job_kind_name(JobKind kind);  // "Inventory", "Add", "Remove", 
 std::optional<JobKind> parse_job_kind(std::string_view text);
 // "Inventory", "Management" or "Reenrollment": the capability's last part and the endpoint family.
 std::string_view job_family(JobKind kind);
-std::string capability_name(StoreType store, JobKind kind);  // "CertStores.IISU.Management"
+std::string capability_name(StoreType store, JobKind kind);  // "CertStores.IISU.Management", "...ReEnrollment"
 std::string job_type_id(StoreType store, JobKind kind);      // a stable GUID per store type and family
 int job_priority(JobKind kind);                              // Add 3 (reference 3.1), then 4, inventory 5
 

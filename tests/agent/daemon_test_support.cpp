@@ -206,7 +206,7 @@ class SlowStore final : public certstore::CertStore {
   certstore::Task<certstore::AddCertificateResult> add(certstore::AddCertificateRequest) override {
     co_return Error::permanent("not supported by the fake");
   }
-  certstore::Task<certstore::RemoveResult> remove(std::string, std::string) override {
+  certstore::Task<certstore::RemoveResult> remove(certstore::RemoveRequest) override {
     co_return Error::permanent("not supported by the fake");
   }
   certstore::Task<certstore::CsrResult> create_csr(certstore::CsrRequest) override {

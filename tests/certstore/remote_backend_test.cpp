@@ -364,14 +364,27 @@ TEST_F(RemoteBackend, HostErrorsNeverCarryThePassword) {
 
 TEST_F(RemoteBackend, RemoveNormalisesTheThumbprintAndParses) {
   runner.answer_with_golden("cert-remove");
-  auto removed = run_sync(store.remove("My", "3a 95 fc e6 80 19 e3 1a 67 98 5e 09 37 7e 5a d7 97 6f 8f d9"));
+  auto removed = run_sync(store.remove({"My", "3a 95 fc e6 80 19 e3 1a 67 98 5e 09 37 7e 5a d7 97 6f 8f d9"}));
   ASSERT_TRUE(removed.ok()) << removed.error().message;
   EXPECT_EQ(runner.calls[0].args, load_contract("cert-remove")["args"]);
+  EXPECT_FALSE(runner.calls[0].args["DeleteKey"].get<bool>()) << "the key stays unless the store opts in";
   EXPECT_TRUE(removed->found && removed->removed);
   EXPECT_FALSE(removed->key_removed) << "the golden removal keeps the key (DeleteKey false)";
-  auto invalid = run_sync(store.remove("My", "not-a-thumbprint"));
+  auto invalid = run_sync(store.remove({"My", "not-a-thumbprint"}));
   ASSERT_FALSE(invalid.ok());
   EXPECT_EQ(runner.calls.size(), 1u);
+}
+
+TEST_F(RemoteBackend, RemoveAsksTheHostToDeleteTheKeyOnlyWhenRequested) {
+  runner.answer_with_golden("cert-remove");
+  RemoveRequest request{"My", kOld, true};
+  ASSERT_TRUE(run_sync(store.remove(request)).ok());
+  request.delete_unused_key = false;
+  ASSERT_TRUE(run_sync(store.remove(request)).ok());
+  ASSERT_EQ(runner.calls.size(), 2u);
+  EXPECT_EQ(runner.calls[0].args["DeleteKey"], true);
+  EXPECT_EQ(runner.calls[1].args["DeleteKey"], false);
+  EXPECT_EQ(runner.calls[1].args["Thumbprint"], kOld);
 }
 
 // ---- CSR / reenrollment ----
@@ -547,7 +560,7 @@ void mutate_each_value(const json& doc, const std::function<void(const json&)>& 
 TEST(RemoteBackendRobustness, MutatedGoldenOutputsNeverCrash) {
   const std::vector<std::pair<std::string, std::function<void(RemoteCertStore&, RemoteIisBindings&, RemoteSqlBindings&)>>> ops = {
       {"store-inventory", [](auto& s, auto&, auto&) { (void)run_sync(s.inventory("My")); }},
-      {"cert-remove", [](auto& s, auto&, auto&) { (void)run_sync(s.remove("My", kOld)); }},
+      {"cert-remove", [](auto& s, auto&, auto&) { (void)run_sync(s.remove({"My", kOld})); }},
       {"iis-list-bindings", [](auto&, auto& i, auto&) { (void)run_sync(i.list()); }},
       {"iis-bind", [](auto&, auto& i, auto&) { (void)run_sync(i.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My")); }},
       {"iis-unbind", [](auto&, auto& i, auto&) { (void)run_sync(i.unbind({"Default Web Site", "*", 443, "", 0})); }},

@@ -180,7 +180,9 @@ def header_job(header):
 def lifecycle(st):
     """Inventory, Add (IIS/SQL binding), inventory, Reenrollment (key made on the host), Remove, inventory on a
     WinCert, an IISU and a WinSql store; checks command-sim's history and inventory and the host's model file."""
-    stores = {t: st.create_store(t) for t in STORE_TYPES}
+    # Remove keeps the private key unless the store opts in: the WinSql store does, the others do not.
+    stores = {t: st.create_store(t, properties={"DeletePrivateKeyOnRemove": "true"} if t == "WinSql" else None)
+              for t in STORE_TYPES}
     print("     stores: " + ", ".join(f"{t} {s['Id']} at {s['ClientMachine']}" for t, s in stores.items()))
 
     step("inventory of each store")
@@ -245,6 +247,8 @@ def lifecycle(st):
           sql_cert(model))
 
     step("remove: the added WinCert certificate, the renewed IIS binding and SQL certificate")
+    key_of = {"WinCert": model_cert(model, pfx["WinCert"]["Thumbprint"])["key"],
+              "WinSql": model_cert(model, renewed["WinSql"])["key"]}
     aliases = {"WinCert": pfx["WinCert"]["Thumbprint"],
                "IISU": f"{renewed['IISU']}:Default Web Site:*:4443:iisu.e2e.test",
                "WinSql": renewed["WinSql"]}
@@ -257,6 +261,10 @@ def lifecycle(st):
     check(model_cert(model, renewed["IISU"]) is None, "IISU: its certificate, bound nowhere else, is gone from My")
     check(sql_cert(model) == "", "WinSql: MSSQLSERVER has no certificate bound any more", sql_cert(model))
     check(model_cert(model, renewed["WinSql"]) is None, "WinSql: the certificate is gone from My")
+    check(key_of["WinCert"] in model.get("keys", {}),
+          "WinCert: the removed certificate's private key is kept (DeletePrivateKeyOnRemove not set)")
+    check(key_of["WinSql"] not in model.get("keys", {}),
+          "WinSql: the removed certificate's unused private key is deleted (DeletePrivateKeyOnRemove=true)")
 
     step("final inventory")
     run_round(st, {t: st.schedule("Inventory", s) for t, s in stores.items()}, "Inventory")

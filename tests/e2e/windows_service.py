@@ -133,7 +133,8 @@ def main(argv):
                    admin.agent(agent["AgentId"]).get("Sessions", 0) >= 1, 60, 0.2, "an approved session")
         check(True, f"the service registered as {agent['AgentId']} and holds an approved session")
 
-        store = admin.create_store("WinCert", MACHINE, "My", agent["AgentId"], {})
+        # Opted in, so the Remove step below also deletes the keys the jobs made in the Wine prefix.
+        store = admin.create_store("WinCert", MACHINE, "My", agent["AgentId"], {"DeletePrivateKeyOnRemove": "true"})
 
         def run_job(kind, **fields):
             body = {"Type": kind, "StoreId": store["Id"]}

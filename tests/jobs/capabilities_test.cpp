@@ -15,7 +15,10 @@ TEST(Capability, ParsedCaseInsensitively) {
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(key->store, StoreType::kIisu);
   EXPECT_EQ(key->kind, JobKind::kReenrollment);
-  EXPECT_EQ(key->name(), "CertStores.IISU.Reenrollment");
+  EXPECT_EQ(key->name(), "CertStores.IISU.ReEnrollment");  // the extension manifest's spelling
+  key = parse_capability("CertStores.IISU.Reenrollment");  // Command's own store types' spelling
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(key->name(), "CertStores.IISU.ReEnrollment");
   key = parse_capability("certstores.winsql.management");
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(key->name(), "CertStores.WinSql.Management");
@@ -42,7 +45,7 @@ TEST(Capability, RegistryFindsHandlersForEveryFixture) {
 }
 
 // The capabilities Command expects for a store type follow from its definition: Inventory always,
-// Management when Add or Remove is supported, Reenrollment when Enrollment is.
+// Management when Add or Remove is supported, ReEnrollment (the manifest's spelling) when Enrollment is.
 TEST(Capability, RegistrationListMatchesTheIntegrationManifest) {
   auto manifest = nlohmann::json::parse(testing::read_fixture("integration-manifest.json"));
   std::set<std::string> implied;
@@ -52,7 +55,7 @@ TEST(Capability, RegistrationListMatchesTheIntegrationManifest) {
     const auto& ops = store_type["SupportedOperations"];
     implied.insert("CertStores." + capability + ".Inventory");
     if (ops["Add"].get<bool>() || ops["Remove"].get<bool>()) implied.insert("CertStores." + capability + ".Management");
-    if (ops["Enrollment"].get<bool>()) implied.insert("CertStores." + capability + ".Reenrollment");
+    if (ops["Enrollment"].get<bool>()) implied.insert("CertStores." + capability + ".ReEnrollment");
   }
   ASSERT_EQ(implied.size(), 8u);  // WinSql has no Enrollment in the store-type definition
 
@@ -64,8 +67,9 @@ TEST(Capability, RegistrationListMatchesTheIntegrationManifest) {
   for (const auto& c : registered) {
     if (!implied.count(c)) extra.insert(c);
   }
-  // The one extra is deliberate: the extension's own manifest.json registers WinSql reenrollment too.
-  EXPECT_EQ(extra, std::set<std::string>{"CertStores.WinSql.Reenrollment"});
+  // The one extra is deliberate: the extension's own manifest.json registers WinSql reenrollment too
+  // (and config/store-types/WinSql.json declares Enrollment; see store_types_test.cpp).
+  EXPECT_EQ(extra, std::set<std::string>{"CertStores.WinSql.ReEnrollment"});
 }
 
 TEST(JobResultJson, StatusNumbersAndShape) {

@@ -142,11 +142,13 @@ class FakeCertStore final : public certstore::CertStore {
     co_return result;
   }
 
-  Task<certstore::RemoveResult> remove(std::string store, std::string thumbprint) override {
-    host_.calls.push_back("remove " + store + " " + thumbprint);
+  Task<certstore::RemoveResult> remove(certstore::RemoveRequest request) override {
+    host_.calls.push_back("remove " + request.store + " " + request.thumbprint +
+                          (request.delete_unused_key ? " delete-key" : " keep-key"));
     certstore::RemoveResult r;
-    r.found = host_.erase_cert(store, thumbprint);
+    r.found = host_.erase_cert(request.store, request.thumbprint);
     r.removed = r.found;
+    r.key_removed = r.found && request.delete_unused_key;
     co_return r;
   }
 
@@ -511,6 +513,49 @@ TEST_F(HandlerTest, WinCertRemoveByThumbprint) {
   EXPECT_NE(again.message.find("was not found in store 'My'"), std::string::npos) << again.message;
 }
 
+// Remove keeps the private key unless the store property DeletePrivateKeyOnRemove is true (the extension
+// never deletes it; an HSM-backed key may be shared with other servers).
+TEST_F(HandlerTest, WinCertRemoveKeepsThePrivateKeyUnlessTheStoreOptsIn) {
+  const std::vector<std::string> base = {"Capability=CertStores.WinCert.Management",
+                                         "CertificateStoreDetails.ClientMachine=web01",
+                                         "CertificateStoreDetails.StorePath=My",
+                                         "CertificateStoreDetails.Properties.WinRm Protocol=https",
+                                         "CertificateStoreDetails.Properties.WinRm Port=5986"};
+  host_.stores["My"] = {FakeHost::entry(kOld)};
+  JobResult kept = run(load("ManagementRemove.json", base));
+  ASSERT_EQ(kept.status, JobStatus::kSuccess) << kept.message;
+  EXPECT_TRUE(called(std::string("remove My ") + kOld + " keep-key"));
+  EXPECT_NE(kept.message.find("its private key was kept (store property DeletePrivateKeyOnRemove"), std::string::npos)
+      << kept.message;
+
+  for (const char* value : {"false", "FALSE"}) {
+    host_.stores["My"] = {FakeHost::entry(kOld)};
+    host_.calls.clear();
+    auto explicit_off = base;
+    explicit_off.push_back(std::string("CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=") + value);
+    ASSERT_EQ(run(load("ManagementRemove.json", explicit_off)).status, JobStatus::kSuccess);
+    EXPECT_TRUE(called(std::string("remove My ") + kOld + " keep-key")) << value;
+  }
+
+  host_.stores["My"] = {FakeHost::entry(kOld)};
+  host_.calls.clear();
+  auto opted_in = base;
+  opted_in.push_back("CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=true");
+  JobResult deleted = run(load("ManagementRemove.json", opted_in));
+  ASSERT_EQ(deleted.status, JobStatus::kSuccess) << deleted.message;
+  EXPECT_TRUE(called(std::string("remove My ") + kOld + " delete-key"));
+  EXPECT_NE(deleted.message.find(std::string("removed certificate ") + kOld + " and its private key"),
+            std::string::npos)
+      << deleted.message;
+
+  auto garbage = apply_override(read_fixture("ManagementRemove.json"),
+                                 "CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=yes please");
+  ASSERT_TRUE(garbage.ok()) << garbage.error().message;
+  auto refused = parse_job_config(garbage.value());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("DeletePrivateKeyOnRemove"), std::string::npos) << refused.error().message;
+}
+
 TEST_F(HandlerTest, UnsupportedOperationTypeIsAFailureNamingIt) {
   JobResult result = run(management("CertStores.WinCert.Management", 4));
   ASSERT_EQ(result.status, JobStatus::kFailure);
@@ -688,6 +733,24 @@ TEST_F(WinSqlTest, RemoveUnbindsOnlyInstancesBoundToTheRemovedCertificate) {
   EXPECT_EQ(host_.instances[1].thumbprint, kOther);
   EXPECT_FALSE(host_.has_cert("My", kOld));
   EXPECT_TRUE(host_.has_cert("My", kOther));
+}
+
+TEST_F(WinSqlTest, RemoveDeletesThePrivateKeyOnlyWhenTheStoreOptsIn) {
+  for (const bool opt_in : {false, true}) {
+    SCOPED_TRACE(opt_in ? "DeletePrivateKeyOnRemove=true" : "property absent");
+    host_.stores["My"] = {FakeHost::entry(kOld)};
+    host_.calls.clear();
+    std::vector<std::string> o = {"Capability=CertStores.WinSql.Management", "CertificateStoreDetails.ClientMachine=web01",
+                                  "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
+                                  "CertificateStoreDetails.Properties.WinRm Port=5986",
+                                  "JobProperties.InstanceName=MSSQLSERVER", std::string("JobCertificate.Alias=") + kOld};
+    if (opt_in) o.push_back("CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=true");
+    JobResult result = run(load("ManagementRemove.json", o));
+    ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
+    EXPECT_TRUE(called(std::string("remove My ") + kOld + (opt_in ? " delete-key" : " keep-key")));
+    EXPECT_NE(result.message.find(opt_in ? "and its private key" : "its private key was kept"), std::string::npos)
+        << result.message;
+  }
 }
 
 TEST_F(WinSqlTest, RemoveRefusesWhileAnUnlistedInstanceStillUsesTheCertificate) {

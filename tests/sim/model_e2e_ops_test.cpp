@@ -69,8 +69,9 @@ TEST_F(ModelE2e, HostInfoInventoryOverwriteDerAddAndRemoveWithKey) {
   EXPECT_FALSE(der_added->has_private_key);
   EXPECT_TRUE(contains(thumbprints(saved_model()["stores"]["TrustedPeople"]), chain.root.thumbprint));
 
-  // Remove takes the key container with it; a second remove finds nothing.
-  auto removed = run(store.remove("My", chain.leaf.thumbprint));
+  // Remove with DeleteKey (store property DeletePrivateKeyOnRemove) takes the key container with it; a
+  // second remove finds nothing.
+  auto removed = run(store.remove({"My", chain.leaf.thumbprint, true}));
   ASSERT_TRUE(removed.ok()) << removed.error().message;
   EXPECT_TRUE(removed->found);
   EXPECT_TRUE(removed->removed);
@@ -78,7 +79,7 @@ TEST_F(ModelE2e, HostInfoInventoryOverwriteDerAddAndRemoveWithKey) {
   host = saved_model();
   EXPECT_FALSE(contains(thumbprints(host["stores"]["My"]), chain.leaf.thumbprint));
   EXPECT_FALSE(host["keys"].contains(key_id));
-  auto gone = run(store.remove("My", chain.leaf.thumbprint));
+  auto gone = run(store.remove({"My", chain.leaf.thumbprint}));
   ASSERT_TRUE(gone.ok()) << gone.error().message;
   EXPECT_FALSE(gone->found);
 }

@@ -226,11 +226,27 @@ TEST_F(ModelTest, FaultStoreMissingAndAccessDenied) {
   fails("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}}, "NotSpecified");
 }
 
+TEST_F(ModelTest, CertRemoveKeepsTheKeyUnlessDeleteKeyIsTrue) {
+  // The extension's X509Store.Remove keeps the key; an HSM key may be shared with other servers.
+  auto chain = make_chain("keep.example.com");
+  for (const json& args : {json{{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}},
+                           json{{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", false}}}) {
+    SCOPED_TRACE(args.dump());
+    add(chain, "My");
+    const std::string container = store("My")[0]["key"];
+    auto out = ok("cert-remove", args);
+    expect_same_shape(out, contract("cert-remove")["output"]);
+    EXPECT_EQ(out, (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", false}}));
+    EXPECT_TRUE(store("My").empty());
+    EXPECT_TRUE(data()["keys"].contains(container)) << "the key container must stay";
+  }
+}
+
 TEST_F(ModelTest, CertRemoveContractAndKeyRemoval) {
   auto chain = make_chain("rm.example.com");
   add(chain, "My");
   const std::string container = store("My")[0]["key"];
-  auto out = ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", to_lower(chain.leaf.thumbprint)}});
+  auto out = ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", to_lower(chain.leaf.thumbprint)}, {"DeleteKey", true}});
   expect_same_shape(out, contract("cert-remove")["output"]);
   EXPECT_EQ(out, (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", true}}));
   EXPECT_TRUE(store("My").empty());
@@ -251,7 +267,7 @@ TEST_F(ModelTest, CertRemoveKeepsAKeyAnotherCertificateUses) {
   // A renewed certificate on the same key, in another store.
   auto renewed = make_cert("shared.example.com", chain.leaf.key, &chain.issuing, false);
   store("WebHosting").push_back(json{{"der", b64(renewed.der)}, {"key", container}});
-  auto out = ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}});
+  auto out = ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", true}});
   EXPECT_EQ(out["Removed"], true);
   EXPECT_EQ(out["KeyRemoved"], false);
   EXPECT_TRUE(data()["keys"].contains(container));
@@ -383,7 +399,8 @@ TEST_F(ModelTest, CertificateWhoseKeyContainerIsGoneStillClaimsAKey) {
   EXPECT_EQ(c["ProviderName"], "");
   auto out = ok("sql-bind", {{"InstanceNames", {"MSSQLSERVER"}}, {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
   EXPECT_EQ(out["Instances"][0]["KeyFile"], "");
-  EXPECT_EQ(ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}})["KeyRemoved"], false);
+  EXPECT_EQ(ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", true}})["KeyRemoved"],
+            false);
 }
 
 TEST_F(ModelTest, OperationsRunThroughTheSimulatedPowerShell) {

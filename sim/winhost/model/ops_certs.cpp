@@ -244,6 +244,8 @@ json cert_add(Host& host, const json& args) {
 json cert_remove(Host& host, const json& args) {
   const std::string store_name = arg_string(args, "StoreName");
   const std::string thumbprint = to_upper(arg_string(args, "Thumbprint"));
+  // The key stays unless the agent asks (store property DeletePrivateKeyOnRemove), as in the extension.
+  const bool delete_key = arg_bool(args, "DeleteKey");
   json& store = host.open_store(store_name, true);
   bool found = false, removed = false, key_removed = false;
   if (json* cert = Host::find_cert(store, thumbprint)) {
@@ -252,7 +254,7 @@ json cert_remove(Host& host, const json& args) {
     Host::remove_cert(store, thumbprint);
     removed = true;
     host.changed();
-    if (!container.empty()) {
+    if (delete_key && !container.empty()) {
       // Keep the key when any other LocalMachine certificate still points at the same container.
       bool shared = false;
       for (const json* other : host.all_certificates()) {

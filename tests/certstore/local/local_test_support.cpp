@@ -186,7 +186,7 @@ bool store_has(const std::string& store, const std::string& thumbprint) {
 }
 
 void remove_if_present(const std::string& store, const std::string& thumbprint) {
-  if (store_has(store, thumbprint)) static_cast<void>(remove_now(store, thumbprint));
+  if (store_has(store, thumbprint)) static_cast<void>(remove_now({store, thumbprint, true}));
 }
 
 bool linked_key_opens(const std::string& store, const std::string& thumbprint) {

@@ -93,7 +93,7 @@ class Reenrollment : public ::testing::Test {
     auto again = run(backend.install_issued({"My", issued}));
     ASSERT_TRUE(again.ok()) << again.error().message;
 
-    auto removed = run(backend.remove("My", thumbprint));
+    auto removed = run(backend.remove({"My", thumbprint, true}));
     ASSERT_TRUE(removed.ok()) << removed.error().message;
     EXPECT_TRUE(removed->key_removed);
     EXPECT_FALSE(key_exists(*link));

@@ -149,7 +149,7 @@ TEST_F(LocalStore, EveryPkcs12VectorIsAddedAndRemovedOrRefusedCleanly) {
     EXPECT_EQ(entry->friendly_name, pfx->leaf->friendly_name);  // name-unicode files: UTF-8 both ways
 
     const auto link = key_link_in_store("My", thumbprint);
-    auto removed = run(backend.remove("My", thumbprint));
+    auto removed = run(backend.remove({"My", thumbprint, true}));
     ASSERT_TRUE(removed.ok()) << removed.error().message;
     EXPECT_TRUE(removed->found);
     EXPECT_TRUE(removed->removed);
@@ -195,7 +195,7 @@ TEST_F(LocalStore, RsaPfxIsImportedLinkedToItsKeyAndRemovedWithIt) {
     const auto link = key_link_in_store("My", thumbprint);
     ASSERT_TRUE(link.has_value());
     EXPECT_TRUE(link->machine());
-    auto removed = run(backend.remove("My", thumbprint));
+    auto removed = run(backend.remove({"My", thumbprint, true}));
     ASSERT_TRUE(removed.ok()) << removed.error().message;
     EXPECT_TRUE(removed->key_removed);
     EXPECT_FALSE(key_exists(*link));
@@ -232,7 +232,7 @@ TEST_F(LocalStore, OverwriteIsHonouredAndTheReplacedKeyIsCleanedUp) {
   EXPECT_FALSE(key_exists(*first_link)) << "the replaced certificate's key is orphaned";
   EXPECT_TRUE(key_exists(*second_link));
 
-  auto removed = run(backend.remove("My", thumbprint));
+  auto removed = run(backend.remove({"My", thumbprint, true}));
   ASSERT_TRUE(removed.ok());
   EXPECT_TRUE(removed->key_removed);
 }
@@ -261,16 +261,37 @@ TEST_F(LocalStore, AKeySharedWithAnotherCertificateStaysUntilTheLastOneGoes) {
   }
   ASSERT_TRUE(linked_key_opens("CA", second_thumbprint));
 
-  auto removed_first = run(backend.remove("My", first_thumbprint));
+  auto removed_first = run(backend.remove({"My", first_thumbprint, true}));
   ASSERT_TRUE(removed_first.ok()) << removed_first.error().message;
   EXPECT_TRUE(removed_first->removed);
   EXPECT_FALSE(removed_first->key_removed);
   EXPECT_TRUE(key_exists(*link));
 
-  auto removed_second = run(backend.remove("CA", second_thumbprint));
+  auto removed_second = run(backend.remove({"CA", second_thumbprint, true}));
   ASSERT_TRUE(removed_second.ok()) << removed_second.error().message;
   EXPECT_TRUE(removed_second->key_removed);
   EXPECT_FALSE(key_exists(*link));
+}
+
+// Remove keeps the private key unless the store opted in (DeletePrivateKeyOnRemove): an HSM-backed key
+// may be shared with other servers.
+TEST_F(LocalStore, RemoveKeepsThePrivateKeyByDefault) {
+  auto key = make_rsa_key(2048);
+  auto cert = make_certificate(key.get(), "keep-key.example.com", false, nullptr, nullptr);
+  const std::string thumbprint = thumbprint_of(der_of(cert.get()));
+  auto added = run(backend.add(pfx_request(make_pfx(key.get(), cert.get(), {}, "pw", ""), "pw",
+                                           rsa_provider_for_this_platform())));
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  const auto link = key_link_in_store("My", thumbprint);
+  ASSERT_TRUE(link.has_value());
+
+  auto removed = run(backend.remove({"My", thumbprint}));
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_TRUE(removed->removed);
+  EXPECT_FALSE(removed->key_removed);
+  EXPECT_FALSE(store_has("My", thumbprint));
+  EXPECT_TRUE(key_exists(*link)) << "the key must stay when DeletePrivateKeyOnRemove is off";
+  discard_machine_key(*link);  // the test's own clean-up
 }
 
 TEST_F(LocalStore, ChainIntermediatesGoToTheCaStoreButNotTheRoot) {
@@ -295,8 +316,8 @@ TEST_F(LocalStore, ChainIntermediatesGoToTheCaStoreButNotTheRoot) {
   EXPECT_FALSE(store_has("CA", root_thumbprint));
   EXPECT_FALSE(store_has("Root", root_thumbprint));
 
-  ASSERT_TRUE(run(backend.remove("My", leaf_thumbprint)).ok());
-  ASSERT_TRUE(run(backend.remove("CA", intermediate_thumbprint)).ok());
+  ASSERT_TRUE(run(backend.remove({"My", leaf_thumbprint, true})).ok());
+  ASSERT_TRUE(run(backend.remove({"CA", intermediate_thumbprint, true})).ok());
 }
 
 TEST_F(LocalStore, WrongPasswordOrMissingKeyChangesNothing) {
@@ -332,16 +353,16 @@ TEST_F(LocalStore, WrongPasswordOrMissingKeyChangesNothing) {
 }
 
 TEST_F(LocalStore, RemovingWhatIsNotThereOrIsNotAThumbprint) {
-  auto missing = run(backend.remove("My", "00112233445566778899AABBCCDDEEFF00112233"));
+  auto missing = run(backend.remove({"My", "00112233445566778899AABBCCDDEEFF00112233"}));
   ASSERT_TRUE(missing.ok()) << missing.error().message;
   EXPECT_FALSE(missing->found);
   EXPECT_FALSE(missing->removed);
 
-  auto invalid = run(backend.remove("My", "not-a-thumbprint"));
+  auto invalid = run(backend.remove({"My", "not-a-thumbprint"}));
   ASSERT_FALSE(invalid.ok());
   EXPECT_EQ(invalid.error().kind, ErrorKind::kInvalidInput);
 
-  auto no_store = run(backend.remove("NoSuchStore-wincert", "00112233445566778899AABBCCDDEEFF00112233"));
+  auto no_store = run(backend.remove({"NoSuchStore-wincert", "00112233445566778899AABBCCDDEEFF00112233"}));
   ASSERT_FALSE(no_store.ok());
   EXPECT_NE(no_store.error().message.find("does not exist"), std::string::npos);
 }
