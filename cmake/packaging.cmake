@@ -92,6 +92,10 @@ else()
 
   set(WINCERT_DOC_DIR share/doc/wincert-agent)
   install(TARGETS wincert-agent RUNTIME DESTINATION bin)
+  # CPack's strip keeps the compiler's .comment section; drop it as dh_strip does.
+  install(CODE "execute_process(COMMAND \"${CMAKE_OBJCOPY}\" --remove-section=.comment --remove-section=.note
+                                        \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/bin/wincert-agent\"
+                                COMMAND_ERROR_IS_FATAL ANY)")
   install(FILES ${PROJECT_SOURCE_DIR}/config/wincert-agent.service DESTINATION /lib/systemd/system)
   install(FILES ${WINCERT_PACKAGING_DIR}/debian/sysusers.conf DESTINATION lib/sysusers.d RENAME wincert-agent.conf)
   install(FILES ${WINCERT_PACKAGING_DIR}/debian/tmpfiles.conf DESTINATION lib/tmpfiles.d RENAME wincert-agent.conf)
