@@ -11,6 +11,14 @@ set "AGENT=%WINCERT_INSTALL_DIR%\wincert-agent.exe"
 set "NAME=wincert-agent"
 if /i "%~1"=="--name" set "NAME=%~2"
 
+rem Run from the program directory (its installed copy), this script would keep that directory in use: carry on
+rem from a copy in %TEMP% instead (control passes to it for good, with the same arguments).
+if /i "%~dp0"=="%WINCERT_INSTALL_DIR%\" (
+  copy /y "%~f0" "%TEMP%\wincert-agent-uninstall.cmd" >nul
+  cd /d "%TEMP%"
+  "%TEMP%\wincert-agent-uninstall.cmd" %*
+)
+
 if not exist "%AGENT%" (
   echo uninstall: %AGENT% is not there: nothing to uninstall 1>&2
   exit /b 1
@@ -20,6 +28,13 @@ if errorlevel 1 (
   echo uninstall: the service '%NAME%' was not removed ^(see the message above^) 1>&2
   exit /b 1
 )
-rem This script may itself live in the program directory: cmd reads it as it goes, so leave by the last line.
 cd /d "%TEMP%"
-rmdir /s /q "%WINCERT_INSTALL_DIR%" & echo uninstall: done ^(configuration and state kept^) & exit /b 0
+rmdir /s /q "%WINCERT_INSTALL_DIR%"
+if exist "%AGENT%" (
+  echo uninstall: the service is gone but %WINCERT_INSTALL_DIR% could not be removed ^(a file in use?^) 1>&2
+  exit /b 1
+)
+rem (Wine's cmd keeps the script it was started with open, so run from there an empty directory may be left.)
+if exist "%WINCERT_INSTALL_DIR%" echo uninstall: remove the empty directory %WINCERT_INSTALL_DIR% yourself
+echo uninstall: done ^(configuration and state kept in %%ProgramData%%\wincert-agent^)
+exit /b 0
