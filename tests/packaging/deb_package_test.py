@@ -8,8 +8,9 @@ How the install is tested (and how far it goes): `dpkg --root=ROOT --force-scrip
 into an empty directory with its own dpkg database and runs the real maintainer scripts with DPKG_ROOT=ROOT, the
 way Debian's DPKG_ROOT bootstrap does. The scripts create the user with `systemd-sysusers --root`, the directories
 with `systemd-tmpfiles --root` (names resolved in ROOT's /etc/passwd) and enable the unit with deb-systemd-helper,
-all of which honour DPKG_ROOT; with DPKG_ROOT set they never call systemctl, so the "started only once configured"
-branch is left to the unit's ConditionPathExists= (checked here) and not exercised against a live systemd.
+all of which honour DPKG_ROOT; with DPKG_ROOT set they never call systemctl. The "started only once configured"
+decisions are checked separately by running postinst/prerm with stubbed tools (maintainer_script_decisions), and the
+unit's ConditionPathExists= holds the service back at boot; no live systemd starts anything here.
 `--force-depends` because the empty root has no libc6/libssl3 (the host's libraries run the installed binary).
 The root is a temporary directory, not a chroot, so nothing needs privileges beyond --force-not-root.
 Exits 0 when every check holds, 1 otherwise, 77 (skipped) when lintian or dpkg tools are missing.
@@ -59,6 +60,61 @@ def ids(root, db):
 def mode_owner(path):
     st = os.lstat(path)
     return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+
+
+def maintainer_script_decisions(work):
+    """The start/no-start decisions of postinst and prerm on a live systemd, which the --root install cannot reach
+    (with DPKG_ROOT set the scripts leave systemctl alone): the scripts run with every tool they call replaced by a
+    stub that logs its arguments, /run/systemd/system pointed at a directory of the test and the configuration path
+    at a file of the test. Nothing on this machine is touched."""
+    print("-- postinst / prerm decisions with a (stubbed) live systemd", flush=True)
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging", "debian")
+    stubs, run_dir = os.path.join(work, "stubs"), os.path.join(work, "run-systemd")
+    os.makedirs(stubs)
+    os.makedirs(run_dir)
+    calls = os.path.join(work, "calls.log")
+    for tool in ("systemd-sysusers", "systemd-tmpfiles", "deb-systemd-helper", "deb-systemd-invoke", "systemctl"):
+        with open(os.path.join(stubs, tool), "w") as f:
+            f.write(f'#!/bin/sh\necho "{tool} $*" >>"{calls}"\n')
+        os.chmod(os.path.join(stubs, tool), 0o755)
+    config = os.path.join(work, "agent.json")
+    scripts = {}
+    for name in ("postinst", "prerm"):
+        text = open(os.path.join(source, name)).read().replace("/run/systemd/system", run_dir)
+        text = text.replace("config=/etc/wincert-agent/agent.json", f"config={config}")
+        scripts[name] = os.path.join(work, name)
+        with open(scripts[name], "w") as f:
+            f.write(text)
+        os.chmod(scripts[name], 0o755)
+    env = dict(os.environ, PATH=stubs + ":/usr/bin:/bin")
+    env.pop("DPKG_ROOT", None)
+
+    def run_script(name, *args, configured):
+        if configured:
+            open(config, "w").close()
+        elif os.path.exists(config):
+            os.remove(config)
+        if os.path.exists(calls):
+            os.remove(calls)
+        proc = subprocess.run([scripts[name]] + list(args), env=env, capture_output=True, text=True)
+        log = open(calls).read() if os.path.exists(calls) else ""
+        return proc.returncode, proc.stdout, log
+
+    rc, out, log = run_script("postinst", "configure", "", configured=False)
+    check(rc == 0 and "deb-systemd-helper enable wincert-agent.service" in log and "deb-systemd-invoke" not in log
+          and "configure it first" in out, "fresh install, no agent.json: enabled, not started, the admin is told", log)
+    rc, out, log = run_script("postinst", "configure", "", configured=True)
+    check(rc == 0 and "deb-systemd-invoke start wincert-agent.service" in log, "fresh install, agent.json there: started",
+          log)
+    rc, out, log = run_script("postinst", "configure", "0.1.0-1", configured=True)
+    check(rc == 0 and "deb-systemd-invoke restart wincert-agent.service" in log, "upgrade, configured: restarted", log)
+    rc, out, log = run_script("postinst", "configure", "0.1.0-1", configured=False)
+    check(rc == 0 and "deb-systemd-invoke" not in log and "configure it first" not in out,
+          "upgrade, not configured: not started, no note", log)
+    rc, out, log = run_script("prerm", "remove", configured=True)
+    check(rc == 0 and "deb-systemd-invoke stop wincert-agent.service" in log, "prerm remove: stopped", log)
+    rc, out, log = run_script("prerm", "upgrade", "0.1.0-2", configured=True)
+    check(rc == 0 and "deb-systemd-invoke" not in log, "prerm upgrade: kept running until postinst restarts it", log)
 
 
 def main(argv):
@@ -217,6 +273,7 @@ def main(argv):
                                        "var/lib/systemd/deb-systemd-helper")):
                     leftovers.append(rel)
         check(not leftovers, "purge leaves only dpkg's database and the user (Debian keeps system users)", leftovers)
+        maintainer_script_decisions(os.path.join(work, "scripts"))
     finally:
         if os.environ.get("PKG_KEEP") == "1":
             print(f"kept {work}", file=sys.stderr)
