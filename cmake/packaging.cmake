@@ -25,7 +25,7 @@ if(WIN32)
   # ---- Windows: a zip with the agent, an installer script and the configuration to edit ----------------------
   set(CPACK_GENERATOR ZIP)
   set(CPACK_SYSTEM_NAME win64)
-  set(CPACK_INCLUDE_TOPLEVEL_DIRECTORY ON)  # unpacks into wincert-agent-<version>-win64\
+  set(CPACK_INCLUDE_TOPLEVEL_DIRECTORY ON)  # unpacks into wincert-agent-<version>-win64/
   # The example configuration with Windows paths: relative paths are relative to the configuration file, so
   # with the installer's %ProgramData%\wincert-agent\agent.json the secrets, CA files and state sit beside it.
   file(READ ${PROJECT_SOURCE_DIR}/config/agent.example.json WINCERT_EXAMPLE_CONFIG)
