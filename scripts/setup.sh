@@ -14,6 +14,8 @@ packages=(
   python3-gssapi python3-yaml python3-cryptography-vectors openssl
   # benchmarks and reports
   python3-matplotlib
+  # packages: lintian checks the .deb, systemd-analyze/-sysusers/-tmpfiles check and install it in a throwaway root
+  lintian systemd
   # Windows build, run under Wine
   g++-mingw-w64-x86-64-posix wine64 dpkg-dev
 )
