@@ -5,7 +5,9 @@
 // Agent::results_not_safe(), AgentStats).
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -229,6 +231,50 @@ TEST(OutboxDiskFullTest, AHeldResultIsStoredWhenSpaceReturnsAndDeliveredOnce) {
   EXPECT_TRUE(run_until(io, [&] { return running.finished; }));
   EXPECT_EQ(command.completions().size(), 1u);
   EXPECT_EQ(agent->outbox().size(), 0u);
+  EXPECT_EQ(agent->stats().jobs_started, 1u);
+}
+
+// The outbox directory turns read-only while the agent runs (a remount after a disk error): a real
+// read-only tmpfs mounted over it (needs root and mount permission; skipped otherwise). Same outcome as
+// a full disk: the completion is held, then stored and delivered once when the mount is gone.
+TEST(OutboxDiskFullTest, AReadOnlyOutboxHoldsTheResultUntilItIsWritable) {
+  TempDir dir;
+  {
+    auto opened = Outbox::open(dir.path());
+    ASSERT_TRUE(opened.ok());
+  }
+  OneJobCommand command;
+  command.completions_down = true;
+  testing::SlowSessions sessions(1ms);
+  net::io_context io;
+  Running running;
+  auto agent = start(io, test_config(command.base(), dir.path()), sessions, running);
+  ASSERT_TRUE(agent);
+  // Read-only from here on (the agent opened its outbox while it was writable).
+  const std::string outbox_dir = dir.path() + "/outbox";
+  if (::geteuid() != 0 || ::mount("tmpfs", outbox_dir.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
+    GTEST_SKIP() << "needs root and permission to mount a read-only tmpfs";
+  struct Unmount {
+    std::string path;
+    bool mounted = true;
+    void operator()() {
+      if (mounted) ::umount2(path.c_str(), MNT_DETACH);
+      mounted = false;
+    }
+    ~Unmount() { (*this)(); }
+  } unmount{outbox_dir};
+
+  ASSERT_TRUE(run_until(io, [&] { return agent->results_not_safe() == 1 && command.inventories() == 1; }))
+      << "held " << agent->results_not_safe();
+  EXPECT_TRUE(fs::exists(dir.file("agent-id")));  // beside the outbox, still writable
+  unmount();
+  ASSERT_TRUE(run_until(io, [&] { return agent->results_not_safe() == 0; }));
+  EXPECT_EQ(agent->outbox().size(), 1u);
+  command.completions_down = false;
+  ASSERT_TRUE(run_until(io, [&] { return !command.completions().empty(); }));
+  agent->request_stop();
+  EXPECT_TRUE(run_until(io, [&] { return running.finished; }));
+  EXPECT_EQ(command.completions().size(), 1u);
   EXPECT_EQ(agent->stats().jobs_started, 1u);
 }
 
