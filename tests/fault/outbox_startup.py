@@ -3,6 +3,7 @@
 
   damaged outbox headers (wrong types, null, junk)  -> the agent starts, sets them aside, says why in its log
   OutboxDirectory unusable (a file; a read-only mount) -> exit 1 (RestartPreventExitStatus=1), reason in LogFile
+  doctor: entries set aside are reported; a nearly full outbox file system (1 MiB tmpfs) fails the check
 
 Usage: outbox_startup.py WINCERT_AGENT
 Command is a refused loopback port: the agent keeps retrying registration, which is all these rows need.
@@ -126,11 +127,39 @@ def read_only_outbox_exits_1_and_logs(agent, work):
         subprocess.run(["umount", mnt], capture_output=True)
 
 
+def doctor_outbox_line(agent, config):
+    out = subprocess.run([agent, "doctor", "--config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         timeout=60).stdout.decode(errors="replace")
+    return next((line for line in out.splitlines() if " outbox:" in line[:12]), out)
+
+
+def doctor_reports_set_aside_and_low_space(agent, work):
+    state = os.path.join(work, "state")
+    os.makedirs(os.path.join(state, "outbox-corrupt"))
+    with open(os.path.join(state, "outbox-corrupt", "0000000000000001.completion.entry"), "w") as f:
+        f.write("x")
+    line = doctor_outbox_line(agent, write_config(work, state, os.path.join(work, "agent.log")))
+    check(line.startswith("OK") and "1 entry in outbox-corrupt (damaged, not delivered)" in line,
+          "doctor names the damaged entry set aside", line)
+    mnt = os.path.join(work, "small")
+    os.makedirs(mnt)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        print("  skip nearly-full-disk row (needs root and mount permission)")
+        return
+    try:
+        os.makedirs(os.path.join(mnt, "state"))
+        line = doctor_outbox_line(agent, write_config(work, os.path.join(mnt, "state"), os.path.join(work, "d.log")))
+        check(line.startswith("FAIL") and "KiB free" in line, "doctor fails the outbox on a nearly full disk", line)
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True)
+
+
 def main(argv):
     agent = os.path.abspath(argv[1])
     failed = 0
     for row in (damaged_headers_do_not_block_start, unusable_outbox_exits_1_and_logs,
-                read_only_outbox_exits_1_and_logs):
+                read_only_outbox_exits_1_and_logs, doctor_reports_set_aside_and_low_space):
         print(f"-- {row.__name__}", flush=True)
         with tempfile.TemporaryDirectory(prefix="wincert-fault-") as work:
             try:
