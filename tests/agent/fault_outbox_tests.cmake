@@ -8,7 +8,7 @@ set(WINCERT_FAULT_OUTBOX_TEST_SOURCES
 add_executable(fault_outbox_tests ${WINCERT_FAULT_OUTBOX_TEST_SOURCES})
 target_link_libraries(fault_outbox_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
 target_compile_definitions(fault_outbox_tests PRIVATE WINCERT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-gtest_discover_tests(fault_outbox_tests TEST_PREFIX "fault." PROPERTIES TIMEOUT 120 LABELS "agent;fault")
+gtest_discover_tests(fault_outbox_tests TEST_PREFIX "fault." PROPERTIES TIMEOUT 120 LABELS fault)
 # GCC 12 false positives on Boost.Asio coroutine code (see jobs/CMakeLists.txt).
 set_source_files_properties(${WINCERT_FAULT_OUTBOX_TEST_SOURCES}
   PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
