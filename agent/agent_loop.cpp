@@ -6,6 +6,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#ifndef _WIN32
+#include <signal.h>
+#include <unistd.h>
+#endif
+
+#include <cstdlib>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +37,8 @@ constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr int kConfigFetchAttempts = 3;
 constexpr int kCsrAttempts = 5;
 constexpr std::size_t kMaxFinishedOnce = 10000;
+constexpr std::chrono::seconds kClockJump{90};   // more than timer jitter and a busy thread
+constexpr std::size_t kMaxRunWhenListed = 1000;  // chained jobs waiting for the list that names them
 
 TimePoint wall_now() { return std::chrono::time_point_cast<std::chrono::seconds>(Clock::now()); }
 
@@ -44,6 +53,24 @@ std::string read_agent_id(const std::string& path) {
     if (!std::isxdigit(static_cast<unsigned char>(c)) && c != '-') return {};
   }
   return line;
+}
+
+// Test hook for the kill -9 end-to-end scenario (tests/e2e/scenarios.py kill_steps): with
+// WINCERT_TEST_KILL_AT=<step> in its environment the agent kills itself with SIGKILL when a job reaches
+// that step, which an outside `kill -9` can only hit by luck. Steps: after-fetch (configuration
+// received), after-host-change (the job ran, its result not stored yet), after-outbox-write (result
+// stored, not sent), during-delivery (Command acknowledged the completion, the outbox entry not yet
+// removed). Nothing else reads the variable; unset, this is one getenv at start.
+void test_kill_point(std::string_view step) {
+  static const char* const kill_at = std::getenv("WINCERT_TEST_KILL_AT");
+  if (kill_at == nullptr || step != kill_at) return;
+  logger("agent")->warn("test hook: killing the agent at step {} (WINCERT_TEST_KILL_AT)", step);
+  logger("agent")->flush();
+#ifdef _WIN32
+  std::_Exit(137);
+#else
+  ::kill(::getpid(), SIGKILL);
+#endif
 }
 
 long long millis(SteadyClock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
@@ -84,6 +111,19 @@ struct Agent::Impl {
   std::set<std::string> finished_once;    // immediate/once jobs already run (the list may still name them)
   std::set<std::string> preparing;        // configuration being fetched
   std::set<std::string> run_when_listed;  // chained jobs Command asked for before listing them
+  // The last jobs_loop round, for noticing wall-clock jumps.
+  bool clock_seen = false;
+  TimePoint clock_wall{};
+  SteadyClock::time_point clock_steady{};
+
+  // Results the outbox could not store (disk full, read-only directory): kept here, stored again or
+  // sent directly by held_loop(); their jobs are not finished until then.
+  struct HeldResult {
+    NewEntry entry;
+    std::string body;
+  };
+  std::deque<HeldResult> held;
+  bool agent_id_unsaved = false;  // the AgentId could not be written: retried with the held results
 
   net::steady_timer session_wake;
   net::steady_timer token_ready;
@@ -91,7 +131,9 @@ struct Agent::Impl {
   net::steady_timer jobs_wake;
   net::steady_timer stop_wake;
   net::steady_timer tasks_done;
+  net::steady_timer held_wake;  // held results and the AgentId: retry now
   bool stopping = false;
+  SteadyClock::time_point stop_deadline = SteadyClock::time_point::max();  // held results: last try
   int exit_code = kExitOk;
   int tasks = 0;
   AgentStats stats;
@@ -103,7 +145,8 @@ struct Agent::Impl {
         heartbeat_wake(executor),
         jobs_wake(executor),
         stop_wake(executor),
-        tasks_done(executor) {}
+        tasks_done(executor),
+        held_wake(executor) {}
 
   // ---- tasks ----
 
@@ -159,9 +202,23 @@ struct Agent::Impl {
 
   void save_agent_id(const std::string& id) {
     if (id.empty() || id == agent_id) return;
-    agent_id = id;
-    auto saved = write_file_durably(agent_id_file, id + "\n");
-    if (!saved.ok()) log->warn("cannot persist the AgentId: {}", saved.error().message);
+    agent_id = id;  // kept in memory either way: this run uses it
+    agent_id_unsaved = true;
+    if (!try_save_agent_id()) held_wake.cancel();  // held_loop retries it
+  }
+
+  bool try_save_agent_id() {
+    auto saved = write_file_durably(agent_id_file, agent_id + "\n");
+    if (!saved.ok()) {
+      // Said once as an error; the retries (with backoff) only at debug level.
+      log->log(++stats.agent_id_save_failures == 1 ? spdlog::level::err : spdlog::level::debug,
+               "cannot save the AgentId {} to '{}': {}; keeping it in memory and retrying", agent_id, agent_id_file,
+               saved.error().message);
+      return false;
+    }
+    if (agent_id_unsaved && stats.agent_id_save_failures > 0) log->info("saved the AgentId to '{}'", agent_id_file);
+    agent_id_unsaved = false;
+    return true;
   }
 
   net::awaitable<void> session_loop() {
@@ -287,6 +344,8 @@ struct Agent::Impl {
       updated[entry.job_id] = std::move(state);
     }
     jobs = std::move(updated);
+    // A chained job the list still does not name after a refresh is not coming: forget it.
+    run_when_listed.clear();
   }
 
   // Runs a known job now (Command chained it: "InventoryJob" in a completion reply).
@@ -295,7 +354,7 @@ struct Agent::Impl {
     if (it == jobs.end()) {
       // A job created just now (a chained inventory): fetch the job list, then run it.
       log->debug("Command asked to run job {} now; fetching the job list that names it", job_id);
-      run_when_listed.insert(job_id);
+      if (run_when_listed.size() < kMaxRunWhenListed) run_when_listed.insert(job_id);
       need_register = true;
       session_wake.cancel();
       return;
@@ -304,9 +363,26 @@ struct Agent::Impl {
     jobs_wake.cancel();
   }
 
+  // Wall-clock jumps (NTP step, an administrator): measured against the steady clock between rounds.
+  void notice_clock_jump(TimePoint now, SteadyClock::time_point steady) {
+    if (clock_seen) {
+      const auto expected = clock_wall + std::chrono::duration_cast<std::chrono::seconds>(steady - clock_steady);
+      const auto skew = now - expected;
+      if (skew > kClockJump || skew < -kClockJump) {
+        log->warn("the wall clock jumped {} by {} s; interval jobs keep their rhythm, jobs that became due run once",
+                  skew.count() > 0 ? "forward" : "back", std::abs(skew.count()));
+        for (auto& [id, state] : jobs) state.next = next_after_clock_jump(state.schedule, state.next, skew);
+      }
+    }
+    clock_seen = true;
+    clock_wall = now;
+    clock_steady = steady;
+  }
+
   net::awaitable<void> jobs_loop() {
     while (!stopping) {
       const TimePoint now = wall_now();
+      notice_clock_jump(now, SteadyClock::now());
       std::optional<TimePoint> earliest;
       std::vector<std::string> due;
       for (auto& [id, state] : jobs) {
@@ -342,7 +418,7 @@ struct Agent::Impl {
       finished_once.insert(id);
       jobs.erase(it);
     }
-    if (outbox->has_completion(id)) {
+    if (outbox->has_completion(id) || holds_completion(id)) {
       // Finished before a restart, its result not delivered yet: running it again would repeat its work
       // on the host (a second key and certificate for a reenrollment) for a result Command discards.
       log->info("job {} already has a result waiting in the outbox; not run again", id);
@@ -388,6 +464,7 @@ struct Agent::Impl {
     }
     preparing.erase(entry.job_id);
     if (!reply || stopping) co_return;
+    test_kill_point("after-fetch");
     if (reply->cancelled) {
       ++stats.jobs_cancelled;
       log->info("job {} was cancelled in Command; not run", entry.job_id);
@@ -444,7 +521,9 @@ struct Agent::Impl {
 
     jobs::JobResult result = co_await jobs::run_job(*registry, *job, services);
     if (result.job_history_id == 0) result.job_history_id = audit_id;
+    test_kill_point("after-host-change");
     store_completion(entry, result.job_history_id, result.status, result.message);
+    test_kill_point("after-outbox-write");
     ++stats.jobs_finished;
     const auto elapsed = SteadyClock::now() - start;
     const auto level = result.status == jobs::JobStatus::kFailure   ? spdlog::level::err
@@ -469,13 +548,104 @@ struct Agent::Impl {
     e.job_id = entry.job_id;
     e.audit_id = audit_id;
     e.endpoint = entry.completion_endpoint;
-    auto stored =
-        outbox->append(std::move(e), completion_body(entry.job_id, static_cast<int>(status), audit_id, message));
+    std::string body = completion_body(entry.job_id, static_cast<int>(status), audit_id, message);
+    store_or_hold(std::move(e), std::move(body));
+  }
+
+  // Into the outbox, or (when it cannot be written, or earlier results wait in memory: the order
+  // counts) kept in memory for held_loop.
+  void store_or_hold(NewEntry e, std::string body) {
+    if (!held.empty()) {
+      hold(std::move(e), std::move(body), "results stored earlier are still waiting for the outbox");
+      return;
+    }
+    auto stored = outbox->append(e, body);
     if (!stored.ok()) {
-      log->error("{}", stored.error().message);
+      hold(std::move(e), std::move(body), stored.error().message);
       return;
     }
     sender->notify();
+  }
+
+  // ---- results the outbox could not store ----
+
+  bool holds_completion(std::string_view job_id) const {
+    for (const auto& r : held)
+      if (r.entry.kind == EntryKind::kCompletion && r.entry.job_id == job_id) return true;
+    return false;
+  }
+
+  void hold(NewEntry entry, std::string body, const std::string& why) {
+    ++stats.results_held;
+    log->error(
+        "job {}: its result is not safe yet: {} (outbox {}); it stays in memory and is stored again or sent "
+        "directly to Command; free space or fix the directory's permissions",
+        entry.job_id, why, outbox->directory());
+    held.push_back(HeldResult{std::move(entry), std::move(body)});
+    held_wake.cancel();
+  }
+
+  // Stores held results in the outbox once it can be written again, or sends a completion directly
+  // when Command is reachable (and nothing of the same job waits in the outbox, to keep the order).
+  net::awaitable<void> held_loop() {
+    Backoff backoff(config.retry_initial, std::min<std::chrono::milliseconds>(config.retry_max, 60s));
+    for (;;) {
+      if (held.empty() && !agent_id_unsaved) {
+        if (stopping) break;
+        held_wake.expires_at(SteadyClock::time_point::max());
+        co_await held_wake.async_wait(kUseTuple);
+        continue;
+      }
+      bool progress = false;
+      if (agent_id_unsaved) progress = try_save_agent_id();
+      while (!held.empty()) {
+        HeldResult& front = held.front();
+        if (auto stored = outbox->append(front.entry, front.body); stored.ok()) {
+          log->info("stored the held {} in the outbox", stored->describe());
+          held.pop_front();
+          sender->notify();
+          progress = true;
+          continue;
+        }
+        if (!co_await deliver_held(front)) break;
+        held.pop_front();
+        progress = true;
+      }
+      if (held.empty() && !agent_id_unsaved) {
+        backoff.reset();
+        continue;
+      }
+      if (progress) backoff.reset();
+      if (stopping && SteadyClock::now() >= stop_deadline) {
+        if (!held.empty())
+          log->error(
+              "stopping with {} result(s) neither stored nor delivered (outbox {} not writable): Command still "
+              "lists their jobs and they run again at the next start",
+              held.size(), outbox->directory());
+        if (agent_id_unsaved) log->error("stopping without having saved the AgentId to '{}'", agent_id_file);
+        break;
+      }
+      auto delay = backoff.next();
+      if (stopping) delay = std::min<std::chrono::milliseconds>(delay, 1s);
+      co_await sleep_for(held_wake, delay);
+    }
+  }
+
+  // True when Command acknowledged (or refused for good) the held result.
+  net::awaitable<bool> deliver_held(const HeldResult& result) {
+    if (token.empty() || result.entry.kind == EntryKind::kCsr) co_return false;
+    for (const auto& pending : outbox->pending())
+      if (pending.job_id == result.entry.job_id && pending.kind != EntryKind::kCsr) co_return false;
+    OutboxEntry entry;
+    entry.kind = result.entry.kind;
+    entry.job_id = result.entry.job_id;
+    entry.audit_id = result.entry.audit_id;
+    entry.endpoint = result.entry.endpoint;
+    const Delivery outcome = co_await deliver(entry, result.body);
+    if (outcome == Delivery::kRetry) co_return false;
+    if (outcome == Delivery::kDone)
+      log->info("delivered the held {} directly (the outbox was not writable)", entry.describe());
+    co_return true;
   }
 
   net::awaitable<Status> submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
@@ -491,8 +661,7 @@ struct Agent::Impl {
       e.endpoint = endpoint;
       e.part = static_cast<int>(i + 1);
       e.parts = static_cast<int>(bodies.size());
-      auto stored = outbox->append(std::move(e), bodies[i]);
-      if (!stored.ok()) co_return stored.error();
+      store_or_hold(std::move(e), bodies[i]);
     }
     log->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id, items.size(),
                bodies.size());
@@ -586,6 +755,7 @@ struct Agent::Impl {
       log->warn("Command accepted the {} with a warning: {}", entry.describe(), reply->result.describe());
     ++stats.results_delivered;
     log->debug("delivered the {}", entry.describe());
+    if (entry.kind == EntryKind::kCompletion) test_kill_point("during-delivery");
     if (entry.kind == EntryKind::kCompletion) {
       const std::string chained = scalar_text(find_member(reply->body, "InventoryJob"));
       if (!chained.empty()) trigger_now(chained);
@@ -627,6 +797,7 @@ struct Agent::Impl {
     spawn(session_loop(), "session");
     spawn(heartbeat_loop(), "heartbeat");
     spawn(jobs_loop(), "job timer");
+    spawn(held_loop(), "held results");
 
     while (!stopping) {
       stop_wake.expires_at(SteadyClock::time_point::max());
@@ -646,6 +817,8 @@ struct Agent::Impl {
     }
     const auto flush_deadline = SteadyClock::now() + config.outbox_flush_timeout;
     sender->drain(flush_deadline);
+    stop_deadline = flush_deadline;
+    held_wake.cancel();
     // Wait for the loops (the sender, an in-flight heartbeat) to end, a little past the flush deadline.
     const auto tasks_deadline = flush_deadline + 2s;
     while (tasks > 0 && SteadyClock::now() < tasks_deadline) {
@@ -751,5 +924,7 @@ const AgentStats& Agent::stats() const { return impl_->stats; }
 std::string Agent::agent_id() const { return impl_->agent_id; }
 Outbox& Agent::outbox() { return *impl_->outbox; }
 const Scheduler& Agent::scheduler() const { return *impl_->scheduler; }
+std::size_t Agent::results_not_safe() const { return impl_->held.size(); }
+bool Agent::agent_id_unsaved() const { return impl_->agent_id_unsaved; }
 
 }  // namespace wincert::agent

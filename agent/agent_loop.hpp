@@ -33,8 +33,11 @@ namespace wincert::agent {
 
 // Exit codes of `wincert-agent run`.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitConfig = 1;   // configuration or local setup (outbox, TLS files) unusable
-inline constexpr int kExitRefused = 3;  // Command refused the orchestrator (disapproved, 401/403)
+// Configuration or local setup (outbox, TLS files) unusable, or any other failure to start (logged to
+// the log file); systemd's RestartPreventExitStatus=1 keeps it from restarting in a loop.
+inline constexpr int kExitConfig = 1;
+inline constexpr int kExitRefused = 3;     // Command refused the orchestrator (disapproved, 401/403)
+inline constexpr int kExitInternal = 255;  // a bug after start-up (logged); systemd restarts the agent
 
 struct AgentDeps {
   jobs::StoreSessionFactory* sessions = nullptr;       // required; outlives the agent
@@ -50,6 +53,8 @@ struct AgentStats {
   std::uint64_t jobs_finished = 0;
   std::uint64_t jobs_cancelled = 0;
   std::uint64_t results_delivered = 0;
+  std::uint64_t results_held = 0;            // results the outbox could not store (kept in memory)
+  std::uint64_t agent_id_save_failures = 0;  // failed attempts to write the AgentId file
 };
 
 class Agent {
@@ -73,6 +78,10 @@ class Agent {
   std::string agent_id() const;
   Outbox& outbox();
   const Scheduler& scheduler() const;
+  // Results neither stored in the outbox nor acknowledged by Command (the outbox cannot be written);
+  // non-zero is an alarm for metrics. The AgentId is known but not saved yet.
+  std::size_t results_not_safe() const;
+  bool agent_id_unsaved() const;
 
  private:
   struct Impl;

@@ -358,8 +358,11 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       } else if (!cfg.winrm.client_cert.empty()) {
         if (!readable_file(cfg.winrm.client_cert))
           reader.problem(w.name("ClientCertPath"), "cannot read '" + cfg.winrm.client_cert + "'");
-        if (!readable_file(cfg.winrm.client_key))
+        if (!readable_file(cfg.winrm.client_key)) {
           reader.problem(w.name("ClientKeyPath"), "cannot read '" + cfg.winrm.client_key + "'");
+        } else if (auto exposure = files::key_file_exposure(cfg.winrm.client_key)) {
+          reader.problem(w.name("ClientKeyPath"), *exposure);
+        }
       }
     }
   }
@@ -426,7 +429,11 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
                    "client-certificate authentication needs both CertPath (PEM certificate) and KeyPath (PEM key)");
   } else if (!cfg.client_cert.empty()) {
     if (!readable_file(cfg.client_cert)) reader.problem("CertPath", "cannot read '" + cfg.client_cert + "'");
-    if (!readable_file(cfg.client_key)) reader.problem("KeyPath", "cannot read '" + cfg.client_key + "'");
+    if (!readable_file(cfg.client_key)) {
+      reader.problem("KeyPath", "cannot read '" + cfg.client_key + "'");
+    } else if (auto exposure = files::key_file_exposure(cfg.client_key)) {
+      reader.problem("KeyPath", *exposure);
+    }
   }
   if (!cfg.server_ca_file.empty() && !readable_file(cfg.server_ca_file))
     reader.problem("ServerCaFile", "cannot read '" + cfg.server_ca_file + "'");

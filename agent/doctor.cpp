@@ -343,6 +343,21 @@ DoctorCheck outbox_check(const AgentConfig& cfg) {
     for (const auto& entry : fs::directory_iterator(outbox, ec)) waiting += entry.is_regular_file(ec) ? 1 : 0;
     detail += ", " + std::to_string(waiting) + " result file(s) waiting for delivery";
   }
+  // Results are written before they are sent: a nearly full disk keeps them in memory only (the agent
+  // logs "its result is not safe yet"), so say it before it happens.
+  constexpr std::uintmax_t kMinFree = 16u * 1024 * 1024;
+  if (const auto space = fs::space(dir, ec); !ec && space.available < kMinFree)
+    return fail("outbox",
+                "only " + std::to_string(space.available / 1024) + " KiB free under '" + dir +
+                    "': results that cannot be stored stay in memory and are lost if the agent stops",
+                "free disk space on that file system, or move OutboxDirectory");
+  for (const char* aside : {"outbox-corrupt", "outbox-rejected"}) {
+    std::size_t kept = 0;
+    for (const auto& entry : fs::directory_iterator(fs::path(dir) / aside, ec)) kept += entry.exists(ec) ? 1 : 0;
+    if (kept > 0)
+      detail += ", " + std::to_string(kept) + " entr" + (kept == 1 ? "y" : "ies") + " in " + aside +
+                (std::string(aside) == "outbox-corrupt" ? " (damaged, not delivered)" : " (refused by Command)");
+  }
   if (fs::exists(fs::path(dir) / "agent-id", ec)) detail += ", AgentId from an earlier registration present";
   return pass("outbox", detail);
 }

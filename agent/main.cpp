@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "agent/doctor.hpp"
+#include "agent/platform/process.hpp"
 #include "agent/replay.hpp"
 #include "agent/run_cli.hpp"
 #include "agent/winrm_cli.hpp"
@@ -17,6 +18,9 @@
 #endif
 
 int main(int argc, char** argv) {
+  // Before any secret is read, for every command: no core dump may carry passwords or tokens. `run`
+  // repeats it and logs a failure (which only weakens that protection).
+  (void)wincert::agent::process::disable_core_dumps();
   CLI::App app{"wincert-agent: manages Windows certificate stores for Keyfactor Command"};
   app.require_subcommand(1);
   // One syntax everywhere: CLI11 would read "/path" as an option on Windows (subcommands inherit this).

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include "agent/platform/files.hpp"
 #include "common/log.hpp"
@@ -25,7 +27,6 @@ namespace {
 
 constexpr std::string_view kEntrySuffix = ".entry";
 constexpr std::string_view kTempPrefix = ".tmp-";
-constexpr std::size_t kMaxHeader = 64 * 1024;
 
 // temp file, flushed, renamed into place (agent/platform/files.hpp).
 Status write_durably(const std::string& dir, const std::string& name, std::string_view header, std::string_view body) {
@@ -37,6 +38,20 @@ std::optional<EntryKind> kind_from_name(std::string_view name) {
   if (name == "completion") return EntryKind::kCompletion;
   if (name == "csr") return EntryKind::kCsr;
   return std::nullopt;
+}
+
+// Moves a file into `target_dir` (created when missing) under a name not used there yet.
+Status move_file_aside(const fs::path& file, const fs::path& target_dir) {
+  std::error_code ec;
+  fs::create_directories(target_dir, ec);
+  if (ec) return Error::permanent("cannot create '" + target_dir.string() + "': " + ec.message());
+  fs::path target = target_dir / file.filename();
+  for (int n = 1; fs::exists(target, ec) && n < 1000; ++n)
+    target = target_dir / (file.filename().string() + "." + std::to_string(n));
+  fs::rename(file, target, ec);
+  if (ec)
+    return Error::permanent("cannot move '" + file.string() + "' to " + target_dir.string() + ": " + ec.message());
+  return {};
 }
 
 }  // namespace
@@ -66,6 +81,141 @@ Status write_file_durably(const std::string& path, std::string_view content) {
   return write_durably(dir, p.filename().string(), {}, content);
 }
 
+// ---- entry headers ----
+
+namespace {
+
+// Until the common peer-JSON entry point lands, a local depth-limited parse: nlohmann's parser is
+// iterative, and the callback discards (and flags) anything nested deeper than the header's flat shape.
+constexpr int kMaxHeaderDepth = 4;
+
+std::optional<json> parse_header_json(std::string_view text, std::string& why) {
+  bool too_deep = false;
+  const json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxHeaderDepth) {
+      too_deep = true;
+      return false;
+    }
+    return true;
+  };
+  json parsed = json::parse(text.begin(), text.end(), limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) {
+    why = "header is nested deeper than " + std::to_string(kMaxHeaderDepth) + " levels";
+    return std::nullopt;
+  }
+  if (parsed.is_discarded()) {
+    why = "header is not JSON";
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+// Each reader names the field and what was wrong with it; absent optional fields keep the default.
+class HeaderFields {
+ public:
+  explicit HeaderFields(const json& header) : h_(header) {}
+  const std::string& problem() const { return problem_; }
+
+  void text(const char* key, bool required, std::string& out) {
+    const json* v = find(key, required);
+    if (v == nullptr) return;
+    if (!v->is_string()) return fail(key, "is not a string");
+    const auto& s = v->get_ref<const std::string&>();
+    if (required && s.empty()) return fail(key, "is empty");
+    if (s.size() > kMaxOutboxIdBytes)
+      return fail(key, "is longer than " + std::to_string(kMaxOutboxIdBytes) + " bytes");
+    out = s;
+  }
+  template <typename Int>
+  void integer(const char* key, bool required, Int low, Int high, Int& out) {
+    const json* v = find(key, required);
+    if (v == nullptr) return;
+    if (v->is_number_unsigned()) {
+      const auto n = v->get<std::uint64_t>();
+      if (n > static_cast<std::uint64_t>(std::numeric_limits<Int>::max()) || static_cast<Int>(n) > high ||
+          static_cast<Int>(n) < low)
+        return fail(key, "is out of range");
+      out = static_cast<Int>(n);
+    } else if (v->is_number_integer()) {
+      const auto n = v->get<std::int64_t>();
+      if constexpr (std::is_unsigned_v<Int>) {
+        if (n < 0) return fail(key, "is negative");
+      }
+      if (static_cast<long double>(n) < static_cast<long double>(low) ||
+          static_cast<long double>(n) > static_cast<long double>(high))
+        return fail(key, "is out of range");
+      out = static_cast<Int>(n);
+    } else {
+      return fail(key, "is not an integer");
+    }
+  }
+
+ private:
+  const json* find(const char* key, bool required) {
+    if (!problem_.empty()) return nullptr;
+    auto it = h_.find(key);
+    if (it == h_.end()) {
+      if (required) fail(key, "is missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+  void fail(const char* key, const std::string& what) {
+    if (problem_.empty()) problem_ = std::string("header field '") + key + "' " + what;
+  }
+  const json& h_;
+  std::string problem_;
+};
+
+}  // namespace
+
+Result<OutboxEntry> decode_entry_header(std::string_view file_name, std::string_view header_line,
+                                        std::uint64_t file_size) {
+  auto bad = [](const std::string& why) { return Error::permanent(why); };
+  std::uint64_t seq = 0;
+  const char* const name_end = file_name.data() + file_name.size();
+  auto [ptr, seq_ec] = std::from_chars(file_name.data(), name_end, seq);
+  if (seq_ec != std::errc{} || ptr == name_end || *ptr != '.' || seq == 0)
+    return bad("file name does not start with a sequence number");
+  std::string_view name_kind = std::string_view(ptr + 1, static_cast<std::size_t>(name_end - ptr - 1));
+  if (name_kind.size() >= kEntrySuffix.size()) name_kind.remove_suffix(kEntrySuffix.size());
+
+  if (header_line.size() > kMaxOutboxHeaderBytes) return bad("header line is longer than 64 KiB");
+  std::string why;
+  auto header = parse_header_json(header_line, why);
+  if (!header) return bad(why);
+  if (!header->is_object()) return bad("header is JSON but not an object");
+
+  HeaderFields fields(*header);
+  int version = 1;
+  fields.integer("v", false, 1, 1, version);
+  std::string kind_text;
+  fields.text("kind", true, kind_text);
+  OutboxEntry entry;
+  entry.seq = seq;
+  fields.text("job_id", true, entry.job_id);
+  fields.integer("audit_id", false, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+                 entry.audit_id);
+  fields.text("endpoint", true, entry.endpoint);
+  fields.text("completion_endpoint", false, entry.completion_endpoint);
+  fields.integer("part", false, 1, 1'000'000, entry.part);
+  fields.integer("parts", false, 1, 1'000'000, entry.parts);
+  std::uint64_t body_bytes = 0;
+  fields.integer("body_bytes", true, std::uint64_t{0}, kMaxOutboxBodyBytes, body_bytes);
+  if (!fields.problem().empty()) return bad(fields.problem());
+  auto kind = kind_from_name(kind_text);
+  if (!kind) return bad("unknown kind '" + kind_text.substr(0, 40) + "'");
+  if (kind_text != name_kind) return bad("header kind '" + kind_text + "' does not match the file name");
+  if (entry.part > entry.parts) return bad("part " + std::to_string(entry.part) + " of " + std::to_string(entry.parts));
+  entry.kind = *kind;
+  entry.body_size = static_cast<std::size_t>(body_bytes);
+  if (file_size != header_line.size() + 1 + body_bytes)
+    return bad(file_size < header_line.size() + 1 + body_bytes ? "the body is shorter than its header says (truncated)"
+                                                               : "the file is longer than its header says");
+  return entry;
+}
+
 // ---- Outbox ----
 
 Outbox::Outbox(std::string dir) : dir_(dir + "/outbox"), root_(std::move(dir)) {}
@@ -86,69 +236,73 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& directory) {
   std::vector<fs::path> files;
   for (const auto& item : fs::directory_iterator(box->dir_, ec)) files.push_back(item.path());
   if (ec) return Error::permanent("cannot list the outbox directory '" + box->dir_ + "': " + ec.message());
-  for (const auto& path : files) {
-    const std::string name = path.filename().string();
-    if (name.rfind(kTempPrefix, 0) == 0) {
-      // A write that never reached its rename: the entry was never acknowledged as stored.
-      fs::remove(path, ec);
-      box->notes_.push_back("removed an incomplete entry '" + name + "' (the agent stopped while writing it)");
-      continue;
-    }
-    if (name.size() <= kEntrySuffix.size() || name.substr(name.size() - kEntrySuffix.size()) != kEntrySuffix) continue;
-
-    OutboxEntry entry;
-    entry.file = path.string();
-    auto set_aside = [&](const std::string& why) {
-      const std::string corrupt = box->root_ + "/outbox-corrupt";
-      fs::create_directories(corrupt, ec);
-      fs::rename(path, fs::path(corrupt) / name, ec);
-      box->notes_.push_back("set aside damaged entry '" + name + "' in " + corrupt + ": " + why);
-    };
-    std::uint64_t seq = 0;
-    auto [ptr, seq_ec] = std::from_chars(name.data(), name.data() + name.size(), seq);
-    if (seq_ec != std::errc{} || *ptr != '.') {
-      set_aside("file name does not start with a sequence number");
-      continue;
-    }
-    std::string header;
-    bool header_read = false;
-    {
-      // Closed before any set_aside(): Windows cannot rename a file that is open.
-      std::ifstream in(path, std::ios::binary);
-      header_read = in && std::getline(in, header) && header.size() <= kMaxHeader;
-    }
-    if (!header_read) {
-      set_aside("no header line");
-      continue;
-    }
-    json h = json::parse(header, nullptr, false);
-    if (h.is_discarded() || !h.is_object()) {
-      set_aside("header is not JSON");
-      continue;
-    }
-    auto kind = kind_from_name(h.value("kind", ""));
-    if (!kind) {
-      set_aside("unknown kind");
-      continue;
-    }
-    entry.seq = seq;
-    entry.kind = *kind;
-    entry.job_id = h.value("job_id", "");
-    entry.audit_id = h.value("audit_id", std::int64_t{0});
-    entry.endpoint = h.value("endpoint", "");
-    entry.completion_endpoint = h.value("completion_endpoint", "");
-    entry.part = h.value("part", 1);
-    entry.parts = h.value("parts", 1);
-    entry.body_size = h.value("body_bytes", std::size_t{0});
-    const auto file_size = fs::file_size(path, ec);
-    if (ec || file_size != header.size() + 1 + entry.body_size) {
-      set_aside("size does not match its header (truncated)");
-      continue;
-    }
-    box->entries_[seq] = std::move(entry);
-    box->next_seq_ = std::max(box->next_seq_, seq + 1);
-  }
+  for (const auto& path : files) box->recover(path);
   return box;
+}
+
+void Outbox::recover(const fs::path& path) {
+  std::error_code ec;
+  const std::string name = path.filename().string();
+  if (name.rfind(kTempPrefix, 0) == 0) {
+    // A write that never reached its rename: the entry was never acknowledged as stored.
+    fs::remove(path, ec);
+    notes_.push_back(ec ? "cannot remove the incomplete entry '" + name + "': " + ec.message()
+                        : "removed an incomplete entry '" + name + "' (the agent stopped while writing it)");
+    return;
+  }
+  if (name.size() <= kEntrySuffix.size() || name.substr(name.size() - kEntrySuffix.size()) != kEntrySuffix) return;
+
+  auto set_aside = [&](const std::string& why) {
+    const auto moved = move_file_aside(path, corrupt_directory());
+    notes_.push_back(moved.ok() ? "set aside damaged entry '" + name + "' in " + corrupt_directory() + ": " + why +
+                                      "; its result was not delivered"
+                                : "damaged entry '" + name + "' (" + why +
+                                      ") is ignored, and could not be set aside: " + moved.error().message);
+  };
+  // Not a regular file (a directory, a FIFO that would block a read, a device): never opened.
+  const auto status = fs::symlink_status(path, ec);
+  if (ec || !fs::is_regular_file(status)) {
+    set_aside("not a regular file");
+    return;
+  }
+  const auto file_size = fs::file_size(path, ec);
+  if (ec) {
+    set_aside("cannot read its size: " + ec.message());
+    return;
+  }
+  if (file_size == 0) {
+    set_aside("the file is empty");
+    return;
+  }
+  // At most the header limit plus its newline: a huge file without a newline is not read whole.
+  std::string head;
+  {
+    // Closed before any set_aside(): Windows cannot rename a file that is open.
+    std::ifstream in(path, std::ios::binary);
+    head.resize(static_cast<std::size_t>(std::min<std::uint64_t>(file_size, kMaxOutboxHeaderBytes + 1)));
+    if (in) in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    if (!in || static_cast<std::size_t>(in.gcount()) != head.size()) {
+      set_aside("cannot read it");
+      return;
+    }
+  }
+  const auto eol = head.find('\n');
+  if (eol == std::string::npos) {
+    set_aside(file_size > kMaxOutboxHeaderBytes ? "no header line within the first 64 KiB" : "no header line");
+    return;
+  }
+  auto entry = decode_entry_header(name, std::string_view(head).substr(0, eol), file_size);
+  if (!entry.ok()) {
+    set_aside(entry.error().message);
+    return;
+  }
+  if (auto same = entries_.find(entry->seq); same != entries_.end()) {
+    set_aside("its sequence number is already used by '" + fs::path(same->second.file).filename().string() + "'");
+    return;
+  }
+  entry->file = path.string();
+  next_seq_ = std::max(next_seq_, entry->seq + 1);
+  entries_[entry->seq] = std::move(entry.value());
 }
 
 Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
@@ -189,11 +343,11 @@ Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
 Result<std::string> Outbox::read_body(const OutboxEntry& entry) const {
   std::ifstream in(entry.file, std::ios::binary);
   std::string header;
-  if (!in || !std::getline(in, header)) return Error::permanent("outbox: cannot read '" + entry.file + "'");
+  if (!in || !std::getline(in, header)) return Error::permanent("cannot read '" + entry.file + "'");
   std::string body(entry.body_size, '\0');
   in.read(body.data(), static_cast<std::streamsize>(body.size()));
   if (static_cast<std::size_t>(in.gcount()) != body.size())
-    return Error::permanent("outbox: '" + entry.file + "' is shorter than its header says");
+    return Error::permanent("the body is shorter than its header says (truncated)");
   return body;
 }
 
@@ -206,17 +360,14 @@ Status Outbox::remove(const OutboxEntry& entry) {
 
 Status Outbox::move_aside(const OutboxEntry& entry, const std::string& subdir) {
   std::lock_guard lock(mutex_);
-  std::error_code ec;
-  const fs::path target = fs::path(root_) / subdir;
-  fs::create_directories(target, ec);
-  fs::rename(entry.file, target / fs::path(entry.file).filename(), ec);
   entries_.erase(entry.seq);
-  if (ec)
-    return Error::permanent("outbox: cannot move '" + entry.file + "' to " + target.string() + ": " + ec.message());
+  auto moved = move_file_aside(entry.file, fs::path(root_) / subdir);
+  if (!moved.ok()) return moved.error().context("outbox: ");
   return {};
 }
 
 Status Outbox::reject(const OutboxEntry& entry) { return move_aside(entry, "outbox-rejected"); }
+Status Outbox::set_aside_corrupt(const OutboxEntry& entry) { return move_aside(entry, "outbox-corrupt"); }
 
 std::optional<OutboxEntry> Outbox::next_deliverable() const {
   std::lock_guard lock(mutex_);
@@ -303,9 +454,14 @@ net::awaitable<void> OutboxSender::run() {
       continue;
     }
     auto body = outbox_.read_body(*entry);
+    if (body.ok() && !json::accept(body.value())) body = Error::permanent("its body is not JSON");
     if (!body.ok()) {
-      log->error("{}; setting it aside", body.error().message);
-      (void)outbox_.reject(*entry);
+      // Damaged on disk, not refused by Command: say so, and keep the file for a person to look at.
+      auto moved = outbox_.set_aside_corrupt(*entry);
+      log->error("outbox: the {} in '{}' is damaged ({}); it was not delivered and is {}", entry->describe(),
+                 entry->file, body.error().message,
+                 moved.ok() ? "kept in " + outbox_.corrupt_directory() : "ignored: " + moved.error().message);
+      ++set_aside_;
       continue;
     }
     const Delivery outcome = co_await deliver_(*entry, std::move(body.value()));

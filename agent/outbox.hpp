@@ -7,7 +7,10 @@
 // without SessionToken (it changes with every session and is added when sent). A file is written as
 // ".tmp-*" first, fsync'ed, renamed into place and the directory fsync'ed, so an entry is either
 // complete or absent; leftover temp files (a crash mid-write) are deleted on open, and a file whose
-// size does not match its header is moved to <dir>/outbox-corrupt/ and reported.
+// size does not match its header is moved to <dir>/outbox-corrupt/ and reported. Any damage to an entry
+// (empty file, junk, a header of the wrong shape or types, a wrong size, a body that is not JSON) sets
+// that entry aside with a note that says what is wrong; nothing in the directory can stop the agent
+// from starting.
 //
 // The body carries JobId (and AuditId), so a resend after a crash between "Command acknowledged" and
 // "file removed" is recognisable by Command as the same result.
@@ -22,6 +25,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +68,18 @@ struct NewEntry {
   int parts = 1;
 };
 
+// The header line of an entry file, checked field by field (types, ranges, the kind the file name
+// names) and the file's size against it. Used by Outbox::open and the fuzz target; never throws.
+// `file_name` is the entry's file name ("<seq>.<kind>.entry"), `header_line` the first line without
+// its newline, `file_size` the whole file's size.
+Result<OutboxEntry> decode_entry_header(std::string_view file_name, std::string_view header_line,
+                                        std::uint64_t file_size);
+
+// Limits on what the outbox reads back from disk.
+inline constexpr std::size_t kMaxOutboxHeaderBytes = 64 * 1024;
+inline constexpr std::uint64_t kMaxOutboxBodyBytes = 1ull << 30;
+inline constexpr std::size_t kMaxOutboxIdBytes = 1024;  // JobId, endpoints
+
 class Outbox {
  public:
   // Opens (creating it with mode 0700 when missing) and scans the directory. Recovery notes (torn
@@ -77,6 +93,8 @@ class Outbox {
   Status remove(const OutboxEntry& entry);
   // Command refused it for good: kept in <dir>/outbox-rejected/ for a person to look at.
   Status reject(const OutboxEntry& entry);
+  // The file is damaged (its body cannot be read or is not JSON): kept in <dir>/outbox-corrupt/.
+  Status set_aside_corrupt(const OutboxEntry& entry);
 
   // The oldest entry the sender delivers (CSR entries are the running job's business, not the sender's).
   std::optional<OutboxEntry> next_deliverable() const;
@@ -87,10 +105,15 @@ class Outbox {
   bool has_completion(std::string_view job_id) const;
   const std::string& directory() const { return dir_; }
   const std::vector<std::string>& recovery_notes() const { return notes_; }
+  // Where damaged and refused entries go.
+  std::string corrupt_directory() const { return root_ + "/outbox-corrupt"; }
+  std::string rejected_directory() const { return root_ + "/outbox-rejected"; }
 
  private:
   explicit Outbox(std::string dir);
   Status move_aside(const OutboxEntry& entry, const std::string& subdir);
+  // Scans one directory item; a damaged one is set aside with a note.
+  void recover(const std::filesystem::path& path);
 
   std::string dir_;   // <directory>/outbox
   std::string root_;  // <directory>
@@ -143,6 +166,8 @@ class OutboxSender {
   void drain(std::chrono::steady_clock::time_point deadline);
   bool finished() const { return finished_; }
   std::uint64_t delivered() const { return delivered_; }
+  // Entries found damaged when about to be sent (moved to outbox-corrupt).
+  std::uint64_t set_aside() const { return set_aside_; }
 
  private:
   boost::asio::any_io_executor executor_;
@@ -153,6 +178,7 @@ class OutboxSender {
   std::optional<std::chrono::steady_clock::time_point> drain_deadline_;
   bool finished_ = false;
   std::uint64_t delivered_ = 0;
+  std::uint64_t set_aside_ = 0;
 };
 
 }  // namespace wincert::agent

@@ -24,6 +24,7 @@
 #include "agent/agent_loop.hpp"
 #include "agent/config.hpp"
 #include "agent/local_sessions.hpp"
+#include "agent/platform/process.hpp"
 #include "agent/store_sessions.hpp"
 #include "common/log.hpp"
 
@@ -66,9 +67,19 @@ WinrmDefaults session_defaults(const AgentConfig& config) {
   return d;
 }
 
+// The log file can be opened for appending (before logging is switched to it).
+bool open_log_file(const std::string& path) {
+  std::ofstream probe(path, std::ios::app);
+  return static_cast<bool>(probe);
+}
+
+int run_configured_agent(AgentConfig config, const RunHooks& hooks);
+
 }  // namespace
 
 int run_agent(const std::string& config_path, const RunHooks& hooks) {
+  // First: the configuration brings secrets into memory (the Windows service enters here directly).
+  const std::string core_dump_problem = process::disable_core_dumps();
   auto setup_error = [&hooks](const std::string& message) {
     if (hooks.setup_error) {
       hooks.setup_error(message);
@@ -76,33 +87,65 @@ int run_agent(const std::string& config_path, const RunHooks& hooks) {
       std::fprintf(stderr, "wincert-agent run: %s\n", message.c_str());
     }
   };
-  auto config = load_agent_config(config_path);
+  Result<AgentConfig> config = Error::invalid("not loaded");
+  try {
+    config = load_agent_config(config_path);
+  } catch (const std::exception& e) {  // a bug guard: a configuration problem is an exit 1, never a 255
+    config = Error::invalid("cannot read the configuration '" + config_path + "': " + e.what());
+  }
   if (!config.ok()) {
     setup_error(config.error().message);
+    if (!hooks.default_log_file.empty() && open_log_file(hooks.default_log_file)) {
+      // The configuration names no usable LogFile; the front end's default log gets the reason too.
+      init_logging("info", hooks.default_log_file);
+      logger("agent")->error("cannot start: {}", config.error().message);
+      logger("agent")->flush();
+    }
     return kExitConfig;
   }
   if (config->log_file.empty()) config->log_file = hooks.default_log_file;
-  if (!config->log_file.empty()) {
-    std::ofstream probe(config->log_file, std::ios::app);
-    if (!probe) {
-      setup_error("LogFile: cannot open '" + config->log_file + "' for writing");
-      return kExitConfig;
-    }
+  if (!config->log_file.empty() && !open_log_file(config->log_file)) {
+    setup_error("LogFile: cannot open '" + config->log_file + "' for writing");
+    return kExitConfig;
   }
   init_logging(config->log_level, config->log_file);
   auto log = logger("agent");
-  if (!config->winrm.tls_verify)
+  if (!core_dump_problem.empty())
+    log->warn("cannot switch off core dumps ({}): a crash could write secrets to disk", core_dump_problem);
+  try {
+    return run_configured_agent(std::move(config.value()), hooks);
+  } catch (const std::exception& e) {
+    // A start-up failure (or a bug) always reaches the log file, not only stderr.
+    log->error("internal error: {}", e.what());
+    log->flush();
+    return kExitInternal;
+  }
+}
+
+namespace {
+
+int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
+  auto log = logger("agent");
+  if (!config.winrm.tls_verify)
     log->warn("TLS certificate verification towards WinRM hosts is OFF (WinRM.TlsVerify=false)");
 
   net::io_context io(1);
-  auto sessions = std::make_unique<WinrmSessionFactory>(session_defaults(*config));
+  auto sessions = std::make_unique<WinrmSessionFactory>(session_defaults(config));
   auto router = std::make_unique<StoreSessionRouter>(*sessions);  // local targets: CryptoAPI (Windows build)
   AgentDeps deps;
   deps.sessions = router.get();
   deps.local_backend_available = local_backend_available();
-  auto created = Agent::create(io.get_executor(), std::move(config.value()), deps);
+  Result<std::unique_ptr<Agent>> created = Error::permanent("not created");
+  try {
+    created = Agent::create(io.get_executor(), std::move(config), deps);
+  } catch (const std::exception& e) {
+    // Start-up never throws by design; if it does, it is as fatal as a bad configuration, and
+    // restarting would fail the same way (exit 1: RestartPreventExitStatus).
+    created = Error::permanent(std::string("internal error while starting: ") + e.what());
+  }
   if (!created.ok()) {
-    log->error("{}", created.error().message);
+    log->error("cannot start: {}", created.error().message);
+    log->flush();
     return kExitConfig;
   }
   std::unique_ptr<Agent> agent = std::move(created.value());
@@ -140,7 +183,7 @@ int run_agent(const std::string& config_path, const RunHooks& hooks) {
   }
 
   net::co_spawn(io, sessions->run_idle_reaper(), net::detached);
-  int exit_code = 255;
+  int exit_code = kExitInternal;
   net::co_spawn(
       io,
       [&]() -> net::awaitable<int> {
@@ -155,7 +198,7 @@ int run_agent(const std::string& config_path, const RunHooks& hooks) {
           } catch (const std::exception& e) {
             log->error("internal error: {}", e.what());
           }
-          code = 255;
+          code = kExitInternal;
         }
         exit_code = code;
         io.stop();
@@ -179,6 +222,8 @@ int run_agent(const std::string& config_path, const RunHooks& hooks) {
   log->flush();
   return exit_code;
 }
+
+}  // namespace
 
 int run_agent_command(const std::string& config_path) {
   RunHooks hooks;

@@ -3,8 +3,10 @@
 // SIGTERM/SIGINT into a graceful shutdown (a second signal exits at once). Tells systemd when it is
 // ready and when it is stopping (Type=notify; harmless without systemd).
 //
-// Exit codes: 0 after a graceful stop, 1 unusable configuration or local setup, 3 Command refused the
-// orchestrator (disapproved, credentials rejected), 255 internal error.
+// Exit codes: 0 after a graceful stop, 1 unusable configuration or local setup, or any other failure to
+// start (always written to the log file once it is known; systemd's RestartPreventExitStatus=1), 3
+// Command refused the orchestrator (disapproved, credentials rejected), 255 internal error after start.
+// Core dumps are switched off first (agent/platform/process.hpp): the process holds secrets.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -182,4 +182,10 @@ std::string format_time(TimePoint t) {
   return buf;
 }
 
+std::optional<TimePoint> next_after_clock_jump(const Schedule& schedule, std::optional<TimePoint> next,
+                                               std::chrono::seconds skew) {
+  if (!next || schedule.kind != ScheduleKind::kInterval || skew >= std::chrono::seconds(0)) return next;
+  return *next + skew;
+}
+
 }  // namespace wincert::agent

@@ -44,6 +44,14 @@ Result<Schedule> parse_schedule(std::string_view text);
 // (an immediate or once job that already ran). A time before `now` means "due".
 std::optional<TimePoint> next_run(const Schedule& schedule, TimePoint now, std::optional<TimePoint> last_run);
 
+// The wall clock jumped by `skew` (wall time passed minus steady time passed; negative = set back).
+// Interval jobs keep their rhythm in real time (their next run moves by the jump, so setting the clock
+// back a day does not delay them a day); calendar jobs keep their wall-clock time (a job that already
+// ran at 02:00 does not run again when the clock is set back past 02:00). After a forward jump, what
+// became due runs once.
+std::optional<TimePoint> next_after_clock_jump(const Schedule& schedule, std::optional<TimePoint> next,
+                                               std::chrono::seconds skew);
+
 // "2024-05-01T09:30:00Z".
 std::string format_time(TimePoint t);
 

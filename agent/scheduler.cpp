@@ -108,8 +108,14 @@ void Scheduler::dispatch() {
     ++running_;
     const int on_host = ++running_per_host_[ticket.host];
     max_running_ = std::max(max_running_, running_);
+    // Diagnostics only: bounded, so a long-running agent does not grow with every job and host it saw.
+    if (max_per_host_.size() >= kHostsKept && !max_per_host_.count(ticket.host)) {
+      std::erase_if(max_per_host_, [this](const auto& item) { return !running_per_host_.count(item.first); });
+    }
     max_per_host_[ticket.host] = std::max(max_per_host_[ticket.host], on_host);
     running_hosts_[ticket.job_id] = ticket.host;
+    if (start_order_.size() >= kStartOrderKept)
+      start_order_.erase(start_order_.begin(), start_order_.begin() + kStartOrderKept / 2);
     start_order_.push_back(ticket.job_id);
     net::co_spawn(executor_, run_ticket(std::move(ticket)), net::detached);
   }

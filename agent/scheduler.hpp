@@ -60,8 +60,11 @@ class Scheduler {
   // Highest parallelism seen, overall and per host (tests and diagnostics).
   int max_running_seen() const { return max_running_; }
   int max_running_seen(const std::string& host) const;
-  // The order jobs started in (job ids), for tests.
+  // The order the most recent jobs started in (job ids, at most kStartOrderKept), for tests.
   const std::vector<std::string>& start_order() const { return start_order_; }
+  static constexpr std::size_t kStartOrderKept = 1024;
+  // Hosts whose highest parallelism is remembered (the busiest first-seen ones; running hosts always).
+  static constexpr std::size_t kHostsKept = 4096;
 
  private:
   struct Ticket {

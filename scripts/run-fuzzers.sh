@@ -39,6 +39,10 @@ mkdir -p "$seeds"
 for f in "$fixtures"/winrm/winrb/*.xml "$fixtures"/winrm/clixml/*.xml "$fixtures"/ntlm/ntlm_* "$fixtures"/jobs/*.json; do
   [ -f "$f" ] && cp "$f" "$seeds/$(basename "$(dirname "$f")")_$(basename "$f")"
 done
+# Seeds kept in the repository for inputs the fixtures do not cover (tests/fuzz/corpus/<area>/*).
+for f in "$root"/tests/fuzz/corpus/*/*; do
+  [ -f "$f" ] && cp "$f" "$seeds/corpus_$(basename "$(dirname "$f")")_$(basename "$f")"
+done
 # Each recorded request/response of the pypsrp transcripts as its own seed.
 if [ -d "$fixtures/winrm/pypsrp" ] && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
   /usr/bin/python3 - "$fixtures/winrm/pypsrp" "$seeds" <<'PY'

@@ -37,6 +37,8 @@ Status probe_write(const std::string& dir);
 // Why a secrets file is too open to trust, or nullopt. POSIX: group/other permission bits. Windows: not
 // checked here (ACLs; the service installer's directory carries them).
 std::optional<std::string> secrets_file_exposure(const std::string& path);
+// The same check for a private key file (KeyPath, WinRM.ClientKeyPath).
+std::optional<std::string> key_file_exposure(const std::string& path);
 
 // The last system error (errno / GetLastError) as text.
 std::string last_error_text();

@@ -91,4 +91,11 @@ std::optional<std::string> secrets_file_exposure(const std::string& path) {
   return std::nullopt;
 }
 
+std::optional<std::string> key_file_exposure(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return "the private key '" + path + "' is readable by group or others: chmod 600 it (owned by the agent's user)";
+  return std::nullopt;
+}
+
 }  // namespace wincert::agent::files

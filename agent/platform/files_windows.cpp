@@ -91,5 +91,6 @@ Status probe_write(const std::string& dir) {
 }
 
 std::optional<std::string> secrets_file_exposure(const std::string& /*path*/) { return std::nullopt; }
+std::optional<std::string> key_file_exposure(const std::string& /*path*/) { return std::nullopt; }
 
 }  // namespace wincert::agent::files

@@ -110,6 +110,7 @@ TEST_F(ConfigTest, SecretsFileReadableByOthersIsRefused) {
 TEST_F(ConfigTest, ClientCertificateNeedsBothReadableFiles) {
   write_text(dir_.file("c.pem"), "x");
   write_text(dir_.file("k.pem"), "x");
+  restrict_to_owner(dir_.file("k.pem"));  // a private key: owner-only (see PrivateKeyFilesReadableByOthers...)
   auto cfg = parse(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
                        "CertPath": "c.pem", "KeyPath": "k.pem"})");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
@@ -120,6 +121,26 @@ TEST_F(ConfigTest, ClientCertificateNeedsBothReadableFiles) {
   expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
                      "CertPath": "missing.pem", "KeyPath": "k.pem"})",
                  "CertPath: cannot read");
+}
+
+// Like the secrets file: a private key other users can read is refused, naming the file and the fix.
+TEST_F(ConfigTest, PrivateKeyFilesReadableByOthersAreRefused) {
+#ifdef _WIN32
+  GTEST_SKIP() << "Windows protects key files with ACLs, not mode bits";
+#endif
+  write_text(dir_.file("c.pem"), "x");
+  write_text(dir_.file("k.pem"), "x");
+  std::filesystem::permissions(dir_.file("k.pem"), std::filesystem::perms::owner_read |
+                                                       std::filesystem::perms::owner_write |
+                                                       std::filesystem::perms::others_read);
+  const std::string with_key = R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+                                   "CertPath": "c.pem", "KeyPath": "k.pem"})";
+  expect_problem(with_key, "KeyPath: the private key '");
+  expect_problem(with_key, "k.pem' is readable by group or others: chmod 600");
+  std::filesystem::permissions(dir_.file("k.pem"),
+                               std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
+  expect_problem(basic(R"("WinRM": {"ClientCertPath": "c.pem", "ClientKeyPath": "k.pem"})"),
+                 "WinRM.ClientKeyPath: the private key");
 }
 
 // Each bad key is named in the error.

@@ -350,6 +350,60 @@ def kill_restart(run):
     check(c["CompletionsRejected"] == 0, "no completion was rejected")
 
 
+@scenario
+def kill_steps(run):
+    """kill -9 at each step of a job (the agent's test hook WINCERT_TEST_KILL_AT stops it exactly there):
+    after the configuration fetch, after the host changed, after the outbox write, during delivery (Command
+    acknowledged, the outbox entry not yet removed). After a restart each job is in command-sim's history
+    exactly once, with Success; a job whose result was stored does not run again."""
+    st = run.stack()
+    st.start()
+    store = st.create_store("WinCert")
+    # (step, result stored in the outbox when killed, runs again after the restart)
+    steps = [("after-fetch", False, True), ("after-host-change", False, True),
+             ("after-outbox-write", True, False), ("during-delivery", True, False)]
+    for kill_at, stored, reruns in steps:
+        step(f"kill -9 at {kill_at}")
+        st.agent.extra_env = {"WINCERT_TEST_KILL_AT": kill_at}
+        st.agent.restart()
+        pfx = st.make_pfx(f"CN={kill_at}.e2e.test")
+        job = st.add_pfx(store, pfx, overwrite=True)
+        jid = job_id(job)
+        wait_until(lambda: not st.agent.running(), 120, 0.1, f"the agent to kill itself at {kill_at}")
+        check(st.agent.process.returncode() == -signal.SIGKILL,
+              f"{kill_at}: the agent died of SIGKILL", st.agent.process.returncode())
+        waiting = {header_job(h) for name, h in outbox_entries(st.agent) if ".completion." in name}
+        check((jid in waiting) == stored,
+              f"{kill_at}: the job's completion is {'in' if stored else 'not in'} the outbox", sorted(waiting))
+        recorded_before = [h for h in st.admin.history() if h["JobId"] == jid]
+        check(len(recorded_before) == (1 if kill_at == "during-delivery" else 0),
+              f"{kill_at}: command-sim has {len(recorded_before)} result(s) for the job before the restart")
+        on_host = model_cert(st.winhost.model(), pfx["Thumbprint"]) is not None
+        check(on_host == (kill_at != "after-fetch"),
+              f"{kill_at}: the certificate is {'on' if on_host else 'not on'} the host when killed")
+        mark = len(st.agent.log().splitlines())
+        dup_before = st.admin.counters()["DuplicateCompletions"]
+        st.agent.extra_env = {}
+        st.agent.start()
+        done = st.wait_jobs([jid], 120)
+        wait_until(lambda: not [f for f in st.agent.outbox_files() if f.endswith(".entry")], 60, 0.2,
+                   "the outbox to empty")
+        time.sleep(1.5)  # a late duplicate would show up here
+        history = [h for h in st.admin.history() if h["JobId"] == jid]
+        check(len(history) == 1 and history[0]["Result"] == "Success",
+              f"{kill_at}: exactly one result in command-sim's history, Success",
+              [(h["Result"], h["Message"]) for h in history] or done)
+        check(model_cert(st.winhost.model(), pfx["Thumbprint"]) is not None,
+              f"{kill_at}: the certificate is on the host")
+        ran_again = any(f"job {jid} start:" in line for line in log_lines_since(st.agent.log(), mark))
+        check(ran_again == reruns, f"{kill_at}: the job {'ran again' if reruns else 'did not run again'} "
+              "after the restart")
+        dups = st.admin.counters()["DuplicateCompletions"] - dup_before
+        check(dups == (1 if kill_at == "during-delivery" else 0),
+              f"{kill_at}: {dups} duplicate completion(s) sent (command-sim recognised it by JobId)")
+    st.agent.stop()
+
+
 # ---------------------------------------------------------------- Command outage
 
 @scenario

@@ -553,6 +553,7 @@ class Agent:
                 self.config[key] = value
         self.process = None
         self.starts = 0
+        self.extra_env = {}  # added to the agent's environment at the next start (test hooks)
 
     def write_config(self):
         with open(self.config_path, "w", encoding="utf-8") as f:
@@ -561,6 +562,7 @@ class Agent:
     def start(self):
         self.write_config()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WINCERT_")}
+        env.update(self.extra_env)
         self.process = Process("wincert-agent", [self.binary, "run", "--config", self.config_path],
                                self.output_path, env=env).start()
         self.starts += 1

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Fault matrix, outbox start-up rows, against the real `wincert-agent run` process:
+
+  damaged outbox headers (wrong types, null, junk)  -> the agent starts, sets them aside, says why in its log
+  OutboxDirectory unusable (a file; a read-only mount) -> exit 1 (RestartPreventExitStatus=1), reason in LogFile
+  doctor: entries set aside are reported; a nearly full outbox file system (1 MiB tmpfs) fails the check
+
+Usage: outbox_startup.py WINCERT_AGENT
+Command is a refused loopback port: the agent keeps retrying registration, which is all these rows need.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def refused_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write_config(work, outbox, log_file):
+    secrets = os.path.join(work, "secrets.json")
+    with open(secrets, "w") as f:
+        json.dump({"Password": "core-test-PASSWORD-1"}, f)
+    os.chmod(secrets, 0o600)
+    config = os.path.join(work, "agent.json")
+    with open(config, "w") as f:
+        json.dump({"AgentsServerUri": f"http://127.0.0.1:{refused_port()}/KeyfactorAgents",
+                   "OrchestratorName": "fault-test", "Username": "svc", "SecretsFile": secrets,
+                   "OutboxDirectory": outbox, "LogFile": log_file, "LogLevel": "debug",
+                   "RetryInitialSeconds": 1, "RetryMaxSeconds": 2}, f)
+    return config
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def check(condition, what, detail=""):
+    if not condition:
+        raise AssertionError(what + (f": {detail}" if detail else ""))
+    print(f"  ok  {what}", flush=True)
+
+
+def damaged_headers_do_not_block_start(agent, work):
+    state = os.path.join(work, "state")
+    box = os.path.join(state, "outbox")
+    os.makedirs(box)
+    body = b'{"JobId":"j"}'
+    cases = {
+        "0000000000000001.completion.entry": b'{"kind":"completion","job_id":null,"endpoint":"e","body_bytes":13}',
+        "0000000000000002.inventory.entry": b'{"kind":"inventory","job_id":"j","endpoint":"e","part":"1","body_bytes":13}',
+        "0000000000000003.completion.entry": b'\x00\xff junk',
+        "0000000000000004.completion.entry": b"[" * 5000,
+    }
+    for name, header in cases.items():
+        with open(os.path.join(box, name), "wb") as f:
+            f.write(header + b"\n" + body)
+    log_file = os.path.join(work, "agent.log")
+    proc = subprocess.Popen([agent, "run", "--config", write_config(work, state, log_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "starting: orchestrator" in read(log_file) or proc.poll() is not None, 30, "start-up")
+        check(proc.poll() is None, "the agent is running despite 4 damaged outbox entries", read(log_file))
+        log = read(log_file)
+        check("'job_id' is not a string" in log, "the log names the null job_id")
+        check("'part' is not an integer" in log, "the log names the text part")
+        check("header is not JSON" in log and "nested deeper than" in log, "the log names junk and deep headers")
+        check("refused" not in log.lower().split("starting: orchestrator")[0],
+              "no message claims Command refused a damaged entry")
+        aside = sorted(os.listdir(os.path.join(state, "outbox-corrupt")))
+        check(aside == sorted(cases), "all four are in outbox-corrupt", aside)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    check(code == 0, "graceful stop exits 0", code)
+
+
+def unusable_outbox_exits_1_and_logs(agent, work):
+    not_a_dir = os.path.join(work, "state-file")
+    with open(not_a_dir, "w") as f:
+        f.write("x")
+    log_file = os.path.join(work, "agent.log")
+    proc = subprocess.run([agent, "run", "--config", write_config(work, not_a_dir, log_file)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    check(proc.returncode == 1, "OutboxDirectory a file: exit 1 (RestartPreventExitStatus=1)", proc.returncode)
+    log = read(log_file)
+    check("cannot start" in log and not_a_dir in log, "the reason reaches LogFile", log[-500:])
+
+
+def read_only_outbox_exits_1_and_logs(agent, work):
+    mnt = os.path.join(work, "ro")
+    os.makedirs(mnt)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        print("  skip read-only mount row (needs root and mount permission)")
+        return
+    try:
+        log_file = os.path.join(work, "agent-ro.log")
+        proc = subprocess.run([agent, "run", "--config", write_config(work, os.path.join(mnt, "state"), log_file)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        check(proc.returncode == 1, "OutboxDirectory on a read-only mount: exit 1", proc.returncode)
+        check("cannot start" in read(log_file) and "Read-only file system" in read(log_file),
+              "the reason (read-only file system) reaches LogFile", read(log_file)[-500:])
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True)
+
+
+def doctor_outbox_line(agent, config):
+    out = subprocess.run([agent, "doctor", "--config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         timeout=60).stdout.decode(errors="replace")
+    return next((line for line in out.splitlines() if " outbox:" in line[:12]), out)
+
+
+def doctor_reports_set_aside_and_low_space(agent, work):
+    state = os.path.join(work, "state")
+    os.makedirs(os.path.join(state, "outbox-corrupt"))
+    with open(os.path.join(state, "outbox-corrupt", "0000000000000001.completion.entry"), "w") as f:
+        f.write("x")
+    line = doctor_outbox_line(agent, write_config(work, state, os.path.join(work, "agent.log")))
+    check(line.startswith("OK") and "1 entry in outbox-corrupt (damaged, not delivered)" in line,
+          "doctor names the damaged entry set aside", line)
+    mnt = os.path.join(work, "small")
+    os.makedirs(mnt)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        print("  skip nearly-full-disk row (needs root and mount permission)")
+        return
+    try:
+        os.makedirs(os.path.join(mnt, "state"))
+        line = doctor_outbox_line(agent, write_config(work, os.path.join(mnt, "state"), os.path.join(work, "d.log")))
+        check(line.startswith("FAIL") and "KiB free" in line, "doctor fails the outbox on a nearly full disk", line)
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True)
+
+
+def main(argv):
+    agent = os.path.abspath(argv[1])
+    failed = 0
+    for row in (damaged_headers_do_not_block_start, unusable_outbox_exits_1_and_logs,
+                read_only_outbox_exits_1_and_logs, doctor_reports_set_aside_and_low_space):
+        print(f"-- {row.__name__}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="wincert-fault-") as work:
+            try:
+                row(agent, work)
+            except AssertionError as e:
+                failed += 1
+                print(f"FAIL {row.__name__}: {e}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
