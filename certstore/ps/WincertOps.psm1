@@ -1154,18 +1154,47 @@ function Invoke-WincertCsrCreate([string]$ArgsJson) {
 #endregion
 
 #region helper Install-IssuedCertificate
-# Installs an issued certificate onto the key csr-create generated (certreq -accept, into LocalMachine\My).
+# Installs an issued certificate onto the key csr-create generated, in LocalMachine\My. certreq -accept
+# first; it refuses a certificate whose chain the host does not trust yet (CERT_E_UNTRUSTEDROOT 0x800B0109,
+# CERT_E_CHAINING 0x800B010A: recognised by the HRESULT number, as exit code or hex in its output, never by
+# its localised text). Then the certificate is added to My as it is (X509Store.Add builds no chain, as the
+# extension's Import-Certificate) and `certutil -repairstore My SERIAL` links it to the pending request's
+# key, which must then be present. Returns 'Accepted' or 'Repaired'.
 function Install-IssuedCertificate([byte[]]$Bytes) {
     $cerPath = [System.IO.Path]::GetTempFileName()
     try {
         [System.IO.File]::WriteAllBytes($cerPath, $Bytes)
         $run = Invoke-Native (Get-System32Path 'certreq.exe') @('-accept', '-q', '-machine', $cerPath)
-        if ($run.ExitCode -ne 0) {
-            throw (New-OpError 'CommandFailed' ("certreq -accept failed (exit code {0}): {1}" -f $run.ExitCode, $run.Output))
-        }
     } finally {
         Remove-Item -LiteralPath $cerPath -Force -ErrorAction SilentlyContinue
     }
+    if ($run.ExitCode -eq 0) { return 'Accepted' }
+    $untrusted = @(-2146762487, -2146762486) -contains [int]$run.ExitCode
+    if (-not $untrusted) { $untrusted = ([string]$run.Output) -match '0x800B010[9A]\b' }
+    if (-not $untrusted) {
+        throw (New-OpError 'CommandFailed' ("certreq -accept failed (exit code {0}): {1}" -f $run.ExitCode, $run.Output))
+    }
+    $issued = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 (,$Bytes)
+    $my = Open-CertStore 'My' 'ReadWrite'
+    try {
+        $my.Add($issued)
+    } finally {
+        $my.Close()
+    }
+    $repair = Invoke-Native (Get-System32Path 'certutil.exe') @('-silent', '-repairstore', 'My', $issued.SerialNumber)
+    if ($repair.ExitCode -ne 0) {
+        throw (New-OpError 'CommandFailed' ("certreq -accept refused the untrusted chain (exit code {0}) and certutil -repairstore could not link the certificate to its key (exit code {1}): {2}" -f $run.ExitCode, $repair.ExitCode, $repair.Output))
+    }
+    $check = Open-CertStore 'My' 'ReadOnly'
+    try {
+        $linked = Find-InStore $check $issued.Thumbprint
+    } finally {
+        $check.Close()
+    }
+    if ($null -eq $linked -or -not $linked.HasPrivateKey) {
+        throw (New-OpError 'VerificationFailed' ("certificate {0} was added to LocalMachine\My after certreq -accept refused its untrusted chain, but no private key is linked to it (was the request made on this host by csr-create?)" -f $issued.Thumbprint))
+    }
+    return 'Repaired'
 }
 #endregion
 
@@ -1180,7 +1209,7 @@ function Invoke-WincertCsrAccept([string]$ArgsJson) {
     $thumbprint = $issued.Thumbprint.ToUpperInvariant()
     $probe = Open-CertStore $storeName 'ReadOnly'
     $probe.Close()
-    Install-IssuedCertificate $bytes
+    $null = Install-IssuedCertificate $bytes
     # certreq -accept installs into LocalMachine\My; move it when another store was asked for.
     $my = Open-CertStore 'My' 'ReadWrite'
     try {
