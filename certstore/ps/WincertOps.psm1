@@ -1204,8 +1204,12 @@ function Invoke-WincertCsrAccept([string]$ArgsJson) {
     $ErrorActionPreference = 'Stop'
     $a = ConvertFrom-OpArguments $ArgsJson
     $storeName = [string]$a.StoreName
-    $bytes = [System.Convert]::FromBase64String([string]$a.CertificateBase64)
-    $issued = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 (,$bytes)
+    try {
+        $bytes = [System.Convert]::FromBase64String([string]$a.CertificateBase64)
+        $issued = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 (,$bytes)
+    } catch {
+        throw (New-OpError 'InvalidArgument' ('CertificateBase64 is not a base64 DER certificate: ' + $_.Exception.Message))
+    }
     $thumbprint = $issued.Thumbprint.ToUpperInvariant()
     $probe = Open-CertStore $storeName 'ReadOnly'
     $probe.Close()
