@@ -673,8 +673,12 @@ function Invoke-WincertCertAdd([string]$ArgsJson) {
         # Refuse a binding IIS would reject before anything is imported.
         Assert-IisBindingArguments ([string]$a.IisBinding.SiteName) ([string]$a.IisBinding.BindingInformation) ([int]$a.IisBinding.SslFlags)
     }
-    $bytes = [System.Convert]::FromBase64String([string]$a.ContentsBase64)
-    $contentType = [System.Security.Cryptography.X509Certificates.X509Certificate2]::GetCertContentType($bytes)
+    try {
+        $bytes = [System.Convert]::FromBase64String([string]$a.ContentsBase64)
+        $contentType = [System.Security.Cryptography.X509Certificates.X509Certificate2]::GetCertContentType($bytes)
+    } catch {
+        throw (New-OpError 'PfxInvalid' ('ContentsBase64 is neither a PFX nor a DER certificate: ' + $_.Exception.Message))
+    }
 
     $store = Open-CertStore $storeName 'ReadWrite'
     $status = 'Added'
