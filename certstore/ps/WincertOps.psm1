@@ -413,7 +413,11 @@ function Set-IisBinding([string]$SiteName, [string]$BindingInformation, [string]
     }
     $binding = $site.Bindings.Add($BindingInformation, (ConvertTo-ByteArray $Thumbprint), $StoreName)
     $binding.SetAttributeValue('sslFlags', $SslFlags)
-    $manager.CommitChanges()
+    try {
+        $manager.CommitChanges()
+    } catch {
+        throw (New-OpError 'CommandFailed' ("IIS refused the https binding {0} on site '{1}' (sslFlags {2}): {3}" -f $BindingInformation, $SiteName, $SslFlags, $_.Exception.Message))
+    }
 
     # Read back what IIS now holds, from a fresh configuration.
     $check = Get-IisServerManager
@@ -505,26 +509,84 @@ function Get-ServiceController([string]$ServiceName) {
 }
 #endregion
 
+#region helper Get-DependentServicesDeepestFirst
+# Every service that depends on this one, recursively and each once, deepest first (post-order): the order
+# to stop them in; the reverse is the order to start them in.
+function Get-DependentServicesDeepestFirst($Service, $Seen) {
+    if ($null -eq $Seen) { $Seen = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase) }
+    foreach ($dependent in @($Service.DependentServices)) {
+        if ($null -ne $dependent -and $Seen.Add([string]$dependent.ServiceName)) {
+            Get-DependentServicesDeepestFirst $dependent $Seen
+            $dependent
+        }
+    }
+}
+#endregion
+
+#region helper Test-ServiceTimeoutError
+# Whether an error is a service wait that ran out (System.ServiceProcess.TimeoutException is matched by
+# name: the type is Windows-only).
+function Test-ServiceTimeoutError($ErrorRecord) {
+    for ($exception = $ErrorRecord.Exception; $null -ne $exception; $exception = $exception.InnerException) {
+        if ($exception.GetType().FullName -in @('System.ServiceProcess.TimeoutException', 'System.TimeoutException')) { return $true }
+    }
+    return $false
+}
+#endregion
+
 #region helper Restart-SqlService
-# Stop then start with bounded waits, so a hung service fails the job instead of hanging it.
+# Stop then start with bounded waits, so a hung service fails the job instead of hanging it. The dependents
+# that were running (SQL Server Agent, ...) are stopped first and started again after, in reverse order:
+# ServiceController.Stop() would stop them too, but Start() brings none of them back. Dependents that were
+# stopped stay stopped. A dependent that does not come back fails the op (CommandFailed, or Timeout when
+# its wait ran out) naming it, after every other dependent was tried: SQL Server itself is running then.
 function Restart-SqlService([string]$ServiceName, [int]$TimeoutSeconds) {
     $service = Get-ServiceController $ServiceName
+    $timeout = [TimeSpan]::FromSeconds($TimeoutSeconds)
+    $running = @(Get-DependentServicesDeepestFirst $service $null | Where-Object { [string]$_.Status -eq 'Running' })
+    $current = $ServiceName
     try {
+        foreach ($dependent in $running) {
+            $current = [string]$dependent.ServiceName
+            $dependent.Stop()
+            $dependent.WaitForStatus('Stopped', $timeout)
+        }
+        $current = $ServiceName
         if ([string]$service.Status -ne 'Stopped') {
             $service.Stop()
-            $service.WaitForStatus('Stopped', [TimeSpan]::FromSeconds($TimeoutSeconds))
+            $service.WaitForStatus('Stopped', $timeout)
         }
         $service.Start()
-        $service.WaitForStatus('Running', [TimeSpan]::FromSeconds($TimeoutSeconds))
+        $service.WaitForStatus('Running', $timeout)
     } catch {
-        # ServiceController.WaitForStatus throws System.ServiceProcess.TimeoutException (matched by name:
-        # the type is Windows-only).
-        $timedOut = $false
-        for ($exception = $_.Exception; $null -ne $exception; $exception = $exception.InnerException) {
-            if ($exception.GetType().FullName -in @('System.ServiceProcess.TimeoutException', 'System.TimeoutException')) { $timedOut = $true }
+        if (Test-ServiceTimeoutError $_) {
+            if ($current -eq $ServiceName) {
+                throw (New-OpError 'Timeout' ("the service {0} did not restart within {1} seconds" -f $ServiceName, $TimeoutSeconds))
+            }
+            throw (New-OpError 'Timeout' ("the service {0} (a dependent of {1}) did not stop within {2} seconds; {1} was not restarted" -f $current, $ServiceName, $TimeoutSeconds))
         }
-        if (-not $timedOut) { throw }
-        throw (New-OpError 'Timeout' ("the service {0} did not restart within {1} seconds" -f $ServiceName, $TimeoutSeconds))
+        throw (New-OpError 'CommandFailed' ("the service {0} could not be restarted (while handling {1}): {2}" -f $ServiceName, $current, $_.Exception.Message))
+    }
+    $failed = New-Object 'System.Collections.Generic.List[string]'
+    $timedOut = $false
+    for ($index = $running.Count - 1; $index -ge 0; $index--) {
+        $dependent = $running[$index]
+        try {
+            $dependent.Start()
+            $dependent.WaitForStatus('Running', $timeout)
+        } catch {
+            if (Test-ServiceTimeoutError $_) {
+                $timedOut = $true
+                $failed.Add(("{0} (not running within {1} seconds)" -f $dependent.ServiceName, $TimeoutSeconds))
+            } else {
+                $failed.Add(("{0} ({1})" -f $dependent.ServiceName, $_.Exception.Message))
+            }
+        }
+    }
+    if ($failed.Count -gt 0) {
+        $category = 'CommandFailed'
+        if ($timedOut -and $failed.Count -eq 1) { $category = 'Timeout' }
+        throw (New-OpError $category ("the service {0} restarted, but the dependent services that were running before could not be started again: {1}; start them by hand" -f $ServiceName, ($failed -join '; ')))
     }
     $service.Refresh()
     return [string]$service.Status
@@ -541,16 +603,83 @@ function Grant-KeyFileRead([string]$KeyFile, [string]$Account) {
 }
 #endregion
 
+#region seam Test-KeyFileReadAccess
+# Windows: whether the key file's ACL (explicit and inherited rules) allows the account Read, read back
+# after a grant to verify it took effect.
+function Test-KeyFileReadAccess([string]$KeyFile, [string]$Account) {
+    $sid = (New-Object System.Security.Principal.NTAccount($Account)).Translate([System.Security.Principal.SecurityIdentifier])
+    $read = [System.Security.AccessControl.FileSystemRights]::Read
+    $acl = Get-Acl -LiteralPath $KeyFile
+    foreach ($rule in $acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])) {
+        if ($rule.IdentityReference -eq $sid -and [string]$rule.AccessControlType -eq 'Allow' -and ($rule.FileSystemRights -band $read) -eq $read) { return $true }
+    }
+    return $false
+}
+#endregion
+
+#region seam Get-ComputerName
+# Windows: this computer's NetBIOS name (what '.\user' means in a service's StartName).
+function Get-ComputerName {
+    return [string]$env:COMPUTERNAME
+}
+#endregion
+
+#region helper ConvertTo-NtAccountName
+# A service's StartName as an ACL takes it: '.\user' -> 'COMPUTER\user'; LocalSystem, NetworkService and
+# LocalService (bare or NT AUTHORITY\ spellings) -> 'NT AUTHORITY\SYSTEM' / 'NETWORK SERVICE' / 'LOCAL
+# SERVICE'; 'NT Service\NAME', 'DOMAIN\user' and 'user@domain' unchanged.
+function ConvertTo-NtAccountName([string]$Account) {
+    $name = $Account.Trim()
+    $wellKnown = @{
+        'LocalSystem' = 'NT AUTHORITY\SYSTEM'; 'SYSTEM' = 'NT AUTHORITY\SYSTEM'; 'NT AUTHORITY\SYSTEM' = 'NT AUTHORITY\SYSTEM'
+        'NT AUTHORITY\LocalSystem' = 'NT AUTHORITY\SYSTEM'
+        'NetworkService' = 'NT AUTHORITY\NETWORK SERVICE'; 'NETWORK SERVICE' = 'NT AUTHORITY\NETWORK SERVICE'
+        'NT AUTHORITY\NetworkService' = 'NT AUTHORITY\NETWORK SERVICE'; 'NT AUTHORITY\NETWORK SERVICE' = 'NT AUTHORITY\NETWORK SERVICE'
+        'LocalService' = 'NT AUTHORITY\LOCAL SERVICE'; 'LOCAL SERVICE' = 'NT AUTHORITY\LOCAL SERVICE'
+        'NT AUTHORITY\LocalService' = 'NT AUTHORITY\LOCAL SERVICE'; 'NT AUTHORITY\LOCAL SERVICE' = 'NT AUTHORITY\LOCAL SERVICE'
+    }
+    if ($name.StartsWith('.\')) {
+        $bare = $name.Substring(2)
+        if ($wellKnown.ContainsKey($bare)) { return $wellKnown[$bare] }
+        return ((Get-ComputerName) + '\' + $bare)
+    }
+    if ($wellKnown.ContainsKey($name)) { return $wellKnown[$name] }
+    return $name
+}
+#endregion
+
 #region helper Grant-SqlKeyAccess
-# Gives the SQL Server service account read access to the certificate's key file; returns the file ('' when
-# the key has no file).
+# Gives the SQL Server service account read access to the certificate's key file (CNG or CAPI, RSA or ECDSA)
+# and returns the file. The grant is read back from the ACL; when Set-Acl fails or does not show, icacls
+# grants it and the ACL is read back again. A key without a file (an HSM or another key storage provider)
+# fails: SQL Server could not use it and nothing here can grant access to it.
 function Grant-SqlKeyAccess($Certificate, [string]$ServiceName) {
-    $account = Get-ServiceStartName $ServiceName
+    $thumbprint = [string]$Certificate.Thumbprint
     $keyInfo = Get-CertificateKeyInfo $Certificate
-    $keyFile = ''
-    if ($null -ne $keyInfo) { $keyFile = Get-KeyFilePath $keyInfo.UniqueName }
-    if ($keyFile -and $account -and $account -ne 'LocalSystem' -and $account -ne 'NT AUTHORITY\SYSTEM') {
+    if ($null -eq $keyInfo) {
+        throw (New-OpError 'CommandFailed' ("the private key of certificate {0} cannot be read (no CryptoAPI or CNG key information), so {1}'s service account cannot be given access to it" -f $thumbprint, $ServiceName))
+    }
+    $keyFile = Get-KeyFilePath ([string]$keyInfo.UniqueName)
+    if (-not $keyFile) {
+        throw (New-OpError 'CommandFailed' ("the private key of certificate {0} is held by the provider '{1}' (container '{2}'), which keeps no key file on this host (an HSM or another key storage provider); {3}'s service account cannot be granted read access to it here: grant it with that provider's tools, or use a key in Microsoft Software Key Storage Provider" -f $thumbprint, $keyInfo.ProviderName, $keyInfo.UniqueName, $ServiceName))
+    }
+    $account = ConvertTo-NtAccountName (Get-ServiceStartName $ServiceName)
+    # SYSTEM reads every machine key already; an unknown account (service missing) has nothing to grant.
+    if (-not $account -or $account -eq 'NT AUTHORITY\SYSTEM') { return $keyFile }
+    if (Test-KeyFileReadAccess $keyFile $account) { return $keyFile }
+    $aclError = 'Set-Acl succeeded but the ACL does not show the grant'
+    try {
         Grant-KeyFileRead $keyFile $account
+        if (Test-KeyFileReadAccess $keyFile $account) { return $keyFile }
+    } catch {
+        $aclError = 'Set-Acl failed: ' + $_.Exception.Message
+    }
+    $run = Invoke-Native (Get-System32Path 'icacls.exe') @($keyFile, '/grant', ('{0}:R' -f $account))
+    if ($run.ExitCode -ne 0) {
+        throw (New-OpError 'CommandFailed' ("granting {0} read on the key file {1} failed ({2}); icacls exited {3}: {4}" -f $account, $keyFile, $aclError, $run.ExitCode, ([string]$run.Output).Trim()))
+    }
+    if (-not (Test-KeyFileReadAccess $keyFile $account)) {
+        throw (New-OpError 'VerificationFailed' ("{0} still has no read access to the key file {1} after Set-Acl and icacls ({2}); check the file's permissions with icacls" -f $account, $keyFile, $aclError))
     }
     return $keyFile
 }
@@ -673,8 +802,12 @@ function Invoke-WincertCertAdd([string]$ArgsJson) {
         # Refuse a binding IIS would reject before anything is imported.
         Assert-IisBindingArguments ([string]$a.IisBinding.SiteName) ([string]$a.IisBinding.BindingInformation) ([int]$a.IisBinding.SslFlags)
     }
-    $bytes = [System.Convert]::FromBase64String([string]$a.ContentsBase64)
-    $contentType = [System.Security.Cryptography.X509Certificates.X509Certificate2]::GetCertContentType($bytes)
+    try {
+        $bytes = [System.Convert]::FromBase64String([string]$a.ContentsBase64)
+        $contentType = [System.Security.Cryptography.X509Certificates.X509Certificate2]::GetCertContentType($bytes)
+    } catch {
+        throw (New-OpError 'PfxInvalid' ('ContentsBase64 is neither a PFX nor a DER certificate: ' + $_.Exception.Message))
+    }
 
     $store = Open-CertStore $storeName 'ReadWrite'
     $status = 'Added'
@@ -929,7 +1062,13 @@ function Invoke-WincertIisUnbind([string]$ArgsJson) {
                 $removed = $true
             }
         }
-        if ($removed) { $manager.CommitChanges() }
+        if ($removed) {
+            try {
+                $manager.CommitChanges()
+            } catch {
+                throw (New-OpError 'CommandFailed' ("IIS refused removing the https binding {0} from site '{1}': {2}" -f $bindingInformation, $siteName, $_.Exception.Message))
+            }
+        }
     }
     $result = [pscustomobject]@{
         SiteFound = ($null -ne $site)
@@ -1154,18 +1293,47 @@ function Invoke-WincertCsrCreate([string]$ArgsJson) {
 #endregion
 
 #region helper Install-IssuedCertificate
-# Installs an issued certificate onto the key csr-create generated (certreq -accept, into LocalMachine\My).
+# Installs an issued certificate onto the key csr-create generated, in LocalMachine\My. certreq -accept
+# first; it refuses a certificate whose chain the host does not trust yet (CERT_E_UNTRUSTEDROOT 0x800B0109,
+# CERT_E_CHAINING 0x800B010A: recognised by the HRESULT number, as exit code or hex in its output, never by
+# its localised text). Then the certificate is added to My as it is (X509Store.Add builds no chain, as the
+# extension's Import-Certificate) and `certutil -repairstore My SERIAL` links it to the pending request's
+# key, which must then be present. Returns 'Accepted' or 'Repaired'.
 function Install-IssuedCertificate([byte[]]$Bytes) {
     $cerPath = [System.IO.Path]::GetTempFileName()
     try {
         [System.IO.File]::WriteAllBytes($cerPath, $Bytes)
         $run = Invoke-Native (Get-System32Path 'certreq.exe') @('-accept', '-q', '-machine', $cerPath)
-        if ($run.ExitCode -ne 0) {
-            throw (New-OpError 'CommandFailed' ("certreq -accept failed (exit code {0}): {1}" -f $run.ExitCode, $run.Output))
-        }
     } finally {
         Remove-Item -LiteralPath $cerPath -Force -ErrorAction SilentlyContinue
     }
+    if ($run.ExitCode -eq 0) { return 'Accepted' }
+    $untrusted = @(-2146762487, -2146762486) -contains [int]$run.ExitCode
+    if (-not $untrusted) { $untrusted = ([string]$run.Output) -match '0x800B010[9A]\b' }
+    if (-not $untrusted) {
+        throw (New-OpError 'CommandFailed' ("certreq -accept failed (exit code {0}): {1}" -f $run.ExitCode, $run.Output))
+    }
+    $issued = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 (,$Bytes)
+    $my = Open-CertStore 'My' 'ReadWrite'
+    try {
+        $my.Add($issued)
+    } finally {
+        $my.Close()
+    }
+    $repair = Invoke-Native (Get-System32Path 'certutil.exe') @('-silent', '-repairstore', 'My', $issued.SerialNumber)
+    if ($repair.ExitCode -ne 0) {
+        throw (New-OpError 'CommandFailed' ("certreq -accept refused the untrusted chain (exit code {0}) and certutil -repairstore could not link the certificate to its key (exit code {1}): {2}" -f $run.ExitCode, $repair.ExitCode, $repair.Output))
+    }
+    $check = Open-CertStore 'My' 'ReadOnly'
+    try {
+        $linked = Find-InStore $check $issued.Thumbprint
+    } finally {
+        $check.Close()
+    }
+    if ($null -eq $linked -or -not $linked.HasPrivateKey) {
+        throw (New-OpError 'VerificationFailed' ("certificate {0} was added to LocalMachine\My after certreq -accept refused its untrusted chain, but no private key is linked to it (was the request made on this host by csr-create?)" -f $issued.Thumbprint))
+    }
+    return 'Repaired'
 }
 #endregion
 
@@ -1175,12 +1343,16 @@ function Invoke-WincertCsrAccept([string]$ArgsJson) {
     $ErrorActionPreference = 'Stop'
     $a = ConvertFrom-OpArguments $ArgsJson
     $storeName = [string]$a.StoreName
-    $bytes = [System.Convert]::FromBase64String([string]$a.CertificateBase64)
-    $issued = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 (,$bytes)
+    try {
+        $bytes = [System.Convert]::FromBase64String([string]$a.CertificateBase64)
+        $issued = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 (,$bytes)
+    } catch {
+        throw (New-OpError 'InvalidArgument' ('CertificateBase64 is not a base64 DER certificate: ' + $_.Exception.Message))
+    }
     $thumbprint = $issued.Thumbprint.ToUpperInvariant()
     $probe = Open-CertStore $storeName 'ReadOnly'
     $probe.Close()
-    Install-IssuedCertificate $bytes
+    $null = Install-IssuedCertificate $bytes
     # certreq -accept installs into LocalMachine\My; move it when another store was asked for.
     $my = Open-CertStore 'My' 'ReadWrite'
     try {
