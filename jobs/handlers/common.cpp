@@ -130,7 +130,8 @@ certstore::RemoveRequest remove_request(const JobContext& ctx, std::string store
 std::string removed_detail(const certstore::RemoveRequest& request, const certstore::RemoveResult& result) {
   std::string detail = "removed certificate " + request.thumbprint;
   if (result.key_removed) return detail + " and its private key";
-  if (request.delete_unused_key) return detail + "; its private key was kept: another certificate uses it";
+  if (request.delete_unused_key)
+    return detail + "; no private key was deleted: another certificate uses it, or it had none";
   return detail + "; its private key was kept (store property " + std::string(property::kDeletePrivateKeyOnRemove) +
          " deletes a key no other certificate uses)";
 }

@@ -102,6 +102,17 @@ TEST_F(CommandSimSessionTest, ANewCapabilityNeedsApprovalAgain) {
   EXPECT_EQ(admin_get(*http, "/admin/agents/" + reg.agent_id)["StatusName"], "New");
 }
 
+// Capabilities match case-insensitively: an orchestrator that approved with "Reenrollment" (earlier agents)
+// and now registers the extension manifest's "ReEnrollment" is not sent back to New.
+TEST_F(CommandSimSessionTest, ACapabilityRespeltIsNotANewCapability) {
+  start({});
+  Registration reg = register_agent(*http, "orchestrator-1", "", {"CertStores.WinCert.Reenrollment"});
+  admin_post(*http, "/admin/agents/" + reg.agent_id + "/approve");
+  Registration respelt = register_agent(*http, "orchestrator-1", reg.agent_id, {"CertStores.WinCert.ReEnrollment"});
+  EXPECT_EQ(respelt.status(), 1) << respelt.code();
+  EXPECT_EQ(admin_get(*http, "/admin/agents/" + reg.agent_id)["StatusName"], "Approved");
+}
+
 TEST_F(CommandSimSessionTest, HeartbeatSessionValidUntilInvalidated) {
   start();
   Registration reg = connect();

@@ -291,7 +291,7 @@ TEST_F(CommandSimJobsTest, ReenrollmentSignsTheCsrWithTheCa) {
                     {"EntryParameters", {{"SiteName", "Default Web Site"}}}});
   reg = connect();
   Json entry = find_job(reg.jobs, job);
-  EXPECT_EQ(entry["Capability"], "CertStores.IISU.Reenrollment");
+  EXPECT_EQ(entry["Capability"], "CertStores.IISU.ReEnrollment");  // as agents register it
   EXPECT_EQ(entry["Priority"], 4);
   Json config = configuration(reg, job);
   EXPECT_EQ(config["JobProperties"]["subjectText"], "CN=odkg.example.com, O=Example, C=US");

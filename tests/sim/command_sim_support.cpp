@@ -231,9 +231,9 @@ int CommandSim::stop() {
 // ---- protocol helpers
 
 const std::vector<std::string> kDefaultCapabilities = {
-    "CertStores.WinCert.Inventory", "CertStores.WinCert.Management", "CertStores.WinCert.Reenrollment",
-    "CertStores.IISU.Inventory",    "CertStores.IISU.Management",    "CertStores.IISU.Reenrollment",
-    "CertStores.WinSql.Inventory",  "CertStores.WinSql.Management",  "CertStores.WinSql.Reenrollment"};
+    "CertStores.WinCert.Inventory", "CertStores.WinCert.Management", "CertStores.WinCert.ReEnrollment",
+    "CertStores.IISU.Inventory",    "CertStores.IISU.Management",    "CertStores.IISU.ReEnrollment",
+    "CertStores.WinSql.Inventory",  "CertStores.WinSql.Management",  "CertStores.WinSql.ReEnrollment"};
 
 std::string Registration::code() const {
   const Json& error = response["Result"]["Error"];

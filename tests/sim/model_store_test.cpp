@@ -345,7 +345,8 @@ TEST_F(ModelTest, SaveAndLoadRoundTripAndOperationsPersist) {
   EXPECT_EQ(loaded->data(), data());
 
   // A model loaded from a file saves every change back to it.
-  auto out = loaded->run_operation("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}});
+  auto out = loaded->run_operation("cert-remove",
+                                   {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", true}});
   ASSERT_TRUE(out.ok) << out.error.message;
   std::ifstream in(path);
   auto saved = json::parse(in);

@@ -279,8 +279,8 @@ TEST_F(LocalStore, RemoveKeepsThePrivateKeyByDefault) {
   auto key = make_rsa_key(2048);
   auto cert = make_certificate(key.get(), "keep-key.example.com", false, nullptr, nullptr);
   const std::string thumbprint = thumbprint_of(der_of(cert.get()));
-  auto added = run(backend.add(pfx_request(make_pfx(key.get(), cert.get(), {}, "pw", ""), "pw",
-                                           rsa_provider_for_this_platform())));
+  auto added = run(
+      backend.add(pfx_request(make_pfx(key.get(), cert.get(), {}, "pw", ""), "pw", rsa_provider_for_this_platform())));
   ASSERT_TRUE(added.ok()) << added.error().message;
   const auto link = key_link_in_store("My", thumbprint);
   ASSERT_TRUE(link.has_value());
