@@ -60,8 +60,10 @@ std::string read_agent_id(const std::string& path) {
 // that step, which an outside `kill -9` can only hit by luck. Steps: after-fetch (configuration
 // received), after-host-change (the job ran, its result not stored yet), after-outbox-write (result
 // stored, not sent), during-delivery (Command acknowledged the completion, the outbox entry not yet
-// removed). Nothing else reads the variable; unset, this is one getenv at start.
-void test_kill_point(std::string_view step) {
+// removed). Compiled in only with WINCERT_TEST_HOOKS (builds with tests, agent/CMakeLists.txt); a
+// release build without tests ignores the variable.
+void test_kill_point([[maybe_unused]] std::string_view step) {
+#ifdef WINCERT_TEST_HOOKS
   static const char* const kill_at = std::getenv("WINCERT_TEST_KILL_AT");
   if (kill_at == nullptr || step != kill_at) return;
   logger("agent")->warn("test hook: killing the agent at step {} (WINCERT_TEST_KILL_AT)", step);
@@ -71,6 +73,7 @@ void test_kill_point(std::string_view step) {
 #else
   ::kill(::getpid(), SIGKILL);
 #endif
+#endif  // WINCERT_TEST_HOOKS
 }
 
 long long millis(SteadyClock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
