@@ -1,5 +1,6 @@
 #include "common/log.hpp"
 
+#include <spdlog/details/os.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -61,13 +62,8 @@ class JsonFormatter final : public spdlog::formatter {
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
     const std::time_t t = static_cast<std::time_t>(seconds.count());
-    std::tm utc{};
-#ifdef _WIN32
-    gmtime_s(&utc, &t);
-#else
-    gmtime_r(&t, &utc);
-#endif
-    char time_text[96];  // generous: the compiler cannot bound the int fields
+    const std::tm utc = spdlog::details::os::gmtime(t);  // gmtime_r / gmtime_s
+    char time_text[96];                                  // generous: the compiler cannot bound the int fields
     std::snprintf(time_text, sizeof time_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                   utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms));
     append(dest, "{\"time\":\"");

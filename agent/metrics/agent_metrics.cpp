@@ -1,5 +1,8 @@
 #include "agent/metrics/agent_metrics.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace wincert::agent::metrics {
 
 namespace {
@@ -100,7 +103,10 @@ void AgentMetrics::connection_closed(std::string_view host) { connections.add({h
 void AgentMetrics::shell_created(std::string_view host) { shells.add({hosts_.label(host)}, 1); }
 void AgentMetrics::shell_closed(std::string_view host) { shells.add({hosts_.label(host)}, -1); }
 void AgentMetrics::auth_handshake(std::string_view scheme, bool ok) {
-  auth_handshakes.inc({std::string(scheme), ok ? "ok" : "failed"});
+  // Lowercase, as the configuration names schemes ("Basic" from the transport -> "basic").
+  std::string name(scheme);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  auth_handshakes.inc({name, ok ? "ok" : "failed"});
 }
 
 }  // namespace wincert::agent::metrics

@@ -104,7 +104,7 @@ TEST(AgentMetrics, JobsSessionAndHostsUpdateTheirFamilies) {
   m.connection_opened("host1");
   m.connection_opened("host2");
   m.shell_created("host2");
-  m.auth_handshake("ntlm", true);
+  m.auth_handshake("NTLM", true);
   EXPECT_EQ(m.jobs_finished.value({"CertStores.WinCert.Inventory", "Failure"}), 1);
   EXPECT_EQ(m.job_duration.count({"CertStores.WinCert.Inventory"}), 1u);
   EXPECT_EQ(m.job_errors.value({"CertStores.WinCert.Inventory", "transient"}), 1);
