@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/platform/files.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 
@@ -77,6 +78,22 @@ void test_kill_point([[maybe_unused]] std::string_view step) {
 }
 
 long long millis(SteadyClock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+// What a job's failure carries as data, for the error metric: the project has no error codes yet, so
+// this is the JobResult's own classification (retryable or not), never its message text.
+std::string_view failure_category(const jobs::JobResult& result) {
+  switch (result.status) {
+    case jobs::JobStatus::kSuccess:
+      return {};
+    case jobs::JobStatus::kWarning:
+      return "warning";
+    case jobs::JobStatus::kFailure:
+      return result.retryable ? "transient" : "permanent";
+    case jobs::JobStatus::kUnknown:
+      break;
+  }
+  return "unknown";
+}
 
 }  // namespace
 
@@ -169,9 +186,18 @@ struct Agent::Impl {
     tasks_done.cancel();
   }
 
+  // Metrics hooks: no-ops without a metrics instance.
+  void observe_session(metrics::SessionState state) {
+    if (deps.metrics) deps.metrics->session_state(state);
+  }
+  void observe_delivery(const OutboxEntry& entry, std::string_view outcome) {
+    if (deps.metrics) deps.metrics->delivery(entry_kind_name(entry.kind), outcome);
+  }
+
   void begin_stop() {
     if (stopping) return;
     stopping = true;
+    observe_session(metrics::SessionState::kStopping);
     stop_wake.cancel();
     session_wake.cancel();
     token_ready.cancel();
@@ -199,6 +225,7 @@ struct Agent::Impl {
     if (seen.empty() || seen != token) return;  // somebody already did
     log->info("session ended by Command; registering again");
     token.clear();
+    observe_session(metrics::SessionState::kUnregistered);
     need_register = true;
     session_wake.cancel();
   }
@@ -236,6 +263,7 @@ struct Agent::Impl {
             log->error("{}: stopping", reply.error().message);
             exit_code = kExitRefused;
             begin_stop();
+            observe_session(metrics::SessionState::kRejected);  // after begin_stop: the state to show
             break;
           }
           const auto delay = backoff.next();
@@ -253,9 +281,11 @@ struct Agent::Impl {
               config.orchestrator_name, reply->result.describe());
           exit_code = kExitRefused;
           begin_stop();
+          observe_session(metrics::SessionState::kRejected);  // after begin_stop: the state to show
           break;
         }
         if (reply->state == RegisterState::kPendingApproval) {
+          observe_session(metrics::SessionState::kPendingApproval);
           const auto delay = std::min<std::chrono::milliseconds>(backoff.next(), 60s);
           log->warn(
               "orchestrator '{}' has no session yet ({}): it is not approved in Command yet (Orchestrators > "
@@ -268,6 +298,7 @@ struct Agent::Impl {
         token = reply->session.token;
         heartbeat_interval = config.heartbeat_interval.value_or(reply->session.heartbeat_interval);
         need_register = false;
+        observe_session(metrics::SessionState::kRegistered);
         if (reply->result.status == ApiStatus::kWarning) {
           log->warn("Command registered the orchestrator with a warning: {}{}", reply->result.describe(),
                     reply->result.code == "A0100007" || reply->result.code == "A0100008"
@@ -305,10 +336,12 @@ struct Agent::Impl {
       if (stopping) break;
       if (!reply.ok()) {
         ++failures;
+        if (deps.metrics) deps.metrics->heartbeat_failed();
         log->warn("heartbeat failed ({} in a row): {}", failures, reply.error().message);
         continue;
       }
       ++stats.heartbeats;
+      if (deps.metrics) deps.metrics->heartbeat_ok(std::chrono::system_clock::now());
       if (failures > 0) log->info("Command reachable again after {} failed heartbeat(s)", failures);
       failures = 0;
       if (reply->heartbeat_interval && !config.heartbeat_interval) heartbeat_interval = *reply->heartbeat_interval;
@@ -501,11 +534,17 @@ struct Agent::Impl {
                                std::string enroll_endpoint) {
     ++tasks;  // the scheduler's coroutine is not spawned through spawn(); count it all the same
     ++stats.jobs_started;
+    if (deps.metrics) deps.metrics->job_started(job->capability);
     const auto start = SteadyClock::now();
     const std::string& store = job->store.store_path;
     const std::string host = job->store.client_machine;
-    log->info("job {} start: {} on store '{}' at host '{}' (history {})", job->job_id, job->capability, store, host,
-              job->job_history_id);
+    LogFields start_fields;
+    start_fields.job_id = job->job_id;
+    start_fields.capability = job->capability;
+    start_fields.host = host;
+    start_fields.store = store;
+    log_event(*log, spdlog::level::info, start_fields, "job {} start: {} on store '{}' at host '{}' (history {})",
+              job->job_id, job->capability, store, host, job->job_history_id);
 
     jobs::JobServices services;
     services.sessions = deps.sessions;
@@ -529,12 +568,19 @@ struct Agent::Impl {
     test_kill_point("after-outbox-write");
     ++stats.jobs_finished;
     const auto elapsed = SteadyClock::now() - start;
+    if (deps.metrics)
+      deps.metrics->job_finished(job->capability, jobs::job_status_name(result.status), failure_category(result),
+                                 elapsed);
     const auto level = result.status == jobs::JobStatus::kFailure   ? spdlog::level::err
                        : result.status == jobs::JobStatus::kWarning ? spdlog::level::warn
                                                                     : spdlog::level::info;
-    log->log(level, "job {} end: {} in {} ms: {} on store '{}' at host '{}'{}{}", job->job_id,
-             jobs::job_status_name(result.status), millis(elapsed), job->capability, store, host,
-             result.message.empty() ? "" : ": ", result.message);
+    LogFields end_fields = start_fields;
+    end_fields.result = jobs::job_status_name(result.status);
+    end_fields.error_category = failure_category(result);
+    end_fields.duration_ms = millis(elapsed);
+    log_event(*log, level, end_fields, "job {} end: {} in {} ms: {} on store '{}' at host '{}'{}{}", job->job_id,
+              jobs::job_status_name(result.status), millis(elapsed), job->capability, store, host,
+              result.message.empty() ? "" : ": ", result.message);
     --tasks;
     tasks_done.cancel();
   }
@@ -741,22 +787,27 @@ struct Agent::Impl {
     if (!reply.ok()) {
       if (reply.error().retryable() || is_auth_failure(reply.error())) {
         log->warn("{}", reply.error().message);
+        observe_delivery(entry, "retry");
         co_return Delivery::kRetry;
       }
       log->error("{}", reply.error().message);
+      observe_delivery(entry, "rejected");
       co_return Delivery::kReject;
     }
     if (reply->result.session_invalid()) {
       invalidate_session(*tok);
+      observe_delivery(entry, "retry");
       co_return Delivery::kRetry;
     }
     if (reply->result.is_error()) {
       log->error("Command refused the {}: {}", entry.describe(), reply->result.describe());
+      observe_delivery(entry, "rejected");
       co_return Delivery::kReject;
     }
     if (reply->result.status == ApiStatus::kWarning)
       log->warn("Command accepted the {} with a warning: {}", entry.describe(), reply->result.describe());
     ++stats.results_delivered;
+    observe_delivery(entry, "delivered");
     log->debug("delivered the {}", entry.describe());
     if (entry.kind == EntryKind::kCompletion) test_kill_point("during-delivery");
     if (entry.kind == EntryKind::kCompletion) {
@@ -920,6 +971,14 @@ net::awaitable<int> Agent::run() { return impl_->run(); }
 void Agent::request_stop() {
   Impl* impl = impl_.get();
   net::post(impl->ex, [impl] { impl->begin_stop(); });
+}
+
+std::optional<std::string> Agent::not_ready_reason() const {
+  if (impl_->stopping) return "the agent is stopping";
+  if (impl_->token.empty()) return "not registered with Command (no session yet)";
+  if (!files::can_write(impl_->outbox->directory()))
+    return "the outbox directory " + impl_->outbox->directory() + " is not writable";
+  return std::nullopt;
 }
 
 bool Agent::quiescent() const { return impl_->tasks == 0 && impl_->scheduler->running() == 0; }

@@ -23,6 +23,7 @@
 #include "agent/command_client.hpp"
 #include "agent/command_http.hpp"
 #include "agent/config.hpp"
+#include "agent/metrics/agent_metrics.hpp"
 #include "agent/outbox.hpp"
 #include "agent/schedule.hpp"
 #include "agent/scheduler.hpp"
@@ -43,6 +44,7 @@ struct AgentDeps {
   jobs::StoreSessionFactory* sessions = nullptr;       // required; outlives the agent
   const jobs::CapabilityRegistry* registry = nullptr;  // null: jobs::make_default_registry()
   bool local_backend_available = false;                // the Windows build passes true
+  metrics::AgentMetrics* metrics = nullptr;            // optional; outlives the agent
 };
 
 // Counters for tests and the shutdown summary.
@@ -73,6 +75,10 @@ class Agent {
   // True when nothing of the agent is still running on the executor (every loop and job ended), so it
   // may be destroyed; false after a job overran the grace period (the process should just exit).
   bool quiescent() const;
+
+  // Why the agent is not ready for work (for /readyz), or nullopt: not registered with Command, the
+  // outbox directory not writable, or stopping. Call on the agent's executor.
+  std::optional<std::string> not_ready_reason() const;
 
   const AgentStats& stats() const;
   std::string agent_id() const;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/command_http.hpp"
+#include "agent/metrics/http_listener.hpp"
 #include "agent/platform/files.hpp"
 #include "common/encoding.hpp"
 
@@ -364,6 +365,46 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
           reader.problem(w.name("ClientKeyPath"), *exposure);
         }
       }
+    }
+  }
+  if (const json* metrics = top.find("Metrics")) {
+    if (!metrics->is_object()) {
+      reader.problem(top.name("Metrics"), "must be an object like {\"Listen\": \"127.0.0.1:9464\"}");
+    } else {
+      Section m(reader, *metrics, top.name("Metrics") + ".");
+      if (const json* listen = m.find("Listen"); listen && listen->is_number_integer()) {
+        cfg.metrics.listen = std::to_string(listen->get<long long>());  // a bare port
+      } else {
+        m.string("Listen", cfg.metrics.listen);
+      }
+      if (!cfg.metrics.listen.empty()) {
+        if (auto where = metrics::parse_listen_address(cfg.metrics.listen); !where.ok())
+          reader.problem(m.name("Listen"), where.error().message);
+      }
+      long long hosts = 0;
+      if (m.integer("MaxHostLabels", 0, 10000, hosts)) cfg.metrics.max_host_labels = static_cast<std::size_t>(hosts);
+      m.report_unknown();
+    }
+  }
+  if (const json* logging = top.find("Logging")) {
+    if (!logging->is_object()) {
+      reader.problem(top.name("Logging"), "must be an object like {\"Format\": \"json\"}");
+    } else {
+      Section l(reader, *logging, top.name("Logging") + ".");
+      std::string format;
+      l.string("Format", format);
+      if (iequals(format, "json")) {
+        cfg.logging.format = LogFormat::kJson;
+      } else if (!format.empty() && !iequals(format, "text")) {
+        reader.problem(l.name("Format"), "unknown format '" + format + "' (expected text or json)");
+      }
+      long long size_mb = 0;
+      if (l.integer("MaxFileSizeMB", 1, 4096, size_mb))
+        cfg.logging.max_file_bytes = static_cast<std::size_t>(size_mb) * 1024 * 1024;
+      long long files = 0;
+      if (l.integer("MaxFiles", 1, 1000, files)) cfg.logging.max_files = static_cast<std::size_t>(files);
+      l.boolean("GroupReadable", cfg.logging.group_readable);
+      l.report_unknown();
     }
   }
   if (const json* targets = top.find("DoctorTargets")) {

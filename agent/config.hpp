@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.hpp"
 #include "common/result.hpp"
 #include "common/secret.hpp"
 #include "jobs/target.hpp"
@@ -68,6 +69,20 @@ struct DoctorTarget {
   bool allow_unencrypted = false;  // "WinRM AllowUnencrypted": Basic over plain http
 };
 
+// The "Metrics" section: the opt-in /metrics, /healthz, /readyz listener (agent/metrics/).
+struct MetricsSettings {
+  std::string listen;                // Listen: "127.0.0.1:9464", "[::1]:9464" or a port; empty = off
+  std::size_t max_host_labels = 20;  // MaxHostLabels: hosts named in per-host series; later ones "_other"
+};
+
+// The "Logging" section (LogLevel and LogFile stay top-level keys, as before).
+struct LoggingSettings {
+  LogFormat format = LogFormat::kText;             // Format: "text" (default) or "json" (one JSON object per line)
+  std::size_t max_file_bytes = 10u * 1024 * 1024;  // MaxFileSizeMB: LogFile rotates at this size
+  std::size_t max_files = 5;                       // MaxFiles: rotated files kept besides the current one
+  bool group_readable = false;                     // GroupReadable: LogFile mode 0640 instead of 0600
+};
+
 struct AgentConfig {
   // --- Command (UO appsettings.json names) ---
   std::string agents_server_uri;  // AgentsServerUri, e.g. https://command.example.com/KeyfactorAgents
@@ -94,6 +109,8 @@ struct AgentConfig {
   std::string outbox_directory = "/var/lib/wincert-agent";  // OutboxDirectory (also holds the AgentId)
   std::string log_level = "info";
   std::string log_file;  // empty = stderr (journald under systemd)
+  LoggingSettings logging;
+  MetricsSettings metrics;
   WinrmSettings winrm;
   std::optional<std::chrono::seconds> heartbeat_interval;  // HeartbeatIntervalSeconds; default: Command's
   std::chrono::seconds job_poll_interval{600};  // JobPollIntervalSeconds: re-register for the job list; 0 = off

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -758,19 +759,61 @@ std::string format_check(const DoctorCheck& check) {
   return "FAIL " + check.name + ": " + check.detail + " " + std::string(kEmDash) + " fix: " + check.hint;
 }
 
+// What a check looked at, for --json: the WinRM host, Command's URL, the outbox directory or the file.
+static std::string check_target(const DoctorCheck& check, const AgentConfig* cfg, const std::string& config_path) {
+  if (check.name.rfind("winrm ", 0) == 0) return check.name.substr(6);
+  if (cfg == nullptr) return config_path;
+  if (check.name.rfind("command", 0) == 0) return cfg->agents_server_uri;
+  if (check.name == "outbox") return cfg->outbox_directory;
+  return config_path;
+}
+
 int run_doctor(const DoctorOptions& options, std::FILE* out) {
   init_logging(options.log_level);
   std::vector<DoctorCheck> checks;
+  std::vector<std::string> checked_targets;  // --json: check_target() of each check
+  std::vector<std::string> notes;            // lines that are not checks ("no WinRM target checked")
   std::vector<std::string> secrets;
+  const AgentConfig* loaded = nullptr;
   auto emit = [&](const DoctorCheck& check) {
     checks.push_back(check);
+    checked_targets.push_back(check_target(check, loaded, options.config_path));
+    if (options.json) return;  // one document at the end
     const std::string line = scrub(format_check(check), secrets) + "\n";
     std::fwrite(line.data(), 1, line.size(), out);
     std::fflush(out);
   };
+  auto note = [&](const std::string& text) {
+    notes.push_back(text);
+    if (options.json) return;
+    std::fprintf(out, "doctor: %s\n", text.c_str());
+  };
   auto summary = [&]() {
     const auto failed = std::count_if(checks.begin(), checks.end(), [](const DoctorCheck& c) { return !c.ok; });
-    std::fprintf(out, "doctor: %zu checks, %zu failed\n", checks.size(), static_cast<std::size_t>(failed));
+    if (options.json) {
+      // Every string scrubbed of known secrets, like the text lines.
+      nlohmann::ordered_json doc;
+      doc["status"] = failed == 0 ? "ok" : "fail";
+      doc["checks_total"] = checks.size();
+      doc["checks_failed"] = failed;
+      doc["checks"] = nlohmann::ordered_json::array();
+      for (std::size_t i = 0; i < checks.size(); ++i) {
+        const DoctorCheck& c = checks[i];
+        nlohmann::ordered_json item;
+        item["name"] = scrub(c.name, secrets);
+        item["target"] = scrub(checked_targets[i], secrets);
+        item["status"] = c.ok ? "ok" : "fail";
+        item["detail"] = scrub(c.detail, secrets);
+        item["hint"] = c.ok ? std::string() : scrub(c.hint, secrets);
+        doc["checks"].push_back(std::move(item));
+      }
+      doc["notes"] = nlohmann::ordered_json::array();
+      for (const auto& n : notes) doc["notes"].push_back(scrub(n, secrets));
+      const std::string text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      std::fwrite(text.data(), 1, text.size(), out);
+    } else {
+      std::fprintf(out, "doctor: %zu checks, %zu failed\n", checks.size(), static_cast<std::size_t>(failed));
+    }
     std::fflush(out);
     return failed == 0 ? 0 : 1;
   };
@@ -778,10 +821,11 @@ int run_doctor(const DoctorOptions& options, std::FILE* out) {
   auto config = load_agent_config(options.config_path);
   if (!config.ok()) {
     for (const auto& check : config_failure_checks(config.error().message, options.config_path)) emit(check);
-    std::fprintf(out, "doctor: Command and WinRM not checked until the configuration loads\n");
+    note("Command and WinRM not checked until the configuration loads");
     return summary();
   }
   const AgentConfig& cfg = config.value();
+  loaded = &cfg;
 
   // Targets: the configuration's, then --target with credentials from the environment.
   std::vector<WinrmTargetSpec> specs;
@@ -818,8 +862,7 @@ int run_doctor(const DoctorOptions& options, std::FILE* out) {
       capped(cfg.winrm.connect_timeout, options.timeout), capped(cfg.winrm.operation_timeout, options.timeout),
       capped(std::min<seconds>(cfg.winrm.command_timeout, kHostInfoDeadline), options.timeout)};
   for (const auto& check : network_checks(cfg, specs, timeouts)) emit(check);
-  if (specs.empty())
-    std::fprintf(out, "doctor: no WinRM target checked (add DoctorTargets to the configuration, or --target)\n");
+  if (specs.empty()) note("no WinRM target checked (add DoctorTargets to the configuration, or --target)");
   return summary();
 }
 
@@ -849,6 +892,9 @@ void add_doctor_command(CLI::App& app) {
       ->check(CLI::Range(1, 3600));
   cmd->add_option("--log-level", options->log_level, "the libraries' log lines on stderr: off (default) .. trace")
       ->capture_default_str();
+  cmd->add_flag("--json", options->json,
+                "one JSON document on stdout instead of lines: {status, checks_total, checks_failed, checks: [{name, "
+                "target, status (ok|fail), detail, hint}], notes}; same exit codes");
   // Runs after parsing and ends the process, so the exit code does not pass through main's mapping.
   cmd->callback([options, timeout] {
     if (*timeout > 0) options->timeout = seconds(*timeout);

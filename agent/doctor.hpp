@@ -12,6 +12,7 @@
 //
 // Output: "OK   <check>: <detail>" or "FAIL <check>: <what failed> — fix: <hint>". Exit 0 when every check
 // passes, 1 otherwise. Secrets never appear in the output (every known secret is also scrubbed from it).
+// --json: the same checks as one JSON document (name, target, status ok|fail, detail, hint; overall status).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -38,6 +39,7 @@ struct DoctorOptions {
   bool target_allow_unencrypted = false;        // Basic over plain http
   std::optional<std::chrono::seconds> timeout;  // caps every connect/request timeout of the configuration
   std::string log_level = "off";                // the libraries' own log lines (stderr)
+  bool json = false;                            // --json: one JSON document instead of lines
 };
 
 struct DoctorCheck {

@@ -18,12 +18,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
 #include "agent/agent_loop.hpp"
 #include "agent/config.hpp"
 #include "agent/local_sessions.hpp"
+#include "agent/metrics/agent_metrics.hpp"
+#include "agent/metrics/http_listener.hpp"
 #include "agent/platform/process.hpp"
 #include "agent/store_sessions.hpp"
 #include "common/log.hpp"
@@ -75,6 +78,23 @@ bool open_log_file(const std::string& path) {
 
 int run_configured_agent(AgentConfig config, const RunHooks& hooks);
 
+// The outbox gauges, read when /metrics is rendered (on the agent's thread, like the outbox's users).
+void register_outbox_gauges(metrics::AgentMetrics& m, Agent& agent) {
+  Outbox* outbox = &agent.outbox();
+  m.registry().gauge_callback("wincert_outbox_depth", "Results waiting in the outbox for delivery to Command.",
+                              [outbox] { return static_cast<double>(outbox->deliverable_count()); });
+  m.registry().gauge_callback("wincert_outbox_oldest_age_seconds",
+                              "Age of the oldest outbox entry (0 when the outbox is empty).", [outbox] {
+                                const auto next = outbox->next_deliverable();
+                                if (!next) return 0.0;
+                                std::error_code ec;
+                                const auto written = std::filesystem::last_write_time(next->file, ec);
+                                if (ec) return 0.0;
+                                const auto age = std::filesystem::file_time_type::clock::now() - written;
+                                return std::max(0.0, std::chrono::duration<double>(age).count());
+                              });
+}
+
 }  // namespace
 
 int run_agent(const std::string& config_path, const RunHooks& hooks) {
@@ -104,11 +124,17 @@ int run_agent(const std::string& config_path, const RunHooks& hooks) {
     return kExitConfig;
   }
   if (config->log_file.empty()) config->log_file = hooks.default_log_file;
-  if (!config->log_file.empty() && !open_log_file(config->log_file)) {
-    setup_error("LogFile: cannot open '" + config->log_file + "' for writing");
+  LogOptions log_options;
+  log_options.level = config->log_level;
+  log_options.file = config->log_file;
+  log_options.format = config->logging.format;
+  log_options.max_file_bytes = config->logging.max_file_bytes;
+  log_options.max_files = config->logging.max_files;
+  log_options.group_readable = config->logging.group_readable;
+  if (auto logging = init_logging(log_options); !logging.ok()) {
+    setup_error(logging.error().message);
     return kExitConfig;
   }
-  init_logging(config->log_level, config->log_file);
   auto log = logger("agent");
   if (!core_dump_problem.empty())
     log->warn("cannot switch off core dumps ({}): a crash could write secrets to disk", core_dump_problem);
@@ -129,12 +155,29 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
   if (!config.winrm.tls_verify)
     log->warn("TLS certificate verification towards WinRM hosts is OFF (WinRM.TlsVerify=false)");
 
+  // Before the io_context: WinRM connections still inside coroutine frames that die with it report
+  // their closing to the metrics.
+  std::unique_ptr<metrics::AgentMetrics> agent_metrics;
+  std::optional<net::ip::tcp::endpoint> metrics_address;
+  if (!config.metrics.listen.empty()) {
+    auto where = metrics::parse_listen_address(config.metrics.listen);
+    if (!where.ok()) {
+      log->error("Metrics.Listen: {}", where.error().message);
+      log->flush();
+      return kExitConfig;
+    }
+    metrics_address = *where;
+    agent_metrics = std::make_unique<metrics::AgentMetrics>(config.metrics.max_host_labels);
+  }
   net::io_context io(1);
-  auto sessions = std::make_unique<WinrmSessionFactory>(session_defaults(config));
+  WinrmDefaults defaults = session_defaults(config);
+  defaults.observer = agent_metrics.get();
+  auto sessions = std::make_unique<WinrmSessionFactory>(defaults);
   auto router = std::make_unique<StoreSessionRouter>(*sessions);  // local targets: CryptoAPI (Windows build)
   AgentDeps deps;
   deps.sessions = router.get();
   deps.local_backend_available = local_backend_available();
+  deps.metrics = agent_metrics.get();
   Result<std::unique_ptr<Agent>> created = Error::permanent("not created");
   try {
     created = Agent::create(io.get_executor(), std::move(config), deps);
@@ -149,6 +192,25 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
     return kExitConfig;
   }
   std::unique_ptr<Agent> agent = std::move(created.value());
+
+  std::unique_ptr<metrics::HttpListener> listener;
+  if (agent_metrics) {
+    register_outbox_gauges(*agent_metrics, *agent);
+    metrics::ListenerHandlers handlers;
+    handlers.metrics = [m = agent_metrics.get()] { return m->render(); };
+    handlers.not_ready = [running = agent.get()] { return running->not_ready_reason(); };
+    auto started = metrics::HttpListener::start(io.get_executor(), *metrics_address, std::move(handlers));
+    if (!started.ok()) {
+      log->error("{}", started.error().message);
+      log->flush();
+      return kExitConfig;
+    }
+    listener = std::move(started.value());
+    const auto bound = listener->endpoint();
+    const std::string host =
+        bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+    log->info("metrics: listening on http://{}:{}/metrics (also /healthz and /readyz)", host, bound.port());
+  }
 
   net::signal_set signals(io);
   int signals_seen = 0;
@@ -216,6 +278,7 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
     std::_Exit(exit_code);
   }
   signals.cancel();
+  listener.reset();  // its handlers refer to the agent
   agent.reset();
   router.reset();
   sessions.reset();

@@ -249,6 +249,7 @@ net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs:
     settings.connect_timeout = defaults.connect_timeout;
     settings.ca_file = defaults.ca_file;
     settings.verify_peer = defaults.verify_peer;
+    settings.observer = defaults.observer;
     if (remote.auth == jobs::AuthScheme::kCertificate) {
       if (defaults.client_certificate_file.empty() || defaults.client_key_file.empty()) {
         co_return Error::permanent(

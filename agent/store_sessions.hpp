@@ -29,6 +29,7 @@
 
 #include "common/result.hpp"
 #include "jobs/handler.hpp"
+#include "winrm/observer.hpp"
 
 namespace wincert::agent {
 
@@ -47,6 +48,8 @@ struct WinrmDefaults {
   // Warm reuse: how long an unused connection + shell is kept, and how many per key at most.
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};
   std::size_t max_idle_per_key = 4;
+  // Told about connections, shells and authentication handshakes (the agent's metrics); may be null.
+  winrm::WinrmObserver* observer = nullptr;
 };
 
 struct SessionPoolStats {

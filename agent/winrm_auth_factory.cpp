@@ -54,6 +54,7 @@ winrm::TransportOptions make_transport_options(const TransportSettings& settings
   options.verify_peer = settings.verify_peer;
   options.client_certificate_file = settings.client_certificate_file;
   options.client_key_file = settings.client_key_file;
+  options.observer = settings.observer;
   return options;
 }
 

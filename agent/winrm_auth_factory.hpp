@@ -41,6 +41,7 @@ struct TransportSettings {
   bool verify_peer = true;              // off only by an explicit, logged option
   std::string client_certificate_file;  // PEM, presented in the TLS handshake (certificate auth)
   std::string client_key_file;
+  winrm::WinrmObserver* observer = nullptr;  // connections and auth handshakes (metrics); may be null
 };
 
 // The HttpAuth for spec, or an Error saying which setting is missing. Never contacts the host.

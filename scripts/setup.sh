@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libkrb5-dev libyaml-cpp-dev gss-ntlmssp-dev
   # real peers used by the tests
   krb5-kdc krb5-admin-server krb5-user gss-ntlmssp python3-winrm python3-requests-ntlm python3-requests-kerberos
-  python3-gssapi python3-yaml python3-cryptography-vectors openssl
+  python3-gssapi python3-yaml python3-cryptography-vectors openssl python3-prometheus-client
   # benchmarks and reports
   python3-matplotlib
   # packages: lintian checks the .deb, systemd-analyze/-sysusers/-tmpfiles check and install it in a throwaway root

@@ -85,6 +85,7 @@ struct WsmanTransport::Impl {
   beast::flat_buffer buffer;
   bool authenticated = false;  // the connection finished an auth handshake (encrypting auth only)
   bool fresh = false;          // no request has completed on this connection yet
+  bool auth_reported = false;  // the observer heard how this connection's auth handshake ended
 
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> connections_opened{0};
@@ -110,6 +111,7 @@ struct WsmanTransport::Impl {
 
   void disconnect() {
     if (connected()) {
+      if (options.observer) options.observer->connection_closed(endpoint.host);
       error_code ignored;
       lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
       lowest().close();
@@ -119,6 +121,14 @@ struct WsmanTransport::Impl {
     buffer.consume(buffer.size());
     authenticated = false;
     fresh = false;
+    auth_reported = false;
+  }
+
+  // Tells the observer how this connection's authentication handshake ended (once per connection).
+  void report_auth(bool ok) {
+    if (!auth || auth_reported) return;
+    auth_reported = true;
+    if (options.observer) options.observer->auth_handshake(auth->scheme(), ok);
   }
 
   Status setup_tls_context() {
@@ -227,6 +237,7 @@ struct WsmanTransport::Impl {
       plain = std::move(stream);
     }
     ++connections_opened;
+    if (options.observer) options.observer->connection_opened(endpoint.host);
     fresh = true;
     log()->debug("connected to {} ({})", where(), endpoint.tls ? "https" : "http");
     if (auth) {
@@ -357,6 +368,7 @@ struct WsmanTransport::Impl {
         auto outcome = auth->on_challenge(exchange.www_authenticate);
         if (!outcome.ok()) co_return Attempt{outcome.error(), false};
         if (*outcome == ChallengeOutcome::kFailed || leg + 1 >= kMaxAuthLegs) {
+          report_auth(false);
           disconnect();
           co_return Attempt{auth_failed(what), false};
         }
@@ -365,6 +377,7 @@ struct WsmanTransport::Impl {
       auto done = auth->on_response(exchange.www_authenticate);
       if (!done.ok()) co_return Attempt{done.error(), false};
       authenticated = true;
+      report_auth(true);
       co_return attempt;
     }
   }
@@ -397,6 +410,7 @@ struct WsmanTransport::Impl {
         auto outcome = auth->on_challenge(exchange.www_authenticate);
         if (!outcome.ok()) co_return Attempt{outcome.error(), false};
         if (*outcome == ChallengeOutcome::kFailed || leg + 1 >= kMaxAuthLegs) {
+          report_auth(false);
           disconnect();
           co_return Attempt{auth_failed(what), false};
         }
@@ -414,6 +428,7 @@ struct WsmanTransport::Impl {
       if (auth) {
         auto done = auth->on_response(exchange.www_authenticate);
         if (!done.ok()) co_return Attempt{done.error(), false};
+        report_auth(true);
         if (auth->encrypts() && istarts_with_ct(exchange.content_type, "multipart/encrypted")) {
           auto plain_body = auth->unwrap(exchange.body, exchange.content_type);
           if (!plain_body.ok()) {

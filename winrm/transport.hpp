@@ -18,6 +18,7 @@
 #include "winrm/endpoint.hpp"
 #include "winrm/http_auth.hpp"
 #include "winrm/messages.hpp"
+#include "winrm/observer.hpp"
 
 namespace wincert::winrm {
 
@@ -40,6 +41,9 @@ struct TransportOptions {
   std::string client_certificate_file;
   std::string client_key_file;
   std::string user_agent = "wincert-agent/0.1 (WinRM)";
+  // Told about connections and authentication handshakes (the agent's metrics); may be null, must
+  // outlive the transport.
+  WinrmObserver* observer = nullptr;
 };
 
 // A response envelope with the HTTP status it came with: 200 (success), 500 (SOAP fault) or 400

@@ -39,7 +39,7 @@ WinrsSession::WinrsSession(WsmanTransport& transport, SessionOptions options)
   if (transport_.options().read_timeout < wanted_read_timeout) transport_.set_read_timeout(wanted_read_timeout);
 }
 
-WinrsSession::~WinrsSession() = default;
+WinrsSession::~WinrsSession() { forget_shell(); }  // an abandoned shell no longer counts as open
 
 std::string WinrsSession::where() const { return transport_.endpoint().authority(); }
 
@@ -101,6 +101,7 @@ net::awaitable<Status> WinrsSession::ensure_shell() {
   if (!created.ok()) co_return created.error().context("Create shell on " + where() + ": ");
   shell_ = std::move(*created);
   ++counters_.shells_created;
+  if (auto* observer = transport_.options().observer) observer->shell_created(transport_.endpoint().host);
   logger("winrm")->debug("{}: shell {} created", where(), shell_.shell_id);
   co_return Status{};
 }
@@ -121,7 +122,7 @@ net::awaitable<Result<CommandOutput>> WinrsSession::run(CommandSpec spec) {
         logger("winrm")->debug("{}: shell {} unusable ({}); reopening", where(), shell_.shell_id,
                                reply->soap.fault->summary());
         if (reply->soap.fault->is_quota()) co_await close();
-        shell_ = {};
+        forget_shell();
         continue;
       }
       co_return fault_error("Command", *reply);
@@ -196,14 +197,20 @@ net::awaitable<void> WinrsSession::signal(const std::string& command_id) {
     logger("winrm")->debug("{}: Signal for command {} failed: {}", where(), command_id, reply.error().message);
   } else if (reply->soap.fault) {
     logger("winrm")->debug("{}: Signal for command {}: {}", where(), command_id, reply->soap.fault->summary());
-    if (shell_unusable(*reply)) shell_ = {};
+    if (shell_unusable(*reply)) forget_shell();
   }
+}
+
+void WinrsSession::forget_shell() {
+  if (!shell_open()) return;
+  if (auto* observer = transport_.options().observer) observer->shell_closed(transport_.endpoint().host);
+  shell_ = {};
 }
 
 net::awaitable<Status> WinrsSession::close() {
   if (!shell_open()) co_return Status{};
   const auto selectors = shell_.selectors;
-  shell_ = {};
+  forget_shell();
   const Envelope request = build_delete_shell(context_, selectors);
   auto reply = co_await transport_.request(request, "Delete shell");
   if (!reply.ok()) co_return reply.error();

@@ -88,6 +88,8 @@ class WinrsSession {
  private:
   boost::asio::awaitable<Status> ensure_envelope_size();
   boost::asio::awaitable<Status> ensure_shell();
+  // Drops the shell id (deleted, or found unusable) and tells the transport's observer.
+  void forget_shell();
   boost::asio::awaitable<Result<CommandOutput>> drive(const CommandSpec& spec, const std::string& command_id);
   boost::asio::awaitable<void> signal(const std::string& command_id);
   Error fault_error(std::string_view what, const WsmanReply& reply) const;

@@ -232,6 +232,43 @@ std::vector<FakeCommand::Job> inventory_jobs(int count, int hosts, const std::st
   return out;
 }
 
+// /readyz's answer and the metrics the loop feeds (agent/metrics/agent_metrics.hpp).
+TEST(AgentTest, ReadinessAndMetricsFollowTheRun) {
+  TempDir dir;
+  FakeCommand command;
+  command.set_jobs(inventory_jobs(3, 1));
+  net::io_context io;
+  SlowSessions sessions(10ms);
+  metrics::AgentMetrics m;
+  AgentDeps deps;
+  deps.sessions = &sessions;
+  deps.metrics = &m;
+  auto created = Agent::create(io.get_executor(), test_config(command.base(), dir.path()), deps);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  auto agent = std::move(created.value());
+  const auto before = agent->not_ready_reason();
+  ASSERT_TRUE(before);
+  EXPECT_NE(before->find("not registered"), std::string::npos) << *before;
+  bool was_ready = false;
+  const auto run = run_until(io, *agent, [&] {
+    if (!agent->not_ready_reason()) was_ready = true;
+    return command.completions().size() >= 3;
+  });
+  ASSERT_TRUE(run.finished);
+  EXPECT_TRUE(was_ready);
+  const auto after = agent->not_ready_reason();
+  ASSERT_TRUE(after);
+  EXPECT_NE(after->find("stopping"), std::string::npos) << *after;
+
+  const std::string cap = "CertStores.WinCert.Inventory";
+  EXPECT_EQ(m.jobs_started.value({cap}), 3);
+  EXPECT_EQ(m.jobs_finished.value({cap, "Success"}), 3);
+  EXPECT_EQ(m.job_duration.count({cap}), 3u);
+  EXPECT_EQ(m.deliveries.value({"completion", "delivered"}), 3);
+  EXPECT_EQ(m.session.value({"stopping"}), 1);
+  EXPECT_EQ(m.session.value({"registered"}), 0);
+}
+
 TEST(AgentTest, RunsTheJobListWithinLimitsAndReportsEveryResult) {
   TempDir dir;
   FakeCommand command;

@@ -201,6 +201,36 @@ TEST_F(ConfigTest, SecretsInTheMainFileAreRefusedWithoutEchoingThem) {
   EXPECT_EQ(cfg.error().message.find("SECRET"), std::string::npos) << cfg.error().message;
 }
 
+TEST_F(ConfigTest, MetricsAndLoggingSections) {
+  auto defaults = parse(basic());
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_TRUE(defaults->metrics.listen.empty());  // off unless asked for
+  EXPECT_EQ(defaults->metrics.max_host_labels, 20u);
+  EXPECT_EQ(defaults->logging.format, LogFormat::kText);
+  EXPECT_EQ(defaults->logging.max_file_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(defaults->logging.max_files, 5u);
+  EXPECT_FALSE(defaults->logging.group_readable);
+
+  auto cfg = parse(basic(R"("metrics": {"Listen": "127.0.0.1:0", "MaxHostLabels": 3},
+                            "Logging": {"format": "JSON", "MaxFileSizeMB": 2, "MaxFiles": 9, "GroupReadable": true})"));
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->metrics.listen, "127.0.0.1:0");
+  EXPECT_EQ(cfg->metrics.max_host_labels, 3u);
+  EXPECT_EQ(cfg->logging.format, LogFormat::kJson);
+  EXPECT_EQ(cfg->logging.max_file_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(cfg->logging.max_files, 9u);
+  EXPECT_TRUE(cfg->logging.group_readable);
+  auto port_only = parse(basic(R"("Metrics": {"Listen": 9464})"));
+  ASSERT_TRUE(port_only.ok()) << port_only.error().message;
+  EXPECT_EQ(port_only->metrics.listen, "9464");
+
+  expect_problem(basic(R"("Logging": {"Format": "xml"})"), "Logging.Format");
+  expect_problem(basic(R"("Logging": {"MaxFiles": 0})"), "Logging.MaxFiles");
+  expect_problem(basic(R"("Metrics": {"Listne": "9464"})"), "Metrics.Listne");
+  expect_problem(basic(R"("Metrics": "9464")"), "Metrics");
+  expect_problem(basic(R"("Metrics": {"Listen": "metrics.example.com:9464"})"), "Metrics.Listen");
+}
+
 TEST_F(ConfigTest, ExampleConfigurationInTheRepositoryIsValid) {
   const std::string example = std::string(WINCERT_SOURCE_DIR) + "/config/agent.example.json";
   auto doc = nlohmann::json::parse(testing::read_text(example), nullptr, false);

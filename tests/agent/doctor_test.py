@@ -267,6 +267,37 @@ def main():
         expect(l.startswith("FAIL") and "authentication failed" in l and "HTTP 401" in l, l)
 
     @case
+    def json_output():
+        code, _, p = doctor(good, "--json")
+        expect(code == 0, "exit %d:\n%s%s" % (code, p.stdout, p.stderr))
+        doc = json.loads(p.stdout)  # one JSON document, nothing else on stdout
+        expect(doc["status"] == "ok" and doc["checks_failed"] == 0 and doc["checks_total"] == len(doc["checks"]), doc)
+        names = [c["name"] for c in doc["checks"]]
+        for check in ("config", "secrets", "files", "outbox", "command dns", "command tcp", "command auth",
+                      "winrm " + machine):
+            expect(check in names, "no %r check in %s" % (check, names))
+        for c in doc["checks"]:
+            expect(set(c) == {"name", "target", "status", "detail", "hint"} and c["status"] == "ok", c)
+        by_name = {c["name"]: c for c in doc["checks"]}
+        expect(by_name["winrm " + machine]["target"] == machine, by_name["winrm " + machine])
+        expect(by_name["command tcp"]["target"] == uri, by_name["command tcp"])
+        # A failing run: same exit code as the text output, status fail, a hint on every failed check.
+        cfg = config("jsonwrong", uri, [target], {"Password": COMMAND_PASSWORD, "DoctorPasswords": {machine: WRONG}},
+                     base)
+        code, _, p = doctor(cfg, "--json")
+        expect(code == 1, "exit %d" % code)
+        doc = json.loads(p.stdout)
+        failed = [c for c in doc["checks"] if c["status"] == "fail"]
+        expect(doc["status"] == "fail" and doc["checks_failed"] == len(failed) == 1, doc)
+        expect(failed[0]["name"] == "winrm " + machine and "HTTP 401" in failed[0]["detail"] and failed[0]["hint"],
+               failed[0])
+        # A configuration that does not load: a fail document and a note, still exit 1.
+        bad = config("jsonbadkey", uri, [target], good_secrets, dict(base, MaxConcurentJobs=4))
+        code, _, p = doctor(bad, "--json")
+        doc = json.loads(p.stdout)
+        expect(code == 1 and doc["status"] == "fail" and doc["notes"], doc)
+
+    @case
     def cli_targets_from_environment():
         cfg = config("cli", uri, [], {"Password": COMMAND_PASSWORD}, base)
         env = {"WINCERT_DOCTOR_USER": WINRM_USER, "WINCERT_DOCTOR_PASSWORD": WINRM_PASSWORD}

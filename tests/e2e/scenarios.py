@@ -565,6 +565,148 @@ def bad_jobs(run):
     check(c["CompletionsRejected"] == 0, "every completion was accepted by command-sim")
 
 
+# ---------------------------------------------------------------- metrics and health
+
+def http_get(url, timeout=10):
+    """(status, body text) of a GET; HTTP errors are answers too."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", errors="replace")
+
+
+def scrape(base):
+    """{family name: Metric} of the agent's /metrics page, parsed by Debian's python3-prometheus-client."""
+    from prometheus_client.parser import text_string_to_metric_families
+    status, text = http_get(base + "/metrics")
+    check(status == 200, "GET /metrics: 200", status)
+    return {f.name: f for f in text_string_to_metric_families(text)}, text
+
+
+def sample_values(family, suffix=""):
+    """{frozenset(labels.items()): value} of one family's samples named family.name + suffix."""
+    return {frozenset(s.labels.items()): s.value for s in family.samples if s.name == family.name + suffix}
+
+
+@scenario
+def metrics_scrape(run):
+    """Metrics on port 0: /healthz, /readyz, and a /metrics page that parses with prometheus_client, gives every
+    metric a type and help text, and counts what the run did (jobs by capability/result, durations,
+    deliveries, session state, WinRM connections and auth handshakes)."""
+    st = run.stack(agent_config={"Metrics": {"Listen": "127.0.0.1:0", "MaxHostLabels": 5}})
+    st.start()
+    m = st.agent.wait_log(r"metrics: listening on http://127\.0\.0\.1:(\d+)/metrics")
+    port = int(m[0].group(1) if hasattr(m[0], "group") else m[0])
+    base = f"http://127.0.0.1:{port}"
+    check(port > 0, f"the agent logged the port it picked for Listen 127.0.0.1:0 ({port})")
+    check(http_get(base + "/healthz")[0] == 200, "GET /healthz: 200")
+    wait_until(lambda: http_get(base + "/readyz")[0] == 200, 30, what="/readyz 200")
+    check(True, "GET /readyz: 200 once registered with Command")
+    check(http_get(base + "/nothing-here")[0] == 404, "GET /nothing-here: 404")
+    req = urllib.request.Request(base + "/metrics", data=b"x", method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        post_status = 200
+    except urllib.error.HTTPError as e:
+        post_status = e.code
+    check(post_status in (405, 413), "POST /metrics is refused (only GET)", post_status)
+
+    stores = {t: st.create_store(t) for t in STORE_TYPES}
+    step("inventory of each store, twice; one job against a host that refuses connections")
+    started = time.time()
+    for _ in range(2):
+        run_round(st, {t: st.schedule("Inventory", s) for t, s in stores.items()}, "Inventory")
+    dead = st.create_store("WinCert", client_machine=f"127.0.0.1:{refused_port()}")
+    failed = st.wait_jobs([st.schedule("Inventory", dead)], 120)
+    check(all(e[0]["Result"] == "Failure" for e in failed.values()), "the refused host's job: Failure")
+    history = st.history_by_job()
+
+    # Command has acknowledged every completion when wait_jobs returns; the agent counts a delivery after
+    # Command's reply, so give it a moment.
+    def delivered_all():
+        fams, _ = scrape(base)
+        key = frozenset({"kind": "completion", "outcome": "delivered"}.items())
+        return sample_values(fams["wincert_deliveries"], "_total").get(key, 0) >= 7
+    wait_until(delivered_all, 30, what="7 completions counted as delivered")
+    fams, text = scrape(base)
+    print("     /metrics: " + ", ".join(sorted(fams)))
+
+    step("every metric has a type and help text")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+            check_name = name
+            for suffix in ("_bucket", "_sum", "_count", "_total"):
+                if name.endswith(suffix) and name[:-len(suffix)] in fams:
+                    check_name = name[:-len(suffix)]
+            if check_name not in fams:
+                raise CheckFailed(f"sample {name} belongs to no family")
+    for name, f in fams.items():
+        if f.type == "unknown" or not f.documentation.strip():
+            raise CheckFailed(f"{name}: type {f.type!r}, help {f.documentation!r}")
+        check(name.startswith("wincert_"), f"{name}: {f.type}, help: {f.documentation[:60]}")
+    expected = {"wincert_jobs_started": "counter", "wincert_jobs_finished": "counter",
+                "wincert_job_duration_seconds": "histogram", "wincert_job_errors": "counter",
+                "wincert_deliveries": "counter", "wincert_delivery_failures": "counter",
+                "wincert_command_session_state": "gauge", "wincert_heartbeats": "counter",
+                "wincert_last_heartbeat_success_timestamp_seconds": "gauge", "wincert_winrm_connections": "gauge",
+                "wincert_winrm_connections_opened": "counter", "wincert_winrm_shells": "gauge",
+                "wincert_winrm_auth_handshakes": "counter", "wincert_outbox_depth": "gauge",
+                "wincert_outbox_oldest_age_seconds": "gauge"}
+    missing = {n: t for n, t in expected.items() if n not in fams or fams[n].type != t}
+    check(not missing, f"all {len(expected)} expected families are there with their types", missing)
+
+    step("what the page says matches the run")
+    want = {}
+    for job_entries in history.values():
+        for e in job_entries:
+            want[(e.get("Capability") or "", e["Result"])] = want.get((e.get("Capability") or "", e["Result"]), 0) + 1
+    finished = {(dict(k)["capability"], dict(k)["result"]): v
+                for k, v in sample_values(fams["wincert_jobs_finished"], "_total").items()}
+    total_jobs = sum(len(v) for v in history.values())
+    check(sum(finished.values()) == total_jobs == 7,
+          f"wincert_jobs_finished_total sums to the {total_jobs} jobs in command-sim's history", finished)
+    if all(cap for cap, _ in want):
+        check(finished == want, "jobs finished by capability and result = command-sim's history", (finished, want))
+    inventory_caps = {cap for (cap, res) in finished if "Inventory" in cap}
+    check(len(inventory_caps) == 3, f"three inventory capabilities counted: {sorted(inventory_caps)}")
+    fail_caps = {cap: n for (cap, res), n in finished.items() if res == "Failure"}
+    check(sum(fail_caps.values()) == 1, "one Failure counted (the refused host)", fail_caps)
+    started_counts = {dict(k)["capability"]: v for k, v in sample_values(fams["wincert_jobs_started"], "_total").items()}
+    per_cap = {}
+    for (cap, _), n in finished.items():
+        per_cap[cap] = per_cap.get(cap, 0) + n
+    check(started_counts == per_cap, "jobs started by capability = jobs finished by capability", (started_counts, per_cap))
+    counts = {dict(k)["capability"]: v for k, v in sample_values(fams["wincert_job_duration_seconds"], "_count").items()}
+    check(counts == per_cap, "duration histogram count per capability = jobs finished", (counts, per_cap))
+    sums = {dict(k)["capability"]: v for k, v in sample_values(fams["wincert_job_duration_seconds"], "_sum").items()}
+    check(all(v > 0 for v in sums.values()), "durations recorded (every histogram sum > 0)", sums)
+    inf = {dict(k)["capability"]: v for k, v in sample_values(fams["wincert_job_duration_seconds"], "_bucket").items()
+           if dict(k)["le"] == "+Inf"}
+    check(inf == per_cap, "the +Inf bucket holds every job", inf)
+    errors = sample_values(fams["wincert_job_errors"], "_total")
+    check(sum(errors.values()) == 1, "one job error counted, by category", {tuple(sorted(k)): v for k, v in errors.items()})
+    deliveries = {(dict(k)["kind"], dict(k)["outcome"]): v for k, v in sample_values(fams["wincert_deliveries"], "_total").items()}
+    check(deliveries.get(("completion", "delivered"), 0) == 7, "7 completions delivered", deliveries)
+    check(deliveries.get(("inventory", "delivered"), 0) >= 6, "inventories delivered (6 or more parts)", deliveries)
+    states = {dict(k)["state"]: v for k, v in sample_values(fams["wincert_command_session_state"]).items()}
+    check(states.get("registered") == 1 and sum(states.values()) == 1, "session state: registered", states)
+    last = sample_values(fams["wincert_last_heartbeat_success_timestamp_seconds"])[frozenset()]
+    check(last >= started - 5, f"last successful heartbeat is recent ({time.time() - last:.1f} s ago)")
+    opened = {dict(k)["host"]: v for k, v in sample_values(fams["wincert_winrm_connections_opened"], "_total").items()}
+    check(sum(opened.values()) >= 1 and all(h != "_other" for h in opened), "WinRM connections opened per host", opened)
+    auth = {(dict(k)["scheme"], dict(k)["result"]): v
+            for k, v in sample_values(fams["wincert_winrm_auth_handshakes"], "_total").items()}
+    check(auth.get(("basic", "ok"), 0) >= 1, "WinRM auth handshakes counted (basic, ok)", auth)
+    shells = {dict(k)["host"]: v for k, v in sample_values(fams["wincert_winrm_shells"]).items()}
+    check(all(v >= 0 for v in shells.values()) and sum(shells.values()) >= 1, "open WinRS shells per host", shells)
+    depth = sample_values(fams["wincert_outbox_depth"])[frozenset()]
+    check(depth == 0, "outbox depth 0 after every delivery", depth)
+    check(http_get(base + "/readyz")[0] == 200, "GET /readyz still 200 after the run")
+    st.agent.stop()
+
+
 # ---------------------------------------------------------------- secrets
 
 class RecordingProxy:
@@ -635,9 +777,19 @@ class RecordingProxy:
 def no_secrets_in_log(run):
     """A full run (OAuth to Command, every job type on every store type) at debug level: the agent's log holds
     none of the passwords, PFX files (base64), client secret or tokens used."""
+    _no_secrets(run, "text")
+
+
+@scenario
+def no_secrets_in_json_log(run):
+    """no_secrets_in_log with Logging.Format json: every line is one JSON object, and none holds a secret."""
+    _no_secrets(run, "json")
+
+
+def _no_secrets(run, log_format):
     client_id, client_secret = "e2e-agent", "oauth-Secret-" + os.urandom(8).hex()
     st = run.stack(agent_config={"Username": "", "BearerTokenUrl": None, "ClientId": client_id,
-                                 "TokenLifetime": 30},
+                                 "TokenLifetime": 30, "Logging": {"Format": log_format}},
                    agent_secrets={"ClientSecret": client_secret},
                    command_args=["--token-lifetime", "5"])
     clients = os.path.join(st.workdir, "oauth-clients")
@@ -669,8 +821,28 @@ def no_secrets_in_log(run):
     finally:
         proxy.close()
     log = st.agent.log()
-    check(re.search(r" debug \[", log) is not None,
-          f"the agent's log is at debug level ({len(log.splitlines())} lines)")
+    if log_format == "json":
+        records = []
+        for n, line in enumerate(log.splitlines(), 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                raise CheckFailed(f"agent.log line {n} is not one JSON object: {line[:200]!r}")
+        check(all({"time", "level", "logger", "message"} <= set(r) for r in records),
+              f"all {len(records)} lines are JSON objects with time, level, logger and message")
+        check(any(r["level"] == "debug" for r in records), "the agent's JSON log is at debug level")
+        ends = [r for r in records if r["message"].startswith("job ") and " end: " in r["message"]]
+        check(ends and all({"job_id", "capability", "host", "store", "result", "duration_ms"} <= set(r) for r in ends),
+              f"job end events carry job_id, capability, host, store, result and duration_ms ({len(ends)} events)",
+              ends[:1])
+        check(any(r.get("error_category") for r in ends if r["result"] == "Failure"),
+              "failed jobs carry an error_category")
+        # Compare against the decoded text as well: JSON escaping must not hide a secret from the check.
+        log = log + "\n" + "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n" + \
+            "\n".join(str(v) for r in records for v in r.values())
+    else:
+        check(re.search(r" debug \[", log) is not None,
+              f"the agent's log is at debug level ({len(log.splitlines())} lines)")
     secrets = [("Command Basic password", st.command_password), ("OAuth client secret", client_secret),
                ("WinRM password", st.winrm_password)]
     pfx_secrets = st.secrets[2:]
