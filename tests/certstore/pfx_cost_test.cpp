@@ -214,6 +214,10 @@ TEST(PfxCost, ASlowPfxDoesNotStallTheIoThread) {
   net::co_spawn(
       io,
       [&]() -> net::awaitable<void> {
+        // Start once the ticker is ticking, so a stall falls between two of its ticks.
+        net::steady_timer settle(io);
+        settle.expires_after(4 * kTick);
+        co_await settle.async_wait(net::use_awaitable);
         const auto start = Clock::now();
         added.emplace(co_await store.add(std::move(request)));
         add_took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
