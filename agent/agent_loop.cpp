@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "agent/platform/files.hpp"
+#include "agent/job_deadline.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 
@@ -561,7 +562,8 @@ struct Agent::Impl {
       return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, std::move(csr));
     };
 
-    jobs::JobResult result = co_await jobs::run_job(*registry, *job, services);
+    auto job_run = jobs::run_job(*registry, *job, services);
+    jobs::JobResult result = co_await run_with_deadline(std::move(job_run), config.job_timeout, job_id, audit_id);
     if (result.job_history_id == 0) result.job_history_id = audit_id;
     test_kill_point("after-host-change");
     store_completion(entry, result.job_history_id, result.status, result.message);

@@ -323,6 +323,7 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
     cfg.heartbeat_interval = std::chrono::seconds(heartbeat);
   top.seconds("JobPollIntervalSeconds", 0, 86400, cfg.job_poll_interval);
   top.seconds("ShutdownGraceSeconds", 0, 3600, cfg.shutdown_grace);
+  top.seconds("JobTimeoutSeconds", 10, 86400, cfg.job_timeout);
   top.seconds("OutboxFlushSeconds", 0, 3600, cfg.outbox_flush_timeout);
   top.seconds("RetryInitialSeconds", 1, 3600, cfg.retry_initial);
   top.seconds("RetryMaxSeconds", 1, 86400, cfg.retry_max);
@@ -344,6 +345,7 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       }
       w.seconds("ConnectTimeoutSeconds", 1, 600, cfg.winrm.connect_timeout);
       w.seconds("OperationTimeoutSeconds", 1, 3600, cfg.winrm.operation_timeout);
+      w.seconds("ReadTimeoutSeconds", 1, 3600, cfg.winrm.read_timeout);
       w.seconds("CommandTimeoutSeconds", 1, 86400, cfg.winrm.command_timeout);
       w.seconds("IdleTimeoutSeconds", 1, 86400, cfg.winrm.idle_timeout);
       w.path("CaFile", cfg.winrm.ca_file);

@@ -47,6 +47,7 @@ struct WinrmSettings {
   jobs::AuthScheme default_auth = jobs::AuthScheme::kNegotiate;  // store has no "WinRM Authentication"
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds operation_timeout{20};
+  std::chrono::seconds read_timeout{60};      // one WinRM response (Receive: at least OperationTimeout + 10 s)
   std::chrono::seconds command_timeout{600};  // one script run on a host
   std::chrono::seconds idle_timeout{120};     // warm connection + shell kept this long unused
   std::string ca_file;                        // PEM bundle for https WinRM listeners; empty = system store
@@ -115,6 +116,7 @@ struct AgentConfig {
   std::optional<std::chrono::seconds> heartbeat_interval;  // HeartbeatIntervalSeconds; default: Command's
   std::chrono::seconds job_poll_interval{600};  // JobPollIntervalSeconds: re-register for the job list; 0 = off
   std::chrono::seconds shutdown_grace{30};      // ShutdownGraceSeconds: running jobs may finish
+  std::chrono::seconds job_timeout{3600};       // JobTimeoutSeconds: one job's overall deadline
   std::chrono::milliseconds outbox_flush_timeout{15000};  // OutboxFlushSeconds: last delivery attempts at exit
   std::chrono::milliseconds retry_initial{1000};          // RetryInitialSeconds: first backoff step
   std::chrono::milliseconds retry_max{300000};            // RetryMaxSeconds: backoff cap

@@ -9,6 +9,7 @@ set(WINCERT_AGENT_DAEMON_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/outbox.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/agent_loop.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/job_deadline.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_cli.cpp)
 target_sources(wincert_agent_lib PRIVATE ${WINCERT_AGENT_DAEMON_SOURCES})
 target_link_libraries(wincert_agent_lib PUBLIC wincert_common wincert_tls wincert_asio OpenSSL::SSL)

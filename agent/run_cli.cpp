@@ -61,6 +61,7 @@ WinrmDefaults session_defaults(const AgentConfig& config) {
   WinrmDefaults d;
   d.connect_timeout = config.winrm.connect_timeout;
   d.operation_timeout = config.winrm.operation_timeout;
+  d.read_timeout = config.winrm.read_timeout;
   d.command_timeout = config.winrm.command_timeout;
   d.idle_timeout = config.winrm.idle_timeout;
   d.ca_file = config.winrm.ca_file;

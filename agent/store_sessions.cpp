@@ -247,6 +247,7 @@ net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs:
     spec.allow_unencrypted = remote.allow_unencrypted;
     TransportSettings settings;
     settings.connect_timeout = defaults.connect_timeout;
+    settings.read_timeout = defaults.read_timeout;
     settings.ca_file = defaults.ca_file;
     settings.verify_peer = defaults.verify_peer;
     settings.observer = defaults.observer;

@@ -38,6 +38,9 @@ struct WinrmDefaults {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};  // resolve + TCP, and TLS handshake
   // WS-Man OperationTimeout: how long one Receive long-polls (the HTTP read timeout is kept above it).
   std::chrono::milliseconds operation_timeout{std::chrono::seconds(20)};
+  // Waiting for one response from a host that accepted the request (a Receive waits at least
+  // OperationTimeout + 10 s). A host that accepts and never answers costs this once per job.
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};
   // Overall deadline of one script run on the host (e.g. a SQL Server restart waits inside it).
   std::chrono::milliseconds command_timeout{std::chrono::minutes(10)};
   std::string ca_file;      // PEM CAs trusted for hosts' TLS certificates; empty = system store

@@ -43,6 +43,12 @@ done
 for f in "$root"/tests/fuzz/corpus/*/*; do
   [ -f "$f" ] && cp "$f" "$seeds/corpus_$(basename "$(dirname "$f")")_$(basename "$f")"
 done
+# PKCS#12, X.509 and CSR files: the certstore test data and Debian's python3-cryptography-vectors.
+vectors=$(/usr/bin/python3 -c 'import cryptography_vectors, os; print(os.path.dirname(cryptography_vectors.__file__))' 2>/dev/null || true)
+for f in "$root"/tests/certstore/data/*.p12 "$root"/tests/certstore/data/*.pfx "$root"/tests/certstore/data/*.pem \
+         ${vectors:+"$vectors"/pkcs12/*.p12 "$vectors"/x509/*.pem "$vectors"/x509/*.der "$vectors"/x509/requests/*}; do
+  [ -f "$f" ] && cp "$f" "$seeds/certs_$(basename "$f")"
+done
 # Each recorded request/response of the pypsrp transcripts as its own seed.
 if [ -d "$fixtures/winrm/pypsrp" ] && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
   /usr/bin/python3 - "$fixtures/winrm/pypsrp" "$seeds" <<'PY'

@@ -10,6 +10,7 @@
 //   200/500/...     -> on_response(WWW-Authenticate values)  (Kerberos mutual auth: AP-REP on the 200)
 //   bodies          -> wrap()/unwrap() when encrypts() (multipart/encrypted, reference winrm.md §3.9)
 // Methods are synchronous (CPU work or GSSAPI calls); they never see the SOAP contents except to wrap.
+// Those that may block (may_block()) run on the worker pool (common/worker_pool.hpp).
 #pragma once
 
 #include <optional>
@@ -66,6 +67,11 @@ class HttpAuth {
     (void)www_authenticate;
     return {};
   }
+
+  // True when reset/authorization/on_challenge/on_response can block (GSSAPI/SSPI may ask a KDC
+  // synchronously): the transport then calls them on the worker pool, never on its I/O thread. The
+  // transport makes one call at a time per object, so an implementation needs no locking of its own.
+  virtual bool may_block() const { return false; }
 
   // Message encryption. When encrypts() is true, the transport authenticates a new connection with
   // empty-body requests first (Windows refuses plaintext SOAP there), then wraps every request body and

@@ -440,9 +440,13 @@ Result<SoapResponse> parse_response(std::string_view text, std::string_view expe
 
   if (!expected_message_id.empty()) {
     if (!relates_to) {
-      // A fault raised before the request was understood may lack RelatesTo; anything else must echo it.
-      if (!out.fault)
-        return Error::invalid("WS-Man response has no RelatesTo (expected " + quoted(expected_message_id) + ")");
+      // Faults too: one that answers no request of ours (injected, or meant for someone else) must not
+      // reach a job result as the host's word, so its text is left out of the error.
+      if (out.fault) {
+        return Error::invalid("WS-Man fault without RelatesTo (expected " + quoted(expected_message_id) +
+                              "): refused, a fault that does not name our request is not trusted");
+      }
+      return Error::invalid("WS-Man response has no RelatesTo (expected " + quoted(expected_message_id) + ")");
     } else if (!iequals(strip_uuid_prefix(out.relates_to), strip_uuid_prefix(expected_message_id))) {
       return Error::invalid("WS-Man response RelatesTo " + quoted(out.relates_to) +
                             " does not match the request MessageID " + quoted(expected_message_id) +

@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/name_lookup.hpp"
 #include "common/text.hpp"
 #include "common/tls.hpp"
+#include "common/worker_pool.hpp"
 #include "winrm/async_lock.hpp"
 
 namespace wincert::winrm {
@@ -97,6 +99,13 @@ struct WsmanTransport::Impl {
         lock(executor) {}
 
   std::shared_ptr<spdlog::logger> log() const { return logger("winrm"); }
+
+  // Calls into the HttpAuth: on the worker pool when they can block (a KDC round trip), else here.
+  template <class F>
+  net::awaitable<std::invoke_result_t<F&>> auth_call(F call) {
+    if (auth->may_block()) co_return co_await run_on_worker(std::move(call));
+    co_return call();
+  }
   std::string where() const { return endpoint.authority(); }
   bool connected() const { return plain != nullptr || tls != nullptr; }
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -151,28 +160,22 @@ struct WsmanTransport::Impl {
       if (!allowed.ok()) co_return allowed.error();
     }
 
-    // Resolve, bounded by the connect timeout (the resolver has no deadline of its own).
-    auto resolver = std::make_shared<tcp::resolver>(executor);
-    net::steady_timer resolve_deadline(executor);
-    resolve_deadline.expires_after(options.connect_timeout);
-    auto resolve_timed_out = std::make_shared<bool>(false);  // the handler may outlive this frame
-    resolve_deadline.async_wait([resolver, resolve_timed_out](error_code ec) {
-      if (!ec) {
-        *resolve_timed_out = true;
-        resolver->cancel();
-      }
-    });
+    // Resolve, bounded by the connect timeout: a lookup that outlives it is abandoned, not waited for.
     const std::string service = std::to_string(endpoint.port);
-    auto [resolve_ec, results] = co_await resolver->async_resolve(endpoint.host, service, kUseTuple);
-    resolve_deadline.cancel();
-    if (resolve_ec) {
-      if (*resolve_timed_out) {
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                   " resolving host name '" + endpoint.host + "': check DNS");
-      }
-      co_return Error::transient("cannot resolve host name '" + endpoint.host + "': " + resolve_ec.message() +
+    auto lookup = co_await lookup_name(endpoint.host, service, options.connect_timeout);
+    if (lookup.timed_out) {
+      co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
+                                 " resolving host name '" + endpoint.host + "': check DNS");
+    }
+    if (lookup.too_many) {
+      co_return Error::transient("cannot resolve host name '" + endpoint.host +
+                                 "' now: too many name lookups are still running (is DNS answering?)");
+    }
+    if (lookup.error) {
+      co_return Error::transient("cannot resolve host name '" + endpoint.host + "': " + lookup.error.message() +
                                  ": check the endpoint name and DNS");
     }
+    const auto& results = lookup.results;
 
     auto stream = std::make_unique<beast::tcp_stream>(executor);
     stream->expires_after(options.connect_timeout);
@@ -219,6 +222,10 @@ struct WsmanTransport::Impl {
                                        endpoint.host + "' (" + reason +
                                        "): use the host name the certificate was issued for");
           }
+          if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID) {
+            co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
+                                       ": renew the host's WinRM HTTPS certificate (or check both clocks)");
+          }
           co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
                                      ": use --ca-file with the CA that issued it");
         }
@@ -241,7 +248,8 @@ struct WsmanTransport::Impl {
     fresh = true;
     log()->debug("connected to {} ({})", where(), endpoint.tls ? "https" : "http");
     if (auth) {
-      auto reset = auth->reset(info);
+      auto reset_context = [this, &info] { return auth->reset(info); };
+      auto reset = co_await auth_call(reset_context);
       if (!reset.ok()) {
         disconnect();
         co_return reset.error();
@@ -356,8 +364,9 @@ struct WsmanTransport::Impl {
   // Encrypting auth: authenticate the connection with empty-body requests first (Windows rejects a
   // plaintext SOAP body there). Returns an Attempt whose value is the final (non-401) exchange.
   net::awaitable<Attempt> handshake(std::string_view what) {
+    auto next_header = [this] { return auth->authorization(); };
     for (int leg = 0;; ++leg) {
-      auto header = auth->authorization();
+      auto header = co_await auth_call(next_header);
       if (!header.ok()) co_return Attempt{header.error(), false};
       // Named, not a temporary: GCC 12 miscompiles temporaries that live across a co_await.
       const HttpBody empty_body{"", std::string(kSoapContentType)};
@@ -365,7 +374,8 @@ struct WsmanTransport::Impl {
       if (!attempt.result.ok()) co_return attempt;
       const auto& exchange = attempt.result.value();
       if (exchange.status == 401) {
-        auto outcome = auth->on_challenge(exchange.www_authenticate);
+        auto challenge = [this, &exchange] { return auth->on_challenge(exchange.www_authenticate); };
+        auto outcome = co_await auth_call(challenge);
         if (!outcome.ok()) co_return Attempt{outcome.error(), false};
         if (*outcome == ChallengeOutcome::kFailed || leg + 1 >= kMaxAuthLegs) {
           report_auth(false);
@@ -374,7 +384,8 @@ struct WsmanTransport::Impl {
         }
         continue;
       }
-      auto done = auth->on_response(exchange.www_authenticate);
+      auto accept = [this, &exchange] { return auth->on_response(exchange.www_authenticate); };
+      auto done = co_await auth_call(accept);
       if (!done.ok()) co_return Attempt{done.error(), false};
       authenticated = true;
       report_auth(true);
@@ -393,7 +404,8 @@ struct WsmanTransport::Impl {
       HttpBody body{std::string(soap), std::string(kSoapContentType)};
       std::optional<std::string> header;
       if (auth) {
-        auto value = auth->authorization();
+        auto next_header = [this] { return auth->authorization(); };
+        auto value = co_await auth_call(next_header);
         if (!value.ok()) co_return Attempt{value.error(), false};
         header = std::move(*value);
         if (auth->encrypts()) {
@@ -407,7 +419,8 @@ struct WsmanTransport::Impl {
       auto& exchange = attempt.result.value();
       if (exchange.status == 401) {
         if (!auth) co_return Attempt{auth_failed(what), false};
-        auto outcome = auth->on_challenge(exchange.www_authenticate);
+        auto challenge = [this, &exchange] { return auth->on_challenge(exchange.www_authenticate); };
+        auto outcome = co_await auth_call(challenge);
         if (!outcome.ok()) co_return Attempt{outcome.error(), false};
         if (*outcome == ChallengeOutcome::kFailed || leg + 1 >= kMaxAuthLegs) {
           report_auth(false);
@@ -426,10 +439,25 @@ struct WsmanTransport::Impl {
         continue;
       }
       if (auth) {
-        auto done = auth->on_response(exchange.www_authenticate);
+        auto accept = [this, &exchange] { return auth->on_response(exchange.www_authenticate); };
+        auto done = co_await auth_call(accept);
         if (!done.ok()) co_return Attempt{done.error(), false};
         report_auth(true);
-        if (auth->encrypts() && istarts_with_ct(exchange.content_type, "multipart/encrypted")) {
+        if (auth->encrypts()) {
+          // With message encryption every answer to a sealed request is sealed too (faults included):
+          // a clear one was not written by the host we authenticated, so its text is not trusted at all.
+          if (!istarts_with_ct(exchange.content_type, "multipart/encrypted")) {
+            disconnect();
+            co_return Attempt{
+                Error::permanent("the " + std::string(what) + " response from " + where() + " (HTTP " +
+                                 std::to_string(exchange.status) + ", " +
+                                 (exchange.content_type.empty() ? std::string("no content type")
+                                                                : printable_excerpt(exchange.content_type, 60)) +
+                                 ") is not encrypted although message encryption is on: refused, "
+                                 "its contents are not trusted (a proxy or an on-path attacker may "
+                                 "have replaced the host's answer)"),
+                false};
+          }
           auto plain_body = auth->unwrap(exchange.body, exchange.content_type);
           if (!plain_body.ok()) {
             disconnect();  // the sealing state is out of step now
@@ -506,6 +534,12 @@ net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envel
       if (!parsed.ok()) {
         if (exchange.status == 200) {
           co_return parsed.error().context("invalid " + op + " response from " + where + ": ");
+        }
+        // A well-formed envelope that does not answer our request (RelatesTo): not the host's word, so
+        // none of its text is quoted.
+        if (parse_response(exchange.body, "").ok()) {
+          co_return parsed.error().context("refused the HTTP " + std::to_string(exchange.status) + " " + op +
+                                           " response from " + where + ": ");
         }
         if (exchange.status == 500) {
           co_return Error::transient("HTTP 500 from " + where + " for " + op + " without a SOAP fault (" +

@@ -1,5 +1,11 @@
 #include "winrm/winrs.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 
@@ -14,6 +20,10 @@ constexpr std::size_t kFallbackEnvelopeBytes = 150 * 1024;
 constexpr std::size_t kMinEnvelopeBytes = 8 * 1024;
 // The HTTP read timeout must exceed OperationTimeout: a Receive legitimately waits that long.
 constexpr std::chrono::milliseconds kReadTimeoutMargin = 10s;
+// A TimedOut fault that comes back long before OperationTimeout means the host (or something on the
+// path) does not long-poll: wait before polling again, doubling up to the cap, until the deadline.
+constexpr std::chrono::milliseconds kInstantTimeoutFirstWait = 100ms;
+constexpr std::chrono::milliseconds kInstantTimeoutMaxWait = 5s;
 
 std::string duration_text(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
@@ -35,7 +45,9 @@ WinrsSession::WinrsSession(WsmanTransport& transport, SessionOptions options)
   context_.locale = options_.locale;
   context_.max_envelope_size = options_.max_envelope_size.value_or(kFallbackEnvelopeBytes);
   envelope_known_ = options_.max_envelope_size.has_value();
-  const auto wanted_read_timeout = options_.operation_timeout + kReadTimeoutMargin;
+  // The margin covers the network and the host's own slack; a short OperationTimeout gets a shorter one.
+  const auto margin = std::clamp<std::chrono::milliseconds>(options_.operation_timeout, 1s, kReadTimeoutMargin);
+  const auto wanted_read_timeout = options_.operation_timeout + margin;
   if (transport_.options().read_timeout < wanted_read_timeout) transport_.set_read_timeout(wanted_read_timeout);
 }
 
@@ -60,6 +72,7 @@ net::awaitable<Result<ServerConfig>> WinrsSession::server_config() {
   // Envelopes are named locals throughout: GCC 12 miscompiles temporaries living across a co_await.
   const Envelope request = build_config_get(config_context);
   auto reply = co_await transport_.request(request, "Get WinRM config");
+  config_unreachable_ = !reply.ok() && reply.error().retryable();
   if (!reply.ok()) co_return reply.error();
   if (reply->soap.fault) co_return fault_error("Get WinRM config", *reply);
   auto config = parse_config(reply->soap);
@@ -72,6 +85,12 @@ net::awaitable<Status> WinrsSession::ensure_envelope_size() {
   if (envelope_known_) co_return Status{};
   envelope_known_ = true;
   auto config = co_await server_config();
+  // A host that could not answer at all (timeout, connection lost) will not answer Create shell either:
+  // fail now instead of waiting out a second timeout. A fault (e.g. access denied) falls back below.
+  if (!config.ok() && config_unreachable_) {
+    envelope_known_ = false;  // ask again next time
+    co_return config.error();
+  }
   if (config.ok() && config->max_envelope_size_kb > 0) {
     // Clamp to something sane: a hostile peer must not make us build or accept gigantic envelopes.
     const std::size_t bytes = std::min<std::size_t>(config->max_envelope_size_kb, 16 * 1024) * 1024;
@@ -164,16 +183,33 @@ net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spe
   }
 
   CommandOutput output;
+  std::chrono::milliseconds instant_timeout_wait{0};
   for (;;) {
     if (std::chrono::steady_clock::now() > deadline) co_return past_deadline();
     const Envelope request = build_receive(context_, shell_.selectors, command_id);
+    const auto polled_at = std::chrono::steady_clock::now();
     auto reply = co_await transport_.request(request, "Receive");
     ++counters_.receives;
     if (!reply.ok()) co_return reply.error();
     if (reply->soap.fault) {
-      if (reply->soap.fault->is_operation_timeout()) continue;  // normal long-poll expiry: poll again
-      co_return fault_error("Receive", *reply);
+      if (!reply->soap.fault->is_operation_timeout()) co_return fault_error("Receive", *reply);
+      // Normal long-poll expiry: poll again. An instant one: poll again after a growing pause.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - polled_at >= context_.operation_timeout / 2) {
+        instant_timeout_wait = {};
+        continue;
+      }
+      instant_timeout_wait = instant_timeout_wait.count() == 0
+                                 ? kInstantTimeoutFirstWait
+                                 : std::min(instant_timeout_wait * 2, kInstantTimeoutMaxWait);
+      ++counters_.instant_timeouts;
+      if (now >= deadline) co_return past_deadline();
+      net::steady_timer pause(transport_.executor());
+      pause.expires_after(std::min<std::chrono::steady_clock::duration>(instant_timeout_wait, deadline - now));
+      co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+      continue;
     }
+    instant_timeout_wait = {};
     auto received = parse_receive(reply->soap, command_id);
     if (!received.ok()) co_return received.error().context("Receive on " + where() + ": ");
     output.stdout_data += received->stdout_data;

@@ -59,6 +59,7 @@ struct SessionCounters {
   std::uint64_t shells_created = 0;
   std::uint64_t commands = 0;
   std::uint64_t receives = 0;
+  std::uint64_t instant_timeouts = 0;  // TimedOut faults that came back well before OperationTimeout (backed off)
 };
 
 class WinrsSession {
@@ -101,6 +102,7 @@ class WinrsSession {
   CreatedShell shell_;
   std::optional<ServerConfig> server_config_;
   bool envelope_known_ = false;
+  bool config_unreachable_ = false;  // the last config Get failed in transport (timeout, connection lost)
   AsyncLock shell_lock_;
   SessionCounters counters_;
 };

@@ -5,6 +5,7 @@
 #include "certstore/remote/contract.hpp"
 #include "certstore/scripts.hpp"
 #include "common/encoding.hpp"
+#include "common/worker_pool.hpp"
 
 #include <boost/asio/this_coro.hpp>
 
@@ -385,8 +386,12 @@ Task<StoreInventory> RemoteCertStore::inventory(std::string store) {
 Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   const std::string label = request.label.empty() ? std::string("in this job") : request.label;
   // Open the PFX here first: a wrong password or a key-less PFX fails before the host is touched,
-  // and the thumbprint lets the script honour Overwrite.
-  auto pfx = open_job_certificate(request.contents_base64, request.password, label);
+  // and the thumbprint lets the script honour Overwrite. Key derivation costs up to seconds: a worker
+  // thread does it while this I/O thread carries on (the request stays in this suspended frame).
+  auto open_pfx_now = [&request, &label] {
+    return open_job_certificate(request.contents_base64, request.password, label);
+  };
+  auto pfx = co_await run_on_worker(open_pfx_now);
   if (!pfx) co_return pfx.error();
   if (auto ok = check_importable(*pfx, label, request.private_key_required); !ok) co_return ok.error();
   const std::string thumbprint = pfx->leaf->info.thumbprint;

@@ -136,7 +136,8 @@ struct TestCertificate {
   std::filesystem::path key_pem;
 
   // san: e.g. "DNS:localhost,IP:127.0.0.1"
-  static TestCertificate make(const std::string& common_name, const std::string& san) {
+  // expired: valid from two days ago until yesterday.
+  static TestCertificate make(const std::string& common_name, const std::string& san, bool expired = false) {
     TestCertificate out;
     out.dir = std::filesystem::temp_directory_path() / ("wincert-client-test-" + random_uuid());
     std::filesystem::create_directories(out.dir);
@@ -147,8 +148,8 @@ struct TestCertificate {
     X509* cert = X509_new();
     X509_set_version(cert, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(cert), 4242);
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600L * 24);
+    X509_gmtime_adj(X509_getm_notBefore(cert), expired ? -3600L * 48 : -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert), expired ? -3600L * 24 : 3600L * 24);
     X509_set_pubkey(cert, key);
     X509_NAME* name = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()),

@@ -1,7 +1,12 @@
 // WsmanTransport against small misbehaving servers: every failure is a clear Error, never a crash or hang.
 #include <gtest/gtest.h>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <thread>
 
 #include "client_test_util.hpp"
 #include "winrm/transport.hpp"
@@ -470,6 +475,111 @@ TEST_F(Fixture, EncryptingAuthHandshakesWithEmptyBodiesThenSeals) {
   EXPECT_TRUE(seen[6].body.starts_with("SEALED:<"));
   EXPECT_EQ(transport->counters().connections_opened, 1u);
   EXPECT_EQ(auth_view->resets, 1);
+}
+
+// Issue 12: with message encryption on, an on-path attacker replaced the sealed answer with a clear SOAP
+// fault (it even echoed our MessageID, which travels in the request it could not read... or could guess).
+// The clear answer is refused and its text never reaches the error (and so never the job result).
+TEST_F(Fixture, EncryptingAuthRefusesAClearAnswerAndDropsItsText) {
+  for (const unsigned status : {500u, 200u, 400u}) {
+    ScriptedServer server([&](tcp::socket& socket, int) {
+      net::streambuf buffer;
+      while (auto req = test::read_request(socket, buffer)) {
+        std::string response;
+        if (req->header("Authorization") == "Fake leg1") {
+          response = test::http_response(401, "", "", "WWW-Authenticate: Fake challenge\r\n");
+        } else if (req->header("Authorization") == "Fake leg2") {
+          response = test::http_response(200, "", "");
+        } else {
+          std::smatch m;
+          const std::string inner = req->body.substr(7);
+          std::regex_search(inner, m, std::regex("MessageID>([^<]+)<"));
+          response = test::http_response(
+              status, test::fault_reply(m[1].str(), 2150858778UL, "w:InternalError", "INJECTED: call +1-555-0100"),
+              "application/soap+xml;charset=UTF-8");
+        }
+        if (!test::write_all(socket, response)) return;
+      }
+    });
+    auto transport = make(server.url(), {}, std::make_unique<FakeSealingAuth>());
+    auto reply = request(*transport);
+    ASSERT_FALSE(reply.ok()) << status;
+    EXPECT_NE(error_of(reply).find("is not encrypted although message encryption is on"), std::string::npos)
+        << error_of(reply);
+    EXPECT_EQ(error_of(reply).find("INJECTED"), std::string::npos) << error_of(reply);
+    EXPECT_EQ(error_of(reply).find("555-0100"), std::string::npos) << error_of(reply);
+  }
+}
+
+// A fault without RelatesTo (however it arrived) is not the host's answer to our request.
+TEST_F(Fixture, FaultWithoutRelatesToIsRefused) {
+  ScriptedServer server([](tcp::socket& socket, int) {
+    net::streambuf buffer;
+    while (auto req = test::read_request(socket, buffer)) {
+      std::string fault = test::fault_reply("REMOVED", 2150858778UL, "w:InternalError", "INJECTED fault text");
+      fault = std::regex_replace(fault, std::regex("<a:RelatesTo>REMOVED</a:RelatesTo>"), "");
+      if (!test::write_all(socket, test::http_response(500, fault))) return;
+    }
+  });
+  auto transport = make(server.url());
+  auto reply = request(*transport);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(error_of(reply).find("fault without RelatesTo"), std::string::npos) << error_of(reply);
+  EXPECT_EQ(error_of(reply).find("INJECTED"), std::string::npos) << error_of(reply);
+}
+
+// An auth whose calls block like gss_init_sec_context asking a slow KDC.
+class SlowKdcAuth final : public HttpAuth {
+ public:
+  std::string scheme() const override { return "Fake"; }
+  std::string principal() const override { return "user"; }
+  Status check_transport(const ConnectionInfo&) const override { return {}; }
+  Status reset(const ConnectionInfo&) override { return {}; }
+  Result<std::optional<std::string>> authorization() override {
+    threads.push_back(std::this_thread::get_id());
+    std::this_thread::sleep_for(800ms);  // the KDC takes its time
+    return std::optional<std::string>("Fake token");
+  }
+  Result<ChallengeOutcome> on_challenge(const std::vector<std::string>&) override { return ChallengeOutcome::kFailed; }
+  bool may_block() const override { return true; }
+  std::vector<std::thread::id> threads;
+};
+
+// Issue 12: blocking GSSAPI calls ran on the I/O thread, stalling heartbeats and every other host.
+TEST_F(Fixture, BlockingAuthCallsRunOffTheIoThread) {
+  ScriptedServer server(echo_handler());
+  auto auth = std::make_unique<SlowKdcAuth>();
+  auto* auth_view = auth.get();
+  auto transport = make(server.url(), {}, std::move(auth));
+  const auto io_thread = std::this_thread::get_id();
+  bool done = false;
+  std::chrono::steady_clock::duration worst_gap{};
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        net::steady_timer timer(io);
+        auto last = std::chrono::steady_clock::now();
+        while (!done) {
+          timer.expires_after(20ms);
+          co_await timer.async_wait(net::use_awaitable);
+          worst_gap = std::max(worst_gap, std::chrono::steady_clock::now() - last);
+          last = std::chrono::steady_clock::now();
+        }
+      },
+      net::detached);
+  const auto envelope = sample_envelope(transport->endpoint().url());
+  // Named: the coroutine refers to the lambda's captures until it finishes.
+  auto request_then_stop = [&]() -> net::awaitable<Result<WsmanReply>> {
+    auto r = co_await transport->request(envelope, "Get");
+    done = true;
+    co_return r;
+  };
+  auto reply = test::run_coro(io, request_then_stop());
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_FALSE(auth_view->threads.empty());
+  for (const auto& id : auth_view->threads) EXPECT_NE(id, io_thread);
+  // Generous for a loaded machine; a call on the I/O thread would show the full 800 ms.
+  EXPECT_LT(worst_gap, std::chrono::steady_clock::duration(500ms));
 }
 
 // ---- TLS ------------------------------------------------------------------------------------------

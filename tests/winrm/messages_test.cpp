@@ -265,10 +265,28 @@ TEST(WinRbFixtures, WmiErrorQuota) {
                             0),
             0u);
   EXPECT_EQ(f.summary().rfind("WSMan fault 2150859173 (w:QuotaLimit): ", 0), 0u) << f.summary();
-  // This fault has no RelatesTo: accepted even when an id is expected (it is still a fault).
+  // This fault has no RelatesTo: when it answers a request of ours it is refused (issue 12: an injected
+  // fault must not pass as the host's answer), and its text stays out of the error.
   auto with_id = parse_response(xml, "uuid:B8829021-0000-0000-0000-000000000000");
-  ASSERT_TRUE(with_id.ok());
-  EXPECT_TRUE(with_id->fault);
+  ASSERT_FALSE(with_id.ok());
+  EXPECT_EQ(with_id.error().message,
+            "WS-Man fault without RelatesTo (expected 'uuid:B8829021-0000-0000-0000-000000000000'): refused, a fault "
+            "that does not name our request is not trusted");
+}
+
+// A fault answering another request (or none) is refused; one echoing our MessageID is the host's answer.
+TEST(Faults, OnlyAFaultNamingOurRequestIsAccepted) {
+  const std::string fault_body =
+      "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text xml:lang=\"en-US\">INJECTED "
+      "TEXT</s:Text></s:Reason></s:Fault>";
+  auto ours = parse_response(response_envelope("s", "uuid:AAAA0000-0000-0000-0000-000000000001", fault_body),
+                             "uuid:AAAA0000-0000-0000-0000-000000000001");
+  ASSERT_TRUE(ours.ok()) << ours.error().message;
+  EXPECT_TRUE(ours->fault);
+  auto other = parse_response(response_envelope("s", "uuid:BBBB0000-0000-0000-0000-000000000002", fault_body),
+                              "uuid:AAAA0000-0000-0000-0000-000000000001");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().message.find("INJECTED"), std::string::npos);
 }
 
 // ---- prefixes, padding, OMI --------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class GssHttpAuth final : public HttpAuth {
   Result<ChallengeOutcome> on_challenge(const std::vector<std::string>& www_authenticate) override;
   Status on_response(const std::vector<std::string>& www_authenticate) override;
 
+  bool may_block() const override { return true; }  // gss_init_sec_context may ask a KDC
   bool encrypts() const override { return encrypt_; }
   Result<HttpBody> wrap(std::string_view soap) override;
   Result<std::string> unwrap(std::string_view body, std::string_view content_type) override;
@@ -86,6 +87,7 @@ class KerberosHttpAuth final : public HttpAuth {
   Result<std::optional<std::string>> authorization() override { return inner_.authorization(); }
   Result<ChallengeOutcome> on_challenge(const std::vector<std::string>& w) override { return inner_.on_challenge(w); }
   Status on_response(const std::vector<std::string>& w) override { return inner_.on_response(w); }
+  bool may_block() const override { return true; }
   bool encrypts() const override { return inner_.encrypts(); }
   Result<HttpBody> wrap(std::string_view soap) override { return inner_.wrap(soap); }
   Result<std::string> unwrap(std::string_view b, std::string_view ct) override { return inner_.unwrap(b, ct); }
@@ -106,6 +108,7 @@ class NegotiateHttpAuth final : public HttpAuth {
   Result<std::optional<std::string>> authorization() override { return active().authorization(); }
   Result<ChallengeOutcome> on_challenge(const std::vector<std::string>& w) override { return active().on_challenge(w); }
   Status on_response(const std::vector<std::string>& w) override { return active().on_response(w); }
+  bool may_block() const override { return true; }  // Kerberos first; NTLM is cheap either way
   bool encrypts() const override { return active().encrypts(); }
   Result<HttpBody> wrap(std::string_view soap) override { return active().wrap(soap); }
   Result<std::string> unwrap(std::string_view b, std::string_view ct) override { return active().unwrap(b, ct); }
