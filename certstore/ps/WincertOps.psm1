@@ -1333,6 +1333,23 @@ function Install-IssuedCertificate([byte[]]$Bytes) {
     if ($null -eq $linked -or -not $linked.HasPrivateKey) {
         throw (New-OpError 'VerificationFailed' ("certificate {0} was added to LocalMachine\My after certreq -accept refused its untrusted chain, but no private key is linked to it (was the request made on this host by csr-create?)" -f $issued.Thumbprint))
     }
+    # certreq -accept also drops the pending request (LocalMachine\REQUEST, same public key); so does this path.
+    # Best effort: the certificate is installed and linked, a leftover placeholder must not fail the job.
+    try {
+        if (Test-CertStorePath 'REQUEST') {
+            $publicKey = ConvertTo-HexString $issued.PublicKey.EncodedKeyValue.RawData
+            $requests = Open-LocalMachineStore 'REQUEST' 'ReadWrite'
+            try {
+                foreach ($pending in @($requests.Certificates)) {
+                    if ((ConvertTo-HexString $pending.PublicKey.EncodedKeyValue.RawData) -eq $publicKey) { $requests.Remove($pending) }
+                }
+            } finally {
+                $requests.Close()
+            }
+        }
+    } catch {
+        $null = $_
+    }
     return 'Repaired'
 }
 #endregion
