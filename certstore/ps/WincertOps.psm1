@@ -686,17 +686,19 @@ function Grant-SqlKeyAccess($Certificate, [string]$ServiceName) {
 #endregion
 
 #region helper Set-SqlCertificate
-# Writes the thumbprint for one instance, verifies it, and grants the service account read on the key file.
+# Grants the service account read on the key file, then writes the thumbprint for one instance and verifies it.
 function Set-SqlCertificate([string]$InstanceName, [string]$Thumbprint, $Certificate, [bool]$Restart) {
     $instanceId = Get-SqlInstanceId $InstanceName
     $netLibKey = Get-SqlNetLibKey $instanceId
     if (-not (Test-RegistryKey $netLibKey)) {
         throw (New-OpError 'InstanceNotFound' ("the SQL Server instance '{0}' has no SuperSocketNetLib registry key" -f $InstanceName))
     }
-    Set-RegistryValue $netLibKey 'Certificate' $Thumbprint.ToLowerInvariant()
-    $written = [string](Get-RegistryValue $netLibKey 'Certificate')
+    # Key access first: a key SQL Server cannot read (no key file, grant refused) fails before the instance
+    # is pointed at it.
     $serviceName = Get-SqlServiceName $InstanceName
     $keyFile = Grant-SqlKeyAccess $Certificate $serviceName
+    Set-RegistryValue $netLibKey 'Certificate' $Thumbprint.ToLowerInvariant()
+    $written = [string](Get-RegistryValue $netLibKey 'Certificate')
     $restarted = $false
     if ($Restart) {
         [void](Restart-SqlService $serviceName 90)
