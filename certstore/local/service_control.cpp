@@ -1,9 +1,9 @@
 #include "certstore/local/service_control.hpp"
 
 #include "certstore/local/handles.hpp"
-#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
+#include "common/win32_text.hpp"
 
 #include <thread>
 #include <vector>
@@ -89,11 +89,75 @@ Status wait_for_state(SC_HANDLE service, std::string_view name, DWORD wanted, st
   }
 }
 
+// The dependents of a service (EnumDependentServices lists them all, recursively) that are running now, in the
+// order Windows gives them: the reverse of their start order, so dependents come before what they depend on -
+// the order to stop them in.
+Result<std::vector<std::string>> running_dependents(SC_HANDLE service, std::string_view name) {
+  DWORD needed = 0;
+  DWORD count = 0;
+  if (EnumDependentServicesW(service, SERVICE_ACTIVE, nullptr, 0, &needed, &count)) return std::vector<std::string>{};
+  if (const DWORD code = GetLastError(); code != ERROR_MORE_DATA) {
+    return Error::permanent(service_text(name) + ": " + call_failed("EnumDependentServices", code));
+  }
+  // ENUM_SERVICE_STATUSW entries followed by their strings; a vector of the struct keeps the alignment.
+  std::vector<ENUM_SERVICE_STATUSW> entries((needed + sizeof(ENUM_SERVICE_STATUSW) - 1) / sizeof(ENUM_SERVICE_STATUSW));
+  if (!EnumDependentServicesW(service, SERVICE_ACTIVE, entries.data(),
+                              static_cast<DWORD>(entries.size() * sizeof(ENUM_SERVICE_STATUSW)), &needed, &count)) {
+    return Error::permanent(service_text(name) + ": " + last_error("EnumDependentServices"));
+  }
+  std::vector<std::string> running;
+  for (DWORD i = 0; i < count && i < entries.size(); ++i) {
+    if (entries[i].ServiceStatus.dwCurrentState == SERVICE_RUNNING) running.push_back(narrow(entries[i].lpServiceName));
+  }
+  return running;
+}
+
+// Stops a service that is not stopped and waits for Stopped.
+Status stop_and_wait(SC_HANDLE service, std::string_view name, std::chrono::milliseconds timeout) {
+  auto state = current_state(service, name);
+  if (!state) return state.error();
+  if (*state == SERVICE_STOPPED) return {};
+  SERVICE_STATUS status{};
+  if (!ControlService(service, SERVICE_CONTROL_STOP, &status)) {
+    const DWORD code = GetLastError();
+    // Already stopping (or stopped in between) is fine: wait for Stopped below.
+    if (code != ERROR_SERVICE_NOT_ACTIVE && code != ERROR_SERVICE_CANNOT_ACCEPT_CTRL) {
+      return Error::permanent(service_text(name) + " cannot be stopped: " + call_failed("ControlService", code));
+    }
+  }
+  return wait_for_state(service, name, SERVICE_STOPPED, timeout);
+}
+
+// Starts a service and waits for Running.
+Status start_and_wait(SC_HANDLE service, std::string_view name, std::chrono::milliseconds timeout) {
+  if (!StartServiceW(service, 0, nullptr)) {
+    const DWORD code = GetLastError();
+    if (code != ERROR_SERVICE_ALREADY_RUNNING) {
+      return Error::permanent(service_text(name) + " cannot be started: " + call_failed("StartService", code) +
+                              "; check the System event log");
+    }
+  }
+  return wait_for_state(service, name, SERVICE_RUNNING, timeout);
+}
+
+Result<ServiceHandle> open_existing_service(SC_HANDLE manager, std::string_view name, DWORD access) {
+  auto service = open_service(manager, name, access);
+  if (!service) return service.error();
+  if (!*service) return Error::permanent(service_text(name) + " does not exist on this machine");
+  return service;
+}
+
 }  // namespace
 
 std::string normalize_service_account(std::string_view start_name_in, std::string_view computer_name) {
   const std::string_view start_name = trim(start_name_in);
-  if (iequals(start_name, "LocalSystem")) return "NT AUTHORITY\\SYSTEM";
+  // The service manager's own spellings of the built-in accounts, bare, ".\"-qualified or NT AUTHORITY\.
+  std::string_view bare = start_name;
+  if (bare.starts_with(".\\")) bare.remove_prefix(2);
+  if (bare.size() >= 13 && iequals(bare.substr(0, 13), "NT AUTHORITY\\")) bare.remove_prefix(13);
+  if (iequals(bare, "LocalSystem") || iequals(bare, "SYSTEM")) return "NT AUTHORITY\\SYSTEM";
+  if (iequals(bare, "NetworkService") || iequals(bare, "NETWORK SERVICE")) return "NT AUTHORITY\\NETWORK SERVICE";
+  if (iequals(bare, "LocalService") || iequals(bare, "LOCAL SERVICE")) return "NT AUTHORITY\\LOCAL SERVICE";
   if (start_name.starts_with(".\\")) return std::string(computer_name) + "\\" + std::string(start_name.substr(2));
   return std::string(start_name);
 }
@@ -136,37 +200,46 @@ Result<std::string> service_status(std::string_view name) {
 Result<std::string> restart_service(std::string_view name, const ServiceRestartTimeouts& timeouts) {
   auto manager = open_manager();
   if (!manager) return manager.error();
-  auto service = open_service(manager->get(), name, SERVICE_QUERY_STATUS | SERVICE_STOP | SERVICE_START);
+  constexpr DWORD kControl = SERVICE_QUERY_STATUS | SERVICE_STOP | SERVICE_START;
+  auto service = open_service(manager->get(), name, kControl | SERVICE_ENUMERATE_DEPENDENTS);
   if (!service) return service.error();
   if (!*service) {
     return Error::permanent(service_text(name) +
                             " does not exist on this machine; check the instance name and that SQL Server is "
                             "installed here");
   }
-  auto state = current_state(service->get(), name);
-  if (!state) return state.error();
-  if (*state != SERVICE_STOPPED) {
-    SERVICE_STATUS status{};
-    if (!ControlService(service->get(), SERVICE_CONTROL_STOP, &status)) {
-      const DWORD code = GetLastError();
-      // Already stopping (or stopped in between) is fine: wait for Stopped below.
-      if (code != ERROR_SERVICE_NOT_ACTIVE && code != ERROR_SERVICE_CANNOT_ACCEPT_CTRL) {
-        return Error::permanent(service_text(name) + " cannot be stopped: " + call_failed("ControlService", code));
-      }
+  // ControlService(STOP) fails while dependents (SQL Server Agent, ...) run, and starting SQL Server does not
+  // start them: stop the running ones first and start exactly those again after, in reverse order.
+  auto dependents = running_dependents(service->get(), name);
+  if (!dependents) return dependents.error();
+  std::vector<ServiceHandle> stopped;
+  for (const auto& dependent : *dependents) {
+    const std::string not_restarted = " (a dependent of " + std::string(name) + ", which was not restarted)";
+    auto handle = open_existing_service(manager->get(), dependent, kControl);
+    if (!handle) return Error{handle.error().kind, handle.error().message + not_restarted};
+    if (auto down = stop_and_wait(handle->get(), dependent, timeouts.stop); !down) {
+      return Error{down.error().kind, down.error().message + not_restarted};
     }
-    if (auto stopped = wait_for_state(service->get(), name, SERVICE_STOPPED, timeouts.stop); !stopped) {
-      return stopped.error();
+    stopped.push_back(std::move(*handle));
+  }
+  if (auto down = stop_and_wait(service->get(), name, timeouts.stop); !down) return down.error();
+  if (auto up = start_and_wait(service->get(), name, timeouts.start); !up) return up.error();
+
+  // Every dependent is tried, so one that fails does not keep the others down.
+  std::string failures;
+  bool all_transient = true;
+  for (std::size_t i = stopped.size(); i-- > 0;) {
+    if (auto up = start_and_wait(stopped[i].get(), (*dependents)[i], timeouts.start); !up) {
+      failures += (failures.empty() ? "" : "; ") + up.error().message;
+      all_transient = all_transient && up.error().retryable();
     }
   }
-  if (!StartServiceW(service->get(), 0, nullptr)) {
-    const DWORD code = GetLastError();
-    if (code != ERROR_SERVICE_ALREADY_RUNNING) {
-      return Error::permanent(service_text(name) + " cannot be started: " + call_failed("StartService", code) +
-                              "; check the System event log");
-    }
-  }
-  if (auto running = wait_for_state(service->get(), name, SERVICE_RUNNING, timeouts.start); !running) {
-    return running.error();
+  if (!failures.empty()) {
+    std::string message = service_text(name) +
+                          " restarted, but dependent services that were running before could not be started "
+                          "again: " +
+                          failures + "; start them by hand";
+    return all_transient ? Error::transient(std::move(message)) : Error::permanent(std::move(message));
   }
   return state_name(SERVICE_RUNNING);
 }

@@ -407,7 +407,7 @@ function Set-IisBinding([string]$SiteName, [string]$BindingInformation, [string]
     $replacedExisting = $false
     foreach ($existing in @($site.Bindings)) {
         if ($existing.Protocol -eq 'https' -and $existing.BindingInformation -eq $BindingInformation) {
-            $site.Bindings.Remove($existing)
+            [void]$site.Bindings.Remove($existing)
             $replacedExisting = $true
         }
     }
@@ -650,7 +650,7 @@ function ConvertTo-NtAccountName([string]$Account) {
 
 #region helper Grant-SqlKeyAccess
 # Gives the SQL Server service account read access to the certificate's key file (CNG or CAPI, RSA or ECDSA)
-# and returns the file. The grant is read back from the ACL; when Set-Acl fails or does not show, icacls
+# and returns the file. The grant is read back from the ACL; when writing the ACL fails or does not show, icacls
 # grants it and the ACL is read back again. A key without a file (an HSM or another key storage provider)
 # fails: SQL Server could not use it and nothing here can grant access to it.
 function Grant-SqlKeyAccess($Certificate, [string]$ServiceName) {
@@ -667,36 +667,38 @@ function Grant-SqlKeyAccess($Certificate, [string]$ServiceName) {
     # SYSTEM reads every machine key already; an unknown account (service missing) has nothing to grant.
     if (-not $account -or $account -eq 'NT AUTHORITY\SYSTEM') { return $keyFile }
     if (Test-KeyFileReadAccess $keyFile $account) { return $keyFile }
-    $aclError = 'Set-Acl succeeded but the ACL does not show the grant'
+    $aclError = 'the ACL was written but does not show the grant'
     try {
         Grant-KeyFileRead $keyFile $account
         if (Test-KeyFileReadAccess $keyFile $account) { return $keyFile }
     } catch {
-        $aclError = 'Set-Acl failed: ' + $_.Exception.Message
+        $aclError = 'writing the ACL failed: ' + $_.Exception.Message
     }
     $run = Invoke-Native (Get-System32Path 'icacls.exe') @($keyFile, '/grant', ('{0}:R' -f $account))
     if ($run.ExitCode -ne 0) {
         throw (New-OpError 'CommandFailed' ("granting {0} read on the key file {1} failed ({2}); icacls exited {3}: {4}" -f $account, $keyFile, $aclError, $run.ExitCode, ([string]$run.Output).Trim()))
     }
     if (-not (Test-KeyFileReadAccess $keyFile $account)) {
-        throw (New-OpError 'VerificationFailed' ("{0} still has no read access to the key file {1} after Set-Acl and icacls ({2}); check the file's permissions with icacls" -f $account, $keyFile, $aclError))
+        throw (New-OpError 'VerificationFailed' ("{0} still has no read access to the key file {1} after the ACL write and icacls ({2}); check the file's permissions with icacls" -f $account, $keyFile, $aclError))
     }
     return $keyFile
 }
 #endregion
 
 #region helper Set-SqlCertificate
-# Writes the thumbprint for one instance, verifies it, and grants the service account read on the key file.
+# Grants the service account read on the key file, then writes the thumbprint for one instance and verifies it.
 function Set-SqlCertificate([string]$InstanceName, [string]$Thumbprint, $Certificate, [bool]$Restart) {
     $instanceId = Get-SqlInstanceId $InstanceName
     $netLibKey = Get-SqlNetLibKey $instanceId
     if (-not (Test-RegistryKey $netLibKey)) {
         throw (New-OpError 'InstanceNotFound' ("the SQL Server instance '{0}' has no SuperSocketNetLib registry key" -f $InstanceName))
     }
-    Set-RegistryValue $netLibKey 'Certificate' $Thumbprint.ToLowerInvariant()
-    $written = [string](Get-RegistryValue $netLibKey 'Certificate')
+    # Key access first: a key SQL Server cannot read (no key file, grant refused) fails before the instance
+    # is pointed at it.
     $serviceName = Get-SqlServiceName $InstanceName
     $keyFile = Grant-SqlKeyAccess $Certificate $serviceName
+    Set-RegistryValue $netLibKey 'Certificate' $Thumbprint.ToLowerInvariant()
+    $written = [string](Get-RegistryValue $netLibKey 'Certificate')
     $restarted = $false
     if ($Restart) {
         [void](Restart-SqlService $serviceName 90)
@@ -1058,7 +1060,7 @@ function Invoke-WincertIisUnbind([string]$ArgsJson) {
     if ($null -ne $site) {
         foreach ($binding in @($site.Bindings)) {
             if ($binding.Protocol -eq 'https' -and $binding.BindingInformation -eq $bindingInformation) {
-                $site.Bindings.Remove($binding)
+                [void]$site.Bindings.Remove($binding)
                 $removed = $true
             }
         }
@@ -1332,6 +1334,23 @@ function Install-IssuedCertificate([byte[]]$Bytes) {
     }
     if ($null -eq $linked -or -not $linked.HasPrivateKey) {
         throw (New-OpError 'VerificationFailed' ("certificate {0} was added to LocalMachine\My after certreq -accept refused its untrusted chain, but no private key is linked to it (was the request made on this host by csr-create?)" -f $issued.Thumbprint))
+    }
+    # certreq -accept also drops the pending request (LocalMachine\REQUEST, same public key); so does this path.
+    # Best effort: the certificate is installed and linked, a leftover placeholder must not fail the job.
+    try {
+        if (Test-CertStorePath 'REQUEST') {
+            $publicKey = ConvertTo-HexString $issued.PublicKey.EncodedKeyValue.RawData
+            $requests = Open-LocalMachineStore 'REQUEST' 'ReadWrite'
+            try {
+                foreach ($pending in @($requests.Certificates)) {
+                    if ((ConvertTo-HexString $pending.PublicKey.EncodedKeyValue.RawData) -eq $publicKey) { $requests.Remove($pending) }
+                }
+            } finally {
+                $requests.Close()
+            }
+        }
+    } catch {
+        $null = $_
     }
     return 'Repaired'
 }

@@ -11,12 +11,20 @@ BeforeAll {
     $withKey = New-TestCertificate -Subject 'CN=www.example.com' -Issuer $root -DnsName www.example.com
     $issued = [System.Security.Cryptography.X509Certificates.X509CertificateLoader]::LoadCertificate($withKey.RawData)
     $issuedBase64 = [Convert]::ToBase64String($issued.RawData)
+    # certreq -new's placeholder in LocalMachine\REQUEST: self-signed, on the generated key.
+    $placeholderRequest = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=www.example.com',
+        [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($withKey), 'SHA256', [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+    $placeholder = $placeholderRequest.CreateSelfSigned([datetimeoffset]::UtcNow.AddDays(-1), [datetimeoffset]::UtcNow.AddYears(1))
+    $otherPending = New-TestCertificate -Subject 'CN=another pending request'
     $untrustedText = "Zertifikatanforderungsprozessor: Eine Zertifikatkette wurde zwar verarbeitet, endete jedoch mit einem Stammzertifikat, das beim Vertrauensanbieter nicht als vertrauensw$([char]0x00FC)rdig gilt. 0x800b0109 (-2146762487 CERT_E_UNTRUSTEDROOT)"
 }
 
 Describe 'csr-accept' {
     BeforeEach {
-        $stores = @{ My = (New-FakeX509Store -Name My); WebHosting = (New-FakeX509Store -Name WebHosting) }
+        $stores = @{
+            My = (New-FakeX509Store -Name My); WebHosting = (New-FakeX509Store -Name WebHosting)
+            REQUEST = (New-FakeX509Store -Name REQUEST -Certificate $placeholder, $otherPending)
+        }
         Mock -ModuleName WincertOps Test-CertStorePath { $stores.ContainsKey($StoreName) }
         Mock -ModuleName WincertOps Open-LocalMachineStore { $stores[$StoreName] }
         # certreq -accept on a trusted chain: the certificate lands in My, linked to its key.
@@ -42,6 +50,8 @@ Describe 'csr-accept' {
                 $Arguments -contains '-machine' -and $Arguments.Count -eq 4 }
             Should -Invoke -ModuleName WincertOps Invoke-Native -Times 0 -Exactly -ParameterFilter { $Arguments -contains '-repairstore' }
             $stores.My.Calls | Should -Not -Contain "Remove($($issued.Thumbprint))"
+            # certreq -accept removes its placeholder itself.
+            $stores.REQUEST.Calls.Count | Should -Be 0
         }
 
         It 'moves the certificate to the requested store' {
@@ -91,6 +101,21 @@ Describe 'csr-accept' {
             Should -Invoke -ModuleName WincertOps Invoke-Native -Times 1 -Exactly -ParameterFilter {
                 $FilePath -like '*certutil.exe' -and ($Arguments -join ' ') -ceq "-silent -repairstore My $($issued.SerialNumber)" }
             @($stores.My.Certificates | Where-Object Thumbprint -EQ $issued.Thumbprint)[0].HasPrivateKey | Should -BeTrue
+        }
+
+        It 'removes the pending request placeholder (same public key) as certreq -accept would, and only that one' {
+            $run = Invoke-WincertOp csr-accept @{ CertificateBase64 = $issuedBase64; StoreName = 'My' }
+            $run.ExitCode | Should -Be 0
+            $stores.REQUEST.Calls | Should -Contain "Remove($($placeholder.Thumbprint))"
+            @($stores.REQUEST.Certificates | ForEach-Object Thumbprint) | Should -Be @($otherPending.Thumbprint)
+            $stores.REQUEST.Calls[-1] | Should -Be 'Close()'
+        }
+
+        It 'still succeeds when the placeholder cannot be removed' {
+            $stores.REQUEST | Add-Member -MemberType ScriptMethod -Name Remove -Value { param($Cert) throw 'Access is denied (fake)' } -Force
+            $run = Invoke-WincertOp csr-accept @{ CertificateBase64 = $issuedBase64; StoreName = 'My' }
+            $run.ExitCode | Should -Be 0
+            $run.Output.HasPrivateKey | Should -BeTrue
         }
 
         It 'then moves it to the requested store with its key' {

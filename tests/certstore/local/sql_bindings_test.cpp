@@ -149,6 +149,13 @@ TEST(LocalSqlAccounts, ServiceAccountsAreShownAsWindowsNamesThem) {
   EXPECT_EQ(normalize_service_account(".\\svc-sql", "DB01"), "DB01\\svc-sql");
   EXPECT_EQ(normalize_service_account("NT Service\\MSSQLSERVER", "DB01"), "NT Service\\MSSQLSERVER");
   EXPECT_EQ(normalize_service_account("CORP\\svc-sql$", "DB01"), "CORP\\svc-sql$");
+  EXPECT_EQ(normalize_service_account(".\\LocalSystem", "DB01"), "NT AUTHORITY\\SYSTEM");
+  EXPECT_EQ(normalize_service_account("NetworkService", "DB01"), "NT AUTHORITY\\NETWORK SERVICE");
+  EXPECT_EQ(normalize_service_account("NT AUTHORITY\\NetworkService", "DB01"), "NT AUTHORITY\\NETWORK SERVICE");
+  EXPECT_EQ(normalize_service_account("NT AUTHORITY\\NETWORK SERVICE", "DB01"), "NT AUTHORITY\\NETWORK SERVICE");
+  EXPECT_EQ(normalize_service_account("LocalService", "DB01"), "NT AUTHORITY\\LOCAL SERVICE");
+  EXPECT_EQ(normalize_service_account("nt authority\\localservice", "DB01"), "NT AUTHORITY\\LOCAL SERVICE");
+  EXPECT_EQ(normalize_service_account(" .\\svc-sql ", "DB01"), "DB01\\svc-sql");
   EXPECT_EQ(sql_service_name("MSSQLSERVER"), "MSSQLSERVER");
   EXPECT_EQ(sql_service_name("SQLEXPRESS"), "MSSQL$SQLEXPRESS");
 }
