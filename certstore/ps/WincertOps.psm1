@@ -269,7 +269,11 @@ function Invoke-Native([string]$FilePath, [string[]]$Arguments, [int]$TimeoutSec
     $startInfo.RedirectStandardOutput = $true
     $startInfo.RedirectStandardError = $true
     $startInfo.CreateNoWindow = $true
-    $process = [System.Diagnostics.Process]::Start($startInfo)
+    try {
+        $process = [System.Diagnostics.Process]::Start($startInfo)
+    } catch {
+        throw (New-OpError 'CommandFailed' ("cannot start {0}: {1}" -f $FilePath, $_.Exception.Message))
+    }
     try {
         $process.StandardInput.Close()
         $stdoutTask = $process.StandardOutput.ReadToEndAsync()

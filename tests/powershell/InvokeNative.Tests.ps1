@@ -55,7 +55,11 @@ Describe 'Invoke-Native' -Skip:($IsWindows) {
         $result.Output.Substring(1048576) | Should -Match '^e+$'
     }
 
-    It 'a process that cannot start surfaces as an error (no exit code invented)' {
-        { Invoke-RealNative '/nonexistent/certutil.exe' @('-csplist') } | Should -Throw
+    It 'a process that cannot start is CommandFailed naming the program (no exit code invented)' {
+        $caught = $null
+        try { Invoke-RealNative '/nonexistent/certutil.exe' @('-csplist') } catch { $caught = $_ }
+        $caught | Should -Not -BeNullOrEmpty
+        $caught.Exception.Data['WincertCategory'] | Should -Be 'CommandFailed'
+        $caught.Exception.Message | Should -Match 'cannot start /nonexistent/certutil\.exe'
     }
 }
