@@ -485,6 +485,14 @@ struct Agent::Impl {
           co_await sleep_for(timer, delay);
           continue;
         }
+        if (fetched.error().kind == ErrorKind::kInvalidInput) {
+          // Command answered with something unusable (not JSON, too deep or too large, an endpoint on
+          // another origin): the run ends now with a Failure saying why, instead of staying open in Command.
+          const std::string message = "the job configuration from Command is not usable: " + fetched.error().message;
+          log->error("job {}: {}", entry.job_id, message);
+          store_completion(entry, 0, jobs::JobStatus::kFailure, message);
+          break;
+        }
         log->error("{}; the job runs again at its next scheduled time", fetched.error().message);
         break;
       }
@@ -508,7 +516,7 @@ struct Agent::Impl {
       co_return;
     }
 
-    auto parsed = jobs::parse_job_config(reply->config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    auto parsed = jobs::parse_job_config_document(std::move(reply->config));  // moved: parsed once, never re-serialised
     if (!parsed.ok()) {
       const std::string message = "the job configuration from Command is not usable: " + parsed.error().message;
       log->error("job {}: {}", entry.job_id, message);
@@ -909,6 +917,7 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
     impl->registry = &impl->default_registry;
   }
   const AgentConfig& cfg = impl->config;
+  for (const std::string& warning : cfg.warnings) logger("agent")->warn("{}: {}", cfg.source, warning);
 
   auto base = parse_url(cfg.agents_server_uri);
   if (!base.ok()) return base.error().context("AgentsServerUri: ");

@@ -3,15 +3,41 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <charconv>
+#include <cmath>
+#include <optional>
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "common/peer_json.hpp"
 #include "winrm/async_lock.hpp"
 
 namespace wincert::agent {
 
 namespace net = boost::asio;
 using nlohmann::json;
+
+std::optional<long long> expires_in_seconds(const json& value) {
+  constexpr long long kMax = 366LL * 24 * 3600;
+  long long v = 0;
+  if (value.is_number_integer() || value.is_number_unsigned()) {
+    if (value.is_number_unsigned() && value.get<unsigned long long>() > static_cast<unsigned long long>(kMax))
+      return std::nullopt;
+    v = value.get<long long>();
+  } else if (value.is_number_float()) {
+    const double d = value.get<double>();
+    if (!std::isfinite(d) || d < 1 || d > static_cast<double>(kMax)) return std::nullopt;
+    v = static_cast<long long>(d);
+  } else if (value.is_string()) {
+    const std::string& text = value.get_ref<const std::string&>();
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (v < 1 || v > kMax) return std::nullopt;
+  return v;
+}
 
 std::string form_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -96,7 +122,10 @@ struct OAuthClientCredentials::Impl {
     auto response = co_await http.send(std::move(request), what);
     if (!response.ok()) co_return response.error();
     const unsigned status = response->status;
-    json doc = json::parse(response->body, nullptr, false);
+    // A body beyond the token reply's limits (or not JSON) reads as no document: the checks below say so.
+    json doc = json::value_t::discarded;
+    if (auto parsed = parse_peer_json(response->body, peer_json_limits::kTokenReply, "the token reply"); parsed.ok())
+      doc = std::move(parsed.value());
     if (status != 200) {
       std::string detail;
       if (doc.is_object()) {
@@ -117,11 +146,13 @@ struct OAuthClientCredentials::Impl {
     }
     std::chrono::seconds lifetime = settings.token_lifetime;
     if (doc.contains("expires_in")) {
-      const json& e = doc["expires_in"];
-      long long v = 0;
-      if (e.is_number()) v = static_cast<long long>(e.get<double>());
-      if (e.is_string()) v = std::atoll(e.get_ref<const std::string&>().c_str());
-      if (v > 0) lifetime = std::chrono::seconds(v);
+      // A lifetime outside 1 s .. 1 year is not believed (and a double beyond long long is never cast).
+      if (auto v = expires_in_seconds(doc["expires_in"])) {
+        lifetime = std::chrono::seconds(*v);
+      } else {
+        logger("command")->warn("the token endpoint {} sent an unusable expires_in; assuming {} s", url->origin(),
+                                lifetime.count());
+      }
     }
     // Refresh a little early so a request never carries a token that expires on the way.
     const auto margin = std::min<std::chrono::milliseconds>(std::chrono::seconds(60), lifetime / 10);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <functional>
@@ -56,6 +57,9 @@ class OAuthClientCredentials final : public CommandAuth {
 std::unique_ptr<CommandAuth> make_command_auth(const AgentConfig& config, HttpClient& token_http);
 
 // application/x-www-form-urlencoded escaping.
+// expires_in of an OAuth token reply in seconds: a whole number (or its text) in 1 s .. 366 days;
+// nothing otherwise (a huge or negative double is never cast: that would be undefined behaviour).
+std::optional<long long> expires_in_seconds(const nlohmann::json& value);
 std::string form_encode(std::string_view text);
 
 }  // namespace wincert::agent

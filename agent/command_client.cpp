@@ -1,6 +1,8 @@
 #include "agent/command_client.hpp"
 
 #include <charconv>
+#include <cmath>
+#include <limits>
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
@@ -8,7 +10,7 @@
 namespace wincert::agent {
 
 namespace net = boost::asio;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 
@@ -28,16 +30,7 @@ std::string text_of(const json* value) {
 }
 
 std::optional<long long> integer_of(const json* value) {
-  if (value == nullptr) return std::nullopt;
-  if (value->is_number_integer()) return value->get<long long>();
-  if (value->is_number_float()) return static_cast<long long>(value->get<double>());
-  if (value->is_string()) {
-    const std::string& s = value->get_ref<const std::string&>();
-    long long out = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec == std::errc{} && ptr == s.data() + s.size()) return out;
-  }
-  return std::nullopt;
+  return integer_in_range(value, std::numeric_limits<long long>::min(), std::numeric_limits<long long>::max());
 }
 
 std::optional<bool> bool_of(const json* value) {
@@ -76,6 +69,29 @@ const json* find_member(const json& object, std::string_view key) {
 }
 
 std::string scalar_text(const json* value) { return text_of(value); }
+
+std::optional<long long> integer_in_range(const json* value, long long min, long long max) {
+  if (value == nullptr) return std::nullopt;
+  std::optional<long long> out;
+  if (value->is_number_unsigned()) {
+    const auto v = value->get<unsigned long long>();
+    if (v <= static_cast<unsigned long long>(std::numeric_limits<long long>::max())) out = static_cast<long long>(v);
+  } else if (value->is_number_integer()) {
+    out = value->get<long long>();
+  } else if (value->is_number_float()) {
+    // Only a whole double inside long long's range converts; 2^63 itself is outside.
+    const double d = value->get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+      out = static_cast<long long>(d);
+  } else if (value->is_string()) {
+    const std::string& s = value->get_ref<const std::string&>();
+    long long v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc{} && ptr == s.data() + s.size()) out = v;
+  }
+  if (out && (*out < min || *out > max)) return std::nullopt;
+  return out;
+}
 
 ApiResult parse_api_result(const json& body) {
   ApiResult out;
@@ -165,6 +181,119 @@ std::vector<std::string> inventory_bodies(std::string_view job_id, const std::ve
   return out;
 }
 
+Result<RegisterReply> interpret_register_reply(const json& doc) {
+  RegisterReply reply;
+  reply.result = parse_api_result(doc);
+  const json* session = find_member(doc, "Session");
+  if (session != nullptr && session->is_object()) {
+    // The token goes back into every request: a string or nothing (never the text of another type).
+    if (const json* token = find_member(*session, "Token"); token && token->is_string())
+      reply.session.token = token->get<std::string>();
+    reply.session.agent_id = text_of(find_member(*session, "AgentId"));
+    reply.session.certificate = text_of(find_member(*session, "Certificate"));
+    if (auto interval = interval_minutes(find_member(*session, "HeartbeatInterval")))
+      reply.session.heartbeat_interval = *interval;
+    if (const json* jobs = find_member(*session, "Jobs"); jobs && jobs->is_array()) {
+      for (const json& j : *jobs) {
+        if (!j.is_object()) continue;
+        JobEntry entry;
+        entry.job_id = text_of(find_member(j, "JobId"));
+        entry.job_type_id = text_of(find_member(j, "JobTypeId"));
+        entry.configuration_endpoint = text_of(find_member(j, "ConfigurationEndpoint"));
+        entry.completion_endpoint = text_of(find_member(j, "CompletionEndpoint"));
+        entry.schedule = text_of(find_member(j, "Schedule"));
+        entry.cron = text_of(find_member(j, "Cron"));
+        entry.capability = text_of(find_member(j, "Capability"));
+        if (auto p = integer_in_range(find_member(j, "Priority"), std::numeric_limits<int>::min(),
+                                      std::numeric_limits<int>::max()))
+          entry.priority = static_cast<int>(*p);
+        reply.session.jobs.push_back(std::move(entry));
+      }
+    }
+  }
+
+  const bool renewal_requested = iequals(reply.result.code, kRenewalRequested);
+  const bool renewal_required = iequals(reply.result.code, kRenewalRequired);
+  if (!reply.session.token.empty()) {
+    reply.state = RegisterState::kSession;
+    return reply;
+  }
+  // No session. Say why in the caller's terms: wait (not approved yet, or renewal merely requested)
+  // or stop (disapproved, or a new auth certificate is required).
+  if (renewal_required || contains_ci(reply.result.message, "disapprov") ||
+      contains_ci(reply.result.message, "rejected")) {
+    reply.state = RegisterState::kRejected;
+    return reply;
+  }
+  if (renewal_requested || contains_ci(reply.result.message, "approv") ||
+      contains_ci(reply.result.message, "pending") || reply.result.status == ApiStatus::kSuccess ||
+      reply.result.status == ApiStatus::kWarning) {
+    reply.state = RegisterState::kPendingApproval;
+    return reply;
+  }
+  if (reply.result.is_error())
+    return Error::transient("Register: Command did not open a session (" + reply.result.describe() + ")");
+  return Error::invalid("Register: the response has neither a session token nor a Result error: " +
+                        body_excerpt(doc.dump(-1, ' ', false, json::error_handler_t::replace)));
+}
+
+HeartbeatReply interpret_heartbeat_reply(const json& doc) {
+  HeartbeatReply reply;
+  reply.result = parse_api_result(doc);
+  reply.heartbeat_interval = interval_minutes(find_member(doc, "HeartbeatInterval"));
+  if (auto valid = bool_of(find_member(doc, "SessionValid"))) {
+    reply.session_valid = *valid;
+  } else {
+    reply.session_valid = !reply.result.is_error();
+  }
+  return reply;
+}
+
+JobConfigReply interpret_job_configuration(json doc, const JobEntry& job) {
+  JobConfigReply reply;
+  reply.result = parse_api_result(doc);
+  const json* wrapped = find_member(doc, "Job");
+  const bool uo_wrapped = wrapped && wrapped->is_object() &&
+                          (find_member(*wrapped, "Capability") || find_member(*wrapped, "CertificateStoreDetails"));
+  // Envelope fields may sit at either level.
+  auto either = [&](std::string_view key) -> const json* {
+    if (const json* v = find_member(doc, key); v && !v->is_null()) return v;
+    if (uo_wrapped) return find_member(*wrapped, key);
+    return nullptr;
+  };
+  reply.cancelled = bool_of(either("JobCancelled")).value_or(false);
+  if (auto audit = integer_of(either("AuditId"))) {
+    reply.audit_id = *audit;
+  } else if (auto history = integer_of(either("JobHistoryId"))) {
+    reply.audit_id = *history;
+  }
+  reply.inventory_endpoint = text_of(either("InventoryEndpoint"));
+  reply.enroll_endpoint = text_of(either("EnrollEndpoint"));
+
+  const json* server_error = either("ServerError");
+  if (!reply.result.present && server_error && !server_error->is_null()) {
+    reply.result.present = true;
+    reply.result.status = ApiStatus::kError;
+    reply.result.message =
+        server_error->is_object() ? text_of(find_member(*server_error, "Message")) : text_of(server_error);
+    if (reply.result.message.empty())
+      reply.result.message = server_error->dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  // The configuration is moved out of the reply, never copied (it may be tens of MB).
+  reply.config = uo_wrapped ? std::move(const_cast<json&>(*wrapped)) : std::move(doc);
+  json& config = reply.config;
+  if (!config.is_object()) return reply;  // parse_job_config says what is wrong with it
+  // Fill in what the job list knows and the configuration left out.
+  if (!find_member(config, "JobId") || text_of(find_member(config, "JobId")).empty()) config["JobId"] = job.job_id;
+  if (!find_member(config, "JobHistoryId") && reply.audit_id != 0) config["JobHistoryId"] = reply.audit_id;
+  if (!find_member(config, "JobCancelled")) config["JobCancelled"] = reply.cancelled;
+  if ((!find_member(config, "Capability") || text_of(find_member(config, "Capability")).empty()) &&
+      !job.capability.empty())
+    config["Capability"] = job.capability;
+  if (!find_member(config, "JobTypeId") && !job.job_type_id.empty()) config["JobTypeId"] = job.job_type_id;
+  return reply;
+}
+
 CommandClient::CommandClient(HttpClient& http, CommandAuth& auth, ClientIdentity identity)
     : http_(http), auth_(auth), identity_(std::move(identity)) {}
 
@@ -174,7 +303,12 @@ Result<Url> CommandClient::resolve(std::string_view endpoint) const {
   return url;
 }
 
-net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std::string what) {
+net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std::string what,
+                                                 const PeerJsonLimits& limits) {
+  // Credentials go to AgentsServerUri's origin only (resolve() refuses others; this guards every path).
+  if (!same_origin(url, identity_.base))
+    co_return Error::invalid(what + ": " + url.origin() + " is not AgentsServerUri's origin " +
+                             identity_.base.origin() + ": refused, no credentials sent");
   for (int attempt = 0;; ++attempt) {
     HttpRequest request;
     request.url = url;
@@ -207,11 +341,13 @@ net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std:
       co_return Error::permanent(what + ": unexpected HTTP " + std::to_string(status) + " " + response->reason +
                                  " at " + where + ": " + body_excerpt(response->body));
     if (trim(response->body).empty()) co_return json::object();
-    json doc = json::parse(response->body, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object())
+    auto doc = parse_peer_ordered_json(response->body, limits, "the response from " + where);
+    if (!doc.ok()) co_return doc.error().context(what + ": ");
+    if (!doc->is_object())
       co_return Error::invalid(what + ": the response from " + where +
                                " is not a JSON object: " + body_excerpt(response->body));
-    co_return doc;
+    response->body = std::string();  // the text is no longer needed: free it before the caller works
+    co_return std::move(doc.value());
   }
 }
 
@@ -229,57 +365,9 @@ net::awaitable<Result<RegisterReply>> CommandClient::register_session(std::strin
   auto url = resolve("/Session/Register");
   if (!url.ok()) co_return url.error();
 
-  auto doc = co_await call(*url, body.dump(), "Register");
+  auto doc = co_await call(*url, body.dump(), "Register", peer_json_limits::kCommandReply);
   if (!doc.ok()) co_return doc.error();
-  RegisterReply reply;
-  reply.result = parse_api_result(*doc);
-  const json* session = find_member(*doc, "Session");
-  if (session != nullptr && session->is_object()) {
-    reply.session.token = text_of(find_member(*session, "Token"));
-    reply.session.agent_id = text_of(find_member(*session, "AgentId"));
-    reply.session.certificate = text_of(find_member(*session, "Certificate"));
-    if (auto interval = interval_minutes(find_member(*session, "HeartbeatInterval")))
-      reply.session.heartbeat_interval = *interval;
-    if (const json* jobs = find_member(*session, "Jobs"); jobs && jobs->is_array()) {
-      for (const json& j : *jobs) {
-        if (!j.is_object()) continue;
-        JobEntry entry;
-        entry.job_id = text_of(find_member(j, "JobId"));
-        entry.job_type_id = text_of(find_member(j, "JobTypeId"));
-        entry.configuration_endpoint = text_of(find_member(j, "ConfigurationEndpoint"));
-        entry.completion_endpoint = text_of(find_member(j, "CompletionEndpoint"));
-        entry.schedule = text_of(find_member(j, "Schedule"));
-        entry.cron = text_of(find_member(j, "Cron"));
-        entry.capability = text_of(find_member(j, "Capability"));
-        if (auto p = integer_of(find_member(j, "Priority"))) entry.priority = static_cast<int>(*p);
-        reply.session.jobs.push_back(std::move(entry));
-      }
-    }
-  }
-
-  const bool renewal_requested = iequals(reply.result.code, kRenewalRequested);
-  const bool renewal_required = iequals(reply.result.code, kRenewalRequired);
-  if (!reply.session.token.empty()) {
-    reply.state = RegisterState::kSession;
-    co_return reply;
-  }
-  // No session. Say why in the caller's terms: wait (not approved yet, or renewal merely requested)
-  // or stop (disapproved, or a new auth certificate is required).
-  if (renewal_required || contains_ci(reply.result.message, "disapprov") ||
-      contains_ci(reply.result.message, "rejected")) {
-    reply.state = RegisterState::kRejected;
-    co_return reply;
-  }
-  if (renewal_requested || contains_ci(reply.result.message, "approv") ||
-      contains_ci(reply.result.message, "pending") || reply.result.status == ApiStatus::kSuccess ||
-      reply.result.status == ApiStatus::kWarning) {
-    reply.state = RegisterState::kPendingApproval;
-    co_return reply;
-  }
-  if (reply.result.is_error())
-    co_return Error::transient("Register: Command did not open a session (" + reply.result.describe() + ")");
-  co_return Error::invalid("Register: the response has neither a session token nor a Result error: " +
-                           body_excerpt(doc->dump()));
+  co_return interpret_register_reply(*doc);
 }
 
 net::awaitable<Result<HeartbeatReply>> CommandClient::heartbeat(std::string session_token) {
@@ -290,17 +378,9 @@ net::awaitable<Result<HeartbeatReply>> CommandClient::heartbeat(std::string sess
   body["SessionToken"] = session_token;
   auto url = resolve("/Session/Heartbeat");
   if (!url.ok()) co_return url.error();
-  auto doc = co_await call(*url, body.dump(), "Heartbeat");
+  auto doc = co_await call(*url, body.dump(), "Heartbeat", peer_json_limits::kCommandReply);
   if (!doc.ok()) co_return doc.error();
-  HeartbeatReply reply;
-  reply.result = parse_api_result(*doc);
-  reply.heartbeat_interval = interval_minutes(find_member(*doc, "HeartbeatInterval"));
-  if (auto valid = bool_of(find_member(*doc, "SessionValid"))) {
-    reply.session_valid = *valid;
-  } else {
-    reply.session_valid = !reply.result.is_error();
-  }
-  co_return reply;
+  co_return interpret_heartbeat_reply(*doc);
 }
 
 net::awaitable<Result<JobConfigReply>> CommandClient::job_configuration(JobEntry job, std::string session_token) {
@@ -310,48 +390,10 @@ net::awaitable<Result<JobConfigReply>> CommandClient::job_configuration(JobEntry
   json body = json::object();
   body["SessionToken"] = session_token;
   body["JobId"] = job.job_id;
-  auto doc = co_await call(*url, body.dump(), what);
+  auto doc = co_await call(*url, body.dump(), what, peer_json_limits::kJobConfiguration);
   if (!doc.ok()) co_return doc.error();
 
-  JobConfigReply reply;
-  reply.result = parse_api_result(*doc);
-  const json* wrapped = find_member(*doc, "Job");
-  const bool uo_wrapped = wrapped && wrapped->is_object() &&
-                          (find_member(*wrapped, "Capability") || find_member(*wrapped, "CertificateStoreDetails"));
-  reply.config = uo_wrapped ? *wrapped : *doc;
-  json& config = reply.config;
-  // Envelope fields may sit at either level.
-  auto either = [&](std::string_view key) -> const json* {
-    if (const json* v = find_member(*doc, key); v && !v->is_null()) return v;
-    if (uo_wrapped) return find_member(*wrapped, key);
-    return nullptr;
-  };
-  reply.cancelled = bool_of(either("JobCancelled")).value_or(false);
-  if (auto audit = integer_of(either("AuditId"))) {
-    reply.audit_id = *audit;
-  } else if (auto history = integer_of(either("JobHistoryId"))) {
-    reply.audit_id = *history;
-  }
-  reply.inventory_endpoint = text_of(either("InventoryEndpoint"));
-  reply.enroll_endpoint = text_of(either("EnrollEndpoint"));
-
-  const json* server_error = either("ServerError");
-  if (!reply.result.present && server_error && !server_error->is_null()) {
-    reply.result.present = true;
-    reply.result.status = ApiStatus::kError;
-    reply.result.message =
-        server_error->is_object() ? text_of(find_member(*server_error, "Message")) : text_of(server_error);
-    if (reply.result.message.empty()) reply.result.message = server_error->dump();
-  }
-  // Fill in what the job list knows and the configuration left out.
-  if (!find_member(config, "JobId") || text_of(find_member(config, "JobId")).empty()) config["JobId"] = job.job_id;
-  if (!find_member(config, "JobHistoryId") && reply.audit_id != 0) config["JobHistoryId"] = reply.audit_id;
-  if (!find_member(config, "JobCancelled")) config["JobCancelled"] = reply.cancelled;
-  if ((!find_member(config, "Capability") || text_of(find_member(config, "Capability")).empty()) &&
-      !job.capability.empty())
-    config["Capability"] = job.capability;
-  if (!find_member(config, "JobTypeId") && !job.job_type_id.empty()) config["JobTypeId"] = job.job_type_id;
-  co_return reply;
+  co_return interpret_job_configuration(std::move(doc.value()), job);
 }
 
 net::awaitable<Result<PostReply>> CommandClient::post_job_data(std::string endpoint, std::string session_token,
@@ -365,7 +407,7 @@ net::awaitable<Result<PostReply>> CommandClient::post_job_data(std::string endpo
   std::string body = "{\"SessionToken\":" + json(session_token).dump();
   if (!trim(rest).empty() && trim(rest).front() != '}') body += ",";
   body += rest;
-  auto doc = co_await call(*url, std::move(body), what);
+  auto doc = co_await call(*url, std::move(body), what, peer_json_limits::kCommandReply);
   if (!doc.ok()) co_return doc.error();
   PostReply reply;
   reply.result = parse_api_result(*doc);

@@ -22,6 +22,7 @@
 
 #include "agent/command_auth.hpp"
 #include "agent/command_http.hpp"
+#include "common/peer_json.hpp"
 #include "common/result.hpp"
 #include "jobs/job_result.hpp"
 
@@ -88,13 +89,13 @@ struct JobConfigReply {
   std::int64_t audit_id = 0;
   std::string inventory_endpoint;
   std::string enroll_endpoint;
-  nlohmann::json config;
+  nlohmann::ordered_json config;  // moved out of the parsed reply, never copied (it may be 64 MiB)
 };
 
 // Reply to a completion, inventory or CSR POST.
 struct PostReply {
   ApiResult result;
-  nlohmann::json body;  // the whole response (InventoryJob, Certificate, ...)
+  nlohmann::ordered_json body;  // the whole response (InventoryJob, Certificate, ...)
 };
 
 struct ClientIdentity {
@@ -126,7 +127,9 @@ class CommandClient {
   Result<Url> resolve(std::string_view endpoint) const;
 
  private:
-  boost::asio::awaitable<Result<nlohmann::json>> call(Url url, std::string body, std::string what);
+  // Replies are parsed with parse_peer_json under `limits` (job configurations get the larger ones).
+  boost::asio::awaitable<Result<nlohmann::ordered_json>> call(Url url, std::string body, std::string what,
+                                                              const PeerJsonLimits& limits);
 
   HttpClient& http_;
   CommandAuth& auth_;
@@ -142,14 +145,23 @@ std::string csr_body(std::string_view job_id, std::string_view csr_base64);
 std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
                                           std::size_t max_bytes);
 
+// What Command's replies mean, from the parsed document (pure: unit-tested and fuzzed).
+Result<RegisterReply> interpret_register_reply(const nlohmann::ordered_json& doc);
+HeartbeatReply interpret_heartbeat_reply(const nlohmann::ordered_json& doc);
+// `doc` is moved into the reply's config (never copied); `job` fills in what the body left out.
+JobConfigReply interpret_job_configuration(nlohmann::ordered_json doc, const JobEntry& job);
+
 // True for the errors that mean "Command does not accept our credentials" (HTTP 401 after a token
 // refresh, 403): retrying with the same credentials will not help, dropping results would be wrong.
 bool is_auth_failure(const Error& error);
 
 // Case-insensitive member lookup (Command is .NET; casing of keys is not something to bet on).
-const nlohmann::json* find_member(const nlohmann::json& object, std::string_view key);
-ApiResult parse_api_result(const nlohmann::json& body);
+const nlohmann::ordered_json* find_member(const nlohmann::ordered_json& object, std::string_view key);
+ApiResult parse_api_result(const nlohmann::ordered_json& body);
 // A scalar member as text ("" for null or absent).
-std::string scalar_text(const nlohmann::json* value);
+std::string scalar_text(const nlohmann::ordered_json* value);
+// A whole number from Command (a number or its text), or nothing when it is absent, not a whole
+// number or outside [min, max]: a double out of range is never cast (that is undefined behaviour).
+std::optional<long long> integer_in_range(const nlohmann::ordered_json* value, long long min, long long max);
 
 }  // namespace wincert::agent

@@ -122,10 +122,24 @@ Result<Url> parse_url(std::string_view text) {
   return url;
 }
 
+bool same_origin(const Url& a, const Url& b) {
+  return a.scheme == b.scheme && iequals(a.host, b.host) && a.port == b.port;
+}
+
 Result<Url> resolve_endpoint(const Url& base, std::string_view endpoint) {
   const std::string_view text = trim(endpoint);
   if (text.empty()) return Error::invalid("empty endpoint");
-  if (istarts_with(text, "http://") || istarts_with(text, "https://")) return parse_url(text);
+  if (istarts_with(text, "http://") || istarts_with(text, "https://")) {
+    auto url = parse_url(text);
+    if (!url.ok()) return url;
+    if (base.tls() && !url->tls())
+      return Error::invalid("endpoint " + url->origin() + url->path() + " would downgrade AgentsServerUri's https to " +
+                            "http: refused, credentials are never sent in clear");
+    if (!same_origin(*url, base))
+      return Error::invalid("endpoint " + url->origin() + url->path() + " is not on AgentsServerUri's origin " +
+                            base.origin() + ": refused, credentials and the session token go to Command only");
+    return url;
+  }
   for (const char c : text) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
       return Error::invalid("endpoint '" + body_excerpt(text) + "' contains a space or control character");
@@ -198,6 +212,7 @@ struct HttpClient::Impl {
     Pool(const net::any_io_executor& ex, std::size_t max) : slots(ex, max) {}
     net::experimental::concurrent_channel<void(error_code)> slots;
     std::vector<std::unique_ptr<Connection>> idle;
+    std::size_t users = 0;  // requests holding or waiting for a slot (under Impl::mutex)
   };
   std::mutex mutex;
   std::map<std::string, std::unique_ptr<Pool>> pools;
@@ -218,11 +233,20 @@ struct HttpClient::Impl {
     return wincert::tls::configure_client(tls_context, settings);
   }
 
-  Pool& pool_for(const std::string& origin) {
+  // The pool of `origin`, counted as used until release_pool. A new origin beyond max_origins first
+  // drops the pools nobody uses (with their idle connections), so the map cannot grow without bound.
+  Pool& acquire_pool(const std::string& origin) {
     std::lock_guard lock(mutex);
+    if (!pools.contains(origin) && pools.size() >= std::max<std::size_t>(1, options.max_origins))
+      std::erase_if(pools, [](const auto& entry) { return entry.second->users == 0; });
     auto& pool = pools[origin];
     if (!pool) pool = std::make_unique<Pool>(executor, std::max<std::size_t>(1, options.max_connections_per_origin));
+    ++pool->users;
     return *pool;
+  }
+  void release_pool(Pool& pool) {
+    std::lock_guard lock(mutex);
+    --pool.users;
   }
 
   net::awaitable<Result<std::unique_ptr<Connection>>> connect(const Url& url) {
@@ -382,7 +406,12 @@ struct HttpClient::Impl {
   }
 
   net::awaitable<Result<HttpResponse>> send(const HttpRequest& request, std::string_view what) {
-    Pool& pool = pool_for(request.url.origin());
+    Pool& pool = acquire_pool(request.url.origin());
+    struct PoolGuard {
+      Impl& impl;
+      Pool& pool;
+      ~PoolGuard() { impl.release_pool(pool); }
+    } pool_guard{*this, pool};
     auto [slot_ec] = co_await pool.slots.async_send(error_code{}, kUseTuple);
     if (slot_ec) co_return Error::transient(std::string(what) + " was cancelled");
     struct SlotGuard {
@@ -444,6 +473,10 @@ void HttpClient::close_idle() {
 }
 
 std::uint64_t HttpClient::connections_opened() const { return impl_->opened.load(); }
+std::size_t HttpClient::origins_pooled() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->pools.size();
+}
 net::any_io_executor HttpClient::executor() const { return impl_->executor; }
 
 }  // namespace wincert::agent

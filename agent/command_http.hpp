@@ -38,9 +38,15 @@ struct Url {
 // Parses an absolute http(s) URL. Errors say what is wrong with it (never echo user info).
 Result<Url> parse_url(std::string_view text);
 
+// True when both URLs have the same scheme, host (ignoring case) and port.
+bool same_origin(const Url& a, const Url& b);
+
 // Resolves an endpoint Command names (ConfigurationEndpoint, CompletionEndpoint, InventoryEndpoint,
 // EnrollEndpoint) against AgentsServerUri (`base`):
-//   * absolute "http(s)://..."           -> used as it is;
+//   * absolute "http(s)://..."           -> used as it is when its origin (scheme, host, port) is the
+//     base's; any other origin, or http when the base is https, is refused: the request would carry
+//     the Authorization header and the SessionToken (real Command hands out relative paths only,
+//     ../shared/reference/orchestrators-api.md section 11.4);
 //   * "KeyfactorAgents/X" or "/KeyfactorAgents/X" (any case; platform 7.4+ adds this prefix even when
 //     the virtual directory is named differently) -> base + "/X";
 //   * "/X" already under base's path     -> base's origin + "/X" (not doubled);
@@ -53,6 +59,7 @@ struct HttpClientOptions {
   std::size_t max_response_body = 64u * 1024 * 1024;
   std::size_t max_response_header = 64u * 1024;
   std::size_t max_connections_per_origin = 4;
+  std::size_t max_origins = 8;  // pools kept (AgentsServerUri, the token endpoint); unused ones are dropped
   bool verify_peer = true;
   std::string ca_file;             // PEM bundle; empty = system store
   std::string client_certificate;  // PEM chain for mTLS (both or neither)
@@ -91,6 +98,7 @@ class HttpClient {
   void close_idle();
 
   std::uint64_t connections_opened() const;
+  std::size_t origins_pooled() const;  // origins with a pool right now (bounded by max_origins)
   boost::asio::any_io_executor executor() const;
 
  private:

@@ -277,6 +277,18 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
   Section top(reader, merged, "");
   AgentConfig cfg;
   cfg.source = source;
+  // Copied from a Universal Orchestrator's appsettings.json: accepted, but this agent does no CRL/OCSP
+  // checking of Command's certificate, and a person who asked for it must hear so.
+  for (auto it = merged.begin(); it != merged.end(); ++it) {
+    if (!iequals(it.key(), "CheckServerCertificateRevocation")) continue;
+    const json& v = it.value();
+    const bool off = (v.is_boolean() && !v.get<bool>()) || (v.is_string() && iequals(v.get<std::string>(), "false"));
+    if (!off)
+      cfg.warnings.push_back(
+          it.key() +
+          " is not supported and has no effect: Command's certificate is verified against ServerCaFile (or the "
+          "system store) without revocation checks; remove the key or set it to false");
+  }
 
   top.string("AgentsServerUri", cfg.agents_server_uri);
   top.string("OrchestratorName", cfg.orchestrator_name);
@@ -505,6 +517,9 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       reader.problem("BearerTokenUrl", "required with ClientId: the identity provider's token URL");
     } else if (auto url = parse_url(cfg.oauth.token_url); !url.ok()) {
       reader.problem("BearerTokenUrl", url.error().message);
+    } else if (!url->tls()) {
+      cfg.warnings.push_back("BearerTokenUrl is plain http (" + url->origin() +
+                             "): the OAuth client secret and the access token travel in clear; use https");
     }
     if (cfg.oauth.client_id.empty()) reader.problem("ClientId", "required with BearerTokenUrl");
     if (!secrets.client_secret || secrets.client_secret->empty()) {

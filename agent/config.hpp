@@ -125,6 +125,9 @@ struct AgentConfig {
 
   std::string source;        // the file this came from, for messages
   std::string secrets_file;  // SecretsFile as resolved (empty = none), for messages
+  // Settings that load but deserve a person's attention (an http BearerTokenUrl, a copied
+  // CheckServerCertificateRevocation); logged as warnings when the agent starts.
+  std::vector<std::string> warnings;
 };
 
 // Parses and validates a configuration. `base_dir` resolves relative paths (the config file's

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -15,6 +16,7 @@
 #include "agent/local_sessions.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "common/peer_json.hpp"
 #include "jobs/capabilities.hpp"
 #include "jobs/job_config.hpp"
 
@@ -25,8 +27,6 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
-constexpr std::string_view kBom = "\xEF\xBB\xBF";
-
 const char* json_kind(const Json& j) {
   if (j.is_object()) return "an object";
   if (j.is_array()) return "an array";
@@ -36,15 +36,10 @@ const char* json_kind(const Json& j) {
   return "null";
 }
 
-// Parses JSON without quoting the input in the error (a job file holds passwords).
+// Parses JSON under the job configuration's limits, without quoting the input in the error (a job
+// file holds passwords).
 Result<Json> parse_json_text(std::string_view text, const std::string& what) {
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
-    return Error::invalid(what + " is not valid JSON: syntax error at byte " + std::to_string(e.byte));
-  } catch (const std::exception&) {
-    return Error::invalid(what + " is not valid JSON");
-  }
+  return parse_peer_ordered_json(text, peer_json_limits::kJobConfiguration, what);
 }
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -109,11 +104,17 @@ Result<std::pair<std::string, std::string>> split_assignment(std::string_view as
 }
 
 Result<std::string> read_job_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return Error::invalid("cannot read the job file '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  if (size < 0) return Error::invalid("cannot read the job file '" + path + "'");
+  if (static_cast<std::uintmax_t>(size) > peer_json_limits::kJobConfiguration.max_bytes)
+    return Error::invalid("the job file '" + path + "' is " + std::to_string(size) +
+                          " bytes, more than the 64 MiB a job configuration may have");
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(text.data(), size)) return Error::invalid("cannot read the job file '" + path + "'");
+  return text;
 }
 
 // Runs a coroutine to completion on io (Result has no default constructor, hence the optional).
@@ -149,8 +150,8 @@ net::awaitable<jobs::JobResult> run_and_close(const jobs::CapabilityRegistry& re
 Json override_value(std::string_view text) {
   const std::string_view trimmed = trim(text);
   if (!trimmed.empty()) {
-    Json parsed = Json::parse(trimmed.begin(), trimmed.end(), nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_discarded()) return parsed;
+    auto parsed = parse_peer_ordered_json(trimmed, peer_json_limits::kJobConfiguration, "--set VALUE");
+    if (parsed.ok()) return std::move(parsed.value());
   }
   return Json(std::string(text));
 }
@@ -165,12 +166,12 @@ Status set_job_value(Json& job, std::string_view path, Json value) {
   }
 }
 
-Result<std::string> load_job_text(const ReplayOptions& options) {
-  auto raw = read_job_file(options.job_file);
-  if (!raw.ok()) return raw.error();
-  std::string_view text = raw.value();
-  if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
-  auto job = parse_json_text(text, "the job file '" + options.job_file + "'");
+Result<Json> load_job_document(const ReplayOptions& options) {
+  auto job = [&]() -> Result<Json> {
+    auto raw = read_job_file(options.job_file);
+    if (!raw.ok()) return raw.error();
+    return parse_json_text(raw.value(), "the job file '" + options.job_file + "'");  // BOM skipped there
+  }();  // the file's text is freed here, before the job runs
   if (!job.ok()) return job.error();
   if (!job->is_object()) {
     return Error::invalid("the job file '" + options.job_file + "' must hold one JSON object, not " +
@@ -191,6 +192,12 @@ Result<std::string> load_job_text(const ReplayOptions& options) {
     }
     WINCERT_TRY(set_job_value(job.value(), parts->first, Json(std::string(value))));
   }
+  return job;
+}
+
+Result<std::string> load_job_text(const ReplayOptions& options) {
+  auto job = load_job_document(options);
+  if (!job.ok()) return job.error();
   return job->dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -206,9 +213,9 @@ int replay_exit_code(jobs::JobStatus status) {
 }
 
 Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
-  auto text = load_job_text(options);
-  if (!text.ok()) return text.error();
-  auto config = jobs::parse_job_config(text.value());
+  auto document = load_job_document(options);  // parsed once and moved: no re-serialisation
+  if (!document.ok()) return document.error();
+  auto config = jobs::parse_job_config_document(std::move(document.value()));
   if (!config.ok()) return config.error().context("the job file '" + options.job_file + "': ");
 
   std::optional<LocalCa> ca;

@@ -42,7 +42,10 @@ struct ReplayOptions {
   jobs::AuthScheme default_auth = jobs::AuthScheme::kNegotiate;  // stores without "WinRM Authentication"
 };
 
-// Reads JOB.json (UTF-8 BOM tolerated) and applies the overrides; returns the edited JSON text.
+// Reads JOB.json (UTF-8 BOM tolerated; size, depth and width limited like a job configuration from
+// Command) and applies the overrides; returns the edited document.
+Result<nlohmann::ordered_json> load_job_document(const ReplayOptions& options);
+// The same as JSON text.
 Result<std::string> load_job_text(const ReplayOptions& options);
 
 struct ReplayOutcome {

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <utility>
 
+#include "common/peer_json.hpp"
 #include "jobs/store_properties.hpp"
 
 namespace wincert::jobs {
@@ -48,17 +49,10 @@ const char* json_type_name(const Json& j) {
   }
 }
 
-// Parses JSON text; the error names the field and the byte offset but never quotes the input
-// (nlohmann's own message quotes the text it last read, which may be a password).
+// Parses JSON text under the job configuration's limits (size, depth, width); the error names the
+// field and the byte offset but never quotes the input (it may hold a password).
 Result<Json> parse_json(std::string_view text, std::string_view field) {
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
-    return Error::invalid(std::string(field) + " is not valid JSON: syntax error at byte " +
-                          std::to_string(e.byte));
-  } catch (const std::exception&) {
-    return Error::invalid(std::string(field) + " is not valid JSON");
-  }
+  return parse_peer_ordered_json(text, peer_json_limits::kJobConfiguration, field);
 }
 
 // The member whose key equals `key` ignoring case; nullptr when absent or null.
@@ -494,10 +488,14 @@ Result<std::vector<SanEntry>> parse_legacy_san(std::string_view text) {
 Result<JobConfig> parse_job_config(std::string_view json_text) {
   auto root = parse_json(strip_bom(json_text), "the job configuration");
   if (!root.ok()) return root.error();
+  return parse_job_config_document(std::move(root.value()));
+}
+
+Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root) {
   JobConfig config;
   // nlohmann may throw on type surprises we did not foresee; nothing may escape this border.
   try {
-    Status s = parse_root(root.value(), config);
+    Status s = parse_root(root, config);
     if (!s.ok()) return s.error();
   } catch (const std::exception&) {
     return Error::invalid("the job configuration has a field of an unexpected type");

@@ -13,6 +13,8 @@
 // where they are used (target resolution, entry-parameter validation), naming the property.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -150,6 +152,8 @@ struct JobConfig {
 
 // Parses a job configuration. A leading UTF-8 BOM is skipped.
 Result<JobConfig> parse_job_config(std::string_view json_text);
+// The same for a document already parsed with parse_peer_json (from Command): moved in, not copied.
+Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root);
 
 // Sets one value in a raw job configuration before parsing, for `replay JOB.json --set PATH=VALUE`.
 // PATH is dot-separated (keys cannot contain '.'), matched case-insensitively against existing keys

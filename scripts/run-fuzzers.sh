@@ -36,7 +36,8 @@ trap cleanup EXIT
 # Seed corpus: the real recorded traffic and data, copied (fixtures are read-only and stay untouched).
 seeds=$work/seeds
 mkdir -p "$seeds"
-for f in "$fixtures"/winrm/winrb/*.xml "$fixtures"/winrm/clixml/*.xml "$fixtures"/ntlm/ntlm_* "$fixtures"/jobs/*.json; do
+for f in "$fixtures"/winrm/winrb/*.xml "$fixtures"/winrm/clixml/*.xml "$fixtures"/ntlm/ntlm_* "$fixtures"/jobs/*.json \
+         "$root"/tests/fuzz/seeds/*/* "$root"/certstore/scripts/*.contract.json; do
   [ -f "$f" ] && cp "$f" "$seeds/$(basename "$(dirname "$f")")_$(basename "$f")"
 done
 # Seeds kept in the repository for inputs the fixtures do not cover (tests/fuzz/corpus/<area>/*).

@@ -6,6 +6,7 @@
 #include "certstore/scripts.hpp"
 #include "common/encoding.hpp"
 #include "common/worker_pool.hpp"
+#include "common/peer_json.hpp"
 
 #include <boost/asio/this_coro.hpp>
 
@@ -103,23 +104,28 @@ std::string scrub_secret(std::string text, const Secret* secret) {
 }
 
 // A script prints one JSON document; tolerate stray lines before it (a tool writing to stdout).
-std::optional<json> parse_document(std::string_view text) {
+// Nothing when there is no document; an error when the output is beyond what a script may print
+// (the host is a peer: too large, too deep or too wide is refused before any value is built).
+Result<std::optional<json>> parse_document(std::string_view text) {
+  constexpr std::string_view kWhat = "the script's output";
+  WINCERT_TRY(check_peer_json(text, peer_json_limits::kScriptOutput, kWhat));
   auto whole = json::parse(text, nullptr, false);
-  if (!whole.is_discarded()) return whole;
+  if (!whole.is_discarded()) return std::optional<json>(std::move(whole));
   std::size_t end = text.size();
   while (end > 0) {
     const auto start = text.rfind('\n', end - 1);
     const auto line = trim(text.substr(start == std::string_view::npos ? 0 : start + 1,
                                        end - (start == std::string_view::npos ? 0 : start + 1)));
     if (!line.empty()) {
+      WINCERT_TRY(check_peer_json(line, peer_json_limits::kScriptOutput, kWhat));
       auto parsed = json::parse(line, nullptr, false);
-      if (!parsed.is_discarded() && parsed.is_object()) return parsed;
-      return std::nullopt;
+      if (!parsed.is_discarded() && parsed.is_object()) return std::optional<json>(std::move(parsed));
+      return std::optional<json>();
     }
     if (start == std::string_view::npos) break;
     end = start;
   }
-  return std::nullopt;
+  return std::optional<json>();
 }
 
 std::string where(std::string_view op_name, std::string_view store, std::string_view host) {
@@ -228,6 +234,8 @@ Status check_sql_bindings(const std::vector<SqlInstanceBinding>& bindings, std::
 
 }  // namespace
 
+Result<std::optional<json>> parse_script_document(std::string_view stdout_text) { return parse_document(stdout_text); }
+
 // ---------------------------------------------------------------------------------------------------
 
 boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name, json args, std::string_view store,
@@ -241,7 +249,9 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
   if (!ran) co_return ran.error().context(where(op_name, store, host_name));
   const ScriptOutput& output = *ran;
 
-  const auto doc = parse_document(output.stdout_text);
+  auto parsed = parse_document(output.stdout_text);
+  if (!parsed) co_return parsed.error().context(where(op_name, store, host_name));
+  std::optional<json>& doc = parsed.value();
   const json* error_doc = nullptr;
   if (doc && doc->is_object()) {
     const auto it = doc->find(out::kError);
@@ -266,7 +276,7 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
     co_return Error::invalid(where(op_name, store, host_name) + "the script printed no JSON document (" +
                              scrub_secret(one_line(output.stdout_text, 120), scrub) + ")");
   }
-  co_return *doc;
+  co_return std::move(*doc);  // moved, never copied: the document may be megabytes
 }
 
 boost::asio::awaitable<Result<HostInfo>> ScriptCaller::host_info() {

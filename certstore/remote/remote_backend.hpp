@@ -38,6 +38,9 @@ class ScriptCaller {
 };
 
 // Turns the documents scripts print into value types (exposed for tests and for the simulator).
+// The one JSON document a script printed (stray lines before it tolerated): nothing when there is
+// none; an error when the output is too large, too deep or too wide (peer_json_limits::kScriptOutput).
+Result<std::optional<nlohmann::json>> parse_script_document(std::string_view stdout_text);
 Result<HostInfo> parse_host_info(const nlohmann::json& doc);
 Result<StoreInventory> parse_store_inventory(const nlohmann::json& doc, std::string_view store);
 Result<IisBinding> parse_iis_binding(const nlohmann::json& doc);

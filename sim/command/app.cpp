@@ -120,6 +120,13 @@ HttpReply App::handle_agent_facing(const HttpRequest& request, const ConnectionI
       reply = agent_.handle(*route, request.body(), *auth.principal, origin);
     }
   }
+  if (fault.replace_body) {
+    ++rt_.counters.injected_errors;
+    log()->info("answering {} {} with a replaced body of {} bytes (fault injection)",
+                std::string(request.method_string()), std::string(path), fault.replace_body->size());
+    reply.status = 200;
+    reply.body = std::move(*fault.replace_body);
+  }
   reply.delay = rt_.faults.latency();
   return reply;
 }

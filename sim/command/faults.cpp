@@ -33,6 +33,29 @@ Status read_counted(const Json& body, std::string_view key, int& count, unsigned
   return {};
 }
 
+// The body a ReplaceBody knob asks for: "Body" as it is, or "Generate": deep (N nested arrays),
+// huge (a valid envelope padded to N bytes), garbage (N bytes that are not JSON).
+Result<std::string> replacement_body(const Json& knob) {
+  if (auto body = get_string(knob, "Body"); body && !body->empty()) return *body;
+  const std::string kind = to_lower(get_string(knob, "Generate").value_or(""));
+  auto size = get_int(knob, "Size");
+  if (!size) return size.error().context("ReplaceBody.");
+  const std::int64_t n = size->value_or(0);
+  if (n < 1 || n > 256LL * 1024 * 1024) return Error::invalid("ReplaceBody.Size must be 1..268435456");
+  const auto count = static_cast<std::size_t>(n);
+  if (kind == "deep") return std::string(count, '[') + std::string(count, ']');
+  if (kind == "huge") {
+    const std::string head = R"({"Result":{"Status":1},"Pad":")";
+    return head + std::string(count > head.size() + 2 ? count - head.size() - 2 : 1, 'x') + "\"}";
+  }
+  if (kind == "garbage") {
+    std::string out(count, '\0');
+    for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<char>("{[\"\\:,]} x\x01\xff"[i * 7 % 12]);
+    return out;
+  }
+  return Error::invalid("ReplaceBody needs \"Body\" or \"Generate\": deep, huge or garbage");
+}
+
 }  // namespace
 
 Faults::Decision Faults::on_request(std::string_view path) {
@@ -49,6 +72,11 @@ Faults::Decision Faults::on_request(std::string_view path) {
   if (fail_next_ > 0 && path_matches(path, fail_match_)) {
     --fail_next_;
     d.fail_status = fail_status_;
+    return d;
+  }
+  if (replace_next_ > 0 && path_matches(path, replace_match_)) {
+    --replace_next_;
+    d.replace_body = replace_body_;
   }
   return d;
 }
@@ -65,6 +93,14 @@ Status Faults::configure(const Json& body) {
   WINCERT_TRY(read_counted(body, "FailNext", next.fail_next_, &next.fail_status_, &next.fail_match_, 400));
   WINCERT_TRY(read_counted(body, "DropNext", next.drop_next_, nullptr, &next.drop_match_, 0));
   WINCERT_TRY(read_counted(body, "RejectCompletions", next.reject_completions_, &next.reject_status_, nullptr, 400));
+  if (const Json* replace = find_ci(body, "ReplaceBody"); replace != nullptr) {
+    if (!replace->is_object())
+      return Error::invalid("ReplaceBody must be {\"Count\", \"PathContains\", \"Body\" or \"Generate\"+\"Size\"}");
+    WINCERT_TRY(read_counted(body, "ReplaceBody", next.replace_next_, nullptr, &next.replace_match_, 0));
+    auto text = replacement_body(*replace);
+    if (!text) return text.error();
+    next.replace_body_ = std::move(*text);
+  }
   auto drop_for = get_int(body, "DropForSeconds");
   if (!drop_for) return drop_for.error();
   if (drop_for->has_value()) {
@@ -100,6 +136,11 @@ Json Faults::to_json() const {
   reject["Count"] = reject_completions_;
   reject["Status"] = reject_status_;
   out["RejectCompletions"] = std::move(reject);
+  Json replace = Json::object();
+  replace["Count"] = replace_next_;
+  replace["PathContains"] = replace_match_;
+  replace["Bytes"] = replace_body_.size();
+  out["ReplaceBody"] = std::move(replace);
   return out;
 }
 

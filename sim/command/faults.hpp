@@ -1,10 +1,12 @@
 // Fault injection for agent-facing requests (the Orchestrators API and the token endpoint; never the
 // admin API, so a test can always clear what it set): error statuses for the next N requests, dropped
-// connections (closed without a response) for N requests or for T seconds, added latency, and refused
-// completions. Kept in memory only.
+// connections (closed without a response) for N requests or for T seconds, added latency, refused
+// completions, and replaced bodies (garbage, huge, deep or wrong-typed JSON after the request was
+// handled). Kept in memory only.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +20,7 @@ class Faults {
   struct Decision {
     bool drop = false;         // close the connection without answering
     unsigned fail_status = 0;  // answer with this status instead of handling the request
+    std::optional<std::string> replace_body;  // handle the request, then answer 200 with this body
   };
   // Consults (and counts down) the drop and fail knobs for one request to `path`.
   Decision on_request(std::string_view path);
@@ -40,6 +43,9 @@ class Faults {
   long long latency_ms_ = 0;
   int reject_completions_ = 0;
   unsigned reject_status_ = 500;
+  int replace_next_ = 0;
+  std::string replace_match_;
+  std::string replace_body_;
 };
 
 }  // namespace wincert::sim::command

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <climits>
 
 #include "agent/command_auth.hpp"
 #include "agent/command_client.hpp"
@@ -456,6 +457,45 @@ TEST_F(OAuthTest, TokenEndpointErrorsAreClassified) {
   reply = run(oauth_client_->heartbeat("s"));
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(reply.error().message.find("access_token"), std::string::npos);
+}
+
+// Numbers from Command and the token endpoint are range-checked before any conversion (a double out of
+// long long's range cast to it is undefined behaviour; UBSan flagged it).
+TEST(CommandNumbersTest, OutOfRangeNumbersAreNeverCast) {
+  using ojson = nlohmann::ordered_json;
+  const ojson values = ojson::parse(R"({"big": 1e300, "neg": -1e300, "nan_text": "NaN", "frac": 2.5,
+      "edge": 9223372036854775807, "u": 18446744073709551615, "text": "42", "ok": 7.0})");
+  EXPECT_FALSE(integer_in_range(find_member(values, "big"), LLONG_MIN, LLONG_MAX));
+  EXPECT_FALSE(integer_in_range(find_member(values, "neg"), LLONG_MIN, LLONG_MAX));
+  EXPECT_FALSE(integer_in_range(find_member(values, "nan_text"), LLONG_MIN, LLONG_MAX));
+  EXPECT_FALSE(integer_in_range(find_member(values, "frac"), LLONG_MIN, LLONG_MAX));
+  EXPECT_FALSE(integer_in_range(find_member(values, "u"), LLONG_MIN, LLONG_MAX));
+  EXPECT_EQ(integer_in_range(find_member(values, "edge"), LLONG_MIN, LLONG_MAX), LLONG_MAX);
+  EXPECT_EQ(integer_in_range(find_member(values, "text"), 0, 100), 42);
+  EXPECT_EQ(integer_in_range(find_member(values, "ok"), 0, 100), 7);
+  EXPECT_FALSE(integer_in_range(find_member(values, "text"), 0, 10));
+
+  auto hb = interpret_heartbeat_reply(ojson::parse(R"({"HeartbeatInterval": 1e308, "SessionValid": {}})"));
+  EXPECT_FALSE(hb.heartbeat_interval.has_value());
+  auto reg = interpret_register_reply(ojson::parse(
+      R"({"Session": {"Token": "t", "HeartbeatInterval": -1e308, "Jobs": [{"JobId": "j", "Priority": 1e300}]}})"));
+  ASSERT_TRUE(reg.ok());
+  ASSERT_EQ(reg->session.jobs.size(), 1u);
+  EXPECT_EQ(reg->session.jobs[0].priority, 5);  // the default, not a cast of 1e300
+  JobEntry job;
+  job.job_id = "j";
+  auto cfg = interpret_job_configuration(ojson::parse(R"({"AuditId": 1e300, "JobHistoryId": 12})"), job);
+  EXPECT_EQ(cfg.audit_id, 12);
+
+  const nlohmann::json expiries = nlohmann::json::parse(
+      R"({"huge": 1e300, "neg": -5, "text": "3600", "bad": "36x", "zero": 0, "ok": 300, "u": 18446744073709551615})");
+  EXPECT_FALSE(expires_in_seconds(expiries["huge"]));
+  EXPECT_FALSE(expires_in_seconds(expiries["neg"]));
+  EXPECT_EQ(expires_in_seconds(expiries["text"]), 3600);
+  EXPECT_FALSE(expires_in_seconds(expiries["bad"]));
+  EXPECT_FALSE(expires_in_seconds(expiries["zero"]));
+  EXPECT_EQ(expires_in_seconds(expiries["ok"]), 300);
+  EXPECT_FALSE(expires_in_seconds(expiries["u"]));
 }
 
 }  // namespace

@@ -247,5 +247,21 @@ TEST_F(ConfigTest, ExampleConfigurationInTheRepositoryIsValid) {
   EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kBasic);
 }
 
+TEST_F(ConfigTest, AnHttpTokenUrlAndACopiedRevocationSettingAreWarnedAbout) {
+  env_["WINCERT_CLIENT_SECRET"] = "s3cret";
+  const std::string oauth = R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+      "ClientId": "agent", "OutboxDirectory": "state", )";
+  auto plain = parse(oauth + R"("BearerTokenUrl": "http://idp:8080/token", "CheckServerCertificateRevocation": true})");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  ASSERT_EQ(plain->warnings.size(), 2u);
+  EXPECT_NE(plain->warnings[0].find("CheckServerCertificateRevocation"), std::string::npos) << plain->warnings[0];
+  EXPECT_NE(plain->warnings[1].find("client secret"), std::string::npos) << plain->warnings[1];
+  EXPECT_EQ(plain->warnings[1].find("s3cret"), std::string::npos);
+  // https and revocation explicitly off: nothing to say.
+  auto quiet = parse(oauth + R"("BearerTokenUrl": "https://idp/token", "CheckServerCertificateRevocation": false})");
+  ASSERT_TRUE(quiet.ok()) << quiet.error().message;
+  EXPECT_TRUE(quiet->warnings.empty());
+}
+
 }  // namespace
 }  // namespace wincert::agent

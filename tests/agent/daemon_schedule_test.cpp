@@ -127,9 +127,9 @@ std::string resolved(const std::string& base, const std::string& endpoint) {
 
 TEST(UrlTest, ResolvesTheThreeEndpointForms) {
   const std::string base = "https://kf.example.com/KeyfactorAgents";
-  // Absolute: as it is.
-  EXPECT_EQ(resolved(base, "https://other.example.com:8443/x/Config?job=1"),
-            "https://other.example.com:8443/x/Config?job=1");
+  // Absolute: as it is when on AgentsServerUri's origin (another origin is refused: EndpointPinningTest).
+  EXPECT_EQ(resolved(base, "https://KF.example.com/x/Config?job=1"), "https://KF.example.com/x/Config?job=1");
+  EXPECT_EQ(resolved(base, "https://kf.example.com:443/x/Config"), "https://kf.example.com/x/Config");
   // KeyfactorAgents/-prefixed (platform 7.4+): the prefix is the base's virtual directory.
   EXPECT_EQ(resolved(base, "KeyfactorAgents/Inventory/Config/5f5a"), base + "/Inventory/Config/5f5a");
   EXPECT_EQ(resolved(base, "keyfactoragents/Inventory/Config/5f5a"), base + "/Inventory/Config/5f5a");
@@ -144,6 +144,34 @@ TEST(UrlTest, ResolvesTheThreeEndpointForms) {
   auto b = parse_url(base);
   EXPECT_FALSE(resolve_endpoint(*b, "").ok());
   EXPECT_FALSE(resolve_endpoint(*b, "Jobs/1 2").ok());
+}
+
+TEST(EndpointPinningTest, AnotherOriginOrADowngradeIsRefused) {
+  auto base = parse_url("https://kf.example.com/KeyfactorAgents");
+  ASSERT_TRUE(base.ok());
+  for (const char* endpoint : {"https://other.example.com:8443/x/Config", "https://kf.example.com:8443/x/Config",
+                               "http://kf.example.com/KeyfactorAgents/x", "http://kf.example.com:443/x",
+                               "https://kf.example.com.evil/x", "HTTPS://attacker/KeyfactorAgents/Jobs/1/Complete"}) {
+    auto r = resolve_endpoint(*base, endpoint);
+    ASSERT_FALSE(r.ok()) << endpoint;
+    EXPECT_EQ(r.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+  }
+  auto downgrade = resolve_endpoint(*base, "http://kf.example.com/x");
+  ASSERT_FALSE(downgrade.ok());
+  EXPECT_NE(downgrade.error().message.find("downgrade"), std::string::npos);
+  // Relative forms always land on the base's origin.
+  for (const char* endpoint : {"//other.example.com/x", "KeyfactorAgents//evil:1/x", "x@evil/y"}) {
+    auto r = resolve_endpoint(*base, endpoint);
+    if (r.ok()) {
+      EXPECT_TRUE(same_origin(*r, *base)) << endpoint << " -> " << r->text();
+    }
+  }
+  // http base: the same origin only (scheme, host, port).
+  auto plain = parse_url("http://127.0.0.1:4000");
+  EXPECT_TRUE(resolve_endpoint(*plain, "http://127.0.0.1:4000/Jobs/1").ok());
+  EXPECT_FALSE(resolve_endpoint(*plain, "http://127.0.0.1:4001/Jobs/1").ok());
+  EXPECT_FALSE(resolve_endpoint(*plain, "https://127.0.0.1:4000/Jobs/1").ok());
 }
 
 }  // namespace
