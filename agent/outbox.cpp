@@ -16,6 +16,7 @@
 
 #include "agent/platform/files.hpp"
 #include "common/log.hpp"
+#include "common/peer_json.hpp"
 
 namespace wincert::agent {
 
@@ -85,30 +86,14 @@ Status write_file_durably(const std::string& path, std::string_view content) {
 
 namespace {
 
-// Until the common peer-JSON entry point lands, a local depth-limited parse: nlohmann's parser is
-// iterative, and the callback discards (and flags) anything nested deeper than the header's flat shape.
-constexpr int kMaxHeaderDepth = 4;
-
+// The common peer-JSON entry point: the header's limits (size, depth, members) are checked before parsing.
 std::optional<json> parse_header_json(std::string_view text, std::string& why) {
-  bool too_deep = false;
-  const json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
-        depth >= kMaxHeaderDepth) {
-      too_deep = true;
-      return false;
-    }
-    return true;
-  };
-  json parsed = json::parse(text.begin(), text.end(), limit_depth, /*allow_exceptions=*/false);
-  if (too_deep) {
-    why = "header is nested deeper than " + std::to_string(kMaxHeaderDepth) + " levels";
+  auto parsed = parse_peer_json(text, peer_json_limits::kOutboxHeader, "header");
+  if (!parsed.ok()) {
+    why = parsed.error().message;
     return std::nullopt;
   }
-  if (parsed.is_discarded()) {
-    why = "header is not JSON";
-    return std::nullopt;
-  }
-  return parsed;
+  return std::move(parsed.value());
 }
 
 // Each reader names the field and what was wrong with it; absent optional fields keep the default.

@@ -10,7 +10,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
@@ -246,6 +248,28 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
   }
 
   net::co_spawn(io, sessions->run_idle_reaper(), net::detached);
+  net::steady_timer readiness_timer(io);
+  if (hooks.readiness) {
+    // Polled: readiness depends on the session, the outbox directory and stopping, which change in different
+    // places; a few seconds of delay is fine for a status line.
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+          std::optional<std::optional<std::string>> last;
+          for (;;) {
+            auto now = agent->not_ready_reason();
+            if (!last || *last != now) {
+              hooks.readiness(now);
+              last = std::move(now);
+            }
+            readiness_timer.expires_after(std::chrono::seconds(2));
+            boost::system::error_code ec;
+            co_await readiness_timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+            if (ec) co_return;
+          }
+        },
+        net::detached);
+  }
   int exit_code = kExitInternal;
   net::co_spawn(
       io,
@@ -279,6 +303,7 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
     std::_Exit(exit_code);
   }
   signals.cancel();
+  readiness_timer.cancel();
   listener.reset();  // its handlers refer to the agent
   agent.reset();
   router.reset();
@@ -293,6 +318,10 @@ int run_agent_command(const std::string& config_path) {
   RunHooks hooks;
   hooks.ready = [] { notify_systemd("READY=1"); };
   hooks.stopping = [] { notify_systemd("STOPPING=1"); };
+  hooks.readiness = [](const std::optional<std::string>& not_ready) {
+    notify_systemd(not_ready ? "STATUS=not ready: " + *not_ready
+                             : std::string("STATUS=ready: registered with Command, outbox writable"));
+  };
   return run_agent(config_path, hooks);
 }
 

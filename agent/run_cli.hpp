@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace wincert::agent {
@@ -23,6 +24,9 @@ void add_run_command(CLI::App& app);
 struct RunHooks {
   std::function<void()> ready;     // the agent is running (systemd READY=1; SCM SERVICE_RUNNING)
   std::function<void()> stopping;  // a graceful stop began (systemd STOPPING=1; SCM STOP_PENDING)
+  // Readiness as /readyz sees it, on every change: empty = ready, else why not (systemd STATUS=; the Windows
+  // service's log and event log).
+  std::function<void(const std::optional<std::string>& not_ready)> readiness;
   // Receives a function that asks the agent to stop gracefully (callable from any thread), and an empty
   // function once the agent has stopped (the first one must not be called after that).
   std::function<void(std::function<void()> request_stop)> stop_handle;

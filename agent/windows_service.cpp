@@ -294,6 +294,15 @@ class RunningService {
       report(SERVICE_RUNNING, NO_ERROR, 0, 0);
     };
     hooks.stopping = [this] { begin_stop_pending(); };
+    // What /readyz says, in the service's log; a service that is running but not ready is a warning, so
+    // it reaches the Application event log too (the SCM's states have no place for it).
+    hooks.readiness = [this](const std::optional<std::string>& not_ready) {
+      if (not_ready) {
+        logger("service")->warn("service '{}' is running but not ready: {}", name, *not_ready);
+      } else {
+        logger("service")->info("service '{}' is ready: registered with Command, outbox writable", name);
+      }
+    };
     hooks.stop_handle = [this](std::function<void()> request_stop) {
       std::lock_guard lock(mutex_);
       request_stop_ = std::move(request_stop);

@@ -16,6 +16,7 @@ import tempfile
 import subprocess
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -587,6 +588,49 @@ def scrape(base):
 def sample_values(family, suffix=""):
     """{frozenset(labels.items()): value} of one family's samples named family.name + suffix."""
     return {frozenset(s.labels.items()): s.value for s in family.samples if s.name == family.name + suffix}
+
+
+@scenario
+def systemd_status(run):
+    """sd_notify(3) as systemd sees it: READY=1 once running; STATUS= lines that follow readiness as /readyz sees
+    it (not registered with Command before approval, then ready); STOPPING=1 on SIGTERM."""
+    sock_dir = tempfile.mkdtemp(prefix="wincert-notify-")
+    path = os.path.join(sock_dir, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    messages = []
+
+    def drain():
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except socket.timeout:
+                return
+
+    def seen(prefix):
+        drain()
+        return any(m.startswith(prefix) for m in messages)
+
+    os.environ["NOTIFY_SOCKET"] = path  # the stack passes the environment on to the agent
+    try:
+        st = run.stack()
+        st.start()
+        wait_until(lambda: seen("STATUS=ready"), 30, what="STATUS=ready")
+        st.agent.stop()
+        wait_until(lambda: seen("STOPPING=1"), 30, what="STOPPING=1")
+    finally:
+        os.environ.pop("NOTIFY_SOCKET", None)
+        sock.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    print("     notifications: " + " | ".join(messages))
+    check("READY=1" in messages, "READY=1 once the agent runs")
+    first_ready = next(i for i, m in enumerate(messages) if m.startswith("STATUS=ready"))
+    check(any(m.startswith("STATUS=not ready: not registered") for m in messages[:first_ready]),
+          "before approval: STATUS=not ready: not registered with Command")
+    check(messages[first_ready] == "STATUS=ready: registered with Command, outbox writable",
+          "after approval: STATUS=ready", messages[first_ready])
+    check(messages.index("STOPPING=1") > first_ready, "STOPPING=1 on SIGTERM")
 
 
 @scenario

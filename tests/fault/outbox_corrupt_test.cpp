@@ -45,10 +45,10 @@ TEST(OutboxFaultTest, EveryKindOfDamagedEntryIsSetAsideWithItsReason) {
   auto entry = [&](const std::string& header) { return header + "\n" + body; };
   const std::vector<Case> cases = {
       {"empty file", "", "the file is empty"},
-      {"binary junk", std::string("\x00\xff\xfe\x01junk\x80\n\x01\x02", 12), "header is not JSON"},
+      {"binary junk", std::string("\x00\xff\xfe\x01junk\x80\n\x01\x02", 12), "header is not valid JSON"},
       {"no newline", "{\"kind\":\"completion\"", "no header line"},
       {"huge header", std::string(70 * 1024, ' ') + "{}\n{}", "no header line within the first 64 KiB"},
-      {"deep header", std::string(60000, '[') + "\n{}", "nested deeper than"},
+      {"deep header", std::string(60000, '[') + "\n{}", "nests objects/arrays deeper than"},
       {"array header", entry("[1,2]"), "not an object"},
       {"job_id null", entry(R"({"v":1,"kind":"completion","job_id":null,"endpoint":"e","body_bytes":13})"),
        "'job_id' is not a string"},

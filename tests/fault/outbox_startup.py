@@ -86,7 +86,7 @@ def damaged_headers_do_not_block_start(agent, work):
         log = read(log_file)
         check("'job_id' is not a string" in log, "the log names the null job_id")
         check("'part' is not an integer" in log, "the log names the text part")
-        check("header is not JSON" in log and "nested deeper than" in log, "the log names junk and deep headers")
+        check("header is not valid JSON" in log and "nests objects/arrays deeper than" in log, "the log names junk and deep headers")
         check("refused" not in log.lower().split("starting: orchestrator")[0],
               "no message claims Command refused a damaged entry")
         aside = sorted(os.listdir(os.path.join(state, "outbox-corrupt")))
