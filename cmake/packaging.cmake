@@ -106,7 +106,12 @@ else()
   install(FILES ${WINCERT_DEB_STAGE}/wincert-agent.8.gz DESTINATION share/man/man8)
   install(FILES ${WINCERT_PACKAGING_DIR}/debian/lintian-overrides DESTINATION share/lintian/overrides
           RENAME wincert-agent)
-  install(DIRECTORY ${WINCERT_STORE_TYPES_DIR}/ DESTINATION share/wincert-agent/store-types OPTIONAL)
+  # The definitions are data; their README (how to import them into Command) is documentation.
+  install(DIRECTORY ${WINCERT_STORE_TYPES_DIR}/ DESTINATION share/wincert-agent/store-types OPTIONAL
+          PATTERN README.md EXCLUDE)
+  if(EXISTS ${WINCERT_STORE_TYPES_DIR}/README.md)
+    install(FILES ${WINCERT_STORE_TYPES_DIR}/README.md DESTINATION ${WINCERT_DOC_DIR} RENAME README.store-types.md)
+  endif()
 endif()
 
 include(CPack)

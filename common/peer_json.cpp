@@ -50,7 +50,7 @@ Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std:
         if (open.size() >= limits.max_depth)
           return Error::invalid(std::string(what) + " nests objects/arrays deeper than " +
                                 std::to_string(limits.max_depth) + " levels (at byte " + std::to_string(i) +
-                                "); refused");
+                                ")");
         open.push_back({c == '{', 0});
         break;
       case '}':
@@ -61,7 +61,7 @@ Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std:
         if (!open.empty() && open.back().object && ++open.back().members >= limits.max_object_members)
           return Error::invalid(std::string(what) + " has an object with more than " +
                                 std::to_string(limits.max_object_members) + " members (at byte " + std::to_string(i) +
-                                "); refused");
+                                ")");
         break;
       default:
         break;
