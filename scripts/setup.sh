@@ -25,9 +25,6 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-# node and npm come with the machine image (a newer Node than Debian's); Debian's npm conflicts with it.
-if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
-
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   sudo_cmd=""
