@@ -29,6 +29,10 @@ void configure_worker_threads(std::size_t threads);
 // The pool, created on first use; joined at process exit.
 boost::asio::thread_pool& worker_pool();
 
+// Called on a worker after each task: frees the thread's OpenSSL state (its error queue), which OpenSSL
+// would otherwise keep until the thread ends; the pool's threads live until exit.
+void release_worker_thread_state() noexcept;
+
 // Runs fn() on the worker pool and returns its result to the awaiting coroutine, resumed on the
 // coroutine's own executor. fn must not touch objects that the I/O thread changes meanwhile; the
 // coroutine stays suspended, so what it owns (its locals, its arguments) is fn's to use.
@@ -54,6 +58,7 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_on_worker(F fn) {
           } catch (...) {
             failure = std::current_exception();
           }
+          release_worker_thread_state();
           auto resume_on = work.get_executor();
           net::post(resume_on, std::move(handler));
           work.reset();
