@@ -3,12 +3,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -78,6 +80,17 @@ void set_blocking_name_resolver_for_tests(BlockingNameResolver resolver) {
 
 net::awaitable<NameLookup> lookup_name(std::string host, std::string service, std::chrono::milliseconds timeout) {
   auto executor = co_await net::this_coro::executor;
+  // An IP literal with a numeric port needs no resolver, and so no thread (loopback and most WinRM endpoints).
+  boost::system::error_code not_literal;
+  const auto address = net::ip::make_address(host, not_literal);
+  unsigned port = 0;
+  const auto [end, parse_error] = std::from_chars(service.data(), service.data() + service.size(), port);
+  if (!not_literal && parse_error == std::errc() && end == service.data() + service.size() && port <= 65535) {
+    NameLookup literal;
+    literal.results =
+        tcp::resolver::results_type::create(tcp::endpoint(address, static_cast<unsigned short>(port)), host, service);
+    co_return literal;
+  }
   if (lookups_in_flight.load() >= kMaxNameLookupsInFlight) {
     NameLookup refused;
     refused.too_many = true;
