@@ -18,8 +18,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/platform/files.hpp"
 #include "agent/job_deadline.hpp"
+#include "agent/platform/files.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 

@@ -111,7 +111,7 @@ struct RemoveRequest {
 struct RemoveResult {
   bool found = false;
   bool removed = false;
-  bool key_removed = false;   // false unless asked for, or when another certificate still uses the key
+  bool key_removed = false;  // false unless asked for, or when another certificate still uses the key
 };
 
 struct CsrRequest {

@@ -49,8 +49,7 @@ Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std:
       case '[':
         if (open.size() >= limits.max_depth)
           return Error::invalid(std::string(what) + " nests objects/arrays deeper than " +
-                                std::to_string(limits.max_depth) + " levels (at byte " + std::to_string(i) +
-                                ")");
+                                std::to_string(limits.max_depth) + " levels (at byte " + std::to_string(i) + ")");
         open.push_back({c == '{', 0});
         break;
       case '}':

@@ -39,7 +39,8 @@ std::string_view job_kind_name(JobKind kind) {
   switch (kind) {
     case JobKind::kInventory: return "Inventory";
     case JobKind::kManagement: return "Management";
-    case JobKind::kReenrollment: return "ReEnrollment";
+    case JobKind::kReenrollment:
+      return "ReEnrollment";
   }
   return "Inventory";
 }

@@ -21,7 +21,7 @@ namespace wincert::jobs {
 
 enum class JobKind { kInventory, kManagement, kReenrollment };
 std::string_view store_type_name(StoreType type);  // "WinCert", "IISU", "WinSql"
-std::string_view job_kind_name(JobKind kind);       // "Inventory", "Management", "ReEnrollment"
+std::string_view job_kind_name(JobKind kind);      // "Inventory", "Management", "ReEnrollment"
 
 struct CapabilityKey {
   StoreType store = StoreType::kWinCert;

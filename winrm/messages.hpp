@@ -100,8 +100,8 @@ struct SoapResponse {
 };
 
 // Parses any response envelope. Checks RelatesTo against expected_message_id (when non-empty);
-// a mismatch or a missing RelatesTo (faults included), malformed XML, a DTD or a missing Body is an error. A Fault is *not* an error here:
-// it comes back in .fault so the caller can decide (TimedOut means poll again).
+// a mismatch or a missing RelatesTo (faults included), malformed XML, a DTD or a missing Body is an error. A Fault is
+// *not* an error here: it comes back in .fault so the caller can decide (TimedOut means poll again).
 Result<SoapResponse> parse_response(std::string_view xml, std::string_view expected_message_id);
 
 struct CreatedShell {

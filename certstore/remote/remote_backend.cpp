@@ -5,8 +5,8 @@
 #include "certstore/remote/contract.hpp"
 #include "certstore/scripts.hpp"
 #include "common/encoding.hpp"
-#include "common/worker_pool.hpp"
 #include "common/peer_json.hpp"
+#include "common/worker_pool.hpp"
 
 #include <boost/asio/this_coro.hpp>
 

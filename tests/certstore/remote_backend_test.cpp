@@ -558,23 +558,46 @@ void mutate_each_value(const json& doc, const std::function<void(const json&)>& 
 }
 
 TEST(RemoteBackendRobustness, MutatedGoldenOutputsNeverCrash) {
-  const std::vector<std::pair<std::string, std::function<void(RemoteCertStore&, RemoteIisBindings&, RemoteSqlBindings&)>>> ops = {
-      {"store-inventory", [](auto& s, auto&, auto&) { (void)run_sync(s.inventory("My")); }},
-      {"cert-remove", [](auto& s, auto&, auto&) { (void)run_sync(s.remove({"My", kOld})); }},
-      {"iis-list-bindings", [](auto&, auto& i, auto&) { (void)run_sync(i.list()); }},
-      {"iis-bind", [](auto&, auto& i, auto&) { (void)run_sync(i.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My")); }},
-      {"iis-unbind", [](auto&, auto& i, auto&) { (void)run_sync(i.unbind({"Default Web Site", "*", 443, "", 0})); }},
-      {"iis-remove-cert-if-unused", [](auto&, auto& i, auto&) { (void)run_sync(i.remove_certificate_if_unused("My", kOld)); }},
-      {"sql-list-instances", [](auto&, auto&, auto& q) { (void)run_sync(q.list_instances()); }},
-      {"sql-bind", [](auto&, auto&, auto& q) { (void)run_sync(q.bind({{"MSSQLSERVER"}, false}, kLeaf, "My")); }},
-      {"sql-unbind", [](auto&, auto&, auto& q) { (void)run_sync(q.unbind({{"MSSQLSERVER"}, false}, kLeaf)); }},
-      {"sql-restart", [](auto&, auto&, auto& q) { (void)run_sync(q.restart({"MSSQLSERVER"})); }},
-      {"csr-accept", [](auto& s, auto&, auto&) {
-         const auto der = *base64_decode(load_contract("csr-accept")["args"]["CertificateBase64"].get<std::string>());
-         (void)run_sync(s.install_issued({"My", der}));
-       }},
-      {"host-info", [](auto&, auto& i, auto&) { (void)run_sync(i.bind({"Default Web Site", "*", 443, "", 1}, kLeaf, "My")); }},
-  };
+  const std::vector<
+      std::pair<std::string, std::function<void(RemoteCertStore&, RemoteIisBindings&, RemoteSqlBindings&)>>>
+      ops = {
+          {"store-inventory", [](auto& s, auto&, auto&) { (void)run_sync(s.inventory("My")); }},
+          {"cert-remove",
+           [](auto& s, auto&, auto&) {
+             (void)run_sync(s.remove({"My", kOld}));
+           }},
+          {"iis-list-bindings", [](auto&, auto& i, auto&) { (void)run_sync(i.list()); }},
+          {"iis-bind",
+           [](auto&, auto& i, auto&) {
+             (void)run_sync(i.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My"));
+           }},
+          {"iis-unbind",
+           [](auto&, auto& i, auto&) {
+             (void)run_sync(i.unbind({"Default Web Site", "*", 443, "", 0}));
+           }},
+          {"iis-remove-cert-if-unused",
+           [](auto&, auto& i, auto&) { (void)run_sync(i.remove_certificate_if_unused("My", kOld)); }},
+          {"sql-list-instances", [](auto&, auto&, auto& q) { (void)run_sync(q.list_instances()); }},
+          {"sql-bind",
+           [](auto&, auto&, auto& q) {
+             (void)run_sync(q.bind({{"MSSQLSERVER"}, false}, kLeaf, "My"));
+           }},
+          {"sql-unbind",
+           [](auto&, auto&, auto& q) {
+             (void)run_sync(q.unbind({{"MSSQLSERVER"}, false}, kLeaf));
+           }},
+          {"sql-restart", [](auto&, auto&, auto& q) { (void)run_sync(q.restart({"MSSQLSERVER"})); }},
+          {"csr-accept",
+           [](auto& s, auto&, auto&) {
+             const auto der =
+                 *base64_decode(load_contract("csr-accept")["args"]["CertificateBase64"].get<std::string>());
+             (void)run_sync(s.install_issued({"My", der}));
+           }},
+          {"host-info",
+           [](auto&, auto& i, auto&) {
+             (void)run_sync(i.bind({"Default Web Site", "*", 443, "", 1}, kLeaf, "My"));
+           }},
+      };
   std::size_t runs = 0;
   for (const auto& [op, invoke] : ops) {
     SCOPED_TRACE(op);

@@ -516,11 +516,10 @@ TEST_F(HandlerTest, WinCertRemoveByThumbprint) {
 // Remove keeps the private key unless the store property DeletePrivateKeyOnRemove is true (the extension
 // never deletes it; an HSM-backed key may be shared with other servers).
 TEST_F(HandlerTest, WinCertRemoveKeepsThePrivateKeyUnlessTheStoreOptsIn) {
-  const std::vector<std::string> base = {"Capability=CertStores.WinCert.Management",
-                                         "CertificateStoreDetails.ClientMachine=web01",
-                                         "CertificateStoreDetails.StorePath=My",
-                                         "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                                         "CertificateStoreDetails.Properties.WinRm Port=5986"};
+  const std::vector<std::string> base = {
+      "Capability=CertStores.WinCert.Management", "CertificateStoreDetails.ClientMachine=web01",
+      "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
+      "CertificateStoreDetails.Properties.WinRm Port=5986"};
   host_.stores["My"] = {FakeHost::entry(kOld)};
   JobResult kept = run(load("ManagementRemove.json", base));
   ASSERT_EQ(kept.status, JobStatus::kSuccess) << kept.message;
@@ -549,7 +548,7 @@ TEST_F(HandlerTest, WinCertRemoveKeepsThePrivateKeyUnlessTheStoreOptsIn) {
       << deleted.message;
 
   auto garbage = apply_override(read_fixture("ManagementRemove.json"),
-                                 "CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=yes please");
+                                "CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=yes please");
   ASSERT_TRUE(garbage.ok()) << garbage.error().message;
   auto refused = parse_job_config(garbage.value());
   ASSERT_FALSE(refused.ok());
@@ -740,10 +739,13 @@ TEST_F(WinSqlTest, RemoveDeletesThePrivateKeyOnlyWhenTheStoreOptsIn) {
     SCOPED_TRACE(opt_in ? "DeletePrivateKeyOnRemove=true" : "property absent");
     host_.stores["My"] = {FakeHost::entry(kOld)};
     host_.calls.clear();
-    std::vector<std::string> o = {"Capability=CertStores.WinSql.Management", "CertificateStoreDetails.ClientMachine=web01",
-                                  "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
+    std::vector<std::string> o = {"Capability=CertStores.WinSql.Management",
+                                  "CertificateStoreDetails.ClientMachine=web01",
+                                  "CertificateStoreDetails.StorePath=My",
+                                  "CertificateStoreDetails.Properties.WinRm Protocol=https",
                                   "CertificateStoreDetails.Properties.WinRm Port=5986",
-                                  "JobProperties.InstanceName=MSSQLSERVER", std::string("JobCertificate.Alias=") + kOld};
+                                  "JobProperties.InstanceName=MSSQLSERVER",
+                                  std::string("JobCertificate.Alias=") + kOld};
     if (opt_in) o.push_back("CertificateStoreDetails.Properties.DeletePrivateKeyOnRemove=true");
     JobResult result = run(load("ManagementRemove.json", o));
     ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;

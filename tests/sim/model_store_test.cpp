@@ -236,7 +236,8 @@ TEST_F(ModelTest, CertRemoveKeepsTheKeyUnlessDeleteKeyIsTrue) {
     const std::string container = store("My")[0]["key"];
     auto out = ok("cert-remove", args);
     expect_same_shape(out, contract("cert-remove")["output"]);
-    EXPECT_EQ(out, (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", false}}));
+    EXPECT_EQ(out,
+              (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", false}}));
     EXPECT_TRUE(store("My").empty());
     EXPECT_TRUE(data()["keys"].contains(container)) << "the key container must stay";
   }
@@ -246,7 +247,8 @@ TEST_F(ModelTest, CertRemoveContractAndKeyRemoval) {
   auto chain = make_chain("rm.example.com");
   add(chain, "My");
   const std::string container = store("My")[0]["key"];
-  auto out = ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", to_lower(chain.leaf.thumbprint)}, {"DeleteKey", true}});
+  auto out =
+      ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", to_lower(chain.leaf.thumbprint)}, {"DeleteKey", true}});
   expect_same_shape(out, contract("cert-remove")["output"]);
   EXPECT_EQ(out, (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", true}}));
   EXPECT_TRUE(store("My").empty());
@@ -400,7 +402,8 @@ TEST_F(ModelTest, CertificateWhoseKeyContainerIsGoneStillClaimsAKey) {
   EXPECT_EQ(c["ProviderName"], "");
   auto out = ok("sql-bind", {{"InstanceNames", {"MSSQLSERVER"}}, {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
   EXPECT_EQ(out["Instances"][0]["KeyFile"], "");
-  EXPECT_EQ(ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", true}})["KeyRemoved"],
+  EXPECT_EQ(ok("cert-remove",
+               {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", true}})["KeyRemoved"],
             false);
 }
 
