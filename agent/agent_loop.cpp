@@ -485,7 +485,7 @@ struct Agent::Impl {
           co_await sleep_for(timer, delay);
           continue;
         }
-        if (fetched.error().kind == ErrorKind::kInvalidInput) {
+        if (fetched.error().code == ErrorCode::kInvalidArgument) {
           // Command answered with something unusable (not JSON, too deep or too large, an endpoint on
           // another origin): the run ends now with a Failure saying why, instead of staying open in Command.
           const std::string message = "the job configuration from Command is not usable: " + fetched.error().message;

@@ -210,7 +210,7 @@ TEST_F(ClientTest, HttpErrorsAreClassifiedAndNeverEchoTheSecret) {
   next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{200, "<html>"}; };
   reply = run(client_->heartbeat("t"));
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(reply.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST_F(ClientTest, DroppedConnectionsAndTimeoutsAreTransient) {

@@ -154,7 +154,7 @@ TEST(EndpointPinningTest, AnotherOriginOrADowngradeIsRefused) {
                                "https://kf.example.com.evil/x", "HTTPS://attacker/KeyfactorAgents/Jobs/1/Complete"}) {
     auto r = resolve_endpoint(*base, endpoint);
     ASSERT_FALSE(r.ok()) << endpoint;
-    EXPECT_EQ(r.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
   }
   auto downgrade = resolve_endpoint(*base, "http://kf.example.com/x");

@@ -122,7 +122,7 @@ TEST(Pkcs12Vectors, WrongPasswordIsAClearErrorWithoutTheSecret) {
     const std::string wrong = "Wr0ng-secret-" + file;
     auto pfx = open_pfx(der, Secret(wrong), certificate_label("", "D263D275D35E881C2AAFAC6AAC1E59AE384DB486"));
     ASSERT_FALSE(pfx.ok());
-    EXPECT_EQ(pfx.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(pfx.error().code, ErrorCode::kInvalidArgument);
     EXPECT_EQ(pfx.error().message,
               "the PFX for certificate 'D263D275D35E881C2AAFAC6AAC1E59AE384DB486' could not be opened: wrong password "
               "or corrupt file");

@@ -120,7 +120,7 @@ TEST_F(RemoteBackend, MissingStoreIsAPermanentErrorNamingOpStoreHostAndReason) {
   runner.answer("store-inventory", golden_error("store-inventory"), 1);
   auto inventory = run_sync(store.inventory("Nope"));
   ASSERT_FALSE(inventory.ok());
-  EXPECT_EQ(inventory.error().kind, ErrorKind::kPermanent);
+  EXPECT_FALSE(inventory.error().retryable());
   EXPECT_EQ(inventory.error().message,
             "store-inventory failed on store 'Nope' on host 'web01.corp.example.com': the certificate store "
             "LocalMachine\\Nope does not exist [StoreNotFound]");
@@ -139,7 +139,7 @@ TEST_F(RemoteBackend, NonJsonOutputAndSilentFailuresAreErrors) {
   runner.answer_raw("store-inventory", ScriptOutput{"Access is denied.\r\n", 0, ""});
   auto garbage = run_sync(store.inventory("My"));
   ASSERT_FALSE(garbage.ok());
-  EXPECT_EQ(garbage.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(garbage.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(garbage.error().message.find("printed no JSON document"), std::string::npos);
 
   runner.answer_raw("store-inventory", ScriptOutput{"", 1, "Get-Item : Access is denied\r\nAt line:1"});
@@ -224,7 +224,7 @@ TEST_F(RemoteBackend, SslFlagsAreValidatedAgainstTheHostsBuildBeforeBinding) {
     EXPECT_EQ(bound.ok(), c.valid) << (bound.ok() ? std::string() : bound.error().message);
     if (!c.valid) {
       EXPECT_EQ(fresh.calls.size(), 1u) << "an invalid value must not reach the host";
-      EXPECT_EQ(bound.error().kind, ErrorKind::kInvalidInput);
+      EXPECT_EQ(bound.error().code, ErrorCode::kInvalidArgument);
       const std::string reason = (c.flags & 2) != 0 ? "without 1 (SNI)" : "Windows build " + std::to_string(c.build);
       EXPECT_NE(bound.error().message.find(reason), std::string::npos) << bound.error().message;
     } else {

@@ -70,7 +70,7 @@ TEST(X509, GarbageTruncatedAndTrailingBytesAreErrorsNotCrashes) {
   for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{10}, der.size() / 2, der.size() - 1}) {
     auto info = parse_certificate_der(der.substr(0, cut));
     ASSERT_FALSE(info.ok()) << "cut at " << cut;
-    EXPECT_EQ(info.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(info.error().code, ErrorCode::kInvalidArgument);
   }
   auto trailing = parse_certificate_der(der + "x");
   ASSERT_FALSE(trailing.ok());

@@ -22,7 +22,7 @@ TEST(PeerJsonTest, DepthIsLimitedBeforeAnyValueIsBuilt) {
   EXPECT_TRUE(parse_peer_json(nested(64), limits, "x").ok());
   auto deep = parse_peer_json(nested(65), limits, "the Register reply from https://kf/Session/Register");
   ASSERT_FALSE(deep.ok());
-  EXPECT_EQ(deep.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(deep.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(deep.error().message.find("the Register reply from https://kf/Session/Register"), std::string::npos);
   EXPECT_NE(deep.error().message.find("deeper than 64"), std::string::npos);
   // The audit's case: 70,000 levels (about 140 KB) of objects and arrays; never recursed into.

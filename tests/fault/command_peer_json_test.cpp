@@ -158,7 +158,7 @@ TEST(CommandPeerJsonFaults, EveryEndpointSurvivesEveryMalformedBody) {
       if (reg.ok()) {
         EXPECT_NE(reg->state, RegisterState::kSession) << "token '" << reg->session.token << "'";  // not a string
       } else {
-        EXPECT_EQ(reg.error().kind, ErrorKind::kInvalidInput) << reg.error().message;
+        EXPECT_EQ(reg.error().code, ErrorCode::kInvalidArgument) << reg.error().message;
       }
       ASSERT_TRUE(hb.ok());
       EXPECT_FALSE(hb->heartbeat_interval.has_value());
@@ -184,7 +184,7 @@ TEST(CommandPeerJsonFaults, EveryEndpointSurvivesEveryMalformedBody) {
         ASSERT_TRUE(cfg.ok()) << cfg.error().message;
         continue;
       }
-      EXPECT_EQ(error.kind, ErrorKind::kInvalidInput) << what << ": " << error.message;
+      EXPECT_EQ(error.code, ErrorCode::kInvalidArgument) << what << ": " << error.message;
       EXPECT_NE(error.message.find(what), std::string::npos) << error.message;
       EXPECT_EQ(error.message.find(kPassword), std::string::npos);
       if (fault == Fault::kDeep || fault == Fault::kDeepBalanced) {
@@ -287,7 +287,7 @@ TEST(ScriptOutputPeerJsonFaults, ADeepDocumentFromAHostFailsTheOperationNotTheAg
     certstore::remote::RemoteCertStore store(caller);
     auto inventory = testing::run_awaitable(store.inventory("My"));
     ASSERT_FALSE(inventory.ok());
-    EXPECT_EQ(inventory.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(inventory.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(inventory.error().message.find("web01.fault.test"), std::string::npos) << inventory.error().message;
     EXPECT_NE(inventory.error().message.find("deeper than 64 levels"), std::string::npos) << inventory.error().message;
   }

@@ -98,7 +98,7 @@ TEST_F(Fixture, MalformedXmlIsAnError) {
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(error_of(reply).find("127.0.0.1:" + std::to_string(server.port())), std::string::npos) << error_of(reply);
-  EXPECT_EQ(reply.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(reply.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST_F(Fixture, TruncatedBodyIsAnError) {
@@ -184,7 +184,7 @@ TEST_F(Fixture, DtdWithEntitiesIsRefused) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.error().kind, ErrorKind::kInvalidInput) << error_of(reply);
+  EXPECT_EQ(reply.error().code, ErrorCode::kInvalidArgument) << error_of(reply);
 }
 
 TEST_F(Fixture, ConnectionResetMidResponseIsAnError) {
@@ -285,7 +285,7 @@ TEST_F(Fixture, Http401IsAuthenticationFailureWithoutPassword) {
             std::string::npos)
       << error_of(reply);
   EXPECT_EQ(error_of(reply).find("s3cr3t"), std::string::npos);
-  EXPECT_EQ(reply.error().kind, ErrorKind::kPermanent);
+  EXPECT_FALSE(reply.error().retryable());
 }
 
 TEST_F(Fixture, BasicOverHttpIsRefusedBeforeConnecting) {

@@ -54,7 +54,7 @@ TEST_F(KerberosFailureTest, WrongPassword) {
     ASSERT_TRUE(error.has_value());
     expect_clean(*error);
     EXPECT_NE(error->message.find("refused the password of alice@TEST.LOCAL"), std::string::npos) << error->message;
-    EXPECT_EQ(error->kind, ErrorKind::kPermanent);
+    EXPECT_FALSE(error->retryable());
   }
 }
 
@@ -65,7 +65,7 @@ TEST_F(KerberosFailureTest, UnknownUser) {
   ASSERT_TRUE(error.has_value());
   expect_clean(*error);
   EXPECT_NE(error->message.find("user mallory is unknown to the KDC"), std::string::npos) << error->message;
-  EXPECT_EQ(error->kind, ErrorKind::kPermanent);
+  EXPECT_FALSE(error->retryable());
 }
 
 TEST_F(KerberosFailureTest, WrongSpn) {
@@ -77,7 +77,7 @@ TEST_F(KerberosFailureTest, WrongSpn) {
     expect_clean(*error);
     EXPECT_NE(error->message.find("no service principal HTTP/10.0.0.7 is registered"), std::string::npos)
         << error->message;
-    EXPECT_EQ(error->kind, ErrorKind::kPermanent);
+    EXPECT_FALSE(error->retryable());
   }
   ClientOptions with_port = password_client();
   with_port.target.port = 5986;
@@ -104,7 +104,7 @@ TEST_F(KerberosFailureTest, KdcOnAClosedPort) {
   expect_clean(*error);
   EXPECT_NE(error->message.find("cannot reach a KDC"), std::string::npos) << error->message;
   EXPECT_NE(error->message.find("alice@TEST.LOCAL"), std::string::npos) << error->message;
-  EXPECT_EQ(error->kind, ErrorKind::kTransient);
+  EXPECT_TRUE(error->retryable());
 }
 
 TEST_F(KerberosFailureTest, KdcStopped) {

@@ -36,7 +36,7 @@ TEST(KerberosNames, UserPrincipalMapping) {
 TEST(KerberosNames, CreateRejectsIncompleteOptions) {
   auto no_host = GssContext::create({});
   ASSERT_FALSE(no_host.ok());
-  EXPECT_EQ(no_host.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(no_host.error().code, ErrorCode::kInvalidArgument);
   ClientOptions no_port;
   no_port.target = target("h", "HTTP", 0, true);
   ASSERT_FALSE(GssContext::create(no_port).ok());

@@ -209,7 +209,7 @@ TEST(WinRbFixtures, OpenShellV2AndRelatesToCaseInsensitive) {
   }
   auto wrong = parse_response(xml, "uuid:EA2A7785-D8E6-4E28-8AD8-FC27156537B4");
   ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(wrong.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(wrong.error().message.find("RelatesTo"), std::string::npos);
   EXPECT_NE(wrong.error().message.find("EA2A7785-D8E6-4E28-8AD8-FC27156537B4"), std::string::npos);
 }
@@ -399,7 +399,7 @@ TEST(HostileInput, MalformedAndTruncated) {
   for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{30}, good.size() / 2, good.size() - 15}) {
     auto r = parse_response(good.substr(0, cut), "");
     ASSERT_FALSE(r.ok()) << cut;
-    EXPECT_EQ(r.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
     EXPECT_FALSE(r.error().message.empty());
   }
   auto unclosed = parse_response("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>", "");

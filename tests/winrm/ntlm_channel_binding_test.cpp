@@ -96,7 +96,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ChannelBinding, GarbageDerIsAnError) {
   auto r = tls_server_end_point_hash_der("not a certificate");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(tls_server_end_point_hash(nullptr).ok());
 }
 

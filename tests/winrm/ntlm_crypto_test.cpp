@@ -173,7 +173,7 @@ TEST_F(NtlmSessionPair, TamperedPayloadIsAnErrorNotACrash) {
   sealed->sealed[3] ^= 0x01;
   auto opened = server_->unwrap(sealed->signature, sealed->sealed);
   ASSERT_FALSE(opened.ok());
-  EXPECT_EQ(opened.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(opened.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(opened.error().message.find("does not verify"), std::string::npos) << opened.error().message;
 }
 

@@ -91,7 +91,7 @@ TEST(NtlmParsing, EveryTruncationOfTheChallengeIsAnError) {
     auto parsed = parse_challenge(bytes_of(std::string_view(raw).substr(0, n)));
     EXPECT_FALSE(parsed.ok()) << "truncated to " << n << " bytes";
     if (!parsed.ok()) {
-      EXPECT_EQ(parsed.error().kind, ErrorKind::kInvalidInput);
+      EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
     }
   }
 }
@@ -280,7 +280,7 @@ TEST(NtlmClientMessages, ServerRefusingSealingIsAPermanentError) {
   ASSERT_TRUE(client.negotiate().ok());
   auto message = client.authenticate(bytes_of(raw));
   ASSERT_FALSE(message.ok());
-  EXPECT_EQ(message.error().kind, ErrorKind::kPermanent);
+  EXPECT_FALSE(message.error().retryable());
   EXPECT_NE(message.error().message.find("sealing"), std::string::npos);
 }
 

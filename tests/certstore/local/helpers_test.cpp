@@ -100,7 +100,7 @@ TEST(SubjectEncoding, BadSubjectsAreInvalidInput) {
     SCOPED_TRACE(subject);
     auto der = encode_subject(subject);
     ASSERT_FALSE(der.ok());
-    EXPECT_EQ(der.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(der.error().code, ErrorCode::kInvalidArgument);
   }
 }
 
@@ -193,7 +193,7 @@ TEST(RequestBuilder, BadSansAreInvalidInput) {
     auto der = build_signed_request("CN=x", {san}, public_key_der(key.get()), DigestAlgorithm::kSha256, true,
                                     openssl_signer(key.get(), EVP_sha256()));
     ASSERT_FALSE(der.ok());
-    EXPECT_EQ(der.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_EQ(der.error().code, ErrorCode::kInvalidArgument);
   }
 }
 

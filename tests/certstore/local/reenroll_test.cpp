@@ -112,7 +112,7 @@ class Reenrollment : public ::testing::Test {
     request.key_size = key_size;
     auto csr = run(backend.create_csr(request));
     ASSERT_FALSE(csr.ok());
-    EXPECT_EQ(csr.error().kind, ErrorKind::kPermanent);
+    EXPECT_FALSE(csr.error().retryable());
     EXPECT_NE(csr.error().message.find("'Microsoft Software Key Storage Provider'"), std::string::npos)
         << csr.error().message;
     EXPECT_NE(csr.error().message.find("NTE_NOT_SUPPORTED"), std::string::npos) << csr.error().message;
@@ -164,7 +164,7 @@ TEST_F(Reenrollment, EccInALegacyCspIsRefusedUpFront) {
   request.provider_name = kAesCsp;
   auto csr = run(backend.create_csr(request));
   ASSERT_FALSE(csr.ok());
-  EXPECT_EQ(csr.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(csr.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(csr.error().message.find("legacy CSP"), std::string::npos) << csr.error().message;
 }
 
@@ -175,13 +175,13 @@ TEST_F(Reenrollment, BadInputsCreateNoKey) {
   request.subject = "NOTANATTRIBUTE=1";
   auto bad_subject = run(backend.create_csr(request));
   ASSERT_FALSE(bad_subject.ok());
-  EXPECT_EQ(bad_subject.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(bad_subject.error().code, ErrorCode::kInvalidArgument);
 
   request.subject = "CN=x";
   request.key_size = "1000";
   auto bad_size = run(backend.create_csr(request));
   ASSERT_FALSE(bad_size.ok());
-  EXPECT_EQ(bad_size.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(bad_size.error().code, ErrorCode::kInvalidArgument);
 
   request.key_size = "2048";
   request.store = "NoSuchStore-wincert";
@@ -201,7 +201,7 @@ TEST_F(Reenrollment, ACertificateWithoutAPendingRequestIsRefused) {
 
   auto garbage = run(backend.install_issued({"My", "not a certificate"}));
   ASSERT_FALSE(garbage.ok());
-  EXPECT_EQ(garbage.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(garbage.error().code, ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -308,11 +308,11 @@ TEST_F(LocalSql, BindRefusesBeforeChangingAnything) {
 
   auto other_store = run(sql->bind(request, with_key, "WebHosting"));
   ASSERT_FALSE(other_store.ok());
-  EXPECT_EQ(other_store.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(other_store.error().code, ErrorCode::kInvalidArgument);
 
   auto not_a_thumbprint = run(sql->bind(request, "nope", "My"));
   ASSERT_FALSE(not_a_thumbprint.ok());
-  EXPECT_EQ(not_a_thumbprint.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(not_a_thumbprint.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(bound(kDefaultId), std::optional<std::string>(""));
 
   LocalSqlOptions not_installed = options_;

@@ -85,7 +85,7 @@ TEST_F(LocalStore, InventoryOfMyWorks) {
 TEST_F(LocalStore, AMissingStoreIsAPermanentErrorNamingIt) {
   auto inventory = run(backend.inventory("NoSuchStore-wincert"));
   ASSERT_FALSE(inventory.ok());
-  EXPECT_EQ(inventory.error().kind, ErrorKind::kPermanent);
+  EXPECT_FALSE(inventory.error().retryable());
   EXPECT_EQ(inventory.error().message, "the certificate store LocalMachine\\NoSuchStore-wincert does not exist");
 }
 
@@ -115,7 +115,7 @@ TEST_F(LocalStore, EveryPkcs12VectorIsAddedAndRemovedOrRefusedCleanly) {
     auto result = run(backend.add(pfx_request(der, password, "")));
     if (pfx->has_private_key && running_under_wine()) {
       ASSERT_FALSE(result.ok());
-      EXPECT_EQ(result.error().kind, ErrorKind::kPermanent);
+      EXPECT_FALSE(result.error().retryable());
       EXPECT_NE(result.error().message.find("'Microsoft Software Key Storage Provider'"), std::string::npos)
           << result.error().message;
       if (password == "cryptography") {
@@ -328,7 +328,7 @@ TEST_F(LocalStore, WrongPasswordOrMissingKeyChangesNothing) {
 
   auto wrong = run(backend.add(pfx_request(pfx, "wrong", rsa_provider_for_this_platform())));
   ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(wrong.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(wrong.error().message.find("wrong password"), std::string::npos);
   EXPECT_EQ(wrong.error().message.find("right"), std::string::npos);
 
@@ -360,7 +360,7 @@ TEST_F(LocalStore, RemovingWhatIsNotThereOrIsNotAThumbprint) {
 
   auto invalid = run(backend.remove({"My", "not-a-thumbprint"}));
   ASSERT_FALSE(invalid.ok());
-  EXPECT_EQ(invalid.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(invalid.error().code, ErrorCode::kInvalidArgument);
 
   auto no_store = run(backend.remove({"NoSuchStore-wincert", "00112233445566778899AABBCCDDEEFF00112233"}));
   ASSERT_FALSE(no_store.ok());
@@ -374,7 +374,7 @@ TEST_F(LocalStore, AddNowOnlyImportsAndRefusesABindingBeforeTheMachineIsTouched)
   request.iis_binding = IisBindingRequest{};
   auto iis = add_now(request);
   ASSERT_FALSE(iis.ok());
-  EXPECT_EQ(iis.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_EQ(iis.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(iis.error().message.find("make_local_cert_store"), std::string::npos) << iis.error().message;
   EXPECT_FALSE(store_has("My", thumbprint_of(der_of(cert.get()))));
 }
