@@ -1,14 +1,9 @@
 #include "agent/command_http.hpp"
 
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -20,6 +15,7 @@
 #include <mutex>
 
 #include "common/encoding.hpp"
+#include "common/http_connection.hpp"
 #include "common/log.hpp"
 #include "common/text.hpp"
 #include "common/tls.hpp"
@@ -36,18 +32,6 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
-
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  net::ip::make_address(host, ec);
-  return !ec;
-}
-
-bool is_connection_lost(const error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::connection_aborted || ec == net::error::broken_pipe || ec == net::error::not_connected ||
-         ec == ssl::error::stream_truncated;
-}
 
 std::uint16_t default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
 
@@ -176,22 +160,7 @@ std::string body_excerpt(std::string_view body) { return printable_excerpt(body)
 
 namespace {
 
-struct Connection {
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;
-  bool fresh = true;  // no response read on it yet
-
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-  void close() {
-    error_code ignored;
-    if (plain || tls) {
-      lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-      lowest().close();
-    }
-  }
-  ~Connection() { close(); }
-};
+using Connection = wincert::http::HttpConnection;
 
 struct Attempt {
   Result<HttpResponse> result;
@@ -249,86 +218,35 @@ struct HttpClient::Impl {
     --pool.users;
   }
 
-  net::awaitable<Result<std::unique_ptr<Connection>>> connect(const Url& url) {
-    const std::string where = url.authority();
-    auto resolver = std::make_shared<tcp::resolver>(executor);
-    net::steady_timer deadline(executor);
-    deadline.expires_after(options.connect_timeout);
-    auto timed_out = std::make_shared<bool>(false);
-    deadline.async_wait([resolver, timed_out](error_code ec) {
-      if (!ec) {
-        *timed_out = true;
-        resolver->cancel();
-      }
-    });
-    const std::string service = std::to_string(url.port);
-    auto [resolve_ec, results] = co_await resolver->async_resolve(url.host, service, kUseTuple);
-    deadline.cancel();
-    if (resolve_ec) {
-      if (*timed_out)
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                   " resolving host name '" + url.host + "': check DNS");
-      co_return Error::transient("cannot resolve host name '" + url.host + "': " + resolve_ec.message() +
-                                 ": check the URL and DNS");
-    }
+  // How connection errors name Command and what they advise.
+  wincert::http::PeerWords peer_words() const {
+    wincert::http::PeerWords words;
+    words.noun = "server";
+    words.listener = "the server";
+    words.address = "the URL";
+    words.trust_hint = "set ServerCaFile to the CA that issued it";
+    words.expired_hint = "renew the server's HTTPS certificate (or check both clocks)";
+    if (!options.client_certificate.empty()) words.handshake_hint = " (was the client certificate accepted?)";
+    return words;
+  }
 
-    auto conn = std::make_unique<Connection>();
-    auto stream = std::make_unique<beast::tcp_stream>(executor);
-    stream->expires_after(options.connect_timeout);
-    auto [connect_ec, endpoint] = co_await stream->async_connect(results, kUseTuple);
-    (void)endpoint;
-    if (connect_ec) {
-      if (connect_ec == beast::error::timeout)
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) + " connecting to " +
-                                   where + ": is the server up and reachable through the firewall?");
-      if (connect_ec == net::error::connection_refused)
-        co_return Error::transient("connection refused by " + where + ": is the server listening on port " +
-                                   std::to_string(url.port) + "?");
-      co_return Error::transient("cannot connect to " + where + ": " + connect_ec.message());
+  net::awaitable<Result<std::unique_ptr<Connection>>> connect(const Url& url) {
+    wincert::http::ConnectOptions connect_options;
+    connect_options.connect_timeout = options.connect_timeout;
+    connect_options.tls_handshake_timeout = options.connect_timeout;
+    connect_options.verify_peer = options.verify_peer;
+    connect_options.where = url.authority();
+    connect_options.words = peer_words();
+    auto conn = co_await Connection::open(executor, url.tls() ? &tls_context : nullptr, url.host, url.port,
+                                          connect_options);
+    if (conn.ok()) {
+      ++opened;
+      log()->debug("connected to {}", url.origin());
     }
-    stream->socket().set_option(tcp::no_delay(true));
-    if (!url.tls()) {
-      conn->plain = std::move(stream);
-    } else {
-      auto tls = std::make_unique<ssl::stream<beast::tcp_stream>>(std::move(*stream), tls_context);
-      SSL* handle = tls->native_handle();
-      const bool ip = is_ip_literal(url.host);
-      if (!ip) SSL_set_tlsext_host_name(handle, url.host.c_str());
-      if (options.verify_peer) {
-        X509_VERIFY_PARAM* param = SSL_get0_param(handle);
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        const int set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str())
-                           : X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
-        if (set != 1) co_return Error::permanent("cannot set up host-name verification for " + url.host);
-      }
-      beast::get_lowest_layer(*tls).expires_after(options.connect_timeout);
-      auto [hs_ec] = co_await tls->async_handshake(ssl::stream_base::client, kUseTuple);
-      if (hs_ec) {
-        const long verify = SSL_get_verify_result(handle);
-        if (hs_ec == beast::error::timeout)
-          co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                     " in the TLS handshake with " + where);
-        if (options.verify_peer && verify != X509_V_OK) {
-          const std::string reason = X509_verify_cert_error_string(verify);
-          if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            co_return Error::permanent("the TLS certificate of " + where + " does not match the name '" + url.host +
-                                       "' (" + reason + "): use the host name the certificate was issued for");
-          co_return Error::permanent("the TLS certificate of " + where + " is not trusted: " + reason +
-                                     ": set ServerCaFile to the CA that issued it");
-        }
-        co_return Error::transient(
-            "TLS handshake with " + where + " failed: " + hs_ec.message() +
-            (options.client_certificate.empty() ? std::string() : " (was the client certificate accepted?)"));
-      }
-      conn->tls = std::move(tls);
-    }
-    ++opened;
-    log()->debug("connected to {}", url.origin());
     co_return conn;
   }
 
   net::awaitable<Attempt> send_once(Connection& conn, const HttpRequest& request, std::string_view what) {
-    const std::string where = request.url.authority();
     http::request<http::string_body> req;
     req.method_string(request.method);
     req.target(request.url.target);
@@ -343,60 +261,12 @@ struct HttpClient::Impl {
     req.body() = request.body;
     req.prepare_payload();
 
-    const bool reused = !conn.fresh;
-    conn.lowest().expires_after(options.request_timeout);
-    error_code write_ec;
-    if (conn.tls) {
-      std::tie(write_ec, std::ignore) = co_await http::async_write(*conn.tls, req, kUseTuple);
-    } else {
-      std::tie(write_ec, std::ignore) = co_await http::async_write(*conn.plain, req, kUseTuple);
-    }
-    if (write_ec) {
-      if (write_ec == beast::error::timeout)
-        co_return Attempt{Error::transient("timed out after " + duration_text(options.request_timeout) + " sending " +
-                                           std::string(what) + " to " + where),
-                          false};
-      co_return Attempt{Error::transient("connection to " + where + " lost while sending " + std::string(what) + ": " +
-                                         write_ec.message()),
-                        reused && is_connection_lost(write_ec)};
-    }
-
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options.max_response_body);
-    parser.header_limit(static_cast<std::uint32_t>(options.max_response_header));
-    error_code read_ec;
-    if (conn.tls) {
-      std::tie(read_ec, std::ignore) = co_await http::async_read(*conn.tls, conn.buffer, parser, kUseTuple);
-    } else {
-      std::tie(read_ec, std::ignore) = co_await http::async_read(*conn.plain, conn.buffer, parser, kUseTuple);
-    }
-    if (read_ec) {
-      const std::string doing = std::string(what) + " response from " + where;
-      if (read_ec == beast::error::timeout)
-        co_return Attempt{
-            Error::transient("timed out after " + duration_text(options.request_timeout) + " waiting for the " + doing),
-            false};
-      if (read_ec == http::error::body_limit)
-        co_return Attempt{Error::invalid("the " + doing + " is larger than the limit of " +
-                                         std::to_string(options.max_response_body / 1024) + " KiB"),
-                          false};
-      if (read_ec == http::error::header_limit)
-        co_return Attempt{Error::invalid("the HTTP header of the " + doing + " is larger than " +
-                                         std::to_string(options.max_response_header / 1024) + " KiB"),
-                          false};
-      if (is_connection_lost(read_ec) || read_ec == http::error::partial_message) {
-        if (!parser.got_some())
-          co_return Attempt{Error::transient("connection closed by " + where + " before the " + std::string(what) +
-                                             " response arrived (" + read_ec.message() + ")"),
-                            reused};
-        co_return Attempt{Error::transient("connection closed by " + where + " in the middle of the " +
-                                           std::string(what) + " response"),
-                          false};
-      }
-      co_return Attempt{Error::invalid("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
-    }
-    conn.fresh = false;
-    auto response = parser.release();
+    // One deadline for the whole exchange (write and complete response), as HttpClientOptions says.
+    const wincert::http::ExchangeLimits limits{options.request_timeout, std::chrono::milliseconds(0),
+                                               options.max_response_body, options.max_response_header};
+    auto outcome = co_await conn.exchange(req, limits, what);
+    if (!outcome.response.ok()) co_return Attempt{std::move(outcome.response).error(), outcome.stale};
+    auto& response = *outcome.response;
     HttpResponse out;
     out.status = response.result_int();
     out.reason = std::string(response.reason());

@@ -184,7 +184,7 @@ net::awaitable<Result<std::unique_ptr<HttpConnection>>> HttpConnection::open(net
   }
   if (lookup.error) {
     co_return Error::unavailable("cannot resolve host name '" + host + "': " + lookup.error.message() +
-                                 ": check the name and DNS");
+                                 ": check " + words.address + " and DNS");
   }
 
   auto stream = std::make_unique<beast::tcp_stream>(executor);

@@ -1,14 +1,7 @@
 #include "winrm/transport.hpp"
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -17,8 +10,8 @@
 #include <optional>
 #include <vector>
 
+#include "common/http_connection.hpp"
 #include "common/log.hpp"
-#include "common/name_lookup.hpp"
 #include "common/text.hpp"
 #include "common/tls.hpp"
 #include "common/worker_pool.hpp"
@@ -30,12 +23,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
-using boost::system::error_code;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr int kMaxAuthLegs = 5;
 constexpr std::string_view kSoapContentType = "application/soap+xml;charset=UTF-8";
 
@@ -43,18 +34,6 @@ constexpr std::string_view kSoapContentType = "application/soap+xml;charset=UTF-
 std::string excerpt(std::string_view body) {
   const std::string text = printable_excerpt(body);
   return text == "(empty body)" ? text : "'" + text + "'";
-}
-
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  net::ip::make_address(host, ec);
-  return !ec;
-}
-
-bool is_connection_lost(const error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::connection_aborted || ec == net::error::broken_pipe ||
-         ec == net::error::not_connected || ec == ssl::error::stream_truncated;
 }
 
 struct HttpExchange {
@@ -82,11 +61,8 @@ struct WsmanTransport::Impl {
   ssl::context tls_context{ssl::context::tls_client};
   AsyncLock lock;
 
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;
+  std::unique_ptr<wincert::http::HttpConnection> conn;
   bool authenticated = false;  // the connection finished an auth handshake (encrypting auth only)
-  bool fresh = false;          // no request has completed on this connection yet
   bool auth_reported = false;  // the observer heard how this connection's auth handshake ended
 
   std::atomic<std::uint64_t> http_requests{0};
@@ -107,8 +83,7 @@ struct WsmanTransport::Impl {
     co_return call();
   }
   std::string where() const { return endpoint.authority(); }
-  bool connected() const { return plain != nullptr || tls != nullptr; }
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  bool connected() const { return conn && conn->is_open(); }
 
   ConnectionInfo connection_info() const {
     ConnectionInfo info;
@@ -119,17 +94,9 @@ struct WsmanTransport::Impl {
   }
 
   void disconnect() {
-    if (connected()) {
-      if (options.observer) options.observer->connection_closed(endpoint.host);
-      error_code ignored;
-      lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-      lowest().close();
-    }
-    tls.reset();
-    plain.reset();
-    buffer.consume(buffer.size());
+    if (conn && options.observer) options.observer->connection_closed(endpoint.host);
+    conn.reset();
     authenticated = false;
-    fresh = false;
     auth_reported = false;
   }
 
@@ -152,6 +119,18 @@ struct WsmanTransport::Impl {
     return wincert::tls::configure_client(tls_context, settings);
   }
 
+  // How connection errors name a WinRM host and what they advise.
+  static wincert::http::PeerWords peer_words() {
+    wincert::http::PeerWords words;
+    words.noun = "host";
+    words.listener = "WinRM";
+    words.address = "the endpoint name";
+    words.trust_hint = "use --ca-file with the CA that issued it";
+    words.expired_hint = "renew the host's WinRM HTTPS certificate (or check both clocks)";
+    words.handshake_hint = ": is this an HTTPS listener (usually port 5986)?";
+    return words;
+  }
+
   net::awaitable<Status> connect() {
     disconnect();
     ConnectionInfo info = connection_info();
@@ -160,92 +139,19 @@ struct WsmanTransport::Impl {
       if (!allowed.ok()) co_return allowed.error();
     }
 
-    // Resolve, bounded by the connect timeout: a lookup that outlives it is abandoned, not waited for.
-    const std::string service = std::to_string(endpoint.port);
-    auto lookup = co_await lookup_name(endpoint.host, service, options.connect_timeout);
-    if (lookup.timed_out) {
-      co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                 " resolving host name '" + endpoint.host + "': check DNS");
-    }
-    if (lookup.too_many) {
-      co_return Error::transient("cannot resolve host name '" + endpoint.host +
-                                 "' now: too many name lookups are still running (is DNS answering?)");
-    }
-    if (lookup.error) {
-      co_return Error::transient("cannot resolve host name '" + endpoint.host + "': " + lookup.error.message() +
-                                 ": check the endpoint name and DNS");
-    }
-    const auto& results = lookup.results;
-
-    auto stream = std::make_unique<beast::tcp_stream>(executor);
-    stream->expires_after(options.connect_timeout);
-    auto [connect_ec, connected_to] = co_await stream->async_connect(results, kUseTuple);
-    (void)connected_to;
-    if (connect_ec) {
-      if (connect_ec == beast::error::timeout) {
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) + " connecting to " +
-                                   where() + ": is the host up and the port open in its firewall?");
-      }
-      if (connect_ec == net::error::connection_refused) {
-        co_return Error::transient("connection refused by " + where() + ": is WinRM listening on port " +
-                                   std::to_string(endpoint.port) + "?");
-      }
-      co_return Error::transient("cannot connect to " + where() + ": " + connect_ec.message());
-    }
-    stream->socket().set_option(tcp::no_delay(true));
-
-    if (endpoint.tls) {
-      auto tls_stream = std::make_unique<ssl::stream<beast::tcp_stream>>(std::move(*stream), tls_context);
-      SSL* ssl_handle = tls_stream->native_handle();
-      const bool ip = is_ip_literal(endpoint.host);
-      if (!ip) SSL_set_tlsext_host_name(ssl_handle, endpoint.host.c_str());  // SNI
-      if (options.verify_peer) {
-        // Host-name (or IP) check by OpenSSL itself, so a mismatch reports X509_V_ERR_HOSTNAME_MISMATCH.
-        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        const int set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str())
-                           : X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), 0);
-        if (set != 1) co_return Error::permanent("cannot set up host-name verification for " + endpoint.host);
-      }
-      beast::get_lowest_layer(*tls_stream).expires_after(options.tls_handshake_timeout);
-      auto [hs_ec] = co_await tls_stream->async_handshake(ssl::stream_base::client, kUseTuple);
-      if (hs_ec) {
-        const long verify = SSL_get_verify_result(ssl_handle);
-        if (hs_ec == beast::error::timeout) {
-          co_return Error::transient("timed out after " + duration_text(options.tls_handshake_timeout) +
-                                     " in the TLS handshake with " + where() + ": is this an HTTPS listener?");
-        }
-        if (options.verify_peer && verify != X509_V_OK) {
-          const std::string reason = X509_verify_cert_error_string(verify);
-          if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-            co_return Error::permanent("TLS certificate of host " + where() + " does not match the name '" +
-                                       endpoint.host + "' (" + reason +
-                                       "): use the host name the certificate was issued for");
-          }
-          if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID) {
-            co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
-                                       ": renew the host's WinRM HTTPS certificate (or check both clocks)");
-          }
-          co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
-                                     ": use --ca-file with the CA that issued it");
-        }
-        co_return Error::transient("TLS handshake with " + where() + " failed: " + hs_ec.message() +
-                                   ": is this an HTTPS listener (usually port 5986)?");
-      }
-      if (X509* cert = SSL_get1_peer_certificate(ssl_handle)) {
-        unsigned char* der = nullptr;
-        const int len = i2d_X509(cert, &der);
-        if (len > 0) info.peer_certificate_der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
-        OPENSSL_free(der);
-        X509_free(cert);
-      }
-      tls = std::move(tls_stream);
-    } else {
-      plain = std::move(stream);
-    }
+    wincert::http::ConnectOptions connect_options;
+    connect_options.connect_timeout = options.connect_timeout;
+    connect_options.tls_handshake_timeout = options.tls_handshake_timeout;
+    connect_options.verify_peer = options.verify_peer;
+    connect_options.where = where();
+    connect_options.words = peer_words();
+    auto opened = co_await wincert::http::HttpConnection::open(executor, endpoint.tls ? &tls_context : nullptr,
+                                                               endpoint.host, endpoint.port, connect_options);
+    if (!opened.ok()) co_return std::move(opened).error();
+    conn = std::move(opened).value();
+    info.peer_certificate_der = conn->peer_certificate_der();
     ++connections_opened;
     if (options.observer) options.observer->connection_opened(endpoint.host);
-    fresh = true;
     log()->debug("connected to {} ({})", where(), endpoint.tls ? "https" : "http");
     if (auth) {
       auto reset_context = [this, &info] { return auth->reset(info); };
@@ -271,72 +177,16 @@ struct WsmanTransport::Impl {
     req.body() = body.data;
     req.prepare_payload();
 
-    const bool reused = !fresh;
-    lowest().expires_after(options.write_timeout);
-    error_code write_ec;
-    if (tls) {
-      std::tie(write_ec, std::ignore) = co_await http::async_write(*tls, req, kUseTuple);
-    } else {
-      std::tie(write_ec, std::ignore) = co_await http::async_write(*plain, req, kUseTuple);
-    }
     ++http_requests;
-    if (write_ec) {
+    const wincert::http::ExchangeLimits limits{options.write_timeout, options.read_timeout,
+                                               options.max_response_body, options.max_response_header};
+    auto outcome = co_await conn->exchange(req, limits, what);
+    if (!outcome.response.ok()) {
       disconnect();
-      if (write_ec == beast::error::timeout) {
-        co_return Attempt{Error::transient("timed out after " + duration_text(options.write_timeout) +
-                                           " sending " + std::string(what) + " to " + where()),
-                          false};
-      }
-      co_return Attempt{Error::transient("connection to " + where() + " lost while sending " + std::string(what) +
-                                         ": " + write_ec.message()),
-                        reused && is_connection_lost(write_ec)};
+      co_return Attempt{std::move(outcome.response).error(), outcome.stale};
     }
     bytes_sent += body.data.size();
-
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options.max_response_body);
-    parser.header_limit(static_cast<std::uint32_t>(options.max_response_header));
-    lowest().expires_after(options.read_timeout);
-    error_code read_ec;
-    if (tls) {
-      std::tie(read_ec, std::ignore) = co_await http::async_read(*tls, buffer, parser, kUseTuple);
-    } else {
-      std::tie(read_ec, std::ignore) = co_await http::async_read(*plain, buffer, parser, kUseTuple);
-    }
-    if (read_ec) {
-      const bool nothing_read = !parser.got_some();
-      disconnect();
-      const std::string doing = std::string(what) + " response from " + where();
-      if (read_ec == beast::error::timeout) {
-        co_return Attempt{Error::transient("timed out after " + duration_text(options.read_timeout) +
-                                           " waiting for the " + doing +
-                                           " (the host accepted the request but did not answer)"),
-                          false};
-      }
-      if (read_ec == http::error::body_limit) {
-        co_return Attempt{Error::invalid("the " + doing + " is larger than the limit of " +
-                                         std::to_string(options.max_response_body / (1024 * 1024)) + " MiB"),
-                          false};
-      }
-      if (read_ec == http::error::header_limit) {
-        co_return Attempt{Error::invalid("the HTTP header of the " + doing + " is larger than " +
-                                         std::to_string(options.max_response_header / 1024) + " KiB"),
-                          false};
-      }
-      if (is_connection_lost(read_ec) || read_ec == http::error::partial_message) {
-        if (nothing_read) {
-          co_return Attempt{Error::transient("connection closed by " + where() + " before the " +
-                                             std::string(what) + " response arrived (" + read_ec.message() + ")"),
-                            reused};
-        }
-        co_return Attempt{Error::transient("connection closed by " + where() + " in the middle of the " +
-                                           std::string(what) + " response (truncated)"),
-                          false};
-      }
-      co_return Attempt{Error::invalid("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
-    }
-    fresh = false;
-    auto response = parser.release();
+    auto& response = *outcome.response;
     HttpExchange exchange;
     exchange.status = response.result_int();
     exchange.reason = std::string(response.reason());
