@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "agent/job_deadline.hpp"
+#include "agent/job_timetable.hpp"
 #include "agent/platform/files.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
@@ -38,9 +39,6 @@ namespace {
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr int kConfigFetchAttempts = 3;
 constexpr int kCsrAttempts = 5;
-constexpr std::size_t kMaxFinishedOnce = 10000;
-constexpr std::chrono::seconds kClockJump{90};   // more than timer jitter and a busy thread
-constexpr std::size_t kMaxRunWhenListed = 1000;  // chained jobs waiting for the list that names them
 
 TimePoint wall_now() { return std::chrono::time_point_cast<std::chrono::seconds>(Clock::now()); }
 
@@ -99,14 +97,6 @@ std::string_view failure_category(const jobs::JobResult& result) {
 }  // namespace
 
 struct Agent::Impl {
-  // A job of the current list and its timing.
-  struct JobState {
-    JobEntry entry;
-    Schedule schedule;
-    std::optional<TimePoint> last_run;
-    std::optional<TimePoint> next;
-  };
-
   net::any_io_executor ex;
   AgentConfig config;
   AgentDeps deps;
@@ -128,14 +118,8 @@ struct Agent::Impl {
   std::chrono::seconds heartbeat_interval{300};
   bool need_register = true;
 
-  std::map<std::string, JobState> jobs;
-  std::set<std::string> finished_once;    // immediate/once jobs already run (the list may still name them)
+  JobTimetable timetable;                  // the job list and when each job runs next
   std::set<std::string> preparing;        // configuration being fetched
-  std::set<std::string> run_when_listed;  // chained jobs Command asked for before listing them
-  // The last jobs_loop round, for noticing wall-clock jumps.
-  bool clock_seen = false;
-  TimePoint clock_wall{};
-  SteadyClock::time_point clock_steady{};
 
   // Results the outbox could not store (disk full, read-only directory): kept here, stored again or
   // sent directly by held_loop(); their jobs are not finished until then.
@@ -306,9 +290,9 @@ struct Agent::Impl {
                         ? " (Command asks for a new agent authentication certificate: renew CertPath/KeyPath)"
                         : "");
         }
-        apply_job_list(reply->session.jobs);
+        timetable.apply(reply->session.jobs, wall_now());
         log->info("registered orchestrator '{}' (AgentId {}): {} job(s), heartbeat every {} s",
-                  config.orchestrator_name, agent_id.empty() ? "-" : agent_id, jobs.size(), heartbeat_interval.count());
+                  config.orchestrator_name, agent_id.empty() ? "-" : agent_id, timetable.size(), heartbeat_interval.count());
         token_ready.cancel();
         heartbeat_wake.cancel();  // restart heartbeat timing from this session
         jobs_wake.cancel();
@@ -352,109 +336,37 @@ struct Agent::Impl {
 
   // ---- job list and timing ----
 
-  void apply_job_list(const std::vector<JobEntry>& list) {
-    const TimePoint now = wall_now();
-    std::map<std::string, JobState> updated;
-    for (const auto& entry : list) {
-      if (entry.job_id.empty()) {
-        log->warn("Command listed a job without JobId; ignored");
-        continue;
-      }
-      if (finished_once.count(entry.job_id)) continue;
-      auto schedule = parse_schedule(entry.schedule);
-      if (!schedule.ok()) {
-        log->error("job {} not scheduled: {}", entry.job_id, schedule.error().message);
-        continue;
-      }
-      if (entry.schedule.empty() && !entry.cron.empty())
-        log->warn("job {} has only a Cron schedule ('{}'), which Command's agents do not use; running it now",
-                  entry.job_id, entry.cron);
-      JobState state{entry, *schedule, std::nullopt, std::nullopt};
-      auto old = jobs.find(entry.job_id);
-      if (old != jobs.end() && old->second.schedule == *schedule) {
-        state.last_run = old->second.last_run;
-        state.next = old->second.next;
-      } else {
-        state.next = next_run(*schedule, now, std::nullopt);
-      }
-      if (run_when_listed.erase(entry.job_id)) state.next = now;
-      updated[entry.job_id] = std::move(state);
-    }
-    jobs = std::move(updated);
-    // A chained job the list still does not name after a refresh is not coming: forget it.
-    run_when_listed.clear();
-  }
-
   // Runs a known job now (Command chained it: "InventoryJob" in a completion reply).
   void trigger_now(const std::string& job_id) {
-    auto it = jobs.find(job_id);
-    if (it == jobs.end()) {
-      // A job created just now (a chained inventory): fetch the job list, then run it.
-      log->debug("Command asked to run job {} now; fetching the job list that names it", job_id);
-      if (run_when_listed.size() < kMaxRunWhenListed) run_when_listed.insert(job_id);
-      need_register = true;
-      session_wake.cancel();
+    if (timetable.trigger_now(job_id, wall_now())) {
+      jobs_wake.cancel();
       return;
     }
-    it->second.next = wall_now();
-    jobs_wake.cancel();
-  }
-
-  // Wall-clock jumps (NTP step, an administrator): measured against the steady clock between rounds.
-  void notice_clock_jump(TimePoint now, SteadyClock::time_point steady) {
-    if (clock_seen) {
-      const auto expected = clock_wall + std::chrono::duration_cast<std::chrono::seconds>(steady - clock_steady);
-      const auto skew = now - expected;
-      if (skew > kClockJump || skew < -kClockJump) {
-        log->warn("the wall clock jumped {} by {} s; interval jobs keep their rhythm, jobs that became due run once",
-                  skew.count() > 0 ? "forward" : "back", std::abs(skew.count()));
-        for (auto& [id, state] : jobs) state.next = next_after_clock_jump(state.schedule, state.next, skew);
-      }
-    }
-    clock_seen = true;
-    clock_wall = now;
-    clock_steady = steady;
+    // A job created just now (a chained inventory): fetch the job list that names it; it runs then.
+    log->debug("Command asked to run job {} now; fetching the job list that names it", job_id);
+    need_register = true;
+    session_wake.cancel();
   }
 
   net::awaitable<void> jobs_loop() {
     while (!stopping) {
       const TimePoint now = wall_now();
-      notice_clock_jump(now, SteadyClock::now());
-      std::optional<TimePoint> earliest;
-      std::vector<std::string> due;
-      for (auto& [id, state] : jobs) {
-        if (!state.next) continue;
-        if (*state.next <= now) {
-          due.push_back(id);
-        } else if (!earliest || *state.next < *earliest) {
-          earliest = state.next;
-        }
-      }
-      for (const auto& id : due) fire(id, now);
+      timetable.observe_clock(now, SteadyClock::now());
+      const auto due = timetable.take_due(now);
+      for (const auto& entry : due) dispatch(entry);
       if (!due.empty()) continue;  // recompute with the new next times
       // Wake at the next due time, at least once a minute (the wall clock may jump).
       auto wait = std::chrono::duration_cast<SteadyClock::duration>(std::chrono::seconds(60));
-      if (earliest) wait = std::min(wait, std::chrono::duration_cast<SteadyClock::duration>(*earliest - now));
+      if (const auto earliest = timetable.earliest())
+        wait = std::min(wait, std::chrono::duration_cast<SteadyClock::duration>(*earliest - now));
       jobs_wake.expires_after(wait);
       co_await jobs_wake.async_wait(kUseTuple);
     }
   }
 
-  void fire(const std::string& id, TimePoint now) {
-    auto it = jobs.find(id);
-    if (it == jobs.end()) return;
-    JobState& state = it->second;
-    state.last_run = now;
-    state.next = next_run(state.schedule, now, now);
-    if (state.next) {
-      log->debug("job {} next runs at {}", id, format_time(*state.next));
-    }
-    const JobEntry entry = state.entry;
-    if (!state.schedule.recurring()) {
-      if (finished_once.size() >= kMaxFinishedOnce) finished_once.clear();
-      finished_once.insert(id);
-      jobs.erase(it);
-    }
+  // Starts a due job unless its result already waits or its previous run is still going.
+  void dispatch(const JobEntry& entry) {
+    const std::string& id = entry.job_id;
     if (outbox->has_completion(id) || holds_completion(id)) {
       // Finished before a restart, its result not delivered yet: running it again would repeat its work
       // on the host (a second key and certificate for a reenrollment) for a result Command discards.

@@ -8,6 +8,7 @@ set(WINCERT_AGENT_DAEMON_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/schedule.cpp
   ${CMAKE_CURRENT_LIST_DIR}/outbox.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/job_timetable.cpp
   ${CMAKE_CURRENT_LIST_DIR}/agent_loop.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_deadline.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_cli.cpp)

@@ -22,3 +22,7 @@ target_compile_definitions(agent_job_deadline_tests PRIVATE WINCERT_SOURCE_DIR="
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/job_deadline_test.cpp
   PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
 gtest_discover_tests(agent_job_deadline_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 120 LABELS agent)
+# The job timetable (agent/job_timetable.cpp), on its own: no server, no timers.
+add_executable(agent_job_timetable_tests ${CMAKE_CURRENT_LIST_DIR}/job_timetable_test.cpp)
+target_link_libraries(agent_job_timetable_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
+gtest_discover_tests(agent_job_timetable_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 60 LABELS agent)
