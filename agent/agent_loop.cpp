@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/command_connection.hpp"
 #include "agent/job_deadline.hpp"
 #include "agent/job_timetable.hpp"
 #include "agent/platform/files.hpp"
@@ -834,35 +835,12 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   auto base = parse_url(cfg.agents_server_uri);
   if (!base.ok()) return base.error().context("AgentsServerUri: ");
 
-  HttpClientOptions options;
-  options.connect_timeout = cfg.server_connect_timeout;
-  options.request_timeout = cfg.server_request_timeout;
-  options.verify_peer = cfg.server_tls_verify;
-  options.ca_file = cfg.server_ca_file;
-  options.client_certificate = cfg.client_cert;
-  options.client_key = cfg.client_key;
-  options.user_agent = std::string("wincert-agent/") + WINCERT_VERSION;
-  options.max_connections_per_origin = 4;
-  auto http = HttpClient::create(executor, options);
-  if (!http.ok()) return http.error().context("connection to Command: ");
-  impl->command_http = std::move(http.value());
-
-  HttpClientOptions token_options = options;
-  token_options.client_certificate.clear();
-  token_options.client_key.clear();
-  token_options.max_connections_per_origin = 1;
-  auto token_http = HttpClient::create(executor, token_options);
-  if (!token_http.ok()) return token_http.error().context("connection to the token endpoint: ");
-  impl->token_http = std::move(token_http.value());
-  impl->auth = make_command_auth(cfg, *impl->token_http);
-
-  ClientIdentity identity;
-  identity.base = *base;
-  identity.orchestrator_name = cfg.orchestrator_name;
-  identity.agent_platform = cfg.agent_platform;
-  identity.agent_version = pack_agent_version(WINCERT_VERSION);
-  identity.client_parameters = cfg.client_parameters;
-  impl->client = std::make_unique<CommandClient>(*impl->command_http, *impl->auth, std::move(identity));
+  auto command = make_command_connection(executor, cfg, command_connection_use(cfg));
+  if (!command.ok()) return command.error();
+  impl->command_http = std::move(command->http);
+  impl->token_http = std::move(command->token_http);
+  impl->auth = std::move(command->auth);
+  impl->client = std::move(command->client);
 
   auto outbox = Outbox::open(cfg.outbox_directory);
   if (!outbox.ok()) return outbox.error();

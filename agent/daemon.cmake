@@ -5,6 +5,7 @@ set(WINCERT_AGENT_DAEMON_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/command_http.cpp
   ${CMAKE_CURRENT_LIST_DIR}/command_auth.cpp
   ${CMAKE_CURRENT_LIST_DIR}/command_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/command_connection.cpp
   ${CMAKE_CURRENT_LIST_DIR}/schedule.cpp
   ${CMAKE_CURRENT_LIST_DIR}/outbox.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler.cpp

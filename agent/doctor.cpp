@@ -21,6 +21,7 @@
 
 #include "agent/command_auth.hpp"
 #include "agent/command_client.hpp"
+#include "agent/command_connection.hpp"
 #include "agent/command_http.hpp"
 #include "agent/config.hpp"
 #include "agent/local_sessions.hpp"
@@ -440,29 +441,17 @@ net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, T
                   "Command's web server (IIS)", out))
     co_return out;
 
-  HttpClientOptions options;
-  options.connect_timeout = timeouts.command_connect;
-  options.request_timeout = timeouts.command_request;
-  options.verify_peer = cfg.server_tls_verify;
-  options.ca_file = cfg.server_ca_file;
-  options.client_certificate = cfg.client_cert;
-  options.client_key = cfg.client_key;
-  options.user_agent = std::string("wincert-agent/") + WINCERT_VERSION + " (doctor)";
-  options.max_connections_per_origin = 1;
-  auto http = HttpClient::create(executor, options);
-  if (!http.ok()) {
-    out.push_back(fail("command tls", http.error().message, "check ServerCaFile, CertPath and KeyPath (PEM files)"));
+  CommandConnectionUse use;
+  use.connect_timeout = timeouts.command_connect;
+  use.request_timeout = timeouts.command_request;
+  use.max_connections_per_origin = 1;
+  use.user_agent_suffix = " (doctor)";
+  auto command = make_command_connection(executor, cfg, use);
+  if (!command.ok()) {
+    out.push_back(fail("command tls", command.error().message, "check ServerCaFile, CertPath and KeyPath (PEM files)"));
     co_return out;
   }
-  HttpClientOptions token_options = options;
-  token_options.client_certificate.clear();
-  token_options.client_key.clear();
-  auto token_http = HttpClient::create(executor, token_options);
-  if (!token_http.ok()) {
-    out.push_back(fail("command oauth", token_http.error().message, "check ServerCaFile (PEM)"));
-    co_return out;
-  }
-  std::unique_ptr<CommandAuth> auth = make_command_auth(cfg, **token_http);
+  CommandAuth* auth = command->auth.get();
   const std::string trust = !cfg.server_tls_verify ? "certificate NOT verified (ServerTlsVerify is false)"
                             : cfg.server_ca_file.empty()
                                 ? "certificate verified against the system CA store"
@@ -492,12 +481,7 @@ net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, T
         pass("command oauth", "token issued for client '" + cfg.oauth.client_id + "' by " + cfg.oauth.token_url));
   }
 
-  ClientIdentity identity;
-  identity.base = *base;
-  identity.orchestrator_name = cfg.orchestrator_name;
-  identity.agent_platform = cfg.agent_platform;
-  identity.agent_version = pack_agent_version(WINCERT_VERSION);
-  CommandClient client(**http, *auth, std::move(identity));
+  CommandClient& client = *command->client;
   const std::string probe_token(kProbeSessionToken);
   auto reply = co_await client.heartbeat(probe_token);
   const std::string endpoint = base->origin() + base->path() + "/Session/Heartbeat";
