@@ -119,7 +119,7 @@ DigestSigner openssl_signer(EVP_PKEY* key, const EVP_MD* md) {
       }
     }
     EVP_PKEY_CTX_free(ctx);
-    if (size == 0) return Error::permanent("test signer failed");
+    if (size == 0) return Error::internal("test signer failed");
     signature.resize(size);
     return signature;
   };
