@@ -186,18 +186,10 @@ Result<std::vector<SqlInstanceBinding>> sql_bindings_from(const json& doc, std::
   for (const json* item : as_list(doc, key)) {
     if (!item->is_object()) return Error::invalid_argument("a SQL binding entry is not an object");
     SqlInstanceBinding binding;
-    auto name = get_string(*item, out::kInstanceName, true);
-    auto verified = get_bool(*item, out::kVerified);
-    auto key_file = get_string(*item, out::kKeyFile);
-    auto restarted = get_bool(*item, out::kRestarted);
-    if (!name) return name.error();
-    if (!verified) return verified.error();
-    if (!key_file) return key_file.error();
-    if (!restarted) return restarted.error();
-    binding.instance = *name;
-    binding.verified = *verified;
-    binding.key_file = *key_file;
-    binding.restarted = *restarted;
+    WINCERT_ASSIGN_OR_RETURN(binding.instance, get_string(*item, out::kInstanceName, true));
+    WINCERT_ASSIGN_OR_RETURN(binding.verified, get_bool(*item, out::kVerified));
+    WINCERT_ASSIGN_OR_RETURN(binding.key_file, get_string(*item, out::kKeyFile));
+    WINCERT_ASSIGN_OR_RETURN(binding.restarted, get_bool(*item, out::kRestarted));
     out_list.push_back(std::move(binding));
   }
   return out_list;
@@ -288,18 +280,10 @@ boost::asio::awaitable<Result<HostInfo>> ScriptCaller::host_info() {
 Result<HostInfo> parse_host_info(const json& doc) {
   if (!doc.is_object()) return Error::invalid_argument("host-info did not return an object");
   HostInfo info;
-  auto hostname = get_string(doc, out::kHostname);
-  auto build = get_int(doc, out::kOsBuild);
-  auto version = get_string(doc, out::kOsVersion);
-  auto ps = get_string(doc, out::kPsVersion);
-  if (!hostname) return hostname.error();
-  if (!build) return build.error();
-  if (!version) return version.error();
-  if (!ps) return ps.error();
-  info.hostname = *hostname;
-  info.os_build = *build;
-  info.os_version = *version;
-  info.ps_version = *ps;
+  WINCERT_ASSIGN_OR_RETURN(info.hostname, get_string(doc, out::kHostname));
+  WINCERT_ASSIGN_OR_RETURN(info.os_build, get_int(doc, out::kOsBuild));
+  WINCERT_ASSIGN_OR_RETURN(info.os_version, get_string(doc, out::kOsVersion));
+  WINCERT_ASSIGN_OR_RETURN(info.ps_version, get_string(doc, out::kPsVersion));
   if (info.os_build <= 0) return Error::invalid_argument("host-info returned no OS build number");
   return info;
 }
@@ -358,21 +342,12 @@ Result<std::vector<SqlInstance>> parse_sql_instances(const json& doc) {
   for (const json* item : as_list(doc, out::kInstances)) {
     if (!item->is_object()) return Error::invalid_argument("a SQL instance entry is not an object");
     SqlInstance instance;
-    auto name = get_string(*item, out::kInstanceName, true);
-    auto id = get_string(*item, out::kInstanceId);
-    auto cert = get_string(*item, out::kCertificate);
-    auto service = get_string(*item, out::kServiceName);
-    auto account = get_string(*item, out::kServiceAccount);
-    if (!name) return name.error();
-    if (!id) return id.error();
-    if (!cert) return cert.error();
-    if (!service) return service.error();
-    if (!account) return account.error();
-    instance.name = *name;
-    instance.instance_id = *id;
-    instance.thumbprint = thumbprint_or_empty(*cert);
-    instance.service_name = *service;
-    instance.service_account = *account;
+    WINCERT_ASSIGN_OR_RETURN(instance.name, get_string(*item, out::kInstanceName, true));
+    WINCERT_ASSIGN_OR_RETURN(instance.instance_id, get_string(*item, out::kInstanceId));
+    WINCERT_ASSIGN_OR_RETURN(const std::string cert, get_string(*item, out::kCertificate));
+    instance.thumbprint = thumbprint_or_empty(cert);
+    WINCERT_ASSIGN_OR_RETURN(instance.service_name, get_string(*item, out::kServiceName));
+    WINCERT_ASSIGN_OR_RETURN(instance.service_account, get_string(*item, out::kServiceAccount));
     instances.push_back(std::move(instance));
   }
   return instances;
@@ -397,7 +372,7 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
     return open_job_certificate(request.contents_base64, request.password, label);
   };
   WINCERT_CO_ASSIGN_OR_RETURN(auto pfx, co_await run_on_worker(open_pfx_now));
-  if (auto ok = check_importable(pfx, label, request.private_key_required); !ok) co_return ok.error();
+  WINCERT_CO_TRY(check_importable(pfx, label, request.private_key_required));
   const std::string thumbprint = pfx.leaf->info.thumbprint;
 
   json args = {
@@ -485,9 +460,7 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   if (request.sql_binding) {
     auto bindings = sql_bindings_from(doc, out::kSqlBindings);
     if (!bindings) co_return bindings.error().context(context);
-    if (auto verified = check_sql_bindings(*bindings, thumbprint, caller_->host()); !verified) {
-      co_return verified.error();
-    }
+    WINCERT_CO_TRY(check_sql_bindings(*bindings, thumbprint, caller_->host()));
     result.sql_bindings = std::move(*bindings);
   }
   if (const auto it = doc.find(out::kReplaced); it != doc.end() && it->is_object()) {
@@ -683,7 +656,7 @@ Task<std::vector<SqlInstanceBinding>> RemoteSqlBindings::bind(SqlBindingRequest 
   WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kSqlBind, std::move(args), store)));
   auto bindings = sql_bindings_from(doc, out::kInstances);
   if (!bindings) co_return bindings.error().context(where(op::kSqlBind, store, caller_->host()));
-  if (auto verified = check_sql_bindings(*bindings, thumbprint, caller_->host()); !verified) co_return verified.error();
+  WINCERT_CO_TRY(check_sql_bindings(*bindings, thumbprint, caller_->host()));
   co_return std::move(*bindings);
 }
 
