@@ -255,11 +255,13 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
     if (message.empty()) message = output.error_text;
     if (message.empty()) message = "the script exited with code " + std::to_string(output.exit_code) + " and no message";
     std::string text = where(op_name, store, host_name) + scrub_secret(one_line(message), scrub);
-    if (!category_name.empty()) text += " [" + one_line(category_name, 60) + "]";
-    // The code comes from the category alone (one table, certstore/remote/contract.cpp), never from the text.
-    Error error = Error::make(error_code_for_category(category_name), std::move(text));
-    if (!category_name.empty()) co_return std::move(error).with_script_category(std::move(category_name));
-    co_return error;
+    // The code comes from the category alone (one table, certstore/remote/contract.cpp), never from the text;
+    // the category is peer text, so the message and the detail get it bounded and on one line.
+    const ErrorCode code = error_code_for_category(category_name);
+    if (category_name.empty()) co_return Error::make(code, std::move(text));
+    std::string shown_category = one_line(category_name, 60);
+    text += " [" + shown_category + "]";
+    co_return Error::make(code, std::move(text)).with_script_category(std::move(shown_category));
   }
   if (!doc) {
     co_return Error::invalid_argument(where(op_name, store, host_name) + "the script printed no JSON document (" +
