@@ -26,7 +26,7 @@ Result<CsrInfo> describe_request(X509_REQ* req) {
   EVP_PKEY* key = X509_REQ_get0_pubkey(req);
   if (key == nullptr) {
     ossl::drain_errors();
-    return Error::invalid("the certificate request has no readable public key");
+    return Error::invalid_argument("the certificate request has no readable public key");
   }
   info.key = detail::key_parameters(key);
   info.signature_valid = X509_REQ_verify(req, key) == 1;
@@ -63,8 +63,8 @@ bool is_ec_type(std::string_view key_type) {
 
 Result<CsrInfo> parse_csr(std::string_view text_or_der) {
   const std::string_view text = trim(text_or_der);
-  if (text.empty()) return Error::invalid("the certificate request is empty");
-  if (text.size() > 1 << 20) return Error::invalid("the certificate request is too large");
+  if (text.empty()) return Error::invalid_argument("the certificate request is empty");
+  if (text.size() > 1 << 20) return Error::invalid_argument("the certificate request is too large");
   ossl::X509ReqPtr req;
   if (text.starts_with("-----BEGIN")) {
     ossl::BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
@@ -82,25 +82,25 @@ Result<CsrInfo> parse_csr(std::string_view text_or_der) {
   }
   if (!req) {
     ossl::drain_errors();
-    return Error::invalid("the certificate request is not a readable PKCS#10 CSR");
+    return Error::invalid_argument("the certificate request is not a readable PKCS#10 CSR");
   }
   return describe_request(req.get());
 }
 
 Status check_csr(const CsrInfo& csr, const CsrExpectation& expected) {
-  if (!csr.signature_valid) return Error::invalid("the certificate request's signature does not verify");
+  if (!csr.signature_valid) return Error::invalid_argument("the certificate request's signature does not verify");
   if (expected.subject) {
     // Compare in Windows form: parse the expectation through certreq_subject's splitting is overkill;
     // the device reports Windows form, and callers pass Windows form.
     if (csr.subject != *expected.subject) {
-      return Error::invalid("the certificate request's subject is '" + csr.subject + "', expected '" +
-                            *expected.subject + "'");
+      return Error::invalid_argument("the certificate request's subject is '" + csr.subject + "', expected '" +
+                                     *expected.subject + "'");
     }
   }
   for (const auto& san : expected.sans) {
     if (std::find(csr.sans.begin(), csr.sans.end(), san) == csr.sans.end()) {
-      return Error::invalid("the certificate request lacks the SAN " + std::string(san_type_key(san.type)) + "=" +
-                            san.value);
+      return Error::invalid_argument("the certificate request lacks the SAN " + std::string(san_type_key(san.type)) +
+                                     "=" + san.value);
     }
   }
   if (expected.key) {
@@ -109,8 +109,8 @@ Status check_csr(const CsrInfo& csr, const CsrExpectation& expected) {
     const bool same_size = want.algorithm == KeyAlgorithm::kEc ? csr.key.curve == want.curve
                                                                : csr.key.bits == want.bits;
     if (!same_algorithm || !same_size) {
-      return Error::invalid("the certificate request's key is " + csr.key.display() + ", expected " +
-                            want.display());
+      return Error::invalid_argument("the certificate request's key is " + csr.key.display() + ", expected " +
+                                     want.display());
     }
   }
   return {};
@@ -124,12 +124,12 @@ Result<CertreqKeySpec> certreq_key_spec(std::string_view key_type_in, std::strin
     if (!key_size.empty() && key_size != "0") {
       const auto [end, ec] = std::from_chars(key_size.data(), key_size.data() + key_size.size(), bits);
       if (ec != std::errc() || end != key_size.data() + key_size.size()) {
-        return Error::invalid("the RSA key size '" + std::string(key_size) + "' is not a number of bits");
+        return Error::invalid_argument("the RSA key size '" + std::string(key_size) + "' is not a number of bits");
       }
     }
     if (bits < 1024 || bits > 16384 || bits % 8 != 0) {
-      return Error::invalid("the RSA key size " + std::to_string(bits) +
-                            " is not supported (use 2048, 3072 or 4096 bits)");
+      return Error::invalid_argument("the RSA key size " + std::to_string(bits) +
+                                     " is not supported (use 2048, 3072 or 4096 bits)");
     }
     return CertreqKeySpec{"RSA", bits};
   }
@@ -140,14 +140,14 @@ Result<CertreqKeySpec> certreq_key_spec(std::string_view key_type_in, std::strin
              istarts_with(key_type, "secp") || istarts_with(key_type, "nistp") || iequals(key_type, "prime256v1")) {
     curve = curve_digits(key_type);  // the curve came as the key type ("ECDSA_P384", "P-384")
   } else {
-    return Error::invalid("the key type '" + std::string(key_type) +
-                          "' is not supported for on-device key generation (use RSA or ECC)");
+    return Error::invalid_argument("the key type '" + std::string(key_type) +
+                                   "' is not supported for on-device key generation (use RSA or ECC)");
   }
   if (curve == "256" || curve == "384" || curve == "521") {
     return CertreqKeySpec{"ECDSA_P" + curve, std::stoi(curve)};
   }
-  return Error::invalid("the ECC curve '" + std::string(key_size.empty() ? key_type : key_size) +
-                        "' is not supported (use P-256, P-384 or P-521)");
+  return Error::invalid_argument("the ECC curve '" + std::string(key_size.empty() ? key_type : key_size) +
+                                 "' is not supported (use P-256, P-384 or P-521)");
 }
 
 Result<std::string> certreq_provider(std::string_view requested, const CertreqKeySpec& spec) {
@@ -158,16 +158,17 @@ Result<std::string> certreq_provider(std::string_view requested, const CertreqKe
   }
   // Legacy CryptoAPI CSPs ("... Cryptographic Provider") cannot generate ECC keys; only KSPs can.
   if (ecc && to_lower(provider).find("cryptographic provider") != std::string::npos) {
-    return Error::invalid("the crypto provider '" + provider + "' is a legacy CSP and cannot create " +
-                          spec.key_algorithm + " keys; use a key storage provider such as "
-                          "'Microsoft Software Key Storage Provider'");
+    return Error::invalid_argument("the crypto provider '" + provider + "' is a legacy CSP and cannot create " +
+                                   spec.key_algorithm +
+                                   " keys; use a key storage provider such as "
+                                   "'Microsoft Software Key Storage Provider'");
   }
   return provider;
 }
 
 Result<std::string> certreq_subject(std::string_view subject) {
   const std::string_view text = trim(subject);
-  if (text.empty()) return Error::invalid("the subject is empty");
+  if (text.empty()) return Error::invalid_argument("the subject is empty");
   std::vector<std::string> rdns;
   std::vector<bool> needs_quotes;
   std::string current;
@@ -194,7 +195,7 @@ Result<std::string> certreq_subject(std::string_view subject) {
     }
     current += c;
   }
-  if (in_quotes) return Error::invalid("the subject '" + std::string(text) + "' has an unterminated quote");
+  if (in_quotes) return Error::invalid_argument("the subject '" + std::string(text) + "' has an unterminated quote");
   rdns.emplace_back(trim(current));
   needs_quotes.push_back(special || quoted_value);
 
@@ -203,7 +204,7 @@ Result<std::string> certreq_subject(std::string_view subject) {
     const auto& rdn = rdns[i];
     const auto equals = rdn.find('=');
     if (equals == std::string::npos || equals == 0) {
-      return Error::invalid("the subject part '" + rdn + "' is not of the form NAME=value");
+      return Error::invalid_argument("the subject part '" + rdn + "' is not of the form NAME=value");
     }
     if (!out.empty()) out += ',';
     if (!needs_quotes[i]) {
@@ -226,9 +227,10 @@ Result<std::vector<std::string>> certreq_san_entries(const std::vector<SubjectAl
   std::vector<std::string> out;
   for (const auto& san : sans) {
     const std::string value(trim(san.value));
-    if (value.empty()) return Error::invalid("a subject alternative name has an empty value");
+    if (value.empty()) return Error::invalid_argument("a subject alternative name has an empty value");
     if (value.find_first_of("&\"\r\n") != std::string::npos) {
-      return Error::invalid("the subject alternative name '" + value + "' contains a character certreq cannot take (& \" or a line break)");
+      return Error::invalid_argument("the subject alternative name '" + value +
+                                     "' contains a character certreq cannot take (& \" or a line break)");
     }
     switch (san.type) {
       case SanType::kDns: out.push_back("dns=" + value); break;
@@ -236,7 +238,8 @@ Result<std::vector<std::string>> certreq_san_entries(const std::vector<SubjectAl
       case SanType::kEmail: out.push_back("email=" + value); break;
       case SanType::kUpn: out.push_back("upn=" + value); break;
       case SanType::kUri: out.push_back("url=" + value); break;
-      case SanType::kOther: return Error::invalid("the subject alternative name '" + value + "' has an unsupported type");
+      case SanType::kOther:
+        return Error::invalid_argument("the subject alternative name '" + value + "' has an unsupported type");
     }
   }
   return out;

@@ -62,4 +62,16 @@ const PfxLibraryContext& pfx_library_context();
 // Drains the thread's OpenSSL error queue into "reason; reason" (empty when the queue was empty).
 std::string drain_errors();
 
+// The drained queue: the reasons for people, and what a program decides on, taken from the packed codes.
+struct DrainedErrors {
+  std::string text;                    // "reason; reason", as drain_errors()
+  bool unsupported_algorithm = false;  // some entry says an algorithm is not available (e.g. no legacy provider)
+};
+DrainedErrors drain_error_queue();
+
+// True for the OpenSSL error codes that mean "this algorithm is not available here" (ERR_R_UNSUPPORTED,
+// ERR_R_FETCH_FAILED from any library, EVP's and PKCS12's UNSUPPORTED reasons), decided by
+// ERR_GET_LIB/ERR_GET_REASON, never by the reason text.
+bool is_unsupported_algorithm(unsigned long code);
+
 }  // namespace wincert::certstore::ossl

@@ -89,9 +89,9 @@ Result<std::int64_t> derivation_iterations(const X509_ALGOR* alg, const std::str
         static_cast<PBE2PARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter)));
     if (!pbe2 || pbe2->keyfunc == nullptr) return std::int64_t{0};
     if (OBJ_obj2nid(pbe2->keyfunc->algorithm) != NID_id_pbkdf2) {
-      return Error::invalid(what +
-                            " uses a key derivation function other than PBKDF2, which this agent does not "
-                            "accept in a PFX (re-export it with the usual PBKDF2 settings)");
+      return Error::invalid_argument(what +
+                                     " uses a key derivation function other than PBKDF2, which this agent does not "
+                                     "accept in a PFX (re-export it with the usual PBKDF2 settings)");
     }
     std::unique_ptr<PBKDF2PARAM, PbeParamDeleter> kdf(
         static_cast<PBKDF2PARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)));
@@ -112,25 +112,26 @@ class IterationBudget {
 
   Status charge(std::int64_t iterations, std::string_view what) {
     if (iterations > limits_.max_iterations) {
-      return Error::invalid(prefix_ + "its " + std::string(what) + " iteration count " + count_text(iterations) +
-                            " is above this agent's limit of " + std::to_string(limits_.max_iterations) +
-                            " (a hostile or misconfigured file: re-export it with the usual settings)");
+      return Error::invalid_argument(prefix_ + "its " + std::string(what) + " iteration count " +
+                                     count_text(iterations) + " is above this agent's limit of " +
+                                     std::to_string(limits_.max_iterations) +
+                                     " (a hostile or misconfigured file: re-export it with the usual settings)");
     }
     total_ += iterations;
     if (total_ > limits_.max_total_iterations) {
-      return Error::invalid(prefix_ + "its key derivations add up to more than " +
-                            std::to_string(limits_.max_total_iterations) +
-                            " iterations, above this agent's limit (a hostile or misconfigured file)");
+      return Error::invalid_argument(prefix_ + "its key derivations add up to more than " +
+                                     std::to_string(limits_.max_total_iterations) +
+                                     " iterations, above this agent's limit (a hostile or misconfigured file)");
     }
     return {};
   }
   Status count_bag() {
     if (++bags_ > limits_.max_bags) {
-      return Error::invalid(prefix_ + "it holds more than " + std::to_string(limits_.max_bags) + " parts");
+      return Error::invalid_argument(prefix_ + "it holds more than " + std::to_string(limits_.max_bags) + " parts");
     }
     return {};
   }
-  Error refuse(std::string_view why) const { return Error::invalid(prefix_ + std::string(why)); }
+  Error refuse(std::string_view why) const { return Error::invalid_argument(prefix_ + std::string(why)); }
   Status charge_algorithm(const X509_ALGOR* alg, std::string_view what) {
     auto iterations = derivation_iterations(alg, prefix_ + "its " + std::string(what));
     if (!iterations) return iterations.error();
@@ -221,10 +222,10 @@ std::string certificate_label(std::string_view alias, std::string_view thumbprin
 Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, std::string_view label,
                              const PfxLimits& limits) {
   const auto& ctx = pfx_context();
-  if (!ctx.context) return Error::permanent("OpenSSL could not create a library context for PFX reading");
-  if (pfx_der.empty()) return Error::invalid(open_error_prefix(label) + "the file is empty");
+  if (!ctx.context) return Error::internal("OpenSSL could not create a library context for PFX reading");
+  if (pfx_der.empty()) return Error::invalid_argument(open_error_prefix(label) + "the file is empty");
   if (pfx_der.size() > static_cast<std::size_t>(INT_MAX / 2)) {
-    return Error::invalid(open_error_prefix(label) + "the file is too large");
+    return Error::invalid_argument(open_error_prefix(label) + "the file is too large");
   }
   ERR_clear_error();
   // Pre-creating the object binds it to our library context; d2i fills it in place.
@@ -234,7 +235,7 @@ Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, s
   if (parsed == nullptr) {
     PKCS12_free(raw);
     ossl::drain_errors();
-    return Error::invalid(open_error_prefix(label) + "it is not a PKCS#12 (PFX) file or it is corrupt");
+    return Error::invalid_argument(open_error_prefix(label) + "it is not a PKCS#12 (PFX) file or it is corrupt");
   }
   ossl::Pkcs12Ptr p12(parsed);
 
@@ -256,7 +257,7 @@ Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, s
         pass_to_use = nullptr;
       } else {
         ossl::drain_errors();
-        return Error::invalid(open_error_prefix(label) + "wrong password or corrupt file");
+        return Error::invalid_argument(open_error_prefix(label) + "wrong password or corrupt file");
       }
     }
   }
@@ -277,13 +278,13 @@ Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, s
   ossl::X509Ptr cert(cert_raw);
   ossl::X509StackPtr others(others_raw);
   if (parse_ok != 1) {
-    const std::string reason = ossl::drain_errors();
-    // An unsupported algorithm (no legacy provider) is not a password problem: say which.
-    if (reason.find("unsupported") != std::string::npos) {
-      return Error::invalid(open_error_prefix(label) + "it uses an encryption algorithm this agent cannot read (" +
-                            reason + ")");
+    const auto errors = ossl::drain_error_queue();
+    // An unsupported algorithm (no legacy provider) is not a password problem: say which (by OpenSSL's code).
+    if (errors.unsupported_algorithm) {
+      return Error::invalid_argument(open_error_prefix(label) +
+                                     "it uses an encryption algorithm this agent cannot read (" + errors.text + ")");
     }
-    return Error::invalid(open_error_prefix(label) + "wrong password or corrupt file");
+    return Error::invalid_argument(open_error_prefix(label) + "wrong password or corrupt file");
   }
   ERR_clear_error();
 
@@ -311,8 +312,8 @@ Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, s
     }
   }
   if (!contents.leaf) {
-    return Error::invalid(open_error_prefix(label) + "it holds no certificate" +
-                          (contents.has_private_key ? " (only a private key)" : ""));
+    return Error::invalid_argument(open_error_prefix(label) + "it holds no certificate" +
+                                   (contents.has_private_key ? " (only a private key)" : ""));
   }
   return contents;
 }
@@ -321,8 +322,8 @@ Result<PfxContents> open_job_certificate(std::string_view contents_base64, const
                                          std::string_view label, const PfxLimits& limits) {
   auto bytes = base64_decode(contents_base64);
   if (!bytes || bytes->empty()) {
-    return Error::invalid("the contents of certificate " + std::string(label) +
-                          " are not valid base64 (expected a PFX or a DER certificate)");
+    return Error::invalid_argument("the contents of certificate " + std::string(label) +
+                                   " are not valid base64 (expected a PFX or a DER certificate)");
   }
   // A bare certificate (Command sends DER when the entry has no private key).
   if (password.empty()) {
@@ -341,14 +342,17 @@ Result<PfxContents> open_job_certificate(std::string_view contents_base64, const
 }
 
 Status check_importable(const PfxContents& pfx, std::string_view label, bool private_key_required) {
-  if (!pfx.leaf) return Error::invalid("the PFX for certificate " + std::string(label) + " holds no certificate");
+  if (!pfx.leaf)
+    return Error::invalid_argument("the PFX for certificate " + std::string(label) + " holds no certificate");
   if (private_key_required && !pfx.has_private_key) {
-    return Error::invalid("the PFX for certificate " + std::string(label) +
-                          " holds no private key, and this store needs one (send the certificate with its key)");
+    return Error::invalid_argument(
+        "the PFX for certificate " + std::string(label) +
+        " holds no private key, and this store needs one (send the certificate with its key)");
   }
   if (pfx.has_private_key && !pfx.key_matches_leaf) {
-    return Error::invalid("the PFX for certificate " + std::string(label) +
-                          " holds a private key that does not belong to its certificate " + pfx.leaf->info.thumbprint);
+    return Error::invalid_argument("the PFX for certificate " + std::string(label) +
+                                   " holds a private key that does not belong to its certificate " +
+                                   pfx.leaf->info.thumbprint);
   }
   return {};
 }

@@ -203,7 +203,8 @@ Result<CertificateInfo> describe(X509* cert) {
   CertificateInfo info;
   unsigned char* der = nullptr;
   const int der_length = i2d_X509(cert, &der);
-  if (der_length <= 0) return Error::invalid("the certificate could not be re-encoded: " + ossl::drain_errors());
+  if (der_length <= 0)
+    return Error::invalid_argument("the certificate could not be re-encoded: " + ossl::drain_errors());
   info.thumbprint = thumbprint_of(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_length)));
   OPENSSL_free(der);
   info.subject = windows_name(X509_get_subject_name(cert));
@@ -292,16 +293,16 @@ std::string normalize_thumbprint(std::string_view text) {
 }
 
 Result<CertificateInfo> parse_certificate_der(std::string_view der) {
-  if (der.empty()) return Error::invalid("the certificate is empty");
-  if (der.size() > static_cast<std::size_t>(INT32_MAX)) return Error::invalid("the certificate is too large");
+  if (der.empty()) return Error::invalid_argument("the certificate is empty");
+  if (der.size() > static_cast<std::size_t>(INT32_MAX)) return Error::invalid_argument("the certificate is too large");
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) {
     ossl::drain_errors();
-    return Error::invalid("the certificate is not valid DER X.509");
+    return Error::invalid_argument("the certificate is not valid DER X.509");
   }
   if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return Error::invalid("the certificate has trailing bytes after the DER structure");
+    return Error::invalid_argument("the certificate has trailing bytes after the DER structure");
   }
   return detail::describe(cert.get());
 }
@@ -313,12 +314,12 @@ Result<CertificateInfo> parse_certificate_text(std::string_view base64_or_pem) {
     ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!cert) {
       ossl::drain_errors();
-      return Error::invalid("the PEM text does not hold a readable certificate");
+      return Error::invalid_argument("the PEM text does not hold a readable certificate");
     }
     return detail::describe(cert.get());
   }
   auto der = base64_decode(text);
-  if (!der) return Error::invalid("the certificate is neither PEM nor base64 DER");
+  if (!der) return Error::invalid_argument("the certificate is neither PEM nor base64 DER");
   return parse_certificate_der(*der);
 }
 

@@ -35,7 +35,7 @@ Task<T> run_on_worker(boost::asio::thread_pool& worker, Work work) {
             });
           },
           boost::asio::use_awaitable, std::move(work));
-  if (!result) co_return Error::permanent("the local worker thread returned nothing");
+  if (!result) co_return Error::internal("the local worker thread returned nothing");
   co_return std::move(*result);
 }
 

@@ -44,7 +44,7 @@ PrivateKeyCheck check_private_key(PCCERT_CONTEXT certificate) {
 
 Result<MachineKey> certificate_private_key(PCCERT_CONTEXT certificate) {
   const auto link = key_link_of(certificate);
-  if (!link) return Error::permanent("the certificate has no private key (no CERT_KEY_PROV_INFO_PROP_ID)");
+  if (!link) return Error::failed_precondition("the certificate has no private key (no CERT_KEY_PROV_INFO_PROP_ID)");
   return MachineKey::open(*link);
 }
 

@@ -1,6 +1,7 @@
 #include "certstore/local/key_file_acl.hpp"
 
 #include "certstore/local/handles.hpp"
+#include "certstore/local/win32_error.hpp"
 #include "common/win32_text.hpp"
 
 #include <aclapi.h>
@@ -32,14 +33,14 @@ Result<std::string> cng_unique_name(const KeyLink& link) {
   const std::wstring provider_name = widen(link.provider), container = widen(link.container);
   SECURITY_STATUS status = NCryptOpenStorageProvider(provider.put(), provider_name.c_str(), 0);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the key storage provider '" + link.provider +
-                            "' cannot be opened: " + call_failed("NCryptOpenStorageProvider", status));
+    return win32_status_error(status, "the key storage provider '" + link.provider +
+                                          "' cannot be opened: " + call_failed("NCryptOpenStorageProvider", status));
   }
   NcryptHandle key;
   status = NCryptOpenKey(provider.get(), key.put(), container.c_str(), 0,
                          (link.machine() ? NCRYPT_MACHINE_KEY_FLAG : 0) | NCRYPT_SILENT_FLAG);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent(link.describe() + " cannot be opened: " + call_failed("NCryptOpenKey", status));
+    return win32_status_error(status, link.describe() + " cannot be opened: " + call_failed("NCryptOpenKey", status));
   }
   DWORD size = 0;
   status = NCryptGetProperty(key.get(), NCRYPT_UNIQUE_NAME_PROPERTY, nullptr, 0, &size, 0);
@@ -49,8 +50,8 @@ Result<std::string> cng_unique_name(const KeyLink& link) {
                                static_cast<DWORD>(name.size() * sizeof(wchar_t)), &size, 0);
   }
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the file name of " + link.describe() +
-                            " is unknown: " + call_failed("NCryptGetProperty(Unique Name)", status));
+    return win32_status_error(status, "the file name of " + link.describe() +
+                                          " is unknown: " + call_failed("NCryptGetProperty(Unique Name)", status));
   }
   return narrow(name.c_str());
 }
@@ -60,17 +61,17 @@ Result<std::string> csp_unique_name(const KeyLink& link) {
   const std::wstring provider_name = widen(link.provider), container = widen(link.container);
   if (!CryptAcquireContextW(provider.put(), container.c_str(), provider_name.c_str(), link.provider_type,
                             (link.machine() ? CRYPT_MACHINE_KEYSET : 0) | CRYPT_SILENT)) {
-    return Error::permanent(link.describe() + " cannot be opened: " + last_error("CryptAcquireContext"));
+    return last_win32_error(link.describe() + " cannot be opened: ", "CryptAcquireContext");
   }
   DWORD size = 0;
   if (!CryptGetProvParam(provider.get(), PP_UNIQUE_CONTAINER, nullptr, &size, 0)) {
-    return Error::permanent("the file name of " + link.describe() +
-                            " is unknown: " + last_error("CryptGetProvParam(PP_UNIQUE_CONTAINER)"));
+    return last_win32_error("the file name of " + link.describe() + " is unknown: ",
+                            "CryptGetProvParam(PP_UNIQUE_CONTAINER)");
   }
   std::string name(size, '\0');  // ANSI text, NUL-terminated
   if (!CryptGetProvParam(provider.get(), PP_UNIQUE_CONTAINER, reinterpret_cast<BYTE*>(name.data()), &size, 0)) {
-    return Error::permanent("the file name of " + link.describe() +
-                            " is unknown: " + last_error("CryptGetProvParam(PP_UNIQUE_CONTAINER)"));
+    return last_win32_error("the file name of " + link.describe() + " is unknown: ",
+                            "CryptGetProvParam(PP_UNIQUE_CONTAINER)");
   }
   return std::string(name.c_str());
 }
@@ -85,10 +86,10 @@ Result<std::vector<BYTE>> account_sid(const std::string& account) {
   sid_size = static_cast<DWORD>(sid.size());
   domain_size = static_cast<DWORD>(domain.size());
   if (!LookupAccountNameW(nullptr, wide.c_str(), sid.data(), &sid_size, domain.data(), &domain_size, &use)) {
-    return Error::permanent("the account '" + account +
-                            "' is unknown to this machine (check the service's Log On account and that the "
-                            "domain is reachable): " +
-                            last_error("LookupAccountName"));
+    return last_win32_error("the account '" + account +
+                                "' is unknown to this machine (check the service's Log On account and that the "
+                                "domain is reachable): ",
+                            "LookupAccountName");
   }
   return sid;
 }
@@ -105,8 +106,8 @@ Result<FileDacl> read_dacl(const std::string& path) {
   const DWORD status = GetNamedSecurityInfoW(wide.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr,
                                              &out.dacl, nullptr, &descriptor);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the permissions of the key file " + path +
-                            " cannot be read: " + call_failed("GetNamedSecurityInfo", status));
+    return win32_status_error(status, "the permissions of the key file " + path +
+                                          " cannot be read: " + call_failed("GetNamedSecurityInfo", status));
   }
   out.descriptor.reset(descriptor);
   return out;
@@ -153,8 +154,7 @@ Result<bool> account_can_read(const std::string& path, const std::string& accoun
   if (dacl->dacl == nullptr) return true;  // a NULL DACL allows everyone everything
   ACL_SIZE_INFORMATION info{};
   if (!GetAclInformation(dacl->dacl, &info, sizeof(info), AclSizeInformation)) {
-    return Error::permanent("the permissions of the key file " + path +
-                            " cannot be read: " + last_error("GetAclInformation"));
+    return last_win32_error("the permissions of the key file " + path + " cannot be read: ", "GetAclInformation");
   }
   for (DWORD index = 0; index < info.AceCount; ++index) {
     void* ace = nullptr;
@@ -185,23 +185,24 @@ Status grant_read_access(const std::string& path, const std::string& account) {
   PACL merged = nullptr;
   DWORD status = SetEntriesInAclW(1, &entry, current->dacl, &merged);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("granting '" + account + "' read access to the key file " + path +
-                            " failed: " + call_failed("SetEntriesInAcl", status));
+    return win32_status_error(status, "granting '" + account + "' read access to the key file " + path +
+                                          " failed: " + call_failed("SetEntriesInAcl", status));
   }
   LocalMemory<ACL> owned_acl(merged);
   std::wstring wide = widen(path);
   status =
       SetNamedSecurityInfoW(wide.data(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr, merged, nullptr);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent(
-        "granting '" + account + "' read access to the key file " + path + " failed (the agent " +
-        "needs to run as LocalSystem or an administrator): " + call_failed("SetNamedSecurityInfo", status));
+    return win32_status_error(
+        status, "granting '" + account + "' read access to the key file " + path + " failed (the agent " +
+                    "needs to run as LocalSystem or an administrator): " + call_failed("SetNamedSecurityInfo", status));
   }
   auto granted = account_can_read(path, account);
   if (!granted) return granted.error();
   if (!*granted) {
-    return Error::permanent("granting '" + account + "' read access to the key file " + path +
-                            " did not take effect: the file's permissions do not show it; check them with icacls");
+    return Error::failed_precondition(
+        "granting '" + account + "' read access to the key file " + path +
+        " did not take effect: the file's permissions do not show it; check them with icacls");
   }
   return {};
 }

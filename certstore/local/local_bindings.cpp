@@ -39,9 +39,7 @@ class BindingCertStore final : public CertStore {
     request.sql_binding.reset();
     request.replaced_thumbprint.clear();
     const std::string store = request.store;
-    auto added = co_await certs_.add(std::move(request));
-    if (!added.ok()) co_return added.error();
-    AddCertificateResult result = std::move(added.value());
+    WINCERT_CO_ASSIGN_OR_RETURN(AddCertificateResult result, co_await certs_.add(std::move(request)));
     const std::string kept = "certificate " + result.thumbprint + " stays in LocalMachine\\" + store + "; ";
 
     if (iis_binding) {

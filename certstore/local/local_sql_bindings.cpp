@@ -56,13 +56,13 @@ Result<SqlInstanceKeys> resolve_instance(const LocalSqlOptions& options, const s
   auto key = open_registry_key(HKEY_LOCAL_MACHINE, names_path, RegistryAccess::kRead);
   if (!key) return key.error();
   if (!*key) {
-    return Error::permanent("SQL Server is not installed on this machine (there is no registry key " + names_text +
-                            "), so instance '" + name + "' cannot be used");
+    return Error::failed_precondition("SQL Server is not installed on this machine (there is no registry key " +
+                                      names_text + "), so instance '" + name + "' cannot be used");
   }
   auto id = read_string_value(key->get(), name, names_text);
   if (!id) return id.error();
   if (!*id || trim(**id).empty()) {
-    return Error::permanent("the SQL Server instance '" + name + "' does not exist on this machine (no value '" + name +
+    return Error::not_found("the SQL Server instance '" + name + "' does not exist on this machine (no value '" + name +
                             "' under " + names_text + "); check the store's InstanceName");
   }
   SqlInstanceKeys keys;
@@ -116,17 +116,17 @@ Result<std::string> check_certificate_and_find_key_file(const LocalSqlOptions& o
   auto certificate = find_by_thumbprint(store->get(), thumbprint);
   if (!certificate) return certificate.error();
   if (!*certificate) {
-    return Error::permanent("certificate " + thumbprint +
+    return Error::not_found("certificate " + thumbprint +
                             " is not in LocalMachine\\My, the only store SQL Server reads its certificate from");
   }
   const PrivateKeyCheck key = check_private_key(certificate->get());
   if (!key.link) {
-    return Error::permanent("certificate " + thumbprint +
-                            " in LocalMachine\\My has no private key, which SQL Server needs");
+    return Error::failed_precondition("certificate " + thumbprint +
+                                      " in LocalMachine\\My has no private key, which SQL Server needs");
   }
   if (!key.usable) {
-    return Error::permanent("the private key of certificate " + thumbprint + " (" + key.link->describe() +
-                            ") cannot be used, and SQL Server needs it: " + key.problem);
+    return Error::failed_precondition("the private key of certificate " + thumbprint + " (" + key.link->describe() +
+                                      ") cannot be used, and SQL Server needs it: " + key.problem);
   }
   const std::string crypto = options.crypto_directory.empty() ? machine_crypto_directory() : options.crypto_directory;
   auto file = find_key_file(*key.link, crypto);
@@ -139,8 +139,9 @@ Result<SqlInstanceBinding> bind_instance(const LocalSqlOptions& options, const S
   auto netlib = open_registry_key(HKEY_LOCAL_MACHINE, keys.netlib_path, RegistryAccess::kWrite);
   if (!netlib) return netlib.error().context("SQL Server instance '" + keys.name + "': ");
   if (!*netlib) {
-    return Error::permanent("the SQL Server instance '" + keys.name + "' has no registry key " + keys.netlib_text +
-                            "; check that the instance is installed completely (SQL Server Configuration Manager)");
+    return Error::failed_precondition(
+        "the SQL Server instance '" + keys.name + "' has no registry key " + keys.netlib_text +
+        "; check that the instance is installed completely (SQL Server Configuration Manager)");
   }
   if (auto written = write_string_value(netlib->get(), kCertificateValue, to_lower(thumbprint), keys.netlib_text);
       !written) {
@@ -209,11 +210,13 @@ Result<std::vector<SqlInstanceBinding>> bind_sql_now(const LocalSqlOptions& opti
                                                      const std::string& thumbprint_in, const std::string& store_in) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
   if (thumbprint.empty())
-    return Error::invalid("cannot bind '" + std::string(trim(thumbprint_in)) + "' to SQL Server: not a thumbprint");
+    return Error::invalid_argument("cannot bind '" + std::string(trim(thumbprint_in)) +
+                                   "' to SQL Server: not a thumbprint");
   const std::string_view store = trim(store_in).empty() ? kSqlCertificateStore : trim(store_in);
   if (!iequals(store, kSqlCertificateStore)) {
-    return Error::invalid("SQL Server reads its certificate only from LocalMachine\\My, not from LocalMachine\\" +
-                          std::string(store) + "; set the store's StorePath to My");
+    return Error::invalid_argument(
+        "SQL Server reads its certificate only from LocalMachine\\My, not from LocalMachine\\" + std::string(store) +
+        "; set the store's StorePath to My");
   }
   const std::string context = "binding certificate " + thumbprint + " to SQL Server: ";
   auto instances = resolve_instances(options, request.instances);
@@ -234,7 +237,8 @@ Result<std::vector<SqlUnbindOutcome>> unbind_sql_now(const LocalSqlOptions& opti
                                                      const std::string& thumbprint_in) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
   if (thumbprint.empty()) {
-    return Error::invalid("cannot unbind '" + std::string(trim(thumbprint_in)) + "' from SQL Server: not a thumbprint");
+    return Error::invalid_argument("cannot unbind '" + std::string(trim(thumbprint_in)) +
+                                   "' from SQL Server: not a thumbprint");
   }
   const std::string context = "unbinding certificate " + thumbprint + " from SQL Server: ";
   auto instances = resolve_instances(options, request.instances);

@@ -1,8 +1,9 @@
 #include "certstore/local/machine_key.hpp"
 
-#include "common/win32_text.hpp"
+#include "certstore/local/win32_error.hpp"
 #include "certstore/openssl_util.hpp"
 #include "common/encoding.hpp"
+#include "common/win32_text.hpp"
 
 #include <openssl/ecdsa.h>
 
@@ -76,7 +77,8 @@ Result<NcryptHandle> open_storage_provider(const std::string& name) {
   const std::wstring wide = widen(name);
   const SECURITY_STATUS status = NCryptOpenStorageProvider(provider.put(), wide.c_str(), 0);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent(provider_error(name, "be opened", call_failed("NCryptOpenStorageProvider", status)));
+    return win32_status_error(status,
+                              provider_error(name, "be opened", call_failed("NCryptOpenStorageProvider", status)));
   }
   return provider;
 }
@@ -86,7 +88,7 @@ Result<std::string> encode_public_key_info(const CERT_PUBLIC_KEY_INFO* info) {
   DWORD size = 0;
   if (!CryptEncodeObjectEx(X509_ASN_ENCODING, X509_PUBLIC_KEY_INFO, info, CRYPT_ENCODE_ALLOC_FLAG, nullptr, &der,
                            &size)) {
-    return Error::permanent("encoding the public key: " + last_error("CryptEncodeObjectEx"));
+    return last_win32_error("encoding the public key: ", "CryptEncodeObjectEx");
   }
   LocalMemory<BYTE> owned(der);
   return std::string(reinterpret_cast<const char*>(der), size);
@@ -96,14 +98,15 @@ Result<std::string> encode_public_key_info(const CERT_PUBLIC_KEY_INFO* info) {
 Result<std::string> rsa_private_key_blob(EVP_PKEY* key) {
   unsigned char* der = nullptr;
   const int length = i2d_PrivateKey(key, &der);
-  if (length <= 0) return Error::permanent("the private key cannot be encoded: " + ossl::drain_errors());
+  if (length <= 0) return Error::internal("the private key cannot be encoded: " + ossl::drain_errors());
   BYTE* blob = nullptr;
   DWORD size = 0;
   const BOOL ok = CryptDecodeObjectEx(kEncoding, PKCS_RSA_PRIVATE_KEY, der, static_cast<DWORD>(length),
                                       CRYPT_DECODE_ALLOC_FLAG, nullptr, &blob, &size);
   const DWORD code = GetLastError();
   OPENSSL_clear_free(der, static_cast<std::size_t>(length));
-  if (!ok) return Error::permanent("converting the RSA private key: " + call_failed("CryptDecodeObjectEx", code));
+  if (!ok)
+    return win32_status_error(code, "converting the RSA private key: " + call_failed("CryptDecodeObjectEx", code));
   std::string out(reinterpret_cast<const char*>(blob), size);
   SecureZeroMemory(blob, size);
   LocalFree(blob);
@@ -112,11 +115,11 @@ Result<std::string> rsa_private_key_blob(EVP_PKEY* key) {
 
 Result<std::string> pkcs8_der(EVP_PKEY* key) {
   PKCS8_PRIV_KEY_INFO* info = EVP_PKEY2PKCS8(key);
-  if (info == nullptr) return Error::permanent("the private key cannot be encoded as PKCS#8: " + ossl::drain_errors());
+  if (info == nullptr) return Error::internal("the private key cannot be encoded as PKCS#8: " + ossl::drain_errors());
   unsigned char* der = nullptr;
   const int length = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
   PKCS8_PRIV_KEY_INFO_free(info);
-  if (length <= 0) return Error::permanent("the private key cannot be encoded as PKCS#8: " + ossl::drain_errors());
+  if (length <= 0) return Error::internal("the private key cannot be encoded as PKCS#8: " + ossl::drain_errors());
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
   OPENSSL_clear_free(der, static_cast<std::size_t>(length));
   return out;
@@ -129,8 +132,9 @@ Result<CryptProvider> new_csp_container(const Provider& provider, const std::str
   const std::wstring container = widen(name), provider_name = widen(provider.name);
   if (!CryptAcquireContextW(handle.put(), container.c_str(), provider_name.c_str(), provider.csp_type,
                             CRYPT_NEWKEYSET | CRYPT_MACHINE_KEYSET | CRYPT_SILENT)) {
-    return Error::permanent(provider_error(provider.name, "create the machine key container '" + name + "'",
-                                           last_error("CryptAcquireContext")));
+    const DWORD failure = GetLastError();
+    return win32_status_error(failure, provider_error(provider.name, "create the machine key container '" + name + "'",
+                                                      call_failed("CryptAcquireContext", failure)));
   }
   return handle;
 }
@@ -151,7 +155,7 @@ Result<MachineKey> reopen_persisted(const KeyLink& link) {
   auto key = MachineKey::open(link);
   if (!key) {
     discard_machine_key(link);
-    return Error::permanent("the new machine key was accepted but not kept: " + key.error().message);
+    return std::move(key).error().context("the new machine key was accepted but not kept: ");
   }
   return key;
 }
@@ -162,13 +166,13 @@ Status finalize_cng_key(NCRYPT_KEY_HANDLE key, const std::string& provider, cons
       NCryptSetProperty(key, NCRYPT_EXPORT_POLICY_PROPERTY, reinterpret_cast<BYTE*>(&export_policy),
                         sizeof(export_policy), NCRYPT_PERSIST_FLAG | NCRYPT_SILENT_FLAG);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent(provider_error(provider, "set the export policy of key '" + name + "'",
-                                           call_failed("NCryptSetProperty", status)));
+    return win32_status_error(status, provider_error(provider, "set the export policy of key '" + name + "'",
+                                                     call_failed("NCryptSetProperty", status)));
   }
   status = NCryptFinalizeKey(key, NCRYPT_SILENT_FLAG);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent(
-        provider_error(provider, "finalize key '" + name + "'", call_failed("NCryptFinalizeKey", status)));
+    return win32_status_error(
+        status, provider_error(provider, "finalize key '" + name + "'", call_failed("NCryptFinalizeKey", status)));
   }
   return {};
 }
@@ -177,7 +181,7 @@ Status finalize_cng_key(NCRYPT_KEY_HANDLE key, const std::string& provider, cons
 
 Result<Provider> find_provider(std::string_view name_in) {
   const std::string name(trim(name_in));
-  if (name.empty()) return Error::invalid("the crypto provider name is empty");
+  if (name.empty()) return Error::invalid_argument("the crypto provider name is empty");
   for (DWORD index = 0;; ++index) {
     DWORD type = 0, size = 0;
     if (!CryptEnumProvidersW(index, nullptr, 0, &type, nullptr, &size)) break;
@@ -188,7 +192,7 @@ Result<Provider> find_provider(std::string_view name_in) {
   }
   auto ksp = open_storage_provider(name);
   if (!ksp) {
-    return Error::permanent(
+    return Error::not_found(
         "the crypto provider '" + name +
         "' is not installed on this machine (neither a CryptoAPI CSP nor a CNG key storage provider)");
   }
@@ -205,17 +209,18 @@ Result<MachineKey> MachineKey::create(const Provider& provider, const CertreqKey
     SECURITY_STATUS status = NCryptCreatePersistedKey(storage->get(), key.put(), cng_algorithm(spec), wide_name.c_str(),
                                                       0, NCRYPT_MACHINE_KEY_FLAG);
     if (status != ERROR_SUCCESS) {
-      return Error::permanent(provider_error(provider.name,
-                                             "create " + spec.key_algorithm + " machine key '" + name + "'",
-                                             call_failed("NCryptCreatePersistedKey", status)));
+      return win32_status_error(
+          status, provider_error(provider.name, "create " + spec.key_algorithm + " machine key '" + name + "'",
+                                 call_failed("NCryptCreatePersistedKey", status)));
     }
     if (is_rsa(spec)) {
       DWORD bits = static_cast<DWORD>(spec.key_length);
       status = NCryptSetProperty(key.get(), NCRYPT_LENGTH_PROPERTY, reinterpret_cast<BYTE*>(&bits), sizeof(bits),
                                  NCRYPT_SILENT_FLAG);
       if (status != ERROR_SUCCESS) {
-        return Error::permanent(provider_error(provider.name, "use RSA keys of " + std::to_string(bits) + " bits",
-                                               call_failed("NCryptSetProperty", status)));
+        return win32_status_error(status,
+                                  provider_error(provider.name, "use RSA keys of " + std::to_string(bits) + " bits",
+                                                 call_failed("NCryptSetProperty", status)));
       }
     }
     if (auto finalized = finalize_cng_key(key.get(), provider.name, name); !finalized) return finalized.error();
@@ -224,20 +229,22 @@ Result<MachineKey> MachineKey::create(const Provider& provider, const CertreqKey
   }
 
   if (!is_rsa(spec)) {
-    return Error::invalid("the crypto provider '" + provider.name + "' is a legacy CSP and cannot create " +
-                          spec.key_algorithm + " keys; use a key storage provider such as '" +
-                          std::string(kDefaultKeyStorageProvider) + "'");
+    return Error::invalid_argument("the crypto provider '" + provider.name + "' is a legacy CSP and cannot create " +
+                                   spec.key_algorithm + " keys; use a key storage provider such as '" +
+                                   std::string(kDefaultKeyStorageProvider) + "'");
   }
   auto container = new_csp_container(provider, name);
   if (!container) return container.error();
   CryptKey key;
   if (!CryptGenKey(container->get(), AT_KEYEXCHANGE, static_cast<DWORD>(spec.key_length) << 16, key.put())) {
-    const std::string reason = last_error("CryptGenKey");
+    const DWORD failure = GetLastError();
+    const std::string reason = call_failed("CryptGenKey", failure);
     container->reset();
     discard_machine_key(link);
-    return Error::permanent(provider_error(
-        provider.name, "create a " + std::to_string(spec.key_length) + "-bit RSA key in container '" + name + "'",
-        reason));
+    return win32_status_error(failure, provider_error(provider.name,
+                                                      "create a " + std::to_string(spec.key_length) +
+                                                          "-bit RSA key in container '" + name + "'",
+                                                      reason));
   }
   key.reset();
   container->reset();
@@ -263,8 +270,9 @@ Result<MachineKey> MachineKey::import(const Provider& provider, EVP_PKEY* privat
                         NCRYPT_MACHINE_KEY_FLAG | NCRYPT_DO_NOT_FINALIZE_FLAG | NCRYPT_SILENT_FLAG);
     SecureZeroMemory(pkcs8->data(), pkcs8->size());
     if (status != ERROR_SUCCESS) {
-      return Error::permanent(provider_error(provider.name, "import the private key as machine key '" + name + "'",
-                                             call_failed("NCryptImportKey", status)));
+      return win32_status_error(status,
+                                provider_error(provider.name, "import the private key as machine key '" + name + "'",
+                                               call_failed("NCryptImportKey", status)));
     }
     if (auto finalized = finalize_cng_key(key.get(), provider.name, name); !finalized) return finalized.error();
     key.reset();
@@ -272,10 +280,11 @@ Result<MachineKey> MachineKey::import(const Provider& provider, EVP_PKEY* privat
   }
 
   if (EVP_PKEY_get_base_id(private_key) != EVP_PKEY_RSA) {
-    return Error::invalid("the crypto provider '" + provider.name +
-                          "' is a legacy CSP and can hold only RSA keys; this PFX holds another kind (use a key "
-                          "storage provider such as '" +
-                          std::string(kDefaultKeyStorageProvider) + "')");
+    return Error::invalid_argument(
+        "the crypto provider '" + provider.name +
+        "' is a legacy CSP and can hold only RSA keys; this PFX holds another kind (use a key "
+        "storage provider such as '" +
+        std::string(kDefaultKeyStorageProvider) + "')");
   }
   auto blob = rsa_private_key_blob(private_key);
   if (!blob) return blob.error();
@@ -292,8 +301,9 @@ Result<MachineKey> MachineKey::import(const Provider& provider, EVP_PKEY* privat
   if (!imported) {
     container->reset();
     discard_machine_key(link);
-    return Error::permanent(provider_error(provider.name, "import the private key into container '" + name + "'",
-                                           call_failed("CryptImportKey", code)));
+    return win32_status_error(code,
+                              provider_error(provider.name, "import the private key into container '" + name + "'",
+                                             call_failed("CryptImportKey", code)));
   }
   key.reset();
   container->reset();
@@ -309,8 +319,8 @@ Result<MachineKey> MachineKey::open(const KeyLink& link) {
     const SECURITY_STATUS status = NCryptOpenKey(storage->get(), key.cng_key_.put(), container.c_str(), link.key_spec,
                                                  (link.machine() ? NCRYPT_MACHINE_KEY_FLAG : 0) | NCRYPT_SILENT_FLAG);
     if (status != ERROR_SUCCESS) {
-      return Error::permanent(
-          provider_error(link.provider, "open key '" + link.container + "'", call_failed("NCryptOpenKey", status)));
+      return win32_status_error(status, provider_error(link.provider, "open key '" + link.container + "'",
+                                                       call_failed("NCryptOpenKey", status)));
     }
     const std::string group = cng_algorithm_group(key.cng_key_.get());
     key.ecdsa_ = group == "ECDSA" || group == "ECDH" || group == "ECC";
@@ -319,14 +329,17 @@ Result<MachineKey> MachineKey::open(const KeyLink& link) {
   const std::wstring provider = widen(link.provider);
   if (!CryptAcquireContextW(key.csp_.put(), container.c_str(), provider.c_str(), link.provider_type,
                             keyset_flags(link))) {
-    return Error::permanent(provider_error(link.provider, "open key container '" + link.container + "'",
-                                           last_error("CryptAcquireContext")));
+    const DWORD failure = GetLastError();
+    return win32_status_error(failure, provider_error(link.provider, "open key container '" + link.container + "'",
+                                                      call_failed("CryptAcquireContext", failure)));
   }
   CryptKey pair;
   const DWORD spec = link.key_spec != 0 ? link.key_spec : AT_KEYEXCHANGE;
   if (!CryptGetUserKey(key.csp_.get(), spec, pair.put())) {
-    return Error::permanent(provider_error(link.provider, "find the key pair in container '" + link.container + "'",
-                                           last_error("CryptGetUserKey")));
+    const DWORD failure = GetLastError();
+    return win32_status_error(failure,
+                              provider_error(link.provider, "find the key pair in container '" + link.container + "'",
+                                             call_failed("CryptGetUserKey", failure)));
   }
   key.link_.key_spec = spec;
   if (needs_aes_signer(link)) {
@@ -347,14 +360,12 @@ Result<std::string> MachineKey::public_key_der() const {
   const DWORD spec = link_.cng() ? 0 : link_.key_spec;
   DWORD size = 0;
   if (!CryptExportPublicKeyInfo(handle, spec, X509_ASN_ENCODING, nullptr, &size)) {
-    return Error::permanent("exporting the public key of " + link_.describe() + ": " +
-                            last_error("CryptExportPublicKeyInfo"));
+    return last_win32_error("exporting the public key of " + link_.describe() + ": ", "CryptExportPublicKeyInfo");
   }
   std::vector<BYTE> buffer(size);
   auto* info = reinterpret_cast<CERT_PUBLIC_KEY_INFO*>(buffer.data());
   if (!CryptExportPublicKeyInfo(handle, spec, X509_ASN_ENCODING, info, &size)) {
-    return Error::permanent("exporting the public key of " + link_.describe() + ": " +
-                            last_error("CryptExportPublicKeyInfo"));
+    return last_win32_error("exporting the public key of " + link_.describe() + ": ", "CryptExportPublicKeyInfo");
   }
   return encode_public_key_info(info);
 }
@@ -375,7 +386,7 @@ Result<std::string> MachineKey::sign_digest(std::string_view digest, DigestAlgor
                               reinterpret_cast<BYTE*>(signature.data()), size, &size, flags);
     }
     if (status != ERROR_SUCCESS)
-      return Error::permanent("could not " + what + ": " + call_failed("NCryptSignHash", status));
+      return win32_status_error(status, "could not " + what + ": " + call_failed("NCryptSignHash", status));
     signature.resize(size);
     if (ecdsa_) return ecdsa_p1363_to_der(signature);
     return signature;
@@ -383,18 +394,18 @@ Result<std::string> MachineKey::sign_digest(std::string_view digest, DigestAlgor
   const HCRYPTPROV provider = csp_signer_ ? csp_signer_.get() : csp_.get();
   CryptHash hash;
   if (!CryptCreateHash(provider, csp_hash_algorithm(algorithm), 0, 0, hash.put())) {
-    return Error::permanent("could not " + what + ": " + last_error("CryptCreateHash"));
+    return last_win32_error("could not " + what + ": ", "CryptCreateHash");
   }
   if (!CryptSetHashParam(hash.get(), HP_HASHVAL, reinterpret_cast<const BYTE*>(digest.data()), 0)) {
-    return Error::permanent("could not " + what + ": " + last_error("CryptSetHashParam"));
+    return last_win32_error("could not " + what + ": ", "CryptSetHashParam");
   }
   DWORD size = 0;
   if (!CryptSignHashW(hash.get(), link_.key_spec, nullptr, 0, nullptr, &size)) {
-    return Error::permanent("could not " + what + ": " + last_error("CryptSignHash"));
+    return last_win32_error("could not " + what + ": ", "CryptSignHash");
   }
   std::string signature(size, '\0');
   if (!CryptSignHashW(hash.get(), link_.key_spec, nullptr, 0, reinterpret_cast<BYTE*>(signature.data()), &size)) {
-    return Error::permanent("could not " + what + ": " + last_error("CryptSignHash"));
+    return last_win32_error("could not " + what + ": ", "CryptSignHash");
   }
   signature.resize(size);
   return reversed(signature);
@@ -410,13 +421,13 @@ Status delete_machine_key(const KeyLink& link) {
                                            (link.machine() ? NCRYPT_MACHINE_KEY_FLAG : 0) | NCRYPT_SILENT_FLAG);
     if (status == NTE_BAD_KEYSET || status == NTE_NOT_FOUND) return {};
     if (status != ERROR_SUCCESS) {
-      return Error::permanent(provider_error(link.provider, "open key '" + link.container + "' to delete it",
-                                             call_failed("NCryptOpenKey", status)));
+      return win32_status_error(status, provider_error(link.provider, "open key '" + link.container + "' to delete it",
+                                                       call_failed("NCryptOpenKey", status)));
     }
     status = NCryptDeleteKey(key.get(), NCRYPT_SILENT_FLAG);
     if (status != ERROR_SUCCESS) {
-      return Error::permanent(
-          provider_error(link.provider, "delete key '" + link.container + "'", call_failed("NCryptDeleteKey", status)));
+      return win32_status_error(status, provider_error(link.provider, "delete key '" + link.container + "'",
+                                                       call_failed("NCryptDeleteKey", status)));
     }
     key.release();  // NCryptDeleteKey freed the handle
     return {};
@@ -427,8 +438,8 @@ Status delete_machine_key(const KeyLink& link) {
                             CRYPT_DELETEKEYSET | keyset_flags(link))) {
     const DWORD code = GetLastError();
     if (code == static_cast<DWORD>(NTE_BAD_KEYSET)) return {};
-    return Error::permanent(provider_error(link.provider, "delete key container '" + link.container + "'",
-                                           call_failed("CryptAcquireContext", code)));
+    return win32_status_error(code, provider_error(link.provider, "delete key container '" + link.container + "'",
+                                                   call_failed("CryptAcquireContext", code)));
   }
   return {};
 }
@@ -439,7 +450,8 @@ std::string reversed(std::string_view bytes) { return std::string(bytes.rbegin()
 
 Result<std::string> ecdsa_p1363_to_der(std::string_view r_and_s) {
   if (r_and_s.empty() || r_and_s.size() % 2 != 0) {
-    return Error::permanent("the ECDSA signature has an odd length (" + std::to_string(r_and_s.size()) + " bytes)");
+    return Error::failed_precondition("the ECDSA signature has an odd length (" + std::to_string(r_and_s.size()) +
+                                      " bytes)");
   }
   const std::size_t half = r_and_s.size() / 2;
   const auto* bytes = reinterpret_cast<const unsigned char*>(r_and_s.data());
@@ -450,12 +462,12 @@ Result<std::string> ecdsa_p1363_to_der(std::string_view r_and_s) {
     BN_free(r);
     BN_free(s);
     ECDSA_SIG_free(sig);
-    return Error::permanent("encoding the ECDSA signature: " + ossl::drain_errors());
+    return Error::internal("encoding the ECDSA signature: " + ossl::drain_errors());
   }
   unsigned char* der = nullptr;
   const int length = i2d_ECDSA_SIG(sig, &der);
   ECDSA_SIG_free(sig);
-  if (length <= 0) return Error::permanent("encoding the ECDSA signature: " + ossl::drain_errors());
+  if (length <= 0) return Error::internal("encoding the ECDSA signature: " + ossl::drain_errors());
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
   OPENSSL_free(der);
   return out;

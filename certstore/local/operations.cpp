@@ -5,10 +5,11 @@
 #include "certstore/local/pfx_key.hpp"
 #include "certstore/local/request_builder.hpp"
 #include "certstore/local/system_store.hpp"
-#include "common/win32_text.hpp"
+#include "certstore/local/win32_error.hpp"
 #include "certstore/pkcs12.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "common/win32_text.hpp"
 
 namespace wincert::certstore::local {
 namespace {
@@ -84,8 +85,7 @@ Status record_pending_request(const MachineKey& key, std::string& subject_der, D
   algorithm.pszObjId = const_cast<char*>(signature_oid(digest, key.is_ecdsa()));
   CertContext placeholder(
       CertCreateSelfSignCertificate(key.signing_handle(), &subject, 0, &info, &algorithm, nullptr, nullptr, nullptr));
-  if (!placeholder)
-    return Error::permanent("recording the pending request: " + last_error("CertCreateSelfSignCertificate"));
+  if (!placeholder) return last_win32_error("recording the pending request: ", "CertCreateSelfSignCertificate");
   WINCERT_TRY(set_key_link(placeholder.get(), key.link()));
   WINCERT_TRY(set_friendly_name(placeholder.get(), "wincert-agent pending request"));
 
@@ -124,8 +124,9 @@ Result<std::vector<std::string>> add_chain_to_ca_store(const PfxContents& pfx) {
                                           static_cast<DWORD>(certificate.der.size()), CERT_STORE_ADD_NEW, nullptr)) {
       const DWORD code = GetLastError();
       if (code == static_cast<DWORD>(CRYPT_E_EXISTS)) continue;
-      return Error::permanent("adding chain certificate " + certificate.info.thumbprint + " to " + store_path("CA") +
-                              ": " + call_failed("CertAddEncodedCertificateToStore", code));
+      return win32_status_error(code, "adding chain certificate " + certificate.info.thumbprint + " to " +
+                                          store_path("CA") + ": " +
+                                          call_failed("CertAddEncodedCertificateToStore", code));
     }
     added.push_back(certificate.info.thumbprint);
   }
@@ -169,7 +170,7 @@ Result<AddCertificateResult> add_now(const AddCertificateRequest& request) {
   WINCERT_TRY(check_importable(*pfx, label, request.private_key_required));
   if (request.iis_binding || request.sql_binding || !trim(request.replaced_thumbprint).empty()) {
     // make_local_cert_store() (local_bindings.hpp) binds after this import; this call only imports.
-    return Error::invalid("certificate " + label + ": add_now() imports only; bind through make_local_cert_store()");
+    return Error::internal("certificate " + label + ": add_now() imports only; bind through make_local_cert_store()");
   }
   const std::string thumbprint = pfx->leaf->info.thumbprint;
   const std::string where = "adding certificate " + thumbprint + " to " + store_path(request.store) + ": ";
@@ -254,8 +255,8 @@ Result<AddCertificateResult> add_now(const AddCertificateRequest& request) {
 
   fill_key_facts(stored->get(), result.has_private_key, result.provider_name);
   if (key && !result.has_private_key) {
-    return Error::permanent(where + "the certificate was imported but Windows cannot open its private key (" +
-                            check_private_key(stored->get()).problem + ")");
+    return Error::failed_precondition(where + "the certificate was imported but Windows cannot open its private key (" +
+                                      check_private_key(stored->get()).problem + ")");
   }
   if (replaced_key && key && !replaced_key->same_key(key->link())) {
     delete_key_if_orphaned(*replaced_key, where);
@@ -268,8 +269,8 @@ Result<RemoveResult> remove_now(const RemoveRequest& request) {
   const std::string& thumbprint_in = request.thumbprint;
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
   if (thumbprint.empty()) {
-    return Error::invalid("cannot remove '" + std::string(trim(thumbprint_in)).substr(0, 80) + "' from store '" +
-                          store_name + "': it is not a 40-digit SHA-1 thumbprint");
+    return Error::invalid_argument("cannot remove '" + std::string(trim(thumbprint_in)).substr(0, 80) +
+                                   "' from store '" + store_name + "': it is not a 40-digit SHA-1 thumbprint");
   }
   const std::string where = "removing certificate " + thumbprint + " from " + store_path(store_name) + ": ";
   auto store = open_machine_store(store_name, StoreAccess::kWrite);
@@ -283,15 +284,15 @@ Result<RemoveResult> remove_now(const RemoveRequest& request) {
   const auto link = key_link_of(existing->get());
   // CertDeleteCertificateFromStore frees the context whatever happens.
   if (!CertDeleteCertificateFromStore(existing->release()))
-    return Error::permanent(where + last_error("CertDeleteCertificateFromStore"));
+    return last_win32_error(where, "CertDeleteCertificateFromStore");
   WINCERT_TRY(commit_changes(store->get(), store_name));
   result.removed = true;
   // The key stays unless the store opted in (an HSM key may be shared with other servers); renewals
   // often reuse a key, so even then it goes only when no other LocalMachine certificate links to it.
   if (request.delete_unused_key && link && !key_in_use(*link)) {
     if (auto deleted = delete_machine_key(*link); !deleted) {
-      return Error::permanent(
-          where + "the certificate was removed, but its private key could not be deleted: " + deleted.error().message);
+      return std::move(deleted).error().context(
+          where + "the certificate was removed, but its private key could not be deleted: ");
     }
     result.key_removed = true;
   }
@@ -369,17 +370,19 @@ Result<InstallIssuedResult> install_issued_now(const InstallIssuedRequest& reque
 
   auto requests = open_machine_store(kPendingRequestStore, StoreAccess::kWrite);
   if (!requests) {
-    return Error::permanent(where + "there is no pending request on this machine (" + requests.error().message + ")");
+    Error error = std::move(requests).error();  // its code and Win32 status stay (missing store, access denied)
+    error.message = where + "there is no pending request on this machine (" + error.message + ")";
+    return error;
   }
   CertContext pending = find_pending_request(requests->get(), issued.get());
   if (!pending) {
-    return Error::permanent(
+    return Error::not_found(
         where + "no pending request in " + store_path(kPendingRequestStore) +
         " has this certificate's public key (the request was made elsewhere, or already installed)");
   }
   const KeyLink link = *key_link_of(pending.get());
   if (auto key = MachineKey::open(link); !key) {
-    return Error::permanent(where + "the key generated for the request is gone: " + key.error().message);
+    return std::move(key).error().context(where + "the key generated for the request is gone: ");
   }
 
   if (auto linked = set_key_link(issued.get(), link); !linked) return linked.error().context(where);
@@ -397,9 +400,9 @@ Result<InstallIssuedResult> install_issued_now(const InstallIssuedRequest& reque
   }
   const auto check = check_private_key(stored->get());
   if (!check.usable) {
-    return Error::permanent(where +
-                            "the certificate was installed but is not linked to the key generated for its request (" +
-                            check.problem + ")");
+    return Error::failed_precondition(
+        where + "the certificate was installed but is not linked to the key generated for its request (" +
+        check.problem + ")");
   }
   return InstallIssuedResult{info->thumbprint, true};
 }

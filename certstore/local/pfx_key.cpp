@@ -11,18 +11,18 @@ Result<ossl::PKeyPtr> pfx_private_key(std::string_view contents_base64, const Se
   const std::string prefix = "the private key of certificate " + std::string(label) + " cannot be read: ";
   auto bytes = base64_decode(contents_base64);
   if (!bytes || bytes->empty() || bytes->size() > static_cast<std::size_t>(INT_MAX / 2)) {
-    return Error::invalid(prefix + "the contents are not a base64 PFX");
+    return Error::invalid_argument(prefix + "the contents are not a base64 PFX");
   }
   // The library context certstore reads PFX files in (default + legacy provider: RC2/3DES files open).
   OSSL_LIB_CTX* context = ossl::pfx_library_context().context.get();
-  if (context == nullptr) return Error::permanent(prefix + "OpenSSL could not create a library context");
+  if (context == nullptr) return Error::internal(prefix + "OpenSSL could not create a library context");
   ERR_clear_error();
   PKCS12* raw = PKCS12_init_ex(NID_pkcs7_data, context, nullptr);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes->data());
   if (d2i_PKCS12(&raw, &p, static_cast<long>(bytes->size())) == nullptr) {
     PKCS12_free(raw);
     ossl::drain_errors();
-    return Error::invalid(prefix + "it is not a PKCS#12 (PFX) file");
+    return Error::invalid_argument(prefix + "it is not a PKCS#12 (PFX) file");
   }
   ossl::Pkcs12Ptr p12(raw);
   const std::string& pass = password.reveal();
@@ -41,10 +41,10 @@ Result<ossl::PKeyPtr> pfx_private_key(std::string_view contents_base64, const Se
   ossl::X509StackPtr owned_others(others);
   if (ok != 1) {
     ossl::drain_errors();
-    return Error::invalid(prefix + "wrong password or corrupt file");
+    return Error::invalid_argument(prefix + "wrong password or corrupt file");
   }
   ERR_clear_error();
-  if (!owned_key) return Error::invalid(prefix + "the PFX holds no private key");
+  if (!owned_key) return Error::invalid_argument(prefix + "the PFX holds no private key");
   return owned_key;
 }
 

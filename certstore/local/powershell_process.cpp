@@ -3,6 +3,7 @@
 #include "certstore/local/blocking_worker.hpp"
 #include "certstore/local/handles.hpp"
 #include "certstore/local/service_control.hpp"
+#include "certstore/local/win32_error.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
 #include "common/win32_text.hpp"
@@ -41,7 +42,7 @@ Result<Pipe> make_pipe(bool child_reads, std::string_view what) {
   SECURITY_ATTRIBUTES inheritable{sizeof(SECURITY_ATTRIBUTES), nullptr, TRUE};
   HANDLE read_end = nullptr, write_end = nullptr;
   if (!CreatePipe(&read_end, &write_end, &inheritable, 0)) {
-    return Error::permanent("cannot start " + std::string(what) + ": " + last_error("CreatePipe"));
+    return last_win32_error("cannot start " + std::string(what) + ": ", "CreatePipe");
   }
   Pipe pipe;
   pipe.parent.reset(child_reads ? write_end : read_end);
@@ -225,10 +226,11 @@ Result<ProcessRun> run_process(const PowerShellInvocation& invocation, std::chro
                       &startup.StartupInfo, &started)) {
     const DWORD code = GetLastError();
     if (code == ERROR_FILE_NOT_FOUND || code == ERROR_PATH_NOT_FOUND) {
-      return Error::permanent(std::string(what) + " cannot be started: " + invocation.executable + " does not exist");
+      return Error::failed_precondition(std::string(what) + " cannot be started: " + invocation.executable +
+                                        " does not exist");
     }
-    return Error::permanent(std::string(what) + " (" + invocation.executable +
-                            ") cannot be started: " + call_failed("CreateProcess", code));
+    return win32_status_error(code, std::string(what) + " (" + invocation.executable +
+                                        ") cannot be started: " + call_failed("CreateProcess", code));
   }
   KernelHandle process(started.hProcess), thread(started.hThread);
   // The child has its ends now; ours must go, or the pipes never report end-of-file.
@@ -262,12 +264,12 @@ Result<ProcessRun> run_process(const PowerShellInvocation& invocation, std::chro
   stderr_reader.join();
 
   if (timed_out) {
-    return Error::transient(std::string(what) + " did not finish within " + duration_text(timeout) +
-                            " and was stopped");
+    return Error::deadline_exceeded(std::string(what) + " did not finish within " + duration_text(timeout) +
+                                    " and was stopped");
   }
   DWORD exit_code = 0;
   if (!GetExitCodeProcess(process.get(), &exit_code)) {
-    return Error::permanent(std::string(what) + ": " + last_error("GetExitCodeProcess"));
+    return last_win32_error(std::string(what) + ": ", "GetExitCodeProcess");
   }
   run.exit_code = exit_code;
   return run;
@@ -303,9 +305,10 @@ PowerShellProcess::~PowerShellProcess() { worker_->join(); }
 boost::asio::awaitable<Result<ScriptOutput>> PowerShellProcess::run(std::string_view op, std::string_view script_text,
                                                                     const nlohmann::json& args) {
   if (!file_exists(executable_)) {
-    co_return Error::permanent(std::string(kNeedsPowerShell) + ", but " + executable_ +
-                               " does not exist on this machine; install Windows PowerShell 5.1 (Windows Management "
-                               "Framework 5.1), or manage this machine's IIS stores over WinRM");
+    co_return Error::failed_precondition(
+        std::string(kNeedsPowerShell) + ", but " + executable_ +
+        " does not exist on this machine; install Windows PowerShell 5.1 (Windows Management "
+        "Framework 5.1), or manage this machine's IIS stores over WinRM");
   }
   // The payload is built here: script_text and args need not outlive this call's first suspension.
   PowerShellInvocation invocation = build_powershell_invocation(executable_, script_text, args);
@@ -315,13 +318,12 @@ boost::asio::awaitable<Result<ScriptOutput>> PowerShellProcess::run(std::string_
   auto blocking = [invocation = std::move(invocation), timeout = options_.timeout, what] {
     return run_process(invocation, timeout, what);
   };
-  auto ran = co_await run_on_worker<ProcessRun>(*worker_, std::move(blocking));
-  if (!ran) co_return ran.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto ran, co_await run_on_worker<ProcessRun>(*worker_, std::move(blocking)));
   ScriptOutput out;
-  out.stdout_text = std::move(ran->stdout_data);
+  out.stdout_text = std::move(ran.stdout_data);
   if (out.stdout_text.starts_with("\xEF\xBB\xBF")) out.stdout_text.erase(0, 3);  // a UTF-8 BOM, if any
-  out.exit_code = static_cast<int>(ran->exit_code);
-  out.error_text = readable_stderr(ran->stderr_data);
+  out.exit_code = static_cast<int>(ran.exit_code);
+  out.error_text = readable_stderr(ran.stderr_data);
   co_return out;
 }
 

@@ -1,5 +1,6 @@
 #include "certstore/local/registry.hpp"
 
+#include "certstore/local/win32_error.hpp"
 #include "common/win32_text.hpp"
 
 namespace wincert::certstore::local {
@@ -37,10 +38,11 @@ Result<RegistryKey> open_registry_key(HKEY root, std::string_view path, Registry
   const LSTATUS status = RegOpenKeyExW(root, wide.c_str(), 0, sam | KEY_WOW64_64KEY, key.put());
   if (status == ERROR_FILE_NOT_FOUND) return RegistryKey();
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the registry key " + registry_path_text(root, path) + " cannot be opened" +
-                            (access == RegistryAccess::kWrite ? " for writing" : "") +
-                            " (the agent needs to run as LocalSystem or an administrator): " +
-                            call_failed("RegOpenKeyEx", static_cast<DWORD>(status)));
+    return win32_status_error(static_cast<DWORD>(status),
+                              "the registry key " + registry_path_text(root, path) + " cannot be opened" +
+                                  (access == RegistryAccess::kWrite ? " for writing" : "") +
+                                  " (the agent needs to run as LocalSystem or an administrator): " +
+                                  call_failed("RegOpenKeyEx", static_cast<DWORD>(status)));
   }
   return key;
 }
@@ -51,8 +53,9 @@ Result<RegistryKey> create_registry_key(HKEY root, std::string_view path) {
   const LSTATUS status = RegCreateKeyExW(root, wide.c_str(), 0, nullptr, REG_OPTION_NON_VOLATILE,
                                          KEY_READ | KEY_WRITE | KEY_WOW64_64KEY, nullptr, key.put(), nullptr);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the registry key " + registry_path_text(root, path) +
-                            " cannot be created: " + call_failed("RegCreateKeyEx", static_cast<DWORD>(status)));
+    return win32_status_error(static_cast<DWORD>(status),
+                              "the registry key " + registry_path_text(root, path) +
+                                  " cannot be created: " + call_failed("RegCreateKeyEx", static_cast<DWORD>(status)));
   }
   return key;
 }
@@ -64,11 +67,13 @@ Status delete_registry_tree(HKEY root, std::string_view path) {
     // RegDeleteTree empties the key; the key itself goes with RegDeleteKeyEx.
     const LSTATUS removed = RegDeleteKeyExW(root, wide.c_str(), KEY_WOW64_64KEY, 0);
     if (removed == ERROR_SUCCESS || removed == ERROR_FILE_NOT_FOUND) return {};
-    return Error::permanent("the registry key " + registry_path_text(root, path) +
-                            " cannot be deleted: " + call_failed("RegDeleteKeyEx", static_cast<DWORD>(removed)));
+    return win32_status_error(static_cast<DWORD>(removed),
+                              "the registry key " + registry_path_text(root, path) +
+                                  " cannot be deleted: " + call_failed("RegDeleteKeyEx", static_cast<DWORD>(removed)));
   }
-  return Error::permanent("the registry key " + registry_path_text(root, path) +
-                          " cannot be deleted: " + call_failed("RegDeleteTree", static_cast<DWORD>(status)));
+  return win32_status_error(static_cast<DWORD>(status),
+                            "the registry key " + registry_path_text(root, path) +
+                                " cannot be deleted: " + call_failed("RegDeleteTree", static_cast<DWORD>(status)));
 }
 
 Result<std::optional<std::string>> read_string_value(HKEY key, std::string_view name, std::string_view where) {
@@ -85,12 +90,13 @@ Result<std::optional<std::string>> read_string_value(HKEY key, std::string_view 
     if (status == ERROR_SUCCESS || attempt == 3) break;
   }
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the registry " + value_where(where, name) +
-                            " cannot be read: " + call_failed("RegQueryValueEx", static_cast<DWORD>(status)));
+    return win32_status_error(static_cast<DWORD>(status),
+                              "the registry " + value_where(where, name) +
+                                  " cannot be read: " + call_failed("RegQueryValueEx", static_cast<DWORD>(status)));
   }
   if (type != REG_SZ && type != REG_EXPAND_SZ) {
-    return Error::permanent("the registry " + value_where(where, name) + " is not text (type " + std::to_string(type) +
-                            "); check what wrote it");
+    return Error::failed_precondition("the registry " + value_where(where, name) + " is not text (type " +
+                                      std::to_string(type) + "); check what wrote it");
   }
   data.resize(size / sizeof(wchar_t));
   return std::optional<std::string>(string_from_registry(data));
@@ -102,8 +108,9 @@ Status write_string_value(HKEY key, std::string_view name, std::string_view valu
       RegSetValueExW(key, wide_name.c_str(), 0, REG_SZ, reinterpret_cast<const BYTE*>(wide_value.c_str()),
                      static_cast<DWORD>((wide_value.size() + 1) * sizeof(wchar_t)));
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the registry " + value_where(where, name) +
-                            " cannot be written: " + call_failed("RegSetValueEx", static_cast<DWORD>(status)));
+    return win32_status_error(static_cast<DWORD>(status),
+                              "the registry " + value_where(where, name) +
+                                  " cannot be written: " + call_failed("RegSetValueEx", static_cast<DWORD>(status)));
   }
   return {};
 }
@@ -113,8 +120,9 @@ Result<std::vector<std::pair<std::string, std::string>>> string_values(HKEY key,
   LSTATUS status = RegQueryInfoKeyW(key, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &count, &longest_name,
                                     &longest_data, nullptr, nullptr);
   if (status != ERROR_SUCCESS) {
-    return Error::permanent("the registry key " + std::string(where) +
-                            " cannot be listed: " + call_failed("RegQueryInfoKey", static_cast<DWORD>(status)));
+    return win32_status_error(static_cast<DWORD>(status),
+                              "the registry key " + std::string(where) +
+                                  " cannot be listed: " + call_failed("RegQueryInfoKey", static_cast<DWORD>(status)));
   }
   std::vector<std::pair<std::string, std::string>> values;
   for (DWORD index = 0; index < count; ++index) {
@@ -127,8 +135,9 @@ Result<std::vector<std::pair<std::string, std::string>>> string_values(HKEY key,
                            &data_size);
     if (status == ERROR_NO_MORE_ITEMS) break;
     if (status != ERROR_SUCCESS) {
-      return Error::permanent("the registry key " + std::string(where) +
-                              " cannot be listed: " + call_failed("RegEnumValue", static_cast<DWORD>(status)));
+      return win32_status_error(static_cast<DWORD>(status),
+                                "the registry key " + std::string(where) +
+                                    " cannot be listed: " + call_failed("RegEnumValue", static_cast<DWORD>(status)));
     }
     if (type != REG_SZ && type != REG_EXPAND_SZ) continue;
     name.resize(name_size);

@@ -22,7 +22,7 @@ struct NamePart {
 // applies to the same text for the remote path).
 Result<std::vector<NamePart>> split_subject(std::string_view subject) {
   const std::string_view text = trim(subject);
-  if (text.empty()) return Error::invalid("the subject is empty");
+  if (text.empty()) return Error::invalid_argument("the subject is empty");
   std::vector<std::string> parts;
   std::string current;
   bool in_quotes = false;
@@ -39,14 +39,15 @@ Result<std::vector<NamePart>> split_subject(std::string_view subject) {
       current += c;
     }
   }
-  if (in_quotes) return Error::invalid("the subject '" + std::string(text) + "' has an unterminated quote");
+  if (in_quotes) return Error::invalid_argument("the subject '" + std::string(text) + "' has an unterminated quote");
   parts.push_back(std::move(current));
 
   std::vector<NamePart> out;
   for (const auto& part : parts) {
     const auto equals = part.find('=');
     if (equals == std::string::npos || trim(std::string_view(part).substr(0, equals)).empty()) {
-      return Error::invalid("the subject part '" + std::string(trim(part)) + "' is not of the form NAME=value");
+      return Error::invalid_argument("the subject part '" + std::string(trim(part)) +
+                                     "' is not of the form NAME=value");
     }
     out.push_back({std::string(trim(std::string_view(part).substr(0, equals))),
                    std::string(trim(std::string_view(part).substr(equals + 1)))});
@@ -103,14 +104,14 @@ bool is_ascii(std::string_view text) {
 
 Result<GENERAL_NAME*> general_name(const SubjectAltName& san) {
   const std::string value(trim(san.value));
-  if (value.empty()) return Error::invalid("a subject alternative name has an empty value");
+  if (value.empty()) return Error::invalid_argument("a subject alternative name has an empty value");
   GENERAL_NAME* name = GENERAL_NAME_new();
-  if (name == nullptr) return Error::permanent("out of memory building the subject alternative names");
+  if (name == nullptr) return Error::resource_exhausted("out of memory building the subject alternative names");
   auto ia5 = [&](int type) -> Result<GENERAL_NAME*> {
     if (!is_ascii(value)) {
       GENERAL_NAME_free(name);
-      return Error::invalid("the subject alternative name '" + value +
-                            "' is not ASCII (international domain names go in their xn-- form)");
+      return Error::invalid_argument("the subject alternative name '" + value +
+                                     "' is not ASCII (international domain names go in their xn-- form)");
     }
     ASN1_IA5STRING* text = ASN1_IA5STRING_new();
     ASN1_STRING_set(text, value.data(), static_cast<int>(value.size()));
@@ -132,7 +133,7 @@ Result<GENERAL_NAME*> general_name(const SubjectAltName& san) {
       if (octets == nullptr) {
         ERR_clear_error();
         GENERAL_NAME_free(name);
-        return Error::invalid("the subject alternative name '" + value + "' is not an IPv4 or IPv6 address");
+        return Error::invalid_argument("the subject alternative name '" + value + "' is not an IPv4 or IPv6 address");
       }
       GENERAL_NAME_set0_value(name, GEN_IPADD, octets);
       return name;
@@ -149,7 +150,7 @@ Result<GENERAL_NAME*> general_name(const SubjectAltName& san) {
       break;
   }
   GENERAL_NAME_free(name);
-  return Error::invalid("the subject alternative name '" + value + "' has an unsupported type");
+  return Error::invalid_argument("the subject alternative name '" + value + "' has an unsupported type");
 }
 
 Status add_subject_alt_names(X509_REQ* request, const std::vector<SubjectAltName>& sans) {
@@ -161,12 +162,12 @@ Status add_subject_alt_names(X509_REQ* request, const std::vector<SubjectAltName
     sk_GENERAL_NAME_push(names.get(), *name);
   }
   X509_EXTENSION* extension = X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get());
-  if (extension == nullptr) return Error::permanent("encoding the subject alternative names: " + ossl::drain_errors());
+  if (extension == nullptr) return Error::internal("encoding the subject alternative names: " + ossl::drain_errors());
   STACK_OF(X509_EXTENSION)* extensions = sk_X509_EXTENSION_new_null();
   sk_X509_EXTENSION_push(extensions, extension);
   const int added = X509_REQ_add_extensions(request, extensions);
   sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
-  if (added != 1) return Error::permanent("adding the subject alternative names: " + ossl::drain_errors());
+  if (added != 1) return Error::internal("adding the subject alternative names: " + ossl::drain_errors());
   return {};
 }
 
@@ -204,21 +205,21 @@ Result<std::string> encode_subject(std::string_view subject) {
   for (auto it = parts->rbegin(); it != parts->rend(); ++it) {
     auto object = attribute_object(it->attribute);
     if (!object) {
-      return Error::invalid("the subject attribute '" + it->attribute +
-                            "' is unknown (use CN, O, OU, L, S, C, E, DC, STREET, SERIALNUMBER, T, G, SN, I, "
-                            "PostalCode, UID or OID.n.n.n)");
+      return Error::invalid_argument("the subject attribute '" + it->attribute +
+                                     "' is unknown (use CN, O, OU, L, S, C, E, DC, STREET, SERIALNUMBER, T, G, SN, I, "
+                                     "PostalCode, UID or OID.n.n.n)");
     }
     if (X509_NAME_add_entry_by_OBJ(name.get(), object.get(), MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(it->value.data()),
                                    static_cast<int>(it->value.size()), -1, 0) != 1) {
       const std::string reason = ossl::drain_errors();
-      return Error::invalid("the subject part '" + it->attribute + "=" + it->value + "' cannot be encoded" +
-                            (reason.empty() ? std::string() : " (" + reason + ")"));
+      return Error::invalid_argument("the subject part '" + it->attribute + "=" + it->value + "' cannot be encoded" +
+                                     (reason.empty() ? std::string() : " (" + reason + ")"));
     }
   }
   unsigned char* der = nullptr;
   const int length = i2d_X509_NAME(name.get(), &der);
-  if (length <= 0) return Error::permanent("encoding the subject: " + ossl::drain_errors());
+  if (length <= 0) return Error::internal("encoding the subject: " + ossl::drain_errors());
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
   OPENSSL_free(der);
   return out;
@@ -233,13 +234,13 @@ Result<std::string> build_signed_request(std::string_view subject, const std::ve
   X509NamePtr name(d2i_X509_NAME(nullptr, &p, static_cast<long>(subject_der->size())));
   p = reinterpret_cast<const unsigned char*>(public_key_der.data());
   ossl::PKeyPtr public_key(d2i_PUBKEY(nullptr, &p, static_cast<long>(public_key_der.size())));
-  if (!name || !public_key) return Error::permanent("preparing the certificate request: " + ossl::drain_errors());
+  if (!name || !public_key) return Error::internal("preparing the certificate request: " + ossl::drain_errors());
 
   ossl::X509ReqPtr request(X509_REQ_new());
   if (!request || X509_REQ_set_version(request.get(), 0) != 1 ||
       X509_REQ_set_subject_name(request.get(), name.get()) != 1 ||
       X509_REQ_set_pubkey(request.get(), public_key.get()) != 1) {
-    return Error::permanent("building the certificate request: " + ossl::drain_errors());
+    return Error::internal("building the certificate request: " + ossl::drain_errors());
   }
   if (auto added = add_subject_alt_names(request.get(), sans); !added) return added.error();
 
@@ -247,18 +248,18 @@ Result<std::string> build_signed_request(std::string_view subject, const std::ve
   X509_ALGOR_set0(algorithm, OBJ_nid2obj(signature_nid(digest, ecdsa)), ecdsa ? V_ASN1_UNDEF : V_ASN1_NULL, nullptr);
   const int algorithm_set = X509_REQ_set1_signature_algo(request.get(), algorithm);
   X509_ALGOR_free(algorithm);
-  if (algorithm_set != 1) return Error::permanent("setting the signature algorithm: " + ossl::drain_errors());
+  if (algorithm_set != 1) return Error::internal("setting the signature algorithm: " + ossl::drain_errors());
 
   // The CertificationRequestInfo bytes: the only thing the key signs.
   unsigned char* tbs = nullptr;
   const int tbs_length = i2d_re_X509_REQ_tbs(request.get(), &tbs);
-  if (tbs_length <= 0) return Error::permanent("encoding the certificate request: " + ossl::drain_errors());
+  if (tbs_length <= 0) return Error::internal("encoding the certificate request: " + ossl::drain_errors());
   std::array<unsigned char, EVP_MAX_MD_SIZE> hash{};
   unsigned int hash_length = 0;
   const int hashed =
       EVP_Digest(tbs, static_cast<std::size_t>(tbs_length), hash.data(), &hash_length, message_digest(digest), nullptr);
   OPENSSL_free(tbs);
-  if (hashed != 1) return Error::permanent("hashing the certificate request: " + ossl::drain_errors());
+  if (hashed != 1) return Error::internal("hashing the certificate request: " + ossl::drain_errors());
 
   auto signature = sign(std::string_view(reinterpret_cast<const char*>(hash.data()), hash_length));
   if (!signature) return signature.error();
@@ -270,12 +271,12 @@ Result<std::string> build_signed_request(std::string_view subject, const std::ve
 
   // The provider's signature must verify with the request's own public key, or the CA would refuse it.
   if (X509_REQ_verify(request.get(), public_key.get()) != 1) {
-    return Error::permanent("the key's signature on the certificate request does not verify (" + ossl::drain_errors() +
-                            ")");
+    return Error::failed_precondition("the key's signature on the certificate request does not verify (" +
+                                      ossl::drain_errors() + ")");
   }
   unsigned char* der = nullptr;
   const int length = i2d_X509_REQ(request.get(), &der);
-  if (length <= 0) return Error::permanent("encoding the certificate request: " + ossl::drain_errors());
+  if (length <= 0) return Error::internal("encoding the certificate request: " + ossl::drain_errors());
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
   OPENSSL_free(der);
   return out;

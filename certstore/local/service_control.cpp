@@ -1,10 +1,12 @@
 #include "certstore/local/service_control.hpp"
 
 #include "certstore/local/handles.hpp"
+#include "certstore/local/win32_error.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
 #include "common/win32_text.hpp"
 
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -39,10 +41,10 @@ std::string state_name(DWORD state) {
 Result<ServiceHandle> open_manager() {
   ServiceHandle manager(OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
   if (!manager) {
-    return Error::permanent(
+    return last_win32_error(
         "the Service Control Manager cannot be opened (the agent needs to run as LocalSystem or "
-        "an administrator): " +
-        last_error("OpenSCManager"));
+        "an administrator): ",
+        "OpenSCManager");
   }
   return manager;
 }
@@ -54,7 +56,7 @@ Result<ServiceHandle> open_service(SC_HANDLE manager, std::string_view name, DWO
   if (service) return service;
   const DWORD code = GetLastError();
   if (code == ERROR_SERVICE_DOES_NOT_EXIST) return ServiceHandle();
-  return Error::permanent(service_text(name) + " cannot be opened: " + call_failed("OpenService", code));
+  return win32_status_error(code, service_text(name) + " cannot be opened: " + call_failed("OpenService", code));
 }
 
 Result<DWORD> current_state(SC_HANDLE service, std::string_view name) {
@@ -62,7 +64,7 @@ Result<DWORD> current_state(SC_HANDLE service, std::string_view name) {
   DWORD needed = 0;
   if (!QueryServiceStatusEx(service, SC_STATUS_PROCESS_INFO, reinterpret_cast<BYTE*>(&status), sizeof(status),
                             &needed)) {
-    return Error::permanent(service_text(name) + ": " + last_error("QueryServiceStatusEx"));
+    return last_win32_error(service_text(name) + ": ", "QueryServiceStatusEx");
   }
   return status.dwCurrentState;
 }
@@ -76,14 +78,15 @@ Status wait_for_state(SC_HANDLE service, std::string_view name, DWORD wanted, st
     if (*state == wanted) return {};
     // A service that fell back to Stopped while starting will not get there by waiting.
     if (wanted == SERVICE_RUNNING && *state == SERVICE_STOPPED) {
-      return Error::permanent(service_text(name) +
-                              " stopped again while starting; check the System event log and the service's own "
-                              "error log for why");
+      return Error::failed_precondition(
+          service_text(name) +
+          " stopped again while starting; check the System event log and the service's own "
+          "error log for why");
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Error::transient(service_text(name) + " did not reach " + state_name(wanted) + " within " +
-                              duration_text(timeout) + " (it is " + state_name(*state) +
-                              "); check it in services.msc and restart it manually");
+      return Error::deadline_exceeded(service_text(name) + " did not reach " + state_name(wanted) + " within " +
+                                      duration_text(timeout) + " (it is " + state_name(*state) +
+                                      "); check it in services.msc and restart it manually");
     }
     std::this_thread::sleep_for(kPollInterval);
   }
@@ -97,13 +100,13 @@ Result<std::vector<std::string>> running_dependents(SC_HANDLE service, std::stri
   DWORD count = 0;
   if (EnumDependentServicesW(service, SERVICE_ACTIVE, nullptr, 0, &needed, &count)) return std::vector<std::string>{};
   if (const DWORD code = GetLastError(); code != ERROR_MORE_DATA) {
-    return Error::permanent(service_text(name) + ": " + call_failed("EnumDependentServices", code));
+    return win32_status_error(code, service_text(name) + ": " + call_failed("EnumDependentServices", code));
   }
   // ENUM_SERVICE_STATUSW entries followed by their strings; a vector of the struct keeps the alignment.
   std::vector<ENUM_SERVICE_STATUSW> entries((needed + sizeof(ENUM_SERVICE_STATUSW) - 1) / sizeof(ENUM_SERVICE_STATUSW));
   if (!EnumDependentServicesW(service, SERVICE_ACTIVE, entries.data(),
                               static_cast<DWORD>(entries.size() * sizeof(ENUM_SERVICE_STATUSW)), &needed, &count)) {
-    return Error::permanent(service_text(name) + ": " + last_error("EnumDependentServices"));
+    return last_win32_error(service_text(name) + ": ", "EnumDependentServices");
   }
   std::vector<std::string> running;
   for (DWORD i = 0; i < count && i < entries.size(); ++i) {
@@ -122,7 +125,8 @@ Status stop_and_wait(SC_HANDLE service, std::string_view name, std::chrono::mill
     const DWORD code = GetLastError();
     // Already stopping (or stopped in between) is fine: wait for Stopped below.
     if (code != ERROR_SERVICE_NOT_ACTIVE && code != ERROR_SERVICE_CANNOT_ACCEPT_CTRL) {
-      return Error::permanent(service_text(name) + " cannot be stopped: " + call_failed("ControlService", code));
+      return win32_status_error(code,
+                                service_text(name) + " cannot be stopped: " + call_failed("ControlService", code));
     }
   }
   return wait_for_state(service, name, SERVICE_STOPPED, timeout);
@@ -133,8 +137,8 @@ Status start_and_wait(SC_HANDLE service, std::string_view name, std::chrono::mil
   if (!StartServiceW(service, 0, nullptr)) {
     const DWORD code = GetLastError();
     if (code != ERROR_SERVICE_ALREADY_RUNNING) {
-      return Error::permanent(service_text(name) + " cannot be started: " + call_failed("StartService", code) +
-                              "; check the System event log");
+      return win32_status_error(code, service_text(name) + " cannot be started: " + call_failed("StartService", code) +
+                                          "; check the System event log");
     }
   }
   return wait_for_state(service, name, SERVICE_RUNNING, timeout);
@@ -143,7 +147,7 @@ Status start_and_wait(SC_HANDLE service, std::string_view name, std::chrono::mil
 Result<ServiceHandle> open_existing_service(SC_HANDLE manager, std::string_view name, DWORD access) {
   auto service = open_service(manager, name, access);
   if (!service) return service.error();
-  if (!*service) return Error::permanent(service_text(name) + " does not exist on this machine");
+  if (!*service) return Error::not_found(service_text(name) + " does not exist on this machine");
   return service;
 }
 
@@ -180,7 +184,7 @@ Result<std::optional<std::string>> service_account(std::string_view name) {
   std::vector<BYTE> buffer(needed > 0 ? needed : sizeof(QUERY_SERVICE_CONFIGW));
   auto* config = reinterpret_cast<QUERY_SERVICE_CONFIGW*>(buffer.data());
   if (!QueryServiceConfigW(service->get(), config, static_cast<DWORD>(buffer.size()), &needed)) {
-    return Error::permanent(service_text(name) + ": " + last_error("QueryServiceConfig"));
+    return last_win32_error(service_text(name) + ": ", "QueryServiceConfig");
   }
   return std::optional<std::string>(
       normalize_service_account(narrow(config->lpServiceStartName), local_computer_name()));
@@ -191,7 +195,7 @@ Result<std::string> service_status(std::string_view name) {
   if (!manager) return manager.error();
   auto service = open_service(manager->get(), name, SERVICE_QUERY_STATUS);
   if (!service) return service.error();
-  if (!*service) return Error::permanent(service_text(name) + " does not exist on this machine");
+  if (!*service) return Error::not_found(service_text(name) + " does not exist on this machine");
   auto state = current_state(service->get(), name);
   if (!state) return state.error();
   return state_name(*state);
@@ -204,9 +208,9 @@ Result<std::string> restart_service(std::string_view name, const ServiceRestartT
   auto service = open_service(manager->get(), name, kControl | SERVICE_ENUMERATE_DEPENDENTS);
   if (!service) return service.error();
   if (!*service) {
-    return Error::permanent(service_text(name) +
-                            " does not exist on this machine; check the instance name and that SQL Server is "
-                            "installed here");
+    return Error::failed_precondition(service_text(name) +
+                                      " does not exist on this machine; check the instance name and that SQL Server is "
+                                      "installed here");
   }
   // ControlService(STOP) fails while dependents (SQL Server Agent, ...) run, and starting SQL Server does not
   // start them: stop the running ones first and start exactly those again after, in reverse order.
@@ -216,9 +220,10 @@ Result<std::string> restart_service(std::string_view name, const ServiceRestartT
   for (const auto& dependent : *dependents) {
     const std::string not_restarted = " (a dependent of " + std::string(name) + ", which was not restarted)";
     auto handle = open_existing_service(manager->get(), dependent, kControl);
-    if (!handle) return Error{handle.error().kind, handle.error().message + not_restarted};
+    // The code and the Win32 status stay; the message says which service was left alone.
+    if (!handle) return Error{handle.error().code, handle.error().message + not_restarted, handle.error().detail};
     if (auto down = stop_and_wait(handle->get(), dependent, timeouts.stop); !down) {
-      return Error{down.error().kind, down.error().message + not_restarted};
+      return Error{down.error().code, down.error().message + not_restarted, down.error().detail};
     }
     stopped.push_back(std::move(*handle));
   }
@@ -227,11 +232,11 @@ Result<std::string> restart_service(std::string_view name, const ServiceRestartT
 
   // Every dependent is tried, so one that fails does not keep the others down.
   std::string failures;
-  bool all_transient = true;
+  std::optional<ErrorCode> code;  // a permanent failure's code wins over a transient one's
   for (std::size_t i = stopped.size(); i-- > 0;) {
     if (auto up = start_and_wait(stopped[i].get(), (*dependents)[i], timeouts.start); !up) {
       failures += (failures.empty() ? "" : "; ") + up.error().message;
-      all_transient = all_transient && up.error().retryable();
+      if (!code || (is_transient(*code) && !up.error().retryable())) code = up.error().code;
     }
   }
   if (!failures.empty()) {
@@ -239,7 +244,7 @@ Result<std::string> restart_service(std::string_view name, const ServiceRestartT
                           " restarted, but dependent services that were running before could not be started "
                           "again: " +
                           failures + "; start them by hand";
-    return all_transient ? Error::transient(std::move(message)) : Error::permanent(std::move(message));
+    return Error::make(code.value_or(ErrorCode::kFailedPrecondition), std::move(message));
   }
   return state_name(SERVICE_RUNNING);
 }

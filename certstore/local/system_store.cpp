@@ -1,7 +1,8 @@
 #include "certstore/local/system_store.hpp"
 
-#include "common/win32_text.hpp"
+#include "certstore/local/win32_error.hpp"
 #include "common/encoding.hpp"
+#include "common/win32_text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -62,7 +63,7 @@ std::optional<std::string> thumbprint_bytes(std::string_view hex) {
 }  // namespace
 
 Result<StoreHandle> open_machine_store(std::string_view name, StoreAccess access) {
-  if (name.empty()) return Error::invalid("the store name is empty");
+  if (name.empty()) return Error::invalid_argument("the store name is empty");
   DWORD flags = CERT_SYSTEM_STORE_LOCAL_MACHINE;
   if (access == StoreAccess::kRead) flags |= CERT_STORE_READONLY_FLAG;
   if (access != StoreAccess::kOpenOrCreate) flags |= CERT_STORE_OPEN_EXISTING_FLAG;
@@ -71,21 +72,22 @@ Result<StoreHandle> open_machine_store(std::string_view name, StoreAccess access
   if (!store) {
     const DWORD code = GetLastError();
     const std::string where = "the certificate store LocalMachine\\" + std::string(name);
-    if (code == ERROR_FILE_NOT_FOUND) return Error::permanent(where + " does not exist");
+    if (code == ERROR_FILE_NOT_FOUND) return win32_status_error(code, where + " does not exist");
     if (code == ERROR_ACCESS_DENIED || code == static_cast<DWORD>(E_ACCESSDENIED)) {
-      return Error::permanent(
-          where + " cannot be opened " + (access == StoreAccess::kRead ? "for reading" : "for writing") +
-          " by this account (run the agent as LocalSystem or an administrator): " + error_text(code));
+      return win32_status_error(
+          code, where + " cannot be opened " + (access == StoreAccess::kRead ? "for reading" : "for writing") +
+                    " by this account (run the agent as LocalSystem or an administrator): " + error_text(code));
     }
-    return Error::permanent(where + " cannot be opened: " + call_failed("CertOpenStore", code));
+    return win32_status_error(code, where + " cannot be opened: " + call_failed("CertOpenStore", code));
   }
   return store;
 }
 
 Status commit_changes(HCERTSTORE store, std::string_view name) {
   if (!CertControlStore(store, 0, CERT_STORE_CTRL_COMMIT, nullptr)) {
-    return Error::permanent("the changes to the certificate store LocalMachine\\" + std::string(name) +
-                            " could not be saved: " + last_error("CertControlStore"));
+    return last_win32_error(
+        "the changes to the certificate store LocalMachine\\" + std::string(name) + " could not be saved: ",
+        "CertControlStore");
   }
   return {};
 }
@@ -103,14 +105,15 @@ std::vector<std::string> machine_store_names() {
 
 Result<CertContext> find_by_thumbprint(HCERTSTORE store, std::string_view thumbprint) {
   auto hash = thumbprint_bytes(thumbprint);
-  if (!hash) return Error::invalid("'" + std::string(thumbprint) + "' is not a SHA-1 thumbprint (40 hex digits)");
+  if (!hash)
+    return Error::invalid_argument("'" + std::string(thumbprint) + "' is not a SHA-1 thumbprint (40 hex digits)");
   CRYPT_HASH_BLOB blob{static_cast<DWORD>(hash->size()), reinterpret_cast<BYTE*>(hash->data())};
   PCCERT_CONTEXT found = CertFindCertificateInStore(store, kEncoding, 0, CERT_FIND_SHA1_HASH, &blob, nullptr);
   if (found == nullptr) {
     const DWORD code = GetLastError();
     if (code == static_cast<DWORD>(CRYPT_E_NOT_FOUND)) return CertContext();
-    return Error::permanent("looking up certificate " + std::string(thumbprint) + ": " +
-                            call_failed("CertFindCertificateInStore", code));
+    return win32_status_error(code, "looking up certificate " + std::string(thumbprint) + ": " +
+                                        call_failed("CertFindCertificateInStore", code));
   }
   return CertContext(found);
 }
@@ -119,14 +122,15 @@ Result<CertContext> certificate_from_der(std::string_view der) {
   CertContext context(CertCreateCertificateContext(kEncoding, reinterpret_cast<const BYTE*>(der.data()),
                                                    static_cast<DWORD>(der.size())));
   if (!context)
-    return Error::invalid("the certificate cannot be read by Windows: " + last_error("CertCreateCertificateContext"));
+    return last_win32_error("the certificate cannot be read by Windows: ", "CertCreateCertificateContext",
+                            ErrorCode::kInvalidArgument);
   return context;
 }
 
 Result<CertContext> add_to_store(HCERTSTORE store, PCCERT_CONTEXT context, DWORD disposition) {
   PCCERT_CONTEXT stored = nullptr;
   if (!CertAddCertificateContextToStore(store, context, disposition, &stored)) {
-    return Error::permanent(last_error("CertAddCertificateContextToStore"));
+    return last_win32_error("", "CertAddCertificateContextToStore");
   }
   return CertContext(stored);
 }
@@ -136,7 +140,7 @@ Result<CertContext> put_certificate(HCERTSTORE store, PCCERT_CONTEXT context, Ce
   if (existing) {
     previous.reset(CertDuplicateCertificateContext(existing.get()));  // stays readable after the delete
     if (!CertDeleteCertificateFromStore(existing.release())) {
-      return Error::permanent("replacing the existing certificate: " + last_error("CertDeleteCertificateFromStore"));
+      return last_win32_error("replacing the existing certificate: ", "CertDeleteCertificateFromStore");
     }
   }
   auto stored = add_to_store(store, context, CERT_STORE_ADD_NEW);
@@ -160,7 +164,7 @@ Status set_friendly_name(PCCERT_CONTEXT context, std::string_view name) {
   std::wstring wide = widen(name);
   CRYPT_DATA_BLOB blob{static_cast<DWORD>((wide.size() + 1) * sizeof(wchar_t)), reinterpret_cast<BYTE*>(wide.data())};
   if (!CertSetCertificateContextProperty(context, CERT_FRIENDLY_NAME_PROP_ID, 0, &blob)) {
-    return Error::permanent("setting the friendly name: " + last_error("CertSetCertificateContextProperty"));
+    return last_win32_error("setting the friendly name: ", "CertSetCertificateContextProperty");
   }
   return {};
 }
@@ -194,8 +198,8 @@ Status set_key_link(PCCERT_CONTEXT context, const KeyLink& link) {
   info.dwFlags = link.flags;
   info.dwKeySpec = link.key_spec;
   if (!CertSetCertificateContextProperty(context, CERT_KEY_PROV_INFO_PROP_ID, 0, &info)) {
-    return Error::permanent("linking the certificate to " + link.describe() + ": " +
-                            last_error("CertSetCertificateContextProperty"));
+    return last_win32_error("linking the certificate to " + link.describe() + ": ",
+                            "CertSetCertificateContextProperty");
   }
   return {};
 }

@@ -73,6 +73,58 @@ std::vector<OpFields> build_table() {
 
 }  // namespace
 
+std::optional<ErrorCode> mapped_code_for_category(std::string_view category_name) {
+  struct Entry {
+    std::string_view category;
+    ErrorCode code;
+  };
+  static constexpr Entry kTable[] = {
+      // The scripts' own categories (New-OpError in certstore/ps/WincertOps.psm1).
+      {category::kStoreNotFound, ErrorCode::kNotFound},
+      {category::kCertificateNotFound, ErrorCode::kNotFound},
+      {category::kProviderNotFound, ErrorCode::kNotFound},
+      {category::kSiteNotFound, ErrorCode::kNotFound},
+      {category::kInstanceNotFound, ErrorCode::kNotFound},
+      {category::kIisNotInstalled, ErrorCode::kFailedPrecondition},
+      {category::kInvalidArgument, ErrorCode::kInvalidArgument},
+      {category::kPfxInvalid, ErrorCode::kInvalidArgument},
+      // A host tool (certreq, certutil, IIS, the SCM) refused, or the host did not end in the state it
+      // reported: the step may have changed the host, and a person must look before it is tried again.
+      {category::kCommandFailed, ErrorCode::kFailedPrecondition},
+      {category::kVerificationFailed, ErrorCode::kFailedPrecondition},
+      {category::kTimeout, ErrorCode::kDeadlineExceeded},
+      // PowerShell's ErrorCategory, passed through when a cmdlet failed outside New-OpError.
+      {"PermissionDenied", ErrorCode::kPermissionDenied},
+      {"SecurityError", ErrorCode::kPermissionDenied},
+      {"AuthenticationError", ErrorCode::kUnauthenticated},
+      {"ObjectNotFound", ErrorCode::kNotFound},
+      {"ResourceExists", ErrorCode::kAlreadyExists},
+      {"InvalidData", ErrorCode::kInvalidArgument},
+      {"InvalidType", ErrorCode::kInvalidArgument},
+      {"OperationTimeout", ErrorCode::kDeadlineExceeded},
+      {"ResourceUnavailable", ErrorCode::kUnavailable},
+      {"ResourceBusy", ErrorCode::kUnavailable},
+      {"ConnectionError", ErrorCode::kUnavailable},
+      {"OperationStopped", ErrorCode::kUnavailable},  // the pipeline was stopped under the script: a broken runspace
+      {"DeadlockDetected", ErrorCode::kAborted},
+      {"QuotaExceeded", ErrorCode::kResourceExhausted},
+      {"LimitsExceeded", ErrorCode::kResourceExhausted},
+      {"NotInstalled", ErrorCode::kFailedPrecondition},
+      {"NotEnabled", ErrorCode::kFailedPrecondition},
+      {"ParserError", ErrorCode::kInternal},  // the agent's own script does not parse
+      {"SyntaxError", ErrorCode::kInternal},
+      {"NotImplemented", ErrorCode::kInternal},
+  };
+  for (const auto& entry : kTable) {
+    if (entry.category == category_name) return entry.code;
+  }
+  return std::nullopt;
+}
+
+ErrorCode error_code_for_category(std::string_view category_name) {
+  return mapped_code_for_category(category_name).value_or(ErrorCode::kFailedPrecondition);
+}
+
 const std::vector<OpFields>& op_fields() {
   static const std::vector<OpFields> table = build_table();
   return table;

@@ -3,6 +3,9 @@
 // test that reads the scripts keep the three in step; the simulator's Windows model implements the same.
 #pragma once
 
+#include "common/result.hpp"
+
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -122,6 +125,15 @@ inline constexpr std::string_view kCommandFailed = "CommandFailed";
 inline constexpr std::string_view kVerificationFailed = "VerificationFailed";
 inline constexpr std::string_view kTimeout = "Timeout";
 }  // namespace category
+
+// The one table from an error category a host script reports to the canonical code the agent acts on
+// (retry, give up, tell a person what to fix). It covers the categories above and the PowerShell
+// ErrorCategory names an uncategorised host error carries (PermissionDenied, ObjectNotFound, ...).
+// Nothing when the category is not in the table.
+std::optional<ErrorCode> mapped_code_for_category(std::string_view category_name);
+// The code for any category: an unknown or empty one is a host-side failure a person must look at
+// (failed_precondition, not retried).
+ErrorCode error_code_for_category(std::string_view category_name);
 
 struct OpFields {
   std::string_view op;

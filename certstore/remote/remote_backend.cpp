@@ -23,19 +23,19 @@ namespace {
 Result<std::string> get_string(const json& obj, std::string_view key, bool required = false) {
   const auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) {
-    if (required) return Error::invalid("the field '" + std::string(key) + "' is missing");
+    if (required) return Error::invalid_argument("the field '" + std::string(key) + "' is missing");
     return std::string();
   }
   if (it->is_string()) return it->get<std::string>();
   if (it->is_number_integer()) return std::to_string(it->get<long long>());
-  return Error::invalid("the field '" + std::string(key) + "' is not text");
+  return Error::invalid_argument("the field '" + std::string(key) + "' is not text");
 }
 
 Result<bool> get_bool(const json& obj, std::string_view key) {
   const auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return false;
   if (it->is_boolean()) return it->get<bool>();
-  return Error::invalid("the field '" + std::string(key) + "' is not true/false");
+  return Error::invalid_argument("the field '" + std::string(key) + "' is not true/false");
 }
 
 Result<int> get_int(const json& obj, std::string_view key) {
@@ -43,7 +43,8 @@ Result<int> get_int(const json& obj, std::string_view key) {
   if (it == obj.end() || it->is_null()) return 0;
   if (it->is_number_integer()) {
     const auto value = it->get<long long>();
-    if (value < INT32_MIN || value > INT32_MAX) return Error::invalid("the field '" + std::string(key) + "' is out of range");
+    if (value < INT32_MIN || value > INT32_MAX)
+      return Error::invalid_argument("the field '" + std::string(key) + "' is out of range");
     return static_cast<int>(value);
   }
   if (it->is_string()) {
@@ -52,7 +53,7 @@ Result<int> get_int(const json& obj, std::string_view key) {
     } catch (const std::exception&) {
     }
   }
-  return Error::invalid("the field '" + std::string(key) + "' is not a number");
+  return Error::invalid_argument("the field '" + std::string(key) + "' is not a number");
 }
 
 // PowerShell 5.1's ConvertTo-Json writes a one-element collection as a bare object in some paths;
@@ -75,7 +76,8 @@ std::vector<const json*> as_list(const json& obj, std::string_view key) {
 Result<std::vector<std::string>> get_string_list(const json& obj, std::string_view key) {
   std::vector<std::string> out;
   for (const json* item : as_list(obj, key)) {
-    if (!item->is_string()) return Error::invalid("the field '" + std::string(key) + "' is not a list of text");
+    if (!item->is_string())
+      return Error::invalid_argument("the field '" + std::string(key) + "' is not a list of text");
     out.push_back(item->get<std::string>());
   }
   return out;
@@ -137,7 +139,7 @@ std::string where(std::string_view op_name, std::string_view store, std::string_
 
 Result<json> require_object(Result<json> doc) {
   if (!doc) return doc;
-  if (!doc->is_object()) return Error::invalid("the script's output is not a JSON object");
+  if (!doc->is_object()) return Error::invalid_argument("the script's output is not a JSON object");
   return doc;
 }
 
@@ -153,55 +155,41 @@ std::string thumbprint_or_empty(std::string_view raw) {
 }
 
 Result<IisBinding> binding_from(const json& doc) {
-  if (!doc.is_object()) return Error::invalid("an IIS binding entry is not an object");
+  if (!doc.is_object()) return Error::invalid_argument("an IIS binding entry is not an object");
   IisBinding binding;
-  auto site = get_string(doc, out::kSiteName, true);
-  if (!site) return site.error();
-  binding.site = std::move(*site);
-  auto protocol = get_string(doc, out::kProtocol);
-  if (!protocol) return protocol.error();
-  binding.protocol = to_lower(*protocol);
-  auto info = get_string(doc, out::kBindingInformation, true);
-  if (!info) return info.error();
+  WINCERT_ASSIGN_OR_RETURN(auto site, get_string(doc, out::kSiteName, true));
+  binding.site = std::move(site);
+  WINCERT_ASSIGN_OR_RETURN(auto protocol, get_string(doc, out::kProtocol));
+  binding.protocol = to_lower(protocol);
+  WINCERT_ASSIGN_OR_RETURN(auto info, get_string(doc, out::kBindingInformation, true));
   if (binding.protocol == "http" || binding.protocol == "https") {
-    auto address = parse_binding_information(*info);
+    auto address = parse_binding_information(info);
     if (!address) return address.error().context("site '" + binding.site + "': ");
     binding.ip = address->ip;
     binding.port = address->port;
     binding.host = address->host;
   } else {
-    binding.host = *info;  // net.tcp and friends: keep the raw text, there is no IP:Port:Host
+    binding.host = info;  // net.tcp and friends: keep the raw text, there is no IP:Port:Host
     binding.ip.clear();
   }
-  auto hash = get_string(doc, out::kCertificateHash);
-  if (!hash) return hash.error();
-  binding.thumbprint = thumbprint_or_empty(*hash);
-  auto store = get_string(doc, out::kCertificateStoreName);
-  if (!store) return store.error();
-  binding.store = std::move(*store);
-  auto flags = get_int(doc, out::kSslFlags);
-  if (!flags) return flags.error();
-  binding.ssl_flags = *flags;
+  WINCERT_ASSIGN_OR_RETURN(auto hash, get_string(doc, out::kCertificateHash));
+  binding.thumbprint = thumbprint_or_empty(hash);
+  WINCERT_ASSIGN_OR_RETURN(auto store, get_string(doc, out::kCertificateStoreName));
+  binding.store = std::move(store);
+  WINCERT_ASSIGN_OR_RETURN(auto flags, get_int(doc, out::kSslFlags));
+  binding.ssl_flags = flags;
   return binding;
 }
 
 Result<std::vector<SqlInstanceBinding>> sql_bindings_from(const json& doc, std::string_view key) {
   std::vector<SqlInstanceBinding> out_list;
   for (const json* item : as_list(doc, key)) {
-    if (!item->is_object()) return Error::invalid("a SQL binding entry is not an object");
+    if (!item->is_object()) return Error::invalid_argument("a SQL binding entry is not an object");
     SqlInstanceBinding binding;
-    auto name = get_string(*item, out::kInstanceName, true);
-    auto verified = get_bool(*item, out::kVerified);
-    auto key_file = get_string(*item, out::kKeyFile);
-    auto restarted = get_bool(*item, out::kRestarted);
-    if (!name) return name.error();
-    if (!verified) return verified.error();
-    if (!key_file) return key_file.error();
-    if (!restarted) return restarted.error();
-    binding.instance = *name;
-    binding.verified = *verified;
-    binding.key_file = *key_file;
-    binding.restarted = *restarted;
+    WINCERT_ASSIGN_OR_RETURN(binding.instance, get_string(*item, out::kInstanceName, true));
+    WINCERT_ASSIGN_OR_RETURN(binding.verified, get_bool(*item, out::kVerified));
+    WINCERT_ASSIGN_OR_RETURN(binding.key_file, get_string(*item, out::kKeyFile));
+    WINCERT_ASSIGN_OR_RETURN(binding.restarted, get_bool(*item, out::kRestarted));
     out_list.push_back(std::move(binding));
   }
   return out_list;
@@ -224,9 +212,9 @@ Status check_sql_bindings(const std::vector<SqlInstanceBinding>& bindings, std::
                           std::string_view host) {
   for (const auto& binding : bindings) {
     if (!binding.verified) {
-      return Error::permanent("binding certificate " + std::string(thumbprint) + " to SQL Server instance '" +
-                              binding.instance + "' on host '" + std::string(host) +
-                              "' could not be verified: the registry does not hold the new thumbprint");
+      return Error::failed_precondition("binding certificate " + std::string(thumbprint) + " to SQL Server instance '" +
+                                        binding.instance + "' on host '" + std::string(host) +
+                                        "' could not be verified: the registry does not hold the new thumbprint");
     }
   }
   return {};
@@ -243,7 +231,7 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
   const std::string host_name = runner_.host();
   const auto script = script_for(op_name);
   if (!script) {
-    co_return Error::permanent("internal error: no embedded script for the operation '" + std::string(op_name) + "'");
+    co_return Error::internal("internal error: no embedded script for the operation '" + std::string(op_name) + "'");
   }
   auto ran = co_await runner_.run(op_name, *script, args);
   if (!ran) co_return ran.error().context(where(op_name, store, host_name));
@@ -267,49 +255,43 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
     if (message.empty()) message = output.error_text;
     if (message.empty()) message = "the script exited with code " + std::to_string(output.exit_code) + " and no message";
     std::string text = where(op_name, store, host_name) + scrub_secret(one_line(message), scrub);
-    if (!category_name.empty()) text += " [" + one_line(category_name, 60) + "]";
-    // A timeout on the host may pass; everything else needs a person.
-    if (category_name == category::kTimeout) co_return Error::transient(std::move(text));
-    co_return Error::permanent(std::move(text));
+    // The code comes from the category alone (one table, certstore/remote/contract.cpp), never from the text;
+    // the category is peer text, so the message and the detail get it bounded and on one line.
+    const ErrorCode code = error_code_for_category(category_name);
+    if (category_name.empty()) co_return Error::make(code, std::move(text));
+    std::string shown_category = one_line(category_name, 60);
+    text += " [" + shown_category + "]";
+    co_return Error::make(code, std::move(text)).with_script_category(std::move(shown_category));
   }
   if (!doc) {
-    co_return Error::invalid(where(op_name, store, host_name) + "the script printed no JSON document (" +
-                             scrub_secret(one_line(output.stdout_text, 120), scrub) + ")");
+    co_return Error::invalid_argument(where(op_name, store, host_name) + "the script printed no JSON document (" +
+                                      scrub_secret(one_line(output.stdout_text, 120), scrub) + ")");
   }
   co_return std::move(*doc);  // moved, never copied: the document may be megabytes
 }
 
 boost::asio::awaitable<Result<HostInfo>> ScriptCaller::host_info() {
   if (host_info_) co_return *host_info_;
-  auto doc = co_await call(op::kHostInfo, json::object());
-  if (!doc) co_return doc.error();
-  auto info = parse_host_info(*doc);
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, co_await call(op::kHostInfo, json::object()));
+  auto info = parse_host_info(doc);
   if (!info) co_return info.error().context(where(op::kHostInfo, {}, host()));
   host_info_ = *info;
   co_return *info;
 }
 
 Result<HostInfo> parse_host_info(const json& doc) {
-  if (!doc.is_object()) return Error::invalid("host-info did not return an object");
+  if (!doc.is_object()) return Error::invalid_argument("host-info did not return an object");
   HostInfo info;
-  auto hostname = get_string(doc, out::kHostname);
-  auto build = get_int(doc, out::kOsBuild);
-  auto version = get_string(doc, out::kOsVersion);
-  auto ps = get_string(doc, out::kPsVersion);
-  if (!hostname) return hostname.error();
-  if (!build) return build.error();
-  if (!version) return version.error();
-  if (!ps) return ps.error();
-  info.hostname = *hostname;
-  info.os_build = *build;
-  info.os_version = *version;
-  info.ps_version = *ps;
-  if (info.os_build <= 0) return Error::invalid("host-info returned no OS build number");
+  WINCERT_ASSIGN_OR_RETURN(info.hostname, get_string(doc, out::kHostname));
+  WINCERT_ASSIGN_OR_RETURN(info.os_build, get_int(doc, out::kOsBuild));
+  WINCERT_ASSIGN_OR_RETURN(info.os_version, get_string(doc, out::kOsVersion));
+  WINCERT_ASSIGN_OR_RETURN(info.ps_version, get_string(doc, out::kPsVersion));
+  if (info.os_build <= 0) return Error::invalid_argument("host-info returned no OS build number");
   return info;
 }
 
 Result<StoreInventory> parse_store_inventory(const json& doc, std::string_view store) {
-  if (!doc.is_object()) return Error::invalid("store-inventory did not return an object");
+  if (!doc.is_object()) return Error::invalid_argument("store-inventory did not return an object");
   StoreInventory inventory;
   inventory.store = std::string(store);
   std::size_t index = 0;
@@ -357,26 +339,17 @@ Result<StoreInventory> parse_store_inventory(const json& doc, std::string_view s
 Result<IisBinding> parse_iis_binding(const json& doc) { return binding_from(doc); }
 
 Result<std::vector<SqlInstance>> parse_sql_instances(const json& doc) {
-  if (!doc.is_object()) return Error::invalid("sql-list-instances did not return an object");
+  if (!doc.is_object()) return Error::invalid_argument("sql-list-instances did not return an object");
   std::vector<SqlInstance> instances;
   for (const json* item : as_list(doc, out::kInstances)) {
-    if (!item->is_object()) return Error::invalid("a SQL instance entry is not an object");
+    if (!item->is_object()) return Error::invalid_argument("a SQL instance entry is not an object");
     SqlInstance instance;
-    auto name = get_string(*item, out::kInstanceName, true);
-    auto id = get_string(*item, out::kInstanceId);
-    auto cert = get_string(*item, out::kCertificate);
-    auto service = get_string(*item, out::kServiceName);
-    auto account = get_string(*item, out::kServiceAccount);
-    if (!name) return name.error();
-    if (!id) return id.error();
-    if (!cert) return cert.error();
-    if (!service) return service.error();
-    if (!account) return account.error();
-    instance.name = *name;
-    instance.instance_id = *id;
-    instance.thumbprint = thumbprint_or_empty(*cert);
-    instance.service_name = *service;
-    instance.service_account = *account;
+    WINCERT_ASSIGN_OR_RETURN(instance.name, get_string(*item, out::kInstanceName, true));
+    WINCERT_ASSIGN_OR_RETURN(instance.instance_id, get_string(*item, out::kInstanceId));
+    WINCERT_ASSIGN_OR_RETURN(const std::string cert, get_string(*item, out::kCertificate));
+    instance.thumbprint = thumbprint_or_empty(cert);
+    WINCERT_ASSIGN_OR_RETURN(instance.service_name, get_string(*item, out::kServiceName));
+    WINCERT_ASSIGN_OR_RETURN(instance.service_account, get_string(*item, out::kServiceAccount));
     instances.push_back(std::move(instance));
   }
   return instances;
@@ -386,9 +359,8 @@ Result<std::vector<SqlInstance>> parse_sql_instances(const json& doc) {
 
 Task<StoreInventory> RemoteCertStore::inventory(std::string store) {
   json args = {{arg::kStoreName, store}};
-  auto doc = co_await caller_->call(op::kStoreInventory, std::move(args), store);
-  if (!doc) co_return doc.error();
-  auto parsed = parse_store_inventory(*doc, store);
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, co_await caller_->call(op::kStoreInventory, std::move(args), store));
+  auto parsed = parse_store_inventory(doc, store);
   if (!parsed) co_return parsed.error().context(where(op::kStoreInventory, store, caller_->host()));
   co_return std::move(*parsed);
 }
@@ -401,10 +373,9 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   auto open_pfx_now = [&request, &label] {
     return open_job_certificate(request.contents_base64, request.password, label);
   };
-  auto pfx = co_await run_on_worker(open_pfx_now);
-  if (!pfx) co_return pfx.error();
-  if (auto ok = check_importable(*pfx, label, request.private_key_required); !ok) co_return ok.error();
-  const std::string thumbprint = pfx->leaf->info.thumbprint;
+  WINCERT_CO_ASSIGN_OR_RETURN(auto pfx, co_await run_on_worker(open_pfx_now));
+  WINCERT_CO_TRY(check_importable(pfx, label, request.private_key_required));
+  const std::string thumbprint = pfx.leaf->info.thumbprint;
 
   json args = {
       {arg::kStoreName, request.store},
@@ -419,19 +390,18 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
       {arg::kSqlBinding, nullptr},
   };
   if (request.iis_binding) {
-    if (!pfx->has_private_key) {
-      co_return Error::invalid("certificate " + thumbprint + " cannot be bound in IIS: the job sent it without a private key");
+    if (!pfx.has_private_key) {
+      co_return Error::invalid_argument("certificate " + thumbprint +
+                                        " cannot be bound in IIS: the job sent it without a private key");
     }
-    auto info = co_await caller_->host_info();
-    if (!info) co_return info.error();
-    if (auto flags_ok = validate_ssl_flags(request.iis_binding->ssl_flags, info->os_build); !flags_ok) {
+    WINCERT_CO_ASSIGN_OR_RETURN(auto info, co_await caller_->host_info());
+    if (auto flags_ok = validate_ssl_flags(request.iis_binding->ssl_flags, info.os_build); !flags_ok) {
       co_return flags_ok.error().context("IIS binding on site '" + request.iis_binding->site + "' on host '" +
                                          caller_->host() + "': ");
     }
-    auto binding_information = binding_information_for(*request.iis_binding);
-    if (!binding_information) co_return binding_information.error();
+    WINCERT_CO_ASSIGN_OR_RETURN(auto binding_information, binding_information_for(*request.iis_binding));
     args[arg::kIisBinding] = {{arg::kSiteName, request.iis_binding->site},
-                              {arg::kBindingInformation, *binding_information},
+                              {arg::kBindingInformation, binding_information},
                               {arg::kSslFlags, request.iis_binding->ssl_flags}};
   }
   if (request.sql_binding) {
@@ -439,68 +409,69 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
                               {arg::kRestartService, request.sql_binding->restart_service}};
   }
 
-  auto doc = require_object(co_await caller_->call(op::kCertAdd, std::move(args), request.store, &request.password));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kCertAdd, std::move(args),
+                                                                              request.store, &request.password)));
   const std::string context = error_context(op::kCertAdd, request.store, caller_->host());
 
   AddCertificateResult result;
-  auto reported = get_string(*doc, out::kThumbprint, true);
+  auto reported = get_string(doc, out::kThumbprint, true);
   if (!reported) co_return reported.error().context(context);
   result.thumbprint = thumbprint_or_empty(*reported);
   if (result.thumbprint != thumbprint) {
-    co_return Error::permanent(context + "the host reports thumbprint " + result.thumbprint + " but the PFX's is " +
-                               thumbprint);
+    co_return Error::failed_precondition(context + "the host reports thumbprint " + result.thumbprint +
+                                         " but the PFX's is " + thumbprint);
   }
-  auto status = get_string(*doc, out::kStatus, true);
+  auto status = get_string(doc, out::kStatus, true);
   if (!status) co_return status.error().context(context);
   if (*status == add_status::kAdded) result.outcome = AddOutcome::kAdded;
   else if (*status == add_status::kReplaced) result.outcome = AddOutcome::kReplaced;
   else if (*status == add_status::kAlreadyPresent) result.outcome = AddOutcome::kAlreadyPresent;
-  else co_return Error::invalid(context + "unknown status '" + one_line(*status, 40) + "'");
+  else
+    co_return Error::invalid_argument(context + "unknown status '" + one_line(*status, 40) + "'");
   if (result.outcome == AddOutcome::kReplaced && !request.overwrite) {
-    co_return Error::permanent(context + "the host replaced an existing certificate although Overwrite was false");
+    co_return Error::failed_precondition(context +
+                                         "the host replaced an existing certificate although Overwrite was false");
   }
-  auto has_key = get_bool(*doc, out::kHasPrivateKey);
-  auto provider = get_string(*doc, out::kProviderName);
-  auto chain = get_string_list(*doc, out::kChainAdded);
+  auto has_key = get_bool(doc, out::kHasPrivateKey);
+  auto provider = get_string(doc, out::kProviderName);
+  auto chain = get_string_list(doc, out::kChainAdded);
   if (!has_key) co_return has_key.error().context(context);
   if (!provider) co_return provider.error().context(context);
   if (!chain) co_return chain.error().context(context);
   result.has_private_key = *has_key;
   result.provider_name = *provider;
   for (const auto& item : *chain) result.chain_added.push_back(thumbprint_or_empty(item));
-  if (pfx->has_private_key && !result.has_private_key && result.outcome != AddOutcome::kAlreadyPresent) {
-    co_return Error::permanent(context + "certificate " + thumbprint +
-                               " was imported but Windows did not keep its private key");
+  if (pfx.has_private_key && !result.has_private_key && result.outcome != AddOutcome::kAlreadyPresent) {
+    co_return Error::failed_precondition(context + "certificate " + thumbprint +
+                                         " was imported but Windows did not keep its private key");
   }
 
   if (request.iis_binding) {
-    const auto it = doc->find(out::kBinding);
-    if (it == doc->end() || !it->is_object()) {
-      co_return Error::invalid(context + "the IIS binding result is missing");
+    const auto it = doc.find(out::kBinding);
+    if (it == doc.end() || !it->is_object()) {
+      co_return Error::invalid_argument(context + "the IIS binding result is missing");
     }
     auto binding = binding_from(*it);
     if (!binding) co_return binding.error().context(context);
     if (binding->thumbprint != thumbprint) {
-      co_return Error::permanent(context + "site '" + binding->site + "' is bound to " + binding->thumbprint +
-                                 " instead of " + thumbprint);
+      co_return Error::failed_precondition(context + "site '" + binding->site + "' is bound to " + binding->thumbprint +
+                                           " instead of " + thumbprint);
     }
     result.binding = std::move(*binding);
   }
   if (request.sql_binding) {
-    auto bindings = sql_bindings_from(*doc, out::kSqlBindings);
+    auto bindings = sql_bindings_from(doc, out::kSqlBindings);
     if (!bindings) co_return bindings.error().context(context);
-    if (auto verified = check_sql_bindings(*bindings, thumbprint, caller_->host()); !verified) {
-      co_return verified.error();
-    }
+    WINCERT_CO_TRY(check_sql_bindings(*bindings, thumbprint, caller_->host()));
     result.sql_bindings = std::move(*bindings);
   }
-  if (const auto it = doc->find(out::kReplaced); it != doc->end() && it->is_object()) {
+  if (const auto it = doc.find(out::kReplaced); it != doc.end() && it->is_object()) {
     ReplacedCertificate replaced;
     auto old_thumbprint = get_string(*it, out::kThumbprint);
     auto removed = get_bool(*it, out::kRemoved);
     auto sites = get_string_list(*it, out::kBoundSites);
-    if (!old_thumbprint || !removed || !sites) co_return Error::invalid(context + "the replaced-certificate result is malformed");
+    if (!old_thumbprint || !removed || !sites)
+      co_return Error::invalid_argument(context + "the replaced-certificate result is malformed");
     replaced.thumbprint = thumbprint_or_empty(*old_thumbprint);
     replaced.removed = *removed;
     replaced.still_bound_sites = *sites;
@@ -513,19 +484,19 @@ Task<RemoveResult> RemoteCertStore::remove(RemoveRequest request) {
   const std::string& store = request.store;
   const std::string thumbprint = normalize_thumbprint(request.thumbprint);
   if (thumbprint.empty()) {
-    co_return Error::invalid("cannot remove '" + one_line(request.thumbprint, 80) + "' from store '" + store +
-                             "': it is not a 40-digit SHA-1 thumbprint");
+    co_return Error::invalid_argument("cannot remove '" + one_line(request.thumbprint, 80) + "' from store '" + store +
+                                      "': it is not a 40-digit SHA-1 thumbprint");
   }
   // The private key stays unless the store opted in (deleting a shared HSM key must be explicit).
   json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}, {arg::kDeleteKey, request.delete_unused_key}};
-  auto doc = require_object(co_await caller_->call(op::kCertRemove, std::move(args), store));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc,
+                              require_object(co_await caller_->call(op::kCertRemove, std::move(args), store)));
   RemoveResult result;
-  auto found = get_bool(*doc, out::kFound);
-  auto removed = get_bool(*doc, out::kRemoved);
-  auto key_removed = get_bool(*doc, out::kKeyRemoved);
+  auto found = get_bool(doc, out::kFound);
+  auto removed = get_bool(doc, out::kRemoved);
+  auto key_removed = get_bool(doc, out::kKeyRemoved);
   if (!found || !removed || !key_removed) {
-    co_return Error::invalid(where(op::kCertRemove, store, caller_->host()) + "malformed result");
+    co_return Error::invalid_argument(where(op::kCertRemove, store, caller_->host()) + "malformed result");
   }
   result.found = *found;
   result.removed = *removed;
@@ -534,32 +505,30 @@ Task<RemoveResult> RemoteCertStore::remove(RemoveRequest request) {
 }
 
 Task<CsrResult> RemoteCertStore::create_csr(CsrRequest request) {
-  auto spec = certreq_key_spec(request.key_type, request.key_size);
-  if (!spec) co_return spec.error();
-  auto provider = certreq_provider(request.provider_name, *spec);
-  if (!provider) co_return provider.error();
-  auto subject = certreq_subject(request.subject);
-  if (!subject) co_return subject.error();
-  auto sans = certreq_san_entries(request.sans);
-  if (!sans) co_return sans.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto spec, certreq_key_spec(request.key_type, request.key_size));
+  WINCERT_CO_ASSIGN_OR_RETURN(auto provider, certreq_provider(request.provider_name, spec));
+  WINCERT_CO_ASSIGN_OR_RETURN(auto subject, certreq_subject(request.subject));
+  WINCERT_CO_ASSIGN_OR_RETURN(auto sans, certreq_san_entries(request.sans));
 
-  json args = {{arg::kSubject, *subject},         {arg::kProviderName, *provider},
-               {arg::kKeyAlgorithm, spec->key_algorithm}, {arg::kKeyLength, spec->key_length},
-               {arg::kSans, *sans}};
-  auto doc = require_object(co_await caller_->call(op::kCsrCreate, std::move(args), request.store));
-  if (!doc) co_return doc.error();
+  json args = {{arg::kSubject, subject},
+               {arg::kProviderName, provider},
+               {arg::kKeyAlgorithm, spec.key_algorithm},
+               {arg::kKeyLength, spec.key_length},
+               {arg::kSans, sans}};
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc,
+                              require_object(co_await caller_->call(op::kCsrCreate, std::move(args), request.store)));
   const std::string context = where(op::kCsrCreate, request.store, caller_->host());
-  auto csr_text = get_string(*doc, out::kCsr, true);
+  auto csr_text = get_string(doc, out::kCsr, true);
   if (!csr_text) co_return csr_text.error().context(context);
   auto info = parse_csr(*csr_text);
   if (!info) co_return info.error().context(context);
   // The device made the key: check it made the one the job asked for.
   CsrExpectation expected;
   expected.sans = request.sans;
-  if (spec->key_algorithm == "RSA") {
-    expected.key = KeyParameters{KeyAlgorithm::kRsa, spec->key_length, {}};
+  if (spec.key_algorithm == "RSA") {
+    expected.key = KeyParameters{KeyAlgorithm::kRsa, spec.key_length, {}};
   } else {
-    expected.key = KeyParameters{KeyAlgorithm::kEc, spec->key_length, "P-" + std::to_string(spec->key_length)};
+    expected.key = KeyParameters{KeyAlgorithm::kEc, spec.key_length, "P-" + std::to_string(spec.key_length)};
   }
   if (auto checked = check_csr(*info, expected); !checked) co_return checked.error().context(context);
 
@@ -568,8 +537,8 @@ Task<CsrResult> RemoteCertStore::create_csr(CsrRequest request) {
   const std::string b64 = base64_encode(info->der);
   for (std::size_t i = 0; i < b64.size(); i += 64) result.csr_pem += b64.substr(i, 64) + "\n";
   result.csr_pem += "-----END CERTIFICATE REQUEST-----\n";
-  auto used_provider = get_string(*doc, out::kProviderName);
-  result.provider_name = used_provider.ok() && !used_provider->empty() ? *used_provider : *provider;
+  auto used_provider = get_string(doc, out::kProviderName);
+  result.provider_name = used_provider.ok() && !used_provider->empty() ? *used_provider : provider;
   result.info = std::move(*info);
   co_return result;
 }
@@ -578,20 +547,21 @@ Task<InstallIssuedResult> RemoteCertStore::install_issued(InstallIssuedRequest r
   auto info = parse_certificate_der(request.certificate_der);
   if (!info) co_return info.error().context("the issued certificate cannot be installed: ");
   json args = {{arg::kCertificateBase64, base64_encode(request.certificate_der)}, {arg::kStoreName, request.store}};
-  auto doc = require_object(co_await caller_->call(op::kCsrAccept, std::move(args), request.store));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc,
+                              require_object(co_await caller_->call(op::kCsrAccept, std::move(args), request.store)));
   const std::string context = where(op::kCsrAccept, request.store, caller_->host());
-  auto thumbprint = get_string(*doc, out::kThumbprint, true);
-  auto has_key = get_bool(*doc, out::kHasPrivateKey);
+  auto thumbprint = get_string(doc, out::kThumbprint, true);
+  auto has_key = get_bool(doc, out::kHasPrivateKey);
   if (!thumbprint) co_return thumbprint.error().context(context);
   if (!has_key) co_return has_key.error().context(context);
   InstallIssuedResult result{thumbprint_or_empty(*thumbprint), *has_key};
   if (result.thumbprint != info->thumbprint) {
-    co_return Error::permanent(context + "the host installed " + result.thumbprint + " instead of " + info->thumbprint);
+    co_return Error::failed_precondition(context + "the host installed " + result.thumbprint + " instead of " +
+                                         info->thumbprint);
   }
   if (!result.has_private_key) {
-    co_return Error::permanent(context + "certificate " + result.thumbprint +
-                               " was installed but is not linked to the key generated for its request");
+    co_return Error::failed_precondition(context + "certificate " + result.thumbprint +
+                                         " was installed but is not linked to the key generated for its request");
   }
   co_return result;
 }
@@ -599,10 +569,9 @@ Task<InstallIssuedResult> RemoteCertStore::install_issued(InstallIssuedRequest r
 // --- IIS ---
 
 Task<std::vector<IisBinding>> RemoteIisBindings::list() {
-  auto doc = require_object(co_await caller_->call(op::kIisListBindings, json::object()));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kIisListBindings, json::object())));
   std::vector<IisBinding> bindings;
-  for (const json* item : as_list(*doc, out::kBindings)) {
+  for (const json* item : as_list(doc, out::kBindings)) {
     auto binding = binding_from(*item);
     if (!binding) co_return binding.error().context(where(op::kIisListBindings, {}, caller_->host()));
     bindings.push_back(std::move(*binding));
@@ -612,42 +581,38 @@ Task<std::vector<IisBinding>> RemoteIisBindings::list() {
 
 Task<IisBindResult> RemoteIisBindings::bind(IisBindingRequest binding, std::string thumbprint_in, std::string store) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty()) co_return Error::invalid("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
-  auto info = co_await caller_->host_info();
-  if (!info) co_return info.error();
-  if (auto flags_ok = validate_ssl_flags(binding.ssl_flags, info->os_build); !flags_ok) {
+  if (thumbprint.empty())
+    co_return Error::invalid_argument("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  WINCERT_CO_ASSIGN_OR_RETURN(auto info, co_await caller_->host_info());
+  if (auto flags_ok = validate_ssl_flags(binding.ssl_flags, info.os_build); !flags_ok) {
     co_return flags_ok.error().context("IIS binding on site '" + binding.site + "' on host '" + caller_->host() + "': ");
   }
-  auto binding_information = binding_information_for(binding);
-  if (!binding_information) co_return binding_information.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto binding_information, binding_information_for(binding));
   json args = {{arg::kSiteName, binding.site},
-               {arg::kBindingInformation, *binding_information},
+               {arg::kBindingInformation, binding_information},
                {arg::kSslFlags, binding.ssl_flags},
                {arg::kThumbprint, thumbprint},
                {arg::kStoreName, store}};
-  auto doc = require_object(co_await caller_->call(op::kIisBind, std::move(args), store));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kIisBind, std::move(args), store)));
   const std::string context = where(op::kIisBind, store, caller_->host());
-  const auto it = doc->find(out::kBinding);
-  if (it == doc->end()) co_return Error::invalid(context + "the binding result is missing");
+  const auto it = doc.find(out::kBinding);
+  if (it == doc.end()) co_return Error::invalid_argument(context + "the binding result is missing");
   auto parsed = binding_from(*it);
   if (!parsed) co_return parsed.error().context(context);
   if (parsed->thumbprint != thumbprint) {
-    co_return Error::permanent(context + "site '" + parsed->site + "' is bound to " + parsed->thumbprint +
-                               " instead of " + thumbprint);
+    co_return Error::failed_precondition(context + "site '" + parsed->site + "' is bound to " + parsed->thumbprint +
+                                         " instead of " + thumbprint);
   }
-  auto replaced = get_bool(*doc, out::kReplacedExisting);
+  auto replaced = get_bool(doc, out::kReplacedExisting);
   if (!replaced) co_return replaced.error().context(context);
   co_return IisBindResult{std::move(*parsed), *replaced};
 }
 
 Task<bool> RemoteIisBindings::unbind(IisBindingRequest binding) {
-  auto binding_information = binding_information_for(binding);
-  if (!binding_information) co_return binding_information.error();
-  json args = {{arg::kSiteName, binding.site}, {arg::kBindingInformation, *binding_information}};
-  auto doc = require_object(co_await caller_->call(op::kIisUnbind, std::move(args)));
-  if (!doc) co_return doc.error();
-  auto removed = get_bool(*doc, out::kRemoved);
+  WINCERT_CO_ASSIGN_OR_RETURN(auto binding_information, binding_information_for(binding));
+  json args = {{arg::kSiteName, binding.site}, {arg::kBindingInformation, binding_information}};
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kIisUnbind, std::move(args))));
+  auto removed = get_bool(doc, out::kRemoved);
   if (!removed) co_return removed.error().context(where(op::kIisUnbind, {}, caller_->host()));
   co_return *removed;
 }
@@ -655,17 +620,19 @@ Task<bool> RemoteIisBindings::unbind(IisBindingRequest binding) {
 Task<RemoveIfUnusedResult> RemoteIisBindings::remove_certificate_if_unused(std::string store,
                                                                            std::string thumbprint_in) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty()) co_return Error::invalid("cannot remove '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty())
+    co_return Error::invalid_argument("cannot remove '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   json args = {{arg::kStoreName, store}, {arg::kThumbprint, thumbprint}};
-  auto doc = require_object(co_await caller_->call(op::kIisRemoveCertIfUnused, std::move(args), store));
-  if (!doc) co_return doc.error();
-  auto removed = get_bool(*doc, out::kRemoved);
-  auto sites = get_string_list(*doc, out::kBoundSites);
-  if (!removed || !sites) co_return Error::invalid(where(op::kIisRemoveCertIfUnused, store, caller_->host()) + "malformed result");
+  WINCERT_CO_ASSIGN_OR_RETURN(
+      auto doc, require_object(co_await caller_->call(op::kIisRemoveCertIfUnused, std::move(args), store)));
+  auto removed = get_bool(doc, out::kRemoved);
+  auto sites = get_string_list(doc, out::kBoundSites);
+  if (!removed || !sites)
+    co_return Error::invalid_argument(where(op::kIisRemoveCertIfUnused, store, caller_->host()) + "malformed result");
   RemoveIfUnusedResult result{*removed, *sites};
   if (result.removed && !result.still_bound_sites.empty()) {
-    co_return Error::permanent(where(op::kIisRemoveCertIfUnused, store, caller_->host()) +
-                               "the host removed certificate " + thumbprint + " although it is still bound");
+    co_return Error::failed_precondition(where(op::kIisRemoveCertIfUnused, store, caller_->host()) +
+                                         "the host removed certificate " + thumbprint + " although it is still bound");
   }
   co_return result;
 }
@@ -673,9 +640,8 @@ Task<RemoveIfUnusedResult> RemoteIisBindings::remove_certificate_if_unused(std::
 // --- SQL Server ---
 
 Task<std::vector<SqlInstance>> RemoteSqlBindings::list_instances() {
-  auto doc = require_object(co_await caller_->call(op::kSqlListInstances, json::object()));
-  if (!doc) co_return doc.error();
-  auto instances = parse_sql_instances(*doc);
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kSqlListInstances, json::object())));
+  auto instances = parse_sql_instances(doc);
   if (!instances) co_return instances.error().context(where(op::kSqlListInstances, {}, caller_->host()));
   co_return std::move(*instances);
 }
@@ -683,43 +649,44 @@ Task<std::vector<SqlInstance>> RemoteSqlBindings::list_instances() {
 Task<std::vector<SqlInstanceBinding>> RemoteSqlBindings::bind(SqlBindingRequest request, std::string thumbprint_in,
                                                               std::string store) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty()) co_return Error::invalid("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty())
+    co_return Error::invalid_argument("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   json args = {{arg::kInstanceNames, instance_names(request.instances)},
                {arg::kThumbprint, thumbprint},
                {arg::kStoreName, store},
                {arg::kRestartService, request.restart_service}};
-  auto doc = require_object(co_await caller_->call(op::kSqlBind, std::move(args), store));
-  if (!doc) co_return doc.error();
-  auto bindings = sql_bindings_from(*doc, out::kInstances);
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kSqlBind, std::move(args), store)));
+  auto bindings = sql_bindings_from(doc, out::kInstances);
   if (!bindings) co_return bindings.error().context(where(op::kSqlBind, store, caller_->host()));
-  if (auto verified = check_sql_bindings(*bindings, thumbprint, caller_->host()); !verified) co_return verified.error();
+  WINCERT_CO_TRY(check_sql_bindings(*bindings, thumbprint, caller_->host()));
   co_return std::move(*bindings);
 }
 
 Task<std::vector<SqlUnbindOutcome>> RemoteSqlBindings::unbind(SqlBindingRequest request, std::string thumbprint_in) {
   const std::string thumbprint = normalize_thumbprint(thumbprint_in);
-  if (thumbprint.empty()) co_return Error::invalid("cannot unbind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
+  if (thumbprint.empty())
+    co_return Error::invalid_argument("cannot unbind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   json args = {{arg::kInstanceNames, instance_names(request.instances)},
                {arg::kThumbprint, thumbprint},
                {arg::kRestartService, request.restart_service}};
-  auto doc = require_object(co_await caller_->call(op::kSqlUnbind, std::move(args)));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kSqlUnbind, std::move(args))));
   std::vector<SqlUnbindOutcome> outcomes;
-  for (const json* item : as_list(*doc, out::kInstances)) {
-    if (!item->is_object()) co_return Error::invalid(where(op::kSqlUnbind, {}, caller_->host()) + "malformed result");
+  for (const json* item : as_list(doc, out::kInstances)) {
+    if (!item->is_object())
+      co_return Error::invalid_argument(where(op::kSqlUnbind, {}, caller_->host()) + "malformed result");
     auto name = get_string(*item, out::kInstanceName, true);
     auto unbound = get_bool(*item, out::kUnbound);
     auto previous = get_string(*item, out::kPreviousCertificate);
     auto restarted = get_bool(*item, out::kRestarted);
     if (!name || !unbound || !previous || !restarted) {
-      co_return Error::invalid(where(op::kSqlUnbind, {}, caller_->host()) + "malformed result");
+      co_return Error::invalid_argument(where(op::kSqlUnbind, {}, caller_->host()) + "malformed result");
     }
     SqlUnbindOutcome outcome{*name, *unbound, thumbprint_or_empty(*previous), *restarted};
     // Our rule, checked here too: never clear an instance bound to some other certificate.
     if (outcome.unbound && outcome.previous_thumbprint != thumbprint) {
-      co_return Error::permanent(where(op::kSqlUnbind, {}, caller_->host()) + "instance '" + outcome.instance +
-                                 "' was bound to " + outcome.previous_thumbprint + ", not " + thumbprint +
-                                 ", yet the host cleared it");
+      co_return Error::failed_precondition(where(op::kSqlUnbind, {}, caller_->host()) + "instance '" +
+                                           outcome.instance + "' was bound to " + outcome.previous_thumbprint +
+                                           ", not " + thumbprint + ", yet the host cleared it");
     }
     outcomes.push_back(std::move(outcome));
   }
@@ -728,15 +695,16 @@ Task<std::vector<SqlUnbindOutcome>> RemoteSqlBindings::unbind(SqlBindingRequest 
 
 Task<std::vector<SqlServiceState>> RemoteSqlBindings::restart(std::vector<std::string> instances) {
   json args = {{arg::kInstanceNames, instance_names(instances)}, {arg::kTimeoutSeconds, kSqlRestartTimeoutSeconds}};
-  auto doc = require_object(co_await caller_->call(op::kSqlRestart, std::move(args)));
-  if (!doc) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kSqlRestart, std::move(args))));
   std::vector<SqlServiceState> states;
-  for (const json* item : as_list(*doc, out::kInstances)) {
-    if (!item->is_object()) co_return Error::invalid(where(op::kSqlRestart, {}, caller_->host()) + "malformed result");
+  for (const json* item : as_list(doc, out::kInstances)) {
+    if (!item->is_object())
+      co_return Error::invalid_argument(where(op::kSqlRestart, {}, caller_->host()) + "malformed result");
     auto name = get_string(*item, out::kInstanceName, true);
     auto service = get_string(*item, out::kServiceName);
     auto status = get_string(*item, out::kStatus);
-    if (!name || !service || !status) co_return Error::invalid(where(op::kSqlRestart, {}, caller_->host()) + "malformed result");
+    if (!name || !service || !status)
+      co_return Error::invalid_argument(where(op::kSqlRestart, {}, caller_->host()) + "malformed result");
     states.push_back({*name, *service, *status});
   }
   co_return states;

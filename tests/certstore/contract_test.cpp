@@ -5,6 +5,7 @@
 #include "certstore/remote/contract.hpp"
 #include "certstore/scripts.hpp"
 #include "test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -317,6 +318,64 @@ TEST(ScriptContract, ErrorExamplesUseCategoriesTheScriptRaises) {
     EXPECT_NE(script_text(op).find("'" + category_name + "'"), std::string::npos)
         << "the script never raises category " << category_name;
   }
+}
+
+// Every category the module raises (New-OpError 'X', $category = 'X') and every golden error example maps
+// to a code through the one table; none falls through to the default.
+TEST(ScriptContract, EveryCategoryTheScriptsRaiseHasACode) {
+  std::set<std::string> raised;
+  const std::string module = read_file(kModulePath);
+  const std::regex raise(R"((?:New-OpError\s+|\$category\s*=\s*)'(\w+)')");
+  for (auto it = std::sregex_iterator(module.begin(), module.end(), raise); it != std::sregex_iterator(); ++it) {
+    raised.insert((*it)[1].str());
+  }
+  for (const auto& fields : op_fields()) {
+    const auto contract = load_contract(std::string(fields.op));
+    if (contract.contains("error")) raised.insert(contract["error"]["output"]["error"]["category"].get<std::string>());
+  }
+  EXPECT_GE(raised.size(), 10u) << "the regex no longer finds the module's categories";
+  for (const auto& name : raised) {
+    EXPECT_TRUE(mapped_code_for_category(name).has_value()) << "category " << name << " has no code";
+  }
+}
+
+TEST(ScriptContract, CategoriesMapToTheirCodes) {
+  const std::map<std::string_view, ErrorCode> expected = {
+      {category::kStoreNotFound, ErrorCode::kNotFound},
+      {category::kCertificateNotFound, ErrorCode::kNotFound},
+      {category::kProviderNotFound, ErrorCode::kNotFound},
+      {category::kSiteNotFound, ErrorCode::kNotFound},
+      {category::kInstanceNotFound, ErrorCode::kNotFound},
+      {category::kIisNotInstalled, ErrorCode::kFailedPrecondition},
+      {category::kInvalidArgument, ErrorCode::kInvalidArgument},
+      {category::kPfxInvalid, ErrorCode::kInvalidArgument},
+      {category::kCommandFailed, ErrorCode::kFailedPrecondition},
+      {category::kVerificationFailed, ErrorCode::kFailedPrecondition},
+      {category::kTimeout, ErrorCode::kDeadlineExceeded},
+      // PowerShell's own ErrorCategory names, passed through for errors outside New-OpError.
+      {"PermissionDenied", ErrorCode::kPermissionDenied},
+      {"ObjectNotFound", ErrorCode::kNotFound},
+      {"ResourceExists", ErrorCode::kAlreadyExists},
+      {"ResourceUnavailable", ErrorCode::kUnavailable},
+      {"OperationStopped", ErrorCode::kUnavailable},
+      {"OperationTimeout", ErrorCode::kDeadlineExceeded},
+      {"AuthenticationError", ErrorCode::kUnauthenticated},
+      {"NotInstalled", ErrorCode::kFailedPrecondition},
+      {"ParserError", ErrorCode::kInternal},
+  };
+  for (const auto& [name, code] : expected) {
+    SCOPED_TRACE(std::string(name));
+    EXPECT_EQ(mapped_code_for_category(name), code);
+    EXPECT_EQ(error_code_for_category(name), code);
+  }
+  // Only a timeout or an unavailable host is worth another attempt among the scripts' own categories.
+  EXPECT_TRUE(is_transient(error_code_for_category(category::kTimeout)));
+  EXPECT_FALSE(is_transient(error_code_for_category(category::kCommandFailed)));
+  // Unknown and empty categories: a host-side failure for a person, never retried.
+  EXPECT_EQ(mapped_code_for_category("NotSpecified"), std::nullopt);
+  EXPECT_EQ(error_code_for_category("NotSpecified"), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(error_code_for_category(""), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(error_code_for_category("storenotfound"), ErrorCode::kFailedPrecondition) << "names are exact";
 }
 
 TEST(ScriptContract, CertAddStatusValuesAreTheOnesTheBackendKnows) {

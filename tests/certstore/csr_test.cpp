@@ -2,6 +2,7 @@
 #include "certstore/openssl_util.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
@@ -84,6 +85,7 @@ TEST(Csr, BadSignatureAndGarbageAreCaught) {
   EXPECT_FALSE(csr->signature_valid);
   auto checked = check_csr(*csr, {});
   ASSERT_FALSE(checked.ok());
+  EXPECT_THAT(checked, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(checked.error().message.find("signature does not verify"), std::string::npos);
 
   EXPECT_FALSE(parse_csr("").ok());
@@ -128,6 +130,7 @@ TEST(CertreqMapping, ProviderDefaultsAndEccNeedsAKsp) {
             "SafeNet Key Storage Provider");
   auto csp_for_ecc = certreq_provider("Microsoft Enhanced RSA and AES Cryptographic Provider", CertreqKeySpec{"ECDSA_P256", 256});
   ASSERT_FALSE(csp_for_ecc.ok());
+  EXPECT_THAT(csp_for_ecc, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(csp_for_ecc.error().message.find("legacy CSP"), std::string::npos);
 }
 

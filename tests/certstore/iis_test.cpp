@@ -1,4 +1,5 @@
 #include "certstore/iis.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -66,6 +67,7 @@ TEST(IisSslFlags, MessagesNameTheBitsAndTheBuild) {
             "the SSL flags value 9 uses bit(s) 8 that Windows build 14393 does not support (allowed: 1, 4)");
   auto central = validate_ssl_flags(2, 9600);
   ASSERT_FALSE(central.ok());
+  EXPECT_THAT(central, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(central.error().message.find("without 1 (SNI)"), std::string::npos);
 }
 

@@ -138,7 +138,7 @@ std::chrono::milliseconds time_of(F f) {
 
 TEST(PfxCost, AHostileMacIterationCountIsRefusedAtOnce) {
   const std::string der = with_mac_iterations(kHostileCount);
-  Result<PfxContents> pfx = Error::permanent("not run");
+  Result<PfxContents> pfx = Error::internal("not run");
   const auto took = time_of([&] { pfx = open_pfx(der, Secret("pw"), "'hostile'"); });
   ASSERT_FALSE(pfx.ok());
   EXPECT_LT(took, 1000ms) << "the MAC key was derived before the count was checked";
@@ -155,7 +155,7 @@ TEST(PfxCost, AHostileMacIterationCountIsRefusedAtOnce) {
 TEST(PfxCost, HostileEncryptionIterationCountsAreRefusedAtOnce) {
   for (const bool key_bag : {false, true}) {
     const std::string der = with_hostile_encryption(key_bag);
-    Result<PfxContents> pfx = Error::permanent("not run");
+    Result<PfxContents> pfx = Error::internal("not run");
     const auto took = time_of([&] { pfx = open_pfx(der, Secret("pw"), "'enc'"); });
     ASSERT_FALSE(pfx.ok()) << key_bag;
     EXPECT_LT(took, 1000ms) << key_bag;

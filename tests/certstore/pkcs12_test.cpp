@@ -1,7 +1,8 @@
-#include "certstore/openssl_util.hpp"
 #include "certstore/pkcs12.hpp"
+#include "certstore/openssl_util.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/rsa.h>
@@ -157,6 +158,38 @@ TEST(Pkcs12Vectors, LegacyRc2And3desWorkWithoutTouchingTheDefaultContext) {
   }
 }
 
+// The "cannot read this algorithm" answer is decided on OpenSSL's packed error codes, not the reason text:
+// the real queue left by an RC2 PFX parsed where no legacy provider is loaded says "unsupported" by code.
+TEST(Pkcs12Vectors, AnUnsupportedAlgorithmIsRecognisedByItsOpenSslCode) {
+  const std::string der = read_file(vectors_dir() + "/cert-rc2-key-3des.p12");
+  ASSERT_EQ(OSSL_PROVIDER_available(nullptr, "legacy"), 0);
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  ossl::Pkcs12Ptr p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
+  ASSERT_TRUE(p12);
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  STACK_OF(X509)* ca = nullptr;
+  const std::string pass = vector_password("cert-rc2-key-3des.p12");
+  ERR_clear_error();
+  EXPECT_EQ(PKCS12_parse(p12.get(), pass.c_str(), &key, &cert, &ca), 0);
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  sk_X509_pop_free(ca, X509_free);
+  const auto drained = ossl::drain_error_queue();
+  EXPECT_TRUE(drained.unsupported_algorithm) << drained.text;
+  EXPECT_EQ(ERR_peek_error(), 0u) << "the queue is drained";
+
+  // The codes themselves, whatever their reason text says.
+  EXPECT_TRUE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_EVP, 0, ERR_R_UNSUPPORTED)));
+  EXPECT_TRUE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_PKCS12, 0, ERR_R_FETCH_FAILED)));
+  EXPECT_TRUE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_EVP, 0, EVP_R_UNSUPPORTED_CIPHER)));
+  EXPECT_TRUE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_PKCS12, 0, PKCS12_R_UNSUPPORTED_PKCS12_MODE)));
+  EXPECT_FALSE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_PKCS12, 0, PKCS12_R_MAC_VERIFY_FAILURE)));
+  EXPECT_FALSE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_ASN1, 0, 107)))
+      << "the same reason number in another library means something else";
+  EXPECT_FALSE(ossl::is_unsupported_algorithm(ERR_PACK(ERR_LIB_EVP, 0, EVP_R_BAD_DECRYPT)));
+}
+
 // --- PFX files made at test time ---
 
 struct MadePfx {
@@ -204,6 +237,7 @@ TEST(Pkcs12, PasswordWithShellAndQuoteCharactersWorks) {
   // One character off is a wrong password.
   auto wrong = open_pfx(made.der, Secret(password.substr(0, password.size() - 1)), "'web'");
   ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong, HasCode(ErrorCode::kInvalidArgument)) << "a wrong PFX password is the job's data";
   EXPECT_NE(wrong.error().message.find("wrong password or corrupt file"), std::string::npos);
 }
 
@@ -260,10 +294,12 @@ TEST(Pkcs12, JobContentsAcceptPfxOrBareDer) {
   EXPECT_FALSE(bare->has_private_key);
   auto needs_key = check_importable(*bare, "in this job", true);
   ASSERT_FALSE(needs_key.ok());
+  EXPECT_THAT(needs_key, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(needs_key.error().message.find("holds no private key"), std::string::npos);
 
   auto bad = open_job_certificate("%%%", Secret(""), "'a1'");
   ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(bad.error().message.find("not valid base64"), std::string::npos);
 }
 

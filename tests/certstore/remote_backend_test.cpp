@@ -1,8 +1,9 @@
-#include "certstore/remote/contract.hpp"
 #include "certstore/remote/remote_backend.hpp"
 #include "certstore/openssl_util.hpp"
+#include "certstore/remote/contract.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
@@ -13,7 +14,9 @@ namespace wincert::certstore::remote {
 namespace {
 
 using nlohmann::json;
+using ::testing::AllOf;
 using testing::load_contract;
+using ::testing::Not;
 using testing::run_sync;
 
 constexpr const char* kLeaf = "426E9669376072D8D1461082A6E31AB4023E1857";
@@ -120,31 +123,79 @@ TEST_F(RemoteBackend, MissingStoreIsAPermanentErrorNamingOpStoreHostAndReason) {
   runner.answer("store-inventory", golden_error("store-inventory"), 1);
   auto inventory = run_sync(store.inventory("Nope"));
   ASSERT_FALSE(inventory.ok());
-  EXPECT_FALSE(inventory.error().retryable());
+  EXPECT_THAT(inventory, ErrorWith(ErrorCode::kNotFound, ScriptCategory("StoreNotFound")));
+  EXPECT_THAT(inventory, Not(IsRetryable()));
   EXPECT_EQ(inventory.error().message,
             "store-inventory failed on store 'Nope' on host 'web01.corp.example.com': the certificate store "
             "LocalMachine\\Nope does not exist [StoreNotFound]");
 }
 
 TEST_F(RemoteBackend, TransportFailuresKeepTheirKindAndGainContext) {
-  runner.fail_transport("store-inventory", Error::transient("connection refused (port 5986)"));
+  runner.fail_transport("store-inventory",
+                        Error::unavailable("connection refused (port 5986)").with_wsman_fault("w:QuotaLimit"));
   auto inventory = run_sync(store.inventory("My"));
   ASSERT_FALSE(inventory.ok());
-  EXPECT_TRUE(inventory.error().retryable());
+  EXPECT_THAT(inventory, ErrorWith(ErrorCode::kUnavailable, WsmanFault("w:QuotaLimit")));
+  EXPECT_THAT(inventory, IsRetryable());
   EXPECT_EQ(inventory.error().message,
             "store-inventory failed on store 'My' on host 'web01.corp.example.com': connection refused (port 5986)");
+}
+
+// Each golden error example reaches the caller with the code of its category, and the category itself stays
+// in the detail; PowerShell's own categories (an error outside New-OpError) map through the same table.
+TEST_F(RemoteBackend, ScriptCategoriesBecomeCodesAndStayInTheDetail) {
+  const std::map<std::string, ErrorCode> golden_codes = {
+      {"cert-add", ErrorCode::kNotFound},
+      {"cert-remove", ErrorCode::kNotFound},
+      {"csr-accept", ErrorCode::kFailedPrecondition},
+      {"csr-create", ErrorCode::kNotFound},
+      {"iis-bind", ErrorCode::kNotFound},
+      {"iis-list-bindings", ErrorCode::kFailedPrecondition},
+      {"sql-bind", ErrorCode::kNotFound},
+      {"sql-restart", ErrorCode::kDeadlineExceeded},
+      {"store-inventory", ErrorCode::kNotFound},
+  };
+  std::size_t checked = 0;
+  for (const auto& fields : op_fields()) {
+    const std::string op(fields.op);
+    if (!load_contract(op).contains("error")) continue;
+    SCOPED_TRACE(op);
+    ASSERT_TRUE(golden_codes.contains(op)) << "a new golden error example: pin its code here";
+    const auto body = golden_error(op);
+    const std::string category_name = body["error"]["category"];
+    runner.answer(op, body, 1);
+    auto result = run_sync(caller->call(op, json::object()));
+    EXPECT_THAT(result, ErrorWith(golden_codes.at(op), ScriptCategory(category_name)));
+    ++checked;
+  }
+  EXPECT_EQ(checked, golden_codes.size());
+
+  const std::vector<std::pair<std::string, ErrorCode>> powershell = {
+      {"PermissionDenied", ErrorCode::kPermissionDenied}, {"ObjectNotFound", ErrorCode::kNotFound},
+      {"ResourceExists", ErrorCode::kAlreadyExists},      {"ResourceUnavailable", ErrorCode::kUnavailable},
+      {"NotSpecified", ErrorCode::kFailedPrecondition},
+  };
+  for (const auto& [name, code] : powershell) {
+    SCOPED_TRACE(name);
+    runner.answer("store-inventory", json{{"error", {{"message", "Get-Item failed"}, {"category", name}}}}, 1);
+    auto result = run_sync(store.inventory("My"));
+    EXPECT_THAT(result, ErrorWith(code, ScriptCategory(name)));
+    EXPECT_EQ(result.error().retryable(), is_transient(code));
+  }
 }
 
 TEST_F(RemoteBackend, NonJsonOutputAndSilentFailuresAreErrors) {
   runner.answer_raw("store-inventory", ScriptOutput{"Access is denied.\r\n", 0, ""});
   auto garbage = run_sync(store.inventory("My"));
   ASSERT_FALSE(garbage.ok());
-  EXPECT_EQ(garbage.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(garbage.error().message.find("printed no JSON document"), std::string::npos);
+  EXPECT_THAT(garbage, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(garbage.error().detail.script_category.empty());
 
   runner.answer_raw("store-inventory", ScriptOutput{"", 1, "Get-Item : Access is denied\r\nAt line:1"});
   auto stderr_only = run_sync(store.inventory("My"));
   ASSERT_FALSE(stderr_only.ok());
+  // No category: a host-side failure for a person; its stderr is what that person reads, on one line.
+  EXPECT_THAT(stderr_only, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(stderr_only.error().message.find("Get-Item : Access is denied At line:1"), std::string::npos);
 
   runner.answer_raw("sql-restart", ScriptOutput{golden_error("sql-restart").dump(), 1, ""});
@@ -199,6 +250,7 @@ TEST_F(RemoteBackend, IisBindSendsBracketedIpv6AndChecksTheResult) {
   runner.answer("iis-bind", wrong);
   auto mismatch = run_sync(iis.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My"));
   ASSERT_FALSE(mismatch.ok());
+  EXPECT_THAT(mismatch, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(mismatch.error().message.find("is bound to " + std::string(kOld) + " instead of " + kLeaf), std::string::npos);
   EXPECT_EQ(called_ops().size(), 3u) << "host-info is asked once per host";
 }
@@ -245,6 +297,7 @@ TEST_F(RemoteBackend, IisUnbindAndMissingSite) {
   runner.answer("iis-bind", golden_error("iis-bind"), 1);
   auto missing = run_sync(iis.bind({"Nope", "*", 443, "", 0}, kLeaf, "My"));
   ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing, ErrorWith(ErrorCode::kNotFound, ScriptCategory("SiteNotFound")));
   EXPECT_EQ(missing.error().message,
             "iis-bind failed on store 'My' on host 'web01.corp.example.com': the IIS site 'Nope' does not exist [SiteNotFound]");
 }
@@ -262,7 +315,7 @@ TEST_F(RemoteBackend, CertificateStillBoundElsewhereIsKept) {
   runner.answer("iis-remove-cert-if-unused", contradictory);
   auto bad = run_sync(iis.remove_certificate_if_unused("WebHosting", kOld));
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("although it is still bound"), std::string::npos);
+  EXPECT_THAT(bad, HasCode(ErrorCode::kFailedPrecondition));
 }
 
 // ---- add / remove ----
@@ -310,7 +363,7 @@ TEST_F(RemoteBackend, OverwriteFalseLeavesAnExistingCertificate) {
   runner.answer("cert-add", answer);
   auto disobeyed = run_sync(store.add(request));
   ASSERT_FALSE(disobeyed.ok());
-  EXPECT_NE(disobeyed.error().message.find("although Overwrite was false"), std::string::npos);
+  EXPECT_THAT(disobeyed, HasCode(ErrorCode::kFailedPrecondition));
 }
 
 TEST_F(RemoteBackend, OverwriteTrueReplaces) {
@@ -336,6 +389,7 @@ TEST_F(RemoteBackend, BadPfxFailsBeforeTheHostIsTouched) {
   request.label = "'web-prod'";
   auto added = run_sync(store.add(request));
   ASSERT_FALSE(added.ok());
+  EXPECT_THAT(added, HasCode(ErrorCode::kInvalidArgument)) << "a wrong PFX password is the job's data, not a login";
   EXPECT_EQ(added.error().message,
             "the PFX for certificate 'web-prod' could not be opened: wrong password or corrupt file");
   EXPECT_TRUE(runner.calls.empty());
@@ -346,7 +400,7 @@ TEST_F(RemoteBackend, BadPfxFailsBeforeTheHostIsTouched) {
   request.password = Secret("");
   auto no_key = run_sync(store.add(request));
   ASSERT_FALSE(no_key.ok());
-  EXPECT_NE(no_key.error().message.find("without a private key"), std::string::npos);
+  EXPECT_THAT(no_key, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_TRUE(runner.calls.empty());
 }
 
@@ -360,6 +414,7 @@ TEST_F(RemoteBackend, HostErrorsNeverCarryThePassword) {
   ASSERT_FALSE(added.ok());
   EXPECT_EQ(added.error().message.find(password), std::string::npos);
   EXPECT_NE(added.error().message.find("certutil -p *** failed"), std::string::npos);
+  EXPECT_THAT(added, ErrorWith(ErrorCode::kFailedPrecondition, ScriptCategory("CommandFailed")));
 }
 
 TEST_F(RemoteBackend, RemoveNormalisesTheThumbprintAndParses) {
@@ -438,6 +493,7 @@ TEST_F(RemoteBackend, CsrCreateRsaAndKeyMismatchDetection) {
   request.key_size = "4096";  // the device answers with a 2048-bit key: caught
   auto mismatch = run_sync(store.create_csr(request));
   ASSERT_FALSE(mismatch.ok());
+  EXPECT_THAT(mismatch, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(mismatch.error().message.find("key is RSA 2048, expected RSA 4096"), std::string::npos);
 
   request.key_type = "ECC";
@@ -446,6 +502,7 @@ TEST_F(RemoteBackend, CsrCreateRsaAndKeyMismatchDetection) {
   const auto calls_before = runner.calls.size();
   auto legacy = run_sync(store.create_csr(request));
   ASSERT_FALSE(legacy.ok());
+  EXPECT_THAT(legacy, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_EQ(runner.calls.size(), calls_before) << "rejected before reaching the host";
 }
 
@@ -464,7 +521,7 @@ TEST_F(RemoteBackend, InstallIssuedChecksThumbprintAndKeyLink) {
   runner.answer("csr-accept", unlinked);
   auto bad = run_sync(store.install_issued(request));
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("not linked to the key"), std::string::npos);
+  EXPECT_THAT(bad, HasCode(ErrorCode::kFailedPrecondition));
 }
 
 // ---- SQL Server ----
@@ -492,6 +549,7 @@ TEST_F(RemoteBackend, SqlBindVerifiesEveryInstance) {
   runner.answer("sql-bind", unverified);
   auto bad = run_sync(sql.bind({{"MSSQLSERVER", "SQLEXPRESS"}, true}, kLeaf, "My"));
   ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(bad.error().message.find("instance 'SQLEXPRESS'"), std::string::npos);
 }
 
@@ -510,6 +568,7 @@ TEST_F(RemoteBackend, SqlUnbindOnlyTouchesInstancesBoundToThatCertificate) {
   runner.answer("sql-unbind", wrong);
   auto bad = run_sync(sql.unbind({{"MSSQLSERVER", "SQLEXPRESS"}, false}, kLeaf));
   ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(bad.error().message.find("instance 'SQLEXPRESS' was bound to " + std::string(kOld)), std::string::npos);
 }
 

@@ -87,7 +87,7 @@ boost::asio::awaitable<Result<ScriptOutput>> FakeRunner::run(std::string_view op
     }
   }
   const auto it = answers_.find(op);
-  if (it == answers_.end()) co_return Error::permanent("fake runner: no answer for " + std::string(op));
+  if (it == answers_.end()) co_return Error::internal("fake runner: no answer for " + std::string(op));
   co_return it->second;
 }
 

@@ -1,6 +1,7 @@
 #include "certstore/x509.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -74,6 +75,7 @@ TEST(X509, GarbageTruncatedAndTrailingBytesAreErrorsNotCrashes) {
   }
   auto trailing = parse_certificate_der(der + "x");
   ASSERT_FALSE(trailing.ok());
+  EXPECT_THAT(trailing, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(trailing.error().message.find("trailing"), std::string::npos);
   std::string flipped = der;
   for (std::size_t i = 0; i < flipped.size(); i += 7) {

@@ -23,7 +23,7 @@ struct RecordingIis final : IisBindings {
   Task<std::vector<IisBinding>> list() override { co_return std::vector<IisBinding>{}; }
   Task<IisBindResult> bind(IisBindingRequest binding, std::string thumbprint, std::string store) override {
     calls.push_back("bind " + binding.site + " " + std::to_string(binding.port) + " " + thumbprint + " " + store);
-    if (fail_bind) co_return Error::permanent("site 'Default Web Site' does not exist on this host");
+    if (fail_bind) co_return Error::not_found("site 'Default Web Site' does not exist on this host");
     IisBindResult result;
     result.binding = IisBinding{binding.site, "https", binding.ip, binding.port, binding.host, thumbprint, store, 0};
     co_return result;

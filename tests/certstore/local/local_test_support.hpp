@@ -33,7 +33,7 @@ Result<T> run(boost::asio::awaitable<Result<T>> task) {
   boost::asio::co_spawn(
       io, [&]() -> boost::asio::awaitable<void> { out.emplace(co_await std::move(task)); }, boost::asio::detached);
   io.run();
-  if (!out) return Error::permanent("the coroutine did not finish");
+  if (!out) return Error::internal("the coroutine did not finish");
   return std::move(*out);
 }
 

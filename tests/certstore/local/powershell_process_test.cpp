@@ -3,10 +3,11 @@
 // what the runner sends and answers with the scripts' contract documents. Wine has no PowerShell or IIS.
 #include "certstore/local/powershell_process.hpp"
 #include "certstore/local/local_bindings.hpp"
-#include "common/win32_text.hpp"
 #include "common/encoding.hpp"
+#include "common/win32_text.hpp"
 #include "local_test_support.hpp"
 #include "test_paths.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -128,6 +129,7 @@ TEST(LocalPowerShell, AChildThatRunsTooLongIsKilled) {
   const auto elapsed = std::chrono::steady_clock::now() - started;
   SetEnvironmentVariableW(L"WINCERT_FAKE_PS_PIDFILE", nullptr);
   ASSERT_FALSE(output.ok());
+  EXPECT_THAT(output, HasCode(ErrorCode::kDeadlineExceeded));
   EXPECT_TRUE(output.error().retryable());
   EXPECT_NE(output.error().message.find("iis-list-bindings did not finish within 3 s and was stopped"),
             std::string::npos)
@@ -151,6 +153,7 @@ TEST(LocalPowerShell, MissingPowerShellIsAClearError) {
   PowerShellProcess runner(options);
   auto output = run(runner.run("iis-list-bindings", "# wincert-op: iis-list-bindings\n", json::object()));
   ASSERT_FALSE(output.ok());
+  EXPECT_THAT(output, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_FALSE(output.error().retryable());
   EXPECT_NE(output.error().message.find("Windows PowerShell 5.1 is needed for IIS stores in agent mode"),
             std::string::npos)
@@ -161,6 +164,7 @@ TEST(LocalPowerShell, MissingPowerShellIsAClearError) {
   auto iis = make_local_iis_bindings(options);
   auto listed = run(iis->list());
   ASSERT_FALSE(listed.ok());
+  EXPECT_THAT(listed, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(listed.error().message.find("Windows PowerShell 5.1 is needed"), std::string::npos)
       << listed.error().message;
 }

@@ -6,6 +6,7 @@
 #include "certstore/local/system_store.hpp"
 #include "common/encoding.hpp"
 #include "local_test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -187,7 +188,7 @@ TEST_F(Reenrollment, BadInputsCreateNoKey) {
   request.store = "NoSuchStore-wincert";
   auto bad_store = run(backend.create_csr(request));
   ASSERT_FALSE(bad_store.ok());
-  EXPECT_NE(bad_store.error().message.find("does not exist"), std::string::npos);
+  EXPECT_THAT(bad_store, HasCode(ErrorCode::kNotFound));
   EXPECT_EQ(pending_requests(), pending_before);
 }
 

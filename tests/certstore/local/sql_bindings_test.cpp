@@ -12,6 +12,7 @@
 #include "common/encoding.hpp"
 #include "local_test_support.hpp"
 #include "test_paths.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -288,6 +289,7 @@ TEST_F(LocalSql, BindRefusesBeforeChangingAnything) {
   request.instances = {"MSSQLSERVER", "NOPE"};
   auto unknown = run(sql->bind(request, with_key, "My"));
   ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown, HasCode(ErrorCode::kNotFound));
   EXPECT_NE(unknown.error().message.find("the SQL Server instance 'NOPE' does not exist on this machine"),
             std::string::npos)
       << unknown.error().message;
@@ -299,11 +301,13 @@ TEST_F(LocalSql, BindRefusesBeforeChangingAnything) {
   request.instances = {"MSSQLSERVER"};
   auto keyless = run(sql->bind(request, without_key, "My"));
   ASSERT_FALSE(keyless.ok());
+  EXPECT_THAT(keyless, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(keyless.error().message.find("has no private key, which SQL Server needs"), std::string::npos)
       << keyless.error().message;
 
   auto missing = run(sql->bind(request, kOtherThumbprint, "My"));
   ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing, HasCode(ErrorCode::kNotFound));
   EXPECT_NE(missing.error().message.find("is not in LocalMachine\\My"), std::string::npos) << missing.error().message;
 
   auto other_store = run(sql->bind(request, with_key, "WebHosting"));
@@ -319,6 +323,7 @@ TEST_F(LocalSql, BindRefusesBeforeChangingAnything) {
   not_installed.sql_server_key = test_key_ + "\\Not Installed";
   auto no_sql = run(make_local_sql_bindings(not_installed)->bind(request, with_key, "My"));
   ASSERT_FALSE(no_sql.ok());
+  EXPECT_THAT(no_sql, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(no_sql.error().message.find("SQL Server is not installed on this machine"), std::string::npos)
       << no_sql.error().message;
 }
@@ -354,6 +359,7 @@ TEST_F(LocalSql, AMissingServiceFailsRestartButIsOnlyAWarningAfterBind) {
   auto sql = make_local_sql_bindings(options_);
   auto states = run(sql->restart({"MSSQLSERVER"}));
   ASSERT_FALSE(states.ok());
+  EXPECT_THAT(states, HasCode(ErrorCode::kNotFound));
   EXPECT_NE(states.error().message.find("the service 'MSSQLSERVER' does not exist on this machine"), std::string::npos)
       << states.error().message;
   EXPECT_NE(states.error().message.find("instance 'MSSQLSERVER'"), std::string::npos) << states.error().message;
