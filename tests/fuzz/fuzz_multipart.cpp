@@ -16,7 +16,7 @@ class PassThroughSealer final : public wincert::winrm::MessageSealer {
     return wincert::winrm::SealedMessage{"0123456789abcdef", std::string(plain), plain.size()};
   }
   wincert::Result<std::string> unwrap(std::string_view header, std::string_view payload) override {
-    if (header.size() != 16) return wincert::Error::invalid("bad header");
+    if (header.size() != 16) return wincert::Error::invalid_argument("bad header");
     return std::string(payload);
   }
   std::string_view protocol_name() const override { return wincert::winrm::kSpnegoEncryptedProtocol; }

@@ -56,7 +56,7 @@ sockaddr_in loopback(unsigned short port) {
 Result<unsigned short> pick_free_port() {
   for (int attempt = 0; attempt < 50; ++attempt) {
     Fd tcp(::socket(AF_INET, SOCK_STREAM, 0));
-    if (tcp.get() < 0) return Error::transient(std::string("socket(): ") + std::strerror(errno));
+    if (tcp.get() < 0) return Error::unavailable(std::string("socket(): ") + std::strerror(errno));
     sockaddr_in addr = loopback(0);
     if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) continue;
     socklen_t len = sizeof addr;
@@ -68,7 +68,7 @@ Result<unsigned short> pick_free_port() {
       return port;
     }
   }
-  return Error::transient("no free loopback port for the test KDC");
+  return Error::resource_exhausted("no free loopback port for the test KDC");
 }
 
 bool port_accepts(unsigned short port) {
@@ -98,7 +98,7 @@ Result<pid_t> spawn(const std::vector<std::string>& args, const std::vector<std:
                     const std::string& log_path) {
   ExecArgs exec(args, env);
   const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) return Error::permanent("cannot open " + log_path + ": " + std::strerror(errno));
+  if (log_fd < 0) return Error::failed_precondition("cannot open " + log_path + ": " + std::strerror(errno));
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -114,7 +114,7 @@ Result<pid_t> spawn(const std::vector<std::string>& args, const std::vector<std:
   const int fork_errno = errno;
   ::close(log_fd);
   if (null_fd >= 0) ::close(null_fd);
-  if (pid < 0) return Error::transient(std::string("fork(): ") + std::strerror(fork_errno));
+  if (pid < 0) return Error::resource_exhausted(std::string("fork(): ") + std::strerror(fork_errno));
   return pid;
 }
 
@@ -155,7 +155,7 @@ Status write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
   out.close();
-  if (!out) return Error::permanent("cannot write " + path);
+  if (!out) return Error::failed_precondition("cannot write " + path);
   return {};
 }
 
@@ -183,11 +183,11 @@ Krb5Kdc::~Krb5Kdc() {
 }
 
 Result<std::unique_ptr<Krb5Kdc>> Krb5Kdc::start(Krb5KdcOptions options) {
-  if (!binaries_available()) return Error::permanent(missing_binaries());
+  if (!binaries_available()) return Error::failed_precondition(missing_binaries());
   std::unique_ptr<Krb5Kdc> kdc(new Krb5Kdc(std::move(options)));
   std::string dir_template = (std::filesystem::temp_directory_path() / "wincert-krb5-XXXXXX").string();
   if (::mkdtemp(dir_template.data()) == nullptr) {
-    return Error::permanent("mkdtemp failed: " + std::string(std::strerror(errno)));
+    return Error::failed_precondition("mkdtemp failed: " + std::string(std::strerror(errno)));
   }
   kdc->dir_ = dir_template;
   WINCERT_TRY(kdc->create_realm());
@@ -267,10 +267,10 @@ Status Krb5Kdc::run_tool(const std::vector<std::string>& argv) const {
   const int status = wait_for(*pid, kToolTimeout);
   if (status == -1) {
     terminate(*pid);
-    return Error::transient(argv[0] + " did not finish within " + std::to_string(kToolTimeout.count()) + " s");
+    return Error::deadline_exceeded(argv[0] + " did not finish within " + std::to_string(kToolTimeout.count()) + " s");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Error::permanent(argv[0] + " failed (status " + std::to_string(status) + "): " + tail_of(log));
+    return Error::internal(argv[0] + " failed (status " + std::to_string(status) + "): " + tail_of(log));
   }
   return {};
 }
@@ -327,14 +327,14 @@ Status Krb5Kdc::start_process() {
     }
     if (!exited) {
       terminate(*pid);
-      return Error::transient("krb5kdc did not accept connections on 127.0.0.1:" + std::to_string(port_) +
+      return Error::deadline_exceeded("krb5kdc did not accept connections on 127.0.0.1:" + std::to_string(port_) +
                               " within " + std::to_string(options_.start_timeout.count()) + " ms: " +
                               tail_of(kdc_log()));
     }
     // Most likely the port was taken between pick_free_port() and bind(): try another one.
     last_failure = tail_of(dir_ + "/krb5kdc.out") + " " + tail_of(kdc_log());
   }
-  return Error::transient("krb5kdc exited at start-up: " + last_failure);
+  return Error::unavailable("krb5kdc exited at start-up: " + last_failure);
 }
 
 void Krb5Kdc::stop() {
