@@ -34,6 +34,7 @@ import tempfile
 import time
 import unittest
 import uuid
+import warnings
 
 __all__ = ["TestSupportError", "ProcessExited", "DEFAULT_TIMEOUT", "REPO_ROOT", "SHARED_DIR", "ARGS",
            "wait_until", "free_port", "refused_port", "Process", "read_ports", "Server", "command_sim",
@@ -400,4 +401,8 @@ def main(positional=(), optional=(), description=None, argv=None):
         sys.exit(2)
     for i, name in enumerate(list(positional) + list(optional)):
         setattr(ARGS, name, mine[i] if i < len(mine) else None)
-    unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + rest)
+    # Warnings shown once each, except ResourceWarning: the independent clients (requests, pywinrm) leave
+    # keep-alive sockets to the simulators for the garbage collector, which is not what these tests check.
+    warnings.simplefilter("default")
+    warnings.simplefilter("ignore", ResourceWarning)
+    unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + rest, warnings=False)
