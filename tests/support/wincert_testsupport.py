@@ -13,6 +13,7 @@
     * a throwaway MIT realm: ts.Realm(workdir, realm, principals): kdb5_util + kadmin.local + krb5kdc on a port of
                              127.0.0.1, a keytab for HTTP/localhost, kinit(), stop()
     * the runner:            ts.TestCase (notes failures, so tearDownClass can keep the work directory);
+                             ts.checks(test): a @check("name") decorator that runs a function as a subtest;
                              ts.main(positional=("agent", "command_sim", ...)): the binaries the test gets from
                              ctest, read into ts.ARGS, then stdlib unittest runs the module's tests (any further
                              arguments are unittest's: test names, -k PATTERN, -v)
@@ -38,7 +39,7 @@ import warnings
 
 __all__ = ["TestSupportError", "ProcessExited", "DEFAULT_TIMEOUT", "REPO_ROOT", "SHARED_DIR", "ARGS",
            "wait_until", "free_port", "refused_port", "Process", "read_ports", "Server", "command_sim",
-           "winhost_sim", "TempDir", "Realm", "run", "TestCase", "main"]
+           "winhost_sim", "TempDir", "Realm", "run", "TestCase", "checks", "main"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")
@@ -378,6 +379,25 @@ class TestCase(unittest.TestCase):
         if len(result.failures) + len(result.errors) > before:
             type(self).failed = True
         return outcome
+
+
+def checks(test):
+    """A decorator that runs the decorated function at once as a subtest of `test`, named by the decorator's
+    argument: a long sequence of checks against one set of processes runs on, and each failure is reported.
+
+        check = ts.checks(self)
+
+        @check("ntlm wrong password is refused")
+        def _():
+            ...
+    """
+    def check(name):
+        def run_now(fn):
+            with test.subTest(name):
+                fn()
+            return fn
+        return run_now
+    return check
 
 
 def main(positional=(), optional=(), description=None, argv=None):
