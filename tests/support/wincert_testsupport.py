@@ -263,7 +263,7 @@ def winhost_sim(binary, workdir, *args, name="winhost-sim", status_file=None, ho
 
 class TempDir:
     """A temporary directory; close() removes it unless keep() was called (a failed test keeps its files and
-    says where). As a context manager it keeps the directory when the block raises."""
+    says where). As a context manager it keeps the directory when the block raises (a skip is no failure)."""
 
     def __init__(self, prefix="wincert-test-"):
         self.path = tempfile.mkdtemp(prefix=prefix)
@@ -292,7 +292,7 @@ class TempDir:
         return self
 
     def __exit__(self, exc_type, *exc):
-        if exc_type is not None:
+        if exc_type is not None and not issubclass(exc_type, unittest.SkipTest):
             self.keep()
         self.close()
 
