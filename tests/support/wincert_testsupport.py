@@ -400,12 +400,13 @@ def checks(test):
     return check
 
 
-def main(positional=(), optional=(), description=None, argv=None):
+def main(positional=(), optional=(), description=None, argv=None, skip_exit_code=None):
     """Reads the test's own arguments into ARGS, then runs the calling module's unittest tests.
 
     positional: names of required arguments ("agent", "command_sim", ...); optional: names of positional
     arguments that may be left out (None then). Arguments after them, and any starting with "-", go to unittest
-    (test names such as "DoctorTest.test_all_ok", -k PATTERN, -v). Exits with unittest's status."""
+    (test names such as "DoctorTest.test_all_ok", -k PATTERN, -v). Exits with unittest's status, or with
+    skip_exit_code (ctest's SKIP_RETURN_CODE, 77) when every test that ran was skipped."""
     argv = list(sys.argv[1:] if argv is None else argv)
     mine, rest = [], []
     wanted = len(positional) + len(optional)
@@ -425,4 +426,10 @@ def main(positional=(), optional=(), description=None, argv=None):
     # keep-alive sockets to the simulators for the garbage collector, which is not what these tests check.
     warnings.simplefilter("default")
     warnings.simplefilter("ignore", ResourceWarning)
-    unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + rest, warnings=False)
+    program = unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + rest, warnings=False, exit=False)
+    result = program.result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if skip_exit_code is not None and result.testsRun and len(result.skipped) == result.testsRun:
+        sys.exit(skip_exit_code)
+    sys.exit(0)
