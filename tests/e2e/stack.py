@@ -221,7 +221,6 @@ class CommandSim:
         self.binary, self.workdir = binary, workdir
         self.user, self.password = user, password
         self.state_dir = os.path.join(workdir, "command-state")
-        self.port_file = os.path.join(workdir, "command.port")
         self.log_path = os.path.join(workdir, "command-sim.log")
         self.users_file = os.path.join(workdir, "command-users")
         with open(self.users_file, "w", encoding="utf-8") as f:
@@ -247,26 +246,12 @@ class CommandSim:
         return AdminClient(self.origin, ca_file=self.tls_ca)
 
     def start(self, timeout=60.0):
-        if os.path.exists(self.port_file):
-            os.unlink(self.port_file)
-        listen = f"127.0.0.1:{self.port or 0}"
-        argv = [self.binary, "--listen", listen, "--port-file", self.port_file, "--state", self.state_dir,
-                "--users", self.users_file, "--log-level", self.log_level] + self.extra_args
-        self.process = Process("command-sim", argv, self.log_path).start()
-        deadline = time.monotonic() + timeout
-        while True:
-            # Rebinding the same port right after a stop can fail for a moment: retry until the deadline.
-            try:
-                (port,) = _ts.read_ports(self.port_file, 1, self.process, max(1.0, deadline - time.monotonic()))
-                break
-            except StackError:
-                if self.process.running() or time.monotonic() >= deadline or self.port is None:
-                    raise
-                time.sleep(0.5)
-                self.process = Process("command-sim", argv, self.log_path).start()
-        if self.port is not None and port != self.port:
-            raise StackError(f"command-sim came back on port {port}, not {self.port}")
-        self.port = port
+        if self.process is None:
+            args = ["--state", self.state_dir, "--users", self.users_file, "--log-level", self.log_level]
+            self.process = _ts.Server("command-sim", self.binary, args + self.extra_args, self.workdir,
+                                      log_path=self.log_path)
+        self.process.start(timeout, same_port=True)
+        self.port = self.process.port
         wait_until(lambda: self.admin.health().get("Ok"), 30, 0.05, "command-sim's admin health")
         return self
 
@@ -306,7 +291,6 @@ class WinhostSim:
         with open(self.users_file, "w", encoding="utf-8") as f:
             f.write(f"{user}:{password}\n")
         os.chmod(self.users_file, 0o600)
-        self.port_file = os.path.join(workdir, f"{name}.ports")
         self.status_file = os.path.join(workdir, f"{name}-status.json")
         self.log_path = os.path.join(workdir, f"{name}-sim.log")
         self.extra_args = list(extra_args)
@@ -317,18 +301,17 @@ class WinhostSim:
         self.process = None
 
     def start(self, timeout=60.0):
-        for path in (self.port_file, self.status_file):
-            if os.path.exists(path):
-                os.unlink(path)
-        argv = [self.binary, "--listen", "127.0.0.1:0", "--port-file", self.port_file, "--status-file",
-                self.status_file, "--users", self.users_file, "--allow-unencrypted", "--model", self.model_path,
-                "--log-level", self.log_level]
+        if os.path.exists(self.status_file):
+            os.unlink(self.status_file)
+        args = ["--status-file", self.status_file, "--users", self.users_file, "--allow-unencrypted", "--model",
+                self.model_path, "--log-level", self.log_level]
         if self.hosts != 1:
-            argv += ["--hosts", str(self.hosts)]
+            args += ["--hosts", str(self.hosts)]
         if self.latency_ms:
-            argv += ["--latency-ms", str(self.latency_ms)]
-        self.process = Process(f"winhost-sim ({self.name})", argv + self.extra_args, self.log_path).start()
-        self.ports = _ts.read_ports(self.port_file, self.hosts, self.process, timeout)
+            args += ["--latency-ms", str(self.latency_ms)]
+        self.process = _ts.Server(f"winhost-sim ({self.name})", self.binary, args + self.extra_args, self.workdir,
+                                  hosts=self.hosts, log_path=self.log_path).start(timeout)
+        self.ports = self.process.ports
         return self
 
     def stop(self, timeout=30.0):

@@ -199,8 +199,8 @@ class Server(Process):
     """A simulator (or any server taking --listen and --port-file) on port 0 of 127.0.0.1.
 
     start() runs `binary --listen 127.0.0.1:0 --port-file FILE ARGS...` and returns once the port file holds
-    `hosts` ports (winhost-sim --hosts N writes one per host); a start after stop() asks for the same port
-    again (listen=f"127.0.0.1:{port}"), so clients see the same endpoint."""
+    `hosts` ports (winhost-sim --hosts N writes one per host). start(same_port=True) after a stop() asks for
+    the port it had (a restart clients see at the same endpoint), retrying while the port is still held."""
 
     def __init__(self, name, binary, args, workdir, hosts=1, env=None, log_path=None):
         self.workdir = workdir
@@ -211,16 +211,30 @@ class Server(Process):
         self.ports = []
 
     def start(self, timeout=60.0, same_port=False):
-        if os.path.exists(self.port_file):
-            os.unlink(self.port_file)
-        listen = f"127.0.0.1:{self.ports[0]}" if same_port and self.ports else "127.0.0.1:0"
+        deadline = time.monotonic() + timeout
+        again = same_port and bool(self.ports)
+        listen = f"127.0.0.1:{self.ports[0]}" if again else "127.0.0.1:0"
         self.argv = [self.binary, "--listen", listen, "--port-file", self.port_file] + self.args
-        super().start()
-        try:
-            self.ports = read_ports(self.port_file, self.hosts, self, timeout)
-        except Exception:
+        while True:
+            if os.path.exists(self.port_file):
+                os.unlink(self.port_file)
+            self._close_log()
+            super().start()
+            try:
+                ports = read_ports(self.port_file, self.hosts, self, max(1.0, deadline - time.monotonic()))
+                break
+            except ProcessExited:
+                # Rebinding the same port right after a stop can fail for a moment: retry until the deadline.
+                if not again or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+            except Exception:
+                self.stop()
+                raise
+        if again and ports != self.ports:
             self.stop()
-            raise
+            raise TestSupportError(f"{self.name} came back on port(s) {ports}, not {self.ports}")
+        self.ports = ports
         return self
 
     @property
