@@ -418,15 +418,18 @@ def main(positional=(), optional=(), description=None, argv=None, skip_exit_code
     """Reads the test's own arguments into ARGS, then runs the calling module's unittest tests.
 
     positional: names of required arguments ("agent", "command_sim", ...); optional: names of positional
-    arguments that may be left out (None then). Arguments after them, and any starting with "-", go to unittest
+    path arguments that may be left out (None then). Arguments after them, and any starting with "-", go to unittest
     (test names such as "DoctorTest.test_all_ok", -k PATTERN, -v). Exits with unittest's status, or with
     skip_exit_code (ctest's SKIP_RETURN_CODE, 77) when every test that ran was skipped."""
     argv = list(sys.argv[1:] if argv is None else argv)
     mine, rest = [], []
-    wanted = len(positional) + len(optional)
     for arg in argv:
-        if len(mine) < wanted and not arg.startswith("-") and not rest:
+        if rest or arg.startswith("-"):
+            rest.append(arg)
+        elif len(mine) < len(positional):
             mine.append(arg)
+        elif len(mine) < len(positional) + len(optional) and (os.sep in arg or os.path.exists(arg)):
+            mine.append(arg)  # an optional argument is a path: a test name (Class.test_x) is unittest's
         else:
             rest.append(arg)
     if len(mine) < len(positional):
