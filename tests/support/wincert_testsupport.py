@@ -26,6 +26,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,8 +39,8 @@ import uuid
 import warnings
 
 __all__ = ["TestSupportError", "ProcessExited", "DEFAULT_TIMEOUT", "REPO_ROOT", "SHARED_DIR", "ARGS",
-           "wait_until", "free_port", "refused_port", "Process", "read_ports", "Server", "command_sim",
-           "winhost_sim", "TempDir", "Realm", "run", "TestCase", "checks", "main"]
+           "wait_until", "free_port", "refused_port", "Process", "read_ports", "Server", "WinhostSimServer",
+           "command_sim", "winhost_sim", "TempDir", "Realm", "run", "TestCase", "checks", "main"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")
@@ -204,9 +205,9 @@ class Server(Process):
 
     def __init__(self, name, binary, args, workdir, hosts=1, env=None, log_path=None):
         self.workdir = workdir
-        unique = uuid.uuid4().hex[:8]
-        self.port_file = os.path.join(workdir, f"{name}-{unique}.port")
-        super().__init__(name, [binary], log_path or os.path.join(workdir, f"{name}-{unique}.log"), env=env)
+        stem = re.sub(r"[^\w.-]+", "_", name).strip("_") + "-" + uuid.uuid4().hex[:8]
+        self.port_file = os.path.join(workdir, stem + ".port")
+        super().__init__(name, [binary], log_path or os.path.join(workdir, stem + ".log"), env=env)
         self.binary, self.args, self.hosts = binary, list(args), hosts
         self.ports = []
 
@@ -257,20 +258,22 @@ def command_sim(binary, workdir, *args, name="command-sim", state_dir=None, **kw
     return Server(name, binary, ["--state", state] + list(args), workdir, **kwargs)
 
 
-def winhost_sim(binary, workdir, *args, name="winhost-sim", status_file=None, hosts=1, **kwargs):
-    """winhost-sim, with --status-file (its counters as JSON: server.status()) unless args carry one.
-    Not started: call start()."""
-    server = Server(name, binary, [], workdir, hosts=hosts, **kwargs)
-    server.status_file = status_file or os.path.join(workdir, f"{name}-{uuid.uuid4().hex[:8]}.status.json")
-    server.args = ["--status-file", server.status_file] + list(args)
-    if hosts > 1:
-        server.args += ["--hosts", str(hosts)]
+class WinhostSimServer(Server):
+    """winhost-sim with --status-file: status() is its counters (connections, commands, auth_failures, ...)."""
 
-    def status():
-        with open(server.status_file, encoding="utf-8") as f:
+    def __init__(self, name, binary, args, workdir, status_file=None, hosts=1, **kwargs):
+        super().__init__(name, binary, [], workdir, hosts=hosts, **kwargs)
+        self.status_file = status_file or os.path.splitext(self.port_file)[0] + ".status.json"
+        self.args = ["--status-file", self.status_file] + (["--hosts", str(hosts)] if hosts > 1 else []) + list(args)
+
+    def status(self):
+        with open(self.status_file, encoding="utf-8") as f:
             return json.load(f)
-    server.status = status
-    return server
+
+
+def winhost_sim(binary, workdir, *args, name="winhost-sim", **kwargs):
+    """winhost-sim (a WinhostSimServer). Not started: call start()."""
+    return WinhostSimServer(name, binary, args, workdir, **kwargs)
 
 
 # ---------------------------------------------------------------- temporary directories
