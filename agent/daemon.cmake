@@ -15,6 +15,4 @@ set(WINCERT_AGENT_DAEMON_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/run_cli.cpp)
 target_sources(wincert_agent_lib PRIVATE ${WINCERT_AGENT_DAEMON_SOURCES})
 target_link_libraries(wincert_agent_lib PUBLIC wincert_common wincert_http wincert_tls wincert_asio OpenSSL::SSL)
-# GCC 12 false positives on Boost.Asio coroutine code (see winrm/client.cmake).
-set_source_files_properties(${WINCERT_AGENT_DAEMON_SOURCES}
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(wincert_agent_lib SOURCES ${WINCERT_AGENT_DAEMON_SOURCES})

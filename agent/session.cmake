@@ -8,6 +8,4 @@ set(WINCERT_AGENT_SESSION_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/replay.cpp)
 target_sources(wincert_agent_lib PRIVATE ${WINCERT_AGENT_SESSION_SOURCES})
 target_link_libraries(wincert_agent_lib PUBLIC OpenSSL::Crypto)
-# GCC 12 false positives on Boost.Asio coroutine code (see winrm/client.cmake).
-set_source_files_properties(${WINCERT_AGENT_SESSION_SOURCES}
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(wincert_agent_lib SOURCES ${WINCERT_AGENT_SESSION_SOURCES})

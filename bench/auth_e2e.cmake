@@ -5,6 +5,5 @@ if(TARGET wincert_test_krb5_kdc)
   add_executable(auth_e2e_bench ${CMAKE_CURRENT_SOURCE_DIR}/auth_e2e_bench.cpp)
   target_link_libraries(auth_e2e_bench PRIVATE wincert_winrm winhost_sim_gss_auth wincert_test_krb5_kdc
     benchmark::benchmark wincert_warnings)
-  set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/auth_e2e_bench.cpp
-    PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+  wincert_asio_coroutines(auth_e2e_bench)
 endif()

@@ -10,6 +10,5 @@ if(TARGET wincert_agent_lib)
   add_executable(wincert_bench_inventory_scale ${CMAKE_CURRENT_SOURCE_DIR}/inventory_scale_bench.cpp)
   target_link_libraries(wincert_bench_inventory_scale PRIVATE wincert_agent_lib wincert_certstore wincert_winrm
     CLI11::CLI11 OpenSSL::Crypto wincert_warnings)
-  set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/inventory_scale_bench.cpp
-    PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+  wincert_asio_coroutines(wincert_bench_inventory_scale)
 endif()

@@ -2,5 +2,4 @@
 # (bench/results/peer_json_memory.md; run under /usr/bin/time -v, not a Google Benchmark).
 add_executable(peer_json_memory_bench ${CMAKE_CURRENT_SOURCE_DIR}/peer_json_memory_bench.cpp)
 target_link_libraries(peer_json_memory_bench PRIVATE wincert_agent_lib wincert_warnings)
-set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/peer_json_memory_bench.cpp
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(peer_json_memory_bench)

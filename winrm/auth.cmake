@@ -11,4 +11,4 @@ add_library(wincert_winrm_ntlm STATIC
 target_include_directories(wincert_winrm_ntlm PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(wincert_winrm_ntlm PUBLIC wincert_common OpenSSL::Crypto PRIVATE wincert_warnings)
 target_link_libraries(wincert_winrm PUBLIC wincert_winrm_ntlm)
-include(${CMAKE_CURRENT_LIST_DIR}/auth/negotiate.cmake OPTIONAL)  # Kerberos/Negotiate HttpAuth (authint)
+include(${CMAKE_CURRENT_LIST_DIR}/auth/negotiate.cmake)  # Kerberos/Negotiate HttpAuth (authint)

@@ -9,4 +9,4 @@ target_include_directories(winhost_sim_gss_auth PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(winhost_sim_gss_auth
   PUBLIC winhost_sim_lib wincert_winrm_ntlm PkgConfig::WINHOST_KRB5 OpenSSL::Crypto nlohmann_json::nlohmann_json
   PRIVATE wincert_warnings)
-set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/gss_auth.cpp PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference")
+wincert_asio_coroutines(winhost_sim_gss_auth)

@@ -12,15 +12,12 @@ add_executable(agent_daemon_tests ${WINCERT_DAEMON_TEST_SOURCES})
 target_link_libraries(agent_daemon_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
 target_compile_definitions(agent_daemon_tests PRIVATE WINCERT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 gtest_discover_tests(agent_daemon_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 300 LABELS agent)
-# GCC 12 false positives on Boost.Asio coroutine code (see jobs/CMakeLists.txt).
-set_source_files_properties(${WINCERT_DAEMON_TEST_SOURCES}
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(agent_daemon_tests)
 # The per-job deadline (agent/job_deadline.cpp), on its own: quick to build and run.
 add_executable(agent_job_deadline_tests ${CMAKE_CURRENT_LIST_DIR}/job_deadline_test.cpp)
 target_link_libraries(agent_job_deadline_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
 target_compile_definitions(agent_job_deadline_tests PRIVATE WINCERT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/job_deadline_test.cpp
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(agent_job_deadline_tests)
 gtest_discover_tests(agent_job_deadline_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 120 LABELS agent)
 # The job timetable (agent/job_timetable.cpp), on its own: no server, no timers.
 add_executable(agent_job_timetable_tests ${CMAKE_CURRENT_LIST_DIR}/job_timetable_test.cpp)

@@ -8,21 +8,18 @@ target refusing connections; a wrong WinRM password; HTTPS Command with an untru
 OAuth with a right and a wrong client secret; --target with credentials from the environment. Every run is
 also checked for secrets: none of the passwords/secrets may appear in stdout or stderr (one run at trace level).
 
-Usage: doctor_test.py WINCERT_AGENT COMMAND_SIM WINHOST_SIM
-Prints one line per case and "N passed, M failed"; exits non-zero on any failure.
+Usage: doctor_test.py WINCERT_AGENT COMMAND_SIM WINHOST_SIM [unittest arguments, e.g. DoctorTest.test_all_ok]
+Runs under stdlib unittest (tests/support/wincert_testsupport.py); exits non-zero on any failure.
 """
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
-import traceback
+import unittest
 import urllib.request
 
-AGENT, COMMAND_SIM, WINHOST_SIM = sys.argv[1:4]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 
 COMMAND_USER, COMMAND_PASSWORD = "svc-agent", "Cmd-Doctor-Secret-71"
 WINRM_USER, WINRM_PASSWORD = "admin", "WinRM-Doctor-Secret-93"
@@ -31,19 +28,7 @@ WRONG = "Wrong-Doctor-Pass-27"
 SECRETS = [COMMAND_PASSWORD, WINRM_PASSWORD, OAUTH_SECRET, WRONG]
 EM_DASH = "\u2014"
 
-results = {"passed": 0, "failed": 0}
-
-
-def case(fn):
-    try:
-        fn()
-        results["passed"] += 1
-        print("PASS %s" % fn.__name__, flush=True)
-    except Exception as e:  # noqa: BLE001
-        results["failed"] += 1
-        print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-        traceback.print_exc(limit=4, file=sys.stdout)
-    return fn
+WORK = None  # ts.TempDir of the run (setUpClass)
 
 
 def expect(cond, what):
@@ -51,60 +36,25 @@ def expect(cond, what):
         raise AssertionError(what)
 
 
-class Proc:
-    """A child on port 0; its port is read from --port-file."""
-
-    def __init__(self, argv, port_file, log, env=None):
-        self.log = open(log, "w")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError("%s exited with %s: %s" % (argv[0], self.p.returncode, open(log).read()))
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                self.port = int(open(port_file).read().split()[0])
-                return
-            time.sleep(0.05)
-        raise RuntimeError("%s did not write %s" % (argv[0], port_file))
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.log.close()
-
-
-WORK = tempfile.mkdtemp(prefix="wincert-doctor-")
-procs = []
-
-
 def path(name):
-    return os.path.join(WORK, name)
+    return WORK.join(name)
 
 
 def write(name, text, mode=0o600):
-    with open(path(name), "w") as f:
-        f.write(text)
-    os.chmod(path(name), mode)
-    return path(name)
+    return WORK.write(name, text, mode)
 
 
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
 
 
-def start_sims():
+def start_sims(procs):
     write("users", "%s:%s\n" % (COMMAND_USER, COMMAND_PASSWORD))
     write("winrm-users", "%s:%s\n" % (WINRM_USER, WINRM_PASSWORD))
     write("oauth-clients", "%s:%s\n" % (OAUTH_CLIENT, OAUTH_SECRET))
-    command = Proc([COMMAND_SIM, "--listen", "127.0.0.1:0", "--port-file", path("command.port"), "--state",
-                    path("command-state"), "--users", path("users"), "--auto-approve"],
-                   path("command.port"), path("command.log"))
-    procs.append(command)
+    command = ts.command_sim(ts.ARGS.command_sim, WORK.path, "--users", path("users"), "--auto-approve",
+                             name="command")
+    procs.append(command.start())
     # HTTPS + OAuth: a self-signed CA and a server certificate for 127.0.0.1.
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.pem"),
             "-days", "2", "-subj", "/CN=doctor test CA")
@@ -115,14 +65,13 @@ def start_sims():
             "-CAcreateserial", "-out", path("server.pem"), "-days", "2", "-extfile", path("san.ext"))
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("other-ca.key"), "-out",
             path("other-ca.pem"), "-days", "2", "-subj", "/CN=unrelated CA")
-    tls = Proc([COMMAND_SIM, "--listen", "127.0.0.1:0", "--port-file", path("tls.port"), "--state",
-                path("tls-state"), "--tls-cert", path("server.pem"), "--tls-key", path("server.key"),
-                "--users", path("users"), "--oauth-clients", path("oauth-clients"), "--auth", "basic,oauth"],
-               path("tls.port"), path("tls.log"))
-    procs.append(tls)
-    winhost = Proc([WINHOST_SIM, "--listen", "127.0.0.1:0", "--port-file", path("winrm.port"), "--users",
-                    path("winrm-users"), "--allow-unencrypted"], path("winrm.port"), path("winrm.log"))
-    procs.append(winhost)
+    tls = ts.command_sim(ts.ARGS.command_sim, WORK.path, "--tls-cert", path("server.pem"), "--tls-key",
+                         path("server.key"), "--users", path("users"), "--oauth-clients", path("oauth-clients"),
+                         "--auth", "basic,oauth", name="tls")
+    procs.append(tls.start())
+    winhost = ts.Server("winrm", ts.ARGS.winhost_sim, ["--users", path("winrm-users"), "--allow-unencrypted"],
+                        WORK.path)
+    procs.append(winhost.start())
     return command.port, tls.port, winhost.port
 
 
@@ -140,7 +89,7 @@ def config(name, server_uri, targets, secrets, extra=None):
 def doctor(config_path, *args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WINCERT_")}
     env.update(env_extra or {})
-    p = subprocess.run([AGENT, "doctor", "--config", config_path] + list(args), capture_output=True, text=True,
+    p = subprocess.run([ts.ARGS.agent, "doctor", "--config", config_path] + list(args), capture_output=True, text=True,
                        timeout=120, env=env)
     if os.environ.get("DOCTOR_TEST_VERBOSE"):
         print("$ wincert-agent doctor --config %s %s\n%s" % (os.path.basename(config_path), " ".join(args), p.stdout))
@@ -160,18 +109,41 @@ def line_of(lines, check):
     raise AssertionError("no line for check '%s' in:\n%s" % (check, "\n".join(lines)))
 
 
-def main():
-    command_port, tls_port, winrm_port = start_sims()
-    uri = "http://127.0.0.1:%d/KeyfactorAgents" % command_port
-    machine = "127.0.0.1:%d" % winrm_port
-    target = {"ClientMachine": machine, "WinRM Protocol": "http", "WinRM Authentication": "basic",
-              "Username": WINRM_USER, "WinRM AllowUnencrypted": True}
-    good_secrets = {"Password": COMMAND_PASSWORD, "DoctorPasswords": {machine: WINRM_PASSWORD}}
-    base = dict(Username=COMMAND_USER)
-    good = config("good", uri, [target], good_secrets, base)
+class DoctorTest(ts.TestCase):
+    """The cases share one command-sim (HTTP), one command-sim (HTTPS + OAuth) and one winhost-sim."""
 
-    @case
-    def all_ok():
+    @classmethod
+    def setUpClass(cls):
+        # The addresses and configurations every case uses (module globals, as the cases read them).
+        global WORK, command_port, uri, machine, target, good_secrets, base, good, tls_uri, token_url, oauth
+        WORK = ts.TempDir("wincert-doctor-")
+        cls.procs = []
+        try:
+            command_port, tls_port, winrm_port = start_sims(cls.procs)
+        except Exception:
+            cls.failed = True
+            cls.tearDownClass()
+            raise
+        uri = "http://127.0.0.1:%d/KeyfactorAgents" % command_port
+        machine = "127.0.0.1:%d" % winrm_port
+        target = {"ClientMachine": machine, "WinRM Protocol": "http", "WinRM Authentication": "basic",
+                  "Username": WINRM_USER, "WinRM AllowUnencrypted": True}
+        good_secrets = {"Password": COMMAND_PASSWORD, "DoctorPasswords": {machine: WINRM_PASSWORD}}
+        base = dict(Username=COMMAND_USER)
+        good = config("good", uri, [target], good_secrets, base)
+        tls_uri = "https://127.0.0.1:%d/KeyfactorAgents" % tls_port
+        token_url = "https://127.0.0.1:%d/oauth/token" % tls_port
+        oauth = dict(BearerTokenUrl=token_url, ClientId=OAUTH_CLIENT)
+
+    @classmethod
+    def tearDownClass(cls):
+        for proc in cls.procs:
+            proc.stop()
+        if cls.failed:
+            WORK.keep()
+        WORK.close()
+
+    def test_all_ok(self):
         code, lines, p = doctor(good)
         expect(code == 0, "exit %d:\n%s%s" % (code, p.stdout, p.stderr))
         expect(all(l.startswith("OK   ") for l in lines), p.stdout)
@@ -184,14 +156,12 @@ def main():
         expect(agents == [], "doctor registered an orchestrator: %s" % agents)
         expect(not os.path.exists(path("good-outbox")), "doctor created the outbox directory")
 
-    @case
-    def all_ok_at_trace_level_leaks_nothing():
+    def test_all_ok_at_trace_level_leaks_nothing(self):
         code, lines, p = doctor(good, "--log-level", "trace")
         expect(code == 0, p.stdout + p.stderr)
         expect(len(p.stderr) > 0, "trace logging produced nothing on stderr")
 
-    @case
-    def bad_config_key():
+    def test_bad_config_key(self):
         bad = config("badkey", uri, [target], good_secrets, dict(base, MaxConcurentJobs=4))
         code, lines, p = doctor(bad)
         expect(code == 1, "exit %d" % code)
@@ -199,8 +169,7 @@ def main():
         expect(l.startswith("FAIL") and "MaxConcurentJobs: unknown key" in l, l)
         expect(not any(l.startswith("OK   command") for l in lines), "network checks ran on a bad config")
 
-    @case
-    def bad_doctor_target_key_and_missing_secret():
+    def test_bad_doctor_target_key_and_missing_secret(self):
         t = dict(target)
         t["WinRM Prot"] = "http"
         bad = config("badtarget", uri, [t], {"DoctorPasswords": {}}, base)
@@ -209,13 +178,8 @@ def main():
         expect("DoctorTargets[0].WinRM Prot: unknown key" in line_of(lines, "config"), p.stdout)
         expect(line_of(lines, "secrets").startswith("FAIL") and "Password" in line_of(lines, "secrets"), p.stdout)
 
-    @case
-    def command_unreachable():
-        import socket
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-        s.close()  # nothing listens there now
+    def test_command_unreachable(self):
+        dead = ts.refused_port()
         cfg = config("unreachable", "http://127.0.0.1:%d/KeyfactorAgents" % dead, [target], good_secrets, base)
         code, lines, p = doctor(cfg)
         expect(code == 1, "exit %d" % code)
@@ -223,16 +187,14 @@ def main():
         expect(l.startswith("FAIL") and "connection refused to 127.0.0.1:%d" % dead in l, l)
         expect(line_of(lines, "winrm " + machine).startswith("OK"), "the WinRM check should still pass")
 
-    @case
-    def command_dns_failure():
+    def test_command_dns_failure(self):
         cfg = config("nodns", "http://no-such-host.invalid/KeyfactorAgents", [], good_secrets, base)
         code, lines, p = doctor(cfg, "--timeout", "5")
         expect(code == 1, "exit %d" % code)
         l = line_of(lines, "command dns")
         expect(l.startswith("FAIL") and "cannot resolve 'no-such-host.invalid'" in l, l)
 
-    @case
-    def wrong_command_password():
+    def test_wrong_command_password(self):
         cfg = config("wrongpw", uri, [target], {"Password": WRONG, "DoctorPasswords": {machine: WINRM_PASSWORD}}, base)
         code, lines, p = doctor(cfg)
         expect(code == 1, "exit %d" % code)
@@ -240,13 +202,8 @@ def main():
         expect(l.startswith("FAIL") and "HTTP 401" in l and COMMAND_USER in l, l)
         expect(line_of(lines, "command tcp").startswith("OK"), p.stdout)
 
-    @case
-    def winrm_refused():
-        import socket
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-        s.close()
+    def test_winrm_refused(self):
+        dead = ts.refused_port()
         dead_machine = "127.0.0.1:%d" % dead
         t = dict(target, ClientMachine=dead_machine)
         cfg = config("winrmrefused", uri, [t], {"Password": COMMAND_PASSWORD,
@@ -257,8 +214,7 @@ def main():
         expect(l.startswith("FAIL") and "connection refused to " + dead_machine in l and "winrm quickconfig" in l, l)
         expect(line_of(lines, "command auth").startswith("OK"), p.stdout)
 
-    @case
-    def winrm_wrong_password():
+    def test_winrm_wrong_password(self):
         cfg = config("winrmwrong", uri, [target], {"Password": COMMAND_PASSWORD, "DoctorPasswords": {machine: WRONG}},
                      base)
         code, lines, p = doctor(cfg)
@@ -266,8 +222,7 @@ def main():
         l = line_of(lines, "winrm " + machine)
         expect(l.startswith("FAIL") and "authentication failed" in l and "HTTP 401" in l, l)
 
-    @case
-    def json_output():
+    def test_json_output(self):
         code, _, p = doctor(good, "--json")
         expect(code == 0, "exit %d:\n%s%s" % (code, p.stdout, p.stderr))
         doc = json.loads(p.stdout)  # one JSON document, nothing else on stdout
@@ -297,8 +252,7 @@ def main():
         doc = json.loads(p.stdout)
         expect(code == 1 and doc["status"] == "fail" and doc["notes"], doc)
 
-    @case
-    def cli_targets_from_environment():
+    def test_cli_targets_from_environment(self):
         cfg = config("cli", uri, [], {"Password": COMMAND_PASSWORD}, base)
         env = {"WINCERT_DOCTOR_USER": WINRM_USER, "WINCERT_DOCTOR_PASSWORD": WINRM_PASSWORD}
         code, lines, p = doctor(cfg, "--target", machine, "--target-auth", "basic", "--target-allow-unencrypted",
@@ -313,12 +267,8 @@ def main():
         l = line_of(lines, "winrm " + machine)
         expect(code == 1 and "no password" in l and "WINCERT_DOCTOR_PASSWORD" in l, l)
 
-    tls_uri = "https://127.0.0.1:%d/KeyfactorAgents" % tls_port
-    token_url = "https://127.0.0.1:%d/oauth/token" % tls_port
-    oauth = dict(BearerTokenUrl=token_url, ClientId=OAUTH_CLIENT)
 
-    @case
-    def https_untrusted_ca():
+    def test_https_untrusted_ca(self):
         cfg = config("tlsbad", tls_uri, [], {"Password": COMMAND_PASSWORD}, dict(base, ServerCaFile=path("other-ca.pem")))
         code, lines, p = doctor(cfg)
         expect(code == 1, "exit %d" % code)
@@ -332,8 +282,7 @@ def main():
         l = line_of(lines, "command oauth")
         expect(code == 1 and l.startswith("FAIL") and "not trusted" in l, l)
 
-    @case
-    def https_oauth_ok():
+    def test_https_oauth_ok(self):
         cfg = config("tlsok", tls_uri, [], {"ClientSecret": OAUTH_SECRET}, dict(oauth, ServerCaFile=path("ca.pem")))
         code, lines, p = doctor(cfg)
         expect(code == 0, p.stdout + p.stderr)
@@ -341,8 +290,7 @@ def main():
         expect("token issued" in line_of(lines, "command oauth"), p.stdout)
         line_of(lines, "command auth")
 
-    @case
-    def oauth_wrong_secret():
+    def test_oauth_wrong_secret(self):
         cfg = config("oauthbad", tls_uri, [], {"ClientSecret": WRONG}, dict(oauth, ServerCaFile=path("ca.pem")))
         code, lines, p = doctor(cfg)
         expect(code == 1, "exit %d" % code)
@@ -350,18 +298,5 @@ def main():
         expect(l.startswith("FAIL") and "HTTP 401" in l and "ClientSecret" in l, l)
 
 
-try:
-    main()
-except Exception as e:  # noqa: BLE001
-    results["failed"] += 1
-    print("FAIL setup: %s" % e, flush=True)
-    traceback.print_exc(file=sys.stdout)
-finally:
-    for proc in procs:
-        proc.stop()
-    if results["failed"] == 0:
-        shutil.rmtree(WORK, ignore_errors=True)
-    else:
-        print("work directory kept: " + WORK)
-print("%d passed, %d failed" % (results["passed"], results["failed"]))
-sys.exit(1 if results["failed"] else 0)
+if __name__ == "__main__":
+    ts.main(positional=("agent", "command_sim", "winhost_sim"), description=__doc__)

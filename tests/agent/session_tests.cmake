@@ -19,9 +19,7 @@ if(TARGET wincert_agent_lib AND TARGET wincert-agent AND TARGET winhost-sim)
     WINCERT_MODEL_EXAMPLE="${PROJECT_SOURCE_DIR}/sim/winhost/model/example-model.json"
     WINCERT_WINHOST_SIM="$<TARGET_FILE:winhost-sim>"
     WINCERT_AGENT_BINARY="$<TARGET_FILE:wincert-agent>")
-  # GCC 12 false positives inside Asio coroutine frames (source-level options come after the warning flags).
-  set_source_files_properties(${WINCERT_AGENT_SESSION_TEST_SOURCES}
-    PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+  wincert_asio_coroutines(agent_session_tests SOURCES ${WINCERT_AGENT_SESSION_TEST_SOURCES})
   gtest_discover_tests(agent_session_tests TEST_PREFIX "agent_session." DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT 300 LABELS agent)
 endif()

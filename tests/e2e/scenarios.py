@@ -4,8 +4,9 @@
 Usage: scenarios.py SCENARIO [WINCERT_AGENT COMMAND_SIM WINHOST_SIM]     (binaries default to build/default)
        scenarios.py --list
 
-Each scenario prints every check it makes ("  ok  ..."); on failure it prints what failed and the tail of
-every log, and exits 1. E2E_KEEP=1 keeps the temporary directories.
+Each scenario is a unittest test (Scenarios.test_SCENARIO, tests/support/wincert_testsupport.py); it prints
+every check it makes ("  ok  ..."); on failure it prints what failed and the tail of every log, and exits 1.
+E2E_KEEP=1 keeps the temporary directories.
 """
 import base64
 import http.server
@@ -20,11 +21,12 @@ import socket
 import sys
 import threading
 import time
-import traceback
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 from stack import (IIS_ENTRY, SQL_ENTRY, STORE_TYPES, Binaries, Stack, StackError,  # noqa: E402
                    refused_port, wait_until)
 
@@ -959,34 +961,52 @@ def command_mtls(run):
         shutil.rmtree(pki_dir, ignore_errors=True)
 
 
-def main(argv):
+def case_tests(class_name, cases, title):
+    """A unittest.TestCase class with one test per registered case (test_<name>): each gets a Run on the
+    binaries of the command line, prints a header and its time, dumps every log on failure and closes its
+    stacks. Used by this file and by the fault matrix (tests/fault/command_faults.py)."""
+    def make_test(name, fn):
+        def test(self):
+            print(f"=== {title} {name}: {fn.__doc__.strip().splitlines()[0]}", flush=True)
+            run = Run(Binaries.from_args(self.binaries))
+            t0 = time.monotonic()
+            try:
+                fn(run)
+            except BaseException as e:
+                print(f"  FAIL {e}", flush=True)
+                run.dump_logs()
+                print(f"=== {title} {name}: FAILED after {time.monotonic() - t0:.1f} s", flush=True)
+                raise
+            finally:
+                run.close()
+            print(f"=== {title} {name}: PASSED in {time.monotonic() - t0:.1f} s", flush=True)
+        test.__name__ = "test_" + name
+        test.__doc__ = fn.__doc__
+        return test
+    members = {"test_" + name: make_test(name, fn) for name, fn in cases.items()}
+    members["binaries"] = []
+    return type(class_name, (ts.TestCase,), members)
+
+
+def run_case(test_class, cases, argv, usage):
+    """The command line both case files share: `--list` prints the case names (CMake registers one ctest
+    per case), `CASE [AGENT COMMAND_SIM WINHOST_SIM] [unittest arguments]` runs one case under unittest."""
     if len(argv) >= 2 and argv[1] == "--list":
-        print("\n".join(SCENARIOS))
+        print("\n".join(cases))
         return 0
-    if len(argv) < 2 or argv[1] not in SCENARIOS:
-        print(__doc__ + "\nscenarios: " + ", ".join(SCENARIOS), file=sys.stderr)
+    if len(argv) < 2 or argv[1] not in cases:
+        print(usage + "\ncases: " + ", ".join(cases), file=sys.stderr)
         return 2
-    name = argv[1]
+    binaries = [a for a in argv[2:5] if not a.startswith("-")]
+    test_class.binaries = binaries
+
     def terminated(*_):
         raise StackError("terminated by SIGTERM (a ctest timeout?)")
     signal.signal(signal.SIGTERM, terminated)  # report, dump the logs and stop the children
-    bins = Binaries.from_args(argv[2:5])
-    print(f"=== e2e {name}: {SCENARIOS[name].__doc__.strip().splitlines()[0]}", flush=True)
-    run = Run(bins)
-    t0 = time.monotonic()
-    try:
-        SCENARIOS[name](run)
-    except (CheckFailed, StackError, AssertionError, OSError, KeyError, ValueError) as e:
-        print(f"  FAIL {e}", flush=True)
-        traceback.print_exc(limit=6, file=sys.stdout)
-        run.dump_logs()
-        print(f"=== e2e {name}: FAILED after {time.monotonic() - t0:.1f} s", flush=True)
-        return 1
-    finally:
-        run.close()
-    print(f"=== e2e {name}: PASSED in {time.monotonic() - t0:.1f} s", flush=True)
-    return 0
+    ts.main(argv=[f"{test_class.__name__}.test_{argv[1]}"] + argv[2 + len(binaries):])
 
+
+Scenarios = case_tests("Scenarios", SCENARIOS, "e2e")
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_case(Scenarios, SCENARIOS, sys.argv, __doc__))

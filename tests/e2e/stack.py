@@ -40,7 +40,6 @@ Notes for load tests:
     scheduled while the agent is idle starts within about a second.
 """
 import base64
-import ctypes
 import json
 import os
 import re
@@ -48,8 +47,6 @@ import secrets as _secrets
 import shutil
 import signal
 import ssl
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,9 +58,12 @@ __all__ = ["Binaries", "Stack", "CommandSim", "WinhostSim", "Agent", "AdminClien
            "wait_until", "free_port", "refused_port", "DEFAULT_TIMEOUT", "REPO_ROOT", "EXAMPLE_MODEL",
            "STORE_TYPES", "IIS_ENTRY", "SQL_ENTRY"]
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as _ts  # noqa: E402
+
+REPO_ROOT = _ts.REPO_ROOT
 EXAMPLE_MODEL = os.path.join(REPO_ROOT, "sim", "winhost", "model", "example-model.json")
-DEFAULT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = _ts.DEFAULT_TIMEOUT
 STORE_TYPES = ("WinCert", "IISU", "WinSql")
 # Entry parameters for an IIS binding / a SQL Server instance on the example model (WEB01).
 IIS_ENTRY = {"SiteName": "Default Web Site", "Port": "443", "IPAddress": "*", "HostName": "", "SniFlag": "0",
@@ -71,152 +71,18 @@ IIS_ENTRY = {"SiteName": "Default Web Site", "Port": "443", "IPAddress": "*", "H
 SQL_ENTRY = {"InstanceName": "MSSQLSERVER"}
 
 
-class StackError(RuntimeError):
-    """A process did not start, a wait ran out of time, or the admin API refused a call."""
-
-
-class ProcessExited(StackError):
-    """A process the wait depends on is gone: wait_until() gives up at once."""
-
-
-# ---------------------------------------------------------------- helpers
-
-def wait_until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.1, what="condition"):
-    """Calls predicate() until it returns a truthy value, which is returned; StackError after `timeout` s.
-
-    A StackError/OSError/ValueError/KeyError raised by predicate counts as "not yet" (its text goes into the
-    timeout message); ProcessExited ends the wait at once."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-            last = value
-        except ProcessExited:
-            raise
-        except (StackError, OSError, ValueError, KeyError) as e:
-            last = e
-        if time.monotonic() >= deadline:
-            raise StackError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
-
-
-def free_port():
-    """A loopback port that was free a moment ago (prefer --port-file; this is for the rare reuse case)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def refused_port():
-    """A loopback port where nothing listens (connections are refused)."""
-    return free_port()
+# Processes, port files, waits: the shared Python test support (tests/support/wincert_testsupport.py).
+# StackError and ProcessExited are its error types under the names this module has always exported.
+StackError = _ts.TestSupportError
+ProcessExited = _ts.ProcessExited
+wait_until = _ts.wait_until
+free_port = _ts.free_port
+refused_port = _ts.refused_port
+Process = _ts.Process
 
 
 def _random_secret(prefix):
     return f"{prefix}-{_secrets.token_hex(8)}"
-
-
-_libc = None
-
-
-def _die_with_parent():
-    """preexec_fn: the child gets SIGKILL when the Python process that started it dies."""
-    global _libc
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-class Process:
-    """A child process with its output in a log file. stop() = SIGTERM then SIGKILL; kill() = SIGKILL."""
-
-    def __init__(self, name, argv, log_path, env=None, cwd=None):
-        self.name, self.argv, self.log_path, self.env, self.cwd = name, list(argv), log_path, env, cwd
-        self.proc = None
-        self._log = None
-
-    def start(self):
-        if self.running():
-            raise StackError(f"{self.name} is already running")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=self.env, cwd=self.cwd, preexec_fn=_die_with_parent)
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def returncode(self):
-        return None if self.proc is None else self.proc.poll()
-
-    def wait(self, timeout=DEFAULT_TIMEOUT):
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise StackError(f"{self.name} (pid {self.proc.pid}) did not exit within {timeout:.0f} s") from None
-
-    def stop(self, timeout=30.0):
-        """SIGTERM, wait up to `timeout` s, then SIGKILL. Returns the exit code (negative: a signal)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._close_log()
-        return self.proc.returncode
-
-    def kill(self, sig=signal.SIGKILL):
-        """Sends `sig` (default SIGKILL) and, for SIGKILL, reaps the process."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.proc.wait()
-            self._close_log()
-
-    def _close_log(self):
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def output(self):
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-
-def _read_ports(path, count, proc, timeout):
-    """The ports a process wrote to its --port-file (one per line, complete once `count` lines are there)."""
-    def ready():
-        if not proc.running():
-            raise ProcessExited(f"{proc.name} exited with {proc.returncode()} before listening:\n"
-                                f"{proc.output()[-3000:]}")
-        try:
-            with open(path, encoding="ascii") as f:
-                text = f.read()
-        except FileNotFoundError:
-            return None
-        lines = [line for line in text.split("\n") if line.strip()]
-        if text.endswith("\n") and len(lines) >= count:
-            return [int(line) for line in lines[:count]]
-        return None
-    return wait_until(ready, timeout, 0.05, f"{proc.name}'s port file")
 
 
 # ---------------------------------------------------------------- admin API
@@ -355,7 +221,6 @@ class CommandSim:
         self.binary, self.workdir = binary, workdir
         self.user, self.password = user, password
         self.state_dir = os.path.join(workdir, "command-state")
-        self.port_file = os.path.join(workdir, "command.port")
         self.log_path = os.path.join(workdir, "command-sim.log")
         self.users_file = os.path.join(workdir, "command-users")
         with open(self.users_file, "w", encoding="utf-8") as f:
@@ -381,26 +246,12 @@ class CommandSim:
         return AdminClient(self.origin, ca_file=self.tls_ca)
 
     def start(self, timeout=60.0):
-        if os.path.exists(self.port_file):
-            os.unlink(self.port_file)
-        listen = f"127.0.0.1:{self.port or 0}"
-        argv = [self.binary, "--listen", listen, "--port-file", self.port_file, "--state", self.state_dir,
-                "--users", self.users_file, "--log-level", self.log_level] + self.extra_args
-        self.process = Process("command-sim", argv, self.log_path).start()
-        deadline = time.monotonic() + timeout
-        while True:
-            # Rebinding the same port right after a stop can fail for a moment: retry until the deadline.
-            try:
-                (port,) = _read_ports(self.port_file, 1, self.process, max(1.0, deadline - time.monotonic()))
-                break
-            except StackError:
-                if self.process.running() or time.monotonic() >= deadline or self.port is None:
-                    raise
-                time.sleep(0.5)
-                self.process = Process("command-sim", argv, self.log_path).start()
-        if self.port is not None and port != self.port:
-            raise StackError(f"command-sim came back on port {port}, not {self.port}")
-        self.port = port
+        if self.process is None:
+            args = ["--state", self.state_dir, "--users", self.users_file, "--log-level", self.log_level]
+            self.process = _ts.Server("command-sim", self.binary, args + self.extra_args, self.workdir,
+                                      log_path=self.log_path)
+        self.process.start(timeout, same_port=True)
+        self.port = self.process.port
         wait_until(lambda: self.admin.health().get("Ok"), 30, 0.05, "command-sim's admin health")
         return self
 
@@ -440,7 +291,6 @@ class WinhostSim:
         with open(self.users_file, "w", encoding="utf-8") as f:
             f.write(f"{user}:{password}\n")
         os.chmod(self.users_file, 0o600)
-        self.port_file = os.path.join(workdir, f"{name}.ports")
         self.status_file = os.path.join(workdir, f"{name}-status.json")
         self.log_path = os.path.join(workdir, f"{name}-sim.log")
         self.extra_args = list(extra_args)
@@ -451,18 +301,17 @@ class WinhostSim:
         self.process = None
 
     def start(self, timeout=60.0):
-        for path in (self.port_file, self.status_file):
-            if os.path.exists(path):
-                os.unlink(path)
-        argv = [self.binary, "--listen", "127.0.0.1:0", "--port-file", self.port_file, "--status-file",
-                self.status_file, "--users", self.users_file, "--allow-unencrypted", "--model", self.model_path,
-                "--log-level", self.log_level]
+        if os.path.exists(self.status_file):
+            os.unlink(self.status_file)
+        args = ["--status-file", self.status_file, "--users", self.users_file, "--allow-unencrypted", "--model",
+                self.model_path, "--log-level", self.log_level]
         if self.hosts != 1:
-            argv += ["--hosts", str(self.hosts)]
+            args += ["--hosts", str(self.hosts)]
         if self.latency_ms:
-            argv += ["--latency-ms", str(self.latency_ms)]
-        self.process = Process(f"winhost-sim ({self.name})", argv + self.extra_args, self.log_path).start()
-        self.ports = _read_ports(self.port_file, self.hosts, self.process, timeout)
+            args += ["--latency-ms", str(self.latency_ms)]
+        self.process = _ts.Server(f"winhost-sim ({self.name})", self.binary, args + self.extra_args, self.workdir,
+                                  hosts=self.hosts, log_path=self.log_path).start(timeout)
+        self.ports = self.process.ports
         return self
 
     def stop(self, timeout=30.0):

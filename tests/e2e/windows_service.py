@@ -22,6 +22,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import CommandSim, StackError, _random_secret, wait_until  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
+
 SKIP = 77
 SERVICE = "wincert-e2e"
 MACHINE = "wine-host|LocalMachine"  # agent mode: the store is this machine's, reached through CryptoAPI
@@ -230,5 +233,13 @@ def main(argv):
     return 0 if ok else 1
 
 
+class WindowsServiceTest(ts.TestCase):
+    def test_service_runs_jobs_under_wine(self):
+        code = main([sys.argv[0]] + [ts.ARGS.agent_exe, ts.ARGS.command_sim, ts.ARGS.wine_run, ts.ARGS.template_prefix])
+        if code == SKIP:
+            self.skipTest("a prerequisite is missing (see the SKIP line above)")
+        self.assertEqual(code, 0, "see the FAIL lines above")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    ts.main(positional=('agent_exe', 'command_sim', 'wine_run', 'template_prefix'), description=__doc__, skip_exit_code=SKIP)

@@ -13,8 +13,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from stack import Binaries, StackError, wait_until  # noqa: E402
-from scenarios import CheckFailed, Run, check, job_id, step  # noqa: E402
+from stack import wait_until  # noqa: E402
+from scenarios import case_tests, check, job_id, run_case, step  # noqa: E402
 
 # The fault kinds, as command-sim's ReplaceBody knob makes them.
 KINDS = {
@@ -191,29 +191,7 @@ def enroll(run):
     no_secrets(st)
 
 
-def main(argv):
-    if len(argv) >= 2 and argv[1] == "--list":
-        print("\n".join(CASES))
-        return 0
-    if len(argv) < 5 or argv[1] not in CASES:
-        print(__doc__ + "\ncases: " + ", ".join(CASES), file=sys.stderr)
-        return 2
-    name = argv[1]
-    run = Run(Binaries.from_args(argv[2:5]))
-    t0 = time.monotonic()
-    print(f"=== fault command {name}: {CASES[name].__doc__.strip().splitlines()[0]}", flush=True)
-    try:
-        CASES[name](run)
-    except (CheckFailed, StackError, AssertionError, OSError, KeyError, ValueError) as e:
-        print(f"  FAIL {e}", flush=True)
-        run.dump_logs()
-        print(f"=== fault command {name}: FAILED after {time.monotonic() - t0:.1f} s", flush=True)
-        return 1
-    finally:
-        run.close()
-    print(f"=== fault command {name}: PASSED in {time.monotonic() - t0:.1f} s", flush=True)
-    return 0
-
+CommandFaults = case_tests("CommandFaults", CASES, "fault command")
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_case(CommandFaults, CASES, sys.argv, __doc__))

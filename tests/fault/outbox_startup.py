@@ -5,25 +5,19 @@
   OutboxDirectory unusable (a file; a read-only mount) -> exit 1 (RestartPreventExitStatus=1), reason in LogFile
   doctor: entries set aside are reported; a nearly full outbox file system (1 MiB tmpfs) fails the check
 
-Usage: outbox_startup.py WINCERT_AGENT
+Usage: outbox_startup.py WINCERT_AGENT [unittest arguments]
 Command is a refused loopback port: the agent keeps retrying registration, which is all these rows need.
 """
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
+import unittest
 
-
-def refused_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
+from wincert_testsupport import refused_port  # noqa: E402
 
 
 def write_config(work, outbox, log_file):
@@ -46,15 +40,6 @@ def read(path):
             return f.read()
     except FileNotFoundError:
         return ""
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def check(condition, what, detail=""):
@@ -81,7 +66,8 @@ def damaged_headers_do_not_block_start(agent, work):
     proc = subprocess.Popen([agent, "run", "--config", write_config(work, state, log_file)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: "starting: orchestrator" in read(log_file) or proc.poll() is not None, 30, "start-up")
+        ts.wait_until(lambda: "starting: orchestrator" in read(log_file) or proc.poll() is not None, 30, 0.05,
+                      "start-up")
         check(proc.poll() is None, "the agent is running despite 4 damaged outbox entries", read(log_file))
         log = read(log_file)
         check("'job_id' is not a string" in log, "the log names the null job_id")
@@ -114,8 +100,7 @@ def read_only_outbox_exits_1_and_logs(agent, work):
     os.makedirs(mnt)
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mnt],
                                            capture_output=True).returncode != 0:
-        print("  skip read-only mount row (needs root and mount permission)")
-        return
+        raise unittest.SkipTest("the read-only mount row needs root and mount permission")
     try:
         log_file = os.path.join(work, "agent-ro.log")
         proc = subprocess.run([agent, "run", "--config", write_config(work, os.path.join(mnt, "state"), log_file)],
@@ -145,8 +130,7 @@ def doctor_reports_set_aside_and_low_space(agent, work):
     os.makedirs(mnt)
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt],
                                            capture_output=True).returncode != 0:
-        print("  skip nearly-full-disk row (needs root and mount permission)")
-        return
+        raise unittest.SkipTest("the nearly-full-disk row needs root and mount permission")
     try:
         os.makedirs(os.path.join(mnt, "state"))
         line = doctor_outbox_line(agent, write_config(work, os.path.join(mnt, "state"), os.path.join(work, "d.log")))
@@ -155,20 +139,25 @@ def doctor_reports_set_aside_and_low_space(agent, work):
         subprocess.run(["umount", mnt], capture_output=True)
 
 
-def main(argv):
-    agent = os.path.abspath(argv[1])
-    failed = 0
-    for row in (damaged_headers_do_not_block_start, unusable_outbox_exits_1_and_logs,
-                read_only_outbox_exits_1_and_logs, doctor_reports_set_aside_and_low_space):
-        print(f"-- {row.__name__}", flush=True)
-        with tempfile.TemporaryDirectory(prefix="wincert-fault-") as work:
-            try:
-                row(agent, work)
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {row.__name__}: {e}", flush=True)
-    return 1 if failed else 0
+class OutboxStartupTest(ts.TestCase):
+    """One test per row, each in its own temporary directory (kept when the row fails)."""
+
+    def run_row(self, row):
+        with ts.TempDir("wincert-fault-") as work:
+            row(os.path.abspath(ts.ARGS.agent), work.path)
+
+    def test_damaged_headers_do_not_block_start(self):
+        self.run_row(damaged_headers_do_not_block_start)
+
+    def test_unusable_outbox_exits_1_and_logs(self):
+        self.run_row(unusable_outbox_exits_1_and_logs)
+
+    def test_read_only_outbox_exits_1_and_logs(self):
+        self.run_row(read_only_outbox_exits_1_and_logs)
+
+    def test_doctor_reports_set_aside_and_low_space(self):
+        self.run_row(doctor_reports_set_aside_and_low_space)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    ts.main(positional=("agent",), description=__doc__)

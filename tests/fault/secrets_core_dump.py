@@ -11,17 +11,18 @@ core_pattern's default "core" file name. What is checked, honestly:
      fail. When core_pattern pipes to a helper (systemd-coredump, apport) or cores are off system-wide,
      the control shows whether the kernel would dump; if it would not, the test says so and only checks 1.
   4. if any core file appeared anyway, it must not contain the test secrets.
-Usage: secrets_core_dump.py WINCERT_AGENT
+Usage: secrets_core_dump.py WINCERT_AGENT [unittest arguments]
 """
 import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 
 PASSWORD = "core-dump-PASSWORD-7f3a"
 
@@ -51,8 +52,8 @@ def core_files(directory):
     return [os.path.join(directory, n) for n in os.listdir(directory) if n.startswith("core")]
 
 
-def main(argv):
-    agent = os.path.abspath(argv[1])
+def crash_with_secrets(agent):
+    """Runs the checks above (each printed); returns the ones that failed."""
     with open("/proc/sys/kernel/core_pattern") as f:
         pattern = f.read().strip()
     print(f"   core_pattern: {pattern!r}")
@@ -63,7 +64,8 @@ def main(argv):
         if not condition:
             failed.append(what)
 
-    with tempfile.TemporaryDirectory(prefix="wincert-core-") as work:
+    with ts.TempDir("wincert-core-") as work_dir:
+        work = work_dir.path
         control_dir = os.path.join(work, "control")
         os.makedirs(control_dir)
         _, control_status, _ = crash(["/bin/sleep", "30"], control_dir)
@@ -76,10 +78,7 @@ def main(argv):
         with open(secrets, "w") as f:
             json.dump({"Password": PASSWORD}, f)
         os.chmod(secrets, 0o600)
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = ts.refused_port()
         log_file = os.path.join(run_dir, "agent.log")
         config = os.path.join(run_dir, "agent.json")
         with open(config, "w") as f:
@@ -110,8 +109,16 @@ def main(argv):
         for path in cores:
             with open(path, "rb") as f:
                 check(PASSWORD.encode() not in f.read(), f"{path} does not contain the password")
-    return 1 if failed else 0
+        if failed:
+            work_dir.keep()
+    return failed
+
+
+class SecretsCoreDumpTest(ts.TestCase):
+    def test_a_crash_with_secrets_loaded_writes_no_core(self):
+        failed = crash_with_secrets(os.path.abspath(ts.ARGS.agent))
+        self.assertEqual(failed, [], "these checks failed (see the lines above)")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    ts.main(positional=("agent",), description=__doc__)

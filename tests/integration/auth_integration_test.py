@@ -6,28 +6,25 @@ with a keytab from a temporary real KDC, client certificates), driven by
   2. our CLI (wincert-agent winrm exec/ps) with --auth ntlm|kerberos|negotiate|certificate at trace log level,
      checking the one-line errors and that no secret reaches either log.
 
-Usage: auth_integration_test.py PATH/TO/winhost-sim [PATH/TO/wincert-agent]
+Usage: auth_integration_test.py PATH/TO/winhost-sim [PATH/TO/wincert-agent] [unittest arguments]
 
 NTLM in python (ntlm-auth) needs MD4, which OpenSSL 3 keeps in its legacy provider: the script re-executes
 itself with OPENSSL_CONF pointing at a temporary config that activates the default and legacy providers.
-Prints one line per check and "N passed, M failed"; exits non-zero on any failure.
+Runs under stdlib unittest (tests/support/wincert_testsupport.py), every check a subtest; exits non-zero on any
+failure. Further arguments go to unittest.
 """
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 import uuid
 
-SIM = sys.argv[1] if len(sys.argv) > 1 else None
-AGENT = sys.argv[2] if len(sys.argv) > 2 else None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
+
 USER_NTLM, PASSWORD_NTLM = "WINCERT\\alice", "Ntlm-Pyw1nrm-Secret"
 REALM, KRB_USER, KRB_PASSWORD = "TEST.LOCAL", "alice", "Krb-Pyw1nrm-Secret"
 WRONG = "Wrong-Passw0rd-77"
-results = {"passed": 0, "failed": 0}
 
 
 def reexec_with_legacy_provider():
@@ -57,20 +54,6 @@ for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
     os.environ.pop(_var, None)
 
 
-def check(name):
-    def wrap(fn):
-        try:
-            fn()
-            results["passed"] += 1
-            print("PASS %s" % name, flush=True)
-        except Exception as e:  # noqa: BLE001
-            results["failed"] += 1
-            print("FAIL %s: %s" % (name, e), flush=True)
-            traceback.print_exc(limit=4, file=sys.stdout)
-        return fn
-    return wrap
-
-
 def expect(cond, what):
     if not cond:
         raise AssertionError(what)
@@ -84,104 +67,26 @@ def clean_env():
 
 
 def run(cmd, env=None, stdin=None):
-    if env is None:
-        env = clean_env()
-    p = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError("%s failed: %s %s" % (cmd[0], p.stdout, p.stderr))
-    return p.stdout
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Realm:
-    """A throwaway MIT realm (the same layout as tests/support/krb5_kdc)."""
-
-    def __init__(self, work):
-        self.dir = os.path.join(work, "krb5")
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.keytab = os.path.join(self.dir, "http.keytab")
-        self.ccache = os.path.join(self.dir, "ccache")
-        self.conf = os.path.join(self.dir, "krb5.conf")
-        self.kdc_conf = os.path.join(self.dir, "kdc.conf")
-        with open(self.conf, "w") as f:
-            f.write("[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n"
-                    " dns_canonicalize_hostname = false\n rdns = false\n udp_preference_limit = 1\n"
-                    "[realms]\n %s = {\n  kdc = 127.0.0.1:%d\n }\n[domain_realm]\n localhost = %s\n"
-                    % (REALM, REALM, self.port, REALM))
-        with open(self.kdc_conf, "w") as f:
-            f.write("[kdcdefaults]\n kdc_ports = %d\n kdc_tcp_ports = %d\n[realms]\n %s = {\n"
-                    "  database_name = %s/principal\n  key_stash_file = %s/stash\n  acl_file = %s/kadm5.acl\n"
-                    "  kdc_ports = %d\n  kdc_tcp_ports = %d\n  master_key_type = aes256-cts-hmac-sha1-96\n"
-                    "  supported_enctypes = aes256-cts-hmac-sha1-96:normal\n }\n[logging]\n kdc = FILE:%s/kdc.log\n"
-                    % (self.port, self.port, REALM, self.dir, self.dir, self.dir, self.port, self.port, self.dir))
-        open(os.path.join(self.dir, "kadm5.acl"), "w").close()
-        self.env = dict(os.environ, KRB5_CONFIG=self.conf, KRB5_KDC_PROFILE=self.kdc_conf,
-                        KRB5CCNAME="FILE:" + self.ccache, KRB5_KTNAME=self.keytab)
-        run(["kdb5_util", "create", "-s", "-r", REALM, "-P", "master-" + uuid.uuid4().hex], self.env)
-        run(["kadmin.local", "-r", REALM, "-q", "addprinc -pw %s %s" % (KRB_PASSWORD, KRB_USER)], self.env)
-        run(["kadmin.local", "-r", REALM, "-q", "addprinc -randkey HTTP/localhost"], self.env)
-        run(["kadmin.local", "-r", REALM, "-q", "ktadd -k %s HTTP/localhost" % self.keytab], self.env)
-        self.proc = subprocess.Popen(["krb5kdc", "-n"], env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        for k in ("KRB5_CONFIG", "KRB5CCNAME", "KRB5_KTNAME"):
-            os.environ[k] = self.env[k]
-
-    def kinit(self):
-        run(["kinit", "%s@%s" % (KRB_USER, REALM)], self.env, stdin=KRB_PASSWORD + "\n")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+    return ts.run(cmd, clean_env() if env is None else env, stdin)
 
 
 class Sim:
+    """winhost-sim on port 0 (tests/support/wincert_testsupport.py), logging at trace level to a file of its own."""
+
     def __init__(self, work, *args):
-        self.port_file = os.path.join(work, "port-%s" % uuid.uuid4().hex)
         self.log_path = os.path.join(work, "sim-%s.log" % uuid.uuid4().hex)
-        cmd = [SIM, "--listen", "127.0.0.1:0", "--port-file", self.port_file, "--log-level", "trace",
-               "--log-file", self.log_path] + list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if os.path.exists(self.port_file):
-                text = open(self.port_file).read().strip()
-                if text:
-                    self.port = int(text)
-                    return
-            if self.proc.poll() is not None:
-                raise RuntimeError("winhost-sim exited early: %s" % self.proc.stderr.read())
-            time.sleep(0.05)
-        raise RuntimeError("winhost-sim did not start")
+        self.server = ts.Server("winhost-sim", ts.ARGS.winhost_sim, ["--log-level", "trace", "--log-file",
+                                                                     self.log_path] + list(args), work).start()
+        self.port = self.server.port
 
     def url(self, https=False, host="127.0.0.1"):
-        return "%s://%s:%d/wsman" % ("https" if https else "http", host, self.port)
+        return self.server.url("/wsman", "https" if https else "http", host)
 
     def log(self):
         return open(self.log_path, encoding="utf-8", errors="replace").read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        self.server.stop()
 
 
 def openssl_cert(work, name, cn, ca=None):
@@ -211,7 +116,7 @@ def agent(args, password=None, extra_env=None):
     if password is not None:
         env["WINCERT_PW"] = password
     env.update(extra_env or {})
-    p = subprocess.run([AGENT, "winrm"] + args[:1] + ["--log-level", "trace"] + args[1:], env=env,
+    p = subprocess.run([ts.ARGS.agent, "winrm"] + args[:1] + ["--log-level", "trace"] + args[1:], env=env,
                        capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout, p.stderr
 
@@ -219,7 +124,7 @@ def agent(args, password=None, extra_env=None):
 CLI_LOGS = []
 
 
-def cli_checks(work, users, cert, key, client_cert, client_key, cert_map, ca, realm, start):
+def cli_checks(check, work, users, cert, key, client_cert, client_key, cert_map, ca, realm, start):
     http = start("--users", users, "--auth", "ntlm,negotiate,kerberos" if realm else "ntlm,negotiate",
                  *(["--keytab", realm.keytab] if realm else []))
     https = start("--users", users, "--auth", "ntlm,negotiate,kerberos,certificate" if realm else
@@ -298,161 +203,172 @@ def cli_checks(work, users, cert, key, client_cert, client_key, cert_map, ca, re
         expect("TlRMTVNTUA" not in text, "an NTLM token leaked into the client log")
 
 
-def main():
-    if not SIM or not os.access(SIM, os.X_OK):
-        print("usage: auth_pywinrm_test.py PATH/TO/winhost-sim")
-        return 2
-    work = tempfile.mkdtemp(prefix="wincert-auth-pywinrm-")
-    users = os.path.join(work, "users")
-    with open(users, "w") as f:
-        f.write("WINCERT:alice:%s\n" % PASSWORD_NTLM)
-    cert, key = openssl_cert(work, "server", "localhost")
-    ca = openssl_cert(work, "clientca", "Test Client CA")
-    client_cert, client_key = openssl_cert(work, "client", "alice-client", ca=ca)
-    cert_map = os.path.join(work, "certmap.json")
-    with open(cert_map, "w") as f:
-        f.write('{"%s": "WINCERT\\\\alice"}\n' % thumbprint(client_cert))
-    sims = []
-    realm = None
+class AuthIntegrationTest(ts.TestCase):
+    """One run: the sims, the realm and the CLI checks build on each other; every check is a subtest."""
 
-    def start(*args):
-        s = Sim(work, *args)
-        sims.append(s)
-        return s
+    @classmethod
+    def setUpClass(cls):
+        cls.work = ts.TempDir("wincert-auth-pywinrm-")
 
-    try:
-        http = start("--users", users, "--auth", "ntlm,negotiate")
+    @classmethod
+    def tearDownClass(cls):
+        if cls.failed:
+            cls.work.keep()
+        cls.work.close()
 
-        @check("ntlm http message_encryption=always: run_cmd + run_ps")
-        def _():
-            s = winrm.Session(http.url(), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm",
-                              message_encryption="always")
-            r = s.run_cmd("echo", ["hello", "ntlm"])
-            expect(r.status_code == 0 and r.std_out == b"hello ntlm\r\n", "echo: %r" % (r.std_out,))
-            r = s.run_ps("Write-Output 'ps over ntlm'")
-            expect(r.status_code == 0 and b"ps over ntlm" in r.std_out, "run_ps: %r %r" % (r.std_out, r.std_err))
+    def test_authentication_end_to_end(self):
+        self.run_checks(ts.checks(self), self.work.path)
 
-        @check("ntlm http message_encryption=auto encrypts too (http)")
-        def _():
-            s = winrm.Session(http.url(), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm")
-            expect(s.run_cmd("echo", ["auto"]).std_out == b"auto\r\n", "echo auto")
+    def run_checks(self, check, work):
+        users = os.path.join(work, "users")
+        with open(users, "w") as f:
+            f.write("WINCERT:alice:%s\n" % PASSWORD_NTLM)
+        cert, key = openssl_cert(work, "server", "localhost")
+        ca = openssl_cert(work, "clientca", "Test Client CA")
+        client_cert, client_key = openssl_cert(work, "client", "alice-client", ca=ca)
+        cert_map = os.path.join(work, "certmap.json")
+        with open(cert_map, "w") as f:
+            f.write('{"%s": "WINCERT\\\\alice"}\n' % thumbprint(client_cert))
+        sims = []
+        realm = None
 
-        @check("ntlm http message_encryption=never is refused (AllowUnencrypted=false)")
-        def _():
-            s = winrm.Session(http.url(), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm",
-                              message_encryption="never")
-            try:
-                s.run_cmd("echo", ["clear"])
-            except (winrm.exceptions.WinRMTransportError, winrm.exceptions.WinRMError) as e:
-                expect("400" in str(e) or "401" in str(e), "unexpected error %s" % e)
-                return
-            raise AssertionError("a clear SOAP body on HTTP was accepted")
-
-        @check("ntlm wrong password is refused")
-        def _():
-            s = winrm.Session(http.url(), auth=(USER_NTLM, WRONG), transport="ntlm")
-            try:
-                s.run_cmd("echo", ["x"])
-            except winrm.exceptions.InvalidCredentialsError:
-                return
-            raise AssertionError("wrong password accepted")
-
-        https = start("--users", users, "--auth", "ntlm,negotiate,certificate", "--tls-cert", cert, "--tls-key", key,
-                      "--cbt", "strict", "--cert-map", cert_map, "--client-ca", ca[0])
-
-        @check("ntlm https with channel binding (--cbt strict)")
-        def _():
-            s = winrm.Session(https.url(True), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm",
-                              server_cert_validation="ignore")
-            expect(s.run_cmd("echo", ["cbt"]).std_out == b"cbt\r\n", "echo over https")
-
-        @check("client certificate over https")
-        def _():
-            s = winrm.Session(https.url(True), auth=("", ""), transport="certificate", cert_pem=client_cert,
-                              cert_key_pem=client_key, server_cert_validation="ignore")
-            r = s.run_cmd("echo", ["cert"])
-            expect(r.std_out == b"cert\r\n", "echo with a client certificate: %r" % (r.std_out,))
-
-        @check("client certificate not in the map is refused")
-        def _():
-            other_cert, other_key = openssl_cert(work, "stranger", "stranger", ca=ca)
-            s = winrm.Session(https.url(True), auth=("", ""), transport="certificate", cert_pem=other_cert,
-                              cert_key_pem=other_key, server_cert_validation="ignore")
-            try:
-                s.run_cmd("echo", ["x"])
-            except winrm.exceptions.InvalidCredentialsError:
-                return
-            raise AssertionError("an unmapped certificate was accepted")
+        def start(*args):
+            s = Sim(work, *args)
+            sims.append(s)
+            return s
 
         try:
-            realm = Realm(work)
-            realm.kinit()
-        except Exception as e:  # noqa: BLE001
-            realm = None
-            print("SKIP kerberos checks: cannot start a KDC: %s" % e)
-        if realm:
-            krb_https = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab, "--tls-cert", cert,
-                              "--tls-key", key, "--cbt", "relaxed")
+            http = start("--users", users, "--auth", "ntlm,negotiate")
 
-            @check("kerberos https (requests-kerberos, mutual auth, --cbt relaxed)")
+            @check("ntlm http message_encryption=always: run_cmd + run_ps")
             def _():
-                s = winrm.Session(krb_https.url(True, "localhost"), auth=(None, None), transport="kerberos",
-                                  server_cert_validation="ignore")
-                expect(s.run_cmd("echo", ["krb"]).std_out == b"krb\r\n", "echo over kerberos")
+                s = winrm.Session(http.url(), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm",
+                                  message_encryption="always")
+                r = s.run_cmd("echo", ["hello", "ntlm"])
+                expect(r.status_code == 0 and r.std_out == b"hello ntlm\r\n", "echo: %r" % (r.std_out,))
+                r = s.run_ps("Write-Output 'ps over ntlm'")
+                expect(r.status_code == 0 and b"ps over ntlm" in r.std_out, "run_ps: %r %r" % (r.std_out, r.std_err))
 
-            krb_strict = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab, "--tls-cert", cert,
-                               "--tls-key", key, "--cbt", "strict")
-
-            @check("kerberos https --cbt strict: Debian's pykerberos sends no channel binding, so it is refused")
+            @check("ntlm http message_encryption=auto encrypts too (http)")
             def _():
-                import kerberos
-                expect(not hasattr(kerberos, "channelBindings"),
-                       "pykerberos gained channelBindings: turn this into a success check")
+                s = winrm.Session(http.url(), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm")
+                expect(s.run_cmd("echo", ["auto"]).std_out == b"auto\r\n", "echo auto")
+
+            @check("ntlm http message_encryption=never is refused (AllowUnencrypted=false)")
+            def _():
+                s = winrm.Session(http.url(), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm",
+                                  message_encryption="never")
                 try:
-                    winrm.Session(krb_strict.url(True, "localhost"), auth=(None, None), transport="kerberos",
-                                  server_cert_validation="ignore").run_cmd("echo", ["x"])
-                    raise AssertionError("a Kerberos client without channel binding passed --cbt strict")
+                    s.run_cmd("echo", ["clear"])
+                except (winrm.exceptions.WinRMTransportError, winrm.exceptions.WinRMError) as e:
+                    expect("400" in str(e) or "401" in str(e), "unexpected error %s" % e)
+                    return
+                raise AssertionError("a clear SOAP body on HTTP was accepted")
+
+            @check("ntlm wrong password is refused")
+            def _():
+                s = winrm.Session(http.url(), auth=(USER_NTLM, WRONG), transport="ntlm")
+                try:
+                    s.run_cmd("echo", ["x"])
                 except winrm.exceptions.InvalidCredentialsError:
-                    pass
+                    return
+                raise AssertionError("wrong password accepted")
 
-            krb_http = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab)
+            https = start("--users", users, "--auth", "ntlm,negotiate,certificate", "--tls-cert", cert, "--tls-key", key,
+                          "--cbt", "strict", "--cert-map", cert_map, "--client-ca", ca[0])
 
-            @check("kerberos http: Debian's pykerberos cannot encrypt, so the sim refuses clear SOAP")
+            @check("ntlm https with channel binding (--cbt strict)")
             def _():
-                import kerberos  # the C module requests-kerberos uses
-                expect(not hasattr(kerberos, "authGSSWinRMEncryptMessage"),
-                       "pykerberos gained WinRM encryption: turn this into a success check")
-                try:
-                    winrm.Session(krb_http.url(False, "localhost"), auth=(None, None), transport="kerberos",
-                                  message_encryption="always").run_cmd("echo", ["x"])
-                    raise AssertionError("message_encryption=always did not fail")
-                except winrm.exceptions.WinRMError as e:
-                    expect("does not support" in str(e), str(e))
-                try:
-                    winrm.Session(krb_http.url(False, "localhost"), auth=(None, None),
-                                  transport="kerberos").run_cmd("echo", ["x"])
-                    raise AssertionError("clear SOAP over HTTP after Kerberos was accepted")
-                except winrm.exceptions.WinRMTransportError as e:
-                    expect("400" in str(e), str(e))
+                s = winrm.Session(https.url(True), auth=(USER_NTLM, PASSWORD_NTLM), transport="ntlm",
+                                  server_cert_validation="ignore")
+                expect(s.run_cmd("echo", ["cbt"]).std_out == b"cbt\r\n", "echo over https")
 
-        if AGENT:
-            cli_checks(work, users, cert, key, client_cert, client_key, cert_map, ca, realm, start)
+            @check("client certificate over https")
+            def _():
+                s = winrm.Session(https.url(True), auth=("", ""), transport="certificate", cert_pem=client_cert,
+                                  cert_key_pem=client_key, server_cert_validation="ignore")
+                r = s.run_cmd("echo", ["cert"])
+                expect(r.std_out == b"cert\r\n", "echo with a client certificate: %r" % (r.std_out,))
 
-        @check("no password in the sims' trace logs")
-        def _():
+            @check("client certificate not in the map is refused")
+            def _():
+                other_cert, other_key = openssl_cert(work, "stranger", "stranger", ca=ca)
+                s = winrm.Session(https.url(True), auth=("", ""), transport="certificate", cert_pem=other_cert,
+                                  cert_key_pem=other_key, server_cert_validation="ignore")
+                try:
+                    s.run_cmd("echo", ["x"])
+                except winrm.exceptions.InvalidCredentialsError:
+                    return
+                raise AssertionError("an unmapped certificate was accepted")
+
+            try:
+                realm = ts.Realm(work, REALM, {KRB_USER: KRB_PASSWORD})
+                realm.export()
+                realm.kinit()
+            except Exception as e:  # noqa: BLE001
+                realm = None
+                print("SKIP kerberos checks: cannot start a KDC: %s" % e, flush=True)
+            if realm:
+                krb_https = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab, "--tls-cert", cert,
+                                  "--tls-key", key, "--cbt", "relaxed")
+
+                @check("kerberos https (requests-kerberos, mutual auth, --cbt relaxed)")
+                def _():
+                    s = winrm.Session(krb_https.url(True, "localhost"), auth=(None, None), transport="kerberos",
+                                      server_cert_validation="ignore")
+                    expect(s.run_cmd("echo", ["krb"]).std_out == b"krb\r\n", "echo over kerberos")
+
+                krb_strict = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab, "--tls-cert", cert,
+                                   "--tls-key", key, "--cbt", "strict")
+
+                @check("kerberos https --cbt strict: Debian's pykerberos sends no channel binding, so it is refused")
+                def _():
+                    import kerberos
+                    expect(not hasattr(kerberos, "channelBindings"),
+                           "pykerberos gained channelBindings: turn this into a success check")
+                    try:
+                        winrm.Session(krb_strict.url(True, "localhost"), auth=(None, None), transport="kerberos",
+                                      server_cert_validation="ignore").run_cmd("echo", ["x"])
+                        raise AssertionError("a Kerberos client without channel binding passed --cbt strict")
+                    except winrm.exceptions.InvalidCredentialsError:
+                        pass
+
+                krb_http = start("--auth", "kerberos,negotiate", "--keytab", realm.keytab)
+
+                @check("kerberos http: Debian's pykerberos cannot encrypt, so the sim refuses clear SOAP")
+                def _():
+                    import kerberos  # the C module requests-kerberos uses
+                    expect(not hasattr(kerberos, "authGSSWinRMEncryptMessage"),
+                           "pykerberos gained WinRM encryption: turn this into a success check")
+                    try:
+                        winrm.Session(krb_http.url(False, "localhost"), auth=(None, None), transport="kerberos",
+                                      message_encryption="always").run_cmd("echo", ["x"])
+                        raise AssertionError("message_encryption=always did not fail")
+                    except winrm.exceptions.WinRMError as e:
+                        expect("does not support" in str(e), str(e))
+                    try:
+                        winrm.Session(krb_http.url(False, "localhost"), auth=(None, None),
+                                      transport="kerberos").run_cmd("echo", ["x"])
+                        raise AssertionError("clear SOAP over HTTP after Kerberos was accepted")
+                    except winrm.exceptions.WinRMTransportError as e:
+                        expect("400" in str(e), str(e))
+
+            if ts.ARGS.agent:
+                cli_checks(check, work, users, cert, key, client_cert, client_key, cert_map, ca, realm, start)
+
+            @check("no password in the sims' trace logs")
+            def _():
+                for s in sims:
+                    text = s.log()
+                    for secret in (PASSWORD_NTLM, WRONG, KRB_PASSWORD):
+                        expect(secret not in text, "a password leaked into %s" % s.log_path)
+                    expect("TlRMTVNTUA" not in text, "an NTLM token leaked into %s" % s.log_path)
+        finally:
             for s in sims:
-                text = s.log()
-                for secret in (PASSWORD_NTLM, WRONG, KRB_PASSWORD):
-                    expect(secret not in text, "a password leaked into %s" % s.log_path)
-                expect("TlRMTVNTUA" not in text, "an NTLM token leaked into %s" % s.log_path)
-    finally:
-        for s in sims:
-            s.stop()
-        if realm:
-            realm.stop()
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 1 if results["failed"] else 0
+                s.stop()
+            if realm:
+                realm.stop()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    ts.main(positional=("winhost_sim",), optional=("agent",), description=__doc__)

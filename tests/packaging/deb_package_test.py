@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
+
 SKIP = 77
 UNIT = "lib/systemd/system/wincert-agent.service"
 failures = []
@@ -284,5 +287,13 @@ def main(argv):
     return 0 if not failures else 1
 
 
+class DebPackageTest(ts.TestCase):
+    def test_deb_package(self):
+        code = main([sys.argv[0]] + [ts.ARGS.build])
+        if code == SKIP:
+            self.skipTest("a prerequisite is missing (see the SKIP line above)")
+        self.assertEqual(code, 0, "see the FAIL lines above")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    ts.main(positional=('build',), description=__doc__, skip_exit_code=SKIP)

@@ -23,6 +23,9 @@ import tempfile
 import time
 import zipfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
+
 SKIP = 77
 OBJDUMP = "x86_64-w64-mingw32-objdump"
 # DLLs every Windows has: the zip must not need anything else (the mingw runtime and OpenSSL are linked statically).
@@ -184,5 +187,13 @@ def main(argv):
     return 0 if not failures else 1
 
 
+class WindowsZipTest(ts.TestCase):
+    def test_windows_zip(self):
+        code = main([sys.argv[0]] + [ts.ARGS.build, ts.ARGS.wine_run, ts.ARGS.wine_prefix])
+        if code == SKIP:
+            self.skipTest("a prerequisite is missing (see the SKIP line above)")
+        self.assertEqual(code, 0, "see the FAIL lines above")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    ts.main(positional=('build', 'wine_run', 'wine_prefix'), description=__doc__, skip_exit_code=SKIP)

@@ -5,58 +5,35 @@ It starts command-sim with Basic authentication on a free port, registers (New, 
 has the admin API approve it and schedule an Add job with a PFX made by the simulator's CA, learns
 about the job through a heartbeat that says the session is no longer valid, registers again, fetches
 the job configuration from the endpoint it was handed, checks its Universal Orchestrator shape, and
-completes it. Exit status 0 on success.
+completes it. Usage: command_sim_client.py PATH/TO/command-sim [unittest arguments]; exit status 0 on success.
 """
-import argparse
 import base64
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 
 USER = "KEYFACTOR\\svc-orchestrator"
 PASSWORD = "py-Passw0rd:x"
 
 
 class Sim:
-    def __init__(self, binary, workdir):
-        self.port_file = os.path.join(workdir, "port")
-        users = os.path.join(workdir, "users")
-        with open(users, "w", encoding="utf-8") as f:
-            f.write(f"{USER}:{PASSWORD}\n")
-        self.log = open(os.path.join(workdir, "command-sim.log"), "wb")
-        self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--port-file", self.port_file, "--state",
-             os.path.join(workdir, "state"), "--users", users],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("command-sim exited at start")
-            try:
-                with open(self.port_file, encoding="ascii") as f:
-                    text = f.read()
-                if text.endswith("\n"):
-                    self.port = int(text)
-                    self.base = f"http://127.0.0.1:{self.port}"
-                    return
-            except FileNotFoundError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("command-sim did not write its port file")
+    """command-sim with Basic authentication, on port 0 of 127.0.0.1 (tests/support/wincert_testsupport.py)."""
+
+    def __init__(self, binary, work):
+        users = work.write("users", f"{USER}:{PASSWORD}\n")
+        self.server = ts.command_sim(binary, work.path, "--users", users).start()
+        self.base = self.server.url()
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        self.server.stop()
+
+    def log(self):
+        return self.server.output()
 
     def call(self, method, path, body=None, auth=True):
         data = None if body is None else json.dumps(body).encode("utf-8")
@@ -166,29 +143,21 @@ def run(sim):
     check(register(sim, agent_id)["Session"]["Jobs"] == [], "a completed immediate job is gone")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sim", required=True, help="path of the command-sim binary")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="command-sim-py-") as workdir:
-        sim = Sim(args.sim, workdir)
-        try:
-            run(sim)
-        except Exception as e:  # report, with the simulator's log, and fail
+class CommandSimClientTest(ts.TestCase):
+    def test_register_fetch_and_complete_an_add_job_with_urllib(self):
+        with ts.TempDir("command-sim-py-") as work:
+            sim = Sim(ts.ARGS.command_sim, work)
+            try:
+                run(sim)
+            except Exception:
+                sim.stop()
+                sys.stderr.write(sim.log())  # the simulator's side of the failure
+                raise
             sim.stop()
-            with open(os.path.join(workdir, "command-sim.log"), encoding="utf-8", errors="replace") as f:
-                sys.stderr.write(f.read())
-            print(f"FAIL: {e}", file=sys.stderr)
-            return 1
-        sim.stop()
-        with open(os.path.join(workdir, "command-sim.log"), encoding="utf-8", errors="replace") as f:
-            log = f.read()
-        if PASSWORD in log or "pfx-pw" in log or "winrm-pw" in log:
-            print("FAIL: a secret reached the log", file=sys.stderr)
-            return 1
-    print("OK: registered, approved, fetched and completed an Add job with urllib")
-    return 0
+            log = sim.log()
+            for secret in (PASSWORD, "pfx-pw", "winrm-pw"):
+                self.assertNotIn(secret, log, "a secret reached command-sim's log")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    ts.main(positional=("command_sim",), description=__doc__)

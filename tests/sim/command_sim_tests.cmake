@@ -12,17 +12,12 @@ if(TARGET command-sim)
   add_dependencies(command_sim_tests command-sim)
   # WINCERT_SHARED_DIR (the fixtures) comes from tests/CMakeLists.txt.
   target_compile_definitions(command_sim_tests PRIVATE WINCERT_COMMAND_SIM="$<TARGET_FILE:command-sim>")
-  # GCC 12 false positives inside Asio/Beast and shared_ptr at -O2 (see sim/winhost/CMakeLists.txt).
-  set_source_files_properties(
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_support.cpp ${CMAKE_CURRENT_LIST_DIR}/command_sim_api_test.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_jobs_test.cpp ${CMAKE_CURRENT_LIST_DIR}/command_sim_ops_test.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp
-    PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+  wincert_asio_coroutines(command_sim_tests)
   gtest_discover_tests(command_sim_tests TEST_PREFIX "command_sim." DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT 300 LABELS sim)
 
   # An independent client: Python's urllib registers, fetches a job and completes it.
   add_test(NAME command_sim.python_client
-    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/command_sim_client.py --sim $<TARGET_FILE:command-sim>)
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/command_sim_client.py $<TARGET_FILE:command-sim>)
   set_tests_properties(command_sim.python_client PROPERTIES TIMEOUT 120 LABELS sim)
 endif()

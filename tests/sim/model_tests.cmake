@@ -21,9 +21,8 @@ if(TARGET wincert_agent_lib AND TARGET winhost-sim)
     ${CMAKE_CURRENT_LIST_DIR}/model_test_support.cpp)
   target_link_libraries(winhost_model_e2e_tests PRIVATE wincert_agent_lib winhost_model winhost_sim_lib
     wincert_certstore wincert_winrm OpenSSL::Crypto OpenSSL::SSL GTest::gtest_main wincert_warnings)
-  # GCC 12 false positives inside Asio (source-level options come after the warning flags, so they win).
-  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/model_e2e_test.cpp ${CMAKE_CURRENT_LIST_DIR}/model_e2e_ops_test.cpp
-    PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+  wincert_asio_coroutines(winhost_model_e2e_tests
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_e2e_test.cpp ${CMAKE_CURRENT_LIST_DIR}/model_e2e_ops_test.cpp)
   add_dependencies(winhost_model_e2e_tests winhost-sim)
   target_compile_definitions(winhost_model_e2e_tests PRIVATE
     WINCERT_CERTSTORE_SCRIPT_DIR="${PROJECT_SOURCE_DIR}/certstore/scripts"

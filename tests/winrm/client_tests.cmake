@@ -7,13 +7,7 @@ add_executable(winrm_client_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/client_replay_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp)
 target_link_libraries(winrm_client_tests PRIVATE wincert_winrm yaml-cpp GTest::gtest_main wincert_warnings)
-# GCC 12 false positives on Boost.Asio coroutine code (see winrm/client.cmake).
-set_source_files_properties(
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_transport_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_sim_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_replay_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(winrm_client_tests)
 # The CLI is ours: build it with the tests. winhost-sim is another module's target: the end-to-end tests
 # skip (with a reason) when its binary is not there, so a broken sim does not break this build.
 add_dependencies(winrm_client_tests wincert-agent)

@@ -17,13 +17,11 @@ Usage: windows_interop.py --sim PATH --wine-run cmake/wine-run.sh --wine-prefix 
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 
 SKIP = 77
 USER, PASSWORD = "WINCERT\\alice", "Interop-Ntlm-S3cret"
@@ -35,96 +33,24 @@ def log(msg):
 
 
 def run(cmd, env=None, stdin=None):
-    p = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError("%s failed: %s %s" % (" ".join(cmd), p.stdout, p.stderr))
-    return p.stdout
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Realm:
-    """A throwaway MIT realm with HTTP/localhost in a keytab (the layout of tests/support/krb5_kdc)."""
-
-    def __init__(self, work):
-        self.dir = os.path.join(work, "krb5")
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.keytab = os.path.join(self.dir, "http.keytab")
-        self.conf = os.path.join(self.dir, "krb5.conf")
-        kdc_conf = os.path.join(self.dir, "kdc.conf")
-        with open(self.conf, "w") as f:
-            f.write("[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n"
-                    " dns_canonicalize_hostname = false\n rdns = false\n udp_preference_limit = 1\n"
-                    "[realms]\n %s = {\n  kdc = 127.0.0.1:%d\n }\n[domain_realm]\n localhost = %s\n"
-                    % (REALM, REALM, self.port, REALM))
-        with open(kdc_conf, "w") as f:
-            f.write("[kdcdefaults]\n kdc_ports = %d\n kdc_tcp_ports = %d\n[realms]\n %s = {\n"
-                    "  database_name = %s/principal\n  key_stash_file = %s/stash\n  acl_file = %s/kadm5.acl\n"
-                    "  kdc_ports = %d\n  kdc_tcp_ports = %d\n  master_key_type = aes256-cts-hmac-sha1-96\n"
-                    "  supported_enctypes = aes256-cts-hmac-sha1-96:normal\n }\n[logging]\n kdc = FILE:%s/kdc.log\n"
-                    % (self.port, self.port, REALM, self.dir, self.dir, self.dir, self.port, self.port, self.dir))
-        open(os.path.join(self.dir, "kadm5.acl"), "w").close()
-        self.env = dict(os.environ, KRB5_CONFIG=self.conf, KRB5_KDC_PROFILE=kdc_conf,
-                        KRB5CCNAME="FILE:" + os.path.join(self.dir, "ccache"), KRB5_KTNAME=self.keytab)
-        run(["kdb5_util", "create", "-s", "-r", REALM, "-P", "master-" + uuid.uuid4().hex], self.env)
-        run(["kadmin.local", "-r", REALM, "-q", "addprinc -pw %s %s" % (KRB_PASSWORD, KRB_USER)], self.env)
-        run(["kadmin.local", "-r", REALM, "-q", "addprinc -randkey HTTP/localhost"], self.env)
-        run(["kadmin.local", "-r", REALM, "-q", "ktadd -k %s HTTP/localhost" % self.keytab], self.env)
-        self.proc = subprocess.Popen(["krb5kdc", "-n"], env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("krb5kdc did not start on port %d" % self.port)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+    return ts.run(cmd, env, stdin, timeout=120)
 
 
 class Sim:
+    """winhost-sim on port 0 (tests/support/wincert_testsupport.py), its log in WORK/NAME.log."""
+
     def __init__(self, binary, work, name, env, *args):
         self.name = name
-        self.port_file = os.path.join(work, name + ".port")
         self.log_path = os.path.join(work, name + ".log")
-        cmd = [binary, "--listen", "127.0.0.1:0", "--port-file", self.port_file, "--log-level", "debug",
-               "--log-file", self.log_path] + list(args)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if os.path.exists(self.port_file):
-                text = open(self.port_file).read().strip()
-                if text:
-                    self.port = int(text)
-                    return
-            if self.proc.poll() is not None:
-                raise RuntimeError("winhost-sim (%s) exited early: %s" % (name, self.proc.stderr.read()))
-            time.sleep(0.05)
-        raise RuntimeError("winhost-sim (%s) did not start" % name)
+        self.server = ts.Server(f"winhost-sim ({name})", binary, ["--log-level", "debug", "--log-file",
+                                                                   self.log_path] + list(args), work, env=env).start()
+        self.port = self.server.port
 
     def url(self, https=False, host="127.0.0.1"):
-        return "%s://%s:%d/wsman" % ("https" if https else "http", host, self.port)
+        return self.server.url("/wsman", "https" if https else "http", host)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.server.stop()
 
 
 def self_signed_certificate(work):
@@ -154,7 +80,8 @@ def main():
         return SKIP
     have_kdc = all(shutil.which(tool) for tool in ("kdb5_util", "kadmin.local", "krb5kdc"))
 
-    work = tempfile.mkdtemp(prefix="wincert-wine-interop-")
+    work_dir = ts.TempDir("wincert-wine-interop-")
+    work = work_dir.path
     started = []
     realm = None
     try:
@@ -166,7 +93,7 @@ def main():
         auth = "ntlm,negotiate"
         kerberos_args = []
         if have_kdc:
-            realm = Realm(work)
+            realm = ts.Realm(work, REALM, {KRB_USER: KRB_PASSWORD})
             sim_env = dict(realm.env)
             auth += ",kerberos"
             kerberos_args = ["--keytab", realm.keytab]
@@ -216,7 +143,7 @@ def main():
             sim.stop()
         if realm:
             realm.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        work_dir.close()
 
 
 if __name__ == "__main__":

@@ -2,13 +2,6 @@
 # (cmake/wine-run.sh). Only tests that need no Linux-only peer: the tests using MIT GSSAPI, gss-ntlmssp, a
 # KDC, yaml-cpp (the pypsrp transcripts), winhost-sim as a child process or the Linux agent binary stay in
 # the Linux build. The Wine interop test drives the native Linux winhost-sim from a Python script.
-set(WINCERT_WINRM_WINDOWS_ASIO_TESTS
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_transport_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/windows_interop_test.cpp)
-# GCC 12 false positives on Boost.Asio coroutine code (see winrm/client.cmake).
-set_source_files_properties(${WINCERT_WINRM_WINDOWS_ASIO_TESTS}
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
 
 # WS-Management protocol layer: builders, parsers, faults, CLIXML on the recorded fixtures.
 add_executable(winrm_protocol_tests
@@ -38,6 +31,7 @@ add_executable(winrm_client_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/client_transport_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp)
 target_link_libraries(winrm_client_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
+wincert_asio_coroutines(winrm_client_tests)
 gtest_discover_tests(winrm_client_tests TEST_PREFIX "winrm_client." DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 300)
 
 # Interop: this Windows client under Wine against the native Linux winhost-sim (Basic over HTTPS, NTLM
@@ -47,6 +41,7 @@ set(WINCERT_HOST_BUILD_DIR "${PROJECT_SOURCE_DIR}/build/default" CACHE PATH
     "Linux build tree whose sim/winhost/winhost-sim the Windows interop test runs against")
 add_executable(winrm_windows_interop_tests ${CMAKE_CURRENT_SOURCE_DIR}/windows_interop_test.cpp)
 target_link_libraries(winrm_windows_interop_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
+wincert_asio_coroutines(winrm_windows_interop_tests)
 add_test(NAME winrm_windows_interop
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/windows_interop.py
           --sim ${WINCERT_HOST_BUILD_DIR}/sim/winhost/winhost-sim

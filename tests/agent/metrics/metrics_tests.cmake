@@ -6,5 +6,4 @@ set(WINCERT_METRICS_TEST_SOURCES
 add_executable(agent_metrics_tests ${WINCERT_METRICS_TEST_SOURCES})
 target_link_libraries(agent_metrics_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
 gtest_discover_tests(agent_metrics_tests TEST_PREFIX "agent.metrics." PROPERTIES TIMEOUT 120 LABELS agent)
-set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/http_listener_test.cpp
-  PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
+wincert_asio_coroutines(agent_metrics_tests SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_listener_test.cpp)
