@@ -6,9 +6,10 @@ if(TARGET command-sim)
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_api_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_jobs_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_ops_test.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_errors_test.cpp)
   target_link_libraries(command_sim_tests PRIVATE command_sim_lib wincert_certstore OpenSSL::SSL OpenSSL::Crypto
-    GTest::gtest_main wincert_warnings)
+    wincert_test_matchers GTest::gmock GTest::gtest_main wincert_warnings)
   add_dependencies(command_sim_tests command-sim)
   # WINCERT_SHARED_DIR (the fixtures) comes from tests/CMakeLists.txt.
   target_compile_definitions(command_sim_tests PRIVATE WINCERT_COMMAND_SIM="$<TARGET_FILE:command-sim>")
@@ -16,7 +17,7 @@ if(TARGET command-sim)
   set_source_files_properties(
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_support.cpp ${CMAKE_CURRENT_LIST_DIR}/command_sim_api_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_jobs_test.cpp ${CMAKE_CURRENT_LIST_DIR}/command_sim_ops_test.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp ${CMAKE_CURRENT_LIST_DIR}/command_sim_errors_test.cpp
     PROPERTIES COMPILE_OPTIONS "-Wno-null-dereference;-Wno-mismatched-new-delete")
   gtest_discover_tests(command_sim_tests TEST_PREFIX "command_sim." DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT 300 LABELS sim)
