@@ -6,6 +6,7 @@
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "sim/command/admin_views.hpp"
+#include "sim/command/error_reply.hpp"
 
 namespace wincert::sim::command {
 namespace {
@@ -36,11 +37,12 @@ std::vector<std::string> split_path(std::string_view path) {
 Result<std::vector<std::pair<std::string, std::string>>> san_pairs(const Json* sans) {
   std::vector<std::pair<std::string, std::string>> out;
   if (sans == nullptr) return out;
-  if (!sans->is_object()) return Error::invalid("SANs must be an object of arrays, e.g. {\"dns\": [\"a.example\"]}");
+  if (!sans->is_object())
+    return Error::invalid_argument("SANs must be an object of arrays, e.g. {\"dns\": [\"a.example\"]}");
   for (auto it = sans->begin(); it != sans->end(); ++it) {
     const Json values = it.value().is_array() ? it.value() : Json::array({it.value()});
     for (const auto& v : values) {
-      if (!v.is_string()) return Error::invalid("SANs." + it.key() + " must hold strings");
+      if (!v.is_string()) return Error::invalid_argument("SANs." + it.key() + " must hold strings");
       out.emplace_back(it.key(), v.get<std::string>());
     }
   }
@@ -61,7 +63,7 @@ Json sans_map(const std::vector<std::pair<std::string, std::string>>& pairs) {
 Result<Json> store_properties(const Json* given, StoreType type) {
   Json props = Json::object();
   if (given != nullptr) {
-    if (!given->is_object()) return Error::invalid("Properties must be an object");
+    if (!given->is_object()) return Error::invalid_argument("Properties must be an object");
     for (auto it = given->begin(); it != given->end(); ++it) {
       if (it.value().is_null()) {
         props[it.key()] = nullptr;
@@ -70,7 +72,7 @@ Result<Json> store_properties(const Json* given, StoreType type) {
       } else if (it.value().is_object()) {
         props[it.key()] = dump_json(it.value());
       } else {
-        return Error::invalid("Properties." + it.key() + " must be a string, number, boolean, object or null");
+        return Error::invalid_argument("Properties." + it.key() + " must be a string, number, boolean, object or null");
       }
     }
   }
@@ -113,7 +115,7 @@ HttpReply AdminApi::handle(verb method, std::string_view path, std::string_view 
   Json body = Json::object();
   if (!trim(body_text).empty()) {
     auto parsed = parse_json(body_text);
-    if (!parsed) return error(400, parsed.error().message);
+    if (!parsed) return error_reply(parsed.error());
     body = std::move(parsed.value());
   }
   auto query = parse_query(query_text);
@@ -276,7 +278,7 @@ HttpReply AdminApi::create_store(const Json& body) {
   if (store.client_machine.empty()) return error(400, "ClientMachine is required");
   if (store.store_path.empty()) return error(400, "StorePath is required (e.g. My, WebHosting)");
   auto props = store_properties(find_ci(body, "Properties"), *type);
-  if (!props) return error(400, props.error().message);
+  if (!props) return error_reply(props.error());
   store.properties = std::move(props.value());
   if (auto agent_ref = get_string(body, "AgentId")) {
     const Agent* agent = rt_.state.find_agent(*agent_ref);
@@ -295,7 +297,7 @@ HttpReply AdminApi::create_store(const Json& body) {
   std::optional<Schedule> schedule;
   if (inventory_schedule != nullptr) {
     auto parsed = schedule_from_json(inventory_schedule);
-    if (!parsed) return error(400, "InventorySchedule: " + parsed.error().message);
+    if (!parsed) return error_reply(parsed.error().context("InventorySchedule: "));
     schedule = std::move(parsed.value());
   }
   const std::string id = store.id;
@@ -356,11 +358,11 @@ HttpReply AdminApi::create_job(const Json& body) {
   const Store* store = rt_.state.find_store(store_id);
   if (store == nullptr) return error(400, "StoreId '" + store_id + "' is not a known store");
   auto schedule = schedule_from_json(find_ci(body, "Schedule"));
-  if (!schedule) return error(400, "Schedule: " + schedule.error().message);
+  if (!schedule) return error_reply(schedule.error().context("Schedule: "));
   const Json* entry = find_ci(body, "EntryParameters");
   if (entry != nullptr && !entry->is_object()) return error(400, "EntryParameters must be an object");
   auto overwrite = get_bool(body, "Overwrite");
-  if (!overwrite) return error(400, overwrite.error().message);
+  if (!overwrite) return error_reply(overwrite.error());
 
   Json payload = Json::object();
   if (entry != nullptr) payload["EntryParameters"] = *entry;
@@ -380,12 +382,12 @@ HttpReply AdminApi::create_job(const Json& body) {
         auto der = base64_decode(contents);
         if (!der) return error(400, "Contents is not base64");
         auto pfx = certstore::open_pfx(*der, Secret(pw->get<std::string>()), alias);
-        if (!pfx) return error(400, pfx.error().message);
+        if (!pfx) return error_reply(pfx.error());
         if (pfx->leaf) thumbprint = pfx->leaf->info.thumbprint;
       } else {
         auto info = certstore::parse_certificate_text(contents);
         if (!info)
-          return error(400, "Contents without a PfxPassword must be a base64 DER certificate: " + info.error().message);
+          return error_reply(info.error().context("Contents without a PfxPassword must be a base64 DER certificate: "));
         thumbprint = info->thumbprint;
       }
       payload["Contents"] = contents;
@@ -405,7 +407,7 @@ HttpReply AdminApi::create_job(const Json& body) {
       const std::string subject = get_string(body, "SubjectText").value_or(get_string(body, "Subject").value_or(""));
       if (subject.empty()) return error(400, "Subject is required (e.g. CN=www.example.com)");
       auto sans = san_pairs(find_ci(body, "SANs"));
-      if (!sans) return error(400, sans.error().message);
+      if (!sans) return error_reply(sans.error());
       payload["SubjectText"] = subject;
       payload["KeyType"] = get_string(body, "KeyType").value_or("RSA");
       payload["KeySize"] = get_string(body, "KeySize").value_or("2048");
@@ -458,23 +460,23 @@ HttpReply AdminApi::make_pfx(const Json& body) {
   const Json* password = find_ci(body, "Password");
   if (password != nullptr && !password->is_string()) return error(400, "Password must be a string");
   auto pairs = san_pairs(find_ci(body, "SANs"));
-  if (!pairs) return error(400, pairs.error().message);
+  if (!pairs) return error_reply(pairs.error());
   auto sans = sans_from_dictionary(*pairs);
-  if (!sans) return error(400, sans.error().message);
+  if (!sans) return error_reply(sans.error());
   request.sans = std::move(sans.value());
   request.key_type = get_string(body, "KeyType").value_or("RSA");
   request.key_size = get_string(body, "KeySize").value_or(iequals(request.key_type, "RSA") ? "2048" : "P-256");
   auto days = get_int(body, "Days");
-  if (!days) return error(400, days.error().message);
+  if (!days) return error_reply(days.error());
   request.validity_days = static_cast<int>(days->value_or(rt_.settings.certificate_validity_days));
   auto legacy = get_bool(body, "Legacy");
-  if (!legacy) return error(400, legacy.error().message);
+  if (!legacy) return error_reply(legacy.error());
   auto issued = rt_.ca.issue(request);
-  if (!issued) return error(400, issued.error().message);
+  if (!issued) return error_reply(issued.error());
   const Secret pfx_password(password == nullptr ? std::string() : password->get<std::string>());
   auto pfx =
       rt_.ca.make_pfx(*issued, pfx_password, get_string(body, "FriendlyName").value_or(""), legacy->value_or(false));
-  if (!pfx) return error(500, pfx.error().message);
+  if (!pfx) return error_reply(pfx.error());
   const auto& info = issued->certificate.info;
   IssuedRecord rec;
   rec.purpose = "pfx";
@@ -523,7 +525,7 @@ HttpReply AdminApi::settings(verb method, const Json& body) {
          {heartbeat.ok() ? nullptr : &heartbeat.error(), validity.ok() ? nullptr : &validity.error(),
           lifetime.ok() ? nullptr : &lifetime.error(), auto_approve.ok() ? nullptr : &auto_approve.error(),
           invalidate.ok() ? nullptr : &invalidate.error(), chain.ok() ? nullptr : &chain.error()}) {
-      if (e != nullptr) return error(400, e->message);
+      if (e != nullptr) return error_reply(*e);
     }
     if (heartbeat->has_value()) {
       if (**heartbeat < 0 || **heartbeat > 1440) return error(400, "HeartbeatMinutes must be 0..1440");
@@ -567,8 +569,8 @@ HttpReply AdminApi::faults(verb method, const Json& body) {
     log()->info("admin: faults cleared");
   } else if (method == verb::post || method == verb::put) {
     auto invalidate = get_bool(body, "InvalidateSessions");
-    if (!invalidate) return error(400, invalidate.error().message);
-    if (auto st = rt_.faults.configure(body); !st) return error(400, st.error().message);
+    if (!invalidate) return error_reply(invalidate.error());
+    if (auto st = rt_.faults.configure(body); !st) return error_reply(st.error());
     if (invalidate->value_or(false)) {
       const std::size_t n = rt_.sessions.invalidate_all();
       rt_.counters.sessions_invalidated += n;

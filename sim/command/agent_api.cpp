@@ -6,6 +6,7 @@
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "sim/command/error_reply.hpp"
 #include "sim/command/job_config.hpp"
 
 namespace wincert::sim::command {
@@ -26,12 +27,16 @@ constexpr std::array<std::string_view, 10> kRoutes = {
 
 auto log() { return logger("command-sim"); }
 
-HttpReply bad_request(const std::string& message) {
+// A request that failed with `error`: the status of its code (error_reply.hpp), the message twice, as
+// ASP.NET's {"Message"} and as the Orchestrators API's Result.Error.
+HttpReply failed_request(const Error& error) {
   Json body = Json::object();
-  body["Message"] = message;
-  body["Result"] = result_with_error(3, "A0200001", message);
-  return HttpReply::json(400, body);
+  body["Message"] = error.message;
+  body["Result"] = result_with_error(3, kCodeBadRequest, error.message);
+  return HttpReply::json(http_status_for(error.code), body);
 }
+
+HttpReply bad_request(const std::string& message) { return failed_request(Error::invalid_argument(message)); }
 
 HttpReply result_reply(Json result) { return HttpReply::json(200, object_of("Result", std::move(result))); }
 
@@ -79,7 +84,7 @@ std::optional<std::string> AgentApi::canonical_route(std::string_view route) {
 HttpReply AgentApi::handle(const std::string& route, std::string_view body_text, const Principal& principal,
                            const std::string& origin) {
   auto body = parse_json(body_text);
-  if (!body) return bad_request(body.error().message);
+  if (!body) return failed_request(body.error());
   if (!body->is_object()) return bad_request("the request body must be a JSON object");
   if (route == "Session/Register") return register_session(*body, principal, origin);
   if (route == "Session/Heartbeat") return heartbeat(*body);
@@ -99,8 +104,8 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   if (client_machine.empty()) return bad_request("ClientMachine is required");
   auto platform = get_int(body, "AgentPlatform");
   auto version = get_int(body, "AgentVersion");
-  if (!platform) return bad_request(platform.error().message);
-  if (!version) return bad_request(version.error().message);
+  if (!platform) return failed_request(platform.error());
+  if (!version) return failed_request(version.error());
   std::vector<std::string> capabilities;
   if (const Json* caps = find_ci(body, "Capabilities")) {
     if (!caps->is_array()) return bad_request("Capabilities must be an array of strings");
@@ -307,7 +312,7 @@ HttpReply AgentApi::complete(const Json& body, std::string_view family) {
   if (auto refused = resolve_job(body, family, ctx)) return std::move(*refused);
   Job& job = *ctx.job;
   auto status = get_int(body, "Status");
-  if (!status) return bad_request(status.error().message);
+  if (!status) return failed_request(status.error());
   if (!status->has_value()) {
     // The UO's JobResult names it Result (a number, or the enum's name).
     if (auto text = get_string(body, "Result")) {
@@ -320,10 +325,10 @@ HttpReply AgentApi::complete(const Json& body, std::string_view family) {
   if (!status->has_value() || **status < 0 || **status > 4)
     return bad_request("Status must be 0..4 (2 Success, 3 Warning, 4 Failure)");
   auto audit = get_int(body, "AuditId");
-  if (!audit) return bad_request(audit.error().message);
+  if (!audit) return failed_request(audit.error());
   if (!audit->has_value() || **audit == 0) {
     audit = get_int(body, "JobHistoryId");
-    if (!audit) return bad_request(audit.error().message);
+    if (!audit) return failed_request(audit.error());
   }
   const std::string message = get_string(body, "Message").value_or(get_string(body, "FailureMessage").value_or(""));
   const bool cancelled = job.state == JobState::kCancelled;
@@ -416,7 +421,7 @@ HttpReply AgentApi::inventory_update(const Json& body) {
       for (std::size_t c = 0; c < certs->size(); ++c) {
         const Json& cert = (*certs)[c];
         auto info = cert.is_string() ? certstore::parse_certificate_text(cert.get<std::string>())
-                                     : Result<certstore::CertificateInfo>(Error::invalid("not a string"));
+                                     : Result<certstore::CertificateInfo>(Error::invalid_argument("not a string"));
         if (!info)
           return result_reply(result_with_error(3, kCodeInventoryRejected,
                                                 "Inventory item '" + item.alias + "' certificate " + std::to_string(c) +

@@ -16,6 +16,7 @@ namespace wincert::sim::command {
 // Error codes in Result.Error.CodeString. A0100007/A0100008 are Command's (auth certificate renewal
 // requested / required); the others are this simulator's own, in the same style: Command's codes for
 // those cases are not public.
+inline constexpr std::string_view kCodeBadRequest = "A0200001";  // a malformed request (HTTP 400)
 inline constexpr std::string_view kCodeAuthCertRequested = "A0100007";
 inline constexpr std::string_view kCodeAuthCertRequired = "A0100008";
 inline constexpr std::string_view kCodeAwaitingApproval = "A0100010";

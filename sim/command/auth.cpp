@@ -75,9 +75,8 @@ std::string common_name_of(const std::string& der) {
 }
 
 Result<std::vector<Credential>> load_credentials_file(const std::string& path) {
-  auto text = read_small_file(path, 1 << 20);
-  if (!text) return text.error();
-  const Secret content(std::move(text.value()));
+  WINCERT_ASSIGN_OR_RETURN(auto text, read_small_file(path, 1 << 20));
+  const Secret content(std::move(text));
   std::vector<Credential> out;
   std::istringstream in(content.reveal());
   std::string line;
@@ -89,7 +88,7 @@ Result<std::vector<Credential>> load_credentials_file(const std::string& path) {
     if (l.empty() || l.front() == '#') continue;
     const auto colon = l.find(':');
     if (colon == std::string_view::npos || colon == 0)
-      return Error::invalid(path + " line " + std::to_string(number) + " is not NAME:SECRET");
+      return Error::invalid_argument(path + " line " + std::to_string(number) + " is not NAME:SECRET");
     out.push_back({std::string(l.substr(0, colon)), Secret(std::string(l.substr(colon + 1)))});
     line.clear();
   }
@@ -98,13 +97,13 @@ Result<std::vector<Credential>> load_credentials_file(const std::string& path) {
 
 Result<AgentAuthenticator> AgentAuthenticator::create(AuthOptions options) {
   if (options.basic && options.users.empty())
-    return Error::invalid("basic authentication needs --users or --basic-user");
+    return Error::invalid_argument("basic authentication needs --users or --basic-user");
   if (options.oauth && options.oauth_clients.empty())
-    return Error::invalid("OAuth needs --oauth-client/--oauth-secret-env or --oauth-clients");
+    return Error::invalid_argument("OAuth needs --oauth-client/--oauth-secret-env or --oauth-clients");
   if ((options.certificate || options.trust_arr_header) && options.client_ca_file.empty())
-    return Error::invalid("client certificate authentication needs --client-ca");
+    return Error::invalid_argument("client certificate authentication needs --client-ca");
   if (options.token_path.empty() || options.token_path.front() != '/')
-    return Error::invalid("--oauth-token-path must start with '/'");
+    return Error::invalid_argument("--oauth-token-path must start with '/'");
   return AgentAuthenticator(std::move(options));
 }
 

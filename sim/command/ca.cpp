@@ -28,9 +28,11 @@ using X509NamePtr = std::unique_ptr<X509_NAME, ossl::Deleter<X509_NAME_free>>;
 using ExtensionPtr = std::unique_ptr<X509_EXTENSION, ossl::Deleter<X509_EXTENSION_free>>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, ossl::Deleter<ASN1_INTEGER_free>>;
 
-Error openssl_error(std::string what) {
+// OpenSSL failed on data this simulator made or checked itself: a bug or a broken library (internal).
+// Input that OpenSSL rejects (a CA file, a CSR from a client) passes kInvalidArgument.
+Error openssl_error(std::string what, ErrorCode code = ErrorCode::kInternal) {
   const std::string detail = ossl::drain_errors();
-  return Error::permanent(detail.empty() ? what : what + ": " + detail);
+  return Error::make(code, detail.empty() ? what : what + ": " + detail);
 }
 
 // Maps the attribute names Windows and Command use to the names OpenSSL knows.
@@ -61,7 +63,7 @@ Result<X509NamePtr> parse_subject(std::string_view text) {
     }
     const auto eq = rdn.find('=');
     if (eq == std::string_view::npos || eq == 0)
-      return Error::invalid("the subject part '" + std::string(rdn) + "' is not NAME=VALUE");
+      return Error::invalid_argument("the subject part '" + std::string(rdn) + "' is not NAME=VALUE");
     std::string value(trim(rdn.substr(eq + 1)));
     rdns.emplace_back(std::string(trim(rdn.substr(0, eq))), std::move(value));
     current.clear();
@@ -83,9 +85,9 @@ Result<X509NamePtr> parse_subject(std::string_view text) {
       current += c;
     }
   }
-  if (in_quotes) return Error::invalid("the subject has an unclosed quote");
+  if (in_quotes) return Error::invalid_argument("the subject has an unclosed quote");
   WINCERT_TRY(flush());
-  if (rdns.empty()) return Error::invalid("the subject is empty");
+  if (rdns.empty()) return Error::invalid_argument("the subject is empty");
   X509NamePtr name(X509_NAME_new());
   for (auto it = rdns.rbegin(); it != rdns.rend(); ++it) {
     const std::string attribute = openssl_attribute(it->first);
@@ -93,7 +95,7 @@ Result<X509NamePtr> parse_subject(std::string_view text) {
                                    reinterpret_cast<const unsigned char*>(it->second.data()),
                                    static_cast<int>(it->second.size()), -1, 0) != 1) {
       ossl::drain_errors();
-      return Error::invalid("the subject attribute '" + it->first + "' is unknown or its value is invalid");
+      return Error::invalid_argument("the subject attribute '" + it->first + "' is unknown or its value is invalid");
     }
   }
   return name;
@@ -105,9 +107,9 @@ Result<ossl::PKeyPtr> generate_key(std::string_view key_type, std::string_view k
     if (!key_size.empty()) {
       auto [end, ec] = std::from_chars(key_size.data(), key_size.data() + key_size.size(), bits);
       if (ec != std::errc() || end != key_size.data() + key_size.size())
-        return Error::invalid("RSA key size '" + std::string(key_size) + "' is not a number");
+        return Error::invalid_argument("RSA key size '" + std::string(key_size) + "' is not a number");
     }
-    if (bits < 1024 || bits > 8192) return Error::invalid("RSA key size must be between 1024 and 8192 bits");
+    if (bits < 1024 || bits > 8192) return Error::invalid_argument("RSA key size must be between 1024 and 8192 bits");
     ossl::PKeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits)));
     if (!key) return openssl_error("RSA key generation failed");
     return key;
@@ -122,12 +124,12 @@ Result<ossl::PKeyPtr> generate_key(std::string_view key_type, std::string_view k
                         : digits == "256" || digits.empty() ? "P-256"
                                                             : nullptr;
     if (curve == nullptr)
-      return Error::invalid("EC curve '" + std::string(key_size) + "' is not P-256, P-384 or P-521");
+      return Error::invalid_argument("EC curve '" + std::string(key_size) + "' is not P-256, P-384 or P-521");
     ossl::PKeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve));
     if (!key) return openssl_error("EC key generation failed");
     return key;
   }
-  return Error::invalid("key type '" + std::string(key_type) + "' is not RSA or ECC");
+  return Error::invalid_argument("key type '" + std::string(key_type) + "' is not RSA or ECC");
 }
 
 Status add_extension(X509* cert, X509* issuer, int nid, const char* value) {
@@ -206,7 +208,7 @@ Status add_sans(X509* cert, const std::vector<SubjectAltName>& sans, bool critic
   for (const auto& san : sans) {
     GENERAL_NAME* name = make_general_name(san);
     if (name == nullptr)
-      return Error::invalid("the subject alternative name '" + san.value + "' is not valid for its type");
+      return Error::invalid_argument("the subject alternative name '" + san.value + "' is not valid for its type");
     sk_GENERAL_NAME_push(names.get(), name);
   }
   if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), critical ? 1 : 0, X509V3_ADD_DEFAULT) != 1)
@@ -226,16 +228,15 @@ std::string der_of(X509* cert) {
 Result<IssuedCertificate> describe(X509* cert) {
   IssuedCertificate out;
   out.der = der_of(cert);
-  auto info = certstore::parse_certificate_der(out.der);
-  if (!info) return info.error();
-  out.info = std::move(info.value());
+  WINCERT_ASSIGN_OR_RETURN(auto info, certstore::parse_certificate_der(out.der));
+  out.info = std::move(info);
   return out;
 }
 
 // Builds and signs an end-entity certificate for `public_key` with the given subject.
 Result<ossl::X509Ptr> build_leaf(X509* ca_cert, const X509_NAME* subject, EVP_PKEY* public_key, int validity_days,
                                  CertificateUse use) {
-  if (validity_days < 1 || validity_days > 36500) return Error::invalid("validity must be 1..36500 days");
+  if (validity_days < 1 || validity_days > 36500) return Error::invalid_argument("validity must be 1..36500 days");
   ossl::X509Ptr cert(X509_new());
   if (!cert || X509_set_version(cert.get(), 2) != 1) return openssl_error("cannot create a certificate");
   WINCERT_TRY(set_random_serial(cert.get()));
@@ -275,33 +276,31 @@ Result<CertificateAuthority> CertificateAuthority::load_or_create(const std::str
                                                                   const std::string& cert_file,
                                                                   const std::string& key_file) {
   namespace fs = std::filesystem;
-  if (cert_file.empty() != key_file.empty()) return Error::invalid("--ca-cert and --ca-key go together");
+  if (cert_file.empty() != key_file.empty()) return Error::invalid_argument("--ca-cert and --ca-key go together");
   const std::string cert_path = cert_file.empty() ? (fs::path(state_dir) / "ca.pem").string() : cert_file;
   const std::string key_path = key_file.empty() ? (fs::path(state_dir) / "ca.key").string() : key_file;
   auto keys = std::make_unique<Keys>();
   std::error_code ec;
   if (cert_file.empty() && !fs::exists(cert_path, ec)) {
     // First start: a self-signed RSA CA valid for ten years.
-    auto key = generate_key("RSA", "2048");
-    if (!key) return key.error();
+    WINCERT_ASSIGN_OR_RETURN(auto key, generate_key("RSA", "2048"));
     ossl::X509Ptr cert(X509_new());
-    auto name = parse_subject("CN=command-sim CA, O=wincert-agent simulator");
-    if (!name) return name.error();
+    WINCERT_ASSIGN_OR_RETURN(auto name, parse_subject("CN=command-sim CA, O=wincert-agent simulator"));
     if (!cert || X509_set_version(cert.get(), 2) != 1) return openssl_error("cannot create the CA certificate");
     WINCERT_TRY(set_random_serial(cert.get()));
     X509_gmtime_adj(X509_getm_notBefore(cert.get()), -300);
     X509_time_adj_ex(X509_getm_notAfter(cert.get()), 3650, 0, nullptr);
-    if (X509_set_subject_name(cert.get(), name->get()) != 1 || X509_set_issuer_name(cert.get(), name->get()) != 1 ||
-        X509_set_pubkey(cert.get(), key->get()) != 1)
+    if (X509_set_subject_name(cert.get(), name.get()) != 1 || X509_set_issuer_name(cert.get(), name.get()) != 1 ||
+        X509_set_pubkey(cert.get(), key.get()) != 1)
       return openssl_error("cannot fill in the CA certificate");
     WINCERT_TRY(add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
     WINCERT_TRY(add_extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
     WINCERT_TRY(add_extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
     WINCERT_TRY(add_extension(cert.get(), cert.get(), NID_authority_key_identifier, "keyid:always"));
-    WINCERT_TRY(sign(cert.get(), key->get()));
+    WINCERT_TRY(sign(cert.get(), key.get()));
     ossl::BioPtr key_bio(BIO_new(BIO_s_mem()));
     ossl::BioPtr cert_bio(BIO_new(BIO_s_mem()));
-    if (PEM_write_bio_PrivateKey(key_bio.get(), key->get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+    if (PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
         PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1)
       return openssl_error("cannot encode the CA");
     char* data = nullptr;
@@ -313,27 +312,28 @@ Result<CertificateAuthority> CertificateAuthority::load_or_create(const std::str
     WINCERT_TRY(write_file_durably(key_path, key_pem.reveal(), 0600));
     WINCERT_TRY(write_file_durably(cert_path, cert_pem, 0644));
     keys->cert = std::move(cert);
-    keys->key = std::move(key.value());
+    keys->key = std::move(key);
   } else {
-    auto cert_pem = read_small_file(cert_path, 1 << 20);
-    if (!cert_pem) return cert_pem.error();
-    auto key_pem = read_small_file(key_path, 1 << 20);
-    if (!key_pem) return key_pem.error();
-    const Secret key_text(std::move(key_pem.value()));
-    ossl::BioPtr cert_bio(BIO_new_mem_buf(cert_pem->data(), static_cast<int>(cert_pem->size())));
+    WINCERT_ASSIGN_OR_RETURN(auto cert_pem, read_small_file(cert_path, 1 << 20));
+    WINCERT_ASSIGN_OR_RETURN(auto key_pem, read_small_file(key_path, 1 << 20));
+    const Secret key_text(std::move(key_pem));
+    ossl::BioPtr cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
     ossl::BioPtr key_bio(BIO_new_mem_buf(key_text.reveal().data(), static_cast<int>(key_text.reveal().size())));
     keys->cert.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-    if (!keys->cert) return openssl_error("the CA certificate " + cert_path + " is not a PEM certificate");
+    if (!keys->cert)
+      return openssl_error("the CA certificate " + cert_path + " is not a PEM certificate",
+                           ErrorCode::kInvalidArgument);
     keys->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-    if (!keys->key) return openssl_error("the CA key " + key_path + " is not an unencrypted PEM private key");
+    if (!keys->key)
+      return openssl_error("the CA key " + key_path + " is not an unencrypted PEM private key",
+                           ErrorCode::kInvalidArgument);
     if (X509_check_private_key(keys->cert.get(), keys->key.get()) != 1)
-      return openssl_error("the CA key " + key_path + " does not belong to " + cert_path);
+      return openssl_error("the CA key " + key_path + " does not belong to " + cert_path, ErrorCode::kInvalidArgument);
   }
   CertificateAuthority ca(std::move(keys));
-  auto described = describe(ca.keys_->cert.get());
-  if (!described) return described.error();
-  ca.der_ = std::move(described->der);
-  ca.info_ = std::move(described->info);
+  WINCERT_ASSIGN_OR_RETURN(auto described, describe(ca.keys_->cert.get()));
+  ca.der_ = std::move(described.der);
+  ca.info_ = std::move(described.info);
   return ca;
 }
 
@@ -347,16 +347,15 @@ std::string CertificateAuthority::certificate_pem() const {
 
 Result<IssuedCertificate> CertificateAuthority::sign_request(std::string_view csr, int validity_days,
                                                              CertificateUse use) const {
-  auto parsed = certstore::parse_csr(csr);
-  if (!parsed) return parsed.error();
-  if (!parsed->signature_valid) return Error::invalid("the certificate request's signature does not verify");
-  const auto* p = reinterpret_cast<const unsigned char*>(parsed->der.data());
-  ossl::X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(parsed->der.size())));
-  if (!req) return openssl_error("the certificate request cannot be decoded");
+  WINCERT_ASSIGN_OR_RETURN(auto parsed, certstore::parse_csr(csr));
+  if (!parsed.signature_valid) return Error::invalid_argument("the certificate request's signature does not verify");
+  const auto* p = reinterpret_cast<const unsigned char*>(parsed.der.data());
+  ossl::X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(parsed.der.size())));
+  if (!req) return openssl_error("the certificate request cannot be decoded", ErrorCode::kInvalidArgument);
   EVP_PKEY* public_key = X509_REQ_get0_pubkey(req.get());
-  if (public_key == nullptr) return Error::invalid("the certificate request has no public key");
-  auto cert = build_leaf(keys_->cert.get(), X509_REQ_get_subject_name(req.get()), public_key, validity_days, use);
-  if (!cert) return cert.error();
+  if (public_key == nullptr) return Error::invalid_argument("the certificate request has no public key");
+  WINCERT_ASSIGN_OR_RETURN(
+      auto cert, build_leaf(keys_->cert.get(), X509_REQ_get_subject_name(req.get()), public_key, validity_days, use));
   // The SANs exactly as requested (the extension is copied, not rebuilt, so nothing is lost in translation).
   using ExtensionStackPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), decltype([](STACK_OF(X509_EXTENSION) * s) {
                                               sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
@@ -368,31 +367,28 @@ Result<IssuedCertificate> CertificateAuthority::sign_request(std::string_view cs
       if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name) continue;
       // RFC 5280: with an empty subject the SAN extension must be critical.
       if (X509_NAME_entry_count(X509_REQ_get_subject_name(req.get())) == 0) X509_EXTENSION_set_critical(ext, 1);
-      if (X509_add_ext(cert->get(), ext, -1) != 1) return openssl_error("cannot copy the requested SANs");
+      if (X509_add_ext(cert.get(), ext, -1) != 1) return openssl_error("cannot copy the requested SANs");
     }
   }
   ERR_clear_error();
-  WINCERT_TRY(sign(cert->get(), keys_->key.get()));
-  return describe(cert->get());
+  WINCERT_TRY(sign(cert.get(), keys_->key.get()));
+  return describe(cert.get());
 }
 
 Result<IssuedKeyPair> CertificateAuthority::issue(const NewKeyRequest& request) const {
-  auto key = generate_key(request.key_type, request.key_size);
-  if (!key) return key.error();
-  auto name = parse_subject(request.subject);
-  if (!name) return name.error();
-  auto cert = build_leaf(keys_->cert.get(), name->get(), key->get(), request.validity_days, request.use);
-  if (!cert) return cert.error();
-  WINCERT_TRY(add_sans(cert->get(), request.sans, X509_NAME_entry_count(name->get()) == 0));
-  WINCERT_TRY(sign(cert->get(), keys_->key.get()));
-  auto described = describe(cert->get());
-  if (!described) return described.error();
+  WINCERT_ASSIGN_OR_RETURN(auto key, generate_key(request.key_type, request.key_size));
+  WINCERT_ASSIGN_OR_RETURN(auto name, parse_subject(request.subject));
+  WINCERT_ASSIGN_OR_RETURN(auto cert,
+                           build_leaf(keys_->cert.get(), name.get(), key.get(), request.validity_days, request.use));
+  WINCERT_TRY(add_sans(cert.get(), request.sans, X509_NAME_entry_count(name.get()) == 0));
+  WINCERT_TRY(sign(cert.get(), keys_->key.get()));
+  WINCERT_ASSIGN_OR_RETURN(auto described, describe(cert.get()));
   ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (PEM_write_bio_PrivateKey(bio.get(), key->get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+  if (PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
     return openssl_error("cannot encode the private key");
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
-  IssuedKeyPair out{std::move(described.value()), Secret(std::string(data, static_cast<std::size_t>(len)))};
+  IssuedKeyPair out{std::move(described), Secret(std::string(data, static_cast<std::size_t>(len)))};
   OPENSSL_cleanse(data, static_cast<std::size_t>(len));
   return out;
 }
@@ -427,7 +423,7 @@ Result<std::vector<SubjectAltName>> sans_from_dictionary(
   std::vector<SubjectAltName> out;
   for (const auto& [key, value] : entries) {
     auto type = certstore::san_type_from_key(key);
-    if (!type) return Error::invalid("unknown SAN type '" + key + "' (dns, ip, email, uri, upn)");
+    if (!type) return Error::invalid_argument("unknown SAN type '" + key + "' (dns, ip, email, uri, upn)");
     out.push_back({*type, value});
   }
   return out;

@@ -18,13 +18,13 @@ Status read_counted(const Json& body, std::string_view key, int& count, unsigned
   auto n = get_int(wrapped, "Count");
   if (!n) return n.error().context(std::string(key) + ".");
   if (!n->has_value() || **n < 0 || **n > 1000000)
-    return Error::invalid(std::string(key) + ".Count must be 0..1000000");
+    return Error::invalid_argument(std::string(key) + ".Count must be 0..1000000");
   if (status != nullptr) {
     auto s = get_int(wrapped, "Status");
     if (!s) return s.error().context(std::string(key) + ".");
     if (s->has_value()) {
       if (**s < static_cast<std::int64_t>(min_status) || **s > 599)
-        return Error::invalid(std::string(key) + ".Status must be a 4xx or 5xx code");
+        return Error::invalid_argument(std::string(key) + ".Status must be a 4xx or 5xx code");
       *status = static_cast<unsigned>(**s);
     }
   }
@@ -41,7 +41,7 @@ Result<std::string> replacement_body(const Json& knob) {
   auto size = get_int(knob, "Size");
   if (!size) return size.error().context("ReplaceBody.");
   const std::int64_t n = size->value_or(0);
-  if (n < 1 || n > 256LL * 1024 * 1024) return Error::invalid("ReplaceBody.Size must be 1..268435456");
+  if (n < 1 || n > 256LL * 1024 * 1024) return Error::invalid_argument("ReplaceBody.Size must be 1..268435456");
   const auto count = static_cast<std::size_t>(n);
   if (kind == "deep") return std::string(count, '[') + std::string(count, ']');
   if (kind == "huge") {
@@ -53,7 +53,7 @@ Result<std::string> replacement_body(const Json& knob) {
     for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<char>("{[\"\\:,]} x\x01\xff"[i * 7 % 12]);
     return out;
   }
-  return Error::invalid("ReplaceBody needs \"Body\" or \"Generate\": deep, huge or garbage");
+  return Error::invalid_argument("ReplaceBody needs \"Body\" or \"Generate\": deep, huge or garbage");
 }
 
 }  // namespace
@@ -88,30 +88,28 @@ unsigned Faults::on_completion() {
 }
 
 Status Faults::configure(const Json& body) {
-  if (!body.is_object()) return Error::invalid("the body must be a JSON object");
+  if (!body.is_object()) return Error::invalid_argument("the body must be a JSON object");
   Faults next = *this;  // all or nothing: a bad knob leaves the current faults untouched
   WINCERT_TRY(read_counted(body, "FailNext", next.fail_next_, &next.fail_status_, &next.fail_match_, 400));
   WINCERT_TRY(read_counted(body, "DropNext", next.drop_next_, nullptr, &next.drop_match_, 0));
   WINCERT_TRY(read_counted(body, "RejectCompletions", next.reject_completions_, &next.reject_status_, nullptr, 400));
   if (const Json* replace = find_ci(body, "ReplaceBody"); replace != nullptr) {
     if (!replace->is_object())
-      return Error::invalid("ReplaceBody must be {\"Count\", \"PathContains\", \"Body\" or \"Generate\"+\"Size\"}");
+      return Error::invalid_argument(
+          "ReplaceBody must be {\"Count\", \"PathContains\", \"Body\" or \"Generate\"+\"Size\"}");
     WINCERT_TRY(read_counted(body, "ReplaceBody", next.replace_next_, nullptr, &next.replace_match_, 0));
-    auto text = replacement_body(*replace);
-    if (!text) return text.error();
-    next.replace_body_ = std::move(*text);
+    WINCERT_ASSIGN_OR_RETURN(auto text, replacement_body(*replace));
+    next.replace_body_ = std::move(text);
   }
-  auto drop_for = get_int(body, "DropForSeconds");
-  if (!drop_for) return drop_for.error();
-  if (drop_for->has_value()) {
-    if (**drop_for < 0 || **drop_for > 86400) return Error::invalid("DropForSeconds must be 0..86400");
-    next.drop_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(**drop_for);
+  WINCERT_ASSIGN_OR_RETURN(auto drop_for, get_int(body, "DropForSeconds"));
+  if (drop_for.has_value()) {
+    if (*drop_for < 0 || *drop_for > 86400) return Error::invalid_argument("DropForSeconds must be 0..86400");
+    next.drop_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(*drop_for);
   }
-  auto latency = get_int(body, "LatencyMs");
-  if (!latency) return latency.error();
-  if (latency->has_value()) {
-    if (**latency < 0 || **latency > 600000) return Error::invalid("LatencyMs must be 0..600000");
-    next.latency_ms_ = **latency;
+  WINCERT_ASSIGN_OR_RETURN(auto latency, get_int(body, "LatencyMs"));
+  if (latency.has_value()) {
+    if (*latency < 0 || *latency > 600000) return Error::invalid_argument("LatencyMs must be 0..600000");
+    next.latency_ms_ = *latency;
   }
   *this = next;
   return {};

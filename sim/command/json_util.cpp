@@ -11,7 +11,7 @@ namespace wincert::sim::command {
 Result<Json> parse_json(std::string_view text) {
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   Json parsed = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return Error::invalid("the request body is not valid JSON");
+  if (parsed.is_discarded()) return Error::invalid_argument("the request body is not valid JSON");
   return parsed;
 }
 
@@ -53,7 +53,8 @@ Result<std::optional<std::int64_t>> get_int(const Json& object, std::string_view
   if (v->is_number_integer()) return std::optional<std::int64_t>(v->get<std::int64_t>());
   if (v->is_number_unsigned()) {
     const auto u = v->get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(INT64_MAX)) return Error::invalid(std::string(key) + " is out of range");
+    if (u > static_cast<std::uint64_t>(INT64_MAX))
+      return Error::invalid_argument(std::string(key) + " is out of range");
     return std::optional<std::int64_t>(static_cast<std::int64_t>(u));
   }
   if (v->is_string()) {
@@ -62,7 +63,7 @@ Result<std::optional<std::int64_t>> get_int(const Json& object, std::string_view
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return std::optional<std::int64_t>(n);
   }
-  return Error::invalid(std::string(key) + " must be an integer");
+  return Error::invalid_argument(std::string(key) + " must be an integer");
 }
 
 Result<std::optional<bool>> get_bool(const Json& object, std::string_view key) {
@@ -74,7 +75,7 @@ Result<std::optional<bool>> get_bool(const Json& object, std::string_view key) {
     if (iequals(text, "true")) return std::optional<bool>(true);
     if (iequals(text, "false")) return std::optional<bool>(false);
   }
-  return Error::invalid(std::string(key) + " must be true or false");
+  return Error::invalid_argument(std::string(key) + " must be true or false");
 }
 
 std::string now_iso8601() {

@@ -28,7 +28,7 @@ int fail(const std::string& message) {
 Result<Secret> secret_from_env(const std::string& variable, const char* option) {
   const char* value = std::getenv(variable.c_str());
   if (value == nullptr || *value == '\0')
-    return Error::invalid(std::string(option) + ": environment variable " + variable + " is not set");
+    return Error::invalid_argument(std::string(option) + ": environment variable " + variable + " is not set");
   return Secret(value);
 }
 

@@ -142,16 +142,16 @@ net::awaitable<void> run_connection(Stream stream, Server* server, ConnectionInf
 
 Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& text) {
   const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return Error::invalid("--listen '" + text + "' must be HOST:PORT");
+  if (colon == std::string::npos) return Error::invalid_argument("--listen '" + text + "' must be HOST:PORT");
   std::string host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   const std::string port_text = text.substr(colon + 1);
   unsigned long port = 0;
   if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos)
-    return Error::invalid("--listen '" + text + "': the port is not a number");
+    return Error::invalid_argument("--listen '" + text + "': the port is not a number");
   port = std::stoul(port_text);
-  if (port > 65535) return Error::invalid("--listen '" + text + "': the port is out of range");
+  if (port > 65535) return Error::invalid_argument("--listen '" + text + "': the port is out of range");
   return std::make_pair(host, static_cast<unsigned short>(port));
 }
 
@@ -163,12 +163,11 @@ Server::~Server() { stop(); }
 Result<unsigned short> Server::start() {
   if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
     tls_context_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
-    if (auto configured = tls::configure_server(*tls_context_, options_.tls_cert, options_.tls_key); !configured)
-      return configured.error();
+    WINCERT_TRY(tls::configure_server(*tls_context_, options_.tls_cert, options_.tls_key));
     boost::system::error_code ec;
     if (!options_.client_ca.empty()) {
       tls_context_->load_verify_file(options_.client_ca, ec);
-      if (ec) return Error::permanent("cannot load --client-ca " + options_.client_ca + ": " + ec.message());
+      if (ec) return Error::invalid_argument("cannot load --client-ca " + options_.client_ca + ": " + ec.message());
       // Ask for a certificate; one that is sent must chain to the CA. A missing one is not a handshake
       // failure: the request then gets a readable 401 instead of a TLS alert.
       tls_context_->set_verify_mode(net::ssl::verify_peer, ec);
@@ -176,19 +175,20 @@ Result<unsigned short> Server::start() {
       SSL_CTX_set_client_CA_list(tls_context_->native_handle(), SSL_load_client_CA_file(options_.client_ca.c_str()));
     }
   } else if (!options_.client_ca.empty()) {
-    return Error::invalid("--client-ca needs HTTPS (--tls-cert and --tls-key)");
+    return Error::invalid_argument("--client-ca needs HTTPS (--tls-cert and --tls-key)");
   }
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
-  if (ec) return Error::invalid("--listen host '" + options_.listen_host + "' is not an IP address");
+  if (ec) return Error::invalid_argument("--listen host '" + options_.listen_host + "' is not an IP address");
   tcp::endpoint endpoint(address, options_.port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    return Error::transient("cannot listen on " + options_.listen_host + ":" + std::to_string(options_.port) + ": " +
-                            ec.message());
+    return Error::unavailable("cannot listen on " + options_.listen_host + ":" + std::to_string(options_.port) + ": " +
+                              ec.message())
+        .with_system_status(SystemStatusKind::kErrno, static_cast<std::uint32_t>(ec.value()));
   const unsigned short port = acceptor_.local_endpoint().port();
   do_accept();
   return port;

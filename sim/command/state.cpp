@@ -230,7 +230,7 @@ Result<State> State::from_json(const Json& doc) {
     s.issued = doc.value("issued", std::vector<IssuedRecord>{});
     return s;
   } catch (const std::exception& e) {
-    return Error::invalid(std::string("the state file is damaged: ") + e.what());
+    return Error::invalid_argument(std::string("the state file is damaged: ") + e.what());
   }
 }
 
@@ -239,10 +239,9 @@ StateFile::StateFile(std::string dir) : path_((std::filesystem::path(dir) / "sta
 Result<State> StateFile::load() const {
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) return State{};
-  auto text = read_small_file(path_, kMaxStateBytes);
-  if (!text) return text.error();
-  auto doc = parse_json(*text);
-  if (!doc) return Error::invalid(path_ + " is not valid JSON");
+  WINCERT_ASSIGN_OR_RETURN(auto text, read_small_file(path_, kMaxStateBytes));
+  auto doc = parse_json(text);
+  if (!doc) return Error::invalid_argument(path_ + " is not valid JSON");
   auto state = State::from_json(*doc);
   if (!state) return state.error().context(path_ + ": ");
   return state;

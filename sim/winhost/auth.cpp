@@ -9,7 +9,7 @@ namespace wincert::sim {
 
 Result<UserDatabase> UserDatabase::load(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return Error::permanent("cannot read the users file " + path + ": check that it exists and is readable");
+  if (!in) return Error::not_found("cannot read the users file " + path + ": check that it exists and is readable");
   UserDatabase db;
   std::string line;
   int line_no = 0;
@@ -19,8 +19,8 @@ Result<UserDatabase> UserDatabase::load(const std::string& path) {
     if (l.empty() || l[0] == '#') continue;
     auto first = l.find(':');
     if (first == std::string_view::npos)
-      return Error::invalid("users file " + path + " line " + std::to_string(line_no) +
-                            ": expected user:password or DOMAIN:user:password");
+      return Error::invalid_argument("users file " + path + " line " + std::to_string(line_no) +
+                                     ": expected user:password or DOMAIN:user:password");
     auto second = l.find(':', first + 1);
     if (second == std::string_view::npos) {
       db.add({}, std::string(l.substr(0, first)), std::string(l.substr(first + 1)));

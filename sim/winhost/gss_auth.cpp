@@ -75,8 +75,9 @@ class NtlmAcceptor final : public winrm::MessageSealer {
       const OM_uint32 major =
           gss_acquire_cred(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT, &cred_, nullptr, nullptr);
       if (GSS_ERROR(major))
-        return Error::permanent("NTLM acceptor (gss-ntlmssp) unavailable: " + gss_text(major, minor) +
-                                " (is gss-ntlmssp installed and NTLM_USER_FILE set?)");
+        return Error::failed_precondition("NTLM acceptor (gss-ntlmssp) unavailable: " + gss_text(major, minor) +
+                                          " (is gss-ntlmssp installed and NTLM_USER_FILE set?)")
+            .with_system_status(SystemStatusKind::kGss, major);
     }
     gss_buffer_desc input{token.size(), const_cast<char*>(token.data())};
     gss_buffer_desc output{0, nullptr};
@@ -104,7 +105,9 @@ class NtlmAcceptor final : public winrm::MessageSealer {
       gss_release_buffer(&m, &name);
       gss_release_name(&m, &source);
     }
-    if (GSS_ERROR(major)) return Error::permanent("NTLM: " + gss_text(major, minor));
+    if (GSS_ERROR(major))
+      return Error::unauthenticated("NTLM: " + gss_text(major, minor))
+          .with_system_status(SystemStatusKind::kGss, major);
     leg.complete = major == GSS_S_COMPLETE;
     if (leg.complete) complete_ = true;
     return leg;
@@ -122,8 +125,9 @@ class NtlmAcceptor final : public winrm::MessageSealer {
     std::string out;
     if (output.length > 0) out.assign(static_cast<const char*>(output.value), output.length);
     gss_release_buffer(&minor, &output);
-    if (GSS_ERROR(major)) return Error::permanent("NTLM seal: " + gss_text(major, minor));
-    if (conf == 0 || out.size() < 16) return Error::permanent("NTLM seal: gss-ntlmssp did not encrypt");
+    if (GSS_ERROR(major))
+      return Error::internal("NTLM seal: " + gss_text(major, minor)).with_system_status(SystemStatusKind::kGss, major);
+    if (conf == 0 || out.size() < 16) return Error::internal("NTLM seal: gss-ntlmssp did not encrypt");
     winrm::SealedMessage sealed;
     sealed.header = out.substr(0, 16);
     sealed.payload = out.substr(16);
@@ -143,8 +147,10 @@ class NtlmAcceptor final : public winrm::MessageSealer {
     std::string out;
     if (output.length > 0) out.assign(static_cast<const char*>(output.value), output.length);
     gss_release_buffer(&minor, &output);
-    if (GSS_ERROR(major)) return Error::invalid("NTLM unseal: " + gss_text(major, minor));
-    if (conf == 0) return Error::invalid("NTLM unseal: the message was not encrypted");
+    if (GSS_ERROR(major))
+      return Error::invalid_argument("NTLM unseal: " + gss_text(major, minor))
+          .with_system_status(SystemStatusKind::kGss, major);
+    if (conf == 0) return Error::invalid_argument("NTLM unseal: the message was not encrypted");
     return out;
   }
 
@@ -232,7 +238,7 @@ class WindowsConnectionAuth final : public ConnectionAuth {
     request_encrypted_ = false;
     const std::string content_type(request[http::field::content_type]);
     if (winrm::is_encrypted_content_type(content_type)) {
-      if (sealer_ == nullptr) return Error::invalid("an encrypted body arrived without a security context");
+      if (sealer_ == nullptr) return Error::invalid_argument("an encrypted body arrived without a security context");
       auto plain = winrm::parse_encrypted_body(request.body(), content_type, *sealer_);
       if (!plain) {
         ++shared_->stats->unseal_failures;
@@ -247,7 +253,7 @@ class WindowsConnectionAuth final : public ConnectionAuth {
     if (sealer_ != nullptr && !tls_ && !shared_->options.allow_unencrypted && !request.body().empty()) {
       ++shared_->stats->unencrypted_refused;
       logger("sim")->info("refused an unencrypted SOAP body on HTTP from {} (AllowUnencrypted=false)", client_);
-      return Error::permanent("unencrypted SOAP body on HTTP refused (AllowUnencrypted=false)");
+      return Error::invalid_argument("unencrypted SOAP body on HTTP refused (AllowUnencrypted=false)");
     }
     return request.body();
   }
@@ -445,7 +451,7 @@ Result<CbtMode> parse_cbt_mode(std::string_view text) {
   if (iequals(text, "none")) return CbtMode::kNone;
   if (iequals(text, "relaxed")) return CbtMode::kRelaxed;
   if (iequals(text, "strict")) return CbtMode::kStrict;
-  return Error::invalid("--cbt '" + std::string(text) + "': expected none, relaxed or strict");
+  return Error::invalid_argument("--cbt '" + std::string(text) + "': expected none, relaxed or strict");
 }
 
 Result<AuthSchemes> parse_auth_schemes(std::string_view list) {
@@ -462,22 +468,22 @@ Result<AuthSchemes> parse_auth_schemes(std::string_view list) {
     else if (iequals(item, "negotiate")) schemes.negotiate = true;
     else if (iequals(item, "certificate")) schemes.certificate = true;
     else
-      return Error::invalid("--auth: unknown scheme '" + std::string(item) +
-                            "' (expected basic, ntlm, kerberos, negotiate, certificate)");
+      return Error::invalid_argument("--auth: unknown scheme '" + std::string(item) +
+                                     "' (expected basic, ntlm, kerberos, negotiate, certificate)");
   }
   return schemes;
 }
 
 Result<std::string> load_certificate_der(const std::string& pem_path) {
   BIO* bio = BIO_new_file(pem_path.c_str(), "r");
-  if (bio == nullptr) return Error::permanent("cannot read the certificate file " + pem_path);
+  if (bio == nullptr) return Error::not_found("cannot read the certificate file " + pem_path);
   X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
-  if (cert == nullptr) return Error::invalid(pem_path + " holds no PEM certificate");
+  if (cert == nullptr) return Error::invalid_argument(pem_path + " holds no PEM certificate");
   unsigned char* der = nullptr;
   const int len = i2d_X509(cert, &der);
   X509_free(cert);
-  if (len <= 0) return Error::invalid("cannot encode the certificate of " + pem_path);
+  if (len <= 0) return Error::invalid_argument("cannot encode the certificate of " + pem_path);
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
   OPENSSL_free(der);
   return out;
@@ -485,15 +491,17 @@ Result<std::string> load_certificate_der(const std::string& pem_path) {
 
 Result<std::map<std::string, std::string>> load_certificate_map(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return Error::permanent("cannot read the certificate map " + path);
+  if (!in) return Error::not_found("cannot read the certificate map " + path);
   std::stringstream text;
   text << in.rdbuf();
   const auto json = nlohmann::json::parse(text.str(), nullptr, false);
   if (json.is_discarded() || !json.is_object())
-    return Error::invalid("certificate map " + path + " must be a JSON object {\"thumbprint or subject\": \"user\"}");
+    return Error::invalid_argument("certificate map " + path +
+                                   " must be a JSON object {\"thumbprint or subject\": \"user\"}");
   std::map<std::string, std::string> map;
   for (const auto& [key, value] : json.items()) {
-    if (!value.is_string()) return Error::invalid("certificate map " + path + ": the user for '" + key + "' is not a string");
+    if (!value.is_string())
+      return Error::invalid_argument("certificate map " + path + ": the user for '" + key + "' is not a string");
     map[key] = value.get<std::string>();
   }
   return map;
@@ -533,8 +541,9 @@ Status configure_gss_ntlmssp(const std::string& users_file, const std::string& n
                              const std::string& netbios_domain, const std::string& scratch_dir) {
   namespace fs = std::filesystem;
   if (!fs::exists(std::string(kNtlmMechSo)))
-    return Error::permanent("NTLM needs gss-ntlmssp (" + std::string(kNtlmMechSo) + " is missing): apt-get install gss-ntlmssp");
-  if (users_file.empty()) return Error::invalid("NTLM needs --users (DOMAIN:user:password lines)");
+    return Error::failed_precondition("NTLM needs gss-ntlmssp (" + std::string(kNtlmMechSo) +
+                                      " is missing): apt-get install gss-ntlmssp");
+  if (users_file.empty()) return Error::invalid_argument("NTLM needs --users (DOMAIN:user:password lines)");
   ::setenv("NTLM_USER_FILE", fs::absolute(users_file).c_str(), 1);
   ::setenv("NETBIOS_COMPUTER_NAME", netbios_computer.c_str(), 1);
   ::setenv("NETBIOS_DOMAIN_NAME", netbios_domain.c_str(), 1);

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/log.hpp"
+#include "sim/winhost/error_reply.hpp"
 #include "sim/winhost/winrs_service.hpp"
 #include "winrm/xml.hpp"
 
@@ -24,18 +25,18 @@ Result<std::unique_ptr<ReplayHandler>> ReplayHandler::load(const std::string& pa
     YAML::Node root = YAML::LoadFile(path);
     YAML::Node messages = root["messages"];
     if (!messages || !messages.IsSequence())
-      return Error::invalid("replay transcript " + path + " has no 'messages:' list");
+      return Error::invalid_argument("replay transcript " + path + " has no 'messages:' list");
     std::size_t n = 0;
     for (const auto& m : messages) {
       ++n;
       if (!m["request"] || !m["response"])
-        return Error::invalid("replay transcript " + path + " message " + std::to_string(n) +
-                              " lacks a request or a response");
+        return Error::invalid_argument("replay transcript " + path + " message " + std::to_string(n) +
+                                       " lacks a request or a response");
       auto request = m["request"].as<std::string>();
       auto parsed = parse_request(request);
       if (!parsed)
-        return Error::invalid("replay transcript " + path + " message " + std::to_string(n) +
-                              ": the recorded request does not parse: " + parsed.error().message);
+        return Error::invalid_argument("replay transcript " + path + " message " + std::to_string(n) +
+                                       ": the recorded request does not parse: " + parsed.error().message);
       Exchange ex;
       ex.action = parsed->action;
       ex.response = m["response"].as<std::string>();
@@ -43,9 +44,9 @@ Result<std::unique_ptr<ReplayHandler>> ReplayHandler::load(const std::string& pa
       exchanges.push_back(std::move(ex));
     }
   } catch (const YAML::Exception& e) {
-    return Error::invalid("cannot read the replay transcript " + path + ": " + e.what());
+    return Error::invalid_argument("cannot read the replay transcript " + path + ": " + e.what());
   }
-  if (exchanges.empty()) return Error::invalid("replay transcript " + path + " contains no messages");
+  if (exchanges.empty()) return Error::invalid_argument("replay transcript " + path + " contains no messages");
   return std::unique_ptr<ReplayHandler>(new ReplayHandler(path, std::move(exchanges), stats));
 }
 
@@ -55,7 +56,7 @@ void ReplayHandler::handle(const RequestContext& ctx, std::string body, ReplyCal
   if (!parsed) {
     stats_.requests_by_action["Invalid"]++;
     stats_.faults++;
-    return done(fault_reply(schema_validation_fault(parsed.error().message), sniff_message_id(body), machine));
+    return done(fault_reply(wsman_fault_for(parsed.error()), sniff_message_id(body), machine));
   }
   stats_.requests_by_action[short_action(parsed->action)]++;
   if (next_ >= exchanges_.size()) {

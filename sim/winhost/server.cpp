@@ -18,8 +18,9 @@
 #include <fstream>
 #include <utility>
 
-#include "common/tls.hpp"
 #include "common/log.hpp"
+#include "common/tls.hpp"
+#include "sim/winhost/error_reply.hpp"
 
 namespace wincert::sim {
 
@@ -31,19 +32,20 @@ Status write_file_atomically(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Error::permanent("cannot write " + tmp + ": check the directory exists and is writable");
+    if (!out) return Error::failed_precondition("cannot write " + tmp + ": check the directory exists and is writable");
     out << text;
-    if (!out) return Error::permanent("writing " + tmp + " failed");
+    if (!out) return Error::resource_exhausted("writing " + tmp + " failed");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Error::permanent("cannot rename " + tmp + " to " + path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Error::failed_precondition("cannot rename " + tmp + " to " + path);
   return {};
 }
 
 Result<std::string> tls_server_end_point_hash(const std::string& pem_path) {
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(pem_path.c_str(), "rb"), &std::fclose);
-  if (!file) return Error::permanent("cannot read the TLS certificate " + pem_path);
+  if (!file) return Error::not_found("cannot read the TLS certificate " + pem_path);
   std::unique_ptr<X509, void (*)(X509*)> cert(PEM_read_X509(file.get(), nullptr, nullptr, nullptr), &X509_free);
-  if (!cert) return Error::invalid("the TLS certificate " + pem_path + " is not a PEM certificate");
+  if (!cert) return Error::invalid_argument("the TLS certificate " + pem_path + " is not a PEM certificate");
   int md_nid = NID_undef;
   if (X509_get_signature_info(cert.get(), &md_nid, nullptr, nullptr, nullptr) != 1) md_nid = NID_undef;
   const EVP_MD* md = (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1) ? EVP_sha256()
@@ -51,13 +53,14 @@ Result<std::string> tls_server_end_point_hash(const std::string& pem_path) {
   if (!md) md = EVP_sha256();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (X509_digest(cert.get(), md, digest, &len) != 1) return Error::permanent("cannot hash the TLS certificate " + pem_path);
+  if (X509_digest(cert.get(), md, digest, &len) != 1)
+    return Error::internal("cannot hash the TLS certificate " + pem_path);
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
 Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& text) {
   auto colon = text.rfind(':');
-  if (colon == std::string::npos) return Error::invalid("--listen '" + text + "' must be HOST:PORT");
+  if (colon == std::string::npos) return Error::invalid_argument("--listen '" + text + "' must be HOST:PORT");
   std::string host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
@@ -67,9 +70,9 @@ Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& t
     port = std::stoul(text.substr(colon + 1), &used);
     if (used != text.size() - colon - 1) throw std::invalid_argument("trailing");
   } catch (...) {
-    return Error::invalid("--listen '" + text + "': the port is not a number");
+    return Error::invalid_argument("--listen '" + text + "': the port is not a number");
   }
-  if (port > 65535) return Error::invalid("--listen '" + text + "': the port is out of range");
+  if (port > 65535) return Error::invalid_argument("--listen '" + text + "': the port is out of range");
   return std::make_pair(host, static_cast<unsigned short>(port));
 }
 
@@ -163,7 +166,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto body = auth_->unwrap_request(req);
     if (!body) {
       logger("sim")->info("cannot unwrap the request body from {}: {}", info_.client_ip, body.error().message);
-      return send(HttpReply{400, {}, false}, std::exchange(auth_headers_, {}));
+      return send(HttpReply{http_status_for(body.error().code), {}, false}, std::exchange(auth_headers_, {}));
     }
     RequestContext ctx;
     ctx.user = decision.user;
@@ -271,15 +274,13 @@ Server::~Server() { stop(); }
 Result<unsigned short> Server::start() {
   if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
     tls_context_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
-    if (auto configured = tls::configure_server(*tls_context_, options_.tls_cert, options_.tls_key); !configured)
-      return configured.error();
+    WINCERT_TRY(tls::configure_server(*tls_context_, options_.tls_cert, options_.tls_key));
     boost::system::error_code ec;
-    auto end_point = tls_server_end_point_hash(options_.tls_cert);
-    if (!end_point) return end_point.error();
-    tls_server_end_point_ = std::move(end_point.value());
+    WINCERT_ASSIGN_OR_RETURN(auto end_point, tls_server_end_point_hash(options_.tls_cert));
+    tls_server_end_point_ = std::move(end_point);
     if (!options_.client_ca.empty()) {
       tls_context_->load_verify_file(options_.client_ca, ec);
-      if (ec) return Error::permanent("cannot load --client-ca " + options_.client_ca + ": " + ec.message());
+      if (ec) return Error::invalid_argument("cannot load --client-ca " + options_.client_ca + ": " + ec.message());
       tls_context_->set_verify_mode(net::ssl::verify_peer, ec);  // a certificate, when sent, must chain to it
     } else if (options_.request_client_certificate) {
       tls_context_->set_verify_mode(net::ssl::verify_peer, ec);  // ask for one; the certificate map decides
@@ -288,15 +289,16 @@ Result<unsigned short> Server::start() {
   }
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
-  if (ec) return Error::invalid("--listen host '" + options_.listen_host + "' is not an IP address");
+  if (ec) return Error::invalid_argument("--listen host '" + options_.listen_host + "' is not an IP address");
   tcp::endpoint endpoint(address, options_.port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    return Error::transient("cannot listen on " + options_.listen_host + ":" + std::to_string(options_.port) + ": " +
-                            ec.message());
+    return Error::unavailable("cannot listen on " + options_.listen_host + ":" + std::to_string(options_.port) + ": " +
+                              ec.message())
+        .with_system_status(SystemStatusKind::kErrno, static_cast<std::uint32_t>(ec.value()));
   unsigned short port = acceptor_.local_endpoint().port();
   do_accept();
   return port;

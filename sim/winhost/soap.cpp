@@ -91,20 +91,21 @@ std::string sniff_message_id(std::string_view text) {
 Result<WsmanRequest> parse_request(std::string_view text) {
   WsmanRequest req;
   req.doc = std::make_unique<pugi::xml_document>();
-  if (auto st = x::parse(*req.doc, text); !st) return st.error();
+  WINCERT_TRY(x::parse(*req.doc, text));
   auto envelope = req.doc->document_element();
-  if (!x::is(envelope, ns::kSoap, "Envelope")) return Error::invalid("the root element is not a SOAP 1.2 Envelope");
+  if (!x::is(envelope, ns::kSoap, "Envelope"))
+    return Error::invalid_argument("the root element is not a SOAP 1.2 Envelope");
   auto header = x::child(envelope, ns::kSoap, "Header");
-  if (!header) return Error::invalid("the envelope has no Header");
+  if (!header) return Error::invalid_argument("the envelope has no Header");
   req.body = x::child(envelope, ns::kSoap, "Body");
-  if (!req.body) return Error::invalid("the envelope has no Body");
+  if (!req.body) return Error::invalid_argument("the envelope has no Body");
   req.action = x::text(x::child(header, ns::kAddressing, "Action"));
   req.message_id = x::text(x::child(header, ns::kAddressing, "MessageID"));
   req.to = x::text(x::child(header, ns::kAddressing, "To"));
   req.resource_uri = x::text(x::child(header, ns::kWsman, "ResourceURI"));
   if (auto t = x::child(header, ns::kWsman, "OperationTimeout")) {
     auto ms = parse_duration_ms(x::text(t));
-    if (!ms) return Error::invalid("OperationTimeout '" + x::text(t) + "' is not an xs:duration");
+    if (!ms) return Error::invalid_argument("OperationTimeout '" + x::text(t) + "' is not an xs:duration");
     req.operation_timeout_ms = ms;
   }
   if (auto m = x::child(header, ns::kWsman, "MaxEnvelopeSize")) {
@@ -112,7 +113,7 @@ Result<WsmanRequest> parse_request(std::string_view text) {
     long long n = 0;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc() || ptr != v.data() + v.size() || n <= 0)
-      return Error::invalid("MaxEnvelopeSize '" + v + "' is not a positive number");
+      return Error::invalid_argument("MaxEnvelopeSize '" + v + "' is not a positive number");
     req.max_envelope_size = n;
   }
   if (auto set = x::child(header, ns::kWsman, "SelectorSet"))
@@ -121,8 +122,8 @@ Result<WsmanRequest> parse_request(std::string_view text) {
   if (auto set = x::child(header, ns::kWsman, "OptionSet"))
     for (auto o : x::children(set, ns::kWsman, "Option"))
       req.options[x::attribute(o, "Name").value()] = x::text(o);
-  if (req.action.empty()) return Error::invalid("the header has no wsa:Action");
-  if (req.message_id.empty()) return Error::invalid("the header has no wsa:MessageID");
+  if (req.action.empty()) return Error::invalid_argument("the header has no wsa:Action");
+  if (req.message_id.empty()) return Error::invalid_argument("the header has no wsa:MessageID");
   return req;
 }
 

@@ -31,7 +31,7 @@ Result<WindowsModel> WindowsModel::load(const std::string& path) {
   ss << in.rdbuf();
   auto parsed = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object())
-    return Error::invalid("model file " + path + " is not a JSON object: fix or delete it");
+    return Error::invalid_argument("model file " + path + " is not a JSON object: fix or delete it");
   for (auto& [key, value] : parsed.items()) model.data_[key] = value;
   return model;
 }
@@ -45,12 +45,13 @@ Status WindowsModel::save_to(const std::string& path) const {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Error::permanent("cannot write the model file " + tmp + ": check the directory permissions");
+    if (!out)
+      return Error::failed_precondition("cannot write the model file " + tmp + ": check the directory permissions");
     out << data_.dump(2) << "\n";
-    if (!out) return Error::permanent("writing the model file " + tmp + " failed (disk full?)");
+    if (!out) return Error::resource_exhausted("writing the model file " + tmp + " failed (disk full?)");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error::permanent("cannot replace the model file " + path);
+    return Error::failed_precondition("cannot replace the model file " + path);
   return {};
 }
 

@@ -6,6 +6,7 @@
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
+#include "sim/winhost/error_reply.hpp"
 #include "sim/winhost/windows_model.hpp"
 #include "winrm/namespaces.hpp"
 #include "winrm/xml.hpp"
@@ -65,7 +66,7 @@ void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCall
     stats_.requests_by_action["Invalid"]++;
     stats_.faults++;
     logger("sim")->info("malformed request from {}: {}", ctx.client_ip, parsed.error().message);
-    done(fault_reply(schema_validation_fault(parsed.error().message), sniff_message_id(body), fallback_machine));
+    done(fault_reply(wsman_fault_for(parsed.error()), sniff_message_id(body), fallback_machine));
     return;
   }
   WsmanRequest& req = parsed.value();

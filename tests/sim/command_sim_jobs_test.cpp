@@ -1,5 +1,6 @@
 // command-sim: schedules, job configurations (checked against the Universal Orchestrator fixtures),
 // inventory, reenrollment CSR signing, completions (dedup), cancellation and the test-PFX admin call.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -10,6 +11,7 @@
 #include "common/secret.hpp"
 #include "sim/command/json_util.hpp"
 #include "tests/sim/command_sim_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 namespace wincert::sim::command::testing {
 namespace {
@@ -489,7 +491,7 @@ TEST_F(CommandSimJobsTest, TestPfxForAddJobs) {
   EXPECT_EQ(opened->leaf->info.sans.size(), 2u);
   ASSERT_EQ(opened->chain.size(), 1u);  // the CA comes along
   EXPECT_EQ(opened->chain[0].info.subject, "CN=command-sim CA, O=wincert-agent simulator");
-  EXPECT_FALSE(certstore::open_pfx(der, Secret("wrong"), "test").ok());
+  EXPECT_THAT(certstore::open_pfx(der, Secret("wrong"), "test"), HasCode(ErrorCode::kInvalidArgument));
   // EC keys and legacy (3DES) encryption for old Windows versions.
   Json ec = admin_post(*http, "/admin/pfx",
                        {{"Subject", "CN=ec.example.com"},

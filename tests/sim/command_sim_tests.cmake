@@ -6,9 +6,10 @@ if(TARGET command-sim)
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_api_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_jobs_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_ops_test.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_errors_test.cpp)
   target_link_libraries(command_sim_tests PRIVATE command_sim_lib wincert_certstore OpenSSL::SSL OpenSSL::Crypto
-    GTest::gtest_main wincert_warnings)
+    wincert_test_matchers GTest::gmock GTest::gtest_main wincert_warnings)
   add_dependencies(command_sim_tests command-sim)
   # WINCERT_SHARED_DIR (the fixtures) comes from tests/CMakeLists.txt.
   target_compile_definitions(command_sim_tests PRIVATE WINCERT_COMMAND_SIM="$<TARGET_FILE:command-sim>")

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model_e2e_fixture.hpp"
+#include "tests/support/result_matchers.hpp"
 
 namespace wincert::sim::model::testing {
 namespace {
@@ -119,7 +120,7 @@ TEST_F(ModelE2eFaults, RestartTimeoutIsTransientAccessDeniedAndMissingProviderAr
   certstore::remote::RemoteSqlBindings sql(caller);
   auto restarted = run(sql.restart({"MSSQLSERVER"}));
   ASSERT_FALSE(restarted.ok());
-  EXPECT_TRUE(restarted.error().retryable()) << restarted.error().message;
+  EXPECT_THAT(restarted, IsRetryable());
   EXPECT_NE(restarted.error().message.find("did not restart within"), std::string::npos) << restarted.error().message;
 
   auto chain = make_chain("denied.example.com");
@@ -129,7 +130,7 @@ TEST_F(ModelE2eFaults, RestartTimeoutIsTransientAccessDeniedAndMissingProviderAr
   add.password = Secret(chain.password);
   auto denied = run(store.add(add));
   ASSERT_FALSE(denied.ok());
-  EXPECT_FALSE(denied.error().retryable());
+  EXPECT_THAT(denied, ::testing::Not(IsRetryable()));
   EXPECT_NE(denied.error().message.find("Access is denied"), std::string::npos) << denied.error().message;
   EXPECT_EQ(denied.error().message.find(chain.password), std::string::npos);
 

@@ -5,9 +5,10 @@ add_executable(winhost_model_tests
   ${CMAKE_CURRENT_LIST_DIR}/model_test_support.cpp
   ${CMAKE_CURRENT_LIST_DIR}/model_store_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/model_bindings_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/model_csr_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/model_csr_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/model_crypto_test.cpp)
 target_link_libraries(winhost_model_tests PRIVATE winhost_model winhost_sim_lib wincert_certstore OpenSSL::Crypto
-  GTest::gtest_main wincert_warnings)
+  wincert_test_matchers GTest::gmock GTest::gtest_main wincert_warnings)
 target_compile_definitions(winhost_model_tests PRIVATE
   WINCERT_CERTSTORE_SCRIPT_DIR="${PROJECT_SOURCE_DIR}/certstore/scripts"
   WINCERT_MODEL_EXAMPLE="${PROJECT_SOURCE_DIR}/sim/winhost/model/example-model.json")
@@ -20,7 +21,8 @@ if(TARGET wincert_agent_lib AND TARGET winhost-sim)
     ${CMAKE_CURRENT_LIST_DIR}/model_e2e_ops_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/model_test_support.cpp)
   target_link_libraries(winhost_model_e2e_tests PRIVATE wincert_agent_lib winhost_model winhost_sim_lib
-    wincert_certstore wincert_winrm OpenSSL::Crypto OpenSSL::SSL GTest::gtest_main wincert_warnings)
+    wincert_certstore wincert_winrm OpenSSL::Crypto OpenSSL::SSL wincert_test_matchers GTest::gmock GTest::gtest_main
+    wincert_warnings)
   wincert_asio_coroutines(winhost_model_e2e_tests
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_e2e_test.cpp ${CMAKE_CURRENT_LIST_DIR}/model_e2e_ops_test.cpp)
   add_dependencies(winhost_model_e2e_tests winhost-sim)

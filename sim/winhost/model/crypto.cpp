@@ -48,7 +48,7 @@ std::string public_key_der(const EVP_PKEY* key) {
 Result<std::string> private_key_to_pem(const EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return Error::permanent("could not encode a private key: " + drain_errors());
+    return Error::internal("could not encode a private key: " + drain_errors());
   }
   char* data = nullptr;
   const long length = BIO_get_mem_data(bio.get(), &data);
@@ -130,8 +130,8 @@ std::string private_key_family(std::string_view private_key_pem) {
 
 Result<std::optional<std::string>> pfx_private_key_pem(std::string_view pfx_der, const Secret& password) {
   const auto& ctx = pfx_context();
-  if (!ctx.context) return Error::permanent("OpenSSL could not create a library context for PFX reading");
-  if (pfx_der.empty() || pfx_der.size() > INT_MAX / 2) return Error::invalid("the PFX is empty or too large");
+  if (!ctx.context) return Error::internal("OpenSSL could not create a library context for PFX reading");
+  if (pfx_der.empty() || pfx_der.size() > INT_MAX / 2) return Error::invalid_argument("the PFX is empty or too large");
   ERR_clear_error();
   PKCS12* raw = PKCS12_init_ex(NID_pkcs7_data, ctx.context.get(), nullptr);
   const unsigned char* p = bytes_of(pfx_der);
@@ -139,7 +139,7 @@ Result<std::optional<std::string>> pfx_private_key_pem(std::string_view pfx_der,
   if (parsed == nullptr) {
     PKCS12_free(raw);
     drain_errors();
-    return Error::invalid("the PFX is corrupt");
+    return Error::invalid_argument("the PFX is corrupt");
   }
   Pkcs12Ptr p12(parsed);
   const std::string& pass = password.reveal();
@@ -158,13 +158,43 @@ Result<std::optional<std::string>> pfx_private_key_pem(std::string_view pfx_der,
   X509StackPtr others(others_raw);
   if (ok != 1) {
     drain_errors();
-    return Error::invalid("the PFX could not be decrypted");
+    return Error::invalid_argument("the PFX could not be decrypted");
   }
   ERR_clear_error();
   if (!key) return std::optional<std::string>{};
-  auto pem = private_key_to_pem(key.get());
-  if (!pem) return pem.error();
-  return std::optional<std::string>(std::move(*pem));
+  WINCERT_ASSIGN_OR_RETURN(auto pem, private_key_to_pem(key.get()));
+  return std::optional<std::string>(std::move(pem));
+}
+
+bool pfx_password_is_wrong(std::string_view pfx_der, const Secret& password) {
+  const auto& ctx = pfx_context();
+  if (!ctx.context || pfx_der.empty() || pfx_der.size() > INT_MAX / 2) return false;
+  ERR_clear_error();
+  PKCS12* raw = PKCS12_init_ex(NID_pkcs7_data, ctx.context.get(), nullptr);
+  const unsigned char* p = bytes_of(pfx_der);
+  PKCS12* parsed = d2i_PKCS12(&raw, &p, static_cast<long>(pfx_der.size()));
+  if (parsed == nullptr) {
+    PKCS12_free(raw);
+    drain_errors();
+    return false;
+  }
+  Pkcs12Ptr p12(parsed);
+  const std::string& pass = password.reveal();
+  bool wrong = false;
+  if (PKCS12_mac_present(p12.get()) == 1) {
+    wrong = PKCS12_verify_mac(p12.get(), pass.c_str(), static_cast<int>(pass.size())) != 1 &&
+            !(pass.empty() && PKCS12_verify_mac(p12.get(), nullptr, 0) == 1);
+  } else {
+    EVP_PKEY* key_raw = nullptr;
+    X509* cert_raw = nullptr;
+    STACK_OF(X509)* others_raw = nullptr;
+    wrong = PKCS12_parse(p12.get(), pass.empty() ? nullptr : pass.c_str(), &key_raw, &cert_raw, &others_raw) != 1;
+    PKeyPtr key(key_raw);
+    X509Ptr cert(cert_raw);
+    X509StackPtr others(others_raw);
+  }
+  drain_errors();
+  return wrong;
 }
 
 Result<GeneratedKey> generate_key(std::string_view key_algorithm, int key_length) {
@@ -172,7 +202,7 @@ Result<GeneratedKey> generate_key(std::string_view key_algorithm, int key_length
   PKeyPtr key;
   if (alg == "RSA") {
     if (key_length < 512 || key_length > 16384 || key_length % 8 != 0) {
-      return Error::invalid("RSA key length " + std::to_string(key_length) + " is not supported");
+      return Error::invalid_argument("RSA key length " + std::to_string(key_length) + " is not supported");
     }
     key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(key_length)));
   } else {
@@ -180,13 +210,13 @@ Result<GeneratedKey> generate_key(std::string_view key_algorithm, int key_length
                         : alg == "ECDSA_P384" ? "P-384"
                         : alg == "ECDSA_P521" ? "P-521"
                                               : nullptr;
-    if (curve == nullptr) return Error::invalid("key algorithm '" + std::string(key_algorithm) + "' is not supported");
+    if (curve == nullptr)
+      return Error::invalid_argument("key algorithm '" + std::string(key_algorithm) + "' is not supported");
     key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve));
   }
-  if (!key) return Error::permanent("key generation failed: " + drain_errors());
-  auto pem = private_key_to_pem(key.get());
-  if (!pem) return pem.error();
-  return GeneratedKey{std::move(*pem), public_key_der(key.get())};
+  if (!key) return Error::internal("key generation failed: " + drain_errors());
+  WINCERT_ASSIGN_OR_RETURN(auto pem, private_key_to_pem(key.get()));
+  return GeneratedKey{std::move(pem), public_key_der(key.get())};
 }
 
 Result<std::vector<NameAttribute>> parse_certreq_subject(std::string_view inf_subject) {
@@ -205,9 +235,9 @@ Result<std::vector<NameAttribute>> parse_certreq_subject(std::string_view inf_su
     skip_spaces();
     if (i >= text.size()) break;
     const std::size_t eq = text.find('=', i);
-    if (eq == std::string::npos) return Error::invalid("'" + text.substr(i) + "' has no '='");
+    if (eq == std::string::npos) return Error::invalid_argument("'" + text.substr(i) + "' has no '='");
     std::string type(trim(std::string_view(text).substr(i, eq - i)));
-    if (type.empty()) return Error::invalid("an attribute without a name");
+    if (type.empty()) return Error::invalid_argument("an attribute without a name");
     i = eq + 1;
     skip_spaces();
     std::string value;
@@ -227,10 +257,10 @@ Result<std::vector<NameAttribute>> parse_certreq_subject(std::string_view inf_su
         }
         value += text[i++];
       }
-      if (!closed) return Error::invalid("the value of " + type + " has no closing quote");
+      if (!closed) return Error::invalid_argument("the value of " + type + " has no closing quote");
       skip_spaces();
       if (i < text.size() && text[i] != ',' && text[i] != ';' && text[i] != '+') {
-        return Error::invalid("text after the quoted value of " + type);
+        return Error::invalid_argument("text after the quoted value of " + type);
       }
     } else {
       const std::size_t end = text.find_first_of(",;+", i);
@@ -245,50 +275,50 @@ Result<std::vector<NameAttribute>> parse_certreq_subject(std::string_view inf_su
 
 Result<SanEntry> parse_certreq_san(std::string_view entry) {
   const std::size_t eq = entry.find('=');
-  if (eq == std::string_view::npos) return Error::invalid("SAN entry '" + std::string(entry) + "' has no '='");
+  if (eq == std::string_view::npos) return Error::invalid_argument("SAN entry '" + std::string(entry) + "' has no '='");
   SanEntry san{to_lower(trim(entry.substr(0, eq))), std::string(trim(entry.substr(eq + 1)))};
   if (san.type != "dns" && san.type != "ipaddress" && san.type != "email" && san.type != "upn" && san.type != "url") {
-    return Error::invalid("SAN type '" + san.type + "' is not one certreq knows");
+    return Error::invalid_argument("SAN type '" + san.type + "' is not one certreq knows");
   }
-  if (san.value.empty()) return Error::invalid("SAN entry '" + std::string(entry) + "' has an empty value");
+  if (san.value.empty()) return Error::invalid_argument("SAN entry '" + std::string(entry) + "' has an empty value");
   return san;
 }
 
 Result<std::string> make_csr(std::string_view private_key_pem, const std::vector<NameAttribute>& subject,
                              const std::vector<SanEntry>& sans) {
   auto key = load_private_key(private_key_pem);
-  if (!key) return Error::invalid("the key container holds no readable private key");
+  if (!key) return Error::invalid_argument("the key container holds no readable private key");
   ReqPtr req(X509_REQ_new());
   NamePtr name(X509_NAME_new());
-  if (!req || !name || X509_REQ_set_version(req.get(), 0) != 1) return Error::permanent("out of memory");
+  if (!req || !name || X509_REQ_set_version(req.get(), 0) != 1) return Error::resource_exhausted("out of memory");
   // The text is most specific first; the DER starts with the least specific (C=, O=, ..., CN=).
   for (auto it = subject.rbegin(); it != subject.rend(); ++it) {
     auto obj = attribute_object(it->type);
-    if (!obj) return Error::invalid("unknown subject attribute '" + it->type + "'");
+    if (!obj) return Error::invalid_argument("unknown subject attribute '" + it->type + "'");
     if (X509_NAME_add_entry_by_OBJ(name.get(), obj.get(), MBSTRING_UTF8, bytes_of(it->value),
                                    static_cast<int>(it->value.size()), -1, 0) != 1) {
       drain_errors();
-      return Error::invalid("the value of " + it->type + " is not valid for that attribute");
+      return Error::invalid_argument("the value of " + it->type + " is not valid for that attribute");
     }
   }
   if (X509_REQ_set_subject_name(req.get(), name.get()) != 1 || X509_REQ_set_pubkey(req.get(), key.get()) != 1) {
-    return Error::permanent("could not build the request: " + drain_errors());
+    return Error::internal("could not build the request: " + drain_errors());
   }
   if (!sans.empty()) {
     GeneralNamesPtr names(GENERAL_NAMES_new());
-    if (!names) return Error::permanent("out of memory");
+    if (!names) return Error::resource_exhausted("out of memory");
     for (const auto& san : sans) {
       GeneralNamePtr gn;
       if (san.type == "ipaddress") {
         ASN1_OCTET_STRING* ip = a2i_IPADDRESS(san.value.c_str());
         if (ip == nullptr) {
           ERR_clear_error();
-          return Error::invalid("'" + san.value + "' is not an IP address");
+          return Error::invalid_argument("'" + san.value + "' is not an IP address");
         }
         gn.reset(GENERAL_NAME_new());
         if (!gn) {
           ASN1_OCTET_STRING_free(ip);
-          return Error::permanent("out of memory");
+          return Error::resource_exhausted("out of memory");
         }
         GENERAL_NAME_set0_value(gn.get(), GEN_IPADD, ip);
       } else if (san.type == "upn") {
@@ -300,7 +330,7 @@ Result<std::string> make_csr(std::string_view private_key_pem, const std::vector
           ASN1_TYPE_free(value);
           ASN1_UTF8STRING_free(text);
           ASN1_OBJECT_free(oid);
-          return Error::permanent("out of memory");
+          return Error::resource_exhausted("out of memory");
         }
         ASN1_TYPE_set(value, V_ASN1_UTF8STRING, text);
         GENERAL_NAME_set0_othername(gn.get(), oid, value);
@@ -310,29 +340,29 @@ Result<std::string> make_csr(std::string_view private_key_pem, const std::vector
         gn.reset(GENERAL_NAME_new());
         if (!text || !gn || ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size())) != 1) {
           ASN1_IA5STRING_free(text);
-          return Error::permanent("out of memory");
+          return Error::resource_exhausted("out of memory");
         }
         GENERAL_NAME_set0_value(gn.get(), kind, text);
       }
-      if (sk_GENERAL_NAME_push(names.get(), gn.get()) <= 0) return Error::permanent("out of memory");
+      if (sk_GENERAL_NAME_push(names.get(), gn.get()) <= 0) return Error::resource_exhausted("out of memory");
       (void)gn.release();
     }
     ExtensionStackPtr extensions(sk_X509_EXTENSION_new_null());
     ExtensionPtr ext(X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get()));
     if (!extensions || !ext || sk_X509_EXTENSION_push(extensions.get(), ext.get()) <= 0) {
-      return Error::permanent("could not encode the SAN extension: " + drain_errors());
+      return Error::internal("could not encode the SAN extension: " + drain_errors());
     }
     (void)ext.release();
     if (X509_REQ_add_extensions(req.get(), extensions.get()) != 1) {
-      return Error::permanent("could not add the SAN extension: " + drain_errors());
+      return Error::internal("could not add the SAN extension: " + drain_errors());
     }
   }
   if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
-    return Error::permanent("signing the request failed: " + drain_errors());
+    return Error::internal("signing the request failed: " + drain_errors());
   }
   unsigned char* der = nullptr;
   const int length = i2d_X509_REQ(req.get(), &der);
-  if (length <= 0) return Error::permanent("could not encode the request: " + drain_errors());
+  if (length <= 0) return Error::internal("could not encode the request: " + drain_errors());
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
   OPENSSL_free(der);
   return out;

@@ -28,6 +28,11 @@ std::string private_key_family(std::string_view private_key_pem);
 // the PFX with the certstore helper (password checked); an Error here is a file OpenSSL cannot reparse.
 Result<std::optional<std::string>> pfx_private_key_pem(std::string_view pfx_der, const Secret& password);
 
+// True when the bytes are a PKCS#12 file and the password does not open it: its MAC does not verify (the
+// empty and the absent password count alike, as on Windows), or, without a MAC, it cannot be decrypted.
+// False for bytes that are no PKCS#12 at all. Tells Windows' "wrong password" from its other PFX errors.
+bool pfx_password_is_wrong(std::string_view pfx_der, const Secret& password);
+
 struct GeneratedKey {
   std::string private_key_pem;  // PKCS#8
   std::string public_key_der;   // SubjectPublicKeyInfo

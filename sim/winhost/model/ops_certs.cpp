@@ -42,34 +42,50 @@ struct Item {
   std::optional<std::string> private_key_pem;
 };
 
-// Opens the bytes the way Windows does; empty with `why` set when they cannot be opened.
-std::vector<Item> open_contents(const std::string& bytes, ContentType type, const Secret& password, std::string& why) {
+// Why Windows could not open the bytes; each reason has its own Windows text and certutil exit code.
+enum class OpenFailure { kNone, kNoObject, kWrongPassword, kOther };
+
+std::string_view windows_text(OpenFailure failure) {
+  switch (failure) {
+    case OpenFailure::kNoObject:
+      return "Cannot find the requested object.";
+    case OpenFailure::kWrongPassword:
+      return "The specified network password is not correct.";
+    case OpenFailure::kNone:
+    case OpenFailure::kOther:
+      break;
+  }
+  return "An internal error occurred.";
+}
+
+// Opens the bytes the way Windows does; empty with `failure` set when they cannot be opened.
+std::vector<Item> open_contents(const std::string& bytes, ContentType type, const Secret& password,
+                                OpenFailure& failure) {
   std::vector<Item> out;
   if (type == ContentType::kCert) {
     auto info = certstore::parse_certificate_der(bytes);
     if (!info) {
-      why = "Cannot find the requested object.";
+      failure = OpenFailure::kNoObject;
       return out;
     }
     out.push_back({bytes, info->subject, info->issuer, {}, std::nullopt});
     return out;
   }
   if (type != ContentType::kPfx) {
-    why = "Cannot find the requested object.";
+    failure = OpenFailure::kNoObject;
     return out;
   }
   auto pfx = certstore::open_pfx(bytes, password, "in this job");
   if (!pfx) {
-    why = pfx.error().message.find("wrong password") != std::string::npos
-              ? "The specified network password is not correct."
-              : "An internal error occurred.";
+    // The error's code says "invalid PFX" for a wrong password and for broken files alike: ask the file.
+    failure = pfx_password_is_wrong(bytes, password) ? OpenFailure::kWrongPassword : OpenFailure::kOther;
     return out;
   }
   std::optional<std::string> key;
   if (pfx->has_private_key && pfx->key_matches_leaf) {
     auto pem = pfx_private_key_pem(bytes, password);
     if (!pem) {
-      why = "An internal error occurred.";
+      failure = OpenFailure::kOther;
       return out;
     }
     key = std::move(*pem);
@@ -119,13 +135,13 @@ json cert_add(Host& host, const json& args) {
       status = "Replaced";
     }
     std::vector<Item> collection;  // what the chain step looks at
-    std::string why;
+    OpenFailure failure = OpenFailure::kNone;
     if (!provider.empty()) {
       host.assert_provider(provider);
       if (type == ContentType::kPfx) {
-        collection = open_contents(bytes, type, password, why);
+        collection = open_contents(bytes, type, password, failure);
         if (collection.empty()) {
-          const bool bad_password = why.find("password") != std::string::npos;
+          const bool bad_password = failure == OpenFailure::kWrongPassword;
           fail("CommandFailed",
                "certutil could not import the certificate with provider '" + provider + "' (exit code " +
                    (bad_password ? "-2147024810): CertUtil: -importPFX command FAILED: 0x80070056 (WIN32: 86 "
@@ -154,10 +170,10 @@ json cert_add(Host& host, const json& args) {
       }
       host.changed();
     } else {
-      collection = open_contents(bytes, type, password, why);
+      collection = open_contents(bytes, type, password, failure);
       if (collection.empty()) {
         fail("PfxInvalid", "Windows could not open the PFX: Exception calling \"Import\" with \"3\" argument(s): \"" +
-                               why + "\r\n\"");
+                               std::string(windows_text(failure)) + "\r\n\"");
       }
       const Item* leaf = nullptr;
       for (const auto& item : collection) {
