@@ -51,6 +51,18 @@ bool is_connection_lost(const error_code& ec) {
 
 std::uint16_t default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
 
+// The OS's own number for a failed socket call (errno here, WSA/Win32 on Windows), kept in the detail;
+// errors of Beast's or Asio's own categories (end of stream, ...) have none.
+Error with_socket_status(Error&& error, const error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return std::move(error);
+#ifdef _WIN32
+  constexpr SystemStatusKind kKind = SystemStatusKind::kWin32;
+#else
+  constexpr SystemStatusKind kKind = SystemStatusKind::kErrno;
+#endif
+  return std::move(error).with_system_status(kKind, static_cast<std::uint32_t>(ec.value()));
+}
+
 }  // namespace
 
 // ---- URLs ----
@@ -70,24 +82,25 @@ Result<Url> parse_url(std::string_view text) {
   std::string_view rest = original;
   Url url;
   const auto scheme_end = rest.find("://");
-  if (scheme_end == std::string_view::npos) return Error::invalid("not an absolute URL (expected https://host/...)");
+  if (scheme_end == std::string_view::npos)
+    return Error::invalid_argument("not an absolute URL (expected https://host/...)");
   url.scheme = to_lower(rest.substr(0, scheme_end));
   if (url.scheme != "http" && url.scheme != "https")
-    return Error::invalid("unsupported URL scheme '" + url.scheme + "' (expected http or https)");
+    return Error::invalid_argument("unsupported URL scheme '" + url.scheme + "' (expected http or https)");
   rest.remove_prefix(scheme_end + 3);
   const auto authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   rest = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
   if (authority.find('@') != std::string_view::npos)
-    return Error::invalid("user information in the URL is not allowed (credentials belong in the secrets)");
+    return Error::invalid_argument("user information in the URL is not allowed (credentials belong in the secrets)");
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return Error::invalid("unclosed '[' in the host of the URL");
+    if (close == std::string_view::npos) return Error::invalid_argument("unclosed '[' in the host of the URL");
     url.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') return Error::invalid("unexpected text after the IPv6 address in the URL");
+      if (after.front() != ':') return Error::invalid_argument("unexpected text after the IPv6 address in the URL");
       port_text = after.substr(1);
     }
   } else {
@@ -98,13 +111,13 @@ Result<Url> parse_url(std::string_view text) {
     }
     url.host = std::string(authority);
   }
-  if (url.host.empty()) return Error::invalid("the URL has no host name");
+  if (url.host.empty()) return Error::invalid_argument("the URL has no host name");
   url.port = default_port(url.scheme);
   if (!port_text.empty()) {
     unsigned value = 0;
     auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
     if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || value == 0 || value > 65535)
-      return Error::invalid("invalid port '" + std::string(port_text) + "' in the URL");
+      return Error::invalid_argument("invalid port '" + std::string(port_text) + "' in the URL");
     url.port = static_cast<std::uint16_t>(value);
   }
   rest = rest.substr(0, rest.find('#'));
@@ -117,7 +130,7 @@ Result<Url> parse_url(std::string_view text) {
   }
   for (const char c : url.target) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error::invalid("the URL path contains a space or control character (percent-encode it)");
+      return Error::invalid_argument("the URL path contains a space or control character (percent-encode it)");
   }
   return url;
 }
@@ -128,21 +141,23 @@ bool same_origin(const Url& a, const Url& b) {
 
 Result<Url> resolve_endpoint(const Url& base, std::string_view endpoint) {
   const std::string_view text = trim(endpoint);
-  if (text.empty()) return Error::invalid("empty endpoint");
+  if (text.empty()) return Error::invalid_argument("empty endpoint");
   if (istarts_with(text, "http://") || istarts_with(text, "https://")) {
     auto url = parse_url(text);
     if (!url.ok()) return url;
     if (base.tls() && !url->tls())
-      return Error::invalid("endpoint " + url->origin() + url->path() + " would downgrade AgentsServerUri's https to " +
-                            "http: refused, credentials are never sent in clear");
+      return Error::invalid_argument("endpoint " + url->origin() + url->path() +
+                                     " would downgrade AgentsServerUri's https to " +
+                                     "http: refused, credentials are never sent in clear");
     if (!same_origin(*url, base))
-      return Error::invalid("endpoint " + url->origin() + url->path() + " is not on AgentsServerUri's origin " +
-                            base.origin() + ": refused, credentials and the session token go to Command only");
+      return Error::invalid_argument("endpoint " + url->origin() + url->path() +
+                                     " is not on AgentsServerUri's origin " + base.origin() +
+                                     ": refused, credentials and the session token go to Command only");
     return url;
   }
   for (const char c : text) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error::invalid("endpoint '" + body_excerpt(text) + "' contains a space or control character");
+      return Error::invalid_argument("endpoint '" + body_excerpt(text) + "' contains a space or control character");
   }
 
   std::string base_path = base.path();
@@ -266,10 +281,10 @@ struct HttpClient::Impl {
     deadline.cancel();
     if (resolve_ec) {
       if (*timed_out)
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                   " resolving host name '" + url.host + "': check DNS");
-      co_return Error::transient("cannot resolve host name '" + url.host + "': " + resolve_ec.message() +
-                                 ": check the URL and DNS");
+        co_return Error::deadline_exceeded("timed out after " + duration_text(options.connect_timeout) +
+                                           " resolving host name '" + url.host + "': check DNS");
+      co_return Error::unavailable("cannot resolve host name '" + url.host + "': " + resolve_ec.message() +
+                                   ": check the URL and DNS");
     }
 
     auto conn = std::make_unique<Connection>();
@@ -279,12 +294,16 @@ struct HttpClient::Impl {
     (void)endpoint;
     if (connect_ec) {
       if (connect_ec == beast::error::timeout)
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) + " connecting to " +
-                                   where + ": is the server up and reachable through the firewall?");
+        co_return Error::deadline_exceeded("timed out after " + duration_text(options.connect_timeout) +
+                                           " connecting to " + where +
+                                           ": is the server up and reachable through the firewall?");
       if (connect_ec == net::error::connection_refused)
-        co_return Error::transient("connection refused by " + where + ": is the server listening on port " +
-                                   std::to_string(url.port) + "?");
-      co_return Error::transient("cannot connect to " + where + ": " + connect_ec.message());
+        co_return with_socket_status(
+            Error::unavailable("connection refused by " + where + ": is the server listening on port " +
+                               std::to_string(url.port) + "?"),
+            connect_ec);
+      co_return with_socket_status(Error::unavailable("cannot connect to " + where + ": " + connect_ec.message()),
+                                   connect_ec);
     }
     stream->socket().set_option(tcp::no_delay(true));
     if (!url.tls()) {
@@ -299,26 +318,32 @@ struct HttpClient::Impl {
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         const int set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str())
                            : X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
-        if (set != 1) co_return Error::permanent("cannot set up host-name verification for " + url.host);
+        if (set != 1) co_return Error::internal("cannot set up host-name verification for " + url.host);
       }
       beast::get_lowest_layer(*tls).expires_after(options.connect_timeout);
       auto [hs_ec] = co_await tls->async_handshake(ssl::stream_base::client, kUseTuple);
       if (hs_ec) {
         const long verify = SSL_get_verify_result(handle);
         if (hs_ec == beast::error::timeout)
-          co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                     " in the TLS handshake with " + where);
+          co_return Error::deadline_exceeded("timed out after " + duration_text(options.connect_timeout) +
+                                             " in the TLS handshake with " + where);
         if (options.verify_peer && verify != X509_V_OK) {
+          // The peer could not prove who it is: unauthenticated, with OpenSSL's verify result as the detail.
           const std::string reason = X509_verify_cert_error_string(verify);
+          const auto verify_status = static_cast<std::uint32_t>(verify);
           if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            co_return Error::permanent("the TLS certificate of " + where + " does not match the name '" + url.host +
-                                       "' (" + reason + "): use the host name the certificate was issued for");
-          co_return Error::permanent("the TLS certificate of " + where + " is not trusted: " + reason +
-                                     ": set ServerCaFile to the CA that issued it");
+            co_return Error::unauthenticated("the TLS certificate of " + where + " does not match the name '" +
+                                             url.host + "' (" + reason +
+                                             "): use the host name the certificate was issued for")
+                .with_system_status(SystemStatusKind::kOpenSsl, verify_status);
+          co_return Error::unauthenticated("the TLS certificate of " + where + " is not trusted: " + reason +
+                                           ": set ServerCaFile to the CA that issued it")
+              .with_system_status(SystemStatusKind::kOpenSsl, verify_status);
         }
-        co_return Error::transient(
+        co_return Error::unavailable(
             "TLS handshake with " + where + " failed: " + hs_ec.message() +
-            (options.client_certificate.empty() ? std::string() : " (was the client certificate accepted?)"));
+            (options.client_certificate.empty() ? std::string() : " (was the client certificate accepted?)"))
+            .with_system_status(SystemStatusKind::kOpenSsl, static_cast<std::uint32_t>(hs_ec.value()));
       }
       conn->tls = std::move(tls);
     }
@@ -353,11 +378,12 @@ struct HttpClient::Impl {
     }
     if (write_ec) {
       if (write_ec == beast::error::timeout)
-        co_return Attempt{Error::transient("timed out after " + duration_text(options.request_timeout) + " sending " +
-                                           std::string(what) + " to " + where),
+        co_return Attempt{Error::deadline_exceeded("timed out after " + duration_text(options.request_timeout) +
+                                                   " sending " + std::string(what) + " to " + where),
                           false};
-      co_return Attempt{Error::transient("connection to " + where + " lost while sending " + std::string(what) + ": " +
-                                         write_ec.message()),
+      co_return Attempt{with_socket_status(Error::unavailable("connection to " + where + " lost while sending " +
+                                                              std::string(what) + ": " + write_ec.message()),
+                                           write_ec),
                         reused && is_connection_lost(write_ec)};
     }
 
@@ -373,27 +399,31 @@ struct HttpClient::Impl {
     if (read_ec) {
       const std::string doing = std::string(what) + " response from " + where;
       if (read_ec == beast::error::timeout)
-        co_return Attempt{
-            Error::transient("timed out after " + duration_text(options.request_timeout) + " waiting for the " + doing),
-            false};
+        co_return Attempt{Error::deadline_exceeded("timed out after " + duration_text(options.request_timeout) +
+                                                   " waiting for the " + doing),
+                          false};
       if (read_ec == http::error::body_limit)
-        co_return Attempt{Error::invalid("the " + doing + " is larger than the limit of " +
-                                         std::to_string(options.max_response_body / 1024) + " KiB"),
+        co_return Attempt{Error::invalid_argument("the " + doing + " is larger than the limit of " +
+                                                  std::to_string(options.max_response_body / 1024) + " KiB"),
                           false};
       if (read_ec == http::error::header_limit)
-        co_return Attempt{Error::invalid("the HTTP header of the " + doing + " is larger than " +
-                                         std::to_string(options.max_response_header / 1024) + " KiB"),
+        co_return Attempt{Error::invalid_argument("the HTTP header of the " + doing + " is larger than " +
+                                                  std::to_string(options.max_response_header / 1024) + " KiB"),
                           false};
       if (is_connection_lost(read_ec) || read_ec == http::error::partial_message) {
         if (!parser.got_some())
-          co_return Attempt{Error::transient("connection closed by " + where + " before the " + std::string(what) +
-                                             " response arrived (" + read_ec.message() + ")"),
+          co_return Attempt{with_socket_status(
+                                Error::unavailable("connection closed by " + where + " before the " +
+                                                   std::string(what) + " response arrived (" + read_ec.message() + ")"),
+                                read_ec),
                             reused};
-        co_return Attempt{Error::transient("connection closed by " + where + " in the middle of the " +
-                                           std::string(what) + " response"),
-                          false};
+        co_return Attempt{
+            with_socket_status(Error::unavailable("connection closed by " + where + " in the middle of the " +
+                                                  std::string(what) + " response"),
+                               read_ec),
+            false};
       }
-      co_return Attempt{Error::invalid("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
+      co_return Attempt{Error::invalid_argument("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
     }
     conn.fresh = false;
     auto response = parser.release();
@@ -413,7 +443,7 @@ struct HttpClient::Impl {
       ~PoolGuard() { impl.release_pool(pool); }
     } pool_guard{*this, pool};
     auto [slot_ec] = co_await pool.slots.async_send(error_code{}, kUseTuple);
-    if (slot_ec) co_return Error::transient(std::string(what) + " was cancelled");
+    if (slot_ec) co_return Error::cancelled(std::string(what) + " was cancelled");
     struct SlotGuard {
       Pool& pool;
       ~SlotGuard() {
@@ -431,9 +461,7 @@ struct HttpClient::Impl {
     }
     for (int attempt = 0;; ++attempt) {
       if (!conn) {
-        auto opened_conn = co_await connect(request.url);
-        if (!opened_conn.ok()) co_return opened_conn.error();
-        conn = std::move(opened_conn.value());
+        WINCERT_CO_ASSIGN_OR_RETURN(conn, co_await connect(request.url));
       }
       auto result = co_await send_once(*conn, request, what);
       if (!result.result.ok()) {
