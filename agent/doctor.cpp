@@ -273,13 +273,15 @@ std::vector<DoctorCheck> config_failure_checks(const Error& error, const std::ve
   std::vector<DoctorCheck> out;
   if (!config.empty())
     out.push_back(fail("config", path + ": " + join(config, "; "),
-                       "correct the keys named above (names and allowed values: config/agent.example.json)"));
+                       "correct the keys named above (names and allowed values: config/agent.example.json)", error));
   if (!secrets.empty())
     out.push_back(fail("secrets", join(secrets, "; "),
                        "put the secret into SecretsFile (a JSON object, chmod 600, owned by the agent's user) or "
-                       "its environment variable"));
+                       "its environment variable",
+                       error));
   if (!files.empty())
-    out.push_back(fail("files", join(files, "; "), "check the paths and that the agent's user may read them"));
+    out.push_back(
+        fail("files", join(files, "; "), "check the paths and that the agent's user may read them", error));
   return out;
 }
 
