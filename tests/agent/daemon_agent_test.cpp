@@ -472,7 +472,8 @@ TEST(AgentTest, ACommand401StopsTheAgentAndA503KeepsItTrying) {
   net::io_context io2;
   auto agent2 = make_agent(io2, test_config(busy.base(), dir2.path()), sessions);
   ASSERT_TRUE(agent2);
-  run = run_until(io2, *agent2, [&] { return busy.registrations() >= 2; }, 20s);
+  run = run_until(
+      io2, *agent2, [&] { return busy.registrations() >= 2; }, 20s);
   EXPECT_EQ(run.code, kExitOk);
   EXPECT_GE(busy.registrations(), 2);
 }
