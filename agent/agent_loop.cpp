@@ -623,7 +623,8 @@ struct Agent::Impl {
   net::awaitable<Status> submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
                                           std::vector<jobs::InventoryItem> items) {
     if (endpoint.empty())
-      co_return Error::invalid("Command sent no InventoryEndpoint for job " + job_id + ": cannot submit the inventory");
+      co_return Error::invalid_argument("Command sent no InventoryEndpoint for job " + job_id +
+                                        ": cannot submit the inventory");
     const auto bodies = inventory_bodies(job_id, items, config.inventory_max_update_bytes);
     for (std::size_t i = 0; i < bodies.size(); ++i) {
       NewEntry e;
@@ -644,7 +645,7 @@ struct Agent::Impl {
   net::awaitable<Result<std::string>> submit_csr(std::string job_id, std::int64_t audit_id, std::string endpoint,
                                                  std::string completion_endpoint, std::string csr) {
     if (endpoint.empty())
-      co_return Error::invalid("Command sent no EnrollEndpoint for job " + job_id + ": cannot submit the CSR");
+      co_return Error::invalid_argument("Command sent no EnrollEndpoint for job " + job_id + ": cannot submit the CSR");
     // PEM or bare base64: the wire wants base64 DER.
     std::string base64;
     for (std::string_view rest = csr; !rest.empty();) {
@@ -661,13 +662,11 @@ struct Agent::Impl {
     e.audit_id = audit_id;
     e.endpoint = endpoint;
     e.completion_endpoint = completion_endpoint;
-    auto stored = outbox->append(std::move(e), body);
-    if (!stored.ok()) co_return stored.error();
-    const OutboxEntry record = stored.value();
+    WINCERT_CO_ASSIGN_OR_RETURN(const OutboxEntry record, outbox->append(std::move(e), body));
     const std::string what = "CSR of job " + job_id;
 
     Backoff backoff(config.retry_initial, std::min<std::chrono::milliseconds>(config.retry_max, 30s));
-    Result<std::string> outcome = Error::transient(what + ": not sent (the agent is stopping)");
+    Result<std::string> outcome = Error::cancelled(what + ": not sent (the agent is stopping)");
     for (int attempt = 1; attempt <= kCsrAttempts; ++attempt) {
       auto tok = co_await current_token();
       if (!tok) break;
@@ -681,17 +680,19 @@ struct Agent::Impl {
       }
       if (reply->result.session_invalid()) {
         invalidate_session(*tok);
-        outcome = Error::transient(what + ": the session ended");
+        outcome = Error::aborted(what + ": the session ended").with_command_code(reply->result.code);
         continue;
       }
       if (reply->result.is_error()) {
-        outcome = Error::permanent(what + ": Command refused it: " + reply->result.describe());
+        outcome = Error::failed_precondition(what + ": Command refused it: " + reply->result.describe())
+                      .with_command_code(reply->result.code);
         break;
       }
       const std::string certificate = scalar_text(find_member(reply->body, "Certificate"));
       if (certificate.empty()) {
-        outcome = Error::permanent(what + ": Command returned no certificate" +
-                                   (reply->result.message.empty() ? "" : " (" + reply->result.describe() + ")"));
+        outcome = Error::invalid_argument(what + ": Command returned no certificate" +
+                                          (reply->result.message.empty() ? "" : " (" + reply->result.describe() + ")"))
+                      .with_command_code(reply->result.code);
       } else {
         outcome = certificate;
       }
@@ -819,7 +820,7 @@ Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Agent::~Agent() = default;
 
 Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, AgentConfig config, AgentDeps deps) {
-  if (deps.sessions == nullptr) return Error::invalid("internal error: the agent needs a store session factory");
+  if (deps.sessions == nullptr) return Error::internal("internal error: the agent needs a store session factory");
   auto impl = std::make_unique<Impl>(executor);
   impl->config = std::move(config);
   impl->deps = deps;

@@ -119,12 +119,11 @@ struct OAuthClientCredentials::Impl {
     if (!settings.scope.empty()) request.body += "&scope=" + form_encode(settings.scope);
     if (!settings.audience.empty()) request.body += "&audience=" + form_encode(settings.audience);
     const std::string what = "token request to " + url->origin() + url->path();
-    auto response = co_await http.send(std::move(request), what);
-    if (!response.ok()) co_return response.error();
-    const unsigned status = response->status;
+    WINCERT_CO_ASSIGN_OR_RETURN(HttpResponse response, co_await http.send(std::move(request), what));
+    const unsigned status = response.status;
     // A body beyond the token reply's limits (or not JSON) reads as no document: the checks below say so.
     json doc = json::value_t::discarded;
-    if (auto parsed = parse_peer_json(response->body, peer_json_limits::kTokenReply, "the token reply"); parsed.ok())
+    if (auto parsed = parse_peer_json(response.body, peer_json_limits::kTokenReply, "the token reply"); parsed.ok())
       doc = std::move(parsed.value());
     if (status != 200) {
       std::string detail;
@@ -133,16 +132,22 @@ struct OAuthClientCredentials::Impl {
         if (doc.contains("error_description") && doc["error_description"].is_string())
           detail += (detail.empty() ? "" : ": ") + doc["error_description"].get<std::string>();
       }
-      if (detail.empty()) detail = body_excerpt(response->body);
+      if (detail.empty()) detail = body_excerpt(response.body);
       const std::string message = "the token endpoint " + url->origin() + url->path() + " refused " + who() +
                                   " (HTTP " + std::to_string(status) + ", " + detail + ")";
-      if (status >= 500 || status == 429 || status == 408) co_return Error::transient(message + ": retrying later");
-      co_return Error::permanent(message + ": check ClientId, ClientSecret, Scope and Audience");
+      const int http_status = static_cast<int>(status);
+      if (status >= 500 || status == 429 || status == 408)
+        co_return Error::unavailable(message + ": retrying later").with_http_status(http_status);
+      const std::string advice = message + ": check ClientId, ClientSecret, Scope and Audience";
+      // RFC 6749 5.2: invalid_client is 401 (or 400), invalid_grant/invalid_scope 400: the credentials.
+      if (status == 400 || status == 401) co_return Error::unauthenticated(advice).with_http_status(http_status);
+      if (status == 403) co_return Error::permission_denied(advice).with_http_status(http_status);
+      co_return Error::failed_precondition(advice).with_http_status(http_status);
     }
     if (!doc.is_object() || !doc.contains("access_token") || !doc["access_token"].is_string() ||
         doc["access_token"].get_ref<const std::string&>().empty()) {
-      co_return Error::invalid("the token endpoint " + url->origin() + url->path() +
-                               " answered without an access_token (is BearerTokenUrl the token URL?)");
+      co_return Error::invalid_argument("the token endpoint " + url->origin() + url->path() +
+                                        " answered without an access_token (is BearerTokenUrl the token URL?)");
     }
     std::chrono::seconds lifetime = settings.token_lifetime;
     if (doc.contains("expires_in")) {
@@ -171,12 +176,10 @@ OAuthClientCredentials::~OAuthClientCredentials() = default;
 
 net::awaitable<Result<std::optional<Secret>>> OAuthClientCredentials::authorization() {
   auto guard = co_await impl_->lock.acquire();
-  if (!guard.locked()) co_return Error::transient("token request was cancelled");
+  if (!guard.locked()) co_return Error::cancelled("token request was cancelled");
   if (!impl_->token || impl_->now() >= impl_->refresh_at) {
     impl_->token.reset();
-    auto fetched = co_await impl_->fetch();
-    if (!fetched.ok()) co_return fetched.error();
-    impl_->token = std::move(fetched.value());
+    WINCERT_CO_ASSIGN_OR_RETURN(impl_->token, co_await impl_->fetch());
   }
   co_return std::optional<Secret>(Secret("Bearer " + impl_->token->reveal()));
 }

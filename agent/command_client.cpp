@@ -19,6 +19,13 @@ constexpr std::string_view kTenantId = "00000000-0000-0000-0000-000000000000";
 // (reference section 2): 7 requests it (a session may still be granted), 8 requires it.
 constexpr std::string_view kRenewalRequested = "A0100007";
 constexpr std::string_view kRenewalRequired = "A0100008";
+// Codes the reference does not document for Command, in the same style, as sim/command answers them
+// (sim/command/agent_api.hpp): the orchestrator awaits approval / was disapproved, and the session token is
+// not valid (expired or invalidated). Command's own codes for these are not public; when they are known,
+// they join these lists. Nothing is decided from Error.Message.
+constexpr std::string_view kAwaitingApproval = "A0100010";
+constexpr std::string_view kDisapproved = "A0100011";
+constexpr std::string_view kInvalidSession = "A0100012";
 
 std::string text_of(const json* value) {
   if (value == nullptr || value->is_null()) return {};
@@ -50,10 +57,6 @@ std::optional<std::chrono::seconds> interval_minutes(const json* value) {
   const double minutes = value->get<double>();
   if (!(minutes > 0) || minutes > 24 * 60) return std::nullopt;
   return std::chrono::seconds(std::max<long long>(1, static_cast<long long>(minutes * 60.0)));
-}
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  return to_lower(haystack).find(to_lower(needle)) != std::string::npos;
 }
 
 }  // namespace
@@ -113,11 +116,13 @@ ApiResult parse_api_result(const json& body) {
 }
 
 bool is_auth_failure(const Error& error) {
-  return error.message.find("(HTTP 401 at ") != std::string::npos ||
-         error.message.find("(HTTP 403 at ") != std::string::npos;
+  // An HTTP peer's refusal (Command, or the identity provider that issues its tokens), not a TLS
+  // certificate that failed verification (also unauthenticated, but without an HTTP status).
+  return (error.code == ErrorCode::kUnauthenticated || error.code == ErrorCode::kPermissionDenied) &&
+         error.detail.http_status != 0;
 }
 
-bool ApiResult::session_invalid() const { return is_error() && contains_ci(message, "session"); }
+bool ApiResult::session_invalid() const { return is_error() && iequals(code, kInvalidSession); }
 
 std::string ApiResult::describe() const {
   std::string out = code;
@@ -220,21 +225,21 @@ Result<RegisterReply> interpret_register_reply(const json& doc) {
   }
   // No session. Say why in the caller's terms: wait (not approved yet, or renewal merely requested)
   // or stop (disapproved, or a new auth certificate is required).
-  if (renewal_required || contains_ci(reply.result.message, "disapprov") ||
-      contains_ci(reply.result.message, "rejected")) {
+  if (renewal_required || iequals(reply.result.code, kDisapproved)) {
     reply.state = RegisterState::kRejected;
     return reply;
   }
-  if (renewal_requested || contains_ci(reply.result.message, "approv") ||
-      contains_ci(reply.result.message, "pending") || reply.result.status == ApiStatus::kSuccess ||
-      reply.result.status == ApiStatus::kWarning) {
+  if (renewal_requested || iequals(reply.result.code, kAwaitingApproval) ||
+      reply.result.status == ApiStatus::kSuccess || reply.result.status == ApiStatus::kWarning) {
     reply.state = RegisterState::kPendingApproval;
     return reply;
   }
+  // Any other Error without a session: Command may answer differently later (the C agent retries too).
   if (reply.result.is_error())
-    return Error::transient("Register: Command did not open a session (" + reply.result.describe() + ")");
-  return Error::invalid("Register: the response has neither a session token nor a Result error: " +
-                        body_excerpt(doc.dump(-1, ' ', false, json::error_handler_t::replace)));
+    return Error::unavailable("Register: Command did not open a session (" + reply.result.describe() + ")")
+        .with_command_code(reply.result.code);
+  return Error::invalid_argument("Register: the response has neither a session token nor a Result error: " +
+                                 body_excerpt(doc.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 HeartbeatReply interpret_heartbeat_reply(const json& doc) {
@@ -307,45 +312,53 @@ net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std:
                                                  const PeerJsonLimits& limits) {
   // Credentials go to AgentsServerUri's origin only (resolve() refuses others; this guards every path).
   if (!same_origin(url, identity_.base))
-    co_return Error::invalid(what + ": " + url.origin() + " is not AgentsServerUri's origin " +
-                             identity_.base.origin() + ": refused, no credentials sent");
+    co_return Error::invalid_argument(what + ": " + url.origin() + " is not AgentsServerUri's origin " +
+                                      identity_.base.origin() + ": refused, no credentials sent");
   for (int attempt = 0;; ++attempt) {
     HttpRequest request;
     request.url = url;
     request.body = body;
     auto header = co_await auth_.authorization();
-    if (!header.ok()) co_return header.error().context(what + ": authentication: ");
+    if (!header.ok()) co_return std::move(header).error().context(what + ": authentication: ");
     if (*header) request.headers.emplace_back("Authorization", (*header)->reveal());
     auto response = co_await http_.send(std::move(request), what);
-    if (!response.ok()) co_return response.error().context(what + ": ");
+    if (!response.ok()) co_return std::move(response).error().context(what + ": ");
     const unsigned status = response->status;
+    const int http_status = static_cast<int>(status);
     const std::string where = url.origin() + url.path();
     if (status == 401) {
       if (attempt == 0 && auth_.on_unauthorized()) continue;  // a fresh token may do
-      co_return Error::permanent(what + ": Command rejected " + auth_.principal() + " (HTTP 401 at " + where +
-                                 "): check the account, its password or client secret, and that it may use the "
-                                 "Orchestrators API");
+      co_return Error::unauthenticated(what + ": Command rejected " + auth_.principal() + " (HTTP 401 at " + where +
+                                       "): check the account, its password or client secret, and that it may use "
+                                       "the Orchestrators API")
+          .with_http_status(http_status);
     }
     if (status == 403)
-      co_return Error::permanent(what + ": Command refused " + auth_.principal() + " (HTTP 403 at " + where +
-                                 "): the account lacks the Agent Management permission or the certificate is not "
-                                 "trusted for agents");
+      co_return Error::permission_denied(what + ": Command refused " + auth_.principal() + " (HTTP 403 at " + where +
+                                         "): the account lacks the Agent Management permission or the certificate "
+                                         "is not trusted for agents")
+          .with_http_status(http_status);
     if (status == 404)
-      co_return Error::permanent(what + ": " + where +
+      co_return Error::not_found(what + ": " + where +
                                  " not found (HTTP 404): check AgentsServerUri (usually "
-                                 "https://host/KeyfactorAgents)");
-    if (status == 408 || status == 429 || status >= 500)
-      co_return Error::transient(what + ": Command answered HTTP " + std::to_string(status) + " " + response->reason +
-                                 " at " + where + ": " + body_excerpt(response->body));
+                                 "https://host/KeyfactorAgents)")
+          .with_http_status(http_status);
+    if (status == 408 || status == 429 || status >= 500) {
+      const std::string message = what + ": Command answered HTTP " + std::to_string(status) + " " + response->reason +
+                                  " at " + where + ": " + body_excerpt(response->body);
+      if (status == 429) co_return Error::resource_exhausted(message).with_http_status(http_status);
+      co_return Error::unavailable(message).with_http_status(http_status);
+    }
     if (status < 200 || status >= 300)
-      co_return Error::permanent(what + ": unexpected HTTP " + std::to_string(status) + " " + response->reason +
-                                 " at " + where + ": " + body_excerpt(response->body));
+      co_return Error::failed_precondition(what + ": unexpected HTTP " + std::to_string(status) + " " +
+                                           response->reason + " at " + where + ": " + body_excerpt(response->body))
+          .with_http_status(http_status);
     if (trim(response->body).empty()) co_return json::object();
     auto doc = parse_peer_ordered_json(response->body, limits, "the response from " + where);
-    if (!doc.ok()) co_return doc.error().context(what + ": ");
+    if (!doc.ok()) co_return std::move(doc).error().context(what + ": ");
     if (!doc->is_object())
-      co_return Error::invalid(what + ": the response from " + where +
-                               " is not a JSON object: " + body_excerpt(response->body));
+      co_return Error::invalid_argument(what + ": the response from " + where +
+                                        " is not a JSON object: " + body_excerpt(response->body));
     response->body = std::string();  // the text is no longer needed: free it before the caller works
     co_return std::move(doc.value());
   }
@@ -362,12 +375,9 @@ net::awaitable<Result<RegisterReply>> CommandClient::register_session(std::strin
   body["CSR"] = nullptr;
   body["Capabilities"] = capabilities;
   body["ClientParameters"] = identity_.client_parameters;
-  auto url = resolve("/Session/Register");
-  if (!url.ok()) co_return url.error();
-
-  auto doc = co_await call(*url, body.dump(), "Register", peer_json_limits::kCommandReply);
-  if (!doc.ok()) co_return doc.error();
-  co_return interpret_register_reply(*doc);
+  WINCERT_CO_ASSIGN_OR_RETURN(Url url, resolve("/Session/Register"));
+  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(url, body.dump(), "Register", peer_json_limits::kCommandReply));
+  co_return interpret_register_reply(doc);
 }
 
 net::awaitable<Result<HeartbeatReply>> CommandClient::heartbeat(std::string session_token) {
@@ -376,11 +386,9 @@ net::awaitable<Result<HeartbeatReply>> CommandClient::heartbeat(std::string sess
   body["TenantId"] = std::string(kTenantId);
   body["ClientMachine"] = identity_.orchestrator_name;
   body["SessionToken"] = session_token;
-  auto url = resolve("/Session/Heartbeat");
-  if (!url.ok()) co_return url.error();
-  auto doc = co_await call(*url, body.dump(), "Heartbeat", peer_json_limits::kCommandReply);
-  if (!doc.ok()) co_return doc.error();
-  co_return interpret_heartbeat_reply(*doc);
+  WINCERT_CO_ASSIGN_OR_RETURN(Url url, resolve("/Session/Heartbeat"));
+  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(url, body.dump(), "Heartbeat", peer_json_limits::kCommandReply));
+  co_return interpret_heartbeat_reply(doc);
 }
 
 net::awaitable<Result<JobConfigReply>> CommandClient::job_configuration(JobEntry job, std::string session_token) {
@@ -390,10 +398,8 @@ net::awaitable<Result<JobConfigReply>> CommandClient::job_configuration(JobEntry
   json body = json::object();
   body["SessionToken"] = session_token;
   body["JobId"] = job.job_id;
-  auto doc = co_await call(*url, body.dump(), what, peer_json_limits::kJobConfiguration);
-  if (!doc.ok()) co_return doc.error();
-
-  co_return interpret_job_configuration(std::move(doc.value()), job);
+  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(*url, body.dump(), what, peer_json_limits::kJobConfiguration));
+  co_return interpret_job_configuration(std::move(doc), job);
 }
 
 net::awaitable<Result<PostReply>> CommandClient::post_job_data(std::string endpoint, std::string session_token,
@@ -402,16 +408,16 @@ net::awaitable<Result<PostReply>> CommandClient::post_job_data(std::string endpo
   if (!url.ok()) co_return url.error().context(what + ": ");
   // SessionToken first, spliced in front of the stored body (which may be megabytes of inventory).
   std::string_view rest = trim(body_object);
-  if (rest.empty() || rest.front() != '{') co_return Error::invalid(what + ": stored body is not a JSON object");
+  if (rest.empty() || rest.front() != '{')
+    co_return Error::invalid_argument(what + ": stored body is not a JSON object");
   rest.remove_prefix(1);
   std::string body = "{\"SessionToken\":" + json(session_token).dump();
   if (!trim(rest).empty() && trim(rest).front() != '}') body += ",";
   body += rest;
-  auto doc = co_await call(*url, std::move(body), what, peer_json_limits::kCommandReply);
-  if (!doc.ok()) co_return doc.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(*url, std::move(body), what, peer_json_limits::kCommandReply));
   PostReply reply;
-  reply.result = parse_api_result(*doc);
-  reply.body = std::move(*doc);
+  reply.result = parse_api_result(doc);
+  reply.body = std::move(doc);
   co_return reply;
 }
 

@@ -3,10 +3,12 @@
 // CSR enrollment). JSON POSTs; every response carries a Result envelope {Status, Error{Code,
 // CodeString, Message}}. See ../shared/reference/orchestrators-api.md sections 1-4.
 //
-// Errors: transport failures, timeouts, HTTP 408/429/5xx are transient; 401 (after one re-fetched
-// OAuth token), 403, 404 and other 4xx are permanent; a body that is not the expected JSON is invalid.
-// An API-level Error (Result.Status 3) comes back inside the reply so the caller can tell "session
-// invalid" (re-register) from "Command refused this" (give up on the entry).
+// Errors carry a code and the HTTP status: transport failures and HTTP 408/5xx are unavailable, 429
+// resource_exhausted, timeouts deadline_exceeded (all transient); 401 (after one re-fetched OAuth token) is
+// unauthenticated, 403 permission_denied, 404 not_found, other statuses failed_precondition; a body that is
+// not the expected JSON is invalid_argument. An API-level Error (Result.Status 3) comes back inside the
+// reply so the caller can tell "session invalid" (re-register) from "Command refused this" (give up on
+// the entry); a refused registration carries Command's code in detail.command_code.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -37,7 +39,11 @@ struct ApiResult {
   std::string code;     // CodeString, else HResult, else Code ("A0100007")
   std::string message;  // Error.Message as Command sent it
   bool is_error() const { return status == ApiStatus::kError; }
-  // Command says the session token is no longer valid: register again.
+  // Command says the session token is no longer valid: register again. The rule: Result.Status 3 (Error)
+  // with the invalid-session code A0100012 (what sim/command answers on every job endpoint; the reference
+  // documents no code of Command's own). Any other Error, with another code or none (a ServerError),
+  // means "Command refused this": re-registering would not change the answer and would retry it forever.
+  // The message is never read. The heartbeat has its own field for it (SessionValid).
   bool session_invalid() const;
   std::string describe() const;  // "A0100007: message" or "status 3"
 };
@@ -63,9 +69,11 @@ struct SessionInfo {
 };
 
 enum class RegisterState {
-  kSession,          // token granted (possibly with a warning)
-  kPendingApproval,  // no session yet: not approved / auth certificate renewal requested (A0100007); retry later
-  kRejected,         // disapproved / auth certificate renewal required (A0100008): stop
+  kSession,  // token granted (possibly with a warning)
+  // No session yet: awaiting approval (A0100010), auth certificate renewal requested (A0100007), or a
+  // Success/Warning Result without a token; retry later.
+  kPendingApproval,
+  kRejected,  // disapproved (A0100011) / auth certificate renewal required (A0100008): stop
 };
 
 struct RegisterReply {
@@ -151,8 +159,11 @@ HeartbeatReply interpret_heartbeat_reply(const nlohmann::ordered_json& doc);
 // `doc` is moved into the reply's config (never copied); `job` fills in what the body left out.
 JobConfigReply interpret_job_configuration(nlohmann::ordered_json doc, const JobEntry& job);
 
-// True for the errors that mean "Command does not accept our credentials" (HTTP 401 after a token
-// refresh, 403): retrying with the same credentials will not help, dropping results would be wrong.
+// True for the errors that mean "Command does not accept our credentials": unauthenticated or
+// permission_denied with an HTTP status (Command's 401 after a token refresh or 403, or the identity
+// provider refusing the client credentials). Retrying with the same credentials will not help, dropping
+// results would be wrong. A TLS certificate that fails verification (unauthenticated without an HTTP
+// status) is not one.
 bool is_auth_failure(const Error& error);
 
 // Case-insensitive member lookup (Command is .NET; casing of keys is not something to bet on).

@@ -35,6 +35,8 @@ constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 
 std::uint16_t default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
 
+// The OS's own number for a failed socket call (errno here, WSA/Win32 on Windows), kept in the detail;
+// errors of Beast's or Asio's own categories (end of stream, ...) have none.
 }  // namespace
 
 // ---- URLs ----
@@ -54,24 +56,25 @@ Result<Url> parse_url(std::string_view text) {
   std::string_view rest = original;
   Url url;
   const auto scheme_end = rest.find("://");
-  if (scheme_end == std::string_view::npos) return Error::invalid("not an absolute URL (expected https://host/...)");
+  if (scheme_end == std::string_view::npos)
+    return Error::invalid_argument("not an absolute URL (expected https://host/...)");
   url.scheme = to_lower(rest.substr(0, scheme_end));
   if (url.scheme != "http" && url.scheme != "https")
-    return Error::invalid("unsupported URL scheme '" + url.scheme + "' (expected http or https)");
+    return Error::invalid_argument("unsupported URL scheme '" + url.scheme + "' (expected http or https)");
   rest.remove_prefix(scheme_end + 3);
   const auto authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   rest = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
   if (authority.find('@') != std::string_view::npos)
-    return Error::invalid("user information in the URL is not allowed (credentials belong in the secrets)");
+    return Error::invalid_argument("user information in the URL is not allowed (credentials belong in the secrets)");
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return Error::invalid("unclosed '[' in the host of the URL");
+    if (close == std::string_view::npos) return Error::invalid_argument("unclosed '[' in the host of the URL");
     url.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') return Error::invalid("unexpected text after the IPv6 address in the URL");
+      if (after.front() != ':') return Error::invalid_argument("unexpected text after the IPv6 address in the URL");
       port_text = after.substr(1);
     }
   } else {
@@ -82,13 +85,13 @@ Result<Url> parse_url(std::string_view text) {
     }
     url.host = std::string(authority);
   }
-  if (url.host.empty()) return Error::invalid("the URL has no host name");
+  if (url.host.empty()) return Error::invalid_argument("the URL has no host name");
   url.port = default_port(url.scheme);
   if (!port_text.empty()) {
     unsigned value = 0;
     auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
     if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || value == 0 || value > 65535)
-      return Error::invalid("invalid port '" + std::string(port_text) + "' in the URL");
+      return Error::invalid_argument("invalid port '" + std::string(port_text) + "' in the URL");
     url.port = static_cast<std::uint16_t>(value);
   }
   rest = rest.substr(0, rest.find('#'));
@@ -101,7 +104,7 @@ Result<Url> parse_url(std::string_view text) {
   }
   for (const char c : url.target) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error::invalid("the URL path contains a space or control character (percent-encode it)");
+      return Error::invalid_argument("the URL path contains a space or control character (percent-encode it)");
   }
   return url;
 }
@@ -112,21 +115,23 @@ bool same_origin(const Url& a, const Url& b) {
 
 Result<Url> resolve_endpoint(const Url& base, std::string_view endpoint) {
   const std::string_view text = trim(endpoint);
-  if (text.empty()) return Error::invalid("empty endpoint");
+  if (text.empty()) return Error::invalid_argument("empty endpoint");
   if (istarts_with(text, "http://") || istarts_with(text, "https://")) {
     auto url = parse_url(text);
     if (!url.ok()) return url;
     if (base.tls() && !url->tls())
-      return Error::invalid("endpoint " + url->origin() + url->path() + " would downgrade AgentsServerUri's https to " +
-                            "http: refused, credentials are never sent in clear");
+      return Error::invalid_argument("endpoint " + url->origin() + url->path() +
+                                     " would downgrade AgentsServerUri's https to " +
+                                     "http: refused, credentials are never sent in clear");
     if (!same_origin(*url, base))
-      return Error::invalid("endpoint " + url->origin() + url->path() + " is not on AgentsServerUri's origin " +
-                            base.origin() + ": refused, credentials and the session token go to Command only");
+      return Error::invalid_argument("endpoint " + url->origin() + url->path() +
+                                     " is not on AgentsServerUri's origin " + base.origin() +
+                                     ": refused, credentials and the session token go to Command only");
     return url;
   }
   for (const char c : text) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error::invalid("endpoint '" + body_excerpt(text) + "' contains a space or control character");
+      return Error::invalid_argument("endpoint '" + body_excerpt(text) + "' contains a space or control character");
   }
 
   std::string base_path = base.path();
@@ -283,7 +288,7 @@ struct HttpClient::Impl {
       ~PoolGuard() { impl.release_pool(pool); }
     } pool_guard{*this, pool};
     auto [slot_ec] = co_await pool.slots.async_send(error_code{}, kUseTuple);
-    if (slot_ec) co_return Error::transient(std::string(what) + " was cancelled");
+    if (slot_ec) co_return Error::cancelled(std::string(what) + " was cancelled");
     struct SlotGuard {
       Pool& pool;
       ~SlotGuard() {
@@ -301,9 +306,7 @@ struct HttpClient::Impl {
     }
     for (int attempt = 0;; ++attempt) {
       if (!conn) {
-        auto opened_conn = co_await connect(request.url);
-        if (!opened_conn.ok()) co_return opened_conn.error();
-        conn = std::move(opened_conn.value());
+        WINCERT_CO_ASSIGN_OR_RETURN(conn, co_await connect(request.url));
       }
       auto result = co_await send_once(*conn, request, what);
       if (!result.result.ok()) {

@@ -1,7 +1,10 @@
 // A small HTTP/1.1 client for Keyfactor Command and its OAuth token endpoint: keep-alive connections
 // (a few per origin, reused), TLS with peer verification on by default, an optional client
-// certificate, a timeout on every step and a size limit on everything read from the peer. Errors are
-// classified: connect/timeout/drop = transient; TLS trust failure = permanent; malformed HTTP = invalid.
+// certificate, a timeout on every step and a size limit on everything read from the peer. Error codes:
+// DNS/refused/reset/drop = unavailable (a failed socket call carries its errno/Win32 status), a
+// timeout = deadline_exceeded, a TLS certificate that fails verification =
+// unauthenticated with the OpenSSL verify result (SystemStatusKind::kOpenSsl), another handshake failure =
+// unavailable with kOpenSsl, malformed HTTP or a reply over a limit = invalid_argument.
 // HTTP status codes are returned as they are; the caller decides what a 401 or 503 means.
 //
 // Also here: URLs, and how the endpoints Command hands out are resolved against AgentsServerUri.

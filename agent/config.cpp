@@ -30,9 +30,10 @@ const std::set<std::string> kIgnoredUoKeys = {"extensionsdirectory", "scripttime
 // Keys that would put a secret into the main file.
 const std::set<std::string> kSecretKeys = {"password", "clientsecret", "serverpassword", "keypassword"};
 
-std::string read_text(const std::string& path, std::string& error) {
+std::string read_text(const std::string& path, std::string& error, int* error_number = nullptr) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
+    if (error_number != nullptr) *error_number = errno;
     error = "cannot read '" + path + "': " + std::strerror(errno);
     return {};
   }
@@ -51,8 +52,16 @@ class Reader {
  public:
   Reader(std::string source, std::string base_dir) : source_(std::move(source)), base_dir_(std::move(base_dir)) {}
 
-  void problem(const std::string& key, const std::string& what) { problems_.push_back(key + ": " + what); }
+  void problem(const std::string& key, const std::string& what, bool unreadable_file = false) {
+    problems_.push_back(key + ": " + what);
+    listed_.push_back({key, what, unreadable_file});
+  }
+  // A file the key names cannot be read.
+  void file_problem(const std::string& key, const std::string& path) {
+    problem(key, "cannot read '" + path + "'", true);
+  }
   const std::vector<std::string>& problems() const { return problems_; }
+  std::vector<ConfigProblem>& listed() { return listed_; }
 
   // The object's members with lowercase keys; duplicates (in any case) are a problem.
   std::map<std::string, std::pair<std::string, const json*>> members(const json& object, const std::string& prefix) {
@@ -78,6 +87,7 @@ class Reader {
   std::string source_;
   std::string base_dir_;
   std::vector<std::string> problems_;
+  std::vector<ConfigProblem> listed_;
 };
 
 // Typed access to one object's members; every key read is marked, the rest are reported unknown.
@@ -248,7 +258,8 @@ Secrets read_secrets_file(const std::string& path, Reader& reader) {
 }  // namespace
 
 Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::string& source,
-                                       const std::string& base_dir, EnvLookup env) {
+                                       const std::string& base_dir, EnvLookup env,
+                                       std::vector<ConfigProblem>* problems) {
   json doc = json::parse(strip_bom(json_text), nullptr, false, true);
   if (doc.is_discarded()) {
     // Re-parse with exceptions for the position; this file holds no secrets by design.
@@ -259,9 +270,9 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
     } catch (const json::parse_error& e) {
       where = std::string(": ") + e.what();
     }
-    return Error::invalid(source + " is not valid JSON" + where);
+    return Error::invalid_argument(source + " is not valid JSON" + where);
   }
-  if (!doc.is_object()) return Error::invalid(source + " must hold a JSON object");
+  if (!doc.is_object()) return Error::invalid_argument(source + " must hold a JSON object");
 
   // The UO's file keeps these under "AppSettings"; accept that layout too.
   json merged = json::object();
@@ -366,15 +377,14 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       w.path("ClientKeyPath", cfg.winrm.client_key);
       w.report_unknown();
       if (!cfg.winrm.ca_file.empty() && !readable_file(cfg.winrm.ca_file))
-        reader.problem(w.name("CaFile"), "cannot read '" + cfg.winrm.ca_file + "'");
+        reader.file_problem(w.name("CaFile"), cfg.winrm.ca_file);
       if (cfg.winrm.client_cert.empty() != cfg.winrm.client_key.empty()) {
         reader.problem(w.name(cfg.winrm.client_cert.empty() ? "ClientCertPath" : "ClientKeyPath"),
                        "certificate authentication to hosts needs both ClientCertPath and ClientKeyPath");
       } else if (!cfg.winrm.client_cert.empty()) {
-        if (!readable_file(cfg.winrm.client_cert))
-          reader.problem(w.name("ClientCertPath"), "cannot read '" + cfg.winrm.client_cert + "'");
+        if (!readable_file(cfg.winrm.client_cert)) reader.file_problem(w.name("ClientCertPath"), cfg.winrm.client_cert);
         if (!readable_file(cfg.winrm.client_key)) {
-          reader.problem(w.name("ClientKeyPath"), "cannot read '" + cfg.winrm.client_key + "'");
+          reader.file_problem(w.name("ClientKeyPath"), cfg.winrm.client_key);
         } else if (auto exposure = files::key_file_exposure(cfg.winrm.client_key)) {
           reader.problem(w.name("ClientKeyPath"), *exposure);
         }
@@ -483,15 +493,15 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
     reader.problem(cfg.client_cert.empty() ? "CertPath" : "KeyPath",
                    "client-certificate authentication needs both CertPath (PEM certificate) and KeyPath (PEM key)");
   } else if (!cfg.client_cert.empty()) {
-    if (!readable_file(cfg.client_cert)) reader.problem("CertPath", "cannot read '" + cfg.client_cert + "'");
+    if (!readable_file(cfg.client_cert)) reader.file_problem("CertPath", cfg.client_cert);
     if (!readable_file(cfg.client_key)) {
-      reader.problem("KeyPath", "cannot read '" + cfg.client_key + "'");
+      reader.file_problem("KeyPath", cfg.client_key);
     } else if (auto exposure = files::key_file_exposure(cfg.client_key)) {
       reader.problem("KeyPath", *exposure);
     }
   }
   if (!cfg.server_ca_file.empty() && !readable_file(cfg.server_ca_file))
-    reader.problem("ServerCaFile", "cannot read '" + cfg.server_ca_file + "'");
+    reader.file_problem("ServerCaFile", cfg.server_ca_file);
 
   Secrets secrets;
   if (!secrets_file.empty()) secrets = read_secrets_file(secrets_file, reader);
@@ -559,21 +569,31 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       if (i) message += "; ";
       message += reader.problems()[i];
     }
-    return Error::invalid(std::move(message));
+    if (problems != nullptr) *problems = std::move(reader.listed());
+    return Error::invalid_argument(std::move(message));
   }
   return cfg;
 }
 
-Result<AgentConfig> load_agent_config(const std::string& path) {
+Result<AgentConfig> load_agent_config(const std::string& path, std::vector<ConfigProblem>* problems) {
   std::string error;
-  const std::string text = read_text(path, error);
-  if (!error.empty()) return Error::invalid(error + " (--config must name the agent's JSON configuration)");
+  int error_number = 0;
+  const std::string text = read_text(path, error, &error_number);
+  if (!error.empty()) {
+    std::string message = error + " (--config must name the agent's JSON configuration)";
+    Error failure = error_number == EACCES || error_number == EPERM ? Error::permission_denied(std::move(message))
+                                                                    : Error::not_found(std::move(message));
+    return std::move(failure).with_system_status(SystemStatusKind::kErrno, static_cast<std::uint32_t>(error_number));
+  }
   const std::string base_dir = fs::absolute(fs::path(path)).parent_path().string();
-  return parse_agent_config(text, path, base_dir, [](std::string_view name) -> std::optional<std::string> {
-    const char* value = std::getenv(std::string(name).c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
-  });
+  return parse_agent_config(
+      text, path, base_dir,
+      [](std::string_view name) -> std::optional<std::string> {
+        const char* value = std::getenv(std::string(name).c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+      },
+      problems);
 }
 
 std::string describe_auth(const AgentConfig& config) {

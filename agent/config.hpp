@@ -133,11 +133,24 @@ struct AgentConfig {
 // Parses and validates a configuration. `base_dir` resolves relative paths (the config file's
 // directory); `env` looks up an environment variable (std::getenv by default in load_agent_config).
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
-Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::string& source,
-                                       const std::string& base_dir, EnvLookup env);
 
-// Reads the file, its SecretsFile and the environment.
-Result<AgentConfig> load_agent_config(const std::string& path);
+// One problem of a configuration that does not load, for callers that sort them (doctor): the key it is
+// about and what is wrong, as the error's message lists them ("KEY: what; KEY: what").
+struct ConfigProblem {
+  std::string key;               // "MaxConcurentJobs", "DoctorTargets[0].WinRM Prot", "SecretsFile"
+  std::string what;              // "unknown key", "cannot read '/etc/x.pem'"
+  bool unreadable_file = false;  // a file the key names cannot be read
+};
+
+// Errors: the text is not JSON or not an object: invalid_argument with no problems listed; keys with
+// problems: invalid_argument, every problem in the message and (when `problems` is given) listed there.
+Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::string& source,
+                                       const std::string& base_dir, EnvLookup env,
+                                       std::vector<ConfigProblem>* problems = nullptr);
+
+// Reads the file, its SecretsFile and the environment. A file that cannot be read is not_found (or
+// permission_denied) with its errno; otherwise as parse_agent_config.
+Result<AgentConfig> load_agent_config(const std::string& path, std::vector<ConfigProblem>* problems = nullptr);
 
 // "basic (DOMAIN\\user)", "oauth (client id x)", "client certificate /path": for logs, never a secret.
 std::string describe_auth(const AgentConfig& config);

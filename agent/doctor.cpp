@@ -1,5 +1,6 @@
 #include "agent/doctor.hpp"
 
+#include <openssl/x509_vfy.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,7 +18,6 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <regex>
 
 #include "agent/command_auth.hpp"
 #include "agent/command_client.hpp"
@@ -59,13 +59,96 @@ constexpr seconds kHostInfoDeadline{60};
 // The session token of the Command probe: a well-formed GUID no session ever has.
 constexpr std::string_view kProbeSessionToken = "00000000-0000-0000-0000-000000000000";
 
-DoctorCheck pass(std::string name, std::string detail) { return {true, std::move(name), std::move(detail), {}}; }
+DoctorCheck pass(std::string name, std::string detail) { return {true, std::move(name), std::move(detail), {}, {}}; }
 DoctorCheck fail(std::string name, std::string detail, std::string hint) {
-  return {false, std::move(name), std::move(detail), std::move(hint)};
+  return {false, std::move(name), std::move(detail), std::move(hint), {}};
+}
+// A failed check that keeps the error its hint was chosen from (for --json).
+DoctorCheck fail(std::string name, std::string detail, std::string hint, const Error& error) {
+  return {false, std::move(name), std::move(detail), std::move(hint), error};
 }
 
-bool has(std::string_view text, std::string_view needle) {
-  return to_lower(text).find(to_lower(needle)) != std::string::npos;
+// ---------------------------------------------------------------------------------------------------------
+// The hint table: rows of (advice, predicate on the error's code and detail), per step, first match wins.
+
+using AdviceTest = bool (*)(const Error&, const DoctorFacts&);
+struct AdviceRow {
+  DoctorAdvice advice;
+  AdviceTest matches;
+};
+
+bool tls_name_mismatch(const Error& e, const DoctorFacts&) {
+  return e.detail.system_kind == SystemStatusKind::kOpenSsl &&
+         (e.detail.system_status == X509_V_ERR_HOSTNAME_MISMATCH ||
+          e.detail.system_status == X509_V_ERR_IP_ADDRESS_MISMATCH);
+}
+// A certificate that failed verification: unauthenticated, with OpenSSL's verify result.
+bool tls_not_trusted(const Error& e, const DoctorFacts&) {
+  return e.detail.system_kind == SystemStatusKind::kOpenSsl && e.code == ErrorCode::kUnauthenticated;
+}
+bool tls_other(const Error& e, const DoctorFacts&) { return e.detail.system_kind == SystemStatusKind::kOpenSsl; }
+bool http_answered(const Error& e, const DoctorFacts&) { return e.detail.http_status != 0; }
+bool http_401(const Error& e, const DoctorFacts&) { return e.detail.http_status == 401; }
+bool http_403(const Error& e, const DoctorFacts&) { return e.detail.http_status == 403; }
+bool http_404(const Error& e, const DoctorFacts&) { return e.detail.http_status == 404; }
+bool not_reached(const Error& e, const DoctorFacts&) {
+  return e.detail.http_status == 0 && (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kDeadlineExceeded);
+}
+bool timed_out(const Error& e, const DoctorFacts&) { return e.code == ErrorCode::kDeadlineExceeded; }
+// WS-Man's quota fault, by subcode ("w:QuotaLimit") or WSManFault Code (2150859173 = 0x803381A5).
+bool quota(const Error& e, const DoctorFacts&) {
+  const std::string& fault = e.detail.wsman_fault;
+  const bool quota_fault =
+      fault == "2150859173" || (fault.size() >= 10 && fault.compare(fault.size() - 10, 10, "QuotaLimit") == 0);
+  return quota_fault || e.code == ErrorCode::kResourceExhausted;
+}
+bool gss_or_sspi(const Error& e, const DoctorFacts&) {
+  return e.detail.system_kind == SystemStatusKind::kGss || e.detail.system_kind == SystemStatusKind::kSspi;
+}
+// Basic over plain http without AllowUnencrypted is refused before anything is sent: no peer fact at all.
+bool refused_in_clear(const Error& e, const DoctorFacts& facts) {
+  return facts.basic_over_http && e.detail.empty() && !e.retryable();
+}
+bool script_failed(const Error& e, const DoctorFacts&) { return !e.detail.script_category.empty(); }
+
+constexpr AdviceRow kTokenRows[] = {
+    {DoctorAdvice::kTlsName, tls_name_mismatch},
+    {DoctorAdvice::kTlsTrust, tls_not_trusted},
+    {DoctorAdvice::kTls, tls_other},
+    {DoctorAdvice::kCredentials, http_answered},  // any answer but 200 is the identity provider's refusal
+    {DoctorAdvice::kUnreachable, not_reached},
+};
+constexpr AdviceRow kCallRows[] = {
+    {DoctorAdvice::kTlsName, tls_name_mismatch},
+    {DoctorAdvice::kTlsTrust, tls_not_trusted},
+    {DoctorAdvice::kTls, tls_other},
+    {DoctorAdvice::kCredentials, http_401},
+    {DoctorAdvice::kPermission, http_403},
+    {DoctorAdvice::kNoApi, http_404},
+    {DoctorAdvice::kSlow, timed_out},
+};
+constexpr AdviceRow kWinrmRows[] = {
+    {DoctorAdvice::kCredentials, http_401},
+    {DoctorAdvice::kTlsName, tls_name_mismatch},
+    {DoctorAdvice::kTlsTrust, tls_not_trusted},
+    {DoctorAdvice::kTls, tls_other},
+    {DoctorAdvice::kQuota, quota},
+    {DoctorAdvice::kKerberos, gss_or_sspi},
+    {DoctorAdvice::kUnencrypted, refused_in_clear},
+    {DoctorAdvice::kSlow, timed_out},
+    {DoctorAdvice::kScript, script_failed},
+};
+
+template <std::size_t N>
+DoctorAdvice first_match(const AdviceRow (&rows)[N], const Error& error, const DoctorFacts& facts) {
+  for (const AdviceRow& row : rows) {
+    if (row.matches(error, facts)) return row.advice;
+  }
+  return DoctorAdvice::kGeneric;
+}
+
+bool is_tls(DoctorAdvice advice) {
+  return advice == DoctorAdvice::kTlsName || advice == DoctorAdvice::kTlsTrust || advice == DoctorAdvice::kTls;
 }
 
 template <typename D>
@@ -167,65 +250,39 @@ net::awaitable<TcpProbe> probe_tcp(std::string host, std::uint16_t port, millise
 // ---------------------------------------------------------------------------------------------------------
 // Configuration
 
-struct Problem {
-  std::string check;
-  std::string text;
-};
-
-// load_agent_config reports every problem in one message "SOURCE: KEY: what; KEY: what"; each goes to
-// the check it belongs to.
-std::vector<Problem> split_config_problems(const std::string& message, const std::string& source) {
-  std::string body = message;
-  if (body.rfind(source + ": ", 0) == 0) body = body.substr(source.size() + 2);
-  static const std::regex kKeyed(R"(^[A-Za-z/][A-Za-z0-9 ._/\[\]]*: )");
-  std::vector<std::string> pieces;
-  std::size_t start = 0;
-  while (start <= body.size()) {
-    const std::size_t semi = body.find("; ", start);
-    const std::string piece = body.substr(start, semi == std::string::npos ? std::string::npos : semi - start);
-    if (!pieces.empty() && !std::regex_search(piece, kKeyed)) {
-      pieces.back() += "; " + piece;  // a '; ' inside one problem's text
-    } else {
-      pieces.push_back(piece);
-    }
-    if (semi == std::string::npos) break;
-    start = semi + 2;
+// load_agent_config lists every problem with the key it is about; each goes to the check it belongs to.
+std::vector<DoctorCheck> config_failure_checks(const Error& error, const std::vector<ConfigProblem>& problems,
+                                               const std::string& path) {
+  if (error.code != ErrorCode::kInvalidArgument) {  // the file itself cannot be read
+    return {fail("config", error.message, "check the --config path and that this user can read the file", error)};
   }
-  std::vector<Problem> out;
-  for (const auto& piece : pieces) {
-    const std::string key = piece.substr(0, piece.find(':'));
-    std::string check = "config";
-    if (key == "Password" || key == "ClientSecret" || key == "SecretsFile") {
-      check = "secrets";
-    } else if (has(piece, "cannot read '")) {
-      check = "files";
-    }
-    out.push_back({check, piece});
-  }
-  return out;
-}
-
-std::vector<DoctorCheck> config_failure_checks(const std::string& message, const std::string& path) {
-  if (has(message, "--config must name")) {
-    return {fail("config", message, "check the --config path and that this user can read the file")};
-  }
-  if (has(message, "is not valid JSON") || has(message, "must hold a JSON object")) {
-    return {fail("config", message, "fix the JSON syntax at the position shown (compare config/agent.example.json)")};
+  if (problems.empty()) {  // not JSON, or not an object
+    return {fail("config", error.message,
+                 "fix the JSON syntax at the position shown (compare config/agent.example.json)", error)};
   }
   std::vector<std::string> config, secrets, files;
-  for (const auto& p : split_config_problems(message, path)) {
-    (p.check == "secrets" ? secrets : p.check == "files" ? files : config).push_back(p.text);
+  for (const auto& p : problems) {
+    const std::string text = p.key + ": " + p.what;
+    if (p.key == "Password" || p.key == "ClientSecret" || p.key == "SecretsFile") {
+      secrets.push_back(text);
+    } else if (p.unreadable_file) {
+      files.push_back(text);
+    } else {
+      config.push_back(text);
+    }
   }
   std::vector<DoctorCheck> out;
   if (!config.empty())
     out.push_back(fail("config", path + ": " + join(config, "; "),
-                       "correct the keys named above (names and allowed values: config/agent.example.json)"));
+                       "correct the keys named above (names and allowed values: config/agent.example.json)", error));
   if (!secrets.empty())
     out.push_back(fail("secrets", join(secrets, "; "),
                        "put the secret into SecretsFile (a JSON object, chmod 600, owned by the agent's user) or "
-                       "its environment variable"));
+                       "its environment variable",
+                       error));
   if (!files.empty())
-    out.push_back(fail("files", join(files, "; "), "check the paths and that the agent's user may read them"));
+    out.push_back(
+        fail("files", join(files, "; "), "check the paths and that the agent's user may read them", error));
   return out;
 }
 
@@ -404,11 +461,11 @@ bool tcp_checks(const TcpProbe& probe, const std::string& prefix, const std::str
   return true;
 }
 
-std::string tls_hint(const std::string& message, std::string_view ca_key, std::string_view name_key) {
-  if (has(message, "does not match"))
+std::string tls_hint(DoctorAdvice advice, std::string_view ca_key, std::string_view name_key) {
+  if (advice == DoctorAdvice::kTlsName)
     return "use the host name the certificate was issued for in " + std::string(name_key) +
            " (or reissue the certificate with this name)";
-  if (has(message, "not trusted"))
+  if (advice == DoctorAdvice::kTlsTrust)
     return "set " + std::string(ca_key) + " to the PEM CA that issued the server's certificate";
   return "check that the port speaks HTTPS and, if a client certificate is required, CertPath/KeyPath";
 }
@@ -448,7 +505,8 @@ net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, T
   use.user_agent_suffix = " (doctor)";
   auto command = make_command_connection(executor, cfg, use);
   if (!command.ok()) {
-    out.push_back(fail("command tls", command.error().message, "check ServerCaFile, CertPath and KeyPath (PEM files)"));
+    out.push_back(fail("command tls", command.error().message, "check ServerCaFile, CertPath and KeyPath (PEM files)",
+                       command.error()));
     co_return out;
   }
   CommandAuth* auth = command->auth.get();
@@ -458,23 +516,46 @@ net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, T
                                 : "certificate verified against ServerCaFile " + cfg.server_ca_file;
 
   if (cfg.auth_mode == CommandAuthMode::kOAuth) {
+    const std::string reachable_hint =
+        "is the identity provider running and reachable at BearerTokenUrl (port, firewall)?";
+    // The identity provider's name and port are probed like Command's, so a failure names the step.
+    if (auto token_url = parse_url(cfg.oauth.token_url); token_url.ok()) {
+      auto idp = co_await probe_tcp(token_url->host, token_url->port, timeouts.command_connect);
+      const std::string idp_where = token_url->authority();
+      if (!idp.resolved) {
+        out.push_back(fail("command oauth",
+                           idp.timed_out ? "no DNS answer for '" + token_url->host + "' within " +
+                                               duration_text(timeouts.command_connect)
+                                         : "cannot resolve '" + token_url->host + "': " + idp.error,
+                           "check the host name in BearerTokenUrl and DNS"));
+        co_return out;
+      }
+      if (!idp.connected) {
+        out.push_back(fail("command oauth",
+                           idp.refused ? "connection refused to " + idp_where
+                           : idp.timed_out
+                               ? "no answer from " + idp_where + " within " + duration_text(timeouts.command_connect)
+                               : "cannot connect to " + idp_where + ": " + idp.error,
+                           reachable_hint));
+        co_return out;
+      }
+    }
     auto header = co_await auth->authorization();
     if (!header.ok()) {
-      const std::string& m = header.error().message;
+      const Error& error = header.error();
+      const DoctorAdvice advice = doctor_advice(DoctorStep::kCommandToken, error);
       std::string hint;
-      if (has(m, "cannot resolve")) {
-        hint = "check the host name in BearerTokenUrl and DNS";
-      } else if (has(m, "connection refused") || has(m, "connecting to") || has(m, "cannot connect")) {
-        hint = "is the identity provider running and reachable at BearerTokenUrl (port, firewall)?";
-      } else if (has(m, "TLS")) {
-        hint = tls_hint(m, "ServerCaFile", "BearerTokenUrl");
-      } else if (has(m, "refused")) {
+      if (is_tls(advice)) {
+        hint = tls_hint(advice, "ServerCaFile", "BearerTokenUrl");
+      } else if (advice == DoctorAdvice::kUnreachable) {
+        hint = reachable_hint;
+      } else if (advice == DoctorAdvice::kCredentials) {
         hint = "check ClientId and the client secret (SecretsFile \"ClientSecret\" or " +
                std::string(kClientSecretEnv) + "), Scope and Audience against the identity provider";
       } else {
         hint = "check BearerTokenUrl is the identity provider's token endpoint";
       }
-      out.push_back(fail("command oauth", what_failed(m), hint));
+      out.push_back(fail("command oauth", what_failed(error.message), hint, error));
       co_return out;
     }
     out.push_back(
@@ -486,13 +567,15 @@ net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, T
   auto reply = co_await client.heartbeat(probe_token);
   const std::string endpoint = base->origin() + base->path() + "/Session/Heartbeat";
   if (!reply.ok()) {
-    const std::string& m = reply.error().message;
-    if (base->tls() && has(m, "TLS")) {
-      out.push_back(fail("command tls", what_failed(m), tls_hint(m, "ServerCaFile", "AgentsServerUri")));
+    const Error& error = reply.error();
+    const std::string& m = error.message;
+    const DoctorAdvice advice = doctor_advice(DoctorStep::kCommandCall, error);
+    if (base->tls() && is_tls(advice)) {
+      out.push_back(fail("command tls", what_failed(m), tls_hint(advice, "ServerCaFile", "AgentsServerUri"), error));
       co_return out;
     }
     if (base->tls()) out.push_back(pass("command tls", "handshake with " + base->authority() + ", " + trust));
-    if (has(m, "(HTTP 401")) {
+    if (advice == DoctorAdvice::kCredentials) {
       std::string hint;
       switch (cfg.auth_mode) {
         case CommandAuthMode::kBasic:
@@ -510,24 +593,27 @@ net::awaitable<std::vector<DoctorCheck>> check_command(const AgentConfig& cfg, T
               "its CA for agents";
           break;
       }
-      out.push_back(
-          fail("command auth", "Command rejected " + auth->principal() + " (HTTP 401 at " + endpoint + ")", hint));
-    } else if (has(m, "(HTTP 403")) {
+      out.push_back(fail("command auth", "Command rejected " + auth->principal() + " (HTTP 401 at " + endpoint + ")",
+                         hint, error));
+    } else if (advice == DoctorAdvice::kPermission) {
       out.push_back(fail("command auth", "Command refused " + auth->principal() + " (HTTP 403 at " + endpoint + ")",
                          "give the account the Agent Management permission in Command (or trust the client "
-                         "certificate for agents)"));
-    } else if (has(m, "(HTTP 404)")) {
-      out.push_back(
-          fail("command api", "no Orchestrators API at " + endpoint + " (HTTP 404)",
-               "AgentsServerUri must be the KeyfactorAgents base URL, usually https://<host>/KeyfactorAgents"));
-    } else if (has(m, "timed out")) {
+                         "certificate for agents)",
+                         error));
+    } else if (advice == DoctorAdvice::kNoApi) {
+      out.push_back(fail("command api", "no Orchestrators API at " + endpoint + " (HTTP 404)",
+                         "AgentsServerUri must be the KeyfactorAgents base URL, usually https://<host>/KeyfactorAgents",
+                         error));
+    } else if (advice == DoctorAdvice::kSlow) {
       out.push_back(fail("command api", what_failed(m),
                          "Command accepted the connection but did not answer in time: check Command's web server, "
-                         "or raise ServerTimeoutSeconds"));
+                         "or raise ServerTimeoutSeconds",
+                         error));
     } else {
       out.push_back(fail("command api", what_failed(m),
                          "AgentsServerUri must point at Command's KeyfactorAgents endpoint; check Command's web "
-                         "server logs for this request"));
+                         "server logs for this request",
+                         error));
     }
     co_return out;
   }
@@ -648,33 +734,47 @@ net::awaitable<DoctorCheck> check_winrm(const AgentConfig& cfg, WinrmTargetSpec 
     co_return pass(name, url + " (" + who + "): host " + info->hostname + ", Windows " + info->os_version + " (build " +
                              std::to_string(info->os_build) + "), PowerShell " + info->ps_version);
   }
-  const std::string& raw = info.error().message;
-  const std::string m = what_failed(raw);
-  if (has(m, "authentication failed") || has(m, "HTTP 401"))
-    co_return fail(name, "authentication failed for " + who + " at " + url + " (HTTP 401)",
-                   winrm_auth_hint(scheme, spec));
-  if (has(m, "TLS")) co_return fail(name, m, tls_hint(m, "WinRM.CaFile", "ClientMachine"));
-  if (has(m, "2150859173") || has(m, "quota"))
-    co_return fail(name, m,
-                   "the host refused another shell: raise MaxShellsPerUser / MaxConcurrentOperationsPerUser "
-                   "(`winrm get winrm/config/winrs`) or close idle sessions");
-  if (has(m, "gss") || has(m, "kerberos") || has(m, "ticket"))
-    co_return fail(name, m,
-                   "Kerberos: check the ticket cache or keytab (kinit), the host's SPN HTTP/<host> (spnwithport for "
-                   "custom ports) and that ClientMachine is the host's DNS name, not an IP address");
-  if (has(m, "unencrypted"))
-    co_return fail(name, m, "use WinRM Protocol https, or allow unencrypted WinRM on the host (not recommended)");
-  if (has(m, "timed out"))
-    co_return fail(name, m,
-                   "the host accepted the connection but did not answer in time: check its load and the WinRM "
-                   "service, or raise WinRM.OperationTimeoutSeconds");
-  if (has(m, "host-info failed"))
-    co_return fail(name, m,
-                   "WinRM works but the script failed: run `powershell -NoProfile` as this account on the host "
-                   "and check its execution policy / language mode");
-  co_return fail(name, m,
-                 "check the WinRM service on the host (Event Viewer: Microsoft-Windows-WinRM/Operational) and the "
-                 "target's settings");
+  const Error& error = info.error();
+  const std::string m = what_failed(error.message);
+  DoctorFacts facts;
+  facts.basic_over_http = remote.auth == jobs::AuthScheme::kBasic && !remote.https && !remote.allow_unencrypted;
+  switch (const DoctorAdvice advice = doctor_advice(DoctorStep::kWinrm, error, facts)) {
+    case DoctorAdvice::kCredentials:
+      co_return fail(name, "authentication failed for " + who + " at " + url + " (HTTP 401)",
+                     winrm_auth_hint(scheme, spec), error);
+    case DoctorAdvice::kTlsName:
+    case DoctorAdvice::kTlsTrust:
+    case DoctorAdvice::kTls:
+      co_return fail(name, m, tls_hint(advice, "WinRM.CaFile", "ClientMachine"), error);
+    case DoctorAdvice::kQuota:
+      co_return fail(name, m,
+                     "the host refused another shell: raise MaxShellsPerUser / MaxConcurrentOperationsPerUser "
+                     "(`winrm get winrm/config/winrs`) or close idle sessions",
+                     error);
+    case DoctorAdvice::kKerberos:
+      co_return fail(name, m,
+                     "Kerberos: check the ticket cache or keytab (kinit), the host's SPN HTTP/<host> (spnwithport "
+                     "for custom ports) and that ClientMachine is the host's DNS name, not an IP address",
+                     error);
+    case DoctorAdvice::kUnencrypted:
+      co_return fail(name, m, "use WinRM Protocol https, or allow unencrypted WinRM on the host (not recommended)",
+                     error);
+    case DoctorAdvice::kSlow:
+      co_return fail(name, m,
+                     "the host accepted the connection but did not answer in time: check its load and the WinRM "
+                     "service, or raise WinRM.OperationTimeoutSeconds",
+                     error);
+    case DoctorAdvice::kScript:
+      co_return fail(name, m,
+                     "WinRM works but the script failed: run `powershell -NoProfile` as this account on the host "
+                     "and check its execution policy / language mode",
+                     error);
+    default:
+      co_return fail(name, m,
+                     "check the WinRM service on the host (Event Viewer: Microsoft-Windows-WinRM/Operational) and "
+                     "the target's settings",
+                     error);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -736,7 +836,66 @@ std::vector<DoctorCheck> network_checks(const AgentConfig& cfg, const std::vecto
   return out;
 }
 
+// --json: the error's detail fields that are known.
+nlohmann::ordered_json detail_json(const ErrorDetail& d) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  if (d.http_status != 0) out["http_status"] = d.http_status;
+  if (!d.wsman_fault.empty()) out["wsman_fault"] = d.wsman_fault;
+  if (!d.command_code.empty()) out["command_code"] = d.command_code;
+  if (!d.script_category.empty()) out["script_category"] = d.script_category;
+  if (d.system_kind != SystemStatusKind::kNone) {
+    constexpr const char* kKinds[] = {"none", "win32", "sspi", "gss", "errno", "openssl"};
+    out["system_kind"] = kKinds[static_cast<int>(d.system_kind)];
+    out["system_status"] = d.system_status;
+  }
+  return out;
+}
+
 }  // namespace
+
+DoctorAdvice doctor_advice(DoctorStep step, const Error& error, const DoctorFacts& facts) {
+  switch (step) {
+    case DoctorStep::kCommandToken:
+      return first_match(kTokenRows, error, facts);
+    case DoctorStep::kCommandCall:
+      return first_match(kCallRows, error, facts);
+    case DoctorStep::kWinrm:
+      return first_match(kWinrmRows, error, facts);
+  }
+  return DoctorAdvice::kGeneric;
+}
+
+std::string_view doctor_advice_name(DoctorAdvice advice) {
+  switch (advice) {
+    case DoctorAdvice::kGeneric:
+      return "generic";
+    case DoctorAdvice::kTlsName:
+      return "tls_name";
+    case DoctorAdvice::kTlsTrust:
+      return "tls_trust";
+    case DoctorAdvice::kTls:
+      return "tls";
+    case DoctorAdvice::kUnreachable:
+      return "unreachable";
+    case DoctorAdvice::kCredentials:
+      return "credentials";
+    case DoctorAdvice::kPermission:
+      return "permission";
+    case DoctorAdvice::kNoApi:
+      return "no_api";
+    case DoctorAdvice::kSlow:
+      return "slow";
+    case DoctorAdvice::kQuota:
+      return "quota";
+    case DoctorAdvice::kKerberos:
+      return "kerberos";
+    case DoctorAdvice::kUnencrypted:
+      return "unencrypted";
+    case DoctorAdvice::kScript:
+      return "script";
+  }
+  return "generic";
+}
 
 std::string format_check(const DoctorCheck& check) {
   if (check.ok) return "OK   " + check.name + ": " + check.detail;
@@ -789,6 +948,10 @@ int run_doctor(const DoctorOptions& options, std::FILE* out) {
         item["status"] = c.ok ? "ok" : "fail";
         item["detail"] = scrub(c.detail, secrets);
         item["hint"] = c.ok ? std::string() : scrub(c.hint, secrets);
+        if (!c.ok && c.error) {
+          item["error_code"] = std::string(error_code_name(c.error->code));
+          item["error_detail"] = detail_json(c.error->detail);
+        }
         doc["checks"].push_back(std::move(item));
       }
       doc["notes"] = nlohmann::ordered_json::array();
@@ -802,9 +965,10 @@ int run_doctor(const DoctorOptions& options, std::FILE* out) {
     return failed == 0 ? 0 : 1;
   };
 
-  auto config = load_agent_config(options.config_path);
+  std::vector<ConfigProblem> problems;
+  auto config = load_agent_config(options.config_path, &problems);
   if (!config.ok()) {
-    for (const auto& check : config_failure_checks(config.error().message, options.config_path)) emit(check);
+    for (const auto& check : config_failure_checks(config.error(), problems, options.config_path)) emit(check);
     note("Command and WinRM not checked until the configuration loads");
     return summary();
   }

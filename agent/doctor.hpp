@@ -12,7 +12,11 @@
 //
 // Output: "OK   <check>: <detail>" or "FAIL <check>: <what failed> — fix: <hint>". Exit 0 when every check
 // passes, 1 otherwise. Secrets never appear in the output (every known secret is also scrubbed from it).
-// --json: the same checks as one JSON document (name, target, status ok|fail, detail, hint; overall status).
+// --json: the same checks as one JSON document (name, target, status ok|fail, detail, hint; overall status;
+// a check that failed on an error also has error_code, its code's name, and error_detail, its detail fields).
+//
+// The hint of a failed step is chosen by doctor_advice() from the error's code and detail (HTTP status,
+// WS-Man fault, GSS/SSPI/OpenSSL status, script category), never from its message.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -21,7 +25,10 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/result.hpp"
 
 namespace wincert::agent {
 
@@ -47,7 +54,37 @@ struct DoctorCheck {
   std::string name;    // "config", "command tls", "winrm web01"
   std::string detail;  // OK: what was found; FAIL: what failed
   std::string hint;    // FAIL: what to check or do
+  std::optional<Error> error;  // FAIL: the error the hint was chosen from, when there was one (--json)
 };
+
+// The steps whose failures are classified, and what each failure is taken to mean.
+enum class DoctorStep {
+  kCommandToken,  // the OAuth token request (BearerTokenUrl)
+  kCommandCall,   // the authenticated Orchestrators API probe (Session/Heartbeat)
+  kWinrm,         // a WinRM session and the host-info script
+};
+enum class DoctorAdvice {
+  kGeneric,      // the step's catch-all hint
+  kTlsName,      // the peer's certificate does not match the name used
+  kTlsTrust,     // the peer's certificate is not trusted
+  kTls,          // another TLS handshake failure
+  kUnreachable,  // the peer did not accept or keep the connection (refused, reset, connect timeout)
+  kCredentials,  // the credentials were refused (HTTP 401, or the identity provider's refusal)
+  kPermission,   // authenticated but not allowed (HTTP 403)
+  kNoApi,        // no Orchestrators API at that URL (HTTP 404)
+  kSlow,         // connected, but no answer in time
+  kQuota,        // the host refused another shell or operation (WS-Man QuotaLimit)
+  kKerberos,     // a GSSAPI/SSPI failure
+  kUnencrypted,  // Basic over http without AllowUnencrypted
+  kScript,       // WinRM works, the host script failed
+};
+// Facts about the target that are not in the error.
+struct DoctorFacts {
+  bool basic_over_http = false;  // WinRM Basic on plain http without AllowUnencrypted: refused before sending
+};
+// The table: the first row of `step` whose code/detail matches the error.
+DoctorAdvice doctor_advice(DoctorStep step, const Error& error, const DoctorFacts& facts = {});
+std::string_view doctor_advice_name(DoctorAdvice advice);
 
 // "OK   name: detail" / "FAIL name: detail — fix: hint".
 std::string format_check(const DoctorCheck& check);

@@ -33,7 +33,7 @@ std::string with_openssl_reason(std::string message) {
 
 Result<std::string> read_file(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::invalid("cannot read the " + std::string(what) + " '" + path + "'");
+  if (!in) return Error::not_found("cannot read the " + std::string(what) + " '" + path + "'");
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -45,7 +45,7 @@ int no_passphrase(char*, int, int, void*) { return -1; }
 Status add_extension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
   ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
   if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) {
-    return Error::permanent(with_openssl_reason(std::string("cannot add the ") + OBJ_nid2sn(nid) + " extension"));
+    return Error::internal(with_openssl_reason(std::string("cannot add the ") + OBJ_nid2sn(nid) + " extension"));
   }
   return {};
 }
@@ -53,13 +53,13 @@ Status add_extension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
 // 128 random bits, positive (RFC 5280: at most 20 octets, non-negative).
 Status set_random_serial(X509* cert) {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return Error::permanent(with_openssl_reason("no random serial number"));
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Error::internal(with_openssl_reason("no random serial number"));
   bytes[0] &= 0x7F;
   bytes[0] |= 0x01;  // never a leading zero octet, so the encoding keeps all 16 bytes
   ossl::BignumPtr bn(BN_bin2bn(bytes, sizeof bytes, nullptr));
   Asn1IntegerPtr serial(bn ? BN_to_ASN1_INTEGER(bn.get(), nullptr) : nullptr);
   if (!serial || X509_set_serialNumber(cert, serial.get()) != 1) {
-    return Error::permanent(with_openssl_reason("cannot set the serial number"));
+    return Error::internal(with_openssl_reason("cannot set the serial number"));
   }
   return {};
 }
@@ -83,7 +83,7 @@ Result<LocalCa> LocalCa::load(const std::string& certificate_file, const std::st
   impl->certificate.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, no_passphrase, nullptr));
   if (!impl->certificate) {
     (void)ossl::drain_errors();
-    return Error::invalid("the CA certificate file '" + certificate_file + "' holds no PEM certificate");
+    return Error::invalid_argument("the CA certificate file '" + certificate_file + "' holds no PEM certificate");
   }
   ossl::BioPtr key_bio(BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
   impl->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, no_passphrase, nullptr));
@@ -91,13 +91,13 @@ Result<LocalCa> LocalCa::load(const std::string& certificate_file, const std::st
   OPENSSL_cleanse(key_pem->data(), key_pem->size());
   if (!impl->key) {
     (void)ossl::drain_errors();
-    return Error::invalid("the CA key file '" + key_file +
-                          "' holds no unencrypted PEM private key (encrypted keys are not supported here)");
+    return Error::invalid_argument("the CA key file '" + key_file +
+                                   "' holds no unencrypted PEM private key (encrypted keys are not supported here)");
   }
   if (X509_check_private_key(impl->certificate.get(), impl->key.get()) != 1) {
     (void)ossl::drain_errors();
-    return Error::invalid("the CA key '" + key_file + "' does not belong to the CA certificate '" + certificate_file +
-                          "'");
+    return Error::invalid_argument("the CA key '" + key_file + "' does not belong to the CA certificate '" +
+                                   certificate_file + "'");
   }
   unsigned char* der = nullptr;
   const int der_len = i2d_X509(impl->certificate.get(), &der);
@@ -118,15 +118,16 @@ const std::string& LocalCa::subject() const { return impl_->subject; }
 Result<std::string> LocalCa::issue(std::string_view csr, std::chrono::hours validity) const {
   auto info = certstore::parse_csr(csr);
   if (!info.ok()) return info.error().context("the CSR to sign: ");
-  if (!info->signature_valid) return Error::invalid("the CSR's self-signature does not verify; not signing it");
+  if (!info->signature_valid)
+    return Error::invalid_argument("the CSR's self-signature does not verify; not signing it");
   const auto* der_bytes = reinterpret_cast<const unsigned char*>(info->der.data());
   ossl::X509ReqPtr request(d2i_X509_REQ(nullptr, &der_bytes, static_cast<long>(info->der.size())));
-  if (!request) return Error::invalid(with_openssl_reason("the CSR to sign is not a PKCS#10 request"));
+  if (!request) return Error::invalid_argument(with_openssl_reason("the CSR to sign is not a PKCS#10 request"));
   EVP_PKEY* public_key = X509_REQ_get0_pubkey(request.get());
-  if (public_key == nullptr) return Error::invalid(with_openssl_reason("the CSR has no usable public key"));
+  if (public_key == nullptr) return Error::invalid_argument(with_openssl_reason("the CSR has no usable public key"));
 
   ossl::X509Ptr cert(X509_new());
-  if (!cert || X509_set_version(cert.get(), 2) != 1) return Error::permanent(with_openssl_reason("X509_new failed"));
+  if (!cert || X509_set_version(cert.get(), 2) != 1) return Error::internal(with_openssl_reason("X509_new failed"));
   WINCERT_TRY(set_random_serial(cert.get()));
   // A few minutes of back-dating absorbs clock skew between this machine and the host.
   const long validity_seconds = static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(validity).count());
@@ -135,7 +136,7 @@ Result<std::string> LocalCa::issue(std::string_view csr, std::chrono::hours vali
       X509_set_subject_name(cert.get(), X509_REQ_get_subject_name(request.get())) != 1 ||
       X509_set_issuer_name(cert.get(), X509_get_subject_name(impl_->certificate.get())) != 1 ||
       X509_set_pubkey(cert.get(), public_key) != 1) {
-    return Error::permanent(with_openssl_reason("cannot fill in the certificate"));
+    return Error::internal(with_openssl_reason("cannot fill in the certificate"));
   }
 
   X509V3_CTX ctx;
@@ -153,7 +154,7 @@ Result<std::string> LocalCa::issue(std::string_view csr, std::chrono::hours vali
     X509_EXTENSION* ext = sk_X509_EXTENSION_value(requested.get(), i);
     if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name) continue;
     if (X509_add_ext(cert.get(), ext, -1) != 1) {
-      return Error::permanent(with_openssl_reason("cannot copy the requested subjectAltName"));
+      return Error::internal(with_openssl_reason("cannot copy the requested subjectAltName"));
     }
   }
 
@@ -161,11 +162,11 @@ Result<std::string> LocalCa::issue(std::string_view csr, std::chrono::hours vali
   const int ca_key_type = EVP_PKEY_get_base_id(impl_->key.get());
   const EVP_MD* digest = (ca_key_type == EVP_PKEY_ED25519 || ca_key_type == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
   if (X509_sign(cert.get(), impl_->key.get(), digest) <= 0) {
-    return Error::permanent(with_openssl_reason("signing with the CA key failed"));
+    return Error::internal(with_openssl_reason("signing with the CA key failed"));
   }
   unsigned char* out = nullptr;
   const int out_len = i2d_X509(cert.get(), &out);
-  if (out_len <= 0) return Error::permanent(with_openssl_reason("cannot encode the issued certificate"));
+  if (out_len <= 0) return Error::internal(with_openssl_reason("cannot encode the issued certificate"));
   std::string der(reinterpret_cast<const char*>(out), static_cast<std::size_t>(out_len));
   OPENSSL_free(out);
   return der;

@@ -11,8 +11,9 @@ StoreSessionRouter::~StoreSessionRouter() = default;
 
 boost::asio::awaitable<Result<jobs::StoreSession>> StoreSessionRouter::open(const jobs::Target& target) {
   if (target.local) {
-    co_return Error::permanent("store on '" + target.machine +
-                               "' asks for the local CryptoAPI path, which only the Windows build of the agent has");
+    co_return Error::failed_precondition(
+        "store on '" + target.machine +
+        "' asks for the local CryptoAPI path, which only the Windows build of the agent has");
   }
   co_return co_await remote_.open(target);
 }

@@ -45,13 +45,14 @@ std::optional<EntryKind> kind_from_name(std::string_view name) {
 Status move_file_aside(const fs::path& file, const fs::path& target_dir) {
   std::error_code ec;
   fs::create_directories(target_dir, ec);
-  if (ec) return Error::permanent("cannot create '" + target_dir.string() + "': " + ec.message());
+  if (ec) return Error::failed_precondition("cannot create '" + target_dir.string() + "': " + ec.message());
   fs::path target = target_dir / file.filename();
   for (int n = 1; fs::exists(target, ec) && n < 1000; ++n)
     target = target_dir / (file.filename().string() + "." + std::to_string(n));
   fs::rename(file, target, ec);
   if (ec)
-    return Error::permanent("cannot move '" + file.string() + "' to " + target_dir.string() + ": " + ec.message());
+    return Error::failed_precondition("cannot move '" + file.string() + "' to " + target_dir.string() + ": " +
+                                      ec.message());
   return {};
 }
 
@@ -157,7 +158,7 @@ class HeaderFields {
 
 Result<OutboxEntry> decode_entry_header(std::string_view file_name, std::string_view header_line,
                                         std::uint64_t file_size) {
-  auto bad = [](const std::string& why) { return Error::permanent(why); };
+  auto bad = [](const std::string& why) { return Error::invalid_argument(why); };
   std::uint64_t seq = 0;
   const char* const name_end = file_name.data() + file_name.size();
   auto [ptr, seq_ec] = std::from_chars(file_name.data(), name_end, seq);
@@ -210,17 +211,17 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& directory) {
   std::error_code ec;
   fs::create_directories(box->dir_, ec);
   if (ec)
-    return Error::permanent("cannot create the outbox directory '" + box->dir_ + "': " + ec.message() +
-                            " (check OutboxDirectory and its owner)");
+    return Error::failed_precondition("cannot create the outbox directory '" + box->dir_ + "': " + ec.message() +
+                                      " (check OutboxDirectory and its owner)");
   files::restrict_to_owner(box->root_);
   files::restrict_to_owner(box->dir_);
   if (!files::can_write(box->dir_))
-    return Error::permanent("the outbox directory '" + box->dir_ +
-                            "' is not writable by this user: " + files::last_error_text());
+    return Error::permission_denied("the outbox directory '" + box->dir_ +
+                                    "' is not writable by this user: " + files::last_error_text());
 
   std::vector<fs::path> files;
   for (const auto& item : fs::directory_iterator(box->dir_, ec)) files.push_back(item.path());
-  if (ec) return Error::permanent("cannot list the outbox directory '" + box->dir_ + "': " + ec.message());
+  if (ec) return Error::failed_precondition("cannot list the outbox directory '" + box->dir_ + "': " + ec.message());
   for (const auto& path : files) box->recover(path);
   return box;
 }
@@ -328,11 +329,11 @@ Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
 Result<std::string> Outbox::read_body(const OutboxEntry& entry) const {
   std::ifstream in(entry.file, std::ios::binary);
   std::string header;
-  if (!in || !std::getline(in, header)) return Error::permanent("cannot read '" + entry.file + "'");
+  if (!in || !std::getline(in, header)) return Error::not_found("cannot read '" + entry.file + "'");
   std::string body(entry.body_size, '\0');
   in.read(body.data(), static_cast<std::streamsize>(body.size()));
   if (static_cast<std::size_t>(in.gcount()) != body.size())
-    return Error::permanent("the body is shorter than its header says (truncated)");
+    return Error::invalid_argument("the body is shorter than its header says (truncated)");
   return body;
 }
 
@@ -439,7 +440,7 @@ net::awaitable<void> OutboxSender::run() {
       continue;
     }
     auto body = outbox_.read_body(*entry);
-    if (body.ok() && !json::accept(body.value())) body = Error::permanent("its body is not JSON");
+    if (body.ok() && !json::accept(body.value())) body = Error::invalid_argument("its body is not JSON");
     if (!body.ok()) {
       // Damaged on disk, not refused by Command: say so, and keep the file for a person to look at.
       auto moved = outbox_.set_aside_corrupt(*entry);

@@ -56,11 +56,11 @@ std::vector<std::string> split_path(std::string_view path) {
 Status set_at(Json& node, const std::vector<std::string>& parts, std::size_t index, Json& value,
               const std::string& full_path, const std::string& walked) {
   const std::string& key = parts[index];
-  if (key.empty()) return Error::invalid("--set path '" + full_path + "' has an empty segment");
+  if (key.empty()) return Error::invalid_argument("--set path '" + full_path + "' has an empty segment");
   const std::string here = walked.empty() ? key : walked + "." + key;
   if (node.is_null()) node = Json::object();
   if (!node.is_object()) {
-    return Error::invalid("--set " + full_path + ": " + walked + " is " + json_kind(node) + ", not an object");
+    return Error::invalid_argument("--set " + full_path + ": " + walked + " is " + json_kind(node) + ", not an object");
   }
   auto it = node.end();
   for (auto i = node.begin(); i != node.end(); ++i) {
@@ -84,7 +84,8 @@ Status set_at(Json& node, const std::vector<std::string>& parts, std::size_t ind
       inner = std::move(parsed.value());
     }
     if (!inner.is_object()) {
-      return Error::invalid("--set " + full_path + ": " + here + " is a string that does not hold a JSON object");
+      return Error::invalid_argument("--set " + full_path + ": " + here +
+                                     " is a string that does not hold a JSON object");
     }
     WINCERT_TRY(set_at(inner, parts, index + 1, value, full_path, here));
     child = inner.dump();
@@ -97,23 +98,23 @@ Result<std::pair<std::string, std::string>> split_assignment(std::string_view as
   const std::size_t eq = assignment.find('=');
   if (eq == std::string_view::npos || trim(assignment.substr(0, eq)).empty()) {
     // Only the part before '=' may be shown: the value could be a secret.
-    return Error::invalid(std::string(option) + " needs PATH=" + (option == "--set-env" ? "VAR" : "VALUE") + ", got '" +
-                          std::string(trim(assignment.substr(0, eq))) + "...'");
+    return Error::invalid_argument(std::string(option) + " needs PATH=" + (option == "--set-env" ? "VAR" : "VALUE") +
+                                   ", got '" + std::string(trim(assignment.substr(0, eq))) + "...'");
   }
   return std::make_pair(std::string(trim(assignment.substr(0, eq))), std::string(assignment.substr(eq + 1)));
 }
 
 Result<std::string> read_job_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return Error::invalid("cannot read the job file '" + path + "'");
+  if (!in) return Error::not_found("cannot read the job file '" + path + "'");
   const auto size = static_cast<std::streamoff>(in.tellg());
-  if (size < 0) return Error::invalid("cannot read the job file '" + path + "'");
+  if (size < 0) return Error::failed_precondition("cannot read the job file '" + path + "'");
   if (static_cast<std::uintmax_t>(size) > peer_json_limits::kJobConfiguration.max_bytes)
-    return Error::invalid("the job file '" + path + "' is " + std::to_string(size) +
-                          " bytes, more than the 64 MiB a job configuration may have");
+    return Error::invalid_argument("the job file '" + path + "' is " + std::to_string(size) +
+                                   " bytes, more than the 64 MiB a job configuration may have");
   std::string text(static_cast<std::size_t>(size), '\0');
   in.seekg(0);
-  if (!in.read(text.data(), size)) return Error::invalid("cannot read the job file '" + path + "'");
+  if (!in.read(text.data(), size)) return Error::failed_precondition("cannot read the job file '" + path + "'");
   return text;
 }
 
@@ -158,11 +159,11 @@ Json override_value(std::string_view text) {
 
 Status set_job_value(Json& job, std::string_view path, Json value) {
   const std::string full_path(trim(path));
-  if (full_path.empty()) return Error::invalid("--set needs PATH=VALUE, the path is empty");
+  if (full_path.empty()) return Error::invalid_argument("--set needs PATH=VALUE, the path is empty");
   try {
     return set_at(job, split_path(full_path), 0, value, full_path, "");
   } catch (const std::exception&) {
-    return Error::invalid("--set " + full_path + " could not be applied");
+    return Error::invalid_argument("--set " + full_path + " could not be applied");
   }
 }
 
@@ -174,8 +175,8 @@ Result<Json> load_job_document(const ReplayOptions& options) {
   }();  // the file's text is freed here, before the job runs
   if (!job.ok()) return job.error();
   if (!job->is_object()) {
-    return Error::invalid("the job file '" + options.job_file + "' must hold one JSON object, not " +
-                          json_kind(job.value()));
+    return Error::invalid_argument("the job file '" + options.job_file + "' must hold one JSON object, not " +
+                                   json_kind(job.value()));
   }
   for (const auto& assignment : options.sets) {
     auto parts = split_assignment(assignment, "--set");
@@ -187,8 +188,8 @@ Result<Json> load_job_document(const ReplayOptions& options) {
     if (!parts.ok()) return parts.error();
     const char* value = std::getenv(std::string(trim(parts->second)).c_str());
     if (value == nullptr) {
-      return Error::invalid("environment variable '" + std::string(trim(parts->second)) + "' (from --set-env " +
-                            parts->first + ") is not set");
+      return Error::invalid_argument("environment variable '" + std::string(trim(parts->second)) +
+                                     "' (from --set-env " + parts->first + ") is not set");
     }
     WINCERT_TRY(set_job_value(job.value(), parts->first, Json(std::string(value))));
   }
@@ -220,7 +221,7 @@ Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
 
   std::optional<LocalCa> ca;
   if (options.ca_certificate_file.empty() != options.ca_key_file.empty()) {
-    return Error::invalid("--ca-cert and --ca-key go together (the CA certificate and its private key, PEM)");
+    return Error::invalid_argument("--ca-cert and --ca-key go together (the CA certificate and its private key, PEM)");
   }
   if (!options.ca_certificate_file.empty()) {
     auto loaded = LocalCa::load(options.ca_certificate_file, options.ca_key_file);
@@ -239,7 +240,7 @@ Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
     auto csr_der = base64_decode(csr_base64);
     if (csr_der) captured.csr_pem = pem_encode(*csr_der, "CERTIFICATE REQUEST");
     if (!ca) {
-      co_return Error::permanent(
+      co_return Error::failed_precondition(
           "replay has no Command to submit the CSR to; pass --ca-cert and --ca-key (PEM) to sign it locally");
     }
     auto issued = ca->issue(csr_base64);

@@ -110,11 +110,11 @@ int run_agent(const std::string& config_path, const RunHooks& hooks) {
       std::fprintf(stderr, "wincert-agent run: %s\n", message.c_str());
     }
   };
-  Result<AgentConfig> config = Error::invalid("not loaded");
+  Result<AgentConfig> config = Error::internal("not loaded");
   try {
     config = load_agent_config(config_path);
   } catch (const std::exception& e) {  // a bug guard: a configuration problem is an exit 1, never a 255
-    config = Error::invalid("cannot read the configuration '" + config_path + "': " + e.what());
+    config = Error::invalid_argument("cannot read the configuration '" + config_path + "': " + e.what());
   }
   if (!config.ok()) {
     setup_error(config.error().message);
@@ -181,13 +181,13 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
   deps.sessions = router.get();
   deps.local_backend_available = local_backend_available();
   deps.metrics = agent_metrics.get();
-  Result<std::unique_ptr<Agent>> created = Error::permanent("not created");
+  Result<std::unique_ptr<Agent>> created = Error::internal("not created");
   try {
     created = Agent::create(io.get_executor(), std::move(config), deps);
   } catch (const std::exception& e) {
     // Start-up never throws by design; if it does, it is as fatal as a bad configuration, and
     // restarting would fail the same way (exit 1: RestartPreventExitStatus).
-    created = Error::permanent(std::string("internal error while starting: ") + e.what());
+    created = Error::internal(std::string("internal error while starting: ") + e.what());
   }
   if (!created.ok()) {
     log->error("cannot start: {}", created.error().message);

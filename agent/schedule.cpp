@@ -24,14 +24,14 @@ Result<minutes> parse_time_of_day(std::string_view text) {
   int m = -1;
   if (colon == std::string_view::npos || !parse_int(text.substr(0, colon), h) ||
       !parse_int(text.substr(colon + 1), m) || h < 0 || h > 23 || m < 0 || m > 59) {
-    return Error::invalid("time '" + std::string(text) + "' is not HH:MM (00:00 to 23:59, UTC)");
+    return Error::invalid_argument("time '" + std::string(text) + "' is not HH:MM (00:00 to 23:59, UTC)");
   }
   return minutes(h * 60 + m);
 }
 
 // "yyyy-mm-ddTHH:MM[:SS[.fff]][Z]" (a space instead of 'T' too).
 Result<TimePoint> parse_timestamp(std::string_view text) {
-  const Error bad = Error::invalid("time '" + std::string(text) + "' is not yyyy-mm-ddTHH:MM (UTC)");
+  const Error bad = Error::invalid_argument("time '" + std::string(text) + "' is not yyyy-mm-ddTHH:MM (UTC)");
   if (!text.empty() && (text.back() == 'Z' || text.back() == 'z')) text.remove_suffix(1);
   if (text.size() < 16 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') ||
       text[13] != ':')
@@ -65,7 +65,7 @@ Result<Schedule> parse_schedule(std::string_view raw) {
   const std::string_view text = trim(raw);
   if (text.size() < 3) return out;  // immediate
   const auto fail = [&](const std::string& why) {
-    return Error::invalid("schedule '" + body_excerpt(text) + "': " + why);
+    return Error::invalid_argument("schedule '" + body_excerpt(text) + "': " + why);
   };
   if (text[1] != '_') return fail("unknown form (expected I_, D_, W_, M_ or O_)");
   const char kind = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));

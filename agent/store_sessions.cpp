@@ -215,9 +215,10 @@ SessionPoolStats WinrmSessionFactory::stats() const {
 
 net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs::Target& target) {
   if (target.local) {
-    co_return Error::permanent("ClientMachine '" + target.machine +
-                               "' asks for the local CryptoAPI path, which needs the Windows build of wincert-agent; "
-                               "this build manages stores over WinRM only");
+    co_return Error::failed_precondition(
+        "ClientMachine '" + target.machine +
+        "' asks for the local CryptoAPI path, which needs the Windows build of wincert-agent; "
+        "this build manages stores over WinRM only");
   }
   const jobs::RemoteTarget& remote = target.remote;
   const WinrmDefaults& defaults = pool_->defaults;
@@ -253,7 +254,7 @@ net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs:
     settings.observer = defaults.observer;
     if (remote.auth == jobs::AuthScheme::kCertificate) {
       if (defaults.client_certificate_file.empty() || defaults.client_key_file.empty()) {
-        co_return Error::permanent(
+        co_return Error::failed_precondition(
             "the store's WinRM Authentication is certificate, but the agent has no client certificate and key "
             "configured (WinRM defaults: client certificate / key files, --client-cert/--client-key)");
       }

@@ -15,11 +15,11 @@ Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec
   if (!spec.scheme) return std::unique_ptr<winrm::HttpAuth>();
   switch (*spec.scheme) {
     case AuthScheme::kBasic:
-      if (spec.user.empty()) return Error::invalid("Basic authentication needs a user name");
+      if (spec.user.empty()) return Error::invalid_argument("Basic authentication needs a user name");
       return std::unique_ptr<winrm::HttpAuth>(
           std::make_unique<winrm::BasicAuth>(spec.user, spec.password, spec.allow_unencrypted));
     case AuthScheme::kNtlm: {
-      if (spec.user.empty()) return Error::invalid("NTLM authentication needs a user name (DOMAIN\\user)");
+      if (spec.user.empty()) return Error::invalid_argument("NTLM authentication needs a user name (DOMAIN\\user)");
       winrm::NtlmHttpAuthOptions options;
       options.spn_with_port = spec.spn_with_port;
       return std::unique_ptr<winrm::HttpAuth>(std::make_unique<winrm::NtlmHttpAuth>(spec.user, spec.password, options));
@@ -37,12 +37,12 @@ Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec
     }
     case AuthScheme::kCertificate:
       if (spec.client_certificate_file.empty()) {
-        return Error::invalid("certificate authentication needs a client certificate and key (PEM files)");
+        return Error::invalid_argument("certificate authentication needs a client certificate and key (PEM files)");
       }
       return std::unique_ptr<winrm::HttpAuth>(
           std::make_unique<winrm::CertificateHttpAuth>(spec.client_certificate_file));
   }
-  return Error::invalid("unknown WinRM authentication scheme");
+  return Error::invalid_argument("unknown WinRM authentication scheme");
 }
 
 winrm::TransportOptions make_transport_options(const TransportSettings& settings) {

@@ -111,7 +111,7 @@ int process_exit_code(int remote) {
 Result<Secret> password_from_env(const ConnectionFlags& flags) {
   const char* password = std::getenv(flags.password_env.c_str());
   if (password == nullptr) {
-    return Error::invalid("environment variable " + flags.password_env + " (from --password-env) is not set");
+    return Error::invalid_argument("environment variable " + flags.password_env + " (from --password-env) is not set");
   }
   return Secret(password);
 }
@@ -129,11 +129,11 @@ Result<std::unique_ptr<WsmanTransport>> make_transport(net::io_context& io, cons
   spec.allow_unencrypted = flags.allow_unencrypted;
   if (scheme == "basic" || scheme == "ntlm") {
     if (flags.user.empty()) {
-      return Error::invalid("--auth " + scheme + " needs --user" + (scheme == "ntlm" ? " DOMAIN\\user" : ""));
+      return Error::invalid_argument("--auth " + scheme + " needs --user" + (scheme == "ntlm" ? " DOMAIN\\user" : ""));
     }
     if (flags.password_env.empty()) {
-      return Error::invalid("--auth " + scheme +
-                            " needs --password-env VAR (the name of a variable holding the password)");
+      return Error::invalid_argument("--auth " + scheme +
+                                     " needs --password-env VAR (the name of a variable holding the password)");
     }
     auto password = password_from_env(flags);
     if (!password.ok()) return password.error();
@@ -143,16 +143,17 @@ Result<std::unique_ptr<WsmanTransport>> make_transport(net::io_context& io, cons
     if (!flags.password_env.empty()) {
       auto password = password_from_env(flags);
       if (!password.ok()) return password.error();
-      if (flags.user.empty()) return Error::invalid("--password-env needs --user (user@REALM or DOMAIN\\user)");
+      if (flags.user.empty())
+        return Error::invalid_argument("--password-env needs --user (user@REALM or DOMAIN\\user)");
       spec.password = std::move(password.value());
     }
   } else if (scheme == "certificate") {
     if (flags.client_cert.empty() || flags.client_key.empty()) {
-      return Error::invalid("--auth certificate needs --client-cert and --client-key (PEM files)");
+      return Error::invalid_argument("--auth certificate needs --client-cert and --client-key (PEM files)");
     }
     spec.client_certificate_file = flags.client_cert;
   } else if (scheme != "none") {
-    return Error::invalid("--auth " + scheme + " is not supported");
+    return Error::invalid_argument("--auth " + scheme + " is not supported");
   }
   if (scheme != "none") spec.scheme = jobs::parse_auth_scheme(scheme);
 
@@ -221,7 +222,7 @@ Result<PsPayload> load_payload(const PsFlags& ps) {
   PsPayload payload;
   if (!ps.script_file.empty()) {
     std::ifstream in(ps.script_file, std::ios::binary);
-    if (!in) return Error::invalid("cannot read script file '" + ps.script_file + "'");
+    if (!in) return Error::not_found("cannot read script file '" + ps.script_file + "'");
     std::ostringstream text;
     text << in.rdbuf();
     payload.script = text.str();
@@ -230,7 +231,7 @@ Result<PsPayload> load_payload(const PsFlags& ps) {
   }
   const auto args = nlohmann::json::parse(ps.args_json, nullptr, /*allow_exceptions=*/false);
   if (args.is_discarded() || !args.is_object()) {
-    return Error::invalid("--args-json must be one JSON object, e.g. '{\"name\":\"value\"}'");
+    return Error::invalid_argument("--args-json must be one JSON object, e.g. '{\"name\":\"value\"}'");
   }
   payload.args_json = args.dump();
   return payload;
@@ -253,7 +254,7 @@ int run_ps_command(const ConnectionFlags& flags, const PsFlags& ps) {
   const int runs = ps.repeat > 0 ? ps.repeat : 1;
 
   struct Outcome {
-    Result<PsResult> last = Error::permanent("no run");
+    Result<PsResult> last = Error::internal("no run");
     std::chrono::steady_clock::duration elapsed{};
   };
   auto work = [&]() -> net::awaitable<Outcome> {

@@ -36,6 +36,18 @@ bool is_connection_lost(const error_code& ec) {
          ec == ssl::error::stream_truncated;
 }
 
+// The OS's socket error (errno, or the Win32 error on Windows) as the error's detail.
+Error with_socket_status(Error&& error, const error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return std::move(error);
+#ifdef _WIN32
+  constexpr SystemStatusKind kKind = SystemStatusKind::kWin32;
+#else
+  constexpr SystemStatusKind kKind = SystemStatusKind::kErrno;
+#endif
+  return std::move(error).with_system_status(kKind, static_cast<std::uint32_t>(ec.value()));
+}
+
+
 std::string size_text(std::size_t bytes) {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
   return std::to_string(bytes / 1024) + " KiB";
@@ -108,8 +120,9 @@ struct HttpConnection::Impl {
                                                            " sending " + std::string(what) + " to " + where),
                                   false};
       }
-      co_return ExchangeOutcome{Error::unavailable("connection to " + where + " lost while sending " +
-                                                   std::string(what) + ": " + write_ec.message()),
+      co_return ExchangeOutcome{with_socket_status(Error::unavailable("connection to " + where + " lost while sending " +
+                                                                      std::string(what) + ": " + write_ec.message()),
+                                                   write_ec),
                                 was_reused && is_connection_lost(write_ec)};
     }
 
@@ -198,10 +211,12 @@ net::awaitable<Result<std::unique_ptr<HttpConnection>>> HttpConnection::open(net
                                          " up and the port open in its firewall?");
     }
     if (connect_ec == net::error::connection_refused) {
-      co_return Error::unavailable("connection refused by " + where + ": is " + words.listener +
-                                   " listening on port " + std::to_string(port) + "?");
+      co_return with_socket_status(Error::unavailable("connection refused by " + where + ": is " + words.listener +
+                                                      " listening on port " + std::to_string(port) + "?"),
+                                   connect_ec);
     }
-    co_return Error::unavailable("cannot connect to " + where + ": " + connect_ec.message());
+    co_return with_socket_status(Error::unavailable("cannot connect to " + where + ": " + connect_ec.message()),
+                                 connect_ec);
   }
   stream->socket().set_option(tcp::no_delay(true));
 
@@ -231,7 +246,8 @@ net::awaitable<Result<std::unique_ptr<HttpConnection>>> HttpConnection::open(net
                                          " in the TLS handshake with " + where + words.handshake_hint);
     }
     if (options.verify_peer && verify != X509_V_OK) co_return tls_verify_error(verify, where, host, words);
-    co_return Error::unavailable("TLS handshake with " + where + " failed: " + hs_ec.message() + words.handshake_hint);
+    co_return Error::unavailable("TLS handshake with " + where + " failed: " + hs_ec.message() + words.handshake_hint)
+        .with_system_status(SystemStatusKind::kOpenSsl, static_cast<std::uint32_t>(hs_ec.value()));
   }
   if (X509* cert = SSL_get1_peer_certificate(handle)) {
     unsigned char* der = nullptr;

@@ -203,12 +203,14 @@ struct WsmanTransport::Impl {
 
   Error auth_failed(std::string_view what) const {
     if (!auth) {
-      return Error::permanent(std::string(what) + " on " + where() +
-                              ": the host requires authentication (HTTP 401): set --auth and --user");
+      return Error::unauthenticated(std::string(what) + " on " + where() +
+                                    ": the host requires authentication (HTTP 401): set --auth and --user")
+          .with_http_status(401);
     }
-    return Error::permanent("authentication failed for " + auth->principal() + " at " + where() + " (HTTP 401, " +
-                            auth->scheme() + "): check the user name and password and that " + auth->scheme() +
-                            " authentication is enabled on the host");
+    return Error::unauthenticated("authentication failed for " + auth->principal() + " at " + where() + " (HTTP 401, " +
+                                  auth->scheme() + "): check the user name and password and that " + auth->scheme() +
+                                  " authentication is enabled on the host")
+        .with_http_status(401);
   }
 
   // Encrypting auth: authenticate the connection with empty-body requests first (Windows rejects a

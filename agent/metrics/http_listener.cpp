@@ -32,8 +32,8 @@ constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 Result<tcp::endpoint> parse_listen_address(std::string_view text) {
   const std::string original(text);
   auto bad = [&original](const std::string& why) {
-    return Error::invalid("'" + original + "' is not a listen address: " + why +
-                          " (expected \"127.0.0.1:9464\", \"[::1]:9464\" or a port such as \"9464\")");
+    return Error::invalid_argument("'" + original + "' is not a listen address: " + why +
+                                   " (expected \"127.0.0.1:9464\", \"[::1]:9464\" or a port such as \"9464\")");
   };
   std::string_view host;
   std::string_view port = text;
@@ -191,8 +191,8 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(net::any_io_executor e
   if (!ec) state->acceptor.bind(where, ec);
   if (!ec) state->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    return Error::permanent("Metrics.Listen: cannot listen on " + what + ": " + ec.message() +
-                            " (is the port in use, or the address not on this machine?)");
+    return Error::failed_precondition("Metrics.Listen: cannot listen on " + what + ": " + ec.message() +
+                                      " (is the port in use, or the address not on this machine?)");
   state->bound = state->acceptor.local_endpoint(ec);
   net::co_spawn(executor, state->accept_loop(), net::detached);
   return std::unique_ptr<HttpListener>(new HttpListener(std::move(state)));

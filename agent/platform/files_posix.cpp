@@ -11,12 +11,22 @@ namespace wincert::agent::files {
 
 namespace {
 
+// The code follows errno: a full disk is resource_exhausted, a refused path permission_denied, a missing
+// one not_found; anything else leaves the directory unusable for now (failed_precondition).
+Error os_error(int err, std::string message) {
+  Error error = Error::failed_precondition(std::move(message));
+  if (err == ENOSPC || err == EDQUOT) error.code = ErrorCode::kResourceExhausted;
+  if (err == EACCES || err == EPERM || err == EROFS) error.code = ErrorCode::kPermissionDenied;
+  if (err == ENOENT || err == ENOTDIR) error.code = ErrorCode::kNotFound;
+  return std::move(error).with_system_status(SystemStatusKind::kErrno, static_cast<std::uint32_t>(err));
+}
+
 Status write_all(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error::permanent("cannot write '" + path + "': " + last_error_text() + " (disk full?)");
+      return os_error(errno, "cannot write '" + path + "': " + last_error_text() + " (disk full?)");
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -25,10 +35,10 @@ Status write_all(int fd, std::string_view data, const std::string& path) {
 
 Status sync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Error::permanent("cannot open directory '" + dir + "': " + last_error_text());
+  if (fd < 0) return os_error(errno, "cannot open directory '" + dir + "': " + last_error_text());
   const int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) return Error::permanent("cannot sync directory '" + dir + "': " + last_error_text());
+  if (rc != 0) return os_error(errno, "cannot sync directory '" + dir + "': " + last_error_text());
   return {};
 }
 
@@ -41,26 +51,27 @@ Status write_atomically(const std::string& dir, const std::string& temp_name, co
   const std::string temp = dir + "/" + temp_name;
   const std::string final_path = dir + "/" + name;
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::permanent("cannot create '" + temp + "': " + last_error_text());
+  if (fd < 0) return os_error(errno, "cannot create '" + temp + "': " + last_error_text());
   Status written = write_all(fd, header, temp);
   if (written.ok()) written = write_all(fd, body, temp);
-  if (written.ok() && ::fsync(fd) != 0) written = Error::permanent("cannot sync '" + temp + "': " + last_error_text());
+  if (written.ok() && ::fsync(fd) != 0) written = os_error(errno, "cannot sync '" + temp + "': " + last_error_text());
   ::close(fd);
   if (!written.ok()) {
     ::unlink(temp.c_str());
     return written;
   }
   if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+    const int err = errno;
     const std::string why = last_error_text();
     ::unlink(temp.c_str());
-    return Error::permanent("cannot rename '" + temp + "' to '" + final_path + "': " + why);
+    return os_error(err, "cannot rename '" + temp + "' to '" + final_path + "': " + why);
   }
   return sync_directory(dir);
 }
 
 Status remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return Error::permanent("cannot remove '" + path + "': " + last_error_text());
+    return os_error(errno, "cannot remove '" + path + "': " + last_error_text());
   // Best effort: a removal lost in a crash only means one idempotent resend.
   const auto slash = path.find_last_of('/');
   (void)sync_directory(slash == std::string::npos ? "." : path.substr(0, slash));
@@ -75,12 +86,13 @@ bool can_read(const std::string& path) { return ::access(path.c_str(), R_OK) == 
 Status probe_write(const std::string& dir) {
   const std::string probe = dir + "/.doctor-probe-" + std::to_string(::getpid());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::permanent("cannot create a file in '" + dir + "': " + last_error_text());
+  if (fd < 0) return os_error(errno, "cannot create a file in '" + dir + "': " + last_error_text());
   const bool written = ::write(fd, "probe\n", 6) == 6 && ::fsync(fd) == 0;
+  const int write_errno = written ? 0 : errno;
   const std::string write_error = written ? std::string() : last_error_text();
   ::close(fd);
   ::unlink(probe.c_str());
-  if (!written) return Error::permanent("cannot write to '" + dir + "': " + write_error);
+  if (!written) return os_error(write_errno, "cannot write to '" + dir + "': " + write_error);
   return {};
 }
 

@@ -19,12 +19,26 @@ struct FileHandle {
 
 std::string why(DWORD code) { return error_text(code); }
 
+// The code follows the Win32 error: a full disk is resource_exhausted, a refused path permission_denied, a
+// missing one not_found; anything else leaves the directory unusable for now (failed_precondition).
+Error os_error(DWORD code, std::string message) {
+  Error error = Error::failed_precondition(std::move(message) + why(code));
+  if (code == ERROR_DISK_FULL || code == ERROR_HANDLE_DISK_FULL) error.code = ErrorCode::kResourceExhausted;
+  if (code == ERROR_ACCESS_DENIED || code == ERROR_WRITE_PROTECT) error.code = ErrorCode::kPermissionDenied;
+  if (code == ERROR_FILE_NOT_FOUND || code == ERROR_PATH_NOT_FOUND) error.code = ErrorCode::kNotFound;
+  return std::move(error).with_system_status(SystemStatusKind::kWin32, code);
+}
+
 Status write_all(HANDLE file, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(data.size(), 1u << 30));
     DWORD written = 0;
-    if (!::WriteFile(file, data.data(), chunk, &written, nullptr))
-      return Error::permanent("cannot write '" + path + "': " + why(::GetLastError()) + " (disk full?)");
+    if (!::WriteFile(file, data.data(), chunk, &written, nullptr)) {
+      const DWORD code = ::GetLastError();
+      Error error = os_error(code, "cannot write '" + path + "': ");
+      error.message += " (disk full?)";
+      return error;
+    }
     data.remove_prefix(written);
   }
   return {};
@@ -44,13 +58,12 @@ Status write_atomically(const std::string& dir, const std::string& temp_name, co
     FileHandle file;
     file.handle =
         ::CreateFileW(temp_w.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
-    if (file.handle == INVALID_HANDLE_VALUE)
-      return Error::permanent("cannot create '" + temp + "': " + why(::GetLastError()));
+    if (file.handle == INVALID_HANDLE_VALUE) return os_error(::GetLastError(), "cannot create '" + temp + "': ");
     written = write_all(file.handle, header, temp);
     if (written.ok()) written = write_all(file.handle, body, temp);
     // FlushFileBuffers is Windows' fsync: the data is on the disk before the rename makes it visible.
     if (written.ok() && !::FlushFileBuffers(file.handle))
-      written = Error::permanent("cannot flush '" + temp + "' to disk: " + why(::GetLastError()));
+      written = os_error(::GetLastError(), "cannot flush '" + temp + "' to disk: ");
   }
   if (!written.ok()) {
     ::DeleteFileW(temp_w.c_str());
@@ -58,9 +71,9 @@ Status write_atomically(const std::string& dir, const std::string& temp_name, co
   }
   // NTFS journals the rename; WRITE_THROUGH returns only once it is on the disk.
   if (!::MoveFileExW(temp_w.c_str(), widen(final_path).c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
-    const std::string reason = why(::GetLastError());
+    const DWORD code = ::GetLastError();
     ::DeleteFileW(temp_w.c_str());
-    return Error::permanent("cannot rename '" + temp + "' to '" + final_path + "': " + reason);
+    return os_error(code, "cannot rename '" + temp + "' to '" + final_path + "': ");
   }
   return {};
 }
@@ -69,7 +82,7 @@ Status remove_file(const std::string& path) {
   if (!::DeleteFileW(widen(path).c_str())) {
     const DWORD code = ::GetLastError();
     if (code != ERROR_FILE_NOT_FOUND && code != ERROR_PATH_NOT_FOUND)
-      return Error::permanent("cannot remove '" + path + "': " + why(code));
+      return os_error(code, "cannot remove '" + path + "': ");
   }
   return {};
 }
@@ -85,7 +98,7 @@ Status probe_write(const std::string& dir) {
   const std::string probe = dir + "/.doctor-probe-" + std::to_string(::GetCurrentProcessId());
   Status written = write_atomically(dir, ".tmp-doctor-probe-" + std::to_string(::GetCurrentProcessId()),
                                     probe.substr(dir.size() + 1), "probe\n", {});
-  if (!written.ok()) return Error::permanent("cannot write to '" + dir + "': " + written.error().message);
+  if (!written.ok()) return written.error().context("cannot write to '" + dir + "': ");
   (void)remove_file(probe);
   return {};
 }

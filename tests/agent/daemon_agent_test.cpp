@@ -71,6 +71,8 @@ class FakeCommand {
     register_error_times_ = times;
   }
   std::atomic<bool> invalidate_next_heartbeat{false};
+  // Register answers with this HTTP status (and a body that reads like a 401) while it is not 0.
+  std::atomic<int> register_http_status{0};
 
   std::vector<json> completions() const {
     std::lock_guard lock(mutex_);
@@ -97,6 +99,8 @@ class FakeCommand {
     if (r.target == prefix + "/Session/Register") {
       ++registrations_;
       register_bodies_.push_back(body);
+      if (const int status = register_http_status.load(); status != 0)
+        return FakeResponse{static_cast<unsigned>(status), "Command rejected you (HTTP 401 at here)"};
       if (register_error_times_ > 0) {
         --register_error_times_;
         return FakeResponse::json(
@@ -122,7 +126,8 @@ class FakeCommand {
                                  {"Result", ok_result()}});
     }
     if (body.value("SessionToken", "") != token_) {
-      return FakeResponse::json({{"Result", error_result("A0000002", "Session token is invalid or expired")}});
+      // The invalid-session code sim/command answers with (the agent decides on it, not on the message).
+      return FakeResponse::json({{"Result", error_result("A0100012", "Session token is invalid or expired")}});
     }
     if (r.target == prefix + "/Session/Heartbeat") {
       const bool valid = !invalidate_next_heartbeat.exchange(false);
@@ -444,6 +449,33 @@ TEST(AgentTest, ADisapprovedOrchestratorStopsWithAClearExitCode) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_EQ(command.registrations(), 1);
   EXPECT_TRUE(command.completions().empty());
+}
+
+// Command's 401 on Register is an authentication failure by its code and status: the agent stops with
+// the refused exit code. A 503 whose body reads like a 401 is only a transient failure: it keeps trying.
+TEST(AgentTest, ACommand401StopsTheAgentAndA503KeepsItTrying) {
+  TempDir dir;
+  FakeCommand command;
+  command.register_http_status = 401;
+  net::io_context io;
+  SlowSessions sessions(1ms);
+  auto agent = make_agent(io, test_config(command.base(), dir.path()), sessions);
+  ASSERT_TRUE(agent);
+  auto run = run_until(
+      io, *agent, [] { return false; }, 10s);
+  EXPECT_TRUE(run.finished);
+  EXPECT_EQ(run.code, kExitRefused);
+
+  TempDir dir2;
+  FakeCommand busy;
+  busy.register_http_status = 503;
+  net::io_context io2;
+  auto agent2 = make_agent(io2, test_config(busy.base(), dir2.path()), sessions);
+  ASSERT_TRUE(agent2);
+  run = run_until(
+      io2, *agent2, [&] { return busy.registrations() >= 2; }, 20s);
+  EXPECT_EQ(run.code, kExitOk);
+  EXPECT_GE(busy.registrations(), 2);
 }
 
 TEST(AgentTest, CancelledJobsAreNeitherRunNorCompleted) {

@@ -14,6 +14,7 @@
 #include "common/encoding.hpp"
 #include "jobs/capabilities.hpp"
 #include "tests/agent/daemon_test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 namespace wincert::agent {
 namespace {
@@ -146,8 +147,12 @@ TEST_F(ClientTest, RegisterOutcomesForApprovalAndRenewalCodes) {
        RegisterState::kPendingApproval},
       {{{"Session", nullptr}, {"Result", error_result("A0100008", "Agent auth certificate renewal required")}},
        RegisterState::kRejected},
-      {{{"Result", error_result("", "The orchestrator has not been approved")}}, RegisterState::kPendingApproval},
-      {{{"Result", error_result("", "The orchestrator was disapproved")}}, RegisterState::kRejected},
+      // sim/command's codes for "awaiting approval" (Warning) and "disapproved" (Error, no session).
+      {{{"Session", nullptr}, {"Result", error_result("A0100010", "awaiting approval", 2)}},
+       RegisterState::kPendingApproval},
+      {{{"Session", nullptr}, {"Result", error_result("A0100011", "disapproved")}}, RegisterState::kRejected},
+      // Success without a token: nothing to refuse, ask again later.
+      {{{"Result", ok_result()}}, RegisterState::kPendingApproval},
       // Command v12: Warning with A0100007 still grants a session.
       {{{"Session", session_reply("tok-w")["Session"]}, {"Result", error_result("A0100007", "renew soon", 2)}},
        RegisterState::kSession},
@@ -164,9 +169,28 @@ TEST_F(ClientTest, RegisterOutcomesForApprovalAndRenewalCodes) {
     return FakeResponse::json({{"Result", error_result("A0000001", "database busy")}});
   };
   auto reply = run(client_->register_session("", {}));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_TRUE(reply.error().retryable());
-  EXPECT_NE(reply.error().message.find("database busy"), std::string::npos);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnavailable, CommandCode("A0000001")));
+  EXPECT_NE(reply.error().message.find("database busy"), std::string::npos);  // Command's words, for people
+}
+
+// The register outcome is decided by the code and the Status, never by Command's message: an Error with
+// no code says "disapproved" or "not approved" in vain, it is one more refusal worth retrying.
+TEST_F(ClientTest, RegisterOutcomeIgnoresTheMessage) {
+  for (const char* message :
+       {"The orchestrator was disapproved", "The orchestrator has not been approved", "Session rejected"}) {
+    next_ = [&](const FakeRequest&) -> std::optional<FakeResponse> {
+      return FakeResponse::json({{"Result", error_result("", message)}});
+    };
+    auto reply = run(client_->register_session("", {}));
+    EXPECT_THAT(reply, HasCode(ErrorCode::kUnavailable)) << message;
+  }
+  // A renewal code decides even when the message says otherwise.
+  next_ = [&](const FakeRequest&) -> std::optional<FakeResponse> {
+    return FakeResponse::json({{"Session", nullptr}, {"Result", error_result("a0100008", "approved")}});
+  };
+  auto reply = run(client_->register_session("", {}));
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(reply->state, RegisterState::kRejected);
 }
 
 TEST_F(ClientTest, HeartbeatReportsAnInvalidSession) {
@@ -189,28 +213,69 @@ TEST_F(ClientTest, HeartbeatReportsAnInvalidSession) {
 TEST_F(ClientTest, HttpErrorsAreClassifiedAndNeverEchoTheSecret) {
   next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{503, "busy"}; };
   auto reply = run(client_->heartbeat("t"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_TRUE(reply.error().retryable());
-  EXPECT_NE(reply.error().message.find("503"), std::string::npos);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnavailable, HttpStatus(503)));
+  EXPECT_THAT(reply, IsRetryable());
+  EXPECT_FALSE(is_auth_failure(reply.error()));
+
+  next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{429, "slow down"}; };
+  reply = run(client_->heartbeat("t"));
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kResourceExhausted, HttpStatus(429)));
+  EXPECT_THAT(reply, IsRetryable());
 
   next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{401, ""}; };
   reply = run(client_->heartbeat("t"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_FALSE(reply.error().retryable());
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   EXPECT_TRUE(is_auth_failure(reply.error()));
+  // The message names the account a person must check, never its secret.
   EXPECT_NE(reply.error().message.find("KEYFACTOR\\svc"), std::string::npos);
   EXPECT_EQ(reply.error().message.find("hunter2"), std::string::npos);
 
+  next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{403, ""}; };
+  reply = run(client_->heartbeat("t"));
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kPermissionDenied, HttpStatus(403)));
+  EXPECT_TRUE(is_auth_failure(reply.error()));
+
   next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{404, "nope"}; };
   reply = run(client_->heartbeat("t"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_FALSE(reply.error().retryable());
-  EXPECT_NE(reply.error().message.find("AgentsServerUri"), std::string::npos);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kNotFound, HttpStatus(404)));
+  EXPECT_FALSE(is_auth_failure(reply.error()));
+  EXPECT_NE(reply.error().message.find("AgentsServerUri"), std::string::npos);  // what to check
+
+  next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{400, "bad"}; };
+  reply = run(client_->heartbeat("t"));
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kFailedPrecondition, HttpStatus(400)));
+  EXPECT_FALSE(is_auth_failure(reply.error()));
 
   next_ = [](const FakeRequest&) -> std::optional<FakeResponse> { return FakeResponse{200, "<html>"}; };
   reply = run(client_->heartbeat("t"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
+}
+
+// is_auth_failure reads the code and the HTTP status only: a message that looks like a 401 is not one,
+// and a TLS certificate that fails verification (unauthenticated, no HTTP status) is not one either.
+TEST(AuthFailureTest, DecidedByCodeAndHttpStatus) {
+  EXPECT_TRUE(is_auth_failure(Error::unauthenticated("x").with_http_status(401)));
+  EXPECT_TRUE(is_auth_failure(Error::permission_denied("x").with_http_status(403)));
+  EXPECT_TRUE(is_auth_failure(Error::unauthenticated("token endpoint refused").with_http_status(400)));
+  EXPECT_FALSE(is_auth_failure(Error::unavailable("Heartbeat: Command rejected u (HTTP 401 at x)")));
+  EXPECT_FALSE(is_auth_failure(Error::failed_precondition("(HTTP 403 at x)").with_http_status(400)));
+  EXPECT_FALSE(is_auth_failure(Error::unauthenticated("the TLS certificate of x is not trusted")
+                                   .with_system_status(SystemStatusKind::kOpenSsl, 20)));
+  EXPECT_FALSE(is_auth_failure(Error::unavailable("busy").with_http_status(503)));
+}
+
+// session_invalid: Result.Status 3 with the invalid-session code, nothing else (the message is not read).
+TEST(SessionInvalidTest, DecidedByStatusAndCode) {
+  auto result_of = [](int status, const std::string& code, const std::string& message) {
+    return parse_api_result(
+        {{"Result", {{"Status", status}, {"Error", {{"Code", 0}, {"CodeString", code}, {"Message", message}}}}}});
+  };
+  EXPECT_TRUE(result_of(3, "A0100012", "The session token is not valid").session_invalid());
+  EXPECT_TRUE(result_of(3, "a0100012", "").session_invalid());
+  EXPECT_FALSE(result_of(2, "A0100012", "a warning is not an error").session_invalid());
+  EXPECT_FALSE(result_of(3, "A0200002", "Session is invalid").session_invalid());
+  EXPECT_FALSE(result_of(3, "", "Session is invalid").session_invalid());
+  EXPECT_FALSE(result_of(1, "", "").session_invalid());
 }
 
 TEST_F(ClientTest, DroppedConnectionsAndTimeoutsAreTransient) {
@@ -255,9 +320,8 @@ TEST_F(ClientTest, DroppedConnectionsAndTimeoutsAreTransient) {
     return r;
   };
   reply = run(slow_client.heartbeat("t"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_TRUE(reply.error().retryable());
-  EXPECT_NE(reply.error().message.find("timed out"), std::string::npos) << reply.error().message;
+  EXPECT_THAT(reply, HasCode(ErrorCode::kDeadlineExceeded));
+  EXPECT_THAT(reply, IsRetryable());
 
   // Nobody listening.
   server_.reset();
@@ -314,6 +378,14 @@ TEST_F(ClientTest, JobConfigurationUnwrapsTheJobAndFillsInWhatTheListKnows) {
   reply = run(client_->job_configuration(job, "tok-1"));
   ASSERT_TRUE(reply.ok());
   EXPECT_TRUE(reply->result.is_error());
+  EXPECT_FALSE(reply->result.session_invalid());  // a refusal without the invalid-session code
+
+  // The invalid-session code (what sim/command answers for an expired or invalidated token).
+  next_ = [](const FakeRequest&) -> std::optional<FakeResponse> {
+    return FakeResponse::json({{"Result", error_result("A0100012", "The session token is not valid")}});
+  };
+  reply = run(client_->job_configuration(job, "tok-1"));
+  ASSERT_TRUE(reply.ok());
   EXPECT_TRUE(reply->result.session_invalid());
 }
 
@@ -427,7 +499,7 @@ TEST_F(OAuthTest, TokenIsCachedRefreshedBeforeExpiryAndRefetchedOnceAfter401) {
     return FakeResponse{401, ""};
   };
   reply = run(oauth_client_->heartbeat("s"));
-  ASSERT_FALSE(reply.ok());
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   EXPECT_TRUE(is_auth_failure(reply.error()));
   EXPECT_NE(reply.error().message.find("OAuth client 'wincert agent'"), std::string::npos);
   EXPECT_EQ(reply.error().message.find("SECRET"), std::string::npos);
@@ -439,8 +511,9 @@ TEST_F(OAuthTest, TokenEndpointErrorsAreClassified) {
     return FakeResponse::json({{"error", "invalid_client"}, {"error_description", "bad secret"}}, 401);
   };
   auto reply = run(oauth_client_->heartbeat("s"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_FALSE(reply.error().retryable());
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
+  EXPECT_TRUE(is_auth_failure(reply.error()));
+  // The identity provider's own words, for the person fixing the client.
   EXPECT_NE(reply.error().message.find("invalid_client"), std::string::npos) << reply.error().message;
   EXPECT_EQ(reply.error().message.find("SECRET"), std::string::npos);
   next_ = [](const FakeRequest& r) -> std::optional<FakeResponse> {
@@ -448,15 +521,14 @@ TEST_F(OAuthTest, TokenEndpointErrorsAreClassified) {
     return FakeResponse{503, ""};
   };
   reply = run(oauth_client_->heartbeat("s"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_TRUE(reply.error().retryable());
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnavailable, HttpStatus(503)));
+  EXPECT_FALSE(is_auth_failure(reply.error()));
   next_ = [](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (r.target.rfind("/realms/", 0) != 0) return std::nullopt;
     return FakeResponse::json({{"token_type", "Bearer"}});
   };
   reply = run(oauth_client_->heartbeat("s"));
-  ASSERT_FALSE(reply.ok());
-  EXPECT_NE(reply.error().message.find("access_token"), std::string::npos);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
 }
 
 // Numbers from Command and the token endpoint are range-checked before any conversion (a double out of

@@ -2,6 +2,8 @@
 // one test per bad key showing the key is named.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include <filesystem>
 #include <map>
 #include <string>
@@ -39,6 +41,7 @@ class ConfigTest : public ::testing::Test {
   void expect_problem(const std::string& text, const std::string& key) {
     auto cfg = parse(text);
     ASSERT_FALSE(cfg.ok()) << "accepted: " << text;
+    EXPECT_EQ(cfg.error().code, ErrorCode::kInvalidArgument) << cfg.error().message;
     EXPECT_NE(cfg.error().message.find(key), std::string::npos) << key << " not named in: " << cfg.error().message;
   }
 
@@ -121,6 +124,41 @@ TEST_F(ConfigTest, ClientCertificateNeedsBothReadableFiles) {
   expect_problem(R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
                      "CertPath": "missing.pem", "KeyPath": "k.pem"})",
                  "CertPath: cannot read");
+}
+
+// The problems come listed with their keys (doctor sorts them into checks from that, not from the text);
+// a file that is not JSON lists none; a configuration that cannot be read is not_found with its errno.
+TEST_F(ConfigTest, ProblemsAreListedWithTheirKeysAndUnreadableFilesAreMarked) {
+  std::vector<ConfigProblem> problems;
+  auto cfg = parse_agent_config(
+      basic(R"("MaxConcurentJobs": 4, "ServerCaFile": "missing-ca.pem")"), "agent.json", dir_.path(),
+      [this](std::string_view name) -> std::optional<std::string> {
+        auto it = env_.find(std::string(name));
+        if (it == env_.end()) return std::nullopt;
+        return it->second;
+      },
+      &problems);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error().code, ErrorCode::kInvalidArgument);
+  ASSERT_EQ(problems.size(), 2u) << cfg.error().message;
+  EXPECT_EQ(problems[0].key, "MaxConcurentJobs");
+  EXPECT_FALSE(problems[0].unreadable_file);
+  EXPECT_EQ(problems[1].key, "ServerCaFile");
+  EXPECT_TRUE(problems[1].unreadable_file);
+  // The message lists the same problems for people.
+  EXPECT_NE(cfg.error().message.find(problems[1].key + ": " + problems[1].what), std::string::npos);
+
+  problems.clear();
+  cfg = parse_agent_config("{not json", "agent.json", dir_.path(), nullptr, &problems);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(problems.empty());
+
+  auto missing = load_agent_config(dir_.file("no-such-agent.json"), &problems);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(missing.error().detail.system_kind, SystemStatusKind::kErrno);
+  EXPECT_EQ(missing.error().detail.system_status, static_cast<std::uint32_t>(ENOENT));
 }
 
 // Like the secrets file: a private key other users can read is refused, naming the file and the fix.

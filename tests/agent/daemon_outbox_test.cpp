@@ -102,7 +102,9 @@ TEST(OutboxTest, CsrEntriesAreNotForTheSenderAndRejectedEntriesAreKept) {
 TEST(OutboxTest, UnwritableDirectoryIsReportedWithThePath) {
   auto box = Outbox::open("/proc/no-such-dir/wincert");
   ASSERT_FALSE(box.ok());
-  EXPECT_NE(box.error().message.find("/proc/no-such-dir/wincert"), std::string::npos);
+  EXPECT_EQ(box.error().code, ErrorCode::kFailedPrecondition) << box.error().message;
+  EXPECT_FALSE(box.error().retryable());
+  EXPECT_NE(box.error().message.find("/proc/no-such-dir/wincert"), std::string::npos);  // names the directory
 }
 
 TEST(BackoffTest, DelaysGrowExponentiallyWithinJitterBoundsUpToTheCap) {

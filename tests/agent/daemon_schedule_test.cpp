@@ -47,6 +47,7 @@ TEST(ScheduleTest, RejectsMalformedSchedulesNamingThePart) {
                           "O_2024-02-30T10:00", "O_yesterday", "X_10", "Iabc"}) {
     auto s = parse_schedule(bad);
     ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument) << bad;
     EXPECT_NE(s.error().message.find(bad), std::string::npos) << s.error().message;
   }
 }

@@ -204,16 +204,16 @@ class SlowStore final : public certstore::CertStore {
     co_return inv;
   }
   certstore::Task<certstore::AddCertificateResult> add(certstore::AddCertificateRequest) override {
-    co_return Error::permanent("not supported by the fake");
+    co_return Error::failed_precondition("not supported by the fake");
   }
   certstore::Task<certstore::RemoveResult> remove(certstore::RemoveRequest) override {
-    co_return Error::permanent("not supported by the fake");
+    co_return Error::failed_precondition("not supported by the fake");
   }
   certstore::Task<certstore::CsrResult> create_csr(certstore::CsrRequest) override {
-    co_return Error::permanent("not supported by the fake");
+    co_return Error::failed_precondition("not supported by the fake");
   }
   certstore::Task<certstore::InstallIssuedResult> install_issued(certstore::InstallIssuedRequest) override {
-    co_return Error::permanent("not supported by the fake");
+    co_return Error::failed_precondition("not supported by the fake");
   }
 
  private:

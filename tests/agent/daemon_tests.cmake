@@ -7,9 +7,12 @@ set(WINCERT_DAEMON_TEST_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/daemon_client_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/daemon_outbox_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/daemon_scheduler_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_agent_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/daemon_agent_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/doctor_advice_test.cpp)
 add_executable(agent_daemon_tests ${WINCERT_DAEMON_TEST_SOURCES})
-target_link_libraries(agent_daemon_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
+# tests/support/result_matchers.hpp is header-only and found from the project root (wincert_test_matchers
+# is not defined in the Windows build, which also builds these tests).
+target_link_libraries(agent_daemon_tests PRIVATE wincert_agent_lib GTest::gmock GTest::gtest_main wincert_warnings)
 target_compile_definitions(agent_daemon_tests PRIVATE WINCERT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 gtest_discover_tests(agent_daemon_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 300 LABELS agent)
 wincert_asio_coroutines(agent_daemon_tests)

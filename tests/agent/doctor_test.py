@@ -246,11 +246,16 @@ class DoctorTest(ts.TestCase):
         expect(doc["status"] == "fail" and doc["checks_failed"] == len(failed) == 1, doc)
         expect(failed[0]["name"] == "winrm " + machine and "HTTP 401" in failed[0]["detail"] and failed[0]["hint"],
                failed[0])
+        # The error the hint was chosen from: its code's name and its detail fields.
+        expect(failed[0].get("error_code") == "unauthenticated" and
+               failed[0].get("error_detail", {}).get("http_status") == 401, failed[0])
         # A configuration that does not load: a fail document and a note, still exit 1.
         bad = config("jsonbadkey", uri, [target], good_secrets, dict(base, MaxConcurentJobs=4))
         code, _, p = doctor(bad, "--json")
         doc = json.loads(p.stdout)
         expect(code == 1 and doc["status"] == "fail" and doc["notes"], doc)
+        config_check = [c for c in doc["checks"] if c["name"] == "config"][0]
+        expect(config_check["status"] == "fail" and config_check.get("error_code") == "invalid_argument", config_check)
 
     def test_cli_targets_from_environment(self):
         cfg = config("cli", uri, [], {"Password": COMMAND_PASSWORD}, base)

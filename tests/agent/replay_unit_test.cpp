@@ -176,12 +176,15 @@ TEST_F(LocalCaTest, RefusesGarbageTamperedRequestsAndMismatchedKeys) {
   const CaFiles second = write_ca(other);
   auto mismatched = LocalCa::load(files.cert_file, second.key_file);
   ASSERT_FALSE(mismatched.ok());
+  EXPECT_EQ(mismatched.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(mismatched.error().message.find("does not belong"), std::string::npos) << mismatched.error().message;
   auto missing = LocalCa::load((dir / "nope.pem").string(), files.key_file);
   ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
   EXPECT_NE(missing.error().message.find("nope.pem"), std::string::npos);
   auto not_a_key = LocalCa::load(files.cert_file, files.cert_file);
   ASSERT_FALSE(not_a_key.ok());
+  EXPECT_EQ(not_a_key.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(not_a_key.error().message.find("private key"), std::string::npos) << not_a_key.error().message;
 }
 

@@ -159,7 +159,7 @@ TEST(SessionFactory, RefusesLocalTargetsAndCertificateAuthWithoutAClientCertific
   local.machine = "WEB01";
   auto refused = run_coro(io, factory.open(local));
   ASSERT_FALSE(refused.ok());
-  EXPECT_FALSE(refused.error().retryable());
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_NE(refused.error().message.find("Windows build"), std::string::npos) << refused.error().message;
 
   jobs::Target remote;
@@ -171,6 +171,7 @@ TEST(SessionFactory, RefusesLocalTargetsAndCertificateAuthWithoutAClientCertific
   remote.remote.auth = jobs::AuthScheme::kCertificate;
   auto no_cert = run_coro(io, factory.open(remote));
   ASSERT_FALSE(no_cert.ok());
+  EXPECT_EQ(no_cert.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_NE(no_cert.error().message.find("client certificate"), std::string::npos) << no_cert.error().message;
   EXPECT_EQ(factory.stats().opened, 0u);
 }

@@ -212,12 +212,14 @@ TEST(CommandEndpointPinningFaults, AnotherOriginNeverReceivesCredentials) {
   job.configuration_endpoint = hostile.url("/KeyfactorAgents/Jobs/1/Config");
   auto cfg = c.run(c.client->job_configuration(job, "session-token-SECRET"));
   ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error().code, ErrorCode::kInvalidArgument) << cfg.error().message;
   EXPECT_NE(cfg.error().message.find("configuration of job " + job.job_id), std::string::npos) << cfg.error().message;
   EXPECT_NE(cfg.error().message.find("not on AgentsServerUri's origin"), std::string::npos) << cfg.error().message;
   for (const char* what : {"completion of job x", "inventory of job x", "CSR of job x"}) {
     auto posted =
         c.run(c.client->post_job_data(hostile.url("/x"), "session-token-SECRET", completion_body("x", 2, 1, ""), what));
     ASSERT_FALSE(posted.ok());
+    EXPECT_EQ(posted.error().code, ErrorCode::kInvalidArgument) << posted.error().message;
     EXPECT_NE(posted.error().message.find(what), std::string::npos);
   }
   // A downgrade of an https AgentsServerUri to http is refused the same way (no connection needed).
@@ -226,6 +228,7 @@ TEST(CommandEndpointPinningFaults, AnotherOriginNeverReceivesCredentials) {
   downgrade.configuration_endpoint = "http://127.0.0.1:1/KeyfactorAgents/Jobs/1/Config";
   auto refused = tls.run(tls.client->job_configuration(downgrade, "tok"));
   ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << refused.error().message;
   EXPECT_NE(refused.error().message.find("downgrade"), std::string::npos) << refused.error().message;
   EXPECT_EQ(hostile_requests.load(), 0);
   EXPECT_EQ(hostile.connections(), 0);
