@@ -45,6 +45,25 @@ std::string excerpt(std::string_view body) {
   return text == "(empty body)" ? text : "'" + text + "'";
 }
 
+// The code of an HTTP status WinRM does not answer with in the normal course (not 200/400/500).
+ErrorCode code_for_http_status(unsigned status) {
+  switch (status) {
+    case 401:
+      return ErrorCode::kUnauthenticated;
+    case 403:
+      return ErrorCode::kPermissionDenied;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 408:
+    case 504:
+      return ErrorCode::kDeadlineExceeded;
+    case 429:
+      return ErrorCode::kResourceExhausted;
+    default:
+      return status >= 500 ? ErrorCode::kUnavailable : ErrorCode::kFailedPrecondition;
+  }
+}
+
 bool is_ip_literal(const std::string& host) {
   error_code ec;
   net::ip::make_address(host, ec);
@@ -156,24 +175,23 @@ struct WsmanTransport::Impl {
     disconnect();
     ConnectionInfo info = connection_info();
     if (auth) {
-      auto allowed = auth->check_transport(info);
-      if (!allowed.ok()) co_return allowed.error();
+      WINCERT_CO_TRY(auth->check_transport(info));
     }
 
     // Resolve, bounded by the connect timeout: a lookup that outlives it is abandoned, not waited for.
     const std::string service = std::to_string(endpoint.port);
     auto lookup = co_await lookup_name(endpoint.host, service, options.connect_timeout);
     if (lookup.timed_out) {
-      co_return Error::transient("timed out after " + duration_text(options.connect_timeout) +
-                                 " resolving host name '" + endpoint.host + "': check DNS");
+      co_return Error::deadline_exceeded("timed out after " + duration_text(options.connect_timeout) +
+                                         " resolving host name '" + endpoint.host + "': check DNS");
     }
     if (lookup.too_many) {
-      co_return Error::transient("cannot resolve host name '" + endpoint.host +
-                                 "' now: too many name lookups are still running (is DNS answering?)");
+      co_return Error::unavailable("cannot resolve host name '" + endpoint.host +
+                                   "' now: too many name lookups are still running (is DNS answering?)");
     }
     if (lookup.error) {
-      co_return Error::transient("cannot resolve host name '" + endpoint.host + "': " + lookup.error.message() +
-                                 ": check the endpoint name and DNS");
+      co_return Error::unavailable("cannot resolve host name '" + endpoint.host + "': " + lookup.error.message() +
+                                   ": check the endpoint name and DNS");
     }
     const auto& results = lookup.results;
 
@@ -183,14 +201,15 @@ struct WsmanTransport::Impl {
     (void)connected_to;
     if (connect_ec) {
       if (connect_ec == beast::error::timeout) {
-        co_return Error::transient("timed out after " + duration_text(options.connect_timeout) + " connecting to " +
-                                   where() + ": is the host up and the port open in its firewall?");
+        co_return Error::deadline_exceeded("timed out after " + duration_text(options.connect_timeout) +
+                                           " connecting to " + where() +
+                                           ": is the host up and the port open in its firewall?");
       }
       if (connect_ec == net::error::connection_refused) {
-        co_return Error::transient("connection refused by " + where() + ": is WinRM listening on port " +
-                                   std::to_string(endpoint.port) + "?");
+        co_return Error::unavailable("connection refused by " + where() + ": is WinRM listening on port " +
+                                     std::to_string(endpoint.port) + "?");
       }
-      co_return Error::transient("cannot connect to " + where() + ": " + connect_ec.message());
+      co_return Error::unavailable("cannot connect to " + where() + ": " + connect_ec.message());
     }
     stream->socket().set_option(tcp::no_delay(true));
 
@@ -205,32 +224,35 @@ struct WsmanTransport::Impl {
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         const int set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str())
                            : X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), 0);
-        if (set != 1) co_return Error::permanent("cannot set up host-name verification for " + endpoint.host);
+        if (set != 1) co_return Error::invalid_argument("cannot set up host-name verification for " + endpoint.host);
       }
       beast::get_lowest_layer(*tls_stream).expires_after(options.tls_handshake_timeout);
       auto [hs_ec] = co_await tls_stream->async_handshake(ssl::stream_base::client, kUseTuple);
       if (hs_ec) {
         const long verify = SSL_get_verify_result(ssl_handle);
         if (hs_ec == beast::error::timeout) {
-          co_return Error::transient("timed out after " + duration_text(options.tls_handshake_timeout) +
-                                     " in the TLS handshake with " + where() + ": is this an HTTPS listener?");
+          co_return Error::deadline_exceeded("timed out after " + duration_text(options.tls_handshake_timeout) +
+                                             " in the TLS handshake with " + where() + ": is this an HTTPS listener?");
         }
         if (options.verify_peer && verify != X509_V_OK) {
           const std::string reason = X509_verify_cert_error_string(verify);
           if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-            co_return Error::permanent("TLS certificate of host " + where() + " does not match the name '" +
-                                       endpoint.host + "' (" + reason +
-                                       "): use the host name the certificate was issued for");
+            co_return Error::unauthenticated("TLS certificate of host " + where() + " does not match the name '" +
+                                             endpoint.host + "' (" + reason +
+                                             "): use the host name the certificate was issued for")
+                .with_system_status(SystemStatusKind::kOpenSsl, static_cast<std::uint32_t>(verify));
           }
           if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID) {
-            co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
-                                       ": renew the host's WinRM HTTPS certificate (or check both clocks)");
+            co_return Error::unauthenticated("TLS certificate of host " + where() + " not trusted: " + reason +
+                                             ": renew the host's WinRM HTTPS certificate (or check both clocks)")
+                .with_system_status(SystemStatusKind::kOpenSsl, static_cast<std::uint32_t>(verify));
           }
-          co_return Error::permanent("TLS certificate of host " + where() + " not trusted: " + reason +
-                                     ": use --ca-file with the CA that issued it");
+          co_return Error::unauthenticated("TLS certificate of host " + where() + " not trusted: " + reason +
+                                           ": use --ca-file with the CA that issued it")
+              .with_system_status(SystemStatusKind::kOpenSsl, static_cast<std::uint32_t>(verify));
         }
-        co_return Error::transient("TLS handshake with " + where() + " failed: " + hs_ec.message() +
-                                   ": is this an HTTPS listener (usually port 5986)?");
+        co_return Error::unavailable("TLS handshake with " + where() + " failed: " + hs_ec.message() +
+                                     ": is this an HTTPS listener (usually port 5986)?");
       }
       if (X509* cert = SSL_get1_peer_certificate(ssl_handle)) {
         unsigned char* der = nullptr;
@@ -283,12 +305,12 @@ struct WsmanTransport::Impl {
     if (write_ec) {
       disconnect();
       if (write_ec == beast::error::timeout) {
-        co_return Attempt{Error::transient("timed out after " + duration_text(options.write_timeout) +
-                                           " sending " + std::string(what) + " to " + where()),
+        co_return Attempt{Error::deadline_exceeded("timed out after " + duration_text(options.write_timeout) +
+                                                   " sending " + std::string(what) + " to " + where()),
                           false};
       }
-      co_return Attempt{Error::transient("connection to " + where() + " lost while sending " + std::string(what) +
-                                         ": " + write_ec.message()),
+      co_return Attempt{Error::unavailable("connection to " + where() + " lost while sending " + std::string(what) +
+                                           ": " + write_ec.message()),
                         reused && is_connection_lost(write_ec)};
     }
     bytes_sent += body.data.size();
@@ -308,32 +330,32 @@ struct WsmanTransport::Impl {
       disconnect();
       const std::string doing = std::string(what) + " response from " + where();
       if (read_ec == beast::error::timeout) {
-        co_return Attempt{Error::transient("timed out after " + duration_text(options.read_timeout) +
-                                           " waiting for the " + doing +
-                                           " (the host accepted the request but did not answer)"),
-                          false};
+        co_return Attempt{
+            Error::deadline_exceeded("timed out after " + duration_text(options.read_timeout) + " waiting for the " +
+                                     doing + " (the host accepted the request but did not answer)"),
+            false};
       }
       if (read_ec == http::error::body_limit) {
-        co_return Attempt{Error::invalid("the " + doing + " is larger than the limit of " +
-                                         std::to_string(options.max_response_body / (1024 * 1024)) + " MiB"),
+        co_return Attempt{Error::invalid_argument("the " + doing + " is larger than the limit of " +
+                                                  std::to_string(options.max_response_body / (1024 * 1024)) + " MiB"),
                           false};
       }
       if (read_ec == http::error::header_limit) {
-        co_return Attempt{Error::invalid("the HTTP header of the " + doing + " is larger than " +
-                                         std::to_string(options.max_response_header / 1024) + " KiB"),
+        co_return Attempt{Error::invalid_argument("the HTTP header of the " + doing + " is larger than " +
+                                                  std::to_string(options.max_response_header / 1024) + " KiB"),
                           false};
       }
       if (is_connection_lost(read_ec) || read_ec == http::error::partial_message) {
         if (nothing_read) {
-          co_return Attempt{Error::transient("connection closed by " + where() + " before the " +
-                                             std::string(what) + " response arrived (" + read_ec.message() + ")"),
+          co_return Attempt{Error::unavailable("connection closed by " + where() + " before the " + std::string(what) +
+                                               " response arrived (" + read_ec.message() + ")"),
                             reused};
         }
-        co_return Attempt{Error::transient("connection closed by " + where() + " in the middle of the " +
-                                           std::string(what) + " response (truncated)"),
+        co_return Attempt{Error::unavailable("connection closed by " + where() + " in the middle of the " +
+                                             std::string(what) + " response (truncated)"),
                           false};
       }
-      co_return Attempt{Error::invalid("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
+      co_return Attempt{Error::invalid_argument("malformed HTTP in the " + doing + ": " + read_ec.message()), false};
     }
     fresh = false;
     auto response = parser.release();
@@ -353,12 +375,14 @@ struct WsmanTransport::Impl {
 
   Error auth_failed(std::string_view what) const {
     if (!auth) {
-      return Error::permanent(std::string(what) + " on " + where() +
-                              ": the host requires authentication (HTTP 401): set --auth and --user");
+      return Error::unauthenticated(std::string(what) + " on " + where() +
+                                    ": the host requires authentication (HTTP 401): set --auth and --user")
+          .with_http_status(401);
     }
-    return Error::permanent("authentication failed for " + auth->principal() + " at " + where() + " (HTTP 401, " +
-                            auth->scheme() + "): check the user name and password and that " + auth->scheme() +
-                            " authentication is enabled on the host");
+    return Error::unauthenticated("authentication failed for " + auth->principal() + " at " + where() + " (HTTP 401, " +
+                                  auth->scheme() + "): check the user name and password and that " + auth->scheme() +
+                                  " authentication is enabled on the host")
+        .with_http_status(401);
   }
 
   // Encrypting auth: authenticate the connection with empty-body requests first (Windows rejects a
@@ -449,13 +473,13 @@ struct WsmanTransport::Impl {
           if (!istarts_with_ct(exchange.content_type, "multipart/encrypted")) {
             disconnect();
             co_return Attempt{
-                Error::permanent("the " + std::string(what) + " response from " + where() + " (HTTP " +
-                                 std::to_string(exchange.status) + ", " +
-                                 (exchange.content_type.empty() ? std::string("no content type")
-                                                                : printable_excerpt(exchange.content_type, 60)) +
-                                 ") is not encrypted although message encryption is on: refused, "
-                                 "its contents are not trusted (a proxy or an on-path attacker may "
-                                 "have replaced the host's answer)"),
+                Error::unauthenticated("the " + std::string(what) + " response from " + where() + " (HTTP " +
+                                       std::to_string(exchange.status) + ", " +
+                                       (exchange.content_type.empty() ? std::string("no content type")
+                                                                      : printable_excerpt(exchange.content_type, 60)) +
+                                       ") is not encrypted although message encryption is on: refused, "
+                                       "its contents are not trusted (a proxy or an on-path attacker may "
+                                       "have replaced the host's answer)"),
                 false};
           }
           auto plain_body = auth->unwrap(exchange.body, exchange.content_type);
@@ -480,11 +504,10 @@ struct WsmanTransport::Impl {
 
   net::awaitable<Result<HttpExchange>> exchange(std::string_view soap, std::string_view what) {
     auto guard = co_await lock.acquire();
-    if (!guard.locked()) co_return Error::transient(std::string(what) + " to " + where() + " was cancelled");
+    if (!guard.locked()) co_return Error::cancelled(std::string(what) + " to " + where() + " was cancelled");
     for (int attempt = 0;; ++attempt) {
       if (!connected()) {
-        auto opened = co_await connect();
-        if (!opened.ok()) co_return opened.error();
+        WINCERT_CO_TRY(co_await connect());
       }
       auto result = co_await send_authenticated(soap, what);
       if (!result.result.ok() && result.stale && attempt == 0) {
@@ -515,15 +538,12 @@ Result<std::unique_ptr<WsmanTransport>> WsmanTransport::create(net::any_io_execu
 }
 
 net::awaitable<Result<WsmanTransport::RawResponse>> WsmanTransport::post(std::string body, std::string_view what) {
-  auto result = co_await impl_->exchange(body, what);
-  if (!result.ok()) co_return result.error();
-  co_return RawResponse{result->status, std::move(result->body), std::move(result->content_type)};
+  WINCERT_CO_ASSIGN_OR_RETURN(HttpExchange exchange, co_await impl_->exchange(body, what));
+  co_return RawResponse{exchange.status, std::move(exchange.body), std::move(exchange.content_type)};
 }
 
 net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envelope, std::string_view what) {
-  auto result = co_await impl_->exchange(envelope.xml, what);
-  if (!result.ok()) co_return result.error();
-  HttpExchange& exchange = *result;
+  WINCERT_CO_ASSIGN_OR_RETURN(HttpExchange exchange, co_await impl_->exchange(envelope.xml, what));
   const std::string where = impl_->where();
   const std::string op(what);
   switch (exchange.status) {
@@ -542,9 +562,10 @@ net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envel
                                            " response from " + where + ": ");
         }
         if (exchange.status == 500) {
-          co_return Error::transient("HTTP 500 from " + where + " for " + op + " without a SOAP fault (" +
-                                     (exchange.content_type.empty() ? "no content type" : exchange.content_type) +
-                                     "): " + excerpt(exchange.body));
+          co_return Error::unavailable("HTTP 500 from " + where + " for " + op + " without a SOAP fault (" +
+                                       (exchange.content_type.empty() ? "no content type" : exchange.content_type) +
+                                       "): " + excerpt(exchange.body))
+              .with_http_status(500);
         }
         WsmanReply reply;
         reply.http_status = 400;
@@ -558,14 +579,19 @@ net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envel
       co_return WsmanReply{exchange.status, std::move(*parsed)};
     }
     case 413:
-      co_return Error::permanent(op + " request of " + std::to_string(envelope.xml.size()) + " bytes rejected by " +
-                                 where + " (HTTP 413): larger than the host's MaxEnvelopeSizekb");
+      co_return Error::invalid_argument(op + " request of " + std::to_string(envelope.xml.size()) +
+                                        " bytes rejected by " + where +
+                                        " (HTTP 413): larger than the host's MaxEnvelopeSizekb")
+          .with_http_status(413);
     case 503:
-      co_return Error::transient(op + " on " + where + ": service unavailable (HTTP 503), retry later");
+      co_return Error::unavailable(op + " on " + where + ": service unavailable (HTTP 503), retry later")
+          .with_http_status(503);
     default:
-      co_return Error::permanent(op + " on " + where + ": unexpected HTTP " + std::to_string(exchange.status) + " " +
-                                 exchange.reason + ": " + excerpt(exchange.body) +
-                                 " (is this a WinRM endpoint? check the URL path, usually /wsman)");
+      co_return Error::make(code_for_http_status(exchange.status),
+                            op + " on " + where + ": unexpected HTTP " + std::to_string(exchange.status) + " " +
+                                exchange.reason + ": " + excerpt(exchange.body) +
+                                " (is this a WinRM endpoint? check the URL path, usually /wsman)")
+          .with_http_status(static_cast<int>(exchange.status));
   }
 }
 

@@ -24,6 +24,7 @@ add_executable(winrm_kerberos_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/kerberos_failure_test.cpp)
 target_link_libraries(winrm_kerberos_tests PRIVATE wincert_gssapi wincert_test_krb5_kdc PkgConfig::KERBEROS_TEST_KRB5
   GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_kerberos_tests PRIVATE wincert_test_matchers GTest::gmock)
 # Each test starts its own realm (kdb5_util + kadmin.local + krb5kdc): allow for a loaded 2-core box.
 set(KERBEROS_TEST_ENV "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/support/lsan_gssapi.supp")
 gtest_discover_tests(winrm_kerberos_tests DISCOVERY_TIMEOUT 60

@@ -7,6 +7,7 @@ add_executable(winrm_client_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/client_replay_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp)
 target_link_libraries(winrm_client_tests PRIVATE wincert_winrm yaml-cpp GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_client_tests PRIVATE wincert_test_matchers GTest::gmock)
 # GCC 12 false positives on Boost.Asio coroutine code (see winrm/client.cmake).
 set_source_files_properties(
   ${CMAKE_CURRENT_SOURCE_DIR}/client_transport_test.cpp
