@@ -145,7 +145,7 @@ Status init_logging(const LogOptions& options) {
           owner_only(options.group_readable ? 0640 : 0600));
 #endif
     } catch (const spdlog::spdlog_ex& e) {
-      return Error::permanent("LogFile: cannot open '" + options.file + "' for writing: " + e.what());
+      return Error::failed_precondition("LogFile: cannot open '" + options.file + "' for writing: " + e.what());
     }
   }
   std::lock_guard lock(g_mutex);

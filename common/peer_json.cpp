@@ -18,8 +18,8 @@ std::string size_text(std::size_t bytes) {
 
 Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std::string_view what) {
   if (text.size() > limits.max_bytes)
-    return Error::invalid(std::string(what) + " is " + std::to_string(text.size()) + " bytes, more than the " +
-                          size_text(limits.max_bytes) + " accepted from this source");
+    return Error::invalid_argument(std::string(what) + " is " + std::to_string(text.size()) + " bytes, more than the " +
+                                   size_text(limits.max_bytes) + " accepted from this source");
   // One entry per open container: the members (or elements) seen so far; objects only are capped.
   struct Open {
     bool object;
@@ -48,8 +48,9 @@ Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std:
       case '{':
       case '[':
         if (open.size() >= limits.max_depth)
-          return Error::invalid(std::string(what) + " nests objects/arrays deeper than " +
-                                std::to_string(limits.max_depth) + " levels (at byte " + std::to_string(i) + ")");
+          return Error::invalid_argument(std::string(what) + " nests objects/arrays deeper than " +
+                                         std::to_string(limits.max_depth) + " levels (at byte " + std::to_string(i) +
+                                         ")");
         open.push_back({c == '{', 0});
         break;
       case '}':
@@ -58,9 +59,9 @@ Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std:
         break;
       case ',':
         if (!open.empty() && open.back().object && ++open.back().members >= limits.max_object_members)
-          return Error::invalid(std::string(what) + " has an object with more than " +
-                                std::to_string(limits.max_object_members) + " members (at byte " + std::to_string(i) +
-                                ")");
+          return Error::invalid_argument(std::string(what) + " has an object with more than " +
+                                         std::to_string(limits.max_object_members) + " members (at byte " +
+                                         std::to_string(i) + ")");
         break;
       default:
         break;
@@ -77,9 +78,10 @@ Result<JsonT> parse_peer_json_as(std::string_view text, const PeerJsonLimits& li
     return JsonT::parse(text.begin(), text.end());
   } catch (const typename JsonT::parse_error& e) {
     // nlohmann's own message quotes the last token read, which may be a password: give the byte only.
-    return Error::invalid(std::string(what) + " is not valid JSON: syntax error at byte " + std::to_string(e.byte));
+    return Error::invalid_argument(std::string(what) + " is not valid JSON: syntax error at byte " +
+                                   std::to_string(e.byte));
   } catch (const std::exception&) {
-    return Error::invalid(std::string(what) + " is not valid JSON");
+    return Error::invalid_argument(std::string(what) + " is not valid JSON");
   }
 }
 

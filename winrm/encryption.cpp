@@ -13,7 +13,7 @@ constexpr std::string_view kOctetStream = "application/octet-stream";
 constexpr std::size_t kMaxBoundaryLength = 70;  // RFC 2046
 constexpr std::size_t kMaxPartHeaderBytes = 1024;
 
-Error body_error(std::string message) { return Error::invalid("encrypted WinRM body: " + std::move(message)); }
+Error body_error(std::string message) { return Error::invalid_argument("encrypted WinRM body: " + std::move(message)); }
 
 std::size_t ifind(std::string_view haystack, std::string_view needle, std::size_t from = 0) {
   if (needle.empty() || haystack.size() < needle.size()) return std::string_view::npos;
@@ -86,7 +86,7 @@ Result<EncryptedBody> build_encrypted_body(std::string_view plain, MessageSealer
   auto sealed = sealer.wrap(plain);
   if (!sealed) return sealed.error();
   if (sealed->header.size() > kMaxSealHeaderBytes)
-    return Error::permanent("message encryption: the security header is larger than the framing allows");
+    return Error::internal("message encryption: the security header is larger than the framing allows");
   const std::string protocol(sealer.protocol_name());
   const std::string delimiter = "--" + std::string(kEncryptedBoundary) + "\r\n";
 

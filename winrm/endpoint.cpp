@@ -17,8 +17,8 @@ Result<Endpoint> parse_endpoint(std::string_view url) {
   // A URL with user information may carry a password: never echo it back.
   const std::string original = url.find('@') == std::string_view::npos ? std::string(url) : "<URL with user info>";
   auto bad = [&](std::string_view why) {
-    return Error::invalid("invalid WinRM endpoint '" + original + "': " + std::string(why) +
-                          " (expected e.g. https://host:5986/wsman)");
+    return Error::invalid_argument("invalid WinRM endpoint '" + original + "': " + std::string(why) +
+                                   " (expected e.g. https://host:5986/wsman)");
   };
   url = trim(url);
   Endpoint ep;

@@ -13,11 +13,11 @@ BasicAuth::BasicAuth(std::string user, Secret password, bool allow_unencrypted)
 
 Status BasicAuth::check_transport(const ConnectionInfo& connection) const {
   if (!connection.tls && !allow_unencrypted_) {
-    return Error::permanent(
+    return Error::failed_precondition(
         "Basic over HTTP sends the password in clear; use https or --allow-unencrypted (the host must have "
         "AllowUnencrypted=true)");
   }
-  if (user_.empty()) return Error::invalid("Basic authentication needs a user name (--user)");
+  if (user_.empty()) return Error::invalid_argument("Basic authentication needs a user name (--user)");
   return {};
 }
 

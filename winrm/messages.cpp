@@ -278,8 +278,8 @@ Result<pugi::xml_node> load_body(const SoapResponse& response, pugi::xml_documen
     return r.error().context(std::string(what) + ": response body: ");
   auto body = doc.document_element();
   if (!xml::is(body, ns::kSoap, "Body"))
-    return Error::invalid(std::string(what) + ": response body is not a SOAP Body element");
-  if (too_deep(body)) return Error::invalid(std::string(what) + ": response body is nested too deeply");
+    return Error::invalid_argument(std::string(what) + ": response body is not a SOAP Body element");
+  if (too_deep(body)) return Error::invalid_argument(std::string(what) + ": response body is nested too deeply");
   return body;
 }
 
@@ -410,11 +410,32 @@ std::string WsmanFault::summary() const {
   return out;
 }
 
-Error WsmanFault::to_error() const {
-  // Timeouts and quotas clear up by themselves; a lost shell is fixed by opening a new one.
-  if (is_operation_timeout() || is_quota() || is_shell_gone()) return Error::transient(summary());
-  return Error::permanent(summary());
+bool WsmanFault::is_access_denied() const {
+  return wsman_code == fault_code::kAccessDenied || local_subcode() == "AccessDenied";
 }
+
+std::string WsmanFault::detail_code() const {
+  if (!subcode.empty()) return subcode;
+  if (unsigned long c = effective_code(); c != 0) return std::to_string(c);
+  return code;
+}
+
+ErrorCode WsmanFault::error_code() const {
+  // Timeouts and quotas clear up by themselves; a lost shell is fixed by opening a new one (the whole step
+  // is redone on it). Sender faults name our request as wrong; the rest is the host's state.
+  if (is_operation_timeout()) return ErrorCode::kDeadlineExceeded;
+  if (is_quota()) return ErrorCode::kResourceExhausted;
+  if (is_shell_gone()) return ErrorCode::kAborted;
+  if (is_access_denied()) return ErrorCode::kPermissionDenied;
+  const std::string_view local = local_subcode();
+  if (local == "EncodingLimit" || local == "SchemaValidationError" || wsman_code == fault_code::kSchemaValidation ||
+      wsman_code == fault_code::kCommandLineTooLong) {
+    return ErrorCode::kInvalidArgument;
+  }
+  return ErrorCode::kFailedPrecondition;
+}
+
+Error WsmanFault::to_error() const { return Error::make(error_code(), summary()).with_wsman_fault(detail_code()); }
 
 // ---- responses ---------------------------------------------------------------------------------------------
 
@@ -423,14 +444,15 @@ Result<SoapResponse> parse_response(std::string_view text, std::string_view expe
   if (auto r = xml::parse(doc, text); !r) return r.error().context("WS-Man response: ");
   auto envelope = doc.document_element();
   if (!xml::is(envelope, ns::kSoap, "Envelope"))
-    return Error::invalid("WS-Man response: root element " + quoted(envelope.name()) +
-                          " is not a SOAP 1.2 Envelope (namespace " + quoted(xml::namespace_uri(envelope)) + ")");
+    return Error::invalid_argument("WS-Man response: root element " + quoted(envelope.name()) +
+                                   " is not a SOAP 1.2 Envelope (namespace " + quoted(xml::namespace_uri(envelope)) +
+                                   ")");
   if (too_deep(envelope))
-    return Error::invalid("WS-Man response: elements nested deeper than " + std::to_string(kMaxElementDepth) +
-                          " levels");
+    return Error::invalid_argument("WS-Man response: elements nested deeper than " + std::to_string(kMaxElementDepth) +
+                                   " levels");
   auto header = xml::child(envelope, ns::kSoap, "Header");
   auto body = xml::child(envelope, ns::kSoap, "Body");
-  if (!body) return Error::invalid("WS-Man response: the SOAP Envelope has no Body");
+  if (!body) return Error::invalid_argument("WS-Man response: the SOAP Envelope has no Body");
 
   SoapResponse out;
   out.action = xml::text(xml::child(header, ns::kAddressing, "Action"));
@@ -443,14 +465,14 @@ Result<SoapResponse> parse_response(std::string_view text, std::string_view expe
       // Faults too: one that answers no request of ours (injected, or meant for someone else) must not
       // reach a job result as the host's word, so its text is left out of the error.
       if (out.fault) {
-        return Error::invalid("WS-Man fault without RelatesTo (expected " + quoted(expected_message_id) +
-                              "): refused, a fault that does not name our request is not trusted");
+        return Error::invalid_argument("WS-Man fault without RelatesTo (expected " + quoted(expected_message_id) +
+                                       "): refused, a fault that does not name our request is not trusted");
       }
-      return Error::invalid("WS-Man response has no RelatesTo (expected " + quoted(expected_message_id) + ")");
+      return Error::invalid_argument("WS-Man response has no RelatesTo (expected " + quoted(expected_message_id) + ")");
     } else if (!iequals(strip_uuid_prefix(out.relates_to), strip_uuid_prefix(expected_message_id))) {
-      return Error::invalid("WS-Man response RelatesTo " + quoted(out.relates_to) +
-                            " does not match the request MessageID " + quoted(expected_message_id) +
-                            " (a stale or foreign response)");
+      return Error::invalid_argument("WS-Man response RelatesTo " + quoted(out.relates_to) +
+                                     " does not match the request MessageID " + quoted(expected_message_id) +
+                                     " (a stale or foreign response)");
     }
   }
   out.body_xml = serialise_body(body);
@@ -468,7 +490,7 @@ Result<CreatedShell> parse_create_shell(const SoapResponse& response) {
   if (!set) set = xml::descendant(*body, ns::kWsman, "SelectorSet");
   for (auto sel : xml::children(set, ns::kWsman, "Selector")) {
     Selector s{std::string(trim(xml::attribute(sel, "Name").value())), xml::text(sel)};
-    if (s.name.empty()) return Error::invalid("Create shell: response has a Selector without a Name");
+    if (s.name.empty()) return Error::invalid_argument("Create shell: response has a Selector without a Name");
     if (s.name == "ShellId") out.shell_id = s.value;
     out.selectors.push_back(std::move(s));
   }
@@ -477,7 +499,8 @@ Result<CreatedShell> parse_create_shell(const SoapResponse& response) {
     auto id = xml::child(xml::child(*body, ns::kShell, "Shell"), ns::kShell, "ShellId");
     out.shell_id = xml::text(id);
     if (out.shell_id.empty())
-      return Error::invalid("Create shell: response has no ShellId (no Selector Name=\"ShellId\", no rsp:ShellId)");
+      return Error::invalid_argument(
+          "Create shell: response has no ShellId (no Selector Name=\"ShellId\", no rsp:ShellId)");
     out.selectors.push_back({"ShellId", out.shell_id});
   }
   return out;
@@ -488,9 +511,9 @@ Result<std::string> parse_command_id(const SoapResponse& response) {
   auto body = load_body(response, doc, "Command");
   if (!body) return body.error();
   auto resp = xml::child(*body, ns::kShell, "CommandResponse");
-  if (!resp) return Error::invalid("Command: response body has no rsp:CommandResponse");
+  if (!resp) return Error::invalid_argument("Command: response body has no rsp:CommandResponse");
   std::string id = xml::text(xml::child(resp, ns::kShell, "CommandId"));
-  if (id.empty()) return Error::invalid("Command: CommandResponse has no CommandId");
+  if (id.empty()) return Error::invalid_argument("Command: CommandResponse has no CommandId");
   return id;
 }
 
@@ -499,7 +522,7 @@ Result<ReceiveResult> parse_receive(const SoapResponse& response, std::string_vi
   auto body = load_body(response, doc, "Receive");
   if (!body) return body.error();
   auto resp = xml::child(*body, ns::kShell, "ReceiveResponse");
-  if (!resp) return Error::invalid("Receive: response body has no rsp:ReceiveResponse");
+  if (!resp) return Error::invalid_argument("Receive: response body has no rsp:ReceiveResponse");
 
   auto for_us = [&](const pugi::xml_node& n) {
     auto id = xml::attribute(n, "CommandId");
@@ -521,7 +544,7 @@ Result<ReceiveResult> parse_receive(const SoapResponse& response, std::string_vi
       continue;  // a stream we did not ask for
     }
     auto decoded = base64_decode(stream.child_value());
-    if (!decoded) return Error::invalid("Receive: " + std::string(name) + " chunk is not valid base64");
+    if (!decoded) return Error::invalid_argument("Receive: " + std::string(name) + " chunk is not valid base64");
     target->append(*decoded);
     std::string_view end = trim(xml::attribute(stream, "End").value());
     if (iequals(end, "true") || end == "1") *end_flag = true;
@@ -533,7 +556,7 @@ Result<ReceiveResult> parse_receive(const SoapResponse& response, std::string_vi
                (out.state.size() >= 5 && out.state.compare(out.state.size() - 5, 5, "/Done") == 0);
     if (auto code = xml::child(state, ns::kShell, "ExitCode"); code && out.done) {
       auto value = parse_exit_code(xml::text(code));
-      if (!value) return Error::invalid("Receive: ExitCode " + quoted(xml::text(code)) + " is not an integer");
+      if (!value) return Error::invalid_argument("Receive: ExitCode " + quoted(xml::text(code)) + " is not an integer");
       out.exit_code = value;
     }
   }
@@ -545,14 +568,15 @@ Result<ServerConfig> parse_config(const SoapResponse& response) {
   auto body = load_body(response, doc, "WS-Man config Get");
   if (!body) return body.error();
   auto config = xml::child(*body, ns::kConfig, "Config");
-  if (!config) return Error::invalid("WS-Man config Get: response body has no cfg:Config");
+  if (!config) return Error::invalid_argument("WS-Man config Get: response body has no cfg:Config");
   ServerConfig out;
   auto read = [&](std::string_view name, std::size_t& field) -> Result<void> {
     auto node = xml::child(config, ns::kConfig, name);
-    if (!node) return Error::invalid("WS-Man config Get: cfg:Config has no " + std::string(name));
+    if (!node) return Error::invalid_argument("WS-Man config Get: cfg:Config has no " + std::string(name));
     auto v = parse_unsigned(xml::text(node));
-    if (!v) return Error::invalid("WS-Man config Get: " + std::string(name) + " " + quoted(xml::text(node)) +
-                                  " is not a number");
+    if (!v)
+      return Error::invalid_argument("WS-Man config Get: " + std::string(name) + " " + quoted(xml::text(node)) +
+                                     " is not a number");
     field = static_cast<std::size_t>(*v);
     return {};
   };

@@ -80,6 +80,7 @@ struct WsmanFault {
   bool is_operation_timeout() const;  // 2150858793 or subcode TimedOut: poll again
   bool is_shell_gone() const;         // 2150858843 / InvalidSelectors: reopen the shell
   bool is_quota() const;              // MaxShellsPerUser and friends: reopen the shell later
+  bool is_access_denied() const;      // w:AccessDenied / ERROR_ACCESS_DENIED
   // "WSMan fault 2150858843 (w:InvalidSelectors): <reason or message>" on one line.
   std::string summary() const;
 
@@ -87,7 +88,14 @@ struct WsmanFault {
   std::string_view local_subcode() const;
   // wsman_code, or the WMI error code when there is no WSManFault.
   unsigned long effective_code() const;
-  // The fault as an Error: transient for timeouts, quotas and a lost shell, permanent otherwise.
+  // What ErrorDetail::wsman_fault carries: the subcode ("w:QuotaLimit"), else the WSManFault/WMI code in
+  // decimal, else the SOAP code ("s:Receiver").
+  std::string detail_code() const;
+  // The code of the fault: deadline_exceeded (TimedOut), resource_exhausted (quota), aborted (the shell is
+  // gone: redo on a new one), permission_denied (AccessDenied), invalid_argument (our request was refused as
+  // malformed or too large), failed_precondition otherwise.
+  ErrorCode error_code() const;
+  // The fault as an Error with that code and detail_code() as its WS-Man fault detail.
   Error to_error() const;
 };
 

@@ -57,4 +57,5 @@ inline constexpr unsigned long kMaxShellsPerUser = 2150859173UL;  // 0x803381A5
 inline constexpr unsigned long kQuotaCommands = 2150859174UL;     // 0x803381A6
 inline constexpr unsigned long kCommandLineTooLong = 2147942606UL;  // 0x800700CE
 inline constexpr unsigned long kOperationAborted = 995UL;
+inline constexpr unsigned long kAccessDenied = 5UL;  // ERROR_ACCESS_DENIED, w:AccessDenied
 }  // namespace wincert::winrm::fault_code

@@ -15,19 +15,18 @@ boost::asio::awaitable<Result<PsResult>> run_ps(WinrsSession& session, const PsP
   spec.console_mode_stdin = invocation.mode == BootstrapMode::kInline;  // FALSE when stdin is piped
   spec.deadline = options.deadline;
 
-  auto output = co_await session.run(std::move(spec));
-  if (!output.ok()) co_return output.error();
+  WINCERT_CO_ASSIGN_OR_RETURN(CommandOutput output, co_await session.run(std::move(spec)));
 
   PsResult result;
   result.mode = invocation.mode;
-  result.stdout_data = std::move(output->stdout_data);
-  result.exit_code = output->exit_code;
-  const ClixmlStreams streams = decode_clixml(output->stderr_data);
+  result.stdout_data = std::move(output.stdout_data);
+  result.exit_code = output.exit_code;
+  const ClixmlStreams streams = decode_clixml(output.stderr_data);
   result.error_text = streams.readable_errors();
   result.warnings = streams.warnings;
   result.verbose = streams.verbose;
   result.information = streams.information;
-  result.stderr_raw = std::move(output->stderr_data);
+  result.stderr_raw = std::move(output.stderr_data);
   co_return result;
 }
 

@@ -36,6 +36,7 @@ std::string excerpt(std::string_view body) {
   return text == "(empty body)" ? text : "'" + text + "'";
 }
 
+
 struct HttpExchange {
   unsigned status = 0;
   std::string reason;
@@ -135,8 +136,7 @@ struct WsmanTransport::Impl {
     disconnect();
     ConnectionInfo info = connection_info();
     if (auth) {
-      auto allowed = auth->check_transport(info);
-      if (!allowed.ok()) co_return allowed.error();
+      WINCERT_CO_TRY(auth->check_transport(info));
     }
 
     wincert::http::ConnectOptions connect_options;
@@ -301,13 +301,13 @@ struct WsmanTransport::Impl {
           if (!istarts_with_ct(exchange.content_type, "multipart/encrypted")) {
             disconnect();
             co_return Attempt{
-                Error::permanent("the " + std::string(what) + " response from " + where() + " (HTTP " +
-                                 std::to_string(exchange.status) + ", " +
-                                 (exchange.content_type.empty() ? std::string("no content type")
-                                                                : printable_excerpt(exchange.content_type, 60)) +
-                                 ") is not encrypted although message encryption is on: refused, "
-                                 "its contents are not trusted (a proxy or an on-path attacker may "
-                                 "have replaced the host's answer)"),
+                Error::unauthenticated("the " + std::string(what) + " response from " + where() + " (HTTP " +
+                                       std::to_string(exchange.status) + ", " +
+                                       (exchange.content_type.empty() ? std::string("no content type")
+                                                                      : printable_excerpt(exchange.content_type, 60)) +
+                                       ") is not encrypted although message encryption is on: refused, "
+                                       "its contents are not trusted (a proxy or an on-path attacker may "
+                                       "have replaced the host's answer)"),
                 false};
           }
           auto plain_body = auth->unwrap(exchange.body, exchange.content_type);
@@ -332,11 +332,10 @@ struct WsmanTransport::Impl {
 
   net::awaitable<Result<HttpExchange>> exchange(std::string_view soap, std::string_view what) {
     auto guard = co_await lock.acquire();
-    if (!guard.locked()) co_return Error::transient(std::string(what) + " to " + where() + " was cancelled");
+    if (!guard.locked()) co_return Error::cancelled(std::string(what) + " to " + where() + " was cancelled");
     for (int attempt = 0;; ++attempt) {
       if (!connected()) {
-        auto opened = co_await connect();
-        if (!opened.ok()) co_return opened.error();
+        WINCERT_CO_TRY(co_await connect());
       }
       auto result = co_await send_authenticated(soap, what);
       if (!result.result.ok() && result.stale && attempt == 0) {
@@ -367,15 +366,12 @@ Result<std::unique_ptr<WsmanTransport>> WsmanTransport::create(net::any_io_execu
 }
 
 net::awaitable<Result<WsmanTransport::RawResponse>> WsmanTransport::post(std::string body, std::string_view what) {
-  auto result = co_await impl_->exchange(body, what);
-  if (!result.ok()) co_return result.error();
-  co_return RawResponse{result->status, std::move(result->body), std::move(result->content_type)};
+  WINCERT_CO_ASSIGN_OR_RETURN(HttpExchange exchange, co_await impl_->exchange(body, what));
+  co_return RawResponse{exchange.status, std::move(exchange.body), std::move(exchange.content_type)};
 }
 
 net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envelope, std::string_view what) {
-  auto result = co_await impl_->exchange(envelope.xml, what);
-  if (!result.ok()) co_return result.error();
-  HttpExchange& exchange = *result;
+  WINCERT_CO_ASSIGN_OR_RETURN(HttpExchange exchange, co_await impl_->exchange(envelope.xml, what));
   const std::string where = impl_->where();
   const std::string op(what);
   switch (exchange.status) {
@@ -394,9 +390,10 @@ net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envel
                                            " response from " + where + ": ");
         }
         if (exchange.status == 500) {
-          co_return Error::transient("HTTP 500 from " + where + " for " + op + " without a SOAP fault (" +
-                                     (exchange.content_type.empty() ? "no content type" : exchange.content_type) +
-                                     "): " + excerpt(exchange.body));
+          co_return Error::unavailable("HTTP 500 from " + where + " for " + op + " without a SOAP fault (" +
+                                       (exchange.content_type.empty() ? "no content type" : exchange.content_type) +
+                                       "): " + excerpt(exchange.body))
+              .with_http_status(500);
         }
         WsmanReply reply;
         reply.http_status = 400;
@@ -410,14 +407,19 @@ net::awaitable<Result<WsmanReply>> WsmanTransport::request(const Envelope& envel
       co_return WsmanReply{exchange.status, std::move(*parsed)};
     }
     case 413:
-      co_return Error::permanent(op + " request of " + std::to_string(envelope.xml.size()) + " bytes rejected by " +
-                                 where + " (HTTP 413): larger than the host's MaxEnvelopeSizekb");
+      co_return Error::invalid_argument(op + " request of " + std::to_string(envelope.xml.size()) +
+                                        " bytes rejected by " + where +
+                                        " (HTTP 413): larger than the host's MaxEnvelopeSizekb")
+          .with_http_status(413);
     case 503:
-      co_return Error::transient(op + " on " + where + ": service unavailable (HTTP 503), retry later");
+      co_return Error::unavailable(op + " on " + where + ": service unavailable (HTTP 503), retry later")
+          .with_http_status(503);
     default:
-      co_return Error::permanent(op + " on " + where + ": unexpected HTTP " + std::to_string(exchange.status) + " " +
-                                 exchange.reason + ": " + excerpt(exchange.body) +
-                                 " (is this a WinRM endpoint? check the URL path, usually /wsman)");
+      co_return Error::make(wincert::http::code_for_status(exchange.status),
+                            op + " on " + where + ": unexpected HTTP " + std::to_string(exchange.status) + " " +
+                                exchange.reason + ": " + excerpt(exchange.body) +
+                                " (is this a WinRM endpoint? check the URL path, usually /wsman)")
+          .with_http_status(static_cast<int>(exchange.status));
   }
 }
 

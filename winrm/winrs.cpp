@@ -56,14 +56,16 @@ WinrsSession::~WinrsSession() { forget_shell(); }  // an abandoned shell no long
 std::string WinrsSession::where() const { return transport_.endpoint().authority(); }
 
 Error WinrsSession::fault_error(std::string_view what, const WsmanReply& reply) const {
-  std::string text = std::string(what) + " on " + where() + ": ";
-  if (!reply.soap.fault) return Error::invalid(text + "unexpected response (HTTP " + std::to_string(reply.http_status) + ")");
-  const WsmanFault& fault = *reply.soap.fault;
-  text += fault.summary();
-  if (fault.is_quota() || fault.is_operation_timeout() || fault.is_shell_gone() || reply.http_status == 400) {
-    return Error::transient(text);
+  const std::string text = std::string(what) + " on " + where() + ": ";
+  const int status = static_cast<int>(reply.http_status);
+  if (!reply.soap.fault) {
+    return Error::invalid_argument(text + "unexpected response (HTTP " + std::to_string(reply.http_status) + ")")
+        .with_http_status(status);
   }
-  return Error::permanent(text);
+  const WsmanFault& fault = *reply.soap.fault;
+  // A bare HTTP 400 (no SOAP fault) is how hosts answer a request on a shell they dropped: redo on a new one.
+  if (status == 400 && fault.code == "http") return Error::aborted(text + fault.summary()).with_http_status(status);
+  return fault.to_error().context(text).with_http_status(status);
 }
 
 net::awaitable<Result<ServerConfig>> WinrsSession::server_config() {
@@ -108,15 +110,13 @@ net::awaitable<Status> WinrsSession::ensure_envelope_size() {
 net::awaitable<Status> WinrsSession::ensure_shell() {
   if (shell_open()) co_return Status{};
   auto guard = co_await shell_lock_.acquire();
-  if (!guard.locked()) co_return Error::transient("opening a shell on " + where() + " was cancelled");
+  if (!guard.locked()) co_return Error::cancelled("opening a shell on " + where() + " was cancelled");
   if (shell_open()) co_return Status{};  // another caller opened it while we waited
-  auto envelope = co_await ensure_envelope_size();
-  if (!envelope.ok()) co_return envelope.error();
+  WINCERT_CO_TRY(co_await ensure_envelope_size());
   const Envelope request = build_create_shell(context_, options_.shell);
-  auto reply = co_await transport_.request(request, "Create shell");
-  if (!reply.ok()) co_return reply.error();
-  if (reply->soap.fault) co_return fault_error("Create shell", *reply);
-  auto created = parse_create_shell(reply->soap);
+  WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply reply, co_await transport_.request(request, "Create shell"));
+  if (reply.soap.fault) co_return fault_error("Create shell", reply);
+  auto created = parse_create_shell(reply.soap);
   if (!created.ok()) co_return created.error().context("Create shell on " + where() + ": ");
   shell_ = std::move(*created);
   ++counters_.shells_created;
@@ -127,26 +127,24 @@ net::awaitable<Status> WinrsSession::ensure_shell() {
 
 net::awaitable<Result<CommandOutput>> WinrsSession::run(CommandSpec spec) {
   for (int attempt = 0;; ++attempt) {
-    auto shell = co_await ensure_shell();
-    if (!shell.ok()) co_return shell.error();
+    WINCERT_CO_TRY(co_await ensure_shell());
     const auto shell_selectors = shell_.selectors;
     const bool console_stdin = spec.console_mode_stdin.value_or(spec.stdin_data.empty());
     const Envelope request =
         build_command(context_, shell_selectors, spec.command, spec.arguments, spec.skip_cmd_shell, console_stdin);
-    auto reply = co_await transport_.request(request, "Command");
-    if (!reply.ok()) co_return reply.error();
-    if (reply->soap.fault) {
-      if (shell_unusable(*reply) && attempt == 0) {
+    WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply reply, co_await transport_.request(request, "Command"));
+    if (reply.soap.fault) {
+      if (shell_unusable(reply) && attempt == 0) {
         // Idle shells get disconnected/removed by the host, and quotas fill up: start a fresh shell.
         logger("winrm")->debug("{}: shell {} unusable ({}); reopening", where(), shell_.shell_id,
-                               reply->soap.fault->summary());
-        if (reply->soap.fault->is_quota()) co_await close();
+                               reply.soap.fault->summary());
+        if (reply.soap.fault->is_quota()) co_await close();
         forget_shell();
         continue;
       }
-      co_return fault_error("Command", *reply);
+      co_return fault_error("Command", reply);
     }
-    auto command_id = parse_command_id(reply->soap);
+    auto command_id = parse_command_id(reply.soap);
     if (!command_id.ok()) co_return command_id.error().context("Command on " + where() + ": ");
     ++counters_.commands;
     auto output = co_await drive(spec, *command_id);
@@ -159,15 +157,18 @@ net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spe
   const auto deadline_after = spec.deadline.value_or(options_.command_deadline);
   const auto deadline = std::chrono::steady_clock::now() + deadline_after;
   auto past_deadline = [&]() -> Error {
-    return Error::transient("command '" + spec.command + "' on " + where() + " did not finish within " +
-                            duration_text(std::chrono::duration_cast<std::chrono::milliseconds>(deadline_after)) +
-                            " (deadline); it was terminated");
+    return Error::deadline_exceeded(
+        "command '" + spec.command + "' on " + where() + " did not finish within " +
+        duration_text(std::chrono::duration_cast<std::chrono::milliseconds>(deadline_after)) +
+        " (deadline); it was terminated");
   };
 
   if (!spec.stdin_data.empty()) {
     std::size_t chunk = send_chunk_capacity(context_.max_envelope_size);
     if (spec.stdin_chunk_limit > 0) chunk = std::min(chunk, spec.stdin_chunk_limit);
-    if (chunk == 0) co_return Error::invalid("envelope size " + std::to_string(context_.max_envelope_size) + " of " + where() + " is too small to send stdin");
+    if (chunk == 0)
+      co_return Error::invalid_argument("envelope size " + std::to_string(context_.max_envelope_size) + " of " +
+                                        where() + " is too small to send stdin");
     std::size_t offset = 0;
     while (offset < spec.stdin_data.size()) {
       if (std::chrono::steady_clock::now() > deadline) co_return past_deadline();
@@ -175,9 +176,8 @@ net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spe
       const bool last = offset + n == spec.stdin_data.size();
       const Envelope request =
           build_send(context_, shell_.selectors, command_id, std::string_view(spec.stdin_data).substr(offset, n), last);
-      auto reply = co_await transport_.request(request, "Send");
-      if (!reply.ok()) co_return reply.error();
-      if (reply->soap.fault) co_return fault_error("Send", *reply);
+      WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply reply, co_await transport_.request(request, "Send"));
+      if (reply.soap.fault) co_return fault_error("Send", reply);
       offset += n;
     }
   }
@@ -215,8 +215,8 @@ net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spe
     output.stdout_data += received->stdout_data;
     output.stderr_data += received->stderr_data;
     if (output.stdout_data.size() + output.stderr_data.size() > options_.max_output_bytes) {
-      co_return Error::invalid("command '" + spec.command + "' on " + where() + " produced more than " +
-                               std::to_string(options_.max_output_bytes / (1024 * 1024)) + " MiB of output");
+      co_return Error::invalid_argument("command '" + spec.command + "' on " + where() + " produced more than " +
+                                        std::to_string(options_.max_output_bytes / (1024 * 1024)) + " MiB of output");
     }
     if (received->done) {
       output.exit_code = received->exit_code.value_or(-1);
@@ -248,12 +248,11 @@ net::awaitable<Status> WinrsSession::close() {
   const auto selectors = shell_.selectors;
   forget_shell();
   const Envelope request = build_delete_shell(context_, selectors);
-  auto reply = co_await transport_.request(request, "Delete shell");
-  if (!reply.ok()) co_return reply.error();
-  if (reply->soap.fault) {
-    const auto& fault = *reply->soap.fault;
+  WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply reply, co_await transport_.request(request, "Delete shell"));
+  if (reply.soap.fault) {
+    const auto& fault = *reply.soap.fault;
     if (fault.is_shell_gone() || fault.wsman_code == fault_code::kOperationAborted) co_return Status{};
-    co_return fault_error("Delete shell", *reply);
+    co_return fault_error("Delete shell", reply);
   }
   co_return Status{};
 }

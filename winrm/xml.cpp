@@ -7,16 +7,18 @@ namespace wincert::winrm::xml {
 
 Result<void> parse(pugi::xml_document& doc, std::string_view text) {
   if (text.size() > kMaxDocumentBytes)
-    return Error::invalid("XML document of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
-                          std::to_string(kMaxDocumentBytes));
+    return Error::invalid_argument("XML document of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                                   std::to_string(kMaxDocumentBytes));
   // parse_doctype keeps the DOCTYPE as a node so we can see it and refuse the document; pugixml never
   // expands entities declared in a DTD, but refusing is clearer than silently leaving "&xxe;" in text.
   const unsigned options = (pugi::parse_default | pugi::parse_doctype) & ~pugi::parse_wnorm_attribute;
   pugi::xml_parse_result r = doc.load_buffer(text.data(), text.size(), options, pugi::encoding_auto);
-  if (!r) return Error::invalid(std::string("malformed XML: ") + r.description() + " at byte " + std::to_string(r.offset));
+  if (!r)
+    return Error::invalid_argument(std::string("malformed XML: ") + r.description() + " at byte " +
+                                   std::to_string(r.offset));
   for (auto n = doc.first_child(); n; n = n.next_sibling())
-    if (n.type() == pugi::node_doctype) return Error::invalid("XML with a DOCTYPE/DTD is refused");
-  if (!doc.document_element()) return Error::invalid("XML document has no root element");
+    if (n.type() == pugi::node_doctype) return Error::invalid_argument("XML with a DOCTYPE/DTD is refused");
+  if (!doc.document_element()) return Error::invalid_argument("XML document has no root element");
   return {};
 }
 

@@ -227,6 +227,20 @@ TEST_F(TlsTest, ExpiredCertificateSaysRenew) {
   cert.remove();
 }
 
+TEST(HttpStatusCodes, UnexpectedStatusesMapToCodes) {
+  EXPECT_EQ(code_for_status(401), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(code_for_status(403), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(code_for_status(404), ErrorCode::kNotFound);
+  EXPECT_EQ(code_for_status(408), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(code_for_status(504), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(code_for_status(429), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(code_for_status(502), ErrorCode::kUnavailable);
+  EXPECT_EQ(code_for_status(503), ErrorCode::kUnavailable);
+  EXPECT_EQ(code_for_status(418), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(is_transient(code_for_status(503)));
+  EXPECT_FALSE(is_transient(code_for_status(401)));
+}
+
 TEST(HttpAddressing, IpLiteralsAndAuthorities) {
   EXPECT_TRUE(is_ip_literal("127.0.0.1"));
   EXPECT_TRUE(is_ip_literal("::1"));

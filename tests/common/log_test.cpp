@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/result_matchers.hpp"
+
 #ifndef _WIN32
 #include <sys/stat.h>
 #endif
@@ -178,7 +180,7 @@ TEST_F(LogFileTest, UnwritableFileIsAnErrorNamingIt) {
   LogOptions options;
   options.file = (dir_ / "not-a-dir" / "agent.log").string();
   const auto result = init_logging(options);
-  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(result.error().message.find("not-a-dir"), std::string::npos) << result.error().message;
 }
 

@@ -27,6 +27,7 @@
 #include "sim/winhost/windows_model.hpp"
 #include "sim/winhost/winrs_service.hpp"
 #include "tests/support/krb5_kdc.hpp"
+#include "tests/support/result_matchers.hpp"
 #include "tests/winrm/client_test_util.hpp"
 #include "winrm/auth/certificate_http_auth.hpp"
 #include "winrm/auth/legacy_crypto.hpp"
@@ -44,6 +45,9 @@ namespace {
 namespace fs = std::filesystem;
 namespace net = boost::asio;
 using testing::Krb5Kdc;
+
+// The detail of a GSSAPI failure: the GSS major status.
+auto gss_status() { return ::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kGss); }
 
 constexpr const char* kNtlmUser = "WINCERT\\alice";
 constexpr const char* kNtlmPassword = "Ntlm-Secr3t-Pw!";
@@ -450,6 +454,20 @@ TEST_F(AuthE2E, NegotiateFallsBackToNtlmWithoutKerberos) {
   EXPECT_NE(flushed_log().find("using NTLM"), std::string::npos);
 }
 
+// Negotiate falls back to NTLM on "no Kerberos here" (no ticket, no realm, no reachable KDC), decided on
+// the code and the GSS/SSPI status kind, never on the text; refused credentials never fall back.
+TEST(NegotiateFallback, DecidedByCodeAndStatusKind) {
+  const auto gss = [](Error e) { return std::move(e).with_system_status(SystemStatusKind::kGss, 851968); };
+  EXPECT_TRUE(kerberos_unavailable(gss(Error::unavailable("x"))));
+  EXPECT_TRUE(kerberos_unavailable(gss(Error::failed_precondition("x"))));
+  EXPECT_TRUE(kerberos_unavailable(
+      Error::unavailable("x").with_system_status(SystemStatusKind::kSspi, 0x80090311u)));  // no authority
+  EXPECT_FALSE(kerberos_unavailable(gss(Error::unauthenticated("x"))));
+  EXPECT_FALSE(kerberos_unavailable(gss(Error::invalid_argument("x"))));
+  // The right words without the GSS status are not a Kerberos verdict.
+  EXPECT_FALSE(kerberos_unavailable(Error::unavailable("cannot reach a KDC")));
+}
+
 // ---- failures: one clear line ----------------------------------------------------------------------
 
 TEST_F(AuthE2E, NtlmWrongPasswordAndUnknownUser) {
@@ -461,11 +479,13 @@ TEST_F(AuthE2E, NtlmWrongPasswordAndUnknownUser) {
             std::string::npos)
       << out.status.error().message;
   EXPECT_EQ(out.status.error().message.find('\n'), std::string::npos);
+  EXPECT_THAT(out.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   auto unknown = exercise(sim, ntlm(kNtlmPassword, "WINCERT\\mallory"), false);
   ASSERT_FALSE(unknown.status.ok());
   EXPECT_NE(unknown.status.error().message.find("authentication failed for WINCERT\\mallory at " + where),
             std::string::npos)
       << unknown.status.error().message;
+  EXPECT_THAT(unknown.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
 }
 
 TEST_F(AuthE2E, KerberosWrongPasswordUnknownUserWrongSpn) {
@@ -475,10 +495,12 @@ TEST_F(AuthE2E, KerberosWrongPasswordUnknownUserWrongSpn) {
                         false);
   ASSERT_FALSE(wrong.status.ok());
   EXPECT_NE(wrong.status.error().message.find("refused the password"), std::string::npos) << wrong.status.error().message;
+  EXPECT_THAT(wrong.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 
   auto unknown = exercise(sim, std::make_unique<KerberosHttpAuth>("nobody@TEST.LOCAL", Secret(kWrongPassword)), false);
   ASSERT_FALSE(unknown.status.ok());
   EXPECT_NE(unknown.status.error().message.find("unknown to the KDC"), std::string::npos) << unknown.status.error().message;
+  EXPECT_THAT(unknown.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 
   GssHttpAuthOptions wsman;
   wsman.service = "WSMAN";
@@ -486,12 +508,14 @@ TEST_F(AuthE2E, KerberosWrongPasswordUnknownUserWrongSpn) {
   ASSERT_FALSE(spn.status.ok());
   EXPECT_NE(spn.status.error().message.find("no service principal WSMAN/localhost"), std::string::npos)
       << spn.status.error().message;
+  EXPECT_THAT(spn.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
   // Negotiate with a wrong password must not hide it behind NTLM.
   auto negotiate = exercise(
       sim, std::make_unique<NegotiateHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)), false);
   ASSERT_FALSE(negotiate.status.ok());
   EXPECT_NE(negotiate.status.error().message.find("refused the password"), std::string::npos)
       << negotiate.status.error().message;
+  EXPECT_THAT(negotiate.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 }
 
 TEST_F(AuthE2E, KerberosKdcUnreachable) {
@@ -503,6 +527,7 @@ TEST_F(AuthE2E, KerberosKdcUnreachable) {
   g_peers->kdc->apply_environment();
   ASSERT_FALSE(out.status.ok());
   EXPECT_NE(out.status.error().message.find("cannot reach a KDC"), std::string::npos) << out.status.error().message;
+  EXPECT_THAT(out.status, ErrorWith(ErrorCode::kUnavailable, gss_status()));
   EXPECT_TRUE(out.status.error().retryable());
 }
 
@@ -516,11 +541,13 @@ TEST_F(AuthE2E, ChannelBindingMismatchIsRefused) {
   ASSERT_FALSE(n.status.ok());
   EXPECT_NE(n.status.error().message.find("authentication failed for WINCERT\\alice"), std::string::npos)
       << n.status.error().message;
+  EXPECT_THAT(n.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   auto k = exercise(sim, kerberos(false), true);
   ASSERT_FALSE(k.status.ok());
   EXPECT_NE(k.status.error().message.find("authentication failed for " + g_peers->kdc->user_principal()),
             std::string::npos)
       << k.status.error().message;
+  EXPECT_THAT(k.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   EXPECT_EQ(sim.auth_stats->handshakes.load(), 0u);
 }
 
@@ -532,10 +559,12 @@ TEST_F(AuthE2E, ServerDemandingAnotherScheme) {
   EXPECT_NE(out.status.error().message.find("does not offer Kerberos authentication (it offers: Basic)"),
             std::string::npos)
       << out.status.error().message;
+  EXPECT_THAT(out.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   InProcessSim kerberos_only(offer("kerberos"), false);
   auto n = exercise(kerberos_only, ntlm(), false);
   ASSERT_FALSE(n.status.ok());
   EXPECT_NE(n.status.error().message.find("does not offer Negotiate"), std::string::npos) << n.status.error().message;
+  EXPECT_THAT(n.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
 }
 
 // The client believes its clock is an hour ahead (reused from the kerberos engineer's failure test: MIT
@@ -567,6 +596,7 @@ TEST_F(AuthE2E, KerberosClockSkew) {
   auto out = exercise(sim, kerberos(false, /*with_password=*/false), false);
   ASSERT_FALSE(out.status.ok());
   EXPECT_NE(out.status.error().message.find("clocks of this machine"), std::string::npos) << out.status.error().message;
+  EXPECT_THAT(out.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 }
 
 TEST_F(AuthE2E, KerberosSpnWithPort) {
@@ -615,6 +645,7 @@ TEST_F(AuthE2E, MidSession401ReauthenticatesOnceThenFailsClearly) {
   EXPECT_NE(encrypted.status.error().message.find("authentication failed for " + g_peers->kdc->user_principal()),
             std::string::npos)
       << encrypted.status.error().message;
+  EXPECT_THAT(encrypted.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
 }
 
 TEST_F(AuthE2E, ClientCertificateOverHttps) {
@@ -641,9 +672,11 @@ TEST_F(AuthE2E, ClientCertificateOverHttps) {
   ASSERT_FALSE(refused.status.ok());
   EXPECT_NE(refused.status.error().message.find("authentication failed for the client certificate"), std::string::npos)
       << refused.status.error().message;
+  EXPECT_THAT(refused.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   auto plain = exercise(sim, std::make_unique<CertificateHttpAuth>(alice.first), false, "localhost", alice);
   ASSERT_FALSE(plain.status.ok());
   EXPECT_NE(plain.status.error().message.find("needs https"), std::string::npos) << plain.status.error().message;
+  EXPECT_THAT(plain.status, HasCode(ErrorCode::kFailedPrecondition));
 }
 
 // An HttpAuth that corrupts what it seals or receives, for the tamper tests.

@@ -4,6 +4,7 @@ add_executable(winrm_auth_e2e_tests ${CMAKE_CURRENT_SOURCE_DIR}/auth_e2e_test.cp
 target_link_libraries(winrm_auth_e2e_tests PRIVATE wincert_winrm winhost_sim_gss_auth wincert_test_krb5_kdc
   PkgConfig::WINHOST_KRB5
   GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_auth_e2e_tests PRIVATE wincert_test_matchers GTest::gmock)
 wincert_asio_coroutines(winrm_auth_e2e_tests)
 # Each test process starts its own KDC and servers: allow for a loaded 2-core box.
 gtest_discover_tests(winrm_auth_e2e_tests TEST_PREFIX "auth_e2e." DISCOVERY_TIMEOUT 60

@@ -3,6 +3,7 @@
 
 #include "client_sim_util.hpp"
 #include "client_test_util.hpp"
+#include "tests/support/result_matchers.hpp"
 #include "winrm/powershell.hpp"
 #include "winrm/transport.hpp"
 #include "winrm/winrs.hpp"
@@ -196,7 +197,7 @@ TEST_F(SimFixture, DeadlineEndsACommandAndStillSignals) {
   options.command_deadline = 2s;
   WinrsSession session(*transport, options);
   auto out = run(session.run(cmd("timeout /t 60 /nobreak")));
-  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out, HasCode(ErrorCode::kDeadlineExceeded));
   EXPECT_NE(out.error().message.find("did not finish within 2 s"), std::string::npos) << out.error().message;
   EXPECT_EQ(sim->action_count("Signal"), 1u);
   // The shell is still usable afterwards.
@@ -255,6 +256,7 @@ TEST_F(SimFixture, WrongPasswordIsAuthenticationFailure) {
             std::string::npos)
       << out.error().message;
   EXPECT_EQ(out.error().message.find("not-the-password"), std::string::npos);
+  EXPECT_THAT(out, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
 }
 
 TEST_F(SimFixture, CommandFaultNamesOperationAndEndpoint) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "client_test_util.hpp"
+#include "tests/support/result_matchers.hpp"
 #include "winrm/transport.hpp"
 
 namespace wincert::winrm {
@@ -98,7 +99,7 @@ TEST_F(Fixture, MalformedXmlIsAnError) {
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(error_of(reply).find("127.0.0.1:" + std::to_string(server.port())), std::string::npos) << error_of(reply);
-  EXPECT_EQ(reply.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST_F(Fixture, TruncatedBodyIsAnError) {
@@ -112,7 +113,7 @@ TEST_F(Fixture, TruncatedBodyIsAnError) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_NE(error_of(reply).find("truncated"), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kUnavailable));
   EXPECT_EQ(server.connections(), 1);  // a half-delivered response is not retried
 }
 
@@ -132,6 +133,8 @@ TEST_F(Fixture, HugeBodyIsRejectedByTheSizeLimit) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
+  // A peer over a size limit is malformed input, not a transient shortage: retrying would not help.
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(error_of(reply).find("larger than the limit of 32 MiB"), std::string::npos) << error_of(reply);
   // The Content-Length alone decided it: nothing of the body was accepted.
   EXPECT_EQ(transport->counters().bytes_received, 0u);
@@ -155,7 +158,7 @@ TEST_F(Fixture, ChunkedBodyOverTheLimitStopsAtTheLimit) {
   auto transport = make(server.url(), options);
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_NE(error_of(reply).find("larger than the limit of 1 MiB"), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST_F(Fixture, WrongRelatesToIsAnError) {
@@ -168,7 +171,7 @@ TEST_F(Fixture, WrongRelatesToIsAnError) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_NE(error_of(reply).find("RelatesTo"), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST_F(Fixture, DtdWithEntitiesIsRefused) {
@@ -184,7 +187,7 @@ TEST_F(Fixture, DtdWithEntitiesIsRefused) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.error().code, ErrorCode::kInvalidArgument) << error_of(reply);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST_F(Fixture, ConnectionResetMidResponseIsAnError) {
@@ -199,6 +202,7 @@ TEST_F(Fixture, ConnectionResetMidResponseIsAnError) {
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(error_of(reply).find("127.0.0.1:" + std::to_string(server.port())), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kUnavailable));
   EXPECT_EQ(server.connections(), 1);  // bytes of a response had arrived: not a stale connection, no retry
 }
 
@@ -216,9 +220,8 @@ TEST_F(Fixture, NoResponseTimesOut) {
   auto reply = request(*transport);
   release = true;
   ASSERT_FALSE(reply.ok());
-  EXPECT_NE(error_of(reply).find("timed out after 1 s waiting for the Get response"), std::string::npos)
-      << error_of(reply);
-  EXPECT_TRUE(reply.error().retryable());
+  EXPECT_THAT(reply, HasCode(ErrorCode::kDeadlineExceeded));
+  EXPECT_THAT(reply, IsRetryable());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);  // generous: only "no hang" matters
 }
 
@@ -234,7 +237,8 @@ TEST_F(Fixture, ConnectionRefusedSaysWhere) {
   ASSERT_FALSE(reply.ok());
   EXPECT_EQ(error_of(reply), "connection refused by 127.0.0.1:" + std::to_string(port) +
                                  ": is WinRM listening on port " + std::to_string(port) + "?");
-  EXPECT_TRUE(reply.error().retryable());
+  EXPECT_THAT(reply, HasCode(ErrorCode::kUnavailable));
+  EXPECT_THAT(reply, IsRetryable());
 }
 
 TEST_F(Fixture, Http500WithHtmlIsAnErrorWithStatus) {
@@ -247,9 +251,42 @@ TEST_F(Fixture, Http500WithHtmlIsAnErrorWithStatus) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_NE(error_of(reply).find("HTTP 500"), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnavailable, HttpStatus(500)));
+  // What the server said is quoted for the person reading the error.
   EXPECT_NE(error_of(reply).find("text/html"), std::string::npos) << error_of(reply);
   EXPECT_NE(error_of(reply).find("Server Error"), std::string::npos) << error_of(reply);
+}
+
+// HTTP statuses WinRM does not answer with in the normal course: each one's code, and the status as detail.
+TEST_F(Fixture, HttpStatusesMapToCodes) {
+  struct Case {
+    unsigned status;
+    ErrorCode code;
+  };
+  for (const Case c :
+       {Case{503, ErrorCode::kUnavailable}, Case{502, ErrorCode::kUnavailable}, Case{403, ErrorCode::kPermissionDenied},
+        Case{404, ErrorCode::kNotFound}, Case{413, ErrorCode::kInvalidArgument},
+        Case{504, ErrorCode::kDeadlineExceeded}, Case{418, ErrorCode::kFailedPrecondition}}) {
+    ScriptedServer server([&](tcp::socket& socket, int) {
+      net::streambuf buffer;
+      if (test::read_request(socket, buffer))
+        test::write_all(socket, test::http_response(c.status, "nope", "text/plain"));
+    });
+    auto transport = make(server.url());
+    auto reply = request(*transport);
+    EXPECT_THAT(reply, ErrorWith(c.code, HttpStatus(static_cast<int>(c.status)))) << c.status;
+  }
+}
+
+TEST_F(Fixture, Http503IsRetryable) {
+  ScriptedServer server([](tcp::socket& socket, int) {
+    net::streambuf buffer;
+    if (test::read_request(socket, buffer)) test::write_all(socket, test::http_response(503, "", "text/plain"));
+  });
+  auto transport = make(server.url());
+  auto reply = request(*transport);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnavailable, HttpStatus(503)));
+  EXPECT_THAT(reply, IsRetryable());
 }
 
 TEST_F(Fixture, Http500WithSoapFaultComesBackAsFault) {
@@ -285,7 +322,20 @@ TEST_F(Fixture, Http401IsAuthenticationFailureWithoutPassword) {
             std::string::npos)
       << error_of(reply);
   EXPECT_EQ(error_of(reply).find("s3cr3t"), std::string::npos);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   EXPECT_FALSE(reply.error().retryable());
+}
+
+TEST_F(Fixture, Http401WithoutAuthIsUnauthenticated) {
+  ScriptedServer server([&](tcp::socket& socket, int) {
+    net::streambuf buffer;
+    if (test::read_request(socket, buffer)) {
+      test::write_all(socket, test::http_response(401, "", "", "WWW-Authenticate: Negotiate\r\n"));
+    }
+  });
+  auto transport = make(server.url());
+  auto reply = request(*transport);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
 }
 
 TEST_F(Fixture, BasicOverHttpIsRefusedBeforeConnecting) {
@@ -293,9 +343,7 @@ TEST_F(Fixture, BasicOverHttpIsRefusedBeforeConnecting) {
   auto transport = make(server.url(), {}, std::make_unique<BasicAuth>("alice", Secret("pw"), false));
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(error_of(reply),
-            "Basic over HTTP sends the password in clear; use https or --allow-unencrypted (the host must have "
-            "AllowUnencrypted=true)");
+  EXPECT_THAT(reply, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_EQ(transport->counters().connections_opened, 0u);
   EXPECT_EQ(transport->counters().http_requests, 0u);
 }
@@ -504,8 +552,7 @@ TEST_F(Fixture, EncryptingAuthRefusesAClearAnswerAndDropsItsText) {
     auto transport = make(server.url(), {}, std::make_unique<FakeSealingAuth>());
     auto reply = request(*transport);
     ASSERT_FALSE(reply.ok()) << status;
-    EXPECT_NE(error_of(reply).find("is not encrypted although message encryption is on"), std::string::npos)
-        << error_of(reply);
+    EXPECT_THAT(reply, HasCode(ErrorCode::kUnauthenticated)) << status;
     EXPECT_EQ(error_of(reply).find("INJECTED"), std::string::npos) << error_of(reply);
     EXPECT_EQ(error_of(reply).find("555-0100"), std::string::npos) << error_of(reply);
   }
@@ -524,7 +571,7 @@ TEST_F(Fixture, FaultWithoutRelatesToIsRefused) {
   auto transport = make(server.url());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
-  EXPECT_NE(error_of(reply).find("fault without RelatesTo"), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_EQ(error_of(reply).find("INJECTED"), std::string::npos) << error_of(reply);
 }
 
@@ -607,6 +654,9 @@ TEST_F(TlsFixture, UntrustedCertificateFailsWithoutCaFile) {
             std::string::npos)
       << error_of(reply);
   EXPECT_NE(error_of(reply).find("--ca-file"), std::string::npos);
+  // The peer could not prove who it is; the OpenSSL verify result is the detail.
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated,
+                               SystemStatus(SystemStatusKind::kOpenSsl, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)));
 }
 
 TEST_F(TlsFixture, TrustedWithCaFileByIpAndByName) {
@@ -649,6 +699,8 @@ TEST_F(TlsFixture, HostNameMismatchFails) {
   other.remove();
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(error_of(reply).find("does not match the name '127.0.0.1'"), std::string::npos) << error_of(reply);
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kUnauthenticated,
+                               SystemStatus(SystemStatusKind::kOpenSsl, X509_V_ERR_IP_ADDRESS_MISMATCH)));
 }
 
 TEST_F(TlsFixture, VerificationCanBeTurnedOffExplicitly) {
@@ -667,6 +719,7 @@ TEST_F(TlsFixture, UnreadableCaFileIsAnError) {
   auto transport = WsmanTransport::create(io.get_executor(), *endpoint, nullptr, options);
   ASSERT_FALSE(transport.ok());
   EXPECT_NE(transport.error().message.find("cannot load CA file '/nonexistent/ca.pem'"), std::string::npos);
+  EXPECT_THAT(transport, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST_F(TlsFixture, PlainHttpServerOnHttpsEndpointIsAClearError) {
@@ -678,6 +731,8 @@ TEST_F(TlsFixture, PlainHttpServerOnHttpsEndpointIsAClearError) {
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(error_of(reply).find("TLS handshake with 127.0.0.1"), std::string::npos) << error_of(reply);
+  // The plain server either hangs up on the ClientHello or waits for a request line until the timeout.
+  EXPECT_THAT(reply, ::testing::AnyOf(HasCode(ErrorCode::kUnavailable), HasCode(ErrorCode::kDeadlineExceeded)));
 }
 
 // ---- endpoint parsing ---------------------------------------------------------------------------
@@ -709,7 +764,7 @@ TEST(Endpoint, RejectsBadUrls) {
   for (const char* bad : {"ftp://host/wsman", "http://user:pw@host/wsman", "http://:5985/wsman", "http://host:0/wsman",
                           "http://host:99999/wsman", "http://host:12ab/wsman", "http://ho st/wsman", ""}) {
     auto r = parse_endpoint(bad);
-    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(r, HasCode(ErrorCode::kInvalidArgument)) << bad;
     if (!r.ok()) {
       EXPECT_EQ(r.error().message.find("pw@"), std::string::npos) << r.error().message;
     }

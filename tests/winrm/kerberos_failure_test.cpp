@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/support/result_matchers.hpp"
 #include "tests/winrm/kerberos_test_util.hpp"
 
 namespace wincert::testing {
@@ -26,6 +27,12 @@ winrm::gss::AcceptorOptions keytab_only(std::string keytab) {
 }
 
 constexpr const char* kWrongPassword = "Wr0ng-Secret-Value";
+
+// The detail every GSSAPI failure carries: the GSS major status (an error status, so never 0).
+auto gss_status() {
+  return ::testing::AllOf(::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kGss),
+                          ::testing::Field(&ErrorDetail::system_status, ::testing::Ne(0u)));
+}
 
 // The error of the whole client-side attempt (create, then the first leg), or nullopt on success.
 std::optional<Error> attempt(const ClientOptions& options) {
@@ -54,6 +61,7 @@ TEST_F(KerberosFailureTest, WrongPassword) {
     ASSERT_TRUE(error.has_value());
     expect_clean(*error);
     EXPECT_NE(error->message.find("refused the password of alice@TEST.LOCAL"), std::string::npos) << error->message;
+    EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
     EXPECT_FALSE(error->retryable());
   }
 }
@@ -65,6 +73,7 @@ TEST_F(KerberosFailureTest, UnknownUser) {
   ASSERT_TRUE(error.has_value());
   expect_clean(*error);
   EXPECT_NE(error->message.find("user mallory is unknown to the KDC"), std::string::npos) << error->message;
+  EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
   EXPECT_FALSE(error->retryable());
 }
 
@@ -77,6 +86,7 @@ TEST_F(KerberosFailureTest, WrongSpn) {
     expect_clean(*error);
     EXPECT_NE(error->message.find("no service principal HTTP/10.0.0.7 is registered"), std::string::npos)
         << error->message;
+    EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
     EXPECT_FALSE(error->retryable());
   }
   ClientOptions with_port = password_client();
@@ -104,6 +114,7 @@ TEST_F(KerberosFailureTest, KdcOnAClosedPort) {
   expect_clean(*error);
   EXPECT_NE(error->message.find("cannot reach a KDC"), std::string::npos) << error->message;
   EXPECT_NE(error->message.find("alice@TEST.LOCAL"), std::string::npos) << error->message;
+  EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnavailable, gss_status()));
   EXPECT_TRUE(error->retryable());
 }
 
@@ -113,6 +124,7 @@ TEST_F(KerberosFailureTest, KdcStopped) {
   ASSERT_TRUE(error.has_value());
   expect_clean(*error);
   EXPECT_NE(error->message.find("cannot reach a KDC"), std::string::npos) << error->message;
+  EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnavailable, gss_status()));
   EXPECT_TRUE(error->retryable());
   ASSERT_TRUE(kdc().restart().ok());
   EXPECT_FALSE(attempt(password_client(Mechanism::kKerberos)).has_value());
@@ -149,6 +161,7 @@ TEST_F(KerberosFailureTest, ClockSkew) {
   ASSERT_TRUE(error.has_value()) << "the KDC accepted a request one hour in the future";
   expect_clean(*error);
   EXPECT_NE(error->message.find("clocks of this machine"), std::string::npos) << error->message;
+  EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 }
 
 TEST_F(KerberosFailureTest, AcceptorWithoutTheServiceKey) {

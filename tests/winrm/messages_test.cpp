@@ -6,6 +6,7 @@
 
 #include "common/encoding.hpp"
 #include "protocol_test_util.hpp"
+#include "tests/support/result_matchers.hpp"
 #include "winrm/messages.hpp"
 
 namespace wincert::winrm {
@@ -209,8 +210,7 @@ TEST(WinRbFixtures, OpenShellV2AndRelatesToCaseInsensitive) {
   }
   auto wrong = parse_response(xml, "uuid:EA2A7785-D8E6-4E28-8AD8-FC27156537B4");
   ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(wrong.error().message.find("RelatesTo"), std::string::npos);
+  EXPECT_THAT(wrong, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(wrong.error().message.find("EA2A7785-D8E6-4E28-8AD8-FC27156537B4"), std::string::npos);
 }
 
@@ -233,9 +233,10 @@ TEST(WinRbFixtures, SoapFaultV1NestedProviderFault) {
             "WSMan fault 2150858778 (n:CannotProcessFilter): The specified class does not exist in the given namespace.");
   EXPECT_FALSE(f.is_operation_timeout());
   EXPECT_FALSE(f.is_shell_gone());
+  EXPECT_THAT(f.to_error(), ErrorWith(ErrorCode::kFailedPrecondition, wincert::WsmanFault("n:CannotProcessFilter")));
   EXPECT_FALSE(f.to_error().retryable());
   auto typed = parse_create_shell(*r);
-  ASSERT_FALSE(typed.ok());
+  EXPECT_THAT(typed, ErrorWith(ErrorCode::kFailedPrecondition, wincert::WsmanFault("n:CannotProcessFilter")));
   EXPECT_EQ(typed.error().message, "Create shell: " + f.summary());
 }
 
@@ -259,7 +260,9 @@ TEST(WinRbFixtures, WmiErrorQuota) {
   EXPECT_EQ(f.wsman_code, 0u);
   EXPECT_EQ(f.wmi_error_code, 2150859173UL);
   EXPECT_TRUE(f.is_quota());
-  EXPECT_TRUE(f.to_error().retryable());
+  // A quota: transient (shells close, the quota frees up), with the fault subcode as detail.
+  EXPECT_THAT(f.to_error(), ErrorWith(ErrorCode::kResourceExhausted, wincert::WsmanFault("w:QuotaLimit")));
+  EXPECT_THAT(f.to_error(), IsRetryable());
   EXPECT_EQ(f.message.rfind("The WS-Management service cannot process the request. This user is allowed a maximum "
                             "number of 30 concurrent shells",
                             0),
@@ -268,10 +271,9 @@ TEST(WinRbFixtures, WmiErrorQuota) {
   // This fault has no RelatesTo: when it answers a request of ours it is refused (issue 12: an injected
   // fault must not pass as the host's answer), and its text stays out of the error.
   auto with_id = parse_response(xml, "uuid:B8829021-0000-0000-0000-000000000000");
-  ASSERT_FALSE(with_id.ok());
-  EXPECT_EQ(with_id.error().message,
-            "WS-Man fault without RelatesTo (expected 'uuid:B8829021-0000-0000-0000-000000000000'): refused, a fault "
-            "that does not name our request is not trusted");
+  EXPECT_THAT(with_id, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(with_id.error().detail.wsman_fault.empty());
+  EXPECT_EQ(with_id.error().message.find("concurrent shells"), std::string::npos) << with_id.error().message;
 }
 
 // A fault answering another request (or none) is refused; one echoing our MessageID is the host's answer.
@@ -285,8 +287,38 @@ TEST(Faults, OnlyAFaultNamingOurRequestIsAccepted) {
   EXPECT_TRUE(ours->fault);
   auto other = parse_response(response_envelope("s", "uuid:BBBB0000-0000-0000-0000-000000000002", fault_body),
                               "uuid:AAAA0000-0000-0000-0000-000000000001");
-  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(other, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_EQ(other.error().message.find("INJECTED"), std::string::npos);
+}
+
+// Each kind of fault's code and detail: what the agent acts on (retry, redo on a new shell, give up).
+TEST(Faults, CodesAndDetail) {
+  auto fault = [](std::string subcode, unsigned long wsman_code) {
+    WsmanFault f;
+    f.code = "s:Receiver";
+    f.subcode = std::move(subcode);
+    f.wsman_code = wsman_code;
+    f.reason = "reason";
+    return f.to_error();
+  };
+  EXPECT_THAT(fault("w:TimedOut", 2150858793UL),
+              ErrorWith(ErrorCode::kDeadlineExceeded, wincert::WsmanFault("w:TimedOut")));
+  EXPECT_THAT(fault("w:QuotaLimit", 0), ErrorWith(ErrorCode::kResourceExhausted, wincert::WsmanFault("w:QuotaLimit")));
+  EXPECT_THAT(fault("", 2150859174UL), ErrorWith(ErrorCode::kResourceExhausted, wincert::WsmanFault("2150859174")));
+  EXPECT_THAT(fault("w:InvalidSelectors", 2150858843UL),
+              ErrorWith(ErrorCode::kAborted, wincert::WsmanFault("w:InvalidSelectors")));
+  EXPECT_THAT(fault("w:AccessDenied", 5),
+              ErrorWith(ErrorCode::kPermissionDenied, wincert::WsmanFault("w:AccessDenied")));
+  EXPECT_THAT(fault("", 5), ErrorWith(ErrorCode::kPermissionDenied, wincert::WsmanFault("5")));
+  EXPECT_THAT(fault("w:EncodingLimit", 2150858817UL),
+              ErrorWith(ErrorCode::kInvalidArgument, wincert::WsmanFault("w:EncodingLimit")));
+  EXPECT_THAT(fault("w:InternalError", 2150858778UL),
+              ErrorWith(ErrorCode::kFailedPrecondition, wincert::WsmanFault("w:InternalError")));
+  // No subcode and no WSManFault: the SOAP code is all there is.
+  EXPECT_THAT(fault("", 0), ErrorWith(ErrorCode::kFailedPrecondition, wincert::WsmanFault("s:Receiver")));
+  for (const char* transient : {"w:TimedOut", "w:QuotaLimit", "w:InvalidSelectors"}) {
+    EXPECT_THAT(fault(transient, 0), IsRetryable()) << transient;
+  }
 }
 
 // ---- prefixes, padding, OMI --------------------------------------------------------------------------------
@@ -358,25 +390,21 @@ TEST(Responses, ReceiveDetails) {
   EXPECT_EQ(out->exit_code, -1);  // DWORD 0xFFFFFFFF
 
   auto bad64 = receive("<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\">not base64!</rsp:Stream></rsp:ReceiveResponse>");
-  ASSERT_FALSE(bad64.ok());
-  EXPECT_NE(bad64.error().message.find("base64"), std::string::npos);
+  EXPECT_THAT(bad64, HasCode(ErrorCode::kInvalidArgument));
 
   auto bad_code = receive("<rsp:ReceiveResponse><rsp:CommandState State=\"" + std::string(action::kStateDone) +
                           "\"><rsp:ExitCode>zero</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>");
-  ASSERT_FALSE(bad_code.ok());
-  EXPECT_NE(bad_code.error().message.find("'zero'"), std::string::npos);
+  EXPECT_THAT(bad_code, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_NE(bad_code.error().message.find("'zero'"), std::string::npos);  // names the bad value
 
   auto not_receive = receive("<rsp:CommandResponse/>");
-  ASSERT_FALSE(not_receive.ok());
-  EXPECT_NE(not_receive.error().message.find("ReceiveResponse"), std::string::npos);
+  EXPECT_THAT(not_receive, HasCode(ErrorCode::kInvalidArgument));
 
   auto no_id = parse_command_id(*parse_response(response_envelope("s", "uuid:1", "<rsp:CommandResponse/>"), ""));
-  ASSERT_FALSE(no_id.ok());
-  EXPECT_NE(no_id.error().message.find("CommandId"), std::string::npos);
+  EXPECT_THAT(no_id, HasCode(ErrorCode::kInvalidArgument));
 
   auto no_shell = parse_create_shell(*parse_response(response_envelope("s", "uuid:1", "<rsp:Nothing/>"), ""));
-  ASSERT_FALSE(no_shell.ok());
-  EXPECT_NE(no_shell.error().message.find("ShellId"), std::string::npos);
+  EXPECT_THAT(no_shell, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST(Responses, FaultSummaryFormats) {
@@ -399,33 +427,29 @@ TEST(HostileInput, MalformedAndTruncated) {
   for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{30}, good.size() / 2, good.size() - 15}) {
     auto r = parse_response(good.substr(0, cut), "");
     ASSERT_FALSE(r.ok()) << cut;
-    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_THAT(r, HasCode(ErrorCode::kInvalidArgument)) << cut;
     EXPECT_FALSE(r.error().message.empty());
   }
   auto unclosed = parse_response("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>", "");
-  ASSERT_FALSE(unclosed.ok());
-  EXPECT_NE(unclosed.error().message.find("malformed XML"), std::string::npos) << unclosed.error().message;
+  EXPECT_THAT(unclosed, HasCode(ErrorCode::kInvalidArgument));
 
   auto no_body = parse_response(
       "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Header/></s:Envelope>", "");
-  ASSERT_FALSE(no_body.ok());
-  EXPECT_NE(no_body.error().message.find("no Body"), std::string::npos);
+  EXPECT_THAT(no_body, HasCode(ErrorCode::kInvalidArgument));
 
   auto not_soap = parse_response("<html><body>Service Unavailable</body></html>", "");
-  ASSERT_FALSE(not_soap.ok());
-  EXPECT_NE(not_soap.error().message.find("not a SOAP 1.2 Envelope"), std::string::npos);
+  EXPECT_THAT(not_soap, HasCode(ErrorCode::kInvalidArgument));
 
   auto soap11 = parse_response(
       "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>", "");
-  ASSERT_FALSE(soap11.ok());
+  EXPECT_THAT(soap11, HasCode(ErrorCode::kInvalidArgument));
 
   std::string without_relates_to = response_envelope("s", "uuid:1", "<rsp:X/>");
   auto begin = without_relates_to.find("<a:RelatesTo>");
   auto end = without_relates_to.find("</a:RelatesTo>") + std::string_view("</a:RelatesTo>").size();
   without_relates_to.erase(begin, end - begin);
   auto no_relates = parse_response(without_relates_to, "uuid:1");
-  ASSERT_FALSE(no_relates.ok());
-  EXPECT_NE(no_relates.error().message.find("no RelatesTo"), std::string::npos) << no_relates.error().message;
+  EXPECT_THAT(no_relates, HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST(HostileInput, DoctypeEntitiesAreRefused) {
@@ -438,7 +462,7 @@ TEST(HostileInput, DoctypeEntitiesAreRefused) {
       "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>&xxe;</s:Body></s:Envelope>";
   for (const auto& doc : {laughs, xxe}) {
     auto r = parse_response(doc, "");
-    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r, HasCode(ErrorCode::kInvalidArgument));
     EXPECT_NE(r.error().message.find("DOCTYPE"), std::string::npos) << r.error().message;
   }
 }
@@ -447,7 +471,7 @@ TEST(HostileInput, FiftyMegabyteBodyIsRejectedBySize) {
   std::string big = response_envelope("s", "uuid:1", "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\">");
   big.insert(big.find("</s:Body>"), std::string(50u * 1024 * 1024, 'A'));
   auto r = parse_response(big, "uuid:1");
-  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r, HasCode(ErrorCode::kInvalidArgument));  // over a limit: malformed, retrying will not help
   EXPECT_NE(r.error().message.find("exceeds the limit"), std::string::npos) << r.error().message;
 }
 
@@ -456,7 +480,7 @@ TEST(HostileInput, DeepNestingIsAnError) {
   for (int i = 0; i < 5000; ++i) body += "<rsp:a>";
   for (int i = 0; i < 5000; ++i) body += "</rsp:a>";
   auto r = parse_response(response_envelope("s", "uuid:1", body), "uuid:1");
-  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(r.error().message.find("nested"), std::string::npos);
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 
+#include "tests/support/result_matchers.hpp"
 #include "tests/winrm/ntlm_test_util.hpp"
 #include "winrm/auth/channel_binding.hpp"
 #include "winrm/auth/ntlm.hpp"
@@ -508,7 +509,7 @@ TEST(NtlmHttpAuth, HostWithoutNegotiateGetsAnActionableError) {
   ASSERT_TRUE(auth.reset(ConnectionInfo{"winhost", 5985, false, ""}).ok());
   ASSERT_TRUE(auth.authorization().ok());
   auto outcome = auth.on_challenge({"Basic realm=\"WSMAN\""});
-  ASSERT_FALSE(outcome.ok());
+  EXPECT_THAT(outcome, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   EXPECT_NE(outcome.error().message.find("does not offer Negotiate"), std::string::npos) << outcome.error().message;
   EXPECT_NE(outcome.error().message.find("winhost:5985"), std::string::npos);
   EXPECT_EQ(outcome.error().message.find("pw"), std::string::npos);
@@ -518,18 +519,21 @@ TEST(NtlmHttpAuth, GarbageChallengeTokenIsAnError) {
   NtlmHttpAuth auth("WINCERT\\alice", Secret("pw"));
   ASSERT_TRUE(auth.reset(ConnectionInfo{"winhost", 5985, false, ""}).ok());
   ASSERT_TRUE(auth.authorization().ok());
-  EXPECT_FALSE(auth.on_challenge({"Negotiate !!!notbase64"}).ok());
+  EXPECT_THAT(auth.on_challenge({"Negotiate !!!notbase64"}), HasCode(ErrorCode::kInvalidArgument));
   ASSERT_TRUE(auth.authorization().ok());  // starts over with a new NEGOTIATE
-  EXPECT_FALSE(auth.on_challenge({"Negotiate " + base64_encode(std::string("NTLMSSP\0\2\0\0\0", 12))}).ok());
+  EXPECT_THAT(auth.on_challenge({"Negotiate " + base64_encode(std::string("NTLMSSP\0\2\0\0\0", 12))}),
+              HasCode(ErrorCode::kInvalidArgument));
 }
 
 TEST(NtlmHttpAuth, PlainHttpWithoutEncryptionIsRefused) {
   NtlmHttpAuthOptions options;
   options.encryption = NtlmHttpAuthOptions::Encryption::kNever;
   NtlmHttpAuth auth("WINCERT\\alice", Secret("pw"), options);
-  EXPECT_FALSE(auth.check_transport(ConnectionInfo{"winhost", 5985, false, ""}).ok());
+  EXPECT_THAT(auth.check_transport(ConnectionInfo{"winhost", 5985, false, ""}),
+              HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_TRUE(auth.check_transport(ConnectionInfo{"winhost", 5986, true, "x"}).ok());
-  EXPECT_FALSE(auth.reset(ConnectionInfo{"winhost", 5986, true, ""}).ok()) << "https without a certificate";
+  EXPECT_THAT(auth.reset(ConnectionInfo{"winhost", 5986, true, ""}), HasCode(ErrorCode::kUnauthenticated))
+      << "https without a certificate";
 }
 
 TEST(NtlmHttpAuth, NegotiateTokenParsing) {

@@ -92,7 +92,7 @@ TEST(SspiContext, CurrentIdentityWithoutTicketsLetsNegotiateFallBack) {
   options.target.host = "web01.nowhere.invalid";
   auto context = GssContext::create(options);  // the current identity
   if (!context.ok()) {
-    // No domain logon here (Wine, a workgroup machine): the error must say so in the words that make
+    // No domain logon here (Wine, a workgroup machine): the error's code and SSPI status must make
     // NegotiateHttpAuth use NTLM instead.
     EXPECT_TRUE(kerberos_unavailable(context.error())) << context.error().message;
     EXPECT_NE(context.error().message.find("[SSPI AcquireCredentialsHandleW(Negotiate)"), std::string::npos)

@@ -21,8 +21,9 @@ class CertificateHttpAuth final : public HttpAuth {
   std::string principal() const override { return "the client certificate " + certificate_file_; }
   Status check_transport(const ConnectionInfo& connection) const override {
     if (!connection.tls)
-      return Error::permanent("client certificate authentication needs https (the certificate is presented in "
-                              "the TLS handshake)");
+      return Error::failed_precondition(
+          "client certificate authentication needs https (the certificate is presented in "
+          "the TLS handshake)");
     return {};
   }
   Status reset(const ConnectionInfo& connection) override { return check_transport(connection); }

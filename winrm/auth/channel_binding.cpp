@@ -25,19 +25,19 @@ const EVP_MD* end_point_digest(X509* certificate) {
 }  // namespace
 
 Result<std::string> tls_server_end_point_hash(X509* certificate) {
-  if (!certificate) return Error::invalid("channel binding: no server certificate");
+  if (!certificate) return Error::invalid_argument("channel binding: no server certificate");
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (X509_digest(certificate, end_point_digest(certificate), digest, &length) != 1)
-    return Error::permanent("channel binding: cannot hash the server certificate");
+    return Error::internal("channel binding: cannot hash the server certificate");
   return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 Result<std::string> tls_server_end_point_hash_der(std::string_view der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  if (der.size() > 1024 * 1024) return Error::invalid("channel binding: server certificate larger than 1 MiB");
+  if (der.size() > 1024 * 1024) return Error::invalid_argument("channel binding: server certificate larger than 1 MiB");
   std::unique_ptr<X509, X509Free> certificate(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (!certificate) return Error::invalid("channel binding: the server certificate is not valid DER X.509");
+  if (!certificate) return Error::invalid_argument("channel binding: the server certificate is not valid DER X.509");
   return tls_server_end_point_hash(certificate.get());
 }
 

@@ -79,7 +79,7 @@ GssAcceptor::~GssAcceptor() = default;
 
 Result<std::unique_ptr<GssAcceptor>> GssAcceptor::create(AcceptorOptions options) {
   if (options.require_channel_binding && !options.channel_binding) {
-    return Error::invalid("Kerberos acceptor: channel binding required but no binding data given");
+    return Error::invalid_argument("Kerberos acceptor: channel binding required but no binding data given");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
@@ -94,9 +94,10 @@ Result<std::unique_ptr<GssAcceptor>> GssAcceptor::create(AcceptorOptions options
 
 Result<std::string> GssAcceptor::step(std::string_view client_token) {
   Impl& s = *impl_;
-  if (s.established) return Error::invalid("Kerberos acceptor: token received after authentication completed");
-  if (s.failed) return Error::permanent("Kerberos acceptor: this context already failed; the client must start over");
-  if (client_token.empty()) return Error::invalid("Kerberos acceptor: empty token from the client");
+  if (s.established) return Error::invalid_argument("Kerberos acceptor: token received after authentication completed");
+  if (s.failed)
+    return Error::failed_precondition("Kerberos acceptor: this context already failed; the client must start over");
+  if (client_token.empty()) return Error::invalid_argument("Kerberos acceptor: empty token from the client");
   const bool first_token = s.context.get() == GSS_C_NO_CONTEXT;
   OM_uint32 minor = 0;
   gss_buffer_desc input = detail::input_buffer(client_token);
@@ -116,7 +117,8 @@ Result<std::string> GssAcceptor::step(std::string_view client_token) {
   if (major == GSS_S_COMPLETE) {
     if (s.options.require_channel_binding && (s.flags & GSS_C_CHANNEL_BOUND_FLAG) == 0) {
       s.failed = true;
-      return Error::permanent("Kerberos acceptor: the client did not bind the TLS channel (channel binding required)");
+      return Error::unauthenticated(
+          "Kerberos acceptor: the client did not bind the TLS channel (channel binding required)");
     }
     s.client = client_name.display();
     s.established = true;
@@ -134,12 +136,14 @@ bool GssAcceptor::delegated() const {
 bool GssAcceptor::channel_bound() const { return (impl_->flags & GSS_C_CHANNEL_BOUND_FLAG) != 0; }
 
 Result<SealedMessage> GssAcceptor::wrap(std::string_view plain) {
-  if (!impl_->established) return Error::permanent("Kerberos acceptor: cannot seal before authentication completed");
+  if (!impl_->established)
+    return Error::failed_precondition("Kerberos acceptor: cannot seal before authentication completed");
   return detail::wrap_winrm(impl_->context.get(), plain);
 }
 
 Result<std::string> GssAcceptor::unwrap(std::string_view header, std::string_view payload) {
-  if (!impl_->established) return Error::permanent("Kerberos acceptor: cannot unseal before authentication completed");
+  if (!impl_->established)
+    return Error::failed_precondition("Kerberos acceptor: cannot unseal before authentication completed");
   return detail::unwrap_winrm(impl_->context.get(), header, payload);
 }
 

@@ -115,83 +115,119 @@ Error map_error(const ErrorScope& scope, OM_uint32 major, OM_uint32 minor, gss_O
   const auto code = static_cast<krb5_error_code>(minor);
   const std::string_view d = details;
   const bool accepting = scope.phase == Phase::kAccept || scope.phase == Phase::kAcceptorKeys;
+  // Every failure carries the GSS major status; the code says what to do about it (KDC unreachable is
+  // transient, bad or missing credentials are unauthenticated, keytab trouble is the acceptor's state).
+  auto fail = [major](ErrorCode error_code, std::string message) {
+    return Error::make(error_code, std::move(message)).with_system_status(SystemStatusKind::kGss, major);
+  };
 
-  // The minor code is the krb5 error for the Kerberos mechanism; the text is the fallback when the
-  // mechanism glue (SPNEGO) renumbered it.
+  // The minor code is the krb5 error for the Kerberos mechanism; GSSAPI's own status text (never one of our
+  // Error messages) is the fallback when the mechanism glue (SPNEGO) renumbered it.
   const bool integrity = code == KRB5KDC_ERR_PREAUTH_FAILED || code == KRB5KRB_AP_ERR_BAD_INTEGRITY ||
                          contains(d, "Preauthentication failed") || contains(d, "Decrypt integrity check failed");
   if (integrity && scope.phase == Phase::kAcquire) {
-    return Error::permanent(op + ": the KDC refused the password of " + who(scope) + " (wrong password?)" + gss);
+    return fail(ErrorCode::kUnauthenticated,
+                op + ": the KDC refused the password of " + who(scope) + " (wrong password?)" + gss);
   }
   if (integrity && accepting) {
-    return Error::permanent(op + ": the client's ticket does not decrypt with the key in " + keytab +
-                            " (the keytab is stale: re-export the SPN's key)" + gss);
+    return fail(ErrorCode::kUnauthenticated, op + ": the client's ticket does not decrypt with the key in " + keytab +
+                                                 " (the keytab is stale: re-export the SPN's key)" + gss);
   }
   if (integrity || code == KRB5KRB_AP_ERR_MODIFIED) {
-    return Error::invalid(op + " with " + spn + ": a token failed its integrity check (tampered, or the "
-                          "server's key differs from the KDC's)" + gss);
+    return fail(ErrorCode::kUnauthenticated, op + " with " + spn +
+                                                 ": a token failed its integrity check (tampered, or the "
+                                                 "server's key differs from the KDC's)" +
+                                                 gss);
   }
   if (code == KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN ||
       (contains(d, "Client '") && contains(d, "not found in Kerberos database"))) {
-    return Error::permanent(op + ": user " + who(scope) + " is unknown to the KDC (check the user name and "
-                            "its realm)" + gss);
+    return fail(ErrorCode::kUnauthenticated, op + ": user " + who(scope) +
+                                                 " is unknown to the KDC (check the user name and "
+                                                 "its realm)" +
+                                                 gss);
   }
   if (code == KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN ||
       (contains(d, "Server ") && contains(d, "not found in Kerberos database"))) {
-    return Error::permanent(op + " for " + who(scope) + ": no service principal " + spn +
-                            " is registered in the KDC (use the "
-                            "host's FQDN rather than an IP or alias; check setspn, the service name and "
-                            "--spn-with-port)" + gss);
+    return fail(ErrorCode::kUnauthenticated,
+                op + " for " + who(scope) + ": no service principal " + spn +
+                    " is registered in the KDC (use the "
+                    "host's FQDN rather than an IP or alias; check setspn, the service name and "
+                    "--spn-with-port)" +
+                    gss);
   }
-  if (code == KRB5_KDC_UNREACH || code == KRB5_REALM_CANT_RESOLVE || contains(d, "Cannot contact any KDC") ||
-      contains(d, "Cannot find KDC")) {
-    return Error::transient(op + " for " + who(scope) + ": cannot reach a KDC for the realm (check the kdc "
-                            "entries in krb5.conf, DNS and that TCP/UDP port 88 is reachable)" + gss);
+  if (code == KRB5_KDC_UNREACH || code == KRB5_REALM_CANT_RESOLVE || code == KRB5_REALM_UNKNOWN ||
+      contains(d, "Cannot contact any KDC") || contains(d, "Cannot find KDC")) {
+    return fail(ErrorCode::kUnavailable, op + " for " + who(scope) +
+                                             ": cannot reach a KDC for the realm (check the kdc "
+                                             "entries in krb5.conf, DNS and that TCP/UDP port 88 is reachable)" +
+                                             gss);
   }
   if (code == KRB5KRB_AP_ERR_SKEW || contains(d, "Clock skew too great")) {
-    return Error::permanent(op + " for " + who(scope) + ": the clocks of this machine, the KDC and the host "
-                            "differ too much (synchronise time with NTP; Kerberos allows 5 minutes)" + gss);
+    return fail(ErrorCode::kUnauthenticated,
+                op + " for " + who(scope) +
+                    ": the clocks of this machine, the KDC and the host "
+                    "differ too much (synchronise time with NTP; Kerberos allows 5 minutes)" +
+                    gss);
   }
   if (code == KRB5KDC_ERR_KEY_EXP || contains(d, "Password has expired")) {
-    return Error::permanent(op + ": the password of " + who(scope) + " has expired (change it, then update "
-                            "the agent's configuration)" + gss);
+    return fail(ErrorCode::kUnauthenticated, op + ": the password of " + who(scope) +
+                                                 " has expired (change it, then update "
+                                                 "the agent's configuration)" +
+                                                 gss);
   }
   if (code == KRB5KDC_ERR_CLIENT_REVOKED || contains(d, "credentials have been revoked")) {
-    return Error::permanent(op + ": the account " + who(scope) + " is disabled or locked out" + gss);
+    return fail(ErrorCode::kUnauthenticated, op + ": the account " + who(scope) + " is disabled or locked out" + gss);
   }
   if (accepting && (contains(d, "not found in keytab") || code == KRB5_KT_NOTFOUND)) {
-    return Error::permanent(op + ": " + keytab + " holds no key for the service principal the client asked "
-                            "for (add the SPN's key with ktadd/ktpass)" + gss);
+    return fail(ErrorCode::kFailedPrecondition, op + ": " + keytab +
+                                                    " holds no key for the service principal the client asked "
+                                                    "for (add the SPN's key with ktadd/ktpass)" +
+                                                    gss);
   }
   if (accepting && (major == GSS_S_NO_CRED || code == KRB5_KT_END || code == ENOENT || code == EACCES)) {
-    return Error::permanent(op + ": cannot read service keys from " + keytab + " (check the path, its "
-                            "permissions and KRB5_KTNAME)" + gss);
+    return fail(ErrorCode::kFailedPrecondition, op + ": cannot read service keys from " + keytab +
+                                                    " (check the path, its "
+                                                    "permissions and KRB5_KTNAME)" +
+                                                    gss);
   }
   if (code == KRB5_FCC_NOFILE || code == KRB5_CC_NOTFOUND || major == GSS_S_NO_CRED ||
       contains(d, "No Kerberos credentials available") || contains(d, "No credentials cache found")) {
-    return Error::permanent(op + ": no Kerberos ticket or client keytab for " + who(scope) + " (run kinit, "
-                            "set KRB5CCNAME, configure a client keytab via KRB5_CLIENT_KTNAME, or give a "
-                            "user and password)" + gss);
+    return fail(ErrorCode::kFailedPrecondition,
+                op + ": no Kerberos ticket or client keytab for " + who(scope) +
+                    " (run kinit, "
+                    "set KRB5CCNAME, configure a client keytab via KRB5_CLIENT_KTNAME, or give a "
+                    "user and password)" +
+                    gss);
+  }
+  if (code == KRB5_CONFIG_NODEFREALM || contains(d, "default realm")) {
+    return fail(ErrorCode::kFailedPrecondition,
+                op + " for " + who(scope) +
+                    ": no Kerberos realm is known for the user (set default_realm in krb5.conf, or give the user as "
+                    "user@REALM)" +
+                    gss);
   }
   if (major == GSS_S_BAD_BINDINGS || contains(d, "hannel binding")) {
-    return Error::permanent(op + (scope.spn.empty() ? "" : " with " + spn) +
-                            ": channel bindings do not match (a TLS-intercepting "
-                            "proxy, or the wrong server certificate)" + gss);
+    return fail(ErrorCode::kUnauthenticated, op + (scope.spn.empty() ? "" : " with " + spn) +
+                                                 ": channel bindings do not match (a TLS-intercepting "
+                                                 "proxy, or the wrong server certificate)" +
+                                                 gss);
   }
   if (code == KRB5KRB_AP_ERR_TKT_EXPIRED || major == GSS_S_CREDENTIALS_EXPIRED ||
       major == GSS_S_CONTEXT_EXPIRED) {
-    return Error::transient(op + " for " + who(scope) + ": the Kerberos ticket has expired (it is renewed "
-                            "on retry)" + gss);
+    return fail(ErrorCode::kAborted, op + " for " + who(scope) +
+                                         ": the Kerberos ticket has expired (it is renewed "
+                                         "on retry)" +
+                                         gss);
   }
   if (code == KRB5KRB_AP_ERR_REPEAT || major == GSS_S_DUPLICATE_TOKEN) {
-    return Error::invalid(op + ": the peer replayed a Kerberos token" + gss);
+    return fail(ErrorCode::kInvalidArgument, op + ": the peer replayed a Kerberos token" + gss);
   }
   if (major == GSS_S_DEFECTIVE_TOKEN || major == GSS_S_BAD_SIG || major == GSS_S_BAD_MIC) {
-    return Error::invalid(op + (scope.spn.empty() ? "" : " with " + spn) +
-                          ": the peer sent a malformed or tampered token" + gss);
+    return fail(ErrorCode::kInvalidArgument,
+                op + (scope.spn.empty() ? "" : " with " + spn) + ": the peer sent a malformed or tampered token" + gss);
   }
-  return Error::permanent(op + (accepting ? "" : " for " + who(scope)) + (scope.spn.empty() ? "" : " to " + spn) +
-                          " failed" + gss);
+  return fail(scope.phase == Phase::kMessage ? ErrorCode::kInvalidArgument : ErrorCode::kUnauthenticated,
+              op + (accepting ? "" : " for " + who(scope)) + (scope.spn.empty() ? "" : " to " + spn) + " failed" + gss);
 }
 
 gss_channel_bindings_struct channel_bindings(const std::string& data) {
@@ -243,7 +279,7 @@ Result<SealedMessage> wrap_winrm(gss_ctx_id_t ctx, std::string_view plain) {
   if (GSS_ERROR(major)) {
     return map_error({Phase::kMessage, "sealing a WinRM message", {}, {}, {}}, major, minor, GSS_C_NO_OID);
   }
-  if (conf_state == 0) return Error::permanent("sealing a WinRM message: GSSAPI did not encrypt it");
+  if (conf_state == 0) return Error::internal("sealing a WinRM message: GSSAPI did not encrypt it");
   SealedMessage sealed;
   sealed.header = iov_bytes(iov[0]);
   sealed.payload = std::move(data);
@@ -253,7 +289,7 @@ Result<SealedMessage> wrap_winrm(gss_ctx_id_t ctx, std::string_view plain) {
 }
 
 Result<std::string> unwrap_winrm(gss_ctx_id_t ctx, std::string_view header, std::string_view payload) {
-  if (header.empty()) return Error::invalid("unsealing a WinRM message: the security header is empty");
+  if (header.empty()) return Error::invalid_argument("unsealing a WinRM message: the security header is empty");
   std::string header_copy(header);  // GSSAPI decrypts and rotates in place
   std::string data(payload);
   std::array<gss_iov_buffer_desc, 2> iov{};
@@ -271,9 +307,9 @@ Result<std::string> unwrap_winrm(gss_ctx_id_t ctx, std::string_view header, std:
   }
   // Supplementary bits are not errors to GSSAPI, but WinRM messages are strictly ordered.
   if ((major & (GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN | GSS_S_UNSEQ_TOKEN | GSS_S_GAP_TOKEN)) != 0) {
-    return Error::invalid("unsealing a WinRM message: the message was replayed or arrived out of order");
+    return Error::invalid_argument("unsealing a WinRM message: the message was replayed or arrived out of order");
   }
-  if (conf_state == 0) return Error::invalid("unsealing a WinRM message: the peer sent it unencrypted");
+  if (conf_state == 0) return Error::invalid_argument("unsealing a WinRM message: the peer sent it unencrypted");
   // The DATA buffer now holds the plaintext (MIT may shorten it when the token carried filler).
   return std::string(static_cast<const char*>(iov[1].buffer.value), iov[1].buffer.length);
 }

@@ -161,8 +161,9 @@ Result<std::unique_ptr<GssContext>> GssContext::create(ClientOptions options) {
 
 Result<std::string> GssContext::step(std::string_view input_token) {
   Impl& s = *impl_;
-  if (s.established) return Error::invalid("Kerberos: the server sent another token after authentication completed");
-  if (s.failed) return Error::permanent("Kerberos: this context already failed; authenticate on a new one");
+  if (s.established)
+    return Error::invalid_argument("Kerberos: the server sent another token after authentication completed");
+  if (s.failed) return Error::failed_precondition("Kerberos: this context already failed; authenticate on a new one");
   OM_uint32 minor = 0;
   gss_buffer_desc input = detail::input_buffer(input_token);
   OwnedBuffer output;
@@ -182,12 +183,12 @@ Result<std::string> GssContext::step(std::string_view input_token) {
     // Before anything is sealed: the server must have proved it holds the SPN's key (AP-REP).
     s.failed = true;  // until every check below passed
     if ((s.flags & GSS_C_MUTUAL_FLAG) == 0) {
-      return Error::permanent("Kerberos authentication to " + s.spn +
-                              ": the server did not prove its identity (no mutual authentication)");
+      return Error::unauthenticated("Kerberos authentication to " + s.spn +
+                                    ": the server did not prove its identity (no mutual authentication)");
     }
     if ((s.flags & GSS_C_CONF_FLAG) == 0 || (s.flags & GSS_C_INTEG_FLAG) == 0) {
-      return Error::permanent("Kerberos authentication to " + s.spn +
-                              ": the context offers no message confidentiality/integrity");
+      return Error::failed_precondition("Kerberos authentication to " + s.spn +
+                                        ": the context offers no message confidentiality/integrity");
     }
     s.failed = false;
     s.established = true;
@@ -206,12 +207,12 @@ std::string GssContext::client_principal() const {
 const std::string& GssContext::target_spn() const { return impl_->spn; }
 
 Result<SealedMessage> GssContext::wrap(std::string_view plain) {
-  if (!impl_->established) return Error::permanent("Kerberos: cannot seal before authentication completed");
+  if (!impl_->established) return Error::failed_precondition("Kerberos: cannot seal before authentication completed");
   return detail::wrap_winrm(impl_->context.get(), plain);
 }
 
 Result<std::string> GssContext::unwrap(std::string_view header, std::string_view payload) {
-  if (!impl_->established) return Error::permanent("Kerberos: cannot unseal before authentication completed");
+  if (!impl_->established) return Error::failed_precondition("Kerberos: cannot unseal before authentication completed");
   return detail::unwrap_winrm(impl_->context.get(), header, payload);
 }
 
@@ -219,7 +220,7 @@ std::string_view GssContext::protocol_name() const { return detail::protocol_for
 
 Status store_ticket_in_ccache(std::string_view user, const Secret& password, const std::string& ccache) {
   if (trim(user).empty() || password.empty()) {
-    return Error::invalid("Kerberos: storing a ticket needs a user and a password");
+    return Error::invalid_argument("Kerberos: storing a ticket needs a user and a password");
   }
   const std::string principal = map_user_principal(user, default_realm());
   const detail::ErrorScope scope{detail::Phase::kAcquire, "obtaining a Kerberos ticket", principal, {}, {}};

@@ -8,13 +8,13 @@ namespace wincert::winrm::gss {
 
 Status check_client_options(const ClientOptions& options) {
   if (trim(options.target.host).empty()) {
-    return Error::invalid("Kerberos: no target host given (the SPN is built from it)");
+    return Error::invalid_argument("Kerberos: no target host given (the SPN is built from it)");
   }
   if (options.target.spn_with_port && options.target.port == 0) {
-    return Error::invalid("Kerberos: spn-with-port needs the endpoint port");
+    return Error::invalid_argument("Kerberos: spn-with-port needs the endpoint port");
   }
   if (!options.password.empty() && trim(options.user).empty()) {
-    return Error::invalid("Kerberos: a password was given without a user name");
+    return Error::invalid_argument("Kerberos: a password was given without a user name");
   }
   return {};
 }

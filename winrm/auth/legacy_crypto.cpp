@@ -86,7 +86,7 @@ Result<Digest16> digest16(const EVP_MD* md, ByteView data) {
   if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
       EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size())
-    return Error::permanent("NTLM crypto: digest computation failed in OpenSSL");
+    return Error::internal("NTLM crypto: digest computation failed in OpenSSL");
   return out;
 }
 
@@ -94,7 +94,7 @@ Result<Digest16> digest16(const EVP_MD* md, ByteView data) {
 
 Status legacy_provider_available() {
   const auto& ctx = context();
-  if (!ctx.error.empty()) return Error::permanent(ctx.error);
+  if (!ctx.error.empty()) return Error::failed_precondition(ctx.error);
   return {};
 }
 
@@ -115,36 +115,36 @@ Result<Digest16> hmac_md5(ByteView key, std::initializer_list<ByteView> parts) {
   static const std::uint8_t kEmpty = 0;
   const std::uint8_t* key_ptr = key.empty() ? &kEmpty : key.data();
   if (!ctx || EVP_MAC_init(ctx.get(), key_ptr, key.size(), nullptr) != 1)
-    return Error::permanent("NTLM crypto: HMAC-MD5 initialisation failed in OpenSSL");
+    return Error::internal("NTLM crypto: HMAC-MD5 initialisation failed in OpenSSL");
   for (const auto& part : parts) {
     if (!part.empty() && EVP_MAC_update(ctx.get(), part.data(), part.size()) != 1)
-      return Error::permanent("NTLM crypto: HMAC-MD5 update failed in OpenSSL");
+      return Error::internal("NTLM crypto: HMAC-MD5 update failed in OpenSSL");
   }
   Digest16 out{};
   std::size_t len = 0;
   if (EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1 || len != out.size())
-    return Error::permanent("NTLM crypto: HMAC-MD5 final failed in OpenSSL");
+    return Error::internal("NTLM crypto: HMAC-MD5 final failed in OpenSSL");
   return out;
 }
 
 Result<Rc4Stream> Rc4Stream::create(ByteView key) {
   WINCERT_TRY(legacy_provider_available());
-  if (key.empty() || key.size() > 256) return Error::invalid("NTLM crypto: RC4 key must be 1..256 bytes");
+  if (key.empty() || key.size() > 256) return Error::invalid_argument("NTLM crypto: RC4 key must be 1..256 bytes");
   std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx(EVP_CIPHER_CTX_new());
   if (!ctx || EVP_EncryptInit_ex2(ctx.get(), context().rc4.get(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_set_key_length(ctx.get(), static_cast<int>(key.size())) != 1 ||
       EVP_EncryptInit_ex2(ctx.get(), nullptr, key.data(), nullptr, nullptr) != 1)
-    return Error::permanent("NTLM crypto: RC4 initialisation failed in OpenSSL");
+    return Error::internal("NTLM crypto: RC4 initialisation failed in OpenSSL");
   return Rc4Stream(std::move(ctx));
 }
 
 Status Rc4Stream::apply(std::uint8_t* data, std::size_t size) {
-  if (!ctx_) return Error::permanent("NTLM crypto: RC4 stream used after move");
+  if (!ctx_) return Error::internal("NTLM crypto: RC4 stream used after move");
   while (size > 0) {
     const int chunk = static_cast<int>(std::min<std::size_t>(size, INT_MAX / 2));
     int out_len = 0;
     if (EVP_EncryptUpdate(ctx_.get(), data, &out_len, data, chunk) != 1 || out_len != chunk)
-      return Error::permanent("NTLM crypto: RC4 failed in OpenSSL");
+      return Error::internal("NTLM crypto: RC4 failed in OpenSSL");
     data += chunk;
     size -= static_cast<std::size_t>(chunk);
   }
@@ -162,7 +162,7 @@ Result<Bytes> rc4k(ByteView key, ByteView data) {
 Status random_bytes(std::span<std::uint8_t> out) {
   if (out.empty()) return {};
   if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1)
-    return Error::transient("NTLM: the OpenSSL random generator failed");
+    return Error::unavailable("NTLM: the OpenSSL random generator failed");
   return {};
 }
 

@@ -48,10 +48,6 @@ std::string offered_schemes(const std::vector<std::string>& values) {
   return out.empty() ? "none" : out;
 }
 
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
 }  // namespace
 
 std::optional<std::string> scheme_token(const std::vector<std::string>& www_authenticate, std::string_view scheme) {
@@ -66,10 +62,11 @@ std::optional<std::string> scheme_token(const std::vector<std::string>& www_auth
 }
 
 bool kerberos_unavailable(const Error& error) {
-  const std::string_view m = error.message;
-  return contains(m, "cannot reach a KDC") || contains(m, "no Kerberos ticket or client keytab") ||
-         contains(m, "default realm") || contains(m, "Cannot find KDC") ||
-         contains(m, "Cannot contact any KDC") || contains(m, "Cannot resolve network address for KDC");
+  // GSSAPI/SSPI classify "no ticket can be had here" (no credentials, no realm, no reachable KDC, no Kerberos
+  // package) as unavailable or failed_precondition; refused credentials are unauthenticated.
+  const SystemStatusKind kind = error.detail.system_kind;
+  if (kind != SystemStatusKind::kGss && kind != SystemStatusKind::kSspi) return false;
+  return error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kFailedPrecondition;
 }
 
 // ---- GssHttpAuth --------------------------------------------------------------------------------------
@@ -89,10 +86,11 @@ std::string GssHttpAuth::principal() const {
 
 Status GssHttpAuth::check_transport(const ConnectionInfo& connection) const {
   if (!connection.tls && options_.encryption == GssHttpAuthOptions::Encryption::kNever)
-    return Error::permanent(scheme() + " over plain HTTP without message encryption sends SOAP in clear and "
-                            "Windows refuses it by default; use https or allow encryption");
+    return Error::failed_precondition(scheme() +
+                                      " over plain HTTP without message encryption sends SOAP in clear and "
+                                      "Windows refuses it by default; use https or allow encryption");
   if (!password_.empty() && trim(user_).empty())
-    return Error::invalid(scheme() + " authentication: a password was given without a user name (--user)");
+    return Error::invalid_argument(scheme() + " authentication: a password was given without a user name (--user)");
   return {};
 }
 
@@ -114,7 +112,7 @@ Status GssHttpAuth::new_context() {
   // The first leg now, so every KDC exchange (AS with a password, TGS for the SPN) fails here, in reset().
   auto token = (*context)->step("");
   if (!token) return token.error().context(scheme() + " to " + where_ + ": ");
-  if (token->empty()) return Error::permanent(scheme() + " to " + where_ + ": GSSAPI produced no initial token");
+  if (token->empty()) return Error::internal(scheme() + " to " + where_ + ": GSSAPI produced no initial token");
   context_ = std::move(*context);
   pending_token_ = base64_encode(*token);
   state_ = State::kStart;
@@ -130,8 +128,8 @@ Status GssHttpAuth::reset(const ConnectionInfo& connection) {
   channel_binding_.reset();
   if (connection.tls) {
     if (connection.peer_certificate_der.empty())
-      return Error::permanent(scheme() + " over https to " + where_ +
-                              ": the server sent no certificate, so channel binding is impossible");
+      return Error::unauthenticated(scheme() + " over https to " + where_ +
+                                    ": the server sent no certificate, so channel binding is impossible");
     auto app_data = tls_server_end_point_application_data_der(connection.peer_certificate_der);
     if (!app_data) return app_data.error().context(scheme() + " over https to " + where_ + ": ");
     channel_binding_ = std::move(*app_data);
@@ -141,7 +139,7 @@ Status GssHttpAuth::reset(const ConnectionInfo& connection) {
 }
 
 Result<std::optional<std::string>> GssHttpAuth::authorization() {
-  if (!context_) return Error::permanent(scheme() + ": authorization requested before the connection was set up");
+  if (!context_) return Error::internal(scheme() + ": authorization requested before the connection was set up");
   if (state_ != State::kStart) return std::optional<std::string>();  // the connection is (being) authenticated
   state_ = State::kSent;
   std::string header = scheme() + " " + pending_token_;
@@ -150,7 +148,7 @@ Result<std::optional<std::string>> GssHttpAuth::authorization() {
 }
 
 Result<ChallengeOutcome> GssHttpAuth::on_challenge(const std::vector<std::string>& www_authenticate) {
-  if (!context_) return Error::permanent(scheme() + ": a 401 arrived before the connection was set up");
+  if (!context_) return Error::internal(scheme() + ": a 401 arrived before the connection was set up");
   switch (state_) {
     case State::kStart:
       return ChallengeOutcome::kContinue;
@@ -158,17 +156,20 @@ Result<ChallengeOutcome> GssHttpAuth::on_challenge(const std::vector<std::string
       const auto token = scheme_token(www_authenticate, scheme());
       if (!token) {
         if (!offers(www_authenticate, scheme()))
-          return Error::permanent(scheme() + ": " + where_ + " does not offer " + scheme() +
-                                  " authentication (it offers: " + offered_schemes(www_authenticate) +
-                                  "); check --auth and the WinRM service's Auth settings");
+          return Error::unauthenticated(scheme() + ": " + where_ + " does not offer " + scheme() +
+                                        " authentication (it offers: " + offered_schemes(www_authenticate) +
+                                        "); check --auth and the WinRM service's Auth settings")
+              .with_http_status(401);
         logger("winrm")->debug("{} to {}: the host refused the token (401)", scheme(), where_);
         return ChallengeOutcome::kFailed;
       }
       // A continuation (SPNEGO) or a KRB-ERROR token: GSSAPI explains it.
       if (token->size() > kMaxTokenChars)
-        return Error::invalid(scheme() + ": the token from " + where_ + " is larger than any valid one");
+        return Error::invalid_argument(scheme() + ": the token from " + where_ + " is larger than any valid one");
       const auto bytes = base64_decode(*token);
-      if (!bytes) return Error::invalid(scheme() + ": the WWW-Authenticate token from " + where_ + " is not valid base64");
+      if (!bytes)
+        return Error::invalid_argument(scheme() + ": the WWW-Authenticate token from " + where_ +
+                                       " is not valid base64");
       if (context_->complete()) return ChallengeOutcome::kFailed;
       auto next = context_->step(*bytes);
       if (!next) return next.error().context("from " + where_ + ": ");
@@ -194,19 +195,20 @@ Status GssHttpAuth::on_response(const std::vector<std::string>& www_authenticate
   auto token = scheme_token(www_authenticate, scheme());
   if (!token) token = scheme_token(www_authenticate, scheme_ == gss::HttpScheme::kKerberos ? "Negotiate" : "Kerberos");
   if (!token)
-    return Error::permanent(scheme() + " to " + where_ +
-                            ": the host did not prove its identity (no AP-REP token in its answer); refusing to "
-                            "continue without mutual authentication");
+    return Error::unauthenticated(scheme() + " to " + where_ +
+                                  ": the host did not prove its identity (no AP-REP token in its answer); refusing to "
+                                  "continue without mutual authentication");
   if (token->size() > kMaxTokenChars)
-    return Error::invalid(scheme() + ": the token from " + where_ + " is larger than any valid one");
+    return Error::invalid_argument(scheme() + ": the token from " + where_ + " is larger than any valid one");
   const auto bytes = base64_decode(*token);
-  if (!bytes) return Error::invalid(scheme() + ": the WWW-Authenticate token from " + where_ + " is not valid base64");
+  if (!bytes)
+    return Error::invalid_argument(scheme() + ": the WWW-Authenticate token from " + where_ + " is not valid base64");
   auto next = context_->step(*bytes);
   if (!next) return next.error().context("from " + where_ + ": ");
   if (!context_->complete())
-    return Error::permanent(scheme() + " to " + where_ +
-                            ": the host's answer did not complete mutual authentication (a further leg was "
-                            "expected); refusing to continue");
+    return Error::unauthenticated(scheme() + " to " + where_ +
+                                  ": the host's answer did not complete mutual authentication (a further leg was "
+                                  "expected); refusing to continue");
   state_ = State::kDone;
   logger("winrm")->debug("{} to {}: authenticated as {} to {}", scheme(), where_, context_->client_principal(),
                          context_->target_spn());
@@ -216,7 +218,8 @@ Status GssHttpAuth::on_response(const std::vector<std::string>& www_authenticate
 Result<HttpBody> GssHttpAuth::wrap(std::string_view soap) {
   if (!encrypt_) return HttpBody{std::string(soap), "application/soap+xml;charset=UTF-8"};
   if (state_ != State::kDone || !context_)
-    return Error::permanent(scheme() + ": message encryption to " + where_ + " requested before authentication finished");
+    return Error::internal(scheme() + ": message encryption to " + where_ +
+                           " requested before authentication finished");
   auto body = build_encrypted_body(soap, *context_);
   if (!body) return body.error().context(scheme() + " to " + where_ + ": ");
   return HttpBody{std::move(body->body), std::move(body->content_type)};
@@ -224,7 +227,8 @@ Result<HttpBody> GssHttpAuth::wrap(std::string_view soap) {
 
 Result<std::string> GssHttpAuth::unwrap(std::string_view body, std::string_view content_type) {
   if (state_ != State::kDone || !context_)
-    return Error::permanent(scheme() + ": an encrypted response from " + where_ + " arrived before authentication finished");
+    return Error::internal(scheme() + ": an encrypted response from " + where_ +
+                           " arrived before authentication finished");
   auto plain = parse_encrypted_body(body, content_type, *context_);
   if (!plain) return plain.error().context("from " + where_ + ": ");
   return plain;

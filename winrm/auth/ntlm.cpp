@@ -72,7 +72,7 @@ Result<Credentials> parse_credentials(std::string_view user_spec, Secret passwor
     out.user = std::string(user_spec);  // "user" or a UPN "user@realm" (domain stays empty)
   }
   if (out.user.empty())
-    return Error::invalid("NTLM: the user name is empty; use DOMAIN\\user, user@domain or a local user name");
+    return Error::invalid_argument("NTLM: the user name is empty; use DOMAIN\\user, user@domain or a local user name");
   return out;
 }
 
@@ -144,20 +144,22 @@ Result<Bytes> Client::negotiate() {
 
 Result<Bytes> Client::authenticate(ByteView challenge_bytes) {
   if (negotiate_message_.empty())
-    return Error::permanent("NTLM: a CHALLENGE arrived before the NEGOTIATE message was sent");
-  if (session_) return Error::permanent("NTLM: a second CHALLENGE arrived on an authenticated context");
+    return Error::internal("NTLM: a CHALLENGE arrived before the NEGOTIATE message was sent");
+  if (session_) return Error::invalid_argument("NTLM: a second CHALLENGE arrived on an authenticated context");
   auto challenge = parse_challenge(challenge_bytes);
   if (!challenge) return challenge.error();
 
   const std::uint32_t flags = challenge->flags & options_.flags;
   if (!(flags & flag::kUnicode))
-    return Error::permanent("NTLM: the server did not agree to Unicode; only Unicode NTLM is supported");
+    return Error::failed_precondition("NTLM: the server did not agree to Unicode; only Unicode NTLM is supported");
   if (!(flags & flag::kExtendedSessionSecurity))
-    return Error::permanent("NTLM: the server did not agree to extended session security (NTLMv2 with ESS "
-                            "is required); check LmCompatibilityLevel on the server");
+    return Error::failed_precondition(
+        "NTLM: the server did not agree to extended session security (NTLMv2 with ESS "
+        "is required); check LmCompatibilityLevel on the server");
   if (options_.require_sealing && (flags & (flag::kSign | flag::kSeal)) != (flag::kSign | flag::kSeal))
-    return Error::permanent("NTLM: the server did not agree to signing and sealing, which WinRM message "
-                            "encryption over HTTP needs; use HTTPS or check the server's NTLM policy");
+    return Error::failed_precondition(
+        "NTLM: the server did not agree to signing and sealing, which WinRM message "
+        "encryption over HTTP needs; use HTTPS or check the server's NTLM policy");
 
   auto response_key = nt_owf_v2(credentials_.password, credentials_.user, credentials_.domain);
   if (!response_key) return response_key.error();

@@ -52,10 +52,11 @@ NtlmHttpAuth::NtlmHttpAuth(std::string user, Secret password, NtlmHttpAuthOption
     : user_(std::move(user)), password_(std::move(password)), options_(std::move(options)) {}
 
 Status NtlmHttpAuth::check_transport(const ConnectionInfo& connection) const {
-  if (user_.empty()) return Error::invalid("NTLM authentication needs a user name (--user DOMAIN\\user)");
+  if (user_.empty()) return Error::invalid_argument("NTLM authentication needs a user name (--user DOMAIN\\user)");
   if (!connection.tls && options_.encryption == NtlmHttpAuthOptions::Encryption::kNever)
-    return Error::permanent("NTLM over plain HTTP without message encryption sends SOAP in clear and Windows "
-                            "refuses it by default; use https or allow encryption");
+    return Error::failed_precondition(
+        "NTLM over plain HTTP without message encryption sends SOAP in clear and Windows "
+        "refuses it by default; use https or allow encryption");
   if (auto available = ntlm_crypto::legacy_provider_available(); !available.ok()) return available.error();
   return {};
 }
@@ -72,8 +73,8 @@ Status NtlmHttpAuth::reset(const ConnectionInfo& connection) {
   client_options.workstation = options_.workstation;
   if (connection.tls) {
     if (connection.peer_certificate_der.empty())
-      return Error::permanent("NTLM over https to " + where_ +
-                              ": the server sent no certificate, so channel binding is impossible");
+      return Error::unauthenticated("NTLM over https to " + where_ +
+                                    ": the server sent no certificate, so channel binding is impossible");
     auto app_data = tls_server_end_point_application_data_der(connection.peer_certificate_der);
     if (!app_data) return app_data.error().context("NTLM over https to " + where_ + ": ");
     client_options.channel_binding_application_data = std::move(*app_data);
@@ -90,7 +91,7 @@ Status NtlmHttpAuth::reset(const ConnectionInfo& connection) {
 }
 
 Result<std::optional<std::string>> NtlmHttpAuth::authorization() {
-  if (!client_) return Error::permanent("NTLM: authorization requested before the connection was set up");
+  if (!client_) return Error::internal("NTLM: authorization requested before the connection was set up");
   switch (state_) {
     case State::kStart:
     case State::kSentNegotiate: {  // (re)start: a NEGOTIATE without an answer is simply sent again
@@ -111,7 +112,7 @@ Result<std::optional<std::string>> NtlmHttpAuth::authorization() {
 }
 
 Result<ChallengeOutcome> NtlmHttpAuth::on_challenge(const std::vector<std::string>& www_authenticate) {
-  if (!client_) return Error::permanent("NTLM: a 401 arrived before the connection was set up");
+  if (!client_) return Error::internal("NTLM: a 401 arrived before the connection was set up");
   const auto token = negotiate_token(www_authenticate);
   switch (state_) {
     case State::kStart:
@@ -121,15 +122,17 @@ Result<ChallengeOutcome> NtlmHttpAuth::on_challenge(const std::vector<std::strin
         bool offered = false;
         for (const auto& v : www_authenticate) offered = offered || offers_negotiate(v);
         if (!offered)
-          return Error::permanent("NTLM: " + where_ + " does not offer Negotiate authentication (it offers: " +
-                                  offered_schemes(www_authenticate) + "); check the WinRM service's Auth settings");
+          return Error::unauthenticated("NTLM: " + where_ + " does not offer Negotiate authentication (it offers: " +
+                                        offered_schemes(www_authenticate) +
+                                        "); check the WinRM service's Auth settings")
+              .with_http_status(401);
         return ChallengeOutcome::kFailed;  // NEGOTIATE refused outright
       }
       if (token->size() > kMaxTokenChars)
-        return Error::invalid("NTLM: the CHALLENGE from " + where_ + " is larger than any valid NTLM message");
+        return Error::invalid_argument("NTLM: the CHALLENGE from " + where_ + " is larger than any valid NTLM message");
       const auto challenge = base64_decode(*token);
       if (!challenge)
-        return Error::invalid("NTLM: the WWW-Authenticate token from " + where_ + " is not valid base64");
+        return Error::invalid_argument("NTLM: the WWW-Authenticate token from " + where_ + " is not valid base64");
       auto authenticate = client_->authenticate(ntlm_crypto::view(*challenge));
       if (!authenticate) return authenticate.error().context("from " + where_ + ": ");
       pending_token_ = base64_encode(*authenticate);
@@ -155,7 +158,7 @@ Status NtlmHttpAuth::on_response(const std::vector<std::string>& www_authenticat
   (void)www_authenticate;  // NTLM has no mutual-authentication token on the 200
   if (state_ != State::kSentAuthenticate) return {};
   auto session = client_->take_session();
-  if (!session) return Error::permanent("NTLM: the security context is missing after authentication");
+  if (!session) return Error::internal("NTLM: the security context is missing after authentication");
   sealer_.emplace(std::move(*session));
   pending_token_.clear();
   state_ = State::kDone;
@@ -165,7 +168,7 @@ Status NtlmHttpAuth::on_response(const std::vector<std::string>& www_authenticat
 Result<HttpBody> NtlmHttpAuth::wrap(std::string_view soap) {
   if (!encrypt_) return HttpBody{std::string(soap), "application/soap+xml;charset=UTF-8"};
   if (!sealer_)
-    return Error::permanent("NTLM: message encryption to " + where_ + " requested before authentication finished");
+    return Error::internal("NTLM: message encryption to " + where_ + " requested before authentication finished");
   auto body = build_encrypted_body(soap, *sealer_);
   if (!body) return body.error();
   return HttpBody{std::move(body->body), std::move(body->content_type)};
@@ -173,7 +176,7 @@ Result<HttpBody> NtlmHttpAuth::wrap(std::string_view soap) {
 
 Result<std::string> NtlmHttpAuth::unwrap(std::string_view body, std::string_view content_type) {
   if (!sealer_)
-    return Error::permanent("NTLM: an encrypted response from " + where_ + " arrived before authentication finished");
+    return Error::internal("NTLM: an encrypted response from " + where_ + " arrived before authentication finished");
   auto plain = parse_encrypted_body(body, content_type, *sealer_);
   if (!plain) return plain.error().context("from " + where_ + ": ");
   return plain;

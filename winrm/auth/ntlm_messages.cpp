@@ -65,9 +65,9 @@ Result<ByteView> read_field(ByteView msg, std::size_t at, std::size_t header_end
   if (ref) *ref = {length, offset};
   if (length == 0) return ByteView{};
   if (offset < header_end || static_cast<std::uint64_t>(offset) + length > msg.size())
-    return Error::invalid("NTLM " + std::string(message_name) + ": " + std::string(field_name) + " (offset " +
-                          std::to_string(offset) + ", length " + std::to_string(length) +
-                          ") lies outside the " + std::to_string(msg.size()) + "-byte message");
+    return Error::invalid_argument("NTLM " + std::string(message_name) + ": " + std::string(field_name) + " (offset " +
+                                   std::to_string(offset) + ", length " + std::to_string(length) +
+                                   ") lies outside the " + std::to_string(msg.size()) + "-byte message");
   return msg.subspan(offset, length);
 }
 
@@ -75,24 +75,24 @@ Result<std::string> decode_text(ByteView bytes, bool unicode, std::string_view m
                                 std::string_view field_name) {
   if (!unicode) return std::string(as_chars(bytes));
   if (bytes.size() % 2 != 0)
-    return Error::invalid("NTLM " + std::string(message_name) + ": " + std::string(field_name) +
-                          " has an odd UTF-16 length " + std::to_string(bytes.size()));
+    return Error::invalid_argument("NTLM " + std::string(message_name) + ": " + std::string(field_name) +
+                                   " has an odd UTF-16 length " + std::to_string(bytes.size()));
   return utf16le_to_utf8(as_chars(bytes));
 }
 
 Status check_header(ByteView msg, std::uint32_t type, std::size_t min_size, std::string_view message_name) {
   if (msg.size() > kMaxMessageBytes)
-    return Error::invalid("NTLM " + std::string(message_name) + " is " + std::to_string(msg.size()) +
-                          " bytes, more than the " + std::to_string(kMaxMessageBytes) + "-byte limit");
+    return Error::invalid_argument("NTLM " + std::string(message_name) + " is " + std::to_string(msg.size()) +
+                                   " bytes, more than the " + std::to_string(kMaxMessageBytes) + "-byte limit");
   if (msg.size() < min_size)
-    return Error::invalid("NTLM " + std::string(message_name) + " is truncated: " + std::to_string(msg.size()) +
-                          " bytes, need at least " + std::to_string(min_size));
+    return Error::invalid_argument("NTLM " + std::string(message_name) + " is truncated: " +
+                                   std::to_string(msg.size()) + " bytes, need at least " + std::to_string(min_size));
   if (std::memcmp(msg.data(), kSignature, sizeof kSignature) != 0)
-    return Error::invalid("NTLM " + std::string(message_name) + " does not start with the NTLMSSP signature");
+    return Error::invalid_argument("NTLM " + std::string(message_name) + " does not start with the NTLMSSP signature");
   const std::uint32_t actual = le32(msg, 8);
   if (actual != type)
-    return Error::invalid("NTLM " + std::string(message_name) + " has message type " + std::to_string(actual) +
-                          ", expected " + std::to_string(type));
+    return Error::invalid_argument("NTLM " + std::string(message_name) + " has message type " + std::to_string(actual) +
+                                   ", expected " + std::to_string(type));
   return {};
 }
 
@@ -158,28 +158,29 @@ Bytes TargetInfo::encode() const {
 
 Result<TargetInfo> parse_target_info(ByteView data) {
   if (data.size() > kMaxTargetInfoBytes)
-    return Error::invalid("NTLM target info is " + std::to_string(data.size()) + " bytes, more than the limit");
+    return Error::invalid_argument("NTLM target info is " + std::to_string(data.size()) +
+                                   " bytes, more than the limit");
   TargetInfo info;
   std::size_t at = 0;
   while (true) {
     if (at + 4 > data.size())
-      return Error::invalid("NTLM target info: AV pair list ends at byte " + std::to_string(at) +
-                            " without the MsvAvEOL terminator");
+      return Error::invalid_argument("NTLM target info: AV pair list ends at byte " + std::to_string(at) +
+                                     " without the MsvAvEOL terminator");
     const auto id = le16(data, at);
     const auto length = le16(data, at + 2);
     at += 4;
     if (id == static_cast<std::uint16_t>(AvId::kEol)) {
-      if (length != 0) return Error::invalid("NTLM target info: MsvAvEOL has a non-zero length");
+      if (length != 0) return Error::invalid_argument("NTLM target info: MsvAvEOL has a non-zero length");
       break;  // bytes after EOL are padding; ignored as Windows does
     }
     if (at + length > data.size())
-      return Error::invalid("NTLM target info: AV pair " + std::to_string(id) + " of length " +
-                            std::to_string(length) + " runs past the end of the list");
-    if (info.pairs.size() >= kMaxAvPairs) return Error::invalid("NTLM target info: too many AV pairs");
+      return Error::invalid_argument("NTLM target info: AV pair " + std::to_string(id) + " of length " +
+                                     std::to_string(length) + " runs past the end of the list");
+    if (info.pairs.size() >= kMaxAvPairs) return Error::invalid_argument("NTLM target info: too many AV pairs");
     if (id == static_cast<std::uint16_t>(AvId::kTimestamp) && length != 8)
-      return Error::invalid("NTLM target info: MsvAvTimestamp must be 8 bytes, got " + std::to_string(length));
+      return Error::invalid_argument("NTLM target info: MsvAvTimestamp must be 8 bytes, got " + std::to_string(length));
     if (id == static_cast<std::uint16_t>(AvId::kFlags) && length != 4)
-      return Error::invalid("NTLM target info: MsvAvFlags must be 4 bytes, got " + std::to_string(length));
+      return Error::invalid_argument("NTLM target info: MsvAvFlags must be 4 bytes, got " + std::to_string(length));
     info.pairs.push_back({static_cast<AvId>(id), to_bytes(data.subspan(at, length))});
     at += length;
   }
@@ -322,9 +323,8 @@ Result<AuthenticateMessage> parse_authenticate(ByteView msg) {
 Result<NtlmV2ClientChallenge> parse_ntlmv2_response(ByteView nt) {
   constexpr std::size_t kFixed = 16 + 28;  // NTProofStr + RespType..ChallengeFromClient + Reserved3
   if (nt.size() < kFixed + 4)
-    return Error::invalid("NTLMv2 response is " + std::to_string(nt.size()) + " bytes, too short for NTLMv2");
-  if (nt[16] != 1 || nt[17] != 1)
-    return Error::invalid("NTLMv2 response has an unknown RespType/HiRespType");
+    return Error::invalid_argument("NTLMv2 response is " + std::to_string(nt.size()) + " bytes, too short for NTLMv2");
+  if (nt[16] != 1 || nt[17] != 1) return Error::invalid_argument("NTLMv2 response has an unknown RespType/HiRespType");
   NtlmV2ClientChallenge out;
   std::copy_n(nt.begin(), 16, out.nt_proof_str.begin());
   out.timestamp = le64(nt, 24);

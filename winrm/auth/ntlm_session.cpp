@@ -50,7 +50,7 @@ Result<Digest16> seal_key(const Digest16& exported_session_key, std::uint32_t fl
 
 Result<Session> Session::create(const Digest16& exported_session_key, std::uint32_t flags, Role role) {
   if (!(flags & flag::kExtendedSessionSecurity))
-    return Error::permanent(
+    return Error::failed_precondition(
         "NTLM: the server did not agree to extended session security, which message encryption needs");
   Session s;
   s.flags_ = flags;
@@ -87,7 +87,7 @@ Status Session::reset() {
 // Signature for `message` (plaintext) with the direction's sign key and current sequence number;
 // the checksum is RC4-encrypted with the direction's stream when keys were exchanged. Advances seq.
 Result<Digest16> Session::make_signature(Direction& dir, ByteView message) {
-  if (!dir.rc4) return Error::permanent("NTLM: session security used before it was set up");
+  if (!dir.rc4) return Error::internal("NTLM: session security used before it was set up");
   const auto seq = le32_bytes(dir.sequence);
   auto mac = ntlm_crypto::hmac_md5(dir.sign_key, {seq, message});
   if (!mac) return mac.error();
@@ -101,7 +101,7 @@ Result<Digest16> Session::make_signature(Direction& dir, ByteView message) {
 }
 
 Result<WrappedMessage> Session::wrap(ByteView message) {
-  if (!out_.rc4) return Error::permanent("NTLM: session security used before it was set up");
+  if (!out_.rc4) return Error::internal("NTLM: session security used before it was set up");
   WrappedMessage out;
   out.sealed.assign(message.begin(), message.end());
   WINCERT_TRY(out_.rc4->apply(out.sealed.data(), out.sealed.size()));
@@ -112,10 +112,10 @@ Result<WrappedMessage> Session::wrap(ByteView message) {
 }
 
 Result<Bytes> Session::unwrap(ByteView signature, ByteView sealed) {
-  if (!in_.rc4) return Error::permanent("NTLM: session security used before it was set up");
+  if (!in_.rc4) return Error::internal("NTLM: session security used before it was set up");
   if (signature.size() != kSignatureSize)
-    return Error::invalid("NTLM: message signature is " + std::to_string(signature.size()) +
-                          " bytes, expected 16");
+    return Error::invalid_argument("NTLM: message signature is " + std::to_string(signature.size()) +
+                                   " bytes, expected 16");
   Bytes plain(sealed.begin(), sealed.end());
   WINCERT_TRY(in_.rc4->apply(plain.data(), plain.size()));
   WINCERT_TRY(verify(plain, signature));
@@ -126,20 +126,23 @@ Result<Digest16> Session::sign(ByteView message) { return make_signature(out_, m
 
 Status Session::verify(ByteView message, ByteView signature) {
   if (signature.size() != kSignatureSize)
-    return Error::invalid("NTLM: message signature is " + std::to_string(signature.size()) +
-                          " bytes, expected 16");
+    return Error::invalid_argument("NTLM: message signature is " + std::to_string(signature.size()) +
+                                   " bytes, expected 16");
   const std::uint32_t expected_seq = in_.sequence;
   auto expected = make_signature(in_, message);
   if (!expected) return expected.error();
   if (CRYPTO_memcmp(expected->data(), signature.data(), kSignatureSize) != 0) {
     const std::uint32_t got_seq = static_cast<std::uint32_t>(signature[12]) | (signature[13] << 8) |
                                   (signature[14] << 16) | (static_cast<std::uint32_t>(signature[15]) << 24);
-    if (signature[0] != 1) return Error::invalid("NTLM: message signature has an unknown version");
+    if (signature[0] != 1) return Error::invalid_argument("NTLM: message signature has an unknown version");
     if (got_seq != expected_seq)
-      return Error::invalid("NTLM: message sequence number " + std::to_string(got_seq) + " does not match the "
-                            "expected " + std::to_string(expected_seq) + " (messages lost or replayed)");
-    return Error::invalid("NTLM: message signature does not verify (data tampered with, or the security "
-                          "context is out of step with the server)");
+      return Error::invalid_argument("NTLM: message sequence number " + std::to_string(got_seq) +
+                                     " does not match the "
+                                     "expected " +
+                                     std::to_string(expected_seq) + " (messages lost or replayed)");
+    return Error::invalid_argument(
+        "NTLM: message signature does not verify (data tampered with, or the security "
+        "context is out of step with the server)");
   }
   return {};
 }

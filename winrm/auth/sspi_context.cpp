@@ -193,85 +193,100 @@ struct ErrorScope {
 
 std::string who(const ErrorScope& scope) { return scope.user.empty() ? "the current Windows identity" : scope.user; }
 
-// One actionable line per SECURITY_STATUS; the phrases for "no Kerberos here" match what
-// NegotiateHttpAuth treats as a reason to fall back to NTLM (kerberos_unavailable()).
+// One actionable line per SECURITY_STATUS, with the status as detail. "No Kerberos here" (no credentials,
+// no reachable KDC, no Kerberos package) is unavailable or failed_precondition: what NegotiateHttpAuth
+// treats as a reason to fall back to NTLM (kerberos_unavailable()); refused credentials are unauthenticated.
 Error map_error(const ErrorScope& scope, std::string_view call, SECURITY_STATUS status) {
   const std::string sspi = " [SSPI " + std::string(call) + ": " + status_text(status) + "]";
   const std::string& op = scope.operation;
+  auto fail = [status](ErrorCode error_code, std::string message) {
+    return Error::make(error_code, std::move(message))
+        .with_system_status(SystemStatusKind::kSspi, static_cast<std::uint32_t>(status));
+  };
   const std::string spn = scope.spn.empty() ? "the service" : scope.spn;
   switch (status) {
     case SEC_E_LOGON_DENIED:
-      return Error::permanent(op + ": the domain controller refused the logon of " + who(scope) +
-                              " (wrong user name or password?)" + sspi);
+      return fail(ErrorCode::kUnauthenticated, op + ": the domain controller refused the logon of " + who(scope) +
+                                                   " (wrong user name or password?)" + sspi);
     case SEC_E_UNKNOWN_CREDENTIALS:
-      return Error::permanent(op + ": the credentials of " + who(scope) +
-                              " are not valid for Kerberos (check the user name and its domain)" + sspi);
+      return fail(ErrorCode::kUnauthenticated, op + ": the credentials of " + who(scope) +
+                                                   " are not valid for Kerberos (check the user name and its domain)" +
+                                                   sspi);
     case SEC_E_NO_CREDENTIALS:
-      return Error::permanent(op + ": no Kerberos ticket or client keytab for " + who(scope) +
-                              " (the account has no domain logon: run the agent as a domain account or give "
-                              "a user and password)" +
-                              sspi);
+      return fail(ErrorCode::kFailedPrecondition,
+                  op + ": no Kerberos ticket or client keytab for " + who(scope) +
+                      " (the account has no domain logon: run the agent as a domain account or give "
+                      "a user and password)" +
+                      sspi);
     case SEC_E_NO_AUTHENTICATING_AUTHORITY:
     case SEC_E_NO_TGT_REPLY:
     case SEC_E_KDC_UNABLE_TO_REFER:
-      return Error::transient(op + " for " + who(scope) +
-                              ": cannot reach a KDC (domain controller) for the "
-                              "realm (check DNS, the domain name and that TCP/UDP port 88 is reachable)" +
-                              sspi);
+      return fail(ErrorCode::kUnavailable,
+                  op + " for " + who(scope) +
+                      ": cannot reach a KDC (domain controller) for the "
+                      "realm (check DNS, the domain name and that TCP/UDP port 88 is reachable)" +
+                      sspi);
     case SEC_E_TARGET_UNKNOWN:
-      return Error::permanent(op + " for " + who(scope) + ": no service principal " + spn +
-                              " is registered in the domain (use the host's FQDN rather than an IP or alias; "
-                              "check setspn, the service name and --spn-with-port)" +
-                              sspi);
+      return fail(ErrorCode::kUnauthenticated,
+                  op + " for " + who(scope) + ": no service principal " + spn +
+                      " is registered in the domain (use the host's FQDN rather than an IP or alias; "
+                      "check setspn, the service name and --spn-with-port)" +
+                      sspi);
     case SEC_E_WRONG_PRINCIPAL:
-      return Error::permanent(op + " with " + spn +
-                              ": the server answered for a different principal (the SPN is "
-                              "registered to another account, or a duplicate SPN; check setspn -X)" +
-                              sspi);
+      return fail(ErrorCode::kUnauthenticated,
+                  op + " with " + spn +
+                      ": the server answered for a different principal (the SPN is "
+                      "registered to another account, or a duplicate SPN; check setspn -X)" +
+                      sspi);
     case SEC_E_TIME_SKEW:
-      return Error::permanent(op + " for " + who(scope) +
-                              ": the clocks of this machine, the domain controller "
-                              "and the host differ too much (synchronise time; Kerberos allows 5 minutes)" +
-                              sspi);
+      return fail(ErrorCode::kUnauthenticated,
+                  op + " for " + who(scope) +
+                      ": the clocks of this machine, the domain controller "
+                      "and the host differ too much (synchronise time; Kerberos allows 5 minutes)" +
+                      sspi);
     case SEC_E_BAD_BINDINGS:
-      return Error::permanent(op + " with " + spn +
-                              ": channel bindings do not match (a TLS-intercepting proxy, "
-                              "or the wrong server certificate)" +
-                              sspi);
+      return fail(ErrorCode::kUnauthenticated, op + " with " + spn +
+                                                   ": channel bindings do not match (a TLS-intercepting proxy, "
+                                                   "or the wrong server certificate)" +
+                                                   sspi);
     case SEC_E_CONTEXT_EXPIRED:
-      return Error::transient(op + " for " + who(scope) +
-                              ": the Kerberos ticket or context has expired (it is "
-                              "renewed on retry)" +
-                              sspi);
+      return fail(ErrorCode::kAborted, op + " for " + who(scope) +
+                                           ": the Kerberos ticket or context has expired (it is "
+                                           "renewed on retry)" +
+                                           sspi);
     case SEC_E_MESSAGE_ALTERED:
     case SEC_E_DECRYPT_FAILURE:
-      return Error::invalid(op + (scope.spn.empty() ? "" : " with " + spn) +
-                            ": a message failed its integrity check (tampered, or the server's key differs "
-                            "from the KDC's)" +
-                            sspi);
+      return fail(ErrorCode::kUnauthenticated,
+                  op + (scope.spn.empty() ? "" : " with " + spn) +
+                      ": a message failed its integrity check (tampered, or the server's key differs "
+                      "from the KDC's)" +
+                      sspi);
     case SEC_E_OUT_OF_SEQUENCE:
-      return Error::invalid(op + ": the message was replayed or arrived out of order" + sspi);
+      return fail(ErrorCode::kInvalidArgument, op + ": the message was replayed or arrived out of order" + sspi);
     case SEC_E_INVALID_TOKEN:
     case SEC_E_INCOMPLETE_MESSAGE:
-      return Error::invalid(op + (scope.spn.empty() ? "" : " with " + spn) +
-                            ": the peer sent a malformed or tampered token" + sspi);
+      return fail(ErrorCode::kInvalidArgument, op + (scope.spn.empty() ? "" : " with " + spn) +
+                                                   ": the peer sent a malformed or tampered token" + sspi);
     case kWineKerberosFailure:
       if (scope.phase == Phase::kAcquire) {
         // Wine obtains the TGT in AcquireCredentialsHandle and reports every KDC failure alike. Treated like
         // an unreachable KDC, so Negotiate may still use NTLM (whose own check then catches a bad password).
-        return Error::permanent(op + " for " + who(scope) +
-                                ": cannot reach a KDC for the realm, or the KDC "
-                                "refused the user or password (Wine's Kerberos does not say which: check the "
-                                "realm's kdc entries in krb5.conf/KRB5_CONFIG, the user name and the password)" +
-                                sspi);
+        return fail(ErrorCode::kFailedPrecondition,
+                    op + " for " + who(scope) +
+                        ": cannot reach a KDC for the realm, or the KDC "
+                        "refused the user or password (Wine's Kerberos does not say which: check the "
+                        "realm's kdc entries in krb5.conf/KRB5_CONFIG, the user name and the password)" +
+                        sspi);
       }
       break;
     case SEC_E_SECPKG_NOT_FOUND:
-      return Error::permanent(op + ": the security package is not installed on this machine" + sspi);
+      return fail(ErrorCode::kFailedPrecondition,
+                  op + ": the security package is not installed on this machine" + sspi);
     default:
       break;
   }
-  return Error::permanent(op + " for " + who(scope) + (scope.spn.empty() ? "" : " to " + spn) + " failed" + sspi);
+  return fail(scope.phase == Phase::kMessage ? ErrorCode::kInvalidArgument : ErrorCode::kUnauthenticated,
+              op + " for " + who(scope) + (scope.spn.empty() ? "" : " to " + spn) + " failed" + sspi);
 }
 
 // "CORP\alice" -> (alice, CORP); "alice@corp.example" -> (alice, CORP.EXAMPLE); "alice" -> (alice, "").
@@ -363,12 +378,12 @@ struct GssContext::Impl {
 
   Status check_established() {
     if ((attributes & ISC_RET_MUTUAL_AUTH) == 0) {
-      return Error::permanent("Kerberos authentication to " + spn +
-                              ": the server did not prove its identity (no mutual authentication)");
+      return Error::unauthenticated("Kerberos authentication to " + spn +
+                                    ": the server did not prove its identity (no mutual authentication)");
     }
     if ((attributes & ISC_RET_CONFIDENTIALITY) == 0 || (attributes & ISC_RET_INTEGRITY) == 0) {
-      return Error::permanent("Kerberos authentication to " + spn +
-                              ": the context offers no message confidentiality/integrity");
+      return Error::failed_precondition("Kerberos authentication to " + spn +
+                                        ": the context offers no message confidentiality/integrity");
     }
     if (const SECURITY_STATUS status = QueryContextAttributesW(context.get(), SECPKG_ATTR_SIZES, &sizes);
         status != SEC_E_OK) {
@@ -397,8 +412,9 @@ Result<std::unique_ptr<GssContext>> GssContext::create(ClientOptions options) {
 
 Result<std::string> GssContext::step(std::string_view input_token) {
   Impl& s = *impl_;
-  if (s.established) return Error::invalid("Kerberos: the server sent another token after authentication completed");
-  if (s.failed) return Error::permanent("Kerberos: this context already failed; authenticate on a new one");
+  if (s.established)
+    return Error::invalid_argument("Kerberos: the server sent another token after authentication completed");
+  if (s.failed) return Error::failed_precondition("Kerberos: this context already failed; authenticate on a new one");
 
   std::string input(input_token);
   std::array<SecBuffer, 2> in_buffers{};
@@ -458,7 +474,7 @@ const std::string& GssContext::target_spn() const { return impl_->spn; }
 
 Result<SealedMessage> GssContext::wrap(std::string_view plain) {
   Impl& s = *impl_;
-  if (!s.established) return Error::permanent("Kerberos: cannot seal before authentication completed");
+  if (!s.established) return Error::failed_precondition("Kerberos: cannot seal before authentication completed");
   const ErrorScope scope{Phase::kMessage, "sealing a WinRM message", {}, {}};
   std::string data(plain);  // encrypted in place
   std::string token(std::max(s.sizes.cbSecurityTrailer, kMinSecurityTrailer), '\0');
@@ -490,8 +506,8 @@ Result<SealedMessage> GssContext::wrap(std::string_view plain) {
 
 Result<std::string> GssContext::unwrap(std::string_view header, std::string_view payload) {
   Impl& s = *impl_;
-  if (!s.established) return Error::permanent("Kerberos: cannot unseal before authentication completed");
-  if (header.empty()) return Error::invalid("unsealing a WinRM message: the security header is empty");
+  if (!s.established) return Error::failed_precondition("Kerberos: cannot unseal before authentication completed");
+  if (header.empty()) return Error::invalid_argument("unsealing a WinRM message: the security header is empty");
   const ErrorScope scope{Phase::kMessage, "unsealing a WinRM message", {}, {}};
   std::string token(header);
   std::string data(payload);
@@ -506,7 +522,8 @@ Result<std::string> GssContext::unwrap(std::string_view header, std::string_view
   ULONG qop = 0;
   const SECURITY_STATUS status = DecryptMessage(s.context.get(), &desc, 0, &qop);
   if (status != SEC_E_OK) return map_error(scope, "DecryptMessage", status);
-  if (qop == SECQOP_WRAP_NO_ENCRYPT) return Error::invalid("unsealing a WinRM message: the peer sent it unencrypted");
+  if (qop == SECQOP_WRAP_NO_ENCRYPT)
+    return Error::invalid_argument("unsealing a WinRM message: the peer sent it unencrypted");
   // The DATA buffer now holds the plaintext (SSPI may shorten it when the token carried filler).
   return std::string(static_cast<const char*>(buffers[1].pvBuffer), buffers[1].cbBuffer);
 }
@@ -517,9 +534,9 @@ std::string_view GssContext::protocol_name() const {
 
 Status store_ticket_in_ccache(std::string_view, const Secret&, const std::string& ccache) {
   // Windows keeps tickets in the LSA's logon session, not in a ccache the agent could name.
-  return Error::permanent("storing a Kerberos ticket in " + ccache +
-                          " is not supported on Windows (the logon session holds the tickets; give the user "
-                          "and password, or run the agent as the domain account)");
+  return Error::failed_precondition("storing a Kerberos ticket in " + ccache +
+                                    " is not supported on Windows (the logon session holds the tickets; give the user "
+                                    "and password, or run the agent as the domain account)");
 }
 
 }  // namespace wincert::winrm::gss
