@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: what README.md tells a new user to run and what CI runs (.ci/run).
 #   1. installs what the project needs (scripts/setup.sh, idempotent)
-#   2. default build (warnings as errors) + every ctest test: unit, simulators, real peers
-#   3. ASan+UBSan build + the same tests
-#   4. each libFuzzer target for a bounded time
-#   5. the Windows (mingw-w64) build and its tests under Wine
+#   2. format check (scripts/check-format.sh: every C++ file matches .clang-format)
+#   3. default build (warnings as errors) + every ctest test: unit, simulators, real peers
+#   4. ASan+UBSan build + the same tests
+#   5. each libFuzzer target for a bounded time
+#   6. the Windows (mingw-w64) build and its tests under Wine
 # Usage: scripts/test.sh [--quick]   (--quick: default build and tests only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G} CCACHE_BASEDIR="$PWD" CCACHE_NOHASHD
 jobs=$(nproc)
 
 step() { printf '\n=== %s ===\n' "$*"; }
+
+step "format check"
+bash scripts/check-format.sh
 
 step "default build"
 cmake --preset default >/dev/null

@@ -466,7 +466,7 @@ class FakeSealingAuth final : public HttpAuth {
     return HttpBody{"SEALED:" + std::string(soap), "multipart/encrypted;protocol=\"fake\";boundary=\"Encrypted Boundary\""};
   }
   Result<std::string> unwrap(std::string_view body, std::string_view) override {
-    if (!body.starts_with("SEALED:")) return Error::invalid("not sealed");
+    if (!body.starts_with("SEALED:")) return Error::invalid_argument("not sealed");
     return std::string(body.substr(7));
   }
   int resets = 0;

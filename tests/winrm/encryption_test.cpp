@@ -24,7 +24,7 @@ class MockSealer final : public MessageSealer {
     return out;
   }
   Result<std::string> unwrap(std::string_view header, std::string_view payload) override {
-    if (header != "reallylongheader") return Error::invalid("mock: bad header");
+    if (header != "reallylongheader") return Error::invalid_argument("mock: bad header");
     return xor_bytes(payload);
   }
   std::string_view protocol_name() const override { return kSpnegoEncryptedProtocol; }
@@ -124,7 +124,7 @@ class PypsrpMockSealer final : public MessageSealer {
     return SealedMessage{"reallylongheader", std::string(plain) + "-encrypted", plain.size()};
   }
   Result<std::string> unwrap(std::string_view header, std::string_view payload) override {
-    if (header != "reallylongheader" || payload.size() < 10) return Error::invalid("mock: bad part");
+    if (header != "reallylongheader" || payload.size() < 10) return Error::invalid_argument("mock: bad part");
     return std::string(payload.substr(0, payload.size() - 10));
   }
   std::string_view protocol_name() const override { return protocol_; }

@@ -83,9 +83,9 @@ inline Status authenticate(winrm::gss::GssContext& client, winrm::gss::GssAccept
       }
     }
     if (client.complete() && server.complete() && to_server.empty()) return {};
-    if (to_server.empty() && !client.complete()) return Error::permanent("client stalled without a token");
+    if (to_server.empty() && !client.complete()) return Error::internal("client stalled without a token");
   }
-  return Error::permanent("authentication did not finish within 6 legs");
+  return Error::internal("authentication did not finish within 6 legs");
 }
 
 }  // namespace wincert::testing

@@ -143,10 +143,10 @@ class Acceptor {
     gss_buffer_desc output{};
     int conf = 0;
     const OM_uint32 major = gss_wrap(&minor, ctx_, 1, GSS_C_QOP_DEFAULT, &input, &conf, &output);
-    if (GSS_ERROR(major)) return Error::permanent("gss_wrap: " + gss_error(major, minor));
+    if (GSS_ERROR(major)) return Error::internal("gss_wrap: " + gss_error(major, minor));
     Bytes out(static_cast<std::uint8_t*>(output.value), static_cast<std::uint8_t*>(output.value) + output.length);
     gss_release_buffer(&minor, &output);
-    if (!conf) return Error::permanent("gss_wrap did not encrypt");
+    if (!conf) return Error::internal("gss_wrap did not encrypt");
     return out;
   }
 
@@ -156,7 +156,7 @@ class Acceptor {
     gss_buffer_desc output{};
     int conf = 0;
     const OM_uint32 major = gss_unwrap(&minor, ctx_, &input, &output, &conf, nullptr);
-    if (GSS_ERROR(major)) return Error::invalid("gss_unwrap: " + gss_error(major, minor));
+    if (GSS_ERROR(major)) return Error::invalid_argument("gss_unwrap: " + gss_error(major, minor));
     std::string out(static_cast<const char*>(output.value), output.length);
     gss_release_buffer(&minor, &output);
     return out;
