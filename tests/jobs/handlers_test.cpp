@@ -106,7 +106,8 @@ class FakeCertStore final : public certstore::CertStore {
       co_return e;
     }
     if (!request.provider_name.empty() && !host_.providers.count(request.provider_name)) {
-      co_return Error::permanent("crypto provider '" + request.provider_name + "' is not installed on the host");
+      co_return Error::failed_precondition("crypto provider '" + request.provider_name +
+                                           "' is not installed on the host");
     }
     certstore::AddCertificateResult result;
     result.thumbprint = host_.next_thumbprint;
@@ -240,7 +241,7 @@ class FakeSql final : public certstore::SqlBindings {
   }
   Task<std::vector<certstore::SqlServiceState>> restart(std::vector<std::string> instances) override {
     host_.calls.push_back("sql restart " + join_names(instances));
-    if (host_.restart_fails) co_return Error::transient("service MSSQLSERVER did not start within 90 s");
+    if (host_.restart_fails) co_return Error::deadline_exceeded("service MSSQLSERVER did not start within 90 s");
     co_return std::vector<certstore::SqlServiceState>{};
   }
   static std::string join_names(const std::vector<std::string>& v) {
@@ -258,7 +259,7 @@ class FakeSessions final : public StoreSessionFactory {
   explicit FakeSessions(FakeHost& host) : host_(host) {}
   awaitable<Result<StoreSession>> open(const Target& target) override {
     targets.push_back(target.local ? "local" : target.remote.endpoint_url);
-    if (fail_open) co_return Error::transient("connection refused by " + target.remote.endpoint_url);
+    if (fail_open) co_return Error::unavailable("connection refused by " + target.remote.endpoint_url);
     co_return StoreSession{std::make_shared<FakeCertStore>(host_), std::make_shared<FakeIis>(host_),
                            std::make_shared<FakeSql>(host_)};
   }
@@ -299,13 +300,14 @@ class HandlerTest : public ::testing::Test {
  protected:
   HandlerTest() : sessions_(host_) {
     services_.sessions = &sessions_;
+    services_.retry.base_delay = std::chrono::milliseconds(1);  // transient failures retry without slowing tests
     services_.callbacks.submit_inventory = [this](std::vector<InventoryItem> items) -> awaitable<Status> {
       submitted_.push_back(std::move(items));
       co_return Status{};
     };
     services_.callbacks.submit_csr = [this](std::string csr) -> awaitable<Result<std::string>> {
       csrs_.push_back(csr);
-      if (ca_refuses_) co_return Error::permanent("template WebServer denied the request");
+      if (ca_refuses_) co_return Error::permission_denied("template WebServer denied the request");
       co_return base64_encode(std::string("ISSUED-DER"));
     };
   }
@@ -874,7 +876,9 @@ TEST_F(HandlerTest, UnknownCapabilityCancelledJobsLocalPathAndUnreachableHosts) 
   sessions_.fail_open = true;
   JobResult down = run(load("WinIISInventory.json", {}));
   ASSERT_EQ(down.status, JobStatus::kFailure);
-  EXPECT_TRUE(down.retryable);
+  EXPECT_TRUE(down.retryable());
+  EXPECT_EQ(down.error_code, ErrorCode::kUnavailable);
+  EXPECT_EQ(down.attempts, services_.retry.max_attempts);
   EXPECT_NE(down.message.find("at host '192.168.230.170'"), std::string::npos) << down.message;
 }
 
@@ -886,7 +890,7 @@ TEST_F(HandlerTest, NoSecretReachesAResultOrALogLine) {
   // Success, Failure and Warning paths, each with the fixtures' secrets in the job.
   results.push_back(run(management("CertStores.WinCert.Management", 2)));
   results.push_back(run(management("CertStores.WinCert.Management", 2, {"JobProperties.ProviderName=Nope"})));
-  host_.fail_next_add = Error::permanent("the PFX for certificate 1111 could not be opened: wrong password");
+  host_.fail_next_add = Error::invalid_argument("the PFX for certificate 1111 could not be opened: wrong password");
   results.push_back(run(management("CertStores.IISU.Management", 2)));
   results.push_back(run(management("CertStores.IISU.Management", 2, {"JobProperties.Port=x"})));
   results.push_back(run(load("Management.json", {"CertificateStoreDetails.ClientMachine=web01"})));
