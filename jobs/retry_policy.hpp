@@ -16,7 +16,7 @@ namespace wincert::jobs {
 
 struct RetryOptions {
   int max_attempts = 4;  // attempts in all, the first one included; 1 never retries
-  std::chrono::milliseconds base_delay{std::chrono::seconds(2)};  // the wait before the first retry
+  std::chrono::milliseconds base_delay{std::chrono::seconds(1)};  // the wait before the first retry (0.5-1 s)
   std::chrono::milliseconds max_delay{std::chrono::seconds(60)};  // no single wait is longer
 };
 

@@ -191,12 +191,8 @@ class IisuManagement final : public JobHandler {
   Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto op = management_operation(config, "IISU");
-    if (!op.ok()) return op.error();
-    if (op.value() == OperationType::kAdd) {
-      auto binding = https_binding(config);
-      if (!binding.ok()) return binding.error();
-    }
+    WINCERT_ASSIGN_OR_RETURN(const OperationType op, management_operation(config, "IISU"));
+    if (op == OperationType::kAdd) WINCERT_TRY(https_binding(config));
     return {};
   }
 
@@ -216,8 +212,7 @@ class IisuReenrollment final : public JobHandler {
   Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto binding = https_binding(config);
-    if (!binding.ok()) return binding.error();
+    WINCERT_TRY(https_binding(config));
     return {};
   }
 

@@ -98,8 +98,7 @@ class WinCertManagement final : public JobHandler {
   Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto op = management_operation(config, "WinCert");
-    if (!op.ok()) return op.error();
+    WINCERT_TRY(management_operation(config, "WinCert"));
     return {};
   }
 

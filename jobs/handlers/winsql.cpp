@@ -194,8 +194,7 @@ class WinSqlManagement final : public JobHandler {
   Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto op = management_operation(config, "WinSql");
-    if (!op.ok()) return op.error();
+    WINCERT_TRY(management_operation(config, "WinSql"));
     return {};
   }
 

@@ -496,6 +496,7 @@ TEST_F(HandlerTest, WinCertAddWithUnknownProviderFails) {
             0u)
       << result.message;
   EXPECT_NE(result.message.find("Bogus KSP"), std::string::npos);
+  EXPECT_EQ(result.error_code, ErrorCode::kFailedPrecondition);
   EXPECT_FALSE(host_.has_cert("My", kNew));
 }
 
@@ -513,6 +514,7 @@ TEST_F(HandlerTest, WinCertRemoveByThumbprint) {
   JobResult again = run(config);  // now it is gone: not found is a Failure
   ASSERT_EQ(again.status, JobStatus::kFailure);
   EXPECT_NE(again.message.find("was not found in store 'My'"), std::string::npos) << again.message;
+  EXPECT_EQ(again.error_code, ErrorCode::kNotFound);
 }
 
 // Remove keeps the private key unless the store property DeletePrivateKeyOnRemove is true (the extension
@@ -561,6 +563,7 @@ TEST_F(HandlerTest, UnsupportedOperationTypeIsAFailureNamingIt) {
   JobResult result = run(management("CertStores.WinCert.Management", 4));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("OperationType 4 (Create)"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(called("add"));
   EXPECT_TRUE(sessions_.targets.empty());
 }
@@ -660,6 +663,7 @@ TEST_F(HandlerTest, IisuRemoveWithTheFixturesBareThumbprintAliasIsAFailureNaming
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("JobCertificate.Alias"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(result.job_history_id, 26019);  // the extension's bare "Invalid Management Operation" had none
 }
 
@@ -767,6 +771,7 @@ TEST_F(WinSqlTest, RemoveRefusesWhileAnUnlistedInstanceStillUsesTheCertificate) 
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("SQLEXPRESS"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kFailedPrecondition);
   EXPECT_FALSE(called("sql unbind"));
   EXPECT_TRUE(host_.has_cert("My", kOld));
 }
@@ -827,6 +832,7 @@ TEST_F(HandlerTest, ReenrollmentRejectsBadKeyTypesAndSubjectsBeforeMakingAKey) {
   JobResult result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keyType=DSA"}));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("keyType"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kInvalidArgument);
   result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keySize=P-192"}));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.subjectText="}));
@@ -847,6 +853,7 @@ TEST_F(HandlerTest, ReenrollmentWhenCommandCannotSignFails) {
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("Command was unable to sign the CSR: template WebServer denied"), std::string::npos)
       << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kPermissionDenied);
   EXPECT_FALSE(called("install_issued"));
 }
 
@@ -856,6 +863,7 @@ TEST_F(HandlerTest, UnknownCapabilityCancelledJobsLocalPathAndUnreachableHosts) 
   JobResult unknown = run(load("WinIISInventory.json", {"Capability=CertStores.WinAdfs.Inventory"}));
   ASSERT_EQ(unknown.status, JobStatus::kFailure);
   EXPECT_NE(unknown.message.find("CertStores.WinAdfs.Inventory"), std::string::npos);
+  EXPECT_EQ(unknown.error_code, ErrorCode::kInvalidArgument);
 
   JobResult cancelled = run(load("WinIISInventory.json", {"JobCancelled=true"}));
   EXPECT_EQ(cancelled.status, JobStatus::kWarning);
@@ -867,11 +875,13 @@ TEST_F(HandlerTest, UnknownCapabilityCancelledJobsLocalPathAndUnreachableHosts) 
                                "the Windows build of wincert-agent"),
             std::string::npos)
       << local.message;
+  EXPECT_EQ(local.error_code, ErrorCode::kFailedPrecondition);
 
   JobResult basic = run(load("WinIISInventory.json", {"CertificateStoreDetails.Properties.WinRM Authentication=basic",
                                                       "ServerUsername=admin", "ServerPassword=Hunter2!"}));
   ASSERT_EQ(basic.status, JobStatus::kFailure);
   EXPECT_NE(basic.message.find("WinRM AllowUnencrypted"), std::string::npos);
+  EXPECT_EQ(basic.error_code, ErrorCode::kInvalidArgument);
 
   sessions_.fail_open = true;
   JobResult down = run(load("WinIISInventory.json", {}));
