@@ -88,7 +88,7 @@ std::string_view failure_category(const jobs::JobResult& result) {
     case jobs::JobStatus::kWarning:
       return "warning";
     case jobs::JobStatus::kFailure:
-      return result.retryable ? "transient" : "permanent";
+      return result.retryable() ? "transient" : "permanent";
     case jobs::JobStatus::kUnknown:
       break;
   }
@@ -483,6 +483,7 @@ struct Agent::Impl {
       return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, std::move(csr));
     };
 
+    services.deadline = start + config.job_timeout;  // transient failures are retried until then
     auto job_run = jobs::run_job(*registry, *job, services);
     jobs::JobResult result = co_await run_with_deadline(std::move(job_run), config.job_timeout, job_id, audit_id);
     if (result.job_history_id == 0) result.job_history_id = audit_id;

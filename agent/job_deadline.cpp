@@ -24,12 +24,11 @@ net::awaitable<jobs::JobResult> run_with_deadline(net::awaitable<jobs::JobResult
   std::variant<jobs::JobResult, std::tuple<boost::system::error_code>> outcome =
       co_await (std::move(job) || std::move(expiry));
   if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
-  jobs::JobResult stopped = jobs::JobResult::failure(
-      history_id, "job " + job_id + " did not finish within " +
-                      duration_text(std::chrono::duration_cast<std::chrono::milliseconds>(limit)) +
-                      " (JobTimeoutSeconds) and was stopped");
-  stopped.retryable = true;
-  co_return stopped;
+  const Error stopped =
+      Error::deadline_exceeded("job " + job_id + " did not finish within " +
+                               duration_text(std::chrono::duration_cast<std::chrono::milliseconds>(limit)) +
+                               " (JobTimeoutSeconds) and was stopped");
+  co_return jobs::JobResult::failure(history_id, stopped.message, stopped);
 }
 
 }  // namespace wincert::agent

@@ -14,8 +14,8 @@ namespace wincert::agent {
 inline constexpr std::chrono::seconds kDefaultJobTimeout{3600};
 
 // Runs `job`; past `limit` it is cancelled (its network operations end, see below) and a failure
-// "job <id> did not finish within <limit> (JobTimeoutSeconds) and was stopped" comes back, marked
-// retryable. Cancellation reaches every pending socket/timer operation of the job's coroutine; work
+// "job <id> did not finish within <limit> (JobTimeoutSeconds) and was stopped" comes back with code
+// deadline_exceeded (retryable). Cancellation reaches every pending socket/timer operation of the job's coroutine; work
 // already on a worker thread (a PFX being opened) finishes first, bounded by its own limits.
 boost::asio::awaitable<jobs::JobResult> run_with_deadline(boost::asio::awaitable<jobs::JobResult> job,
                                                           std::chrono::seconds limit, std::string job_id,

@@ -79,8 +79,8 @@ Result<std::string> normalize_thumbprint(std::string_view text, std::string_view
     out += static_cast<char>(std::toupper(c));
   }
   if (out.size() != 40 || !all_hex(out)) {
-    return Error::invalid(std::string(field) + " '" + std::string(trim(text)) +
-                          "' is not a certificate thumbprint (40 hex digits)");
+    return Error::invalid_argument(std::string(field) + " '" + std::string(trim(text)) +
+                                   "' is not a certificate thumbprint (40 hex digits)");
   }
   return out;
 }
@@ -115,8 +115,8 @@ std::string build_iis_alias(std::string_view thumbprint, std::string_view site_n
 Result<IisAlias> parse_iis_alias(std::string_view alias) {
   const std::string_view text = trim(alias);
   auto invalid = [&](std::string_view why) {
-    return Error::invalid("IIS alias '" + std::string(text) + "' " + std::string(why) +
-                          " (expected THUMBPRINT:Site:IP:Port:Host)");
+    return Error::invalid_argument("IIS alias '" + std::string(text) + "' " + std::string(why) +
+                                   " (expected THUMBPRINT:Site:IP:Port:Host)");
   };
   if (text.size() < 41 || !all_hex(text.substr(0, 40)) || text[40] != ':') {
     return invalid("does not start with a 40-hex-digit thumbprint and ':'");
@@ -153,14 +153,16 @@ Result<IisAlias> parse_iis_alias(std::string_view alias) {
 
 Result<int> normalize_sni_flag(std::string_view raw) {
   const std::string_view text = trim(raw);
-  if (text.empty()) return Error::invalid("entry parameter SniFlag is empty; use 0 (no SNI) or an IIS sslFlags number");
+  if (text.empty())
+    return Error::invalid_argument("entry parameter SniFlag is empty; use 0 (no SNI) or an IIS sslFlags number");
   if (iequals(text, "true")) return 1;
   if (iequals(text, "false")) return 0;
   int value = -1;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec == std::errc() && ptr == text.data() + text.size()) {
     if (value < 0 || value > 127) {
-      return Error::invalid("entry parameter SniFlag " + std::string(text) + " is outside the IIS sslFlags range 0-127");
+      return Error::invalid_argument("entry parameter SniFlag " + std::string(text) +
+                                     " is outside the IIS sslFlags range 0-127");
     }
     return value;
   }
@@ -170,9 +172,10 @@ Result<int> normalize_sni_flag(std::string_view raw) {
   for (std::size_t i = 0; i < kLegacy.size(); ++i) {
     if (iequals(text, kLegacy[i])) return static_cast<int>(i);
   }
-  return Error::invalid("entry parameter SniFlag '" + std::string(text) +
-                        "' is not an IIS sslFlags number, true/false, or one of '0 - No SNI', '1 - SNI Enabled', "
-                        "'2 - Non SNI Binding', '3 - SNI Binding'");
+  return Error::invalid_argument(
+      "entry parameter SniFlag '" + std::string(text) +
+      "' is not an IIS sslFlags number, true/false, or one of '0 - No SNI', '1 - SNI Enabled', "
+      "'2 - Non SNI Binding', '3 - SNI Binding'");
 }
 
 bool same_ip_address(std::string_view a, std::string_view b) {
@@ -187,8 +190,8 @@ bool same_ip_address(std::string_view a, std::string_view b) {
 Result<IisBindingInfo> iis_binding_from_entry_parameters(const EntryParameters& entry) {
   auto required = [](const std::optional<std::string>& v, std::string_view name) -> Result<std::string> {
     if (!v || trim(*v).empty()) {
-      return Error::invalid("entry parameter " + std::string(name) +
-                            " is missing; check the IISU store type's entry parameters in Command");
+      return Error::invalid_argument("entry parameter " + std::string(name) +
+                                     " is missing; check the IISU store type's entry parameters in Command");
     }
     return std::string(trim(*v));
   };
@@ -197,29 +200,30 @@ Result<IisBindingInfo> iis_binding_from_entry_parameters(const EntryParameters& 
   if (!site.ok()) return site.error();
   info.site_name = std::move(site.value());
   if (info.site_name.find(':') != std::string::npos) {
-    return Error::invalid("entry parameter SiteName '" + info.site_name + "' contains ':', which IIS site names cannot");
+    return Error::invalid_argument("entry parameter SiteName '" + info.site_name +
+                                   "' contains ':', which IIS site names cannot");
   }
 
   auto ip = required(entry.ip_address, "IPAddress");
   if (!ip.ok()) return ip.error();
   std::string_view ip_text = strip_brackets(ip.value());
   if (ip_text != "*" && !is_ip_literal(ip_text)) {
-    return Error::invalid("entry parameter IPAddress '" + ip.value() + "' is not '*' or an IPv4/IPv6 address");
+    return Error::invalid_argument("entry parameter IPAddress '" + ip.value() + "' is not '*' or an IPv4/IPv6 address");
   }
   info.ip_address = std::string(ip_text);
 
   auto protocol = required(entry.protocol, "Protocol");
   if (!protocol.ok()) return protocol.error();
   if (!iequals(protocol.value(), "https") && !iequals(protocol.value(), "http")) {
-    return Error::invalid("entry parameter Protocol '" + protocol.value() + "' is not https or http");
+    return Error::invalid_argument("entry parameter Protocol '" + protocol.value() + "' is not https or http");
   }
   info.protocol = to_lower(protocol.value());
 
   if (entry.port && !trim(*entry.port).empty()) {
     auto port = parse_port(*entry.port);
     if (!port) {
-      return Error::invalid("entry parameter Port '" + std::string(trim(*entry.port)) +
-                            "' is not a number from 1 to 65535");
+      return Error::invalid_argument("entry parameter Port '" + std::string(trim(*entry.port)) +
+                                     "' is not a number from 1 to 65535");
     }
     info.port = *port;
   }

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "common/result.hpp"
 #include "jobs/job_config.hpp"
 #include "jobs/job_result.hpp"
+#include "jobs/retry_policy.hpp"
 #include "jobs/target.hpp"
 
 namespace wincert::jobs {
@@ -46,6 +48,9 @@ struct JobServices {
   StoreSessionFactory* sessions = nullptr;
   JobCallbacks callbacks;
   TargetOptions target_options;
+  // Transient failures are retried (backoff, attempts) until this deadline: the job's JobTimeoutSeconds.
+  RetryOptions retry;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 // What one handler sees while it runs.
@@ -55,6 +60,19 @@ struct JobContext {
   StoreSession& session;
   const JobCallbacks& callbacks;
   JobLabel label;  // job kind, store, host, job id: the prefix of every message
+
+  // A handler calls this just before its first call that may change the host (import, bind, unbind,
+  // remove, generating a key): from then on a failed run is not redone (see Idempotence).
+  void begin_host_change() { host_change_started = true; }
+  bool host_change_started = false;
+};
+
+// Whether a run of a handler that failed transiently may be redone (issue 17: only idempotent steps are
+// retried, never one that may already have changed the host). Every handler states it.
+enum class Idempotence {
+  kIdempotent,       // reads only (inventory, and its full-snapshot submission to Command): always redone
+  kUntilHostChange,  // changes the host: redone only before JobContext::begin_host_change(), or when the
+                     // failure provably never reached the host (failed_before_reaching_host)
 };
 
 class JobHandler {
@@ -65,6 +83,7 @@ class JobHandler {
   // Checks the job's own inputs (operation, entry parameters) before any connection is made.
   virtual Status validate(const JobConfig& /*config*/) const { return {}; }
   virtual boost::asio::awaitable<JobResult> run(JobContext& context) = 0;
+  virtual Idempotence idempotence() const = 0;
 };
 
 }  // namespace wincert::jobs

@@ -83,7 +83,7 @@ Result<std::optional<std::string>> get_string(const Json& object, std::string_vi
   const Json* j = find_ci(object, key);
   if (!j) return std::optional<std::string>{};
   if (auto text = scalar_text(*j)) return std::optional<std::string>{std::move(*text)};
-  return Error::invalid(join_path(path, key) + " must be a string, not " + json_type_name(*j));
+  return Error::invalid_argument(join_path(path, key) + " must be a string, not " + json_type_name(*j));
 }
 
 Result<std::optional<bool>> parse_bool_text(std::string_view raw, std::string_view field) {
@@ -91,7 +91,7 @@ Result<std::optional<bool>> parse_bool_text(std::string_view raw, std::string_vi
   if (text.empty()) return std::optional<bool>{};
   if (iequals(text, "true")) return std::optional<bool>{true};
   if (iequals(text, "false")) return std::optional<bool>{false};
-  return Error::invalid(std::string(field) + " must be true or false, got '" + std::string(text) + "'");
+  return Error::invalid_argument(std::string(field) + " must be true or false, got '" + std::string(text) + "'");
 }
 
 Result<std::optional<bool>> get_bool(const Json& object, std::string_view key, std::string_view path) {
@@ -99,7 +99,7 @@ Result<std::optional<bool>> get_bool(const Json& object, std::string_view key, s
   if (!j) return std::optional<bool>{};
   if (j->is_boolean()) return std::optional<bool>{j->get<bool>()};
   if (j->is_string()) return parse_bool_text(j->get<std::string>(), join_path(path, key));
-  return Error::invalid(join_path(path, key) + " must be true or false, not " + json_type_name(*j));
+  return Error::invalid_argument(join_path(path, key) + " must be true or false, not " + json_type_name(*j));
 }
 
 Result<std::optional<std::int64_t>> get_int(const Json& object, std::string_view key,
@@ -117,9 +117,9 @@ Result<std::optional<std::int64_t>> get_int(const Json& object, std::string_view
     std::int64_t v = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec == std::errc() && ptr == text.data() + text.size()) return std::optional<std::int64_t>{v};
-    return Error::invalid(join_path(path, key) + " must be a whole number, got '" + std::string(text) + "'");
+    return Error::invalid_argument(join_path(path, key) + " must be a whole number, got '" + std::string(text) + "'");
   }
-  return Error::invalid(join_path(path, key) + " must be a whole number, not " + json_type_name(*j));
+  return Error::invalid_argument(join_path(path, key) + " must be a whole number, not " + json_type_name(*j));
 }
 
 // Assigns a parsed optional into a plain field when present.
@@ -132,15 +132,16 @@ Status assign(Result<std::optional<T>> r, U& out) {
 
 Status parse_store_properties(const Json& props, std::string_view path, StoreProperties& out) {
   if (!props.is_object()) {
-    return Error::invalid(std::string(path) + " must be a JSON object (or a string holding one), not " +
-                          json_type_name(props));
+    return Error::invalid_argument(std::string(path) + " must be a JSON object (or a string holding one), not " +
+                                   json_type_name(props));
   }
   auto keep_property = [&](std::string_view key, std::optional<StoreProperty>& slot) -> Status {
     for (auto it = props.begin(); it != props.end(); ++it) {
       if (!iequals(it.key(), key) || it.value().is_null()) continue;
       auto text = scalar_text(it.value());
       if (!text) {
-        return Error::invalid(join_path(path, it.key()) + " must be a string, not " + json_type_name(it.value()));
+        return Error::invalid_argument(join_path(path, it.key()) + " must be a string, not " +
+                                       json_type_name(it.value()));
       }
       slot = StoreProperty{it.key(), std::move(*text)};
       return {};
@@ -164,7 +165,7 @@ Status parse_store_properties(const Json& props, std::string_view path, StorePro
   if (!user.ok()) return user.error();
   out.server_username = std::move(user.value());
   if (const Json* pw = find_ci(props, kPassword)) {
-    if (!pw->is_string()) return Error::invalid(join_path(path, kPassword) + " must be a string");
+    if (!pw->is_string()) return Error::invalid_argument(join_path(path, kPassword) + " must be a string");
     out.server_password = Secret(pw->get<std::string>());
   }
 
@@ -181,7 +182,7 @@ Status parse_store_properties(const Json& props, std::string_view path, StorePro
 Status parse_store_details(const Json& details, JobConfig& out) {
   static constexpr std::string_view kPath = "CertificateStoreDetails";
   if (!details.is_object()) {
-    return Error::invalid(std::string(kPath) + " must be an object, not " + json_type_name(details));
+    return Error::invalid_argument(std::string(kPath) + " must be an object, not " + json_type_name(details));
   }
   WINCERT_TRY(assign(get_string(details, "ClientMachine", kPath), out.store.client_machine));
   WINCERT_TRY(assign(get_string(details, "StorePath", kPath), out.store.store_path));
@@ -208,7 +209,8 @@ Status parse_store_details(const Json& details, JobConfig& out) {
 
 Status parse_job_certificate(const Json& cert, JobConfig& out) {
   static constexpr std::string_view kPath = "JobCertificate";
-  if (!cert.is_object()) return Error::invalid("JobCertificate must be an object, not " + std::string(json_type_name(cert)));
+  if (!cert.is_object())
+    return Error::invalid_argument("JobCertificate must be an object, not " + std::string(json_type_name(cert)));
   JobCertificate jc;
   auto thumb = get_string(cert, "Thumbprint", kPath);
   if (!thumb.ok()) return thumb.error();
@@ -216,11 +218,11 @@ Status parse_job_certificate(const Json& cert, JobConfig& out) {
   WINCERT_TRY(assign(get_string(cert, "Alias", kPath), jc.alias));
   // Secrets: the value is never quoted, only the field named.
   if (const Json* contents = find_ci(cert, "Contents")) {
-    if (!contents->is_string()) return Error::invalid("JobCertificate.Contents must be a base64 string");
+    if (!contents->is_string()) return Error::invalid_argument("JobCertificate.Contents must be a base64 string");
     jc.contents = Secret(contents->get<std::string>());
   }
   if (const Json* pw = find_ci(cert, "PrivateKeyPassword")) {
-    if (!pw->is_string()) return Error::invalid("JobCertificate.PrivateKeyPassword must be a string");
+    if (!pw->is_string()) return Error::invalid_argument("JobCertificate.PrivateKeyPassword must be a string");
     jc.private_key_password = Secret(pw->get<std::string>());
   }
   out.job_certificate = std::move(jc);
@@ -228,20 +230,21 @@ Status parse_job_certificate(const Json& cert, JobConfig& out) {
 }
 
 Status parse_last_inventory(const Json& items, JobConfig& out) {
-  if (!items.is_array()) return Error::invalid("LastInventory must be an array, not " + std::string(json_type_name(items)));
+  if (!items.is_array())
+    return Error::invalid_argument("LastInventory must be an array, not " + std::string(json_type_name(items)));
   std::size_t index = 0;
   for (const Json& item : items) {
     const std::string path = "LastInventory[" + std::to_string(index++) + "]";
     if (item.is_null()) continue;
-    if (!item.is_object()) return Error::invalid(path + " must be an object, not " + json_type_name(item));
+    if (!item.is_object()) return Error::invalid_argument(path + " must be an object, not " + json_type_name(item));
     PreviousInventoryItem prev;
     WINCERT_TRY(assign(get_string(item, "Alias", path), prev.alias));
     WINCERT_TRY(assign(get_bool(item, "PrivateKeyEntry", path), prev.private_key_entry));
     if (const Json* thumbs = find_ci(item, "Thumbprints")) {
-      if (!thumbs->is_array()) return Error::invalid(path + ".Thumbprints must be an array");
+      if (!thumbs->is_array()) return Error::invalid_argument(path + ".Thumbprints must be an array");
       for (const Json& t : *thumbs) {
         if (t.is_null()) continue;
-        if (!t.is_string()) return Error::invalid(path + ".Thumbprints must hold strings");
+        if (!t.is_string()) return Error::invalid_argument(path + ".Thumbprints must hold strings");
         prev.thumbprints.push_back(t.get<std::string>());
       }
     }
@@ -251,13 +254,15 @@ Status parse_last_inventory(const Json& items, JobConfig& out) {
 }
 
 Status parse_sans(const Json& sans, std::string_view path, std::vector<SanEntry>& out) {
-  if (!sans.is_object()) return Error::invalid(std::string(path) + " must be an object of SAN type -> values, not " + json_type_name(sans));
+  if (!sans.is_object())
+    return Error::invalid_argument(std::string(path) + " must be an object of SAN type -> values, not " +
+                                   json_type_name(sans));
   for (auto it = sans.begin(); it != sans.end(); ++it) {
     const std::string field = join_path(path, it.key());
     const std::string type = normalize_san_key(it.key());
     auto add = [&](const Json& v) -> Status {
       if (v.is_null()) return {};
-      if (!v.is_string()) return Error::invalid(field + " must hold strings, not " + json_type_name(v));
+      if (!v.is_string()) return Error::invalid_argument(field + " must hold strings, not " + json_type_name(v));
       std::string_view value = trim(v.get_ref<const std::string&>());
       if (!value.empty()) out.push_back(SanEntry{type, std::string(value)});
       return {};
@@ -272,7 +277,8 @@ Status parse_sans(const Json& sans, std::string_view path, std::vector<SanEntry>
 }
 
 Status parse_job_properties(const Json& props, JobConfig& out) {
-  if (!props.is_object()) return Error::invalid("JobProperties must be an object, not " + std::string(json_type_name(props)));
+  if (!props.is_object())
+    return Error::invalid_argument("JobProperties must be an object, not " + std::string(json_type_name(props)));
   for (auto it = props.begin(); it != props.end(); ++it) {
     if (it.value().is_null()) continue;
     auto text = scalar_text(it.value());
@@ -305,7 +311,9 @@ Status parse_job_properties(const Json& props, JobConfig& out) {
 }
 
 Status parse_root(const Json& root, JobConfig& out) {
-  if (!root.is_object()) return Error::invalid(std::string("the job configuration must be a JSON object, not ") + json_type_name(root));
+  if (!root.is_object())
+    return Error::invalid_argument(std::string("the job configuration must be a JSON object, not ") +
+                                   json_type_name(root));
 
   WINCERT_TRY(assign(get_string(root, "JobId", ""), out.job_id));
   WINCERT_TRY(assign(get_string(root, "JobTypeId", ""), out.job_type_id));
@@ -320,8 +328,8 @@ Status parse_root(const Json& root, JobConfig& out) {
   if (op.value()) {
     const std::int64_t n = *op.value();
     if (n < 0 || n > 5) {
-      return Error::invalid("OperationType " + std::to_string(n) +
-                            " is not an operation wincert-agent knows (Add is 2, Remove is 3)");
+      return Error::invalid_argument("OperationType " + std::to_string(n) +
+                                     " is not an operation wincert-agent knows (Add is 2, Remove is 3)");
     }
     out.operation_type = static_cast<OperationType>(n);
   }
@@ -348,7 +356,7 @@ Status parse_root(const Json& root, JobConfig& out) {
   if (!user.ok()) return user.error();
   out.server_username = user.value() ? std::move(user.value()) : out.store.properties.server_username;
   if (const Json* pw = find_ci(root, "ServerPassword")) {
-    if (!pw->is_string()) return Error::invalid("ServerPassword must be a string");
+    if (!pw->is_string()) return Error::invalid_argument("ServerPassword must be a string");
     out.server_password = Secret(pw->get<std::string>());
   } else if (out.store.properties.server_password) {
     out.server_password = *out.store.properties.server_password;
@@ -386,10 +394,11 @@ Status set_at(Json& node, const std::vector<std::string>& parts, std::size_t ind
               const std::string& walked) {
   const std::string& key = parts[index];
   const std::string here = join_path(walked, key);
-  if (key.empty()) return Error::invalid("--set path '" + here + "' has an empty segment");
+  if (key.empty()) return Error::invalid_argument("--set path '" + here + "' has an empty segment");
   if (node.is_null()) node = Json::object();
   if (!node.is_object()) {
-    return Error::invalid("--set path '" + here + "': '" + walked + "' is " + json_type_name(node) + ", not an object");
+    return Error::invalid_argument("--set path '" + here + "': '" + walked + "' is " + json_type_name(node) +
+                                   ", not an object");
   }
   auto it = node.end();
   for (auto i = node.begin(); i != node.end(); ++i) {
@@ -402,7 +411,8 @@ Status set_at(Json& node, const std::vector<std::string>& parts, std::size_t ind
       child = std::string(value);
     } else if (child.is_boolean() || child.is_number()) {
       auto lit = literal_of(value);
-      if (!lit || lit->is_null()) return Error::invalid("--set " + here + " needs a " + json_type_name(child) + " value");
+      if (!lit || lit->is_null())
+        return Error::invalid_argument("--set " + here + " needs a " + json_type_name(child) + " value");
       child = *lit;
     } else {
       auto lit = literal_of(value);
@@ -473,8 +483,8 @@ Result<std::vector<SanEntry>> parse_legacy_san(std::string_view text) {
     if (!part.empty()) {
       std::size_t eq = part.find('=');
       if (eq == std::string_view::npos || eq == 0) {
-        return Error::invalid("JobProperties.SAN entry '" + std::string(part) +
-                              "' is not type=value (e.g. dns=www.example.com&ipaddress=10.0.0.1)");
+        return Error::invalid_argument("JobProperties.SAN entry '" + std::string(part) +
+                                       "' is not type=value (e.g. dns=www.example.com&ipaddress=10.0.0.1)");
       }
       std::string_view value = trim(part.substr(eq + 1));
       if (!value.empty()) out.push_back(SanEntry{normalize_san_key(part.substr(0, eq)), std::string(value)});
@@ -498,7 +508,7 @@ Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root) {
     Status s = parse_root(root, config);
     if (!s.ok()) return s.error();
   } catch (const std::exception&) {
-    return Error::invalid("the job configuration has a field of an unexpected type");
+    return Error::invalid_argument("the job configuration has a field of an unexpected type");
   }
   return config;
 }
@@ -506,19 +516,19 @@ Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root) {
 Result<std::string> set_override(std::string_view json_text, std::string_view path, std::string_view value) {
   auto root = parse_json(strip_bom(json_text), "the job configuration");
   if (!root.ok()) return root.error();
-  if (trim(path).empty()) return Error::invalid("--set needs PATH=VALUE, the path is empty");
+  if (trim(path).empty()) return Error::invalid_argument("--set needs PATH=VALUE, the path is empty");
   try {
     WINCERT_TRY(set_at(root.value(), split_path(trim(path)), 0, value, ""));
     return root.value().dump(2);
   } catch (const std::exception&) {
-    return Error::invalid("--set " + std::string(path) + " could not be applied");
+    return Error::invalid_argument("--set " + std::string(path) + " could not be applied");
   }
 }
 
 Result<std::string> apply_override(std::string_view json_text, std::string_view assignment) {
   std::size_t eq = assignment.find('=');
   if (eq == std::string_view::npos) {
-    return Error::invalid("--set '" + std::string(assignment) + "' is not PATH=VALUE");
+    return Error::invalid_argument("--set '" + std::string(assignment) + "' is not PATH=VALUE");
   }
   return set_override(json_text, assignment.substr(0, eq), assignment.substr(eq + 1));
 }

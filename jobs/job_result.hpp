@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,16 +23,39 @@ struct JobResult {
   JobStatus status = JobStatus::kUnknown;
   std::int64_t job_history_id = 0;
   std::string message;  // Command's FailureMessage; never a secret
-  bool retryable = false;  // the failure was transient (host unreachable, timeout): worth retrying
+  // A failure's cause as data: the code and detail of the Error that ended the job (empty when the
+  // failure has no Error behind it, and for success and warning). What retries and metrics act on.
+  std::optional<ErrorCode> error_code;
+  ErrorDetail error_detail;
+  int attempts = 1;  // how many times the job was run (1 + its retries of transient failures)
+
+  // The failure was transient (host unreachable, timeout, 503, quota): worth running again later.
+  bool retryable() const { return status == JobStatus::kFailure && error_code && is_transient(*error_code); }
 
   static JobResult success(std::int64_t history_id, std::string message = {}) {
-    return {JobStatus::kSuccess, history_id, std::move(message), false};
+    return make(JobStatus::kSuccess, history_id, std::move(message));
   }
   static JobResult warning(std::int64_t history_id, std::string message) {
-    return {JobStatus::kWarning, history_id, std::move(message), false};
+    return make(JobStatus::kWarning, history_id, std::move(message));
   }
   static JobResult failure(std::int64_t history_id, std::string message) {
-    return {JobStatus::kFailure, history_id, std::move(message), false};
+    return make(JobStatus::kFailure, history_id, std::move(message));
+  }
+  // A failure caused by `cause`: keeps its code and detail; `message` is what Command shows.
+  static JobResult failure(std::int64_t history_id, std::string message, const Error& cause) {
+    JobResult result = make(JobStatus::kFailure, history_id, std::move(message));
+    result.error_code = cause.code;
+    result.error_detail = cause.detail;
+    return result;
+  }
+
+ private:
+  static JobResult make(JobStatus status, std::int64_t history_id, std::string message) {
+    JobResult result;
+    result.status = status;
+    result.job_history_id = history_id;
+    result.message = std::move(message);
+    return result;
   }
 };
 

@@ -66,9 +66,12 @@ std::string endpoint_url(std::string_view host, std::uint16_t port, bool https) 
 Result<ClientMachine> parse_client_machine(std::string_view client_machine) {
   const std::string_view whole = trim(client_machine);
   auto invalid = [&](std::string_view why) {
-    return Error::invalid("CertificateStoreDetails.ClientMachine '" + std::string(whole) + "' " + std::string(why));
+    return Error::invalid_argument("CertificateStoreDetails.ClientMachine '" + std::string(whole) + "' " +
+                                   std::string(why));
   };
-  if (whole.empty()) return Error::invalid("CertificateStoreDetails.ClientMachine is empty; set the host name or IP of the Windows server");
+  if (whole.empty())
+    return Error::invalid_argument(
+        "CertificateStoreDetails.ClientMachine is empty; set the host name or IP of the Windows server");
 
   std::string_view machine = whole;
   std::string_view arg;
@@ -111,9 +114,9 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
   target.machine = parsed->host;
   if (parsed->local) {
     if (!options.local_backend_available) {
-      return Error::permanent("ClientMachine '" + client_machine +
-                              "' asks for the local CryptoAPI path, which needs the Windows build of "
-                              "wincert-agent; use the server's host name to manage it over WinRM");
+      return Error::failed_precondition("ClientMachine '" + client_machine +
+                                        "' asks for the local CryptoAPI path, which needs the Windows build of "
+                                        "wincert-agent; use the server's host name to manage it over WinRM");
     }
     target.local = true;
     return target;
@@ -133,12 +136,13 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
     } else if (iequals(protocol, "http")) {
       remote.https = false;
     } else if (iequals(protocol, "ssh")) {
-      return Error::invalid("store property '" + props.winrm_protocol->key +
-                            "' is 'ssh' (PowerShell over SSH), which wincert-agent does not support; set it to "
-                            "https or http");
+      return Error::invalid_argument(
+          "store property '" + props.winrm_protocol->key +
+          "' is 'ssh' (PowerShell over SSH), which wincert-agent does not support; set it to "
+          "https or http");
     } else {
-      return Error::invalid("store property '" + props.winrm_protocol->key + "' is '" + std::string(protocol) +
-                            "'; set it to https or http");
+      return Error::invalid_argument("store property '" + props.winrm_protocol->key + "' is '" + std::string(protocol) +
+                                     "'; set it to https or http");
     }
   }
 
@@ -148,9 +152,9 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
   } else if (props.winrm_port && !trim(props.winrm_port->value).empty()) {
     auto port = parse_port(props.winrm_port->value);
     if (!port) {
-      return Error::invalid("store property '" + props.winrm_port->key + "' is '" +
-                            std::string(trim(props.winrm_port->value)) +
-                            "', not a port number from 1 to 65535 (5985 for http, 5986 for https)");
+      return Error::invalid_argument("store property '" + props.winrm_port->key + "' is '" +
+                                     std::string(trim(props.winrm_port->value)) +
+                                     "', not a port number from 1 to 65535 (5985 for http, 5986 for https)");
     }
     remote.port = *port;
   }
@@ -160,9 +164,9 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
   if (props.winrm_authentication && !trim(props.winrm_authentication->value).empty()) {
     auto scheme = parse_auth_scheme(props.winrm_authentication->value);
     if (!scheme) {
-      return Error::invalid("store property '" + props.winrm_authentication->key + "' is '" +
-                            std::string(trim(props.winrm_authentication->value)) +
-                            "'; use basic, ntlm, kerberos, negotiate or certificate");
+      return Error::invalid_argument("store property '" + props.winrm_authentication->key + "' is '" +
+                                     std::string(trim(props.winrm_authentication->value)) +
+                                     "'; use basic, ntlm, kerberos, negotiate or certificate");
     }
     remote.auth = *scheme;
   }
@@ -170,20 +174,22 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
   remote.username = config.server_username ? std::string(trim(*config.server_username)) : std::string();
   remote.password = config.server_password;
   if (remote.uses_agent_identity() && (remote.auth == AuthScheme::kBasic || remote.auth == AuthScheme::kNtlm)) {
-    return Error::invalid("ServerUsername is empty, which means the agent's own Kerberos identity, but WinRM "
-                          "authentication is " + std::string(auth_scheme_name(remote.auth)) +
-                          "; set ServerUsername/ServerPassword on the store or set 'WinRM Authentication' to "
-                          "kerberos or negotiate");
+    return Error::invalid_argument(
+        "ServerUsername is empty, which means the agent's own Kerberos identity, but WinRM "
+        "authentication is " +
+        std::string(auth_scheme_name(remote.auth)) +
+        "; set ServerUsername/ServerPassword on the store or set 'WinRM Authentication' to "
+        "kerberos or negotiate");
   }
   if (!remote.https && remote.auth == AuthScheme::kBasic && !remote.allow_unencrypted) {
-    return Error::invalid("Basic authentication over http would send the password in clear to " +
-                          remote.endpoint_url +
-                          "; set 'WinRM Protocol' to https, or set the store property 'WinRM AllowUnencrypted' "
-                          "to true if the host allows unencrypted WinRM");
+    return Error::invalid_argument(
+        "Basic authentication over http would send the password in clear to " + remote.endpoint_url +
+        "; set 'WinRM Protocol' to https, or set the store property 'WinRM AllowUnencrypted' "
+        "to true if the host allows unencrypted WinRM");
   }
   if (!remote.https && remote.auth == AuthScheme::kCertificate) {
-    return Error::invalid("certificate authentication needs TLS but 'WinRM Protocol' is http for " +
-                          remote.endpoint_url + "; set it to https");
+    return Error::invalid_argument("certificate authentication needs TLS but 'WinRM Protocol' is http for " +
+                                   remote.endpoint_url + "; set it to https");
   }
   return target;
 }

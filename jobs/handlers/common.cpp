@@ -9,13 +9,7 @@
 namespace wincert::jobs::handlers {
 
 JobResult fail(const JobContext& ctx, const Error& error) {
-  JobResult r = JobResult::failure(ctx.config.job_history_id, failure_message(ctx.label, error.message));
-  r.retryable = error.retryable();
-  return r;
-}
-
-JobResult fail(const JobContext& ctx, std::string_view detail) {
-  return JobResult::failure(ctx.config.job_history_id, failure_message(ctx.label, detail));
+  return JobResult::failure(ctx.config.job_history_id, failure_message(ctx.label, error.message), error);
 }
 
 JobResult succeed(const JobContext& ctx, std::string_view detail) {
@@ -30,7 +24,8 @@ Result<std::string> store_path(const JobConfig& config, std::string_view fallbac
   std::string_view path = trim(config.store.store_path);
   if (!path.empty()) return std::string(path);
   if (!fallback.empty()) return std::string(fallback);
-  return Error::invalid("CertificateStoreDetails.StorePath is empty; set the LocalMachine store name (e.g. My)");
+  return Error::invalid_argument(
+      "CertificateStoreDetails.StorePath is empty; set the LocalMachine store name (e.g. My)");
 }
 
 std::string windows_san_text(const certstore::CertificateInfo& info) {
@@ -50,8 +45,8 @@ Result<std::vector<certstore::SubjectAltName>> to_certstore_sans(const std::vect
   for (const auto& san : sans) {
     auto type = certstore::san_type_from_key(san.type);
     if (!type) {
-      return Error::invalid("SAN type '" + san.type + "' (value '" + san.value +
-                            "') is not one of dns, ip, ip4, ip6, email, rfc822, uri, upn");
+      return Error::invalid_argument("SAN type '" + san.type + "' (value '" + san.value +
+                                     "') is not one of dns, ip, ip4, ip6, email, rfc822, uri, upn");
     }
     out.push_back(certstore::SubjectAltName{*type, san.value});
   }
@@ -100,21 +95,21 @@ Result<std::string> issued_certificate_der(std::string_view text) {
     std::size_t begin = body.find('\n', body.find("-----BEGIN"));
     std::size_t end = body.find("-----END");
     if (begin == std::string_view::npos || end == std::string_view::npos || end < begin) {
-      return Error::invalid("the certificate Command issued is PEM without a complete BEGIN/END block");
+      return Error::invalid_argument("the certificate Command issued is PEM without a complete BEGIN/END block");
     }
     stripped = std::string(body.substr(begin + 1, end - begin - 1));
     body = stripped;
   }
-  if (body.empty()) return Error::invalid("Command returned an empty certificate for the CSR");
+  if (body.empty()) return Error::invalid_argument("Command returned an empty certificate for the CSR");
   auto der = base64_decode(body);
-  if (!der || der->empty()) return Error::invalid("the certificate Command issued is not base64 DER or PEM");
+  if (!der || der->empty()) return Error::invalid_argument("the certificate Command issued is not base64 DER or PEM");
   return std::move(*der);
 }
 
 Result<const JobCertificate*> job_certificate(const JobConfig& config, bool contents_required) {
-  if (!config.job_certificate) return Error::invalid("the job has no JobCertificate");
+  if (!config.job_certificate) return Error::invalid_argument("the job has no JobCertificate");
   if (contents_required && trim(config.job_certificate->contents.reveal()).empty()) {
-    return Error::invalid("JobCertificate.Contents is empty; Command sent no certificate to add");
+    return Error::invalid_argument("JobCertificate.Contents is empty; Command sent no certificate to add");
   }
   return &*config.job_certificate;
 }
@@ -137,12 +132,12 @@ std::string removed_detail(const certstore::RemoveRequest& request, const certst
 }
 
 Result<OperationType> management_operation(const JobConfig& config, std::string_view store_type) {
-  if (!config.operation_type) return Error::invalid("OperationType is missing from the management job");
+  if (!config.operation_type) return Error::invalid_argument("OperationType is missing from the management job");
   OperationType op = *config.operation_type;
   if (op == OperationType::kAdd || op == OperationType::kRemove) return op;
-  return Error::invalid("OperationType " + std::to_string(static_cast<int>(op)) + " (" +
-                        std::string(operation_name(op)) + ") is not supported for " + std::string(store_type) +
-                        " stores; only Add (2) and Remove (3) are");
+  return Error::invalid_argument("OperationType " + std::to_string(static_cast<int>(op)) + " (" +
+                                 std::string(operation_name(op)) + ") is not supported for " + std::string(store_type) +
+                                 " stores; only Add (2) and Remove (3) are");
 }
 
 std::string management_kind(const JobConfig& config) {
@@ -156,7 +151,9 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   auto store = store_path(config, "My");
   if (!store.ok()) co_return fail(ctx, store.error());
   if (trim(request.subject).empty()) {
-    co_return fail(ctx, "JobProperties.subjectText is empty; Command must send the subject for the new certificate");
+    co_return fail(ctx,
+                   Error::invalid_argument(
+                       "JobProperties.subjectText is empty; Command must send the subject for the new certificate"));
   }
 
   // Validate key type/size and provider here, before a key is generated on the device.
@@ -170,7 +167,7 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   auto sans = to_certstore_sans(request.sans);
   if (!sans.ok()) co_return fail(ctx, sans.error());
 
-  if (!ctx.session.certs) co_return fail(ctx, "internal error: the session has no certificate store");
+  if (!ctx.session.certs) co_return fail(ctx, Error::internal("internal error: the session has no certificate store"));
   certstore::CsrRequest csr_request;
   csr_request.store = store.value();
   csr_request.subject = request.subject;
@@ -178,6 +175,7 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   csr_request.key_size = key_size;
   csr_request.provider_name = provider;
   csr_request.sans = std::move(sans.value());
+  ctx.begin_host_change();  // generates a key on the host: not redone after a failure
   auto csr = co_await ctx.session.certs->create_csr(std::move(csr_request));
   if (!csr.ok()) co_return fail(ctx, csr.error().context("creating the key and CSR on the device: "));
 
@@ -187,7 +185,8 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
     if (!parsed.ok()) co_return fail(ctx, parsed.error().context("the device's CSR: "));
     csr_der = parsed->der;
   }
-  if (!ctx.callbacks.submit_csr) co_return fail(ctx, "internal error: no way to submit the CSR to Command");
+  if (!ctx.callbacks.submit_csr)
+    co_return fail(ctx, Error::internal("internal error: no way to submit the CSR to Command"));
   auto issued = co_await ctx.callbacks.submit_csr(base64_encode(csr_der));
   if (!issued.ok()) co_return fail(ctx, issued.error().context("Command was unable to sign the CSR: "));
   auto der = issued_certificate_der(issued.value());
@@ -199,9 +198,9 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   auto installed = co_await ctx.session.certs->install_issued(std::move(install));
   if (!installed.ok()) co_return fail(ctx, installed.error().context("installing the issued certificate: "));
   if (!installed->has_private_key) {
-    co_return fail(ctx, "the issued certificate " + installed->thumbprint +
-                            " was installed but is not linked to the key generated for the CSR; check the "
-                            "store and provider on the host");
+    co_return fail(ctx, Error::failed_precondition("the issued certificate " + installed->thumbprint +
+                                                   " was installed but is not linked to the key generated for the "
+                                                   "CSR; check the store and provider on the host"));
   }
   co_return Reenrolled{installed->thumbprint, store.value()};
 }

@@ -14,9 +14,9 @@
 
 namespace wincert::jobs::handlers {
 
-// A Failure result for this job: "<kind> failed on store 'S' at host 'H' (job J): <error>".
+// A Failure result for this job: "<kind> failed on store 'S' at host 'H' (job J): <error>", carrying the
+// error's code and detail.
 JobResult fail(const JobContext& ctx, const Error& error);
-JobResult fail(const JobContext& ctx, std::string_view detail);
 JobResult succeed(const JobContext& ctx, std::string_view detail);
 JobResult warn(const JobContext& ctx, std::string_view detail);
 

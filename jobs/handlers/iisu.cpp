@@ -26,8 +26,8 @@ Result<IisBindingInfo> https_binding(const JobConfig& config) {
   auto binding = iis_binding_from_entry_parameters(config.entry);
   if (!binding.ok()) return binding.error();
   if (binding->protocol != "https") {
-    return Error::invalid("entry parameter Protocol is '" + binding->protocol +
-                          "'; IISU binds certificates to https bindings only");
+    return Error::invalid_argument("entry parameter Protocol is '" + binding->protocol +
+                                   "'; IISU binds certificates to https bindings only");
   }
   return binding;
 }
@@ -35,9 +35,11 @@ Result<IisBindingInfo> https_binding(const JobConfig& config) {
 class IisuInventory final : public JobHandler {
  public:
   std::string job_kind(const JobConfig&) const override { return "Inventory"; }
+  Idempotence idempotence() const override { return Idempotence::kIdempotent; }
 
   awaitable<JobResult> run(JobContext& ctx) override {
-    if (!ctx.session.iis || !ctx.session.certs) co_return fail(ctx, "internal error: the session has no IIS access");
+    if (!ctx.session.iis || !ctx.session.certs)
+      co_return fail(ctx, Error::internal("internal error: the session has no IIS access"));
     auto bindings = co_await ctx.session.iis->list();
     if (!bindings.ok()) co_return fail(ctx, bindings.error());
 
@@ -86,7 +88,8 @@ class IisuInventory final : public JobHandler {
       items.push_back(std::move(item));
     }
     const std::size_t count = items.size();
-    if (!ctx.callbacks.submit_inventory) co_return fail(ctx, "internal error: no way to submit inventory to Command");
+    if (!ctx.callbacks.submit_inventory)
+      co_return fail(ctx, Error::internal("internal error: no way to submit inventory to Command"));
     auto submitted = co_await ctx.callbacks.submit_inventory(std::move(items));
     if (!submitted.ok()) co_return fail(ctx, submitted.error().context("submitting the inventory to Command: "));
     std::string summary = "inventory returned " + std::to_string(count) + " bound certificate(s)";
@@ -133,6 +136,7 @@ awaitable<JobResult> iisu_add(JobContext& ctx) {
   request.private_key_required = true;
   request.iis_binding = to_request(binding.value());
   request.replaced_thumbprint = replaced.value();
+  ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto added = co_await ctx.session.certs->add(std::move(request));
   if (!added.ok()) co_return fail(ctx, added.error());
 
@@ -164,6 +168,7 @@ awaitable<JobResult> iisu_remove(JobContext& ctx) {
   binding.port = alias->port;
   binding.host = alias->host_name;
   const std::string where = alias->site_name + " " + binding_information(alias->ip_address, alias->port, alias->host_name);
+  ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto unbound = co_await ctx.session.iis->unbind(binding);
   if (!unbound.ok()) co_return fail(ctx, unbound.error().context("removing binding " + where + ": "));
   auto cleanup = co_await ctx.session.iis->remove_certificate_if_unused(store.value(), alias->thumbprint);
@@ -183,21 +188,19 @@ awaitable<JobResult> iisu_remove(JobContext& ctx) {
 class IisuManagement final : public JobHandler {
  public:
   std::string job_kind(const JobConfig& config) const override { return management_kind(config); }
+  Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto op = management_operation(config, "IISU");
-    if (!op.ok()) return op.error();
-    if (op.value() == OperationType::kAdd) {
-      auto binding = https_binding(config);
-      if (!binding.ok()) return binding.error();
-    }
+    WINCERT_ASSIGN_OR_RETURN(const OperationType op, management_operation(config, "IISU"));
+    if (op == OperationType::kAdd) WINCERT_TRY(https_binding(config));
     return {};
   }
 
   awaitable<JobResult> run(JobContext& ctx) override {
     auto op = management_operation(ctx.config, "IISU");
     if (!op.ok()) co_return fail(ctx, op.error());
-    if (!ctx.session.certs || !ctx.session.iis) co_return fail(ctx, "internal error: the session has no IIS access");
+    if (!ctx.session.certs || !ctx.session.iis)
+      co_return fail(ctx, Error::internal("internal error: the session has no IIS access"));
     if (op.value() == OperationType::kAdd) co_return co_await iisu_add(ctx);
     co_return co_await iisu_remove(ctx);
   }
@@ -206,10 +209,10 @@ class IisuManagement final : public JobHandler {
 class IisuReenrollment final : public JobHandler {
  public:
   std::string job_kind(const JobConfig&) const override { return "Reenrollment"; }
+  Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto binding = https_binding(config);
-    if (!binding.ok()) return binding.error();
+    WINCERT_TRY(https_binding(config));
     return {};
   }
 
@@ -217,7 +220,7 @@ class IisuReenrollment final : public JobHandler {
     // Check the binding before a key is generated on the device.
     auto binding = https_binding(ctx.config);
     if (!binding.ok()) co_return fail(ctx, binding.error());
-    if (!ctx.session.iis) co_return fail(ctx, "internal error: the session has no IIS access");
+    if (!ctx.session.iis) co_return fail(ctx, Error::internal("internal error: the session has no IIS access"));
     auto outcome = co_await reenroll(ctx);
     if (auto* result = std::get_if<JobResult>(&outcome)) co_return std::move(*result);
     const auto done = std::get<Reenrolled>(outcome);

@@ -14,11 +14,13 @@ using boost::asio::awaitable;
 class WinCertInventory final : public JobHandler {
  public:
   std::string job_kind(const JobConfig&) const override { return "Inventory"; }
+  Idempotence idempotence() const override { return Idempotence::kIdempotent; }
 
   awaitable<JobResult> run(JobContext& ctx) override {
     auto store = store_path(ctx.config, "");
     if (!store.ok()) co_return fail(ctx, store.error());
-    if (!ctx.session.certs) co_return fail(ctx, "internal error: the session has no certificate store");
+    if (!ctx.session.certs)
+      co_return fail(ctx, Error::internal("internal error: the session has no certificate store"));
     auto inventory = co_await ctx.session.certs->inventory(store.value());
     if (!inventory.ok()) co_return fail(ctx, inventory.error());
 
@@ -33,7 +35,8 @@ class WinCertInventory final : public JobHandler {
       items.push_back(std::move(item));
     }
     const std::size_t count = items.size();
-    if (!ctx.callbacks.submit_inventory) co_return fail(ctx, "internal error: no way to submit inventory to Command");
+    if (!ctx.callbacks.submit_inventory)
+      co_return fail(ctx, Error::internal("internal error: no way to submit inventory to Command"));
     auto submitted = co_await ctx.callbacks.submit_inventory(std::move(items));
     if (!submitted.ok()) co_return fail(ctx, submitted.error().context("submitting the inventory to Command: "));
 
@@ -60,6 +63,7 @@ awaitable<JobResult> wincert_add(JobContext& ctx) {
   request.label = certstore::certificate_label(jc.alias, jc.thumbprint.value_or(""));
   request.overwrite = ctx.config.overwrite;
   request.provider_name = ctx.config.entry.provider_name.value_or("");
+  ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto added = co_await ctx.session.certs->add(std::move(request));
   if (!added.ok()) co_return fail(ctx, added.error());
   if (added->outcome == certstore::AddOutcome::kAlreadyPresent) {
@@ -78,11 +82,12 @@ awaitable<JobResult> wincert_remove(JobContext& ctx) {
   auto thumbprint = normalize_thumbprint(cert.value()->alias, "JobCertificate.Alias");
   if (!thumbprint.ok()) co_return fail(ctx, thumbprint.error());
   const auto request = remove_request(ctx, store.value(), thumbprint.value());
+  ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto removed = co_await ctx.session.certs->remove(request);
   if (!removed.ok()) co_return fail(ctx, removed.error());
   if (!removed->found) {
-    co_return fail(ctx, "certificate " + thumbprint.value() + " was not found in store '" + store.value() +
-                            "'; run an inventory to refresh Command's view of the store");
+    co_return fail(ctx, Error::not_found("certificate " + thumbprint.value() + " was not found in store '" +
+                                         store.value() + "'; run an inventory to refresh Command's view of the store"));
   }
   co_return succeed(ctx, removed_detail(request, removed.value()));
 }
@@ -90,17 +95,18 @@ awaitable<JobResult> wincert_remove(JobContext& ctx) {
 class WinCertManagement final : public JobHandler {
  public:
   std::string job_kind(const JobConfig& config) const override { return management_kind(config); }
+  Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto op = management_operation(config, "WinCert");
-    if (!op.ok()) return op.error();
+    WINCERT_TRY(management_operation(config, "WinCert"));
     return {};
   }
 
   awaitable<JobResult> run(JobContext& ctx) override {
     auto op = management_operation(ctx.config, "WinCert");
     if (!op.ok()) co_return fail(ctx, op.error());
-    if (!ctx.session.certs) co_return fail(ctx, "internal error: the session has no certificate store");
+    if (!ctx.session.certs)
+      co_return fail(ctx, Error::internal("internal error: the session has no certificate store"));
     if (op.value() == OperationType::kAdd) co_return co_await wincert_add(ctx);
     co_return co_await wincert_remove(ctx);
   }
@@ -109,6 +115,7 @@ class WinCertManagement final : public JobHandler {
 class WinCertReenrollment final : public JobHandler {
  public:
   std::string job_kind(const JobConfig&) const override { return "Reenrollment"; }
+  Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   awaitable<JobResult> run(JobContext& ctx) override {
     auto outcome = co_await reenroll(ctx);

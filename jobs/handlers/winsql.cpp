@@ -18,9 +18,11 @@ constexpr std::string_view kSqlStore = "My";
 class WinSqlInventory final : public JobHandler {
  public:
   std::string job_kind(const JobConfig&) const override { return "Inventory"; }
+  Idempotence idempotence() const override { return Idempotence::kIdempotent; }
 
   awaitable<JobResult> run(JobContext& ctx) override {
-    if (!ctx.session.sql || !ctx.session.certs) co_return fail(ctx, "internal error: the session has no SQL Server access");
+    if (!ctx.session.sql || !ctx.session.certs)
+      co_return fail(ctx, Error::internal("internal error: the session has no SQL Server access"));
     auto store = store_path(ctx.config, kSqlStore);
     if (!store.ok()) co_return fail(ctx, store.error());
     auto instances = co_await ctx.session.sql->list_instances();
@@ -61,7 +63,8 @@ class WinSqlInventory final : public JobHandler {
       }
     }
     const std::size_t count = items.size();
-    if (!ctx.callbacks.submit_inventory) co_return fail(ctx, "internal error: no way to submit inventory to Command");
+    if (!ctx.callbacks.submit_inventory)
+      co_return fail(ctx, Error::internal("internal error: no way to submit inventory to Command"));
     auto submitted = co_await ctx.callbacks.submit_inventory(std::move(items));
     if (!submitted.ok()) co_return fail(ctx, submitted.error().context("submitting the inventory to Command: "));
     std::string summary = "inventory returned " + std::to_string(count) + " bound certificate(s)";
@@ -125,6 +128,7 @@ awaitable<JobResult> winsql_add(JobContext& ctx) {
     binding.restart_service = false;  // restarted below, so a restart failure is only a Warning
     request.sql_binding = std::move(binding);
   }
+  ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto added = co_await ctx.session.certs->add(std::move(request));
   if (!added.ok()) co_return fail(ctx, added.error());
 
@@ -157,11 +161,14 @@ awaitable<JobResult> winsql_remove(JobContext& ctx) {
   }
   if (!bound_elsewhere.empty()) {
     // Deleting it would leave those instances unable to start with TLS; change nothing.
-    co_return fail(ctx, "certificate " + thumbprint.value() + " is also bound to SQL Server instance(s) " +
-                            join(bound_elsewhere, ", ") + " that are not in InstanceName (" + join(listed_names, ",") +
-                            "); add them to InstanceName or bind another certificate there first. Nothing was changed");
+    co_return fail(ctx,
+                   Error::failed_precondition(
+                       "certificate " + thumbprint.value() + " is also bound to SQL Server instance(s) " +
+                       join(bound_elsewhere, ", ") + " that are not in InstanceName (" + join(listed_names, ",") +
+                       "); add them to InstanceName or bind another certificate there first. Nothing was changed"));
   }
 
+  ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   std::string detail;
   if (!to_unbind.empty()) {
     certstore::SqlBindingRequest request;
@@ -175,8 +182,8 @@ awaitable<JobResult> winsql_remove(JobContext& ctx) {
   auto removed = co_await ctx.session.certs->remove(request);
   if (!removed.ok()) co_return fail(ctx, removed.error().context(detail));
   if (!removed->found) {
-    co_return fail(ctx, detail + "certificate " + thumbprint.value() + " was not found in store '" + store.value() +
-                            "'; run an inventory to refresh Command's view of the store");
+    co_return fail(ctx, Error::not_found(detail + "certificate " + thumbprint.value() + " was not found in store '" +
+                                         store.value() + "'; run an inventory to refresh Command's view of the store"));
   }
   co_return co_await finish_with_restart(ctx, to_unbind, detail + removed_detail(request, removed.value()));
 }
@@ -184,17 +191,18 @@ awaitable<JobResult> winsql_remove(JobContext& ctx) {
 class WinSqlManagement final : public JobHandler {
  public:
   std::string job_kind(const JobConfig& config) const override { return management_kind(config); }
+  Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   Status validate(const JobConfig& config) const override {
-    auto op = management_operation(config, "WinSql");
-    if (!op.ok()) return op.error();
+    WINCERT_TRY(management_operation(config, "WinSql"));
     return {};
   }
 
   awaitable<JobResult> run(JobContext& ctx) override {
     auto op = management_operation(ctx.config, "WinSql");
     if (!op.ok()) co_return fail(ctx, op.error());
-    if (!ctx.session.certs || !ctx.session.sql) co_return fail(ctx, "internal error: the session has no SQL Server access");
+    if (!ctx.session.certs || !ctx.session.sql)
+      co_return fail(ctx, Error::internal("internal error: the session has no SQL Server access"));
     if (op.value() == OperationType::kAdd) co_return co_await winsql_add(ctx);
     co_return co_await winsql_remove(ctx);
   }
@@ -203,9 +211,10 @@ class WinSqlManagement final : public JobHandler {
 class WinSqlReenrollment final : public JobHandler {
  public:
   std::string job_kind(const JobConfig&) const override { return "Reenrollment"; }
+  Idempotence idempotence() const override { return Idempotence::kUntilHostChange; }
 
   awaitable<JobResult> run(JobContext& ctx) override {
-    if (!ctx.session.sql) co_return fail(ctx, "internal error: the session has no SQL Server access");
+    if (!ctx.session.sql) co_return fail(ctx, Error::internal("internal error: the session has no SQL Server access"));
     const std::vector<std::string> instances = sql_instances(ctx.config.entry);
     auto outcome = co_await reenroll(ctx);
     if (auto* result = std::get_if<JobResult>(&outcome)) co_return std::move(*result);

@@ -59,7 +59,8 @@ TEST(JobDeadline, AStuckJobEndsAtTheDeadlineWithAClearFailure) {
   EXPECT_EQ(result->status, jobs::JobStatus::kFailure);
   EXPECT_EQ(result->message, "job job-1 did not finish within 1 s (JobTimeoutSeconds) and was stopped");
   EXPECT_EQ(result->job_history_id, 7);
-  EXPECT_TRUE(result->retryable);
+  EXPECT_TRUE(result->retryable());
+  EXPECT_EQ(result->error_code, ErrorCode::kDeadlineExceeded);
   EXPECT_TRUE(cancelled) << "the job's pending wait was not cancelled";
 }
 

@@ -147,7 +147,7 @@ TEST_F(SessionFactoryTest, DifferentCredentialsNeverShareAConnection) {
   EXPECT_EQ(wrong.status, jobs::JobStatus::kFailure);
   EXPECT_NE(wrong.message.find("authentication failed"), std::string::npos) << wrong.message;
   EXPECT_EQ(wrong.message.find("Wr0ng-Passw0rd-42"), std::string::npos);
-  EXPECT_FALSE(wrong.retryable);
+  EXPECT_FALSE(wrong.retryable());
   EXPECT_EQ(factory.stats().opened, 2u);
 }
 

@@ -106,7 +106,8 @@ class FakeCertStore final : public certstore::CertStore {
       co_return e;
     }
     if (!request.provider_name.empty() && !host_.providers.count(request.provider_name)) {
-      co_return Error::permanent("crypto provider '" + request.provider_name + "' is not installed on the host");
+      co_return Error::failed_precondition("crypto provider '" + request.provider_name +
+                                           "' is not installed on the host");
     }
     certstore::AddCertificateResult result;
     result.thumbprint = host_.next_thumbprint;
@@ -240,7 +241,7 @@ class FakeSql final : public certstore::SqlBindings {
   }
   Task<std::vector<certstore::SqlServiceState>> restart(std::vector<std::string> instances) override {
     host_.calls.push_back("sql restart " + join_names(instances));
-    if (host_.restart_fails) co_return Error::transient("service MSSQLSERVER did not start within 90 s");
+    if (host_.restart_fails) co_return Error::deadline_exceeded("service MSSQLSERVER did not start within 90 s");
     co_return std::vector<certstore::SqlServiceState>{};
   }
   static std::string join_names(const std::vector<std::string>& v) {
@@ -258,7 +259,7 @@ class FakeSessions final : public StoreSessionFactory {
   explicit FakeSessions(FakeHost& host) : host_(host) {}
   awaitable<Result<StoreSession>> open(const Target& target) override {
     targets.push_back(target.local ? "local" : target.remote.endpoint_url);
-    if (fail_open) co_return Error::transient("connection refused by " + target.remote.endpoint_url);
+    if (fail_open) co_return Error::unavailable("connection refused by " + target.remote.endpoint_url);
     co_return StoreSession{std::make_shared<FakeCertStore>(host_), std::make_shared<FakeIis>(host_),
                            std::make_shared<FakeSql>(host_)};
   }
@@ -299,13 +300,14 @@ class HandlerTest : public ::testing::Test {
  protected:
   HandlerTest() : sessions_(host_) {
     services_.sessions = &sessions_;
+    services_.retry.base_delay = std::chrono::milliseconds(1);  // transient failures retry without slowing tests
     services_.callbacks.submit_inventory = [this](std::vector<InventoryItem> items) -> awaitable<Status> {
       submitted_.push_back(std::move(items));
       co_return Status{};
     };
     services_.callbacks.submit_csr = [this](std::string csr) -> awaitable<Result<std::string>> {
       csrs_.push_back(csr);
-      if (ca_refuses_) co_return Error::permanent("template WebServer denied the request");
+      if (ca_refuses_) co_return Error::permission_denied("template WebServer denied the request");
       co_return base64_encode(std::string("ISSUED-DER"));
     };
   }
@@ -494,6 +496,7 @@ TEST_F(HandlerTest, WinCertAddWithUnknownProviderFails) {
             0u)
       << result.message;
   EXPECT_NE(result.message.find("Bogus KSP"), std::string::npos);
+  EXPECT_EQ(result.error_code, ErrorCode::kFailedPrecondition);
   EXPECT_FALSE(host_.has_cert("My", kNew));
 }
 
@@ -511,6 +514,7 @@ TEST_F(HandlerTest, WinCertRemoveByThumbprint) {
   JobResult again = run(config);  // now it is gone: not found is a Failure
   ASSERT_EQ(again.status, JobStatus::kFailure);
   EXPECT_NE(again.message.find("was not found in store 'My'"), std::string::npos) << again.message;
+  EXPECT_EQ(again.error_code, ErrorCode::kNotFound);
 }
 
 // Remove keeps the private key unless the store property DeletePrivateKeyOnRemove is true (the extension
@@ -559,6 +563,7 @@ TEST_F(HandlerTest, UnsupportedOperationTypeIsAFailureNamingIt) {
   JobResult result = run(management("CertStores.WinCert.Management", 4));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("OperationType 4 (Create)"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(called("add"));
   EXPECT_TRUE(sessions_.targets.empty());
 }
@@ -658,6 +663,7 @@ TEST_F(HandlerTest, IisuRemoveWithTheFixturesBareThumbprintAliasIsAFailureNaming
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("JobCertificate.Alias"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(result.job_history_id, 26019);  // the extension's bare "Invalid Management Operation" had none
 }
 
@@ -765,6 +771,7 @@ TEST_F(WinSqlTest, RemoveRefusesWhileAnUnlistedInstanceStillUsesTheCertificate) 
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("SQLEXPRESS"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kFailedPrecondition);
   EXPECT_FALSE(called("sql unbind"));
   EXPECT_TRUE(host_.has_cert("My", kOld));
 }
@@ -825,6 +832,7 @@ TEST_F(HandlerTest, ReenrollmentRejectsBadKeyTypesAndSubjectsBeforeMakingAKey) {
   JobResult result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keyType=DSA"}));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("keyType"), std::string::npos) << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kInvalidArgument);
   result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keySize=P-192"}));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.subjectText="}));
@@ -845,6 +853,7 @@ TEST_F(HandlerTest, ReenrollmentWhenCommandCannotSignFails) {
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("Command was unable to sign the CSR: template WebServer denied"), std::string::npos)
       << result.message;
+  EXPECT_EQ(result.error_code, ErrorCode::kPermissionDenied);
   EXPECT_FALSE(called("install_issued"));
 }
 
@@ -854,6 +863,7 @@ TEST_F(HandlerTest, UnknownCapabilityCancelledJobsLocalPathAndUnreachableHosts) 
   JobResult unknown = run(load("WinIISInventory.json", {"Capability=CertStores.WinAdfs.Inventory"}));
   ASSERT_EQ(unknown.status, JobStatus::kFailure);
   EXPECT_NE(unknown.message.find("CertStores.WinAdfs.Inventory"), std::string::npos);
+  EXPECT_EQ(unknown.error_code, ErrorCode::kInvalidArgument);
 
   JobResult cancelled = run(load("WinIISInventory.json", {"JobCancelled=true"}));
   EXPECT_EQ(cancelled.status, JobStatus::kWarning);
@@ -865,16 +875,20 @@ TEST_F(HandlerTest, UnknownCapabilityCancelledJobsLocalPathAndUnreachableHosts) 
                                "the Windows build of wincert-agent"),
             std::string::npos)
       << local.message;
+  EXPECT_EQ(local.error_code, ErrorCode::kFailedPrecondition);
 
   JobResult basic = run(load("WinIISInventory.json", {"CertificateStoreDetails.Properties.WinRM Authentication=basic",
                                                       "ServerUsername=admin", "ServerPassword=Hunter2!"}));
   ASSERT_EQ(basic.status, JobStatus::kFailure);
   EXPECT_NE(basic.message.find("WinRM AllowUnencrypted"), std::string::npos);
+  EXPECT_EQ(basic.error_code, ErrorCode::kInvalidArgument);
 
   sessions_.fail_open = true;
   JobResult down = run(load("WinIISInventory.json", {}));
   ASSERT_EQ(down.status, JobStatus::kFailure);
-  EXPECT_TRUE(down.retryable);
+  EXPECT_TRUE(down.retryable());
+  EXPECT_EQ(down.error_code, ErrorCode::kUnavailable);
+  EXPECT_EQ(down.attempts, services_.retry.max_attempts);
   EXPECT_NE(down.message.find("at host '192.168.230.170'"), std::string::npos) << down.message;
 }
 
@@ -886,7 +900,7 @@ TEST_F(HandlerTest, NoSecretReachesAResultOrALogLine) {
   // Success, Failure and Warning paths, each with the fixtures' secrets in the job.
   results.push_back(run(management("CertStores.WinCert.Management", 2)));
   results.push_back(run(management("CertStores.WinCert.Management", 2, {"JobProperties.ProviderName=Nope"})));
-  host_.fail_next_add = Error::permanent("the PFX for certificate 1111 could not be opened: wrong password");
+  host_.fail_next_add = Error::invalid_argument("the PFX for certificate 1111 could not be opened: wrong password");
   results.push_back(run(management("CertStores.IISU.Management", 2)));
   results.push_back(run(management("CertStores.IISU.Management", 2, {"JobProperties.Port=x"})));
   results.push_back(run(load("Management.json", {"CertificateStoreDetails.ClientMachine=web01"})));
