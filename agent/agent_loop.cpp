@@ -119,8 +119,8 @@ struct Agent::Impl {
   std::chrono::seconds heartbeat_interval{300};
   bool need_register = true;
 
-  JobTimetable timetable;                  // the job list and when each job runs next
-  std::set<std::string> preparing;        // configuration being fetched
+  JobTimetable timetable;           // the job list and when each job runs next
+  std::set<std::string> preparing;  // configuration being fetched
 
   // Results the outbox could not store (disk full, read-only directory): kept here, stored again or
   // sent directly by held_loop(); their jobs are not finished until then.
@@ -293,7 +293,8 @@ struct Agent::Impl {
         }
         timetable.apply(reply->session.jobs, wall_now());
         log->info("registered orchestrator '{}' (AgentId {}): {} job(s), heartbeat every {} s",
-                  config.orchestrator_name, agent_id.empty() ? "-" : agent_id, timetable.size(), heartbeat_interval.count());
+                  config.orchestrator_name, agent_id.empty() ? "-" : agent_id, timetable.size(),
+                  heartbeat_interval.count());
         token_ready.cancel();
         heartbeat_wake.cancel();  // restart heartbeat timing from this session
         jobs_wake.cancel();

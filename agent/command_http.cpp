@@ -242,8 +242,8 @@ struct HttpClient::Impl {
     connect_options.verify_peer = options.verify_peer;
     connect_options.where = url.authority();
     connect_options.words = peer_words();
-    auto conn = co_await Connection::open(executor, url.tls() ? &tls_context : nullptr, url.host, url.port,
-                                          connect_options);
+    auto conn =
+        co_await Connection::open(executor, url.tls() ? &tls_context : nullptr, url.host, url.port, connect_options);
     if (conn.ok()) {
       ++opened;
       log()->debug("connected to {}", url.origin());

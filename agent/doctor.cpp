@@ -281,8 +281,7 @@ std::vector<DoctorCheck> config_failure_checks(const Error& error, const std::ve
                        "its environment variable",
                        error));
   if (!files.empty())
-    out.push_back(
-        fail("files", join(files, "; "), "check the paths and that the agent's user may read them", error));
+    out.push_back(fail("files", join(files, "; "), "check the paths and that the agent's user may read them", error));
   return out;
 }
 

@@ -51,9 +51,9 @@ struct DoctorOptions {
 
 struct DoctorCheck {
   bool ok = false;
-  std::string name;    // "config", "command tls", "winrm web01"
-  std::string detail;  // OK: what was found; FAIL: what failed
-  std::string hint;    // FAIL: what to check or do
+  std::string name;            // "config", "command tls", "winrm web01"
+  std::string detail;          // OK: what was found; FAIL: what failed
+  std::string hint;            // FAIL: what to check or do
   std::optional<Error> error;  // FAIL: the error the hint was chosen from, when there was one (--json)
 };
 

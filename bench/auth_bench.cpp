@@ -84,8 +84,8 @@ void BM_NtlmClientHandshake(benchmark::State& state) {
   info.set(ntlm::AvId::kNbDomainName, {'D', 0});
   info.set(ntlm::AvId::kTimestamp, {0, 0, 0, 0, 0x88, 0x1e, 0xd6, 0x01});
   const wincert::Bytes encoded = info.encode();
-  wincert::Bytes challenge = {'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 2, 0, 0, 0, 0, 0, 0, 0, 56, 0, 0, 0,
-                              0x35, 0x82, 0x8a, 0xe2, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+  wincert::Bytes challenge = {'N',  'T',  'L',  'M',  'S', 'S', 'P', 0, 2, 0, 0, 0, 0, 0, 0, 0, 56, 0, 0, 0,
+                              0x35, 0x82, 0x8a, 0xe2, 1,   2,   3,   4, 5, 6, 7, 8, 0, 0, 0, 0, 0,  0, 0, 0};
   for (auto b : {static_cast<std::uint8_t>(encoded.size()), std::uint8_t{0}, static_cast<std::uint8_t>(encoded.size()),
                  std::uint8_t{0}, std::uint8_t{56}, std::uint8_t{0}, std::uint8_t{0}, std::uint8_t{0}})
     challenge.push_back(b);

@@ -49,8 +49,8 @@ constexpr const char* kNtlmPassword = "Bench-Ntlm-Pw1";
 
 enum Scheme { kBasicHttps, kNtlmHttp, kNtlmHttps, kKerberosHttp, kKerberosHttps, kNegotiateHttp };
 const char* scheme_label(int s) {
-  static const char* names[] = {"basic-https", "ntlm-http", "ntlm-https", "kerberos-http", "kerberos-https",
-                                "negotiate-http"};
+  static const char* names[] = {"basic-https",   "ntlm-http",      "ntlm-https",
+                                "kerberos-http", "kerberos-https", "negotiate-http"};
   return names[s];
 }
 bool scheme_tls(int s) { return s == kBasicHttps || s == kNtlmHttps || s == kKerberosHttps; }
@@ -74,8 +74,8 @@ class Sim {
     auto auth = sim::make_windows_authenticator(std::move(options));
     if (!auth) throw std::runtime_error(auth.error().message);
     service = std::make_unique<sim::WinrsService>(ioc, model, stats, sim::WinrsOptions{});
-    server = std::make_unique<sim::Server>(ioc, so, std::shared_ptr<sim::Authenticator>(std::move(*auth)), *service,
-                                           stats);
+    server =
+        std::make_unique<sim::Server>(ioc, so, std::shared_ptr<sim::Authenticator>(std::move(*auth)), *service, stats);
     auto bound = server->start();
     if (!bound) throw std::runtime_error(bound.error().message);
     port = *bound;
@@ -141,8 +141,8 @@ winrm::CommandSpec echo() {
 }
 
 std::unique_ptr<winrm::WsmanTransport> connect(net::io_context& io, const Sim& sim, int scheme) {
-  auto endpoint = winrm::parse_endpoint(std::string(scheme_tls(scheme) ? "https" : "http") + "://localhost:" +
-                                        std::to_string(sim.port) + "/wsman");
+  auto endpoint = winrm::parse_endpoint(std::string(scheme_tls(scheme) ? "https" : "http") +
+                                        "://localhost:" + std::to_string(sim.port) + "/wsman");
   winrm::TransportOptions options;
   options.ca_file = g.cert;
   auto transport = winrm::WsmanTransport::create(io.get_executor(), *endpoint, make_auth(scheme), options);
@@ -210,9 +210,10 @@ int main(int argc, char** argv) {
   std::ofstream(users) << "WINCERT:alice:" << kNtlmPassword << "\n";
   g.cert = (g.dir / "cert.pem").string();
   g.key = (g.dir / "key.pem").string();
-  const std::string req = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                          "-addext subjectAltName=DNS:localhost -keyout " + g.key + " -out " + g.cert +
-                          " >/dev/null 2>&1";
+  const std::string req =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -keyout " +
+      g.key + " -out " + g.cert + " >/dev/null 2>&1";
   if (std::system(req.c_str()) != 0) std::cerr << "openssl req failed\n";
   init_logging("off");
   if (auto st = sim::configure_gss_ntlmssp(users, "WINHOST01", "WINCERT", g.dir.string()); !st)

@@ -103,8 +103,8 @@ int run_inventory(const std::string& url, const std::string& user, const std::st
     return 2;
   }
   auto transport = wincert::winrm::WsmanTransport::create(
-      io.get_executor(), *endpoint,
-      std::make_unique<wincert::winrm::BasicAuth>(user, wincert::Secret(password), true), {});
+      io.get_executor(), *endpoint, std::make_unique<wincert::winrm::BasicAuth>(user, wincert::Secret(password), true),
+      {});
   if (!transport.ok()) {
     std::fprintf(stderr, "inventory: %s\n", transport.error().message.c_str());
     return 2;
@@ -117,10 +117,13 @@ int run_inventory(const std::string& url, const std::string& user, const std::st
   const Usage before = usage();
   const auto start = std::chrono::steady_clock::now();
   std::optional<wincert::Result<wincert::certstore::StoreInventory>> result;
-  net::co_spawn(io, [&]() -> net::awaitable<void> {
-      result.emplace(co_await certs.inventory(store));
-      (void)co_await session.close();
-    }, net::detached);
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        result.emplace(co_await certs.inventory(store));
+        (void)co_await session.close();
+      },
+      net::detached);
   io.run();
   const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const Usage after = usage();
@@ -131,16 +134,11 @@ int run_inventory(const std::string& url, const std::string& user, const std::st
   std::size_t with_key = 0;
   for (const auto& entry : (*result)->entries) with_key += entry.has_private_key ? 1 : 0;
   const auto& counters = (*transport)->counters();
-  const json out = {{"certificates", (*result)->entries.size()},
-                    {"with_private_key", with_key},
-                    {"problems", (*result)->problems.size()},
-                    {"wall_ms", wall_ms},
-                    {"cpu_ms", after.cpu_ms - before.cpu_ms},
-                    {"rss_before_kb", before.max_rss_kb},
-                    {"peak_rss_kb", after.max_rss_kb},
-                    {"http_requests", counters.http_requests},
-                    {"bytes_sent", counters.bytes_sent},
-                    {"bytes_received", counters.bytes_received}};
+  const json out = {{"certificates", (*result)->entries.size()}, {"with_private_key", with_key},
+                    {"problems", (*result)->problems.size()},    {"wall_ms", wall_ms},
+                    {"cpu_ms", after.cpu_ms - before.cpu_ms},    {"rss_before_kb", before.max_rss_kb},
+                    {"peak_rss_kb", after.max_rss_kb},           {"http_requests", counters.http_requests},
+                    {"bytes_sent", counters.bytes_sent},         {"bytes_received", counters.bytes_received}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

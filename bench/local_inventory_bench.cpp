@@ -7,8 +7,8 @@
 #include "certstore/local/operations.hpp"
 #include "certstore/local/registry.hpp"
 #include "certstore/local/system_store.hpp"
-#include "common/win32_text.hpp"
 #include "certstore/openssl_util.hpp"
+#include "common/win32_text.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>

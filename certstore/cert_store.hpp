@@ -22,36 +22,36 @@ using Task = boost::asio::awaitable<Result<T>>;
 // ---- certificate stores ----
 
 struct InventoryEntry {
-  std::string der;              // the certificate's DER bytes
-  std::string thumbprint;       // SHA-1 uppercase hex, computed from der
+  std::string der;         // the certificate's DER bytes
+  std::string thumbprint;  // SHA-1 uppercase hex, computed from der
   bool has_private_key = false;
-  std::string provider_name;    // CNG KSP or CryptoAPI CSP holding the key ("" without a key)
+  std::string provider_name;  // CNG KSP or CryptoAPI CSP holding the key ("" without a key)
   std::string friendly_name;
   CertificateInfo info;
 };
 
 struct StoreInventory {
-  std::string store;                   // "My", "WebHosting", ...
+  std::string store;  // "My", "WebHosting", ...
   std::vector<InventoryEntry> entries;
-  std::vector<std::string> problems;   // entries the host returned that could not be parsed (one line each)
+  std::vector<std::string> problems;  // entries the host returned that could not be parsed (one line each)
 };
 
 struct IisBindingRequest {
   std::string site = "Default Web Site";
-  std::string ip = "*";        // "*", IPv4 or IPv6 (with or without brackets)
+  std::string ip = "*";  // "*", IPv4 or IPv6 (with or without brackets)
   int port = 443;
-  std::string host;            // SNI host name; "" = all host names
+  std::string host;  // SNI host name; "" = all host names
   int ssl_flags = 0;
 };
 
 struct IisBinding {
   std::string site;
-  std::string protocol;        // "https" (list returns others too)
-  std::string ip;              // "*" or the address without brackets
+  std::string protocol;  // "https" (list returns others too)
+  std::string ip;        // "*" or the address without brackets
   int port = 0;
   std::string host;
-  std::string thumbprint;      // uppercase hex, "" when no certificate is bound
-  std::string store;           // "My", "WebHosting"
+  std::string thumbprint;  // uppercase hex, "" when no certificate is bound
+  std::string store;       // "My", "WebHosting"
   int ssl_flags = 0;
 };
 
@@ -64,22 +64,22 @@ enum class AddOutcome { kAdded, kReplaced, kAlreadyPresent };
 
 struct AddCertificateRequest {
   std::string store = "My";
-  std::string contents_base64;          // PFX or DER, as Command sends it
-  Secret password;                      // the PFX password ("" = none)
-  std::string label;                    // how messages name it (see certificate_label())
-  bool overwrite = false;               // replace a certificate with the same thumbprint
-  std::string provider_name;            // "" = Windows' default for the PFX
-  bool add_chain_to_ca_store = false;   // intermediates from the PFX go to LocalMachine\CA
-  bool private_key_required = false;    // IIS/SQL: refuse a PFX without a key before touching the host
+  std::string contents_base64;                   // PFX or DER, as Command sends it
+  Secret password;                               // the PFX password ("" = none)
+  std::string label;                             // how messages name it (see certificate_label())
+  bool overwrite = false;                        // replace a certificate with the same thumbprint
+  std::string provider_name;                     // "" = Windows' default for the PFX
+  bool add_chain_to_ca_store = false;            // intermediates from the PFX go to LocalMachine\CA
+  bool private_key_required = false;             // IIS/SQL: refuse a PFX without a key before touching the host
   std::optional<IisBindingRequest> iis_binding;  // bind in the same invocation
   std::optional<SqlBindingRequest> sql_binding;
-  std::string replaced_thumbprint;      // after binding, remove this certificate if nothing uses it
+  std::string replaced_thumbprint;  // after binding, remove this certificate if nothing uses it
 };
 
 struct SqlInstanceBinding {
   std::string instance;
-  bool verified = false;       // the registry holds the new thumbprint after writing
-  std::string key_file;        // the private key file the service account was granted read on
+  bool verified = false;  // the registry holds the new thumbprint after writing
+  std::string key_file;   // the private key file the service account was granted read on
   bool restarted = false;
 };
 
@@ -94,7 +94,7 @@ struct AddCertificateResult {
   AddOutcome outcome = AddOutcome::kAdded;
   bool has_private_key = false;
   std::string provider_name;
-  std::vector<std::string> chain_added;         // thumbprints placed in the CA store
+  std::vector<std::string> chain_added;  // thumbprints placed in the CA store
   std::optional<IisBinding> binding;
   std::vector<SqlInstanceBinding> sql_bindings;
   std::optional<ReplacedCertificate> replaced;
@@ -116,17 +116,17 @@ struct RemoveResult {
 
 struct CsrRequest {
   std::string store = "My";
-  std::string subject;          // as Command sends it, e.g. "CN=web01,O=Keyfactor\, Inc,C=US"
-  std::string key_type;         // "RSA", "ECC", ...
-  std::string key_size;         // "2048", "P-256", ...
-  std::string provider_name;    // "" = default for the key type
+  std::string subject;        // as Command sends it, e.g. "CN=web01,O=Keyfactor\, Inc,C=US"
+  std::string key_type;       // "RSA", "ECC", ...
+  std::string key_size;       // "2048", "P-256", ...
+  std::string provider_name;  // "" = default for the key type
   std::vector<SubjectAltName> sans;
 };
 
 struct CsrResult {
   std::string csr_pem;
   CsrInfo info;
-  std::string provider_name;    // the provider the key was generated in
+  std::string provider_name;  // the provider the key was generated in
 };
 
 struct InstallIssuedRequest {
@@ -164,7 +164,7 @@ struct RemoveIfUnusedResult {
 
 struct IisBindResult {
   IisBinding binding;
-  bool replaced_existing = false;   // an https binding with the same IP:Port:Host was replaced
+  bool replaced_existing = false;  // an https binding with the same IP:Port:Host was replaced
 };
 
 class IisBindings {
@@ -191,7 +191,7 @@ struct SqlInstance {
 
 struct SqlUnbindOutcome {
   std::string instance;
-  bool unbound = false;            // false when another certificate was bound (left alone)
+  bool unbound = false;  // false when another certificate was bound (left alone)
   std::string previous_thumbprint;
   bool restarted = false;
 };
@@ -199,7 +199,7 @@ struct SqlUnbindOutcome {
 struct SqlServiceState {
   std::string instance;
   std::string service_name;
-  std::string status;             // "Running", ...
+  std::string status;  // "Running", ...
 };
 
 class SqlBindings {

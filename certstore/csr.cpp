@@ -12,9 +12,9 @@
 namespace wincert::certstore {
 namespace {
 
-using ReqExtensionsPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), decltype([](STACK_OF(X509_EXTENSION) * s) {
-                                           sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
-                                         })>;
+using ReqExtensionsPtr =
+    std::unique_ptr<STACK_OF(X509_EXTENSION),
+                    decltype([](STACK_OF(X509_EXTENSION) * s) { sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free); })>;
 
 Result<CsrInfo> describe_request(X509_REQ* req) {
   CsrInfo info;
@@ -32,8 +32,8 @@ Result<CsrInfo> describe_request(X509_REQ* req) {
   info.signature_valid = X509_REQ_verify(req, key) == 1;
   ReqExtensionsPtr extensions(X509_REQ_get_extensions(req));
   if (extensions) {
-    ossl::GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-        X509V3_get_d2i(extensions.get(), NID_subject_alt_name, nullptr, nullptr)));
+    ossl::GeneralNamesPtr names(
+        static_cast<GENERAL_NAMES*>(X509V3_get_d2i(extensions.get(), NID_subject_alt_name, nullptr, nullptr)));
     info.sans = detail::sans_from(names.get());
   }
   ERR_clear_error();
@@ -106,8 +106,8 @@ Status check_csr(const CsrInfo& csr, const CsrExpectation& expected) {
   if (expected.key) {
     const auto& want = *expected.key;
     const bool same_algorithm = csr.key.algorithm == want.algorithm;
-    const bool same_size = want.algorithm == KeyAlgorithm::kEc ? csr.key.curve == want.curve
-                                                               : csr.key.bits == want.bits;
+    const bool same_size =
+        want.algorithm == KeyAlgorithm::kEc ? csr.key.curve == want.curve : csr.key.bits == want.bits;
     if (!same_algorithm || !same_size) {
       return Error::invalid_argument("the certificate request's key is " + csr.key.display() + ", expected " +
                                      want.display());
@@ -136,8 +136,8 @@ Result<CertreqKeySpec> certreq_key_spec(std::string_view key_type_in, std::strin
   std::string curve;
   if (is_ec_type(key_type)) {
     curve = curve_digits(key_size);
-  } else if (istarts_with(key_type, "ECDSA_P") || istarts_with(key_type, "P-") ||
-             istarts_with(key_type, "secp") || istarts_with(key_type, "nistp") || iequals(key_type, "prime256v1")) {
+  } else if (istarts_with(key_type, "ECDSA_P") || istarts_with(key_type, "P-") || istarts_with(key_type, "secp") ||
+             istarts_with(key_type, "nistp") || iequals(key_type, "prime256v1")) {
     curve = curve_digits(key_type);  // the curve came as the key type ("ECDSA_P384", "P-384")
   } else {
     return Error::invalid_argument("the key type '" + std::string(key_type) +
@@ -215,8 +215,10 @@ Result<std::string> certreq_subject(std::string_view subject) {
     std::string value(trim(std::string_view(rdn).substr(equals + 1)));
     std::string escaped;
     for (char c : value) {
-      if (c == '"') escaped += "\"\"\"\"";
-      else escaped += c;
+      if (c == '"')
+        escaped += "\"\"\"\"";
+      else
+        escaped += c;
     }
     out += std::string(trim(std::string_view(rdn).substr(0, equals))) + "=\"\"" + escaped + "\"\"";
   }
@@ -233,11 +235,21 @@ Result<std::vector<std::string>> certreq_san_entries(const std::vector<SubjectAl
                                      "' contains a character certreq cannot take (& \" or a line break)");
     }
     switch (san.type) {
-      case SanType::kDns: out.push_back("dns=" + value); break;
-      case SanType::kIp: out.push_back("ipaddress=" + value); break;
-      case SanType::kEmail: out.push_back("email=" + value); break;
-      case SanType::kUpn: out.push_back("upn=" + value); break;
-      case SanType::kUri: out.push_back("url=" + value); break;
+      case SanType::kDns:
+        out.push_back("dns=" + value);
+        break;
+      case SanType::kIp:
+        out.push_back("ipaddress=" + value);
+        break;
+      case SanType::kEmail:
+        out.push_back("email=" + value);
+        break;
+      case SanType::kUpn:
+        out.push_back("upn=" + value);
+        break;
+      case SanType::kUri:
+        out.push_back("url=" + value);
+        break;
       case SanType::kOther:
         return Error::invalid_argument("the subject alternative name '" + value + "' has an unsupported type");
     }

@@ -14,10 +14,10 @@ namespace wincert::certstore {
 
 struct CsrInfo {
   std::string der;
-  std::string subject;                 // Windows-like, most specific first
+  std::string subject;  // Windows-like, most specific first
   std::vector<SubjectAltName> sans;
   KeyParameters key;
-  bool signature_valid = false;        // the request's self-signature verifies with its own key
+  bool signature_valid = false;  // the request's self-signature verifies with its own key
 };
 
 // PEM ("-----BEGIN NEW CERTIFICATE REQUEST-----" or "CERTIFICATE REQUEST"), base64 DER or raw DER.

@@ -10,9 +10,9 @@
 namespace wincert::certstore {
 
 struct BindingAddress {
-  std::string ip = "*";   // "*" or an address without brackets
+  std::string ip = "*";  // "*" or an address without brackets
   int port = 443;
-  std::string host;       // "" = all host names
+  std::string host;  // "" = all host names
   bool operator==(const BindingAddress&) const = default;
 };
 

@@ -20,7 +20,9 @@ namespace wincert::certstore::ossl {
 template <auto Fn>
 struct Deleter {
   template <typename T>
-  void operator()(T* p) const { Fn(p); }
+  void operator()(T* p) const {
+    Fn(p);
+  }
 };
 
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;

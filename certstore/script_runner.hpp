@@ -14,9 +14,9 @@
 namespace wincert::certstore {
 
 struct ScriptOutput {
-  std::string stdout_text;   // the script's JSON document (UTF-8)
+  std::string stdout_text;  // the script's JSON document (UTF-8)
   int exit_code = 0;
-  std::string error_text;    // stderr / decoded CLIXML error records, readable text
+  std::string error_text;  // stderr / decoded CLIXML error records, readable text
 };
 
 class ScriptRunner {

@@ -20,24 +20,42 @@ namespace {
 // The attribute names CertNameToStr (CERT_X500_NAME_STR) uses; others print as OID.n.n.n.
 std::string windows_attribute_name(const ASN1_OBJECT* object) {
   switch (OBJ_obj2nid(object)) {
-    case NID_commonName: return "CN";
-    case NID_organizationName: return "O";
-    case NID_organizationalUnitName: return "OU";
-    case NID_localityName: return "L";
-    case NID_stateOrProvinceName: return "S";
-    case NID_countryName: return "C";
-    case NID_pkcs9_emailAddress: return "E";
-    case NID_streetAddress: return "STREET";
-    case NID_domainComponent: return "DC";
-    case NID_serialNumber: return "SERIALNUMBER";
-    case NID_title: return "T";
-    case NID_givenName: return "G";
-    case NID_surname: return "SN";
-    case NID_initials: return "I";
-    case NID_postalCode: return "PostalCode";
-    case NID_description: return "Description";
-    case NID_userId: return "UID";
-    default: break;
+    case NID_commonName:
+      return "CN";
+    case NID_organizationName:
+      return "O";
+    case NID_organizationalUnitName:
+      return "OU";
+    case NID_localityName:
+      return "L";
+    case NID_stateOrProvinceName:
+      return "S";
+    case NID_countryName:
+      return "C";
+    case NID_pkcs9_emailAddress:
+      return "E";
+    case NID_streetAddress:
+      return "STREET";
+    case NID_domainComponent:
+      return "DC";
+    case NID_serialNumber:
+      return "SERIALNUMBER";
+    case NID_title:
+      return "T";
+    case NID_givenName:
+      return "G";
+    case NID_surname:
+      return "SN";
+    case NID_initials:
+      return "I";
+    case NID_postalCode:
+      return "PostalCode";
+    case NID_description:
+      return "Description";
+    case NID_userId:
+      return "UID";
+    default:
+      break;
   }
   std::array<char, 128> oid{};
   OBJ_obj2txt(oid.data(), static_cast<int>(oid.size()), object, 1);
@@ -48,8 +66,7 @@ std::string windows_attribute_name(const ASN1_OBJECT* object) {
 std::string windows_quote(const std::string& value) {
   bool needs_quotes = value.empty() || value.front() == ' ' || value.back() == ' ' || value.front() == '#';
   for (char c : value) {
-    if (c == ',' || c == '+' || c == '=' || c == '"' || c == '\n' || c == '\r' || c == '<' || c == '>' ||
-        c == ';') {
+    if (c == ',' || c == '+' || c == '=' || c == '"' || c == '\n' || c == '\r' || c == '<' || c == '>' || c == ';') {
       needs_quotes = true;
     }
   }
@@ -78,10 +95,16 @@ std::string ipv6_text(const unsigned char* bytes) {
   // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on a tie.
   int best_start = -1, best_len = 0;
   for (int i = 0; i < 8;) {
-    if (groups[static_cast<std::size_t>(i)] != 0) { ++i; continue; }
+    if (groups[static_cast<std::size_t>(i)] != 0) {
+      ++i;
+      continue;
+    }
     int j = i;
     while (j < 8 && groups[static_cast<std::size_t>(j)] == 0) ++j;
-    if (j - i > best_len && j - i >= 2) { best_start = i; best_len = j - i; }
+    if (j - i > best_len && j - i >= 2) {
+      best_start = i;
+      best_len = j - i;
+    }
     i = j;
   }
   std::string out;
@@ -148,10 +171,18 @@ std::vector<SubjectAltName> sans_from(const GENERAL_NAMES* names) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     SubjectAltName san;
     switch (name->type) {
-      case GEN_DNS: san = {SanType::kDns, asn1_string_utf8(name->d.dNSName)}; break;
-      case GEN_EMAIL: san = {SanType::kEmail, asn1_string_utf8(name->d.rfc822Name)}; break;
-      case GEN_URI: san = {SanType::kUri, asn1_string_utf8(name->d.uniformResourceIdentifier)}; break;
-      case GEN_IPADD: san = {SanType::kIp, ip_text(name->d.iPAddress)}; break;
+      case GEN_DNS:
+        san = {SanType::kDns, asn1_string_utf8(name->d.dNSName)};
+        break;
+      case GEN_EMAIL:
+        san = {SanType::kEmail, asn1_string_utf8(name->d.rfc822Name)};
+        break;
+      case GEN_URI:
+        san = {SanType::kUri, asn1_string_utf8(name->d.uniformResourceIdentifier)};
+        break;
+      case GEN_IPADD:
+        san = {SanType::kIp, ip_text(name->d.iPAddress)};
+        break;
       case GEN_OTHERNAME: {
         const OTHERNAME* other = name->d.otherName;
         if (OBJ_obj2nid(other->type_id) == NID_ms_upn && other->value != nullptr &&
@@ -164,8 +195,12 @@ std::vector<SubjectAltName> sans_from(const GENERAL_NAMES* names) {
         }
         break;
       }
-      case GEN_DIRNAME: san = {SanType::kOther, "DirName " + windows_name(name->d.directoryName)}; break;
-      default: san = {SanType::kOther, "unsupported name type " + std::to_string(name->type)}; break;
+      case GEN_DIRNAME:
+        san = {SanType::kOther, "DirName " + windows_name(name->d.directoryName)};
+        break;
+      default:
+        san = {SanType::kOther, "unsupported name type " + std::to_string(name->type)};
+        break;
     }
     out.push_back(std::move(san));
   }
@@ -178,23 +213,32 @@ KeyParameters key_parameters(const EVP_PKEY* key) {
   params.bits = EVP_PKEY_get_bits(key);
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA:
-    case EVP_PKEY_RSA_PSS: params.algorithm = KeyAlgorithm::kRsa; break;
-    case EVP_PKEY_DSA: params.algorithm = KeyAlgorithm::kDsa; break;
-    case EVP_PKEY_ED25519: params.algorithm = KeyAlgorithm::kEd25519; break;
-    case EVP_PKEY_ED448: params.algorithm = KeyAlgorithm::kEd448; break;
+    case EVP_PKEY_RSA_PSS:
+      params.algorithm = KeyAlgorithm::kRsa;
+      break;
+    case EVP_PKEY_DSA:
+      params.algorithm = KeyAlgorithm::kDsa;
+      break;
+    case EVP_PKEY_ED25519:
+      params.algorithm = KeyAlgorithm::kEd25519;
+      break;
+    case EVP_PKEY_ED448:
+      params.algorithm = KeyAlgorithm::kEd448;
+      break;
     case EVP_PKEY_EC: {
       params.algorithm = KeyAlgorithm::kEc;
       std::array<char, 80> group{};
       std::size_t length = 0;
-      if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &length) ==
-          1) {
+      if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &length) == 1) {
         const int nid = OBJ_sn2nid(group.data());
         const char* nist = nid != NID_undef ? EC_curve_nid2nist(nid) : nullptr;
         params.curve = nist != nullptr ? nist : group.data();
       }
       break;
     }
-    default: params.algorithm = KeyAlgorithm::kOther; break;
+    default:
+      params.algorithm = KeyAlgorithm::kOther;
+      break;
   }
   return params;
 }
@@ -205,7 +249,8 @@ Result<CertificateInfo> describe(X509* cert) {
   const int der_length = i2d_X509(cert, &der);
   if (der_length <= 0)
     return Error::invalid_argument("the certificate could not be re-encoded: " + ossl::drain_errors());
-  info.thumbprint = thumbprint_of(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_length)));
+  info.thumbprint =
+      thumbprint_of(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_length)));
   OPENSSL_free(der);
   info.subject = windows_name(X509_get_subject_name(cert));
   info.issuer = windows_name(X509_get_issuer_name(cert));
@@ -236,36 +281,54 @@ Result<CertificateInfo> describe(X509* cert) {
 
 std::string_view san_type_windows_label(SanType type) {
   switch (type) {
-    case SanType::kDns: return "DNS Name";
-    case SanType::kIp: return "IP Address";
-    case SanType::kEmail: return "RFC822 Name";
-    case SanType::kUri: return "URL";
-    case SanType::kUpn: return "Principal Name";
-    case SanType::kOther: break;
+    case SanType::kDns:
+      return "DNS Name";
+    case SanType::kIp:
+      return "IP Address";
+    case SanType::kEmail:
+      return "RFC822 Name";
+    case SanType::kUri:
+      return "URL";
+    case SanType::kUpn:
+      return "Principal Name";
+    case SanType::kOther:
+      break;
   }
   return "Other Name";
 }
 
 std::string_view san_type_key(SanType type) {
   switch (type) {
-    case SanType::kDns: return "dns";
-    case SanType::kIp: return "ip";
-    case SanType::kEmail: return "email";
-    case SanType::kUri: return "uri";
-    case SanType::kUpn: return "upn";
-    case SanType::kOther: break;
+    case SanType::kDns:
+      return "dns";
+    case SanType::kIp:
+      return "ip";
+    case SanType::kEmail:
+      return "email";
+    case SanType::kUri:
+      return "uri";
+    case SanType::kUpn:
+      return "upn";
+    case SanType::kOther:
+      break;
   }
   return "other";
 }
 
 std::string KeyParameters::display() const {
   switch (algorithm) {
-    case KeyAlgorithm::kRsa: return "RSA " + std::to_string(bits);
-    case KeyAlgorithm::kEc: return "EC " + (curve.empty() ? std::to_string(bits) : curve);
-    case KeyAlgorithm::kDsa: return "DSA " + std::to_string(bits);
-    case KeyAlgorithm::kEd25519: return "Ed25519";
-    case KeyAlgorithm::kEd448: return "Ed448";
-    case KeyAlgorithm::kOther: break;
+    case KeyAlgorithm::kRsa:
+      return "RSA " + std::to_string(bits);
+    case KeyAlgorithm::kEc:
+      return "EC " + (curve.empty() ? std::to_string(bits) : curve);
+    case KeyAlgorithm::kDsa:
+      return "DSA " + std::to_string(bits);
+    case KeyAlgorithm::kEd25519:
+      return "Ed25519";
+    case KeyAlgorithm::kEd448:
+      return "Ed448";
+    case KeyAlgorithm::kOther:
+      break;
   }
   return "unknown key type";
 }
@@ -282,9 +345,15 @@ std::string normalize_thumbprint(std::string_view text) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     // U+200E LEFT-TO-RIGHT MARK (E2 80 8E) and U+FEFF BOM ride along when copied from Windows dialogs.
     if (c == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-        static_cast<unsigned char>(text[i + 2]) == 0x8E) { i += 2; continue; }
+        static_cast<unsigned char>(text[i + 2]) == 0x8E) {
+      i += 2;
+      continue;
+    }
     if (c == 0xEF && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0xBB &&
-        static_cast<unsigned char>(text[i + 2]) == 0xBF) { i += 2; continue; }
+        static_cast<unsigned char>(text[i + 2]) == 0xBF) {
+      i += 2;
+      continue;
+    }
     if (c == ' ' || c == ':' || c == '\t') continue;
     if (!std::isxdigit(c)) return {};
     out += static_cast<char>(std::toupper(c));

@@ -29,22 +29,22 @@ enum class KeyAlgorithm { kRsa, kEc, kDsa, kEd25519, kEd448, kOther };
 
 struct KeyParameters {
   KeyAlgorithm algorithm = KeyAlgorithm::kOther;
-  int bits = 0;            // RSA modulus / EC field size
-  std::string curve;       // EC only: "P-256", "P-384", "P-521" or the OpenSSL short name
+  int bits = 0;                 // RSA modulus / EC field size
+  std::string curve;            // EC only: "P-256", "P-384", "P-521" or the OpenSSL short name
   std::string display() const;  // "RSA 2048", "EC P-256"
   bool operator==(const KeyParameters&) const = default;
 };
 
 struct CertificateInfo {
-  std::string thumbprint;      // SHA-1 of the DER, uppercase hex (what Windows calls Thumbprint)
-  std::string subject;         // "CN=www.example.com, O=Example, C=US" (most specific first, as Windows)
+  std::string thumbprint;  // SHA-1 of the DER, uppercase hex (what Windows calls Thumbprint)
+  std::string subject;     // "CN=www.example.com, O=Example, C=US" (most specific first, as Windows)
   std::string issuer;
-  std::string serial;          // uppercase hex, big-endian, as Windows shows SerialNumber
-  std::string not_before;      // ISO 8601 UTC "2024-01-02T03:04:05Z"
+  std::string serial;      // uppercase hex, big-endian, as Windows shows SerialNumber
+  std::string not_before;  // ISO 8601 UTC "2024-01-02T03:04:05Z"
   std::string not_after;
   std::vector<SubjectAltName> sans;
   KeyParameters key;
-  bool self_signed = false;    // subject == issuer and the key identifiers agree (signature not checked)
+  bool self_signed = false;  // subject == issuer and the key identifiers agree (signature not checked)
 };
 
 // Parses one DER certificate. Untrusted input: garbage becomes an Error (kInvalidInput), never a crash.

@@ -47,7 +47,6 @@ Error with_socket_status(Error&& error, const error_code& ec) {
   return std::move(error).with_system_status(kKind, static_cast<std::uint32_t>(ec.value()));
 }
 
-
 std::string size_text(std::size_t bytes) {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
   return std::to_string(bytes / 1024) + " KiB";
@@ -138,10 +137,11 @@ struct HttpConnection::Impl {
                                                            " sending " + std::string(what) + " to " + where),
                                   false};
       }
-      co_return ExchangeOutcome{with_socket_status(Error::unavailable("connection to " + where + " lost while sending " +
-                                                                      std::string(what) + ": " + write_ec.message()),
-                                                   write_ec),
-                                was_reused && is_connection_lost(write_ec)};
+      co_return ExchangeOutcome{
+          with_socket_status(Error::unavailable("connection to " + where + " lost while sending " + std::string(what) +
+                                                ": " + write_ec.message()),
+                             write_ec),
+          was_reused && is_connection_lost(write_ec)};
     }
 
     bhttp::response_parser<bhttp::string_body> parser;
@@ -156,10 +156,10 @@ struct HttpConnection::Impl {
       const std::string doing = std::string(what) + " response from " + where;
       if (read_ec == beast::error::timeout) {
         const auto waited = limits.read_timeout.count() > 0 ? limits.read_timeout : limits.write_timeout;
-        co_return ExchangeOutcome{Error::deadline_exceeded("timed out after " + duration_text(waited) +
-                                                           " waiting for the " + doing +
-                                                           " (the " + words_noun + " accepted the request but did not answer)"),
-                                  false};
+        co_return ExchangeOutcome{
+            Error::deadline_exceeded("timed out after " + duration_text(waited) + " waiting for the " + doing +
+                                     " (the " + words_noun + " accepted the request but did not answer)"),
+            false};
       }
       if (read_ec == bhttp::error::body_limit) {
         co_return ExchangeOutcome{Error::invalid_argument("the " + doing + " is larger than the limit of " +
@@ -173,10 +173,10 @@ struct HttpConnection::Impl {
       }
       if (is_connection_lost(read_ec) || read_ec == bhttp::error::partial_message) {
         if (nothing_read) {
-          co_return ExchangeOutcome{Error::unavailable("connection closed by " + where + " before the " +
-                                                       std::string(what) + " response arrived (" +
-                                                       read_ec.message() + ")"),
-                                    was_reused};
+          co_return ExchangeOutcome{
+              Error::unavailable("connection closed by " + where + " before the " + std::string(what) +
+                                 " response arrived (" + read_ec.message() + ")"),
+              was_reused};
         }
         co_return ExchangeOutcome{Error::unavailable("connection closed by " + where + " in the middle of the " +
                                                      std::string(what) + " response (truncated)"),
@@ -214,8 +214,8 @@ net::awaitable<Result<std::unique_ptr<HttpConnection>>> HttpConnection::open(net
                                  "' now: too many name lookups are still running (is DNS answering?)");
   }
   if (lookup.error) {
-    co_return Error::unavailable("cannot resolve host name '" + host + "': " + lookup.error.message() +
-                                 ": check " + words.address + " and DNS");
+    co_return Error::unavailable("cannot resolve host name '" + host + "': " + lookup.error.message() + ": check " +
+                                 words.address + " and DNS");
   }
 
   auto stream = std::make_unique<beast::tcp_stream>(executor);
@@ -281,9 +281,9 @@ net::awaitable<Result<std::unique_ptr<HttpConnection>>> HttpConnection::open(net
 net::awaitable<ExchangeOutcome> HttpConnection::exchange(Request& request, const ExchangeLimits& limits,
                                                          std::string_view what) {
   if (!impl_->is_open()) {
-    co_return ExchangeOutcome{Error::internal("internal error: " + std::string(what) + " sent on a closed connection to " +
-                                              impl_->where),
-                              false};
+    co_return ExchangeOutcome{
+        Error::internal("internal error: " + std::string(what) + " sent on a closed connection to " + impl_->where),
+        false};
   }
   if (impl_->tls) co_return co_await impl_->exchange_on(*impl_->tls, request, limits, what);
   co_return co_await impl_->exchange_on(*impl_->plain, request, limits, what);

@@ -29,9 +29,9 @@ bool is_ip_literal(std::string_view host);
 
 // How errors name the peer and what they advise; the words differ between Command and a WinRM host.
 struct PeerWords {
-  std::string noun = "server";      // "TLS certificate of server h:443 not trusted"
+  std::string noun = "server";          // "TLS certificate of server h:443 not trusted"
   std::string listener = "the server";  // "connection refused by h:443: is the server listening on port 443?"
-  std::string address = "the name";  // "cannot resolve host name 'h': ...: check the name and DNS"
+  std::string address = "the name";     // "cannot resolve host name 'h': ...: check the name and DNS"
   std::string trust_hint = "configure the CA that issued it";  // after an untrusted certificate
   std::string expired_hint = "renew the server's HTTPS certificate (or check both clocks)";
   std::string handshake_hint;  // appended to a failed handshake, e.g. ": is this an HTTPS listener?"

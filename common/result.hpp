@@ -34,18 +34,30 @@ enum class ErrorCode : std::uint8_t {
 // "unavailable", "not_found", ...: the name logs, metrics and `doctor --json` use.
 constexpr std::string_view error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kAlreadyExists: return "already_exists";
-    case ErrorCode::kPermissionDenied: return "permission_denied";
-    case ErrorCode::kUnauthenticated: return "unauthenticated";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
-    case ErrorCode::kResourceExhausted: return "resource_exhausted";
-    case ErrorCode::kFailedPrecondition: return "failed_precondition";
-    case ErrorCode::kAborted: return "aborted";
-    case ErrorCode::kCancelled: return "cancelled";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kAlreadyExists:
+      return "already_exists";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case ErrorCode::kResourceExhausted:
+      return "resource_exhausted";
+    case ErrorCode::kFailedPrecondition:
+      return "failed_precondition";
+    case ErrorCode::kAborted:
+      return "aborted";
+    case ErrorCode::kCancelled:
+      return "cancelled";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -87,26 +99,26 @@ struct Error {
   static Error unauthenticated(std::string msg) { return make(ErrorCode::kUnauthenticated, std::move(msg)); }
   static Error unavailable(std::string msg) { return make(ErrorCode::kUnavailable, std::move(msg)); }
   static Error deadline_exceeded(std::string msg) { return make(ErrorCode::kDeadlineExceeded, std::move(msg)); }
-  static Error resource_exhausted(std::string msg) {
-    return make(ErrorCode::kResourceExhausted, std::move(msg));
-  }
-  static Error failed_precondition(std::string msg) {
-    return make(ErrorCode::kFailedPrecondition, std::move(msg));
-  }
+  static Error resource_exhausted(std::string msg) { return make(ErrorCode::kResourceExhausted, std::move(msg)); }
+  static Error failed_precondition(std::string msg) { return make(ErrorCode::kFailedPrecondition, std::move(msg)); }
   static Error aborted(std::string msg) { return make(ErrorCode::kAborted, std::move(msg)); }
   static Error cancelled(std::string msg) { return make(ErrorCode::kCancelled, std::move(msg)); }
   static Error internal(std::string msg) { return make(ErrorCode::kInternal, std::move(msg)); }
   static Error make(ErrorCode code, std::string msg) { return Error{code, std::move(msg), {}}; }
 
-  // TRANSITIONAL (issue 17): the three pre-code factories, removed once every layer names its code.
-  static Error transient(std::string msg) { return make(ErrorCode::kUnavailable, std::move(msg)); }
-  static Error permanent(std::string msg) { return make(ErrorCode::kFailedPrecondition, std::move(msg)); }
-  static Error invalid(std::string msg) { return make(ErrorCode::kInvalidArgument, std::move(msg)); }
-
   // Detail setters, chainable on a temporary: Error::unauthenticated(m).with_http_status(401).
-  Error&& with_http_status(int status) && { detail.http_status = status; return std::move(*this); }
-  Error&& with_wsman_fault(std::string fault) && { detail.wsman_fault = std::move(fault); return std::move(*this); }
-  Error&& with_command_code(std::string c) && { detail.command_code = std::move(c); return std::move(*this); }
+  Error&& with_http_status(int status) && {
+    detail.http_status = status;
+    return std::move(*this);
+  }
+  Error&& with_wsman_fault(std::string fault) && {
+    detail.wsman_fault = std::move(fault);
+    return std::move(*this);
+  }
+  Error&& with_command_code(std::string c) && {
+    detail.command_code = std::move(c);
+    return std::move(*this);
+  }
   Error&& with_script_category(std::string c) && {
     detail.script_category = std::move(c);
     return std::move(*this);
@@ -129,7 +141,7 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -187,15 +199,14 @@ class [[nodiscard]] Result<void> {
 
 using Status = Result<void>;
 
-
 }  // namespace wincert
 
 // Early return of an error, parameterised by the return keyword so that coroutines can use it too
 // (the way Abseil's status macros take theirs). Plain functions use WINCERT_TRY / WINCERT_ASSIGN_OR_RETURN,
 // coroutines WINCERT_CO_TRY / WINCERT_CO_ASSIGN_OR_RETURN.
-#define WINCERT_TRY_WITH_(return_keyword, expr)                                  \
-  do {                                                                           \
-    auto&& wincert_try_result_ = (expr);                                         \
+#define WINCERT_TRY_WITH_(return_keyword, expr)                                           \
+  do {                                                                                    \
+    auto&& wincert_try_result_ = (expr);                                                  \
     if (!wincert_try_result_.ok()) return_keyword std::move(wincert_try_result_).error(); \
   } while (0)
 
@@ -207,8 +218,8 @@ using Status = Result<void>;
 
 // lhs may declare: WINCERT_ASSIGN_OR_RETURN(auto reply, client.send(...));
 #define WINCERT_ASSIGN_OR_RETURN_WITH_(return_keyword, tmp, lhs, expr) \
-  auto tmp = (expr);                                                    \
-  if (!tmp.ok()) return_keyword std::move(tmp).error();                 \
+  auto tmp = (expr);                                                   \
+  if (!tmp.ok()) return_keyword std::move(tmp).error();                \
   lhs = std::move(tmp).value()
 
 #define WINCERT_ASSIGN_OR_RETURN(lhs, expr) \

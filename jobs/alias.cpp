@@ -48,9 +48,12 @@ std::size_t last_colon_outside_brackets(std::string_view s) {
   int depth = 0;
   std::size_t found = std::string_view::npos;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '[') ++depth;
-    else if (s[i] == ']' && depth > 0) --depth;
-    else if (s[i] == ':' && depth == 0) found = i;
+    if (s[i] == '[')
+      ++depth;
+    else if (s[i] == ']' && depth > 0)
+      --depth;
+    else if (s[i] == ':' && depth == 0)
+      found = i;
   }
   return found;
 }
@@ -59,9 +62,12 @@ std::size_t count_colons_outside_brackets(std::string_view s) {
   int depth = 0;
   std::size_t n = 0;
   for (char c : s) {
-    if (c == '[') ++depth;
-    else if (c == ']' && depth > 0) --depth;
-    else if (c == ':' && depth == 0) ++n;
+    if (c == '[')
+      ++depth;
+    else if (c == ']' && depth > 0)
+      --depth;
+    else if (c == ':' && depth == 0)
+      ++n;
   }
   return n;
 }
@@ -75,7 +81,10 @@ Result<std::string> normalize_thumbprint(std::string_view text, std::string_view
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (c == ' ' || c == ':' || c == '\t') continue;
     // U+200E LEFT-TO-RIGHT MARK (E2 80 8E), pasted from the Windows certificate dialog.
-    if (c == 0xE2 && text.substr(i, 3) == "\xE2\x80\x8E") { i += 2; continue; }
+    if (c == 0xE2 && text.substr(i, 3) == "\xE2\x80\x8E") {
+      i += 2;
+      continue;
+    }
     out += static_cast<char>(std::toupper(c));
   }
   if (out.size() != 40 || !all_hex(out)) {

@@ -35,7 +35,7 @@ struct IisAlias {
   std::string site_name;
   std::string ip_address;  // without brackets
   std::uint16_t port = 0;
-  std::string host_name;   // empty = all host names
+  std::string host_name;  // empty = all host names
 };
 Result<IisAlias> parse_iis_alias(std::string_view alias);
 std::string build_iis_alias(std::string_view thumbprint, std::string_view site_name, std::string_view ip_address,

@@ -34,17 +34,22 @@ std::vector<std::string_view> split_dots(std::string_view s) {
 
 std::string_view store_type_name(StoreType type) {
   switch (type) {
-    case StoreType::kWinCert: return "WinCert";
-    case StoreType::kIisu: return "IISU";
-    case StoreType::kWinSql: return "WinSql";
+    case StoreType::kWinCert:
+      return "WinCert";
+    case StoreType::kIisu:
+      return "IISU";
+    case StoreType::kWinSql:
+      return "WinSql";
   }
   return "WinCert";
 }
 
 std::string_view job_kind_name(JobKind kind) {
   switch (kind) {
-    case JobKind::kInventory: return "Inventory";
-    case JobKind::kManagement: return "Management";
+    case JobKind::kInventory:
+      return "Inventory";
+    case JobKind::kManagement:
+      return "Management";
     case JobKind::kReenrollment:
       return "ReEnrollment";
   }
@@ -68,10 +73,16 @@ Result<CapabilityKey> parse_capability(std::string_view capability) {
   CapabilityKey key;
   bool store_found = false, kind_found = false;
   for (StoreType t : kStoreTypes) {
-    if (iequals(parts[1], store_type_name(t))) { key.store = t; store_found = true; }
+    if (iequals(parts[1], store_type_name(t))) {
+      key.store = t;
+      store_found = true;
+    }
   }
   for (JobKind k : kJobKinds) {
-    if (iequals(parts[2], job_kind_name(k))) { key.kind = k; kind_found = true; }
+    if (iequals(parts[2], job_kind_name(k))) {
+      key.kind = k;
+      kind_found = true;
+    }
   }
   if (!store_found || !kind_found) return unknown();
   return key;

@@ -38,14 +38,20 @@ std::string join_path(std::string_view parent, std::string_view key) {
 
 const char* json_type_name(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::object: return "an object";
-    case Json::value_t::array: return "an array";
-    case Json::value_t::string: return "a string";
-    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::boolean:
+      return "a boolean";
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "a number";
-    default: return "null";
+    case Json::value_t::number_float:
+      return "a number";
+    default:
+      return "null";
   }
 }
 
@@ -78,8 +84,7 @@ std::optional<std::string> scalar_text(const Json& j) {
 }
 
 // Reads string fields. `secret` fields never have their value quoted in an error.
-Result<std::optional<std::string>> get_string(const Json& object, std::string_view key,
-                                              std::string_view path) {
+Result<std::optional<std::string>> get_string(const Json& object, std::string_view key, std::string_view path) {
   const Json* j = find_ci(object, key);
   if (!j) return std::optional<std::string>{};
   if (auto text = scalar_text(*j)) return std::optional<std::string>{std::move(*text)};
@@ -102,8 +107,7 @@ Result<std::optional<bool>> get_bool(const Json& object, std::string_view key, s
   return Error::invalid_argument(join_path(path, key) + " must be true or false, not " + json_type_name(*j));
 }
 
-Result<std::optional<std::int64_t>> get_int(const Json& object, std::string_view key,
-                                            std::string_view path) {
+Result<std::optional<std::int64_t>> get_int(const Json& object, std::string_view key, std::string_view path) {
   const Json* j = find_ci(object, key);
   if (!j) return std::optional<std::int64_t>{};
   if (j->is_number_integer()) return std::optional<std::int64_t>{j->get<std::int64_t>()};
@@ -402,7 +406,10 @@ Status set_at(Json& node, const std::vector<std::string>& parts, std::size_t ind
   }
   auto it = node.end();
   for (auto i = node.begin(); i != node.end(); ++i) {
-    if (iequals(i.key(), key)) { it = i; break; }
+    if (iequals(i.key(), key)) {
+      it = i;
+      break;
+    }
   }
   Json& child = (it != node.end()) ? it.value() : node[key];
 
@@ -446,12 +453,18 @@ bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) con
 
 std::string_view operation_name(OperationType op) {
   switch (op) {
-    case OperationType::kUnknown: return "Unknown";
-    case OperationType::kInventory: return "Inventory";
-    case OperationType::kAdd: return "Add";
-    case OperationType::kRemove: return "Remove";
-    case OperationType::kCreate: return "Create";
-    case OperationType::kCreateAdd: return "CreateAdd";
+    case OperationType::kUnknown:
+      return "Unknown";
+    case OperationType::kInventory:
+      return "Inventory";
+    case OperationType::kAdd:
+      return "Add";
+    case OperationType::kRemove:
+      return "Remove";
+    case OperationType::kCreate:
+      return "Create";
+    case OperationType::kCreateAdd:
+      return "CreateAdd";
   }
   return "Unknown";
 }
@@ -479,7 +492,8 @@ Result<std::vector<SanEntry>> parse_legacy_san(std::string_view text) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t amp = text.find('&', start);
-    std::string_view part = trim(text.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start));
+    std::string_view part =
+        trim(text.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start));
     if (!part.empty()) {
       std::size_t eq = part.find('=');
       if (eq == std::string_view::npos || eq == 0) {

@@ -56,16 +56,16 @@ struct StoreProperty {
 // CertificateStoreDetails.Properties, keys matched case-insensitively. The names are the ones in
 // jobs/store_properties.hpp's table.
 struct StoreProperties {
-  std::optional<StoreProperty> winrm_protocol;   // "WinRM Protocol": http | https | ssh (raw text)
-  std::optional<StoreProperty> winrm_port;       // "WinRM Port": raw text, validated on resolution
-  bool spn_with_port = false;                    // "spnwithport": Kerberos SPN HTTP/host:port
-  std::optional<std::string> server_username;    // copy of the credentials; the top level wins
+  std::optional<StoreProperty> winrm_protocol;  // "WinRM Protocol": http | https | ssh (raw text)
+  std::optional<StoreProperty> winrm_port;      // "WinRM Port": raw text, validated on resolution
+  bool spn_with_port = false;                   // "spnwithport": Kerberos SPN HTTP/host:port
+  std::optional<std::string> server_username;   // copy of the credentials; the top level wins
   std::optional<Secret> server_password;
-  bool server_use_ssl = true;                    // "ServerUseSsl": parsed, not used (protocol decides)
-  bool restart_service = false;                  // "RestartService" (WinSql); see DIFFERENCES.md
+  bool server_use_ssl = true;                         // "ServerUseSsl": parsed, not used (protocol decides)
+  bool restart_service = false;                       // "RestartService" (WinSql); see DIFFERENCES.md
   std::optional<StoreProperty> winrm_authentication;  // ours: basic|ntlm|kerberos|negotiate|certificate
-  bool winrm_allow_unencrypted = false;          // ours: "WinRM AllowUnencrypted", Basic over http
-  bool delete_private_key_on_remove = false;     // ours: "DeletePrivateKeyOnRemove", WinCert/WinSql Remove
+  bool winrm_allow_unencrypted = false;               // ours: "WinRM AllowUnencrypted", Basic over http
+  bool delete_private_key_on_remove = false;          // ours: "DeletePrivateKeyOnRemove", WinCert/WinSql Remove
   // Every other property, verbatim (scalars as text), for handlers and diagnostics.
   std::map<std::string, std::string, CaseInsensitiveLess> other;
 };
@@ -122,10 +122,10 @@ Result<std::vector<SanEntry>> parse_legacy_san(std::string_view text);
 
 // Reenrollment (on-device key generation) inputs.
 struct ReenrollmentRequest {
-  std::string subject;                    // JobProperties.subjectText
-  std::optional<std::string> key_type;    // JobProperties.keyType ("RSA", "ECC", ...)
-  std::optional<std::string> key_size;    // JobProperties.keySize ("2048", "P-256", "256")
-  std::vector<SanEntry> sans;             // SANs map, else the legacy SAN entry parameter
+  std::string subject;                  // JobProperties.subjectText
+  std::optional<std::string> key_type;  // JobProperties.keyType ("RSA", "ECC", ...)
+  std::optional<std::string> key_size;  // JobProperties.keySize ("2048", "P-256", "256")
+  std::vector<SanEntry> sans;           // SANs map, else the legacy SAN entry parameter
 };
 
 struct JobConfig {

@@ -4,10 +4,14 @@ namespace wincert::jobs {
 
 std::string_view job_status_name(JobStatus status) {
   switch (status) {
-    case JobStatus::kSuccess: return "Success";
-    case JobStatus::kWarning: return "Warning";
-    case JobStatus::kFailure: return "Failure";
-    case JobStatus::kUnknown: return "Unknown";
+    case JobStatus::kSuccess:
+      return "Success";
+    case JobStatus::kWarning:
+      return "Warning";
+    case JobStatus::kFailure:
+      return "Failure";
+    case JobStatus::kUnknown:
+      return "Unknown";
   }
   return "Unknown";
 }

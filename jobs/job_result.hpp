@@ -84,9 +84,9 @@ nlohmann::ordered_json to_json(const std::vector<InventoryItem>& items);
 
 // Where a job ran, for messages a person can act on.
 struct JobLabel {
-  std::string job_kind;   // "Inventory", "Management Add", "Reenrollment"
-  std::string store_path; // "My"
-  std::string host;       // "web01"
+  std::string job_kind;    // "Inventory", "Management Add", "Reenrollment"
+  std::string store_path;  // "My"
+  std::string host;        // "web01"
   std::string job_id;
 };
 // "Management Add failed on store 'My' at host 'web01' (job 5f5a...): <detail>"

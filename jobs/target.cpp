@@ -39,11 +39,16 @@ std::optional<AuthScheme> parse_auth_scheme(std::string_view name) {
 
 std::string_view auth_scheme_name(AuthScheme scheme) {
   switch (scheme) {
-    case AuthScheme::kBasic: return "basic";
-    case AuthScheme::kNtlm: return "ntlm";
-    case AuthScheme::kKerberos: return "kerberos";
-    case AuthScheme::kNegotiate: return "negotiate";
-    case AuthScheme::kCertificate: return "certificate";
+    case AuthScheme::kBasic:
+      return "basic";
+    case AuthScheme::kNtlm:
+      return "ntlm";
+    case AuthScheme::kKerberos:
+      return "kerberos";
+    case AuthScheme::kNegotiate:
+      return "negotiate";
+    case AuthScheme::kCertificate:
+      return "certificate";
   }
   return "negotiate";
 }
@@ -91,8 +96,8 @@ Result<ClientMachine> parse_client_machine(std::string_view client_machine) {
       out.port = parse_port(rest.substr(1));
       if (!out.port) return invalid("has a port that is not a number from 1 to 65535");
     }
-  } else if (std::size_t colon = machine.find(':'); colon != std::string_view::npos &&
-                                                    machine.find(':', colon + 1) == std::string_view::npos) {
+  } else if (std::size_t colon = machine.find(':');
+             colon != std::string_view::npos && machine.find(':', colon + 1) == std::string_view::npos) {
     out.host = std::string(machine.substr(0, colon));
     out.port = parse_port(machine.substr(colon + 1));
     if (!out.port) return invalid("has a port that is not a number from 1 to 65535");

@@ -34,8 +34,8 @@ class AsyncLock {
   };
 
   boost::asio::awaitable<Guard> acquire() {
-    auto [ec] = co_await channel_.async_send(boost::system::error_code{},
-                                             boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec] =
+        co_await channel_.async_send(boost::system::error_code{}, boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return Guard(ec ? nullptr : this);
   }
 

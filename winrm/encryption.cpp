@@ -102,13 +102,12 @@ Result<EncryptedBody> build_encrypted_body(std::string_view plain, MessageSealer
   out.body += sealed->header;
   out.body += sealed->payload;
   out.body += "--" + std::string(kEncryptedBoundary) + "--\r\n";
-  out.content_type = "multipart/encrypted;protocol=\"" + protocol + "\";boundary=\"" +
-                     std::string(kEncryptedBoundary) + "\"";
+  out.content_type =
+      "multipart/encrypted;protocol=\"" + protocol + "\";boundary=\"" + std::string(kEncryptedBoundary) + "\"";
   return out;
 }
 
-Result<std::string> parse_encrypted_body(std::string_view body, std::string_view content_type,
-                                         MessageSealer& sealer) {
+Result<std::string> parse_encrypted_body(std::string_view body, std::string_view content_type, MessageSealer& sealer) {
   if (!is_encrypted_content_type(content_type))
     return body_error("Content-Type is '" + std::string(trim(content_type).substr(0, 100)) +
                       "', expected multipart/encrypted (is message encryption off on one side?)");
@@ -129,7 +128,8 @@ Result<std::string> parse_encrypted_body(std::string_view body, std::string_view
   while (true) {
     // Part 1: the encryption headers.
     const auto opening = match_delimiter(body, pos, boundary);
-    if (!opening) return body_error("expected a '--" + std::string(boundary) + "' delimiter at byte " + std::to_string(pos));
+    if (!opening)
+      return body_error("expected a '--" + std::string(boundary) + "' delimiter at byte " + std::to_string(pos));
     // "--boundary--" closes the body; so does a last "--boundary" with nothing after it (pypsrp accepts
     // bodies without the closing hyphens too).
     const bool closing_hyphens = body.substr(*opening, 2) == "--";
@@ -166,10 +166,9 @@ Result<std::string> parse_encrypted_body(std::string_view body, std::string_view
     const std::size_t binary_start = skip_crlf(body, type_end);
     if (binary_start + 4 > body.size()) return body_error(part + " is truncated before the header length");
     const auto* len_bytes = reinterpret_cast<const unsigned char*>(body.data() + binary_start);
-    const std::uint32_t header_length = static_cast<std::uint32_t>(len_bytes[0]) |
-                                        (static_cast<std::uint32_t>(len_bytes[1]) << 8) |
-                                        (static_cast<std::uint32_t>(len_bytes[2]) << 16) |
-                                        (static_cast<std::uint32_t>(len_bytes[3]) << 24);
+    const std::uint32_t header_length =
+        static_cast<std::uint32_t>(len_bytes[0]) | (static_cast<std::uint32_t>(len_bytes[1]) << 8) |
+        (static_cast<std::uint32_t>(len_bytes[2]) << 16) | (static_cast<std::uint32_t>(len_bytes[3]) << 24);
     const std::size_t header_start = binary_start + 4;
     if (header_length > kMaxSealHeaderBytes || header_length > body.size() - header_start)
       return body_error(part + " declares a " + std::to_string(header_length) +

@@ -62,8 +62,7 @@ Result<EncryptedBody> build_encrypted_body(std::string_view plain, MessageSealer
 // Tolerates "-- Encrypted Boundary" (Exchange) and a last delimiter without the closing "--"; the
 // boundary comes from the Content-Type. Every inconsistency (wrong protocol, truncated part, header
 // length beyond the part, decrypted length != Length=) is an Error::invalid.
-Result<std::string> parse_encrypted_body(std::string_view body, std::string_view content_type,
-                                         MessageSealer& sealer);
+Result<std::string> parse_encrypted_body(std::string_view body, std::string_view content_type, MessageSealer& sealer);
 
 // True when a Content-Type header value announces a multipart/encrypted body.
 bool is_encrypted_content_type(std::string_view content_type);

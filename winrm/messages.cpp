@@ -113,7 +113,6 @@ class EnvelopeWriter {
   }
 
  private:
-
   static void must_understand(pugi::xml_node node, bool value) {
     node.append_attribute("s:mustUnderstand").set_value(value ? "true" : "false");
   }
@@ -330,7 +329,8 @@ Envelope build_send(const RequestContext& ctx, const std::vector<Selector>& shel
 }
 
 Envelope build_receive(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id) {
-  EnvelopeWriter w(ctx, action::kReceive, ctx.resource_uri, shell, {{"WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE", false}});
+  EnvelopeWriter w(ctx, action::kReceive, ctx.resource_uri, shell,
+                   {{"WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE", false}});
   auto receive = w.body().append_child("rsp:Receive");
   EnvelopeWriter::text(receive, "rsp:DesiredStream", "stdout stderr")
       .append_attribute("CommandId")

@@ -28,9 +28,9 @@ struct Option {
 
 // What every request header carries (MS-WSMV; reference winrm.md §1.4).
 struct RequestContext {
-  std::string to;                   // endpoint URL, e.g. http://host:5985/wsman
+  std::string to;  // endpoint URL, e.g. http://host:5985/wsman
   std::string resource_uri = std::string(ns::kResourceCmd);
-  std::string session_id;           // "uuid:..." one per client session; omitted when empty
+  std::string session_id;                  // "uuid:..." one per client session; omitted when empty
   std::size_t max_envelope_size = 153600;  // largest response envelope we accept
   std::chrono::milliseconds operation_timeout{20000};
   std::string locale = "en-US";
@@ -67,13 +67,13 @@ std::size_t send_chunk_capacity(std::size_t max_envelope_bytes);
 
 // A SOAP fault (reference winrm.md §1.11), typed.
 struct WsmanFault {
-  std::string code;        // s:Code/s:Value, e.g. "s:Receiver"
-  std::string subcode;     // s:Subcode/s:Value, e.g. "w:TimedOut"
-  std::string reason;      // s:Reason/s:Text
+  std::string code;              // s:Code/s:Value, e.g. "s:Receiver"
+  std::string subcode;           // s:Subcode/s:Value, e.g. "w:TimedOut"
+  std::string reason;            // s:Reason/s:Text
   unsigned long wsman_code = 0;  // WSManFault@Code (decimal HRESULT as unsigned), 0 when absent
-  std::string machine;     // WSManFault@Machine
-  std::string message;     // WSManFault/Message text (ProviderFault text included)
-  std::string provider;    // ProviderFault@provider
+  std::string machine;           // WSManFault@Machine
+  std::string message;           // WSManFault/Message text (ProviderFault text included)
+  std::string provider;          // ProviderFault@provider
   std::string provider_path;
   unsigned long wmi_error_code = 0;  // MSFT_WmiError/error_Code
 
@@ -121,9 +121,9 @@ struct ReceiveResult {
   std::string stderr_data;
   bool stdout_end = false;
   bool stderr_end = false;
-  std::string state;               // full CommandState URI, empty when absent
-  bool done = false;               // state is .../Done
-  std::optional<int> exit_code;    // only with Done; OMI may omit it
+  std::string state;             // full CommandState URI, empty when absent
+  bool done = false;             // state is .../Done
+  std::optional<int> exit_code;  // only with Done; OMI may omit it
 };
 struct ServerConfig {
   std::size_t max_envelope_size_kb = 0;

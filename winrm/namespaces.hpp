@@ -31,30 +31,39 @@ inline constexpr std::string_view kDeleteResponse = "http://schemas.xmlsoap.org/
 inline constexpr std::string_view kGet = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get";
 inline constexpr std::string_view kGetResponse = "http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse";
 inline constexpr std::string_view kCommand = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command";
-inline constexpr std::string_view kCommandResponse = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandResponse";
+inline constexpr std::string_view kCommandResponse =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandResponse";
 inline constexpr std::string_view kSend = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send";
-inline constexpr std::string_view kSendResponse = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SendResponse";
+inline constexpr std::string_view kSendResponse =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SendResponse";
 inline constexpr std::string_view kReceive = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive";
-inline constexpr std::string_view kReceiveResponse = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse";
+inline constexpr std::string_view kReceiveResponse =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse";
 inline constexpr std::string_view kSignal = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal";
-inline constexpr std::string_view kSignalResponse = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SignalResponse";
+inline constexpr std::string_view kSignalResponse =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SignalResponse";
 inline constexpr std::string_view kFault = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault";
 
-inline constexpr std::string_view kSignalTerminate = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate";
-inline constexpr std::string_view kSignalCtrlC = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_c";
+inline constexpr std::string_view kSignalTerminate =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate";
+inline constexpr std::string_view kSignalCtrlC =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_c";
 
-inline constexpr std::string_view kStateDone = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done";
-inline constexpr std::string_view kStateRunning = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running";
-inline constexpr std::string_view kStatePending = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Pending";
+inline constexpr std::string_view kStateDone =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done";
+inline constexpr std::string_view kStateRunning =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running";
+inline constexpr std::string_view kStatePending =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Pending";
 
 }  // namespace wincert::winrm::action
 
 namespace wincert::winrm::fault_code {
-inline constexpr unsigned long kOperationTimeout = 2150858793UL;  // 0x80338029 w:TimedOut: poll again
-inline constexpr unsigned long kShellNotFound = 2150858843UL;     // 0x8033805B w:InvalidSelectors
-inline constexpr unsigned long kSchemaValidation = 2150858817UL;  // 0x80338041
-inline constexpr unsigned long kMaxShellsPerUser = 2150859173UL;  // 0x803381A5
-inline constexpr unsigned long kQuotaCommands = 2150859174UL;     // 0x803381A6
+inline constexpr unsigned long kOperationTimeout = 2150858793UL;    // 0x80338029 w:TimedOut: poll again
+inline constexpr unsigned long kShellNotFound = 2150858843UL;       // 0x8033805B w:InvalidSelectors
+inline constexpr unsigned long kSchemaValidation = 2150858817UL;    // 0x80338041
+inline constexpr unsigned long kMaxShellsPerUser = 2150859173UL;    // 0x803381A5
+inline constexpr unsigned long kQuotaCommands = 2150859174UL;       // 0x803381A6
 inline constexpr unsigned long kCommandLineTooLong = 2147942606UL;  // 0x800700CE
 inline constexpr unsigned long kOperationAborted = 995UL;
 inline constexpr unsigned long kAccessDenied = 5UL;  // ERROR_ACCESS_DENIED, w:AccessDenied

@@ -4,8 +4,7 @@
 
 namespace wincert::winrm {
 
-boost::asio::awaitable<Result<PsResult>> run_ps(WinrsSession& session, const PsPayload& payload,
-                                                PsRunOptions options) {
+boost::asio::awaitable<Result<PsResult>> run_ps(WinrsSession& session, const PsPayload& payload, PsRunOptions options) {
   PsInvocation invocation = build_ps_invocation(payload);
   CommandSpec spec;
   spec.command = std::move(invocation.executable);

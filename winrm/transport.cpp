@@ -36,7 +36,6 @@ std::string excerpt(std::string_view body) {
   return text == "(empty body)" ? text : "'" + text + "'";
 }
 
-
 struct HttpExchange {
   unsigned status = 0;
   std::string reason;
@@ -72,7 +71,10 @@ struct WsmanTransport::Impl {
   std::atomic<std::uint64_t> bytes_received{0};
 
   Impl(net::any_io_executor ex, Endpoint ep, std::unique_ptr<HttpAuth> a, TransportOptions opts)
-      : executor(std::move(ex)), endpoint(std::move(ep)), auth(std::move(a)), options(std::move(opts)),
+      : executor(std::move(ex)),
+        endpoint(std::move(ep)),
+        auth(std::move(a)),
+        options(std::move(opts)),
         lock(executor) {}
 
   std::shared_ptr<spdlog::logger> log() const { return logger("winrm"); }
@@ -178,8 +180,8 @@ struct WsmanTransport::Impl {
     req.prepare_payload();
 
     ++http_requests;
-    const wincert::http::ExchangeLimits limits{options.write_timeout, options.read_timeout,
-                                               options.max_response_body, options.max_response_header};
+    const wincert::http::ExchangeLimits limits{options.write_timeout, options.read_timeout, options.max_response_body,
+                                               options.max_response_header};
     auto outcome = co_await conn->exchange(req, limits, what);
     if (!outcome.response.ok()) {
       disconnect();

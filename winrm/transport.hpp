@@ -64,8 +64,7 @@ class WsmanTransport {
  public:
   // Fails on a bad TLS setup (unreadable --ca-file). auth may be null (no Authorization header).
   static Result<std::unique_ptr<WsmanTransport>> create(net::any_io_executor executor, Endpoint endpoint,
-                                                        std::unique_ptr<HttpAuth> auth,
-                                                        TransportOptions options = {});
+                                                        std::unique_ptr<HttpAuth> auth, TransportOptions options = {});
   ~WsmanTransport();
   WsmanTransport(const WsmanTransport&) = delete;
   WsmanTransport& operator=(const WsmanTransport&) = delete;

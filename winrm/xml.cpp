@@ -37,8 +37,8 @@ std::string_view local_name(const pugi::xml_attribute& attr) {
 std::string_view namespace_uri(const pugi::xml_node& node) {
   std::string_view name = node.name();
   auto colon = name.find(':');
-  std::string attr_name = colon == std::string_view::npos ? std::string("xmlns")
-                                                         : "xmlns:" + std::string(name.substr(0, colon));
+  std::string attr_name =
+      colon == std::string_view::npos ? std::string("xmlns") : "xmlns:" + std::string(name.substr(0, colon));
   for (auto n = node; n && n.type() == pugi::node_element; n = n.parent()) {
     if (auto a = n.attribute(attr_name.c_str())) return a.value();
   }
@@ -83,8 +83,10 @@ std::string text(const pugi::xml_node& node) { return std::string(trim(node.text
 namespace {
 void collect(const pugi::xml_node& node, std::string& out) {
   for (auto c = node.first_child(); c; c = c.next_sibling()) {
-    if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) out += c.value();
-    else if (c.type() == pugi::node_element) collect(c, out);
+    if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata)
+      out += c.value();
+    else if (c.type() == pugi::node_element)
+      collect(c, out);
   }
 }
 }  // namespace
@@ -100,12 +102,23 @@ std::string escape(std::string_view in) {
   out.reserve(in.size() + 16);
   for (char c : in) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;

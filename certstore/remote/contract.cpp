@@ -14,9 +14,9 @@ std::string_view nested(std::string_view parent, std::string_view child) {
 }
 
 std::vector<OpFields> build_table() {
-  const std::vector<std::string_view> binding_fields = {out::kSiteName,           out::kProtocol,
-                                                        out::kBindingInformation, out::kCertificateHash,
-                                                        out::kCertificateStoreName, out::kSslFlags};
+  const std::vector<std::string_view> binding_fields = {
+      out::kSiteName, out::kProtocol, out::kBindingInformation, out::kCertificateHash, out::kCertificateStoreName,
+      out::kSslFlags};
   auto with = [](std::vector<std::string_view> base, const std::vector<std::string_view>& more) {
     base.insert(base.end(), more.begin(), more.end());
     return base;

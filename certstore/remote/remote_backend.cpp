@@ -253,7 +253,8 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
           get_string(*error_doc, out::kErrorCategory).ok() ? *get_string(*error_doc, out::kErrorCategory) : "";
     }
     if (message.empty()) message = output.error_text;
-    if (message.empty()) message = "the script exited with code " + std::to_string(output.exit_code) + " and no message";
+    if (message.empty())
+      message = "the script exited with code " + std::to_string(output.exit_code) + " and no message";
     std::string text = where(op_name, store, host_name) + scrub_secret(one_line(message), scrub);
     // The code comes from the category alone (one table, certstore/remote/contract.cpp), never from the text;
     // the category is peer text, so the message and the detail get it bounded and on one line.
@@ -423,9 +424,12 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
   }
   auto status = get_string(doc, out::kStatus, true);
   if (!status) co_return status.error().context(context);
-  if (*status == add_status::kAdded) result.outcome = AddOutcome::kAdded;
-  else if (*status == add_status::kReplaced) result.outcome = AddOutcome::kReplaced;
-  else if (*status == add_status::kAlreadyPresent) result.outcome = AddOutcome::kAlreadyPresent;
+  if (*status == add_status::kAdded)
+    result.outcome = AddOutcome::kAdded;
+  else if (*status == add_status::kReplaced)
+    result.outcome = AddOutcome::kReplaced;
+  else if (*status == add_status::kAlreadyPresent)
+    result.outcome = AddOutcome::kAlreadyPresent;
   else
     co_return Error::invalid_argument(context + "unknown status '" + one_line(*status, 40) + "'");
   if (result.outcome == AddOutcome::kReplaced && !request.overwrite) {
@@ -585,7 +589,8 @@ Task<IisBindResult> RemoteIisBindings::bind(IisBindingRequest binding, std::stri
     co_return Error::invalid_argument("cannot bind '" + one_line(thumbprint_in, 80) + "': not a thumbprint");
   WINCERT_CO_ASSIGN_OR_RETURN(auto info, co_await caller_->host_info());
   if (auto flags_ok = validate_ssl_flags(binding.ssl_flags, info.os_build); !flags_ok) {
-    co_return flags_ok.error().context("IIS binding on site '" + binding.site + "' on host '" + caller_->host() + "': ");
+    co_return flags_ok.error().context("IIS binding on site '" + binding.site + "' on host '" + caller_->host() +
+                                       "': ");
   }
   WINCERT_CO_ASSIGN_OR_RETURN(auto binding_information, binding_information_for(binding));
   json args = {{arg::kSiteName, binding.site},

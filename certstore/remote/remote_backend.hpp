@@ -17,8 +17,8 @@ namespace wincert::certstore::remote {
 struct HostInfo {
   std::string hostname;
   int os_build = 0;
-  std::string os_version;   // "10.0.20348"
-  std::string ps_version;   // "5.1.20348.2849"
+  std::string os_version;  // "10.0.20348"
+  std::string ps_version;  // "5.1.20348.2849"
 };
 
 // Runs one op and turns every failure into an Error naming the op, the store (when given) and the host.

@@ -140,8 +140,8 @@ awaitable<JobResult> iisu_add(JobContext& ctx) {
   auto added = co_await ctx.session.certs->add(std::move(request));
   if (!added.ok()) co_return fail(ctx, added.error());
 
-  const std::string where = binding->site_name + " " +
-                            binding_information(binding->ip_address, binding->port, binding->host_name);
+  const std::string where =
+      binding->site_name + " " + binding_information(binding->ip_address, binding->port, binding->host_name);
   std::string detail = "certificate " + added->thumbprint + " bound to " + where;
   if (added->replaced && !iequals(added->replaced->thumbprint, added->thumbprint)) {
     if (added->replaced->removed) {
@@ -167,7 +167,8 @@ awaitable<JobResult> iisu_remove(JobContext& ctx) {
   binding.ip = alias->ip_address;
   binding.port = alias->port;
   binding.host = alias->host_name;
-  const std::string where = alias->site_name + " " + binding_information(alias->ip_address, alias->port, alias->host_name);
+  const std::string where =
+      alias->site_name + " " + binding_information(alias->ip_address, alias->port, alias->host_name);
   ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto unbound = co_await ctx.session.iis->unbind(binding);
   if (!unbound.ok()) co_return fail(ctx, unbound.error().context("removing binding " + where + ": "));
@@ -224,8 +225,8 @@ class IisuReenrollment final : public JobHandler {
     auto outcome = co_await reenroll(ctx);
     if (auto* result = std::get_if<JobResult>(&outcome)) co_return std::move(*result);
     const auto done = std::get<Reenrolled>(outcome);
-    const std::string where = binding->site_name + " " +
-                              binding_information(binding->ip_address, binding->port, binding->host_name);
+    const std::string where =
+        binding->site_name + " " + binding_information(binding->ip_address, binding->port, binding->host_name);
     auto bound = co_await ctx.session.iis->bind(to_request(binding.value()), done.thumbprint, done.store);
     if (!bound.ok()) {
       co_return fail(ctx, bound.error().context("the new certificate " + done.thumbprint +

@@ -67,8 +67,8 @@ awaitable<JobResult> wincert_add(JobContext& ctx) {
   auto added = co_await ctx.session.certs->add(std::move(request));
   if (!added.ok()) co_return fail(ctx, added.error());
   if (added->outcome == certstore::AddOutcome::kAlreadyPresent) {
-    co_return succeed(ctx, "certificate " + added->thumbprint +
-                               " is already in the store; left as it is (Overwrite is off)");
+    co_return succeed(
+        ctx, "certificate " + added->thumbprint + " is already in the store; left as it is (Overwrite is off)");
   }
   co_return succeed(ctx, std::string(added->outcome == certstore::AddOutcome::kReplaced ? "replaced" : "added") +
                              " certificate " + added->thumbprint);
@@ -121,7 +121,8 @@ class WinCertReenrollment final : public JobHandler {
     auto outcome = co_await reenroll(ctx);
     if (auto* result = std::get_if<JobResult>(&outcome)) co_return std::move(*result);
     const auto& done = std::get<Reenrolled>(outcome);
-    co_return succeed(ctx, "installed the new certificate " + done.thumbprint + " with its key generated on the device");
+    co_return succeed(ctx,
+                      "installed the new certificate " + done.thumbprint + " with its key generated on the device");
   }
 };
 

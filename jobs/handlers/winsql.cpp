@@ -47,7 +47,10 @@ class WinSqlInventory final : public JobHandler {
       for (const auto& thumbprint : order) {
         const certstore::InventoryEntry* entry = nullptr;
         for (const auto& e : inventory->entries) {
-          if (iequals(e.thumbprint, thumbprint)) { entry = &e; break; }
+          if (iequals(e.thumbprint, thumbprint)) {
+            entry = &e;
+            break;
+          }
         }
         const std::string instance_list = join(by_thumbprint[thumbprint], ",");
         if (!entry) {
@@ -137,8 +140,8 @@ awaitable<JobResult> winsql_add(JobContext& ctx) {
                             join(sql_instances(ctx.config.entry), ", ") + " was bound to the renewed certificate " +
                             renewal + ", so none was re-bound");
   }
-  co_return co_await finish_with_restart(ctx, instances,
-                                         "certificate " + added->thumbprint + " bound to SQL Server " + join(instances, ", "));
+  co_return co_await finish_with_restart(
+      ctx, instances, "certificate " + added->thumbprint + " bound to SQL Server " + join(instances, ", "));
 }
 
 awaitable<JobResult> winsql_remove(JobContext& ctx) {

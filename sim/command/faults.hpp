@@ -18,8 +18,8 @@ namespace wincert::sim::command {
 class Faults {
  public:
   struct Decision {
-    bool drop = false;         // close the connection without answering
-    unsigned fail_status = 0;  // answer with this status instead of handling the request
+    bool drop = false;                        // close the connection without answering
+    unsigned fail_status = 0;                 // answer with this status instead of handling the request
     std::optional<std::string> replace_body;  // handle the request, then answer 200 with this body
   };
   // Consults (and counts down) the drop and fail knobs for one request to `path`.

@@ -13,8 +13,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "common/tls.hpp"
 #include "common/log.hpp"
+#include "common/tls.hpp"
 
 namespace wincert::sim::command {
 

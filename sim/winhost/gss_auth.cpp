@@ -85,9 +85,9 @@ class NtlmAcceptor final : public winrm::MessageSealer {
     if (binding) cb.application_data = {binding->size(), const_cast<char*>(binding->data())};
     gss_name_t source = GSS_C_NO_NAME;
     OM_uint32 flags = 0;
-    const OM_uint32 major = gss_accept_sec_context(&minor, &ctx_, cred_, &input,
-                                                   binding ? &cb : GSS_C_NO_CHANNEL_BINDINGS, &source, nullptr,
-                                                   &output, &flags, nullptr, nullptr);
+    const OM_uint32 major =
+        gss_accept_sec_context(&minor, &ctx_, cred_, &input, binding ? &cb : GSS_C_NO_CHANNEL_BINDINGS, &source,
+                               nullptr, &output, &flags, nullptr, nullptr);
     Leg leg;
     if (output.length > 0) leg.output.assign(static_cast<const char*>(output.value), output.length);
     gss_release_buffer(&minor, &output);
@@ -187,7 +187,7 @@ bool ntlm_has_channel_binding(std::string_view token) {
 
 struct Shared {
   WindowsAuthOptions options;
-  std::shared_ptr<AuthStats> stats;  // never null
+  std::shared_ptr<AuthStats> stats;            // never null
   std::optional<std::string> channel_binding;  // tls-server-end-point of our certificate
 };
 
@@ -313,8 +313,7 @@ class WindowsConnectionAuth final : public ConnectionAuth {
   std::optional<std::string> binding() const {
     if (!tls_ || shared_->options.cbt == CbtMode::kNone) return std::nullopt;
     if (shared_->channel_binding) return shared_->channel_binding;
-    if (!connection_end_point_.empty())
-      return std::string(winrm::kTlsServerEndPointPrefix) + connection_end_point_;
+    if (!connection_end_point_.empty()) return std::string(winrm::kTlsServerEndPointPrefix) + connection_end_point_;
     return std::nullopt;
   }
 
@@ -332,7 +331,8 @@ class WindowsConnectionAuth final : public ConnectionAuth {
     const Secret password(decoded->substr(colon + 1));
     OPENSSL_cleanse(decoded->data(), decoded->size());
     if (shared_->options.users) {
-      if (auto owner = shared_->options.users->verify(login, password.reveal())) return AuthDecision{true, *owner, 200, {}};
+      if (auto owner = shared_->options.users->verify(login, password.reveal()))
+        return AuthDecision{true, *owner, 200, {}};
     }
     return refused("Basic authentication failed for user '" + login + "'");
   }
@@ -430,9 +430,7 @@ class WindowsConnectionAuth final : public ConnectionAuth {
 class WindowsAuthenticator final : public Authenticator {
  public:
   explicit WindowsAuthenticator(std::shared_ptr<const Shared> shared) : shared_(std::move(shared)) {}
-  std::unique_ptr<ConnectionAuth> new_connection() override {
-    return std::make_unique<WindowsConnectionAuth>(shared_);
-  }
+  std::unique_ptr<ConnectionAuth> new_connection() override { return std::make_unique<WindowsConnectionAuth>(shared_); }
 
  private:
   std::shared_ptr<const Shared> shared_;
@@ -441,9 +439,12 @@ class WindowsAuthenticator final : public Authenticator {
 }  // namespace
 
 nlohmann::json AuthStats::to_json() const {
-  return {{"handshakes", handshakes.load()},          {"challenges", challenges.load()},
-          {"refusals", refusals.load()},              {"encrypted_requests", encrypted_requests.load()},
-          {"unencrypted_refused", unencrypted_refused.load()}, {"unseal_failures", unseal_failures.load()},
+  return {{"handshakes", handshakes.load()},
+          {"challenges", challenges.load()},
+          {"refusals", refusals.load()},
+          {"encrypted_requests", encrypted_requests.load()},
+          {"unencrypted_refused", unencrypted_refused.load()},
+          {"unseal_failures", unseal_failures.load()},
           {"certificate_logons", certificate_logons.load()}};
 }
 
@@ -462,11 +463,16 @@ Result<AuthSchemes> parse_auth_schemes(std::string_view list) {
     const std::string_view item = trim(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     if (item.empty()) continue;
-    if (iequals(item, "basic")) schemes.basic = true;
-    else if (iequals(item, "ntlm")) schemes.ntlm = true;
-    else if (iequals(item, "kerberos")) schemes.kerberos = true;
-    else if (iequals(item, "negotiate")) schemes.negotiate = true;
-    else if (iequals(item, "certificate")) schemes.certificate = true;
+    if (iequals(item, "basic"))
+      schemes.basic = true;
+    else if (iequals(item, "ntlm"))
+      schemes.ntlm = true;
+    else if (iequals(item, "kerberos"))
+      schemes.kerberos = true;
+    else if (iequals(item, "negotiate"))
+      schemes.negotiate = true;
+    else if (iequals(item, "certificate"))
+      schemes.certificate = true;
     else
       return Error::invalid_argument("--auth: unknown scheme '" + std::string(item) +
                                      "' (expected basic, ntlm, kerberos, negotiate, certificate)");
@@ -569,7 +575,8 @@ Result<std::unique_ptr<Authenticator>> make_windows_authenticator(WindowsAuthOpt
     auto acceptor = winrm::gss::GssAcceptor::create(probe);
     if (!acceptor) {
       if (options.schemes.kerberos) return acceptor.error();
-      logger("sim")->warn("Negotiate offered without Kerberos keys ({}); only NTLM will work", acceptor.error().message);
+      logger("sim")->warn("Negotiate offered without Kerberos keys ({}); only NTLM will work",
+                          acceptor.error().message);
     }
   }
   shared->stats = options.stats ? options.stats : std::make_shared<AuthStats>();

@@ -9,7 +9,7 @@
 namespace wincert::sim {
 
 struct RequestContext {
-  std::string user;         // authenticated owner
+  std::string user;  // authenticated owner
   std::string client_ip;
   std::string host_header;  // for Machine= in faults when the request has no usable wsa:To
   bool tls = false;

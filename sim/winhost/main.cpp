@@ -34,9 +34,12 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-unencrypted", allow_unencrypted, "accept Basic over plain HTTP (Windows refuses by default)");
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS");
   app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
-  app.add_option("--max-shells-per-user", max_shells, "MaxShellsPerUser quota")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--max-shells-per-user", max_shells, "MaxShellsPerUser quota")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--max-envelope-kb", max_envelope_kb, "MaxEnvelopeSizekb: larger requests get HTTP 413")
-      ->capture_default_str()->check(CLI::Range(1, 1024 * 1024));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024 * 1024));
   app.add_option("--latency-ms", latency_ms, "delay added before every response")->check(CLI::Range(0LL, 600000LL));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
@@ -48,12 +51,14 @@ int main(int argc, char** argv) {
                  "client certificate map, JSON {\"SHA-1 thumbprint or subject\": \"user\"}");
   app.add_option("--cbt", cbt_text, "channel binding hardening on HTTPS: none|relaxed|strict")->capture_default_str();
   app.add_option("--client-ca", client_ca, "PEM CA(s) client certificates must chain to");
-  app.add_option("--netbios-domain", netbios_domain, "NTLM: NetBIOS domain name in the CHALLENGE")->capture_default_str();
+  app.add_option("--netbios-domain", netbios_domain, "NTLM: NetBIOS domain name in the CHALLENGE")
+      ->capture_default_str();
   int host_count = 1;
   app.add_option("--hosts", host_count,
                  "serve this many independent hosts, one listener each (ports in --port-file, one per line); "
                  "host i>0 is a copy of the model named <hostname>-<i> that is not saved")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   CLI11_PARSE(app, argc, argv);
 
   init_logging(log_level, log_file);

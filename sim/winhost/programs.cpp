@@ -61,13 +61,14 @@ std::string basename_lower(std::string_view path) {
 
 bool is_absolute_windows_path(std::string_view p) {
   if (!p.empty() && p.front() == '"') p.remove_prefix(1);
-  return (p.size() >= 3 && std::isalpha(static_cast<unsigned char>(p[0])) && p[1] == ':' && (p[2] == '\\' || p[2] == '/')) ||
+  return (p.size() >= 3 && std::isalpha(static_cast<unsigned char>(p[0])) && p[1] == ':' &&
+          (p[2] == '\\' || p[2] == '/')) ||
          p.starts_with("\\\\");
 }
 
 const std::vector<std::string>& external_programs() {
-  static const std::vector<std::string> names = {"cmd", "powershell", "ping", "timeout", "more", "findstr",
-                                                 "hostname", "whoami"};
+  static const std::vector<std::string> names = {"cmd",  "powershell", "ping",     "timeout",
+                                                 "more", "findstr",    "hostname", "whoami"};
   return names;
 }
 
@@ -81,9 +82,15 @@ struct Run {
   int exit_code = 0;
   bool exit_requested = false;  // `exit` ends the enclosing cmd.exe
 
-  void out(std::string s) { if (!s.empty()) steps.push_back({Kind::kStdout, std::move(s), 0}); }
-  void err(std::string s) { if (!s.empty()) steps.push_back({Kind::kStderr, std::move(s), 0}); }
-  void sleep(long long ms) { if (ms > 0) steps.push_back({Kind::kSleep, {}, ms}); }
+  void out(std::string s) {
+    if (!s.empty()) steps.push_back({Kind::kStdout, std::move(s), 0});
+  }
+  void err(std::string s) {
+    if (!s.empty()) steps.push_back({Kind::kStderr, std::move(s), 0});
+  }
+  void sleep(long long ms) {
+    if (ms > 0) steps.push_back({Kind::kSleep, {}, ms});
+  }
   void append(Run&& other) {
     for (auto& s : other.steps) steps.push_back(std::move(s));
   }
@@ -102,8 +109,10 @@ std::pair<std::string, std::string> first_token(std::string_view line) {
   bool quoted = false;
   while (i < line.size()) {
     char c = line[i];
-    if (c == '"') quoted = !quoted;
-    else if (!quoted && (c == ' ' || c == '\t')) break;
+    if (c == '"')
+      quoted = !quoted;
+    else if (!quoted && (c == ' ' || c == '\t'))
+      break;
     ++i;
   }
   std::string rest = i < line.size() ? std::string(line.substr(i + 1)) : std::string();
@@ -121,8 +130,10 @@ std::string strip_quotes(std::string s) {
 std::string normalize_crlf(std::string_view in) {
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) out += "\r\n";
-    else out.push_back(in[i]);
+    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+      out += "\r\n";
+    else
+      out.push_back(in[i]);
   }
   if (!out.empty() && !out.ends_with("\r\n")) out += "\r\n";
   return out;
@@ -139,7 +150,10 @@ std::optional<Run> run_findstr(const std::string& args, const std::string* input
   auto argv = split_windows_args(args);
   std::string pattern;
   for (auto& a : argv)
-    if (!a.starts_with("/")) { pattern = a; break; }
+    if (!a.starts_with("/")) {
+      pattern = a;
+      break;
+    }
   if (pattern.empty()) {
     Run r;
     r.err("FINDSTR: Bad command line\r\n");
@@ -175,14 +189,23 @@ Run run_timeout(const std::string& args) {
   for (std::size_t i = 0; i < argv.size(); ++i) {
     std::string a = to_lower(argv[i]);
     if (a == "/t" && i + 1 < argv.size()) {
-      try { seconds = std::stoll(argv[++i]); } catch (...) { seconds = -2; }
+      try {
+        seconds = std::stoll(argv[++i]);
+      } catch (...) {
+        seconds = -2;
+      }
     } else if (a != "/nobreak" && seconds == -2) {
-      try { seconds = std::stoll(a); } catch (...) {}
+      try {
+        seconds = std::stoll(a);
+      } catch (...) {
+      }
     }
   }
   Run r;
   if (seconds < -1 || seconds > 99999) {
-    r.err("ERROR: Invalid syntax. Default option is not allowed more than '1' time(s).\r\nType \"TIMEOUT /?\" for usage.\r\n");
+    r.err(
+        "ERROR: Invalid syntax. Default option is not allowed more than '1' time(s).\r\nType \"TIMEOUT /?\" for "
+        "usage.\r\n");
     r.exit_code = 1;
     return r;
   }
@@ -199,7 +222,11 @@ Run run_ping(const std::string& args) {
   for (std::size_t i = 0; i < argv.size(); ++i) {
     std::string a = to_lower(argv[i]);
     if ((a == "-n" || a == "/n") && i + 1 < argv.size()) {
-      try { count = std::stoll(argv[++i]); } catch (...) { count = 4; }
+      try {
+        count = std::stoll(argv[++i]);
+      } catch (...) {
+        count = 4;
+      }
     } else if ((a == "-w" || a == "-l" || a == "-i" || a == "/w" || a == "/l") && i + 1 < argv.size()) {
       ++i;
     } else if (!a.starts_with("-") && !a.starts_with("/")) {
@@ -226,7 +253,7 @@ Run run_ping(const std::string& args) {
 
 std::string whoami_text(const ProcessContext& ctx) {
   std::string domain = ctx.user.find('\\') != std::string::npos ? ctx.user.substr(0, ctx.user.find('\\'))
-                                                                 : (ctx.model ? ctx.model->hostname() : "winhost01");
+                                                                : (ctx.model ? ctx.model->hostname() : "winhost01");
   return to_lower(domain + "\\" + user_name_only(ctx.user)) + "\r\n";
 }
 
@@ -250,8 +277,10 @@ std::optional<Run> run_external(const ProcessContext& ctx, const Environment& en
   if (name == "more") return run_more(input);
   if (name == "findstr") return run_findstr(args, input);
   Run r;
-  if (name == "hostname") r.out((ctx.model ? ctx.model->hostname() : "WINHOST01") + "\r\n");
-  else if (name == "whoami") r.out(whoami_text(ctx));
+  if (name == "hostname")
+    r.out((ctx.model ? ctx.model->hostname() : "WINHOST01") + "\r\n");
+  else if (name == "whoami")
+    r.out(whoami_text(ctx));
   return r;
 }
 
@@ -354,8 +383,10 @@ std::string strip_redirections(const std::string& text, Redirections& redir) {
       }
       target = Target::kNull;  // files and nul: the simulated host has no file system to write to
     }
-    if (fd == 1) redir.stdout_to = target;
-    else redir.stderr_to = target;
+    if (fd == 1)
+      redir.stdout_to = target;
+    else
+      redir.stderr_to = target;
     i = j - 1;
   }
   return out;
@@ -436,8 +467,10 @@ std::optional<Run> run_cmd_simple(const ProcessContext& ctx, Environment& env, s
       // set /a, set /p: not modelled
     } else if (auto eq = arg.find('='); eq != std::string::npos) {
       std::string key = arg.substr(0, eq), value = arg.substr(eq + 1);
-      if (value.empty()) env.erase(key);
-      else env[key] = value;
+      if (value.empty())
+        env.erase(key);
+      else
+        env[key] = value;
     } else {
       std::string out;
       for (auto& [k, v] : env)
@@ -525,8 +558,10 @@ std::optional<Run> run_cmd_line(const ProcessContext& ctx, Environment& env, con
         piped.clear();
         std::vector<OutputStep> kept;
         for (auto& s : stage->steps) {
-          if (s.kind == Kind::kStdout) piped += s.data;
-          else kept.push_back(std::move(s));
+          if (s.kind == Kind::kStdout)
+            piped += s.data;
+          else
+            kept.push_back(std::move(s));
         }
         stage->steps = std::move(kept);
         total.append(std::move(*stage));
@@ -634,8 +669,15 @@ std::vector<PsToken> ps_tokenize(std::string_view s) {
       t.quoted = true;
       ++i;
       while (i < s.size()) {
-        if (s[i] == '\'' && i + 1 < s.size() && s[i + 1] == '\'') { t.text.push_back('\''); i += 2; continue; }
-        if (s[i] == '\'') { ++i; break; }
+        if (s[i] == '\'' && i + 1 < s.size() && s[i + 1] == '\'') {
+          t.text.push_back('\'');
+          i += 2;
+          continue;
+        }
+        if (s[i] == '\'') {
+          ++i;
+          break;
+        }
         t.text.push_back(s[i++]);
       }
     } else if (s[i] == '"') {
@@ -648,8 +690,15 @@ std::vector<PsToken> ps_tokenize(std::string_view s) {
           i += 2;
           continue;
         }
-        if (s[i] == '"' && i + 1 < s.size() && s[i + 1] == '"') { t.text.push_back('"'); i += 2; continue; }
-        if (s[i] == '"') { ++i; break; }
+        if (s[i] == '"' && i + 1 < s.size() && s[i + 1] == '"') {
+          t.text.push_back('"');
+          i += 2;
+          continue;
+        }
+        if (s[i] == '"') {
+          ++i;
+          break;
+        }
         t.text.push_back(s[i++]);
       }
     } else {
@@ -688,8 +737,14 @@ std::vector<PsStatement> ps_statements(std::string_view script) {
     char c = script[i];
     ++col;
     if (in_block_comment) {
-      if (c == '#' && i + 1 < script.size() && script[i + 1] == '>') { in_block_comment = false; ++i; }
-      if (c == '\n') { ++line; col = 0; }
+      if (c == '#' && i + 1 < script.size() && script[i + 1] == '>') {
+        in_block_comment = false;
+        ++i;
+      }
+      if (c == '\n') {
+        ++line;
+        col = 0;
+      }
       continue;
     }
     if (c == '\n') {
@@ -708,10 +763,24 @@ std::vector<PsStatement> ps_statements(std::string_view script) {
       if (c == quote) quote = 0;
       continue;
     }
-    if (c == '\'' || c == '"') { quote = c; cur.text.push_back(c); continue; }
-    if (c == '<' && i + 1 < script.size() && script[i + 1] == '#') { in_block_comment = true; ++i; continue; }
-    if (c == '#') { in_comment = true; continue; }
-    if (c == ';') { flush(); continue; }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      cur.text.push_back(c);
+      continue;
+    }
+    if (c == '<' && i + 1 < script.size() && script[i + 1] == '#') {
+      in_block_comment = true;
+      ++i;
+      continue;
+    }
+    if (c == '#') {
+      in_comment = true;
+      continue;
+    }
+    if (c == ';') {
+      flush();
+      continue;
+    }
     cur.text.push_back(c);
   }
   flush();
@@ -741,7 +810,9 @@ class PsInterpreter {
       err(text);
     }
   }
-  void out(const std::string& s) { if (!s.empty()) steps_.push_back({Kind::kStdout, to_codepage(s, ctx_.codepage), 0}); }
+  void out(const std::string& s) {
+    if (!s.empty()) steps_.push_back({Kind::kStdout, to_codepage(s, ctx_.codepage), 0});
+  }
   void finish() {
     if (clixml_ && (!errors_.empty() || !warnings_.empty())) err(clixml_error_stream(errors_, warnings_));
     errors_.clear();
@@ -750,7 +821,9 @@ class PsInterpreter {
   std::vector<OutputStep> take_steps() { return std::move(steps_); }
 
  private:
-  void err(const std::string& s) { if (!s.empty()) steps_.push_back({Kind::kStderr, to_codepage(s, ctx_.codepage), 0}); }
+  void err(const std::string& s) {
+    if (!s.empty()) steps_.push_back({Kind::kStderr, to_codepage(s, ctx_.codepage), 0});
+  }
 
   static std::vector<std::string> values(const std::vector<PsToken>& toks, std::size_t from,
                                          const std::vector<std::string>& switches,
@@ -762,7 +835,10 @@ class PsInterpreter {
         std::string p = to_lower(t.text.substr(1));
         bool is_switch = std::any_of(switches.begin(), switches.end(), [&](auto& s) { return s.starts_with(p); });
         bool is_valued = std::any_of(valued.begin(), valued.end(), [&](auto& s) { return s.starts_with(p); });
-        if (is_switch) { if (flag_seen) *flag_seen = true; continue; }
+        if (is_switch) {
+          if (flag_seen) *flag_seen = true;
+          continue;
+        }
         if (is_valued) {
           // -Object/-Message/-InputObject carry the value itself; the others are styling we skip.
           if (i + 1 < toks.size()) {
@@ -798,8 +874,8 @@ class PsInterpreter {
       for (auto& v : values(toks, 1, {"noenumerate"}, {"inputobject"})) out(v + "\r\n");
     } else if (cmd == "write-host") {
       bool no_newline = false;
-      auto v = values(toks, 1, {"nonewline"}, {"object", "foregroundcolor", "backgroundcolor", "separator"},
-                      &no_newline);
+      auto v =
+          values(toks, 1, {"nonewline"}, {"object", "foregroundcolor", "backgroundcolor", "separator"}, &no_newline);
       out(join(v));
       if (!no_newline) out("\n");
     } else if (cmd == "write-information") {
@@ -811,8 +887,10 @@ class PsInterpreter {
                     "    + FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorException", " "});
     } else if (cmd == "write-warning") {
       auto msg = join(values(toks, 1, {}, {"message"}));
-      if (clixml_) warnings_.push_back(msg);
-      else out("WARNING: " + msg + "\r\n");
+      if (clixml_)
+        warnings_.push_back(msg);
+      else
+        out("WARNING: " + msg + "\r\n");
     } else if (cmd == "write-verbose" || cmd == "write-debug" || cmd == "write-progress") {
       // silent with the default preferences
     } else if (cmd == "start-sleep" || cmd == "sleep") {
@@ -820,16 +898,29 @@ class PsInterpreter {
       bool millis = false;
       for (std::size_t i = 1; i < toks.size(); ++i) {
         std::string a = to_lower(toks[i].text);
-        if (!toks[i].quoted && a.starts_with("-m")) { millis = true; continue; }
-        if (!toks[i].quoted && a.starts_with("-s")) { millis = false; continue; }
-        try { seconds = std::stod(a); } catch (...) {}
+        if (!toks[i].quoted && a.starts_with("-m")) {
+          millis = true;
+          continue;
+        }
+        if (!toks[i].quoted && a.starts_with("-s")) {
+          millis = false;
+          continue;
+        }
+        try {
+          seconds = std::stod(a);
+        } catch (...) {
+        }
       }
       long long ms = static_cast<long long>(std::llround(millis ? seconds : seconds * 1000));
       if (ms > 0) steps_.push_back({Kind::kSleep, {}, std::min(ms, 86400000LL)});
     } else if (cmd == "exit") {
       int code = 0;
       if (toks.size() > 1) {
-        try { code = std::stoi(toks[1].text); } catch (...) { code = 0; }
+        try {
+          code = std::stoi(toks[1].text);
+        } catch (...) {
+          code = 0;
+        }
       }
       exit_code_ = code;
       return false;
@@ -881,17 +972,27 @@ std::vector<std::string> split_windows_args(const std::string& line) {
     while (i < line.size() && (quoted || (line[i] != ' ' && line[i] != '\t'))) {
       if (line[i] == '\\') {
         std::size_t n = 0;
-        while (i < line.size() && line[i] == '\\') { ++n; ++i; }
+        while (i < line.size() && line[i] == '\\') {
+          ++n;
+          ++i;
+        }
         if (i < line.size() && line[i] == '"') {
           arg.append(n / 2, '\\');
-          if (n % 2) { arg.push_back('"'); ++i; }
+          if (n % 2) {
+            arg.push_back('"');
+            ++i;
+          }
         } else {
           arg.append(n, '\\');
         }
         continue;
       }
       if (line[i] == '"') {
-        if (quoted && i + 1 < line.size() && line[i + 1] == '"') { arg.push_back('"'); i += 2; continue; }
+        if (quoted && i + 1 < line.size() && line[i + 1] == '"') {
+          arg.push_back('"');
+          i += 2;
+          continue;
+        }
         quoted = !quoted;
         ++i;
         continue;
@@ -925,8 +1026,9 @@ Environment process_environment(const ProcessContext& ctx) {
                   {"LOCALAPPDATA", profile + "\\AppData\\Local"},
                   {"NUMBER_OF_PROCESSORS", "2"},
                   {"OS", "Windows_NT"},
-                  {"Path", "C:\\Windows\\system32;C:\\Windows;C:\\Windows\\System32\\Wbem;"
-                           "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\;C:\\Windows\\System32\\OpenSSH\\"},
+                  {"Path",
+                   "C:\\Windows\\system32;C:\\Windows;C:\\Windows\\System32\\Wbem;"
+                   "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\;C:\\Windows\\System32\\OpenSSH\\"},
                   {"PATHEXT", ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC"},
                   {"PROCESSOR_ARCHITECTURE", "AMD64"},
                   {"ProgramData", "C:\\ProgramData"},
@@ -991,7 +1093,10 @@ std::optional<ProgramResult> run_powershell(const ProcessContext& ctx, const std
   bool from_stdin = false;
   for (std::size_t i = 0; i < argv.size(); ++i) {
     const std::string& t = argv[i];
-    if (t == "-") { from_stdin = true; break; }
+    if (t == "-") {
+      from_stdin = true;
+      break;
+    }
     if (t.size() > 1 && (t[0] == '-' || t[0] == '/')) {
       std::string p = to_lower(t.substr(1));
       auto is = [&](std::string_view full, std::size_t min_len) { return p.size() >= min_len && full.starts_with(p); };
@@ -1010,15 +1115,19 @@ std::optional<ProgramResult> run_powershell(const ProcessContext& ctx, const std
       if (is("command", 1)) {
         std::string c;
         for (std::size_t k = i + 1; k < argv.size(); ++k) c += (k > i + 1 ? " " : "") + argv[k];
-        if (c == "-") from_stdin = true;
-        else command = c;
+        if (c == "-")
+          from_stdin = true;
+        else
+          command = c;
         break;
       }
       if (is("file", 1)) {
         std::string f = i + 1 < argv.size() ? argv[i + 1] : std::string();
         Run r;
-        r.err(to_codepage("The argument '" + f + "' to the -File parameter does not exist. Provide the path to an "
-                          "existing '.ps1' file as an argument to the -File parameter.\r\n", ctx.codepage));
+        r.err(to_codepage("The argument '" + f +
+                              "' to the -File parameter does not exist. Provide the path to an "
+                              "existing '.ps1' file as an argument to the -File parameter.\r\n",
+                          ctx.codepage));
         r.exit_code = -196608;
         return to_result(std::move(r));
       }
@@ -1033,8 +1142,9 @@ std::optional<ProgramResult> run_powershell(const ProcessContext& ctx, const std
     auto text = winrm::decode_command(*encoded);
     if (!text) {
       Run r;
-      r.err("Cannot process the command because the value specified with -EncodedCommand is not properly encoded. "
-            "The value must be Base64 encoded.\r\n");
+      r.err(
+          "Cannot process the command because the value specified with -EncodedCommand is not properly encoded. "
+          "The value must be Base64 encoded.\r\n");
       r.exit_code = -196608;
       return to_result(std::move(r));
     }
@@ -1073,9 +1183,12 @@ ProgramResult run_powershell_script(const ProcessContext& ctx, const std::string
   std::string op(trim(first_line.substr(kOpMarker.size())));
   auto args = nlohmann::json::parse(args_json.empty() ? std::string("{}") : args_json, nullptr, false);
   OperationOutcome outcome;
-  if (args.is_discarded()) outcome = OperationOutcome::failure("The argument object is not valid JSON.", "InvalidArgument");
-  else if (!ctx.model) outcome = OperationOutcome::failure("No Windows model is loaded on this host.", "NotImplemented");
-  else outcome = ctx.model->run_operation(op, args);
+  if (args.is_discarded())
+    outcome = OperationOutcome::failure("The argument object is not valid JSON.", "InvalidArgument");
+  else if (!ctx.model)
+    outcome = OperationOutcome::failure("No Windows model is loaded on this host.", "NotImplemented");
+  else
+    outcome = ctx.model->run_operation(op, args);
 
   PsInterpreter ps(ctx, encoded);
   constexpr auto kReplace = nlohmann::json::error_handler_t::replace;

@@ -17,7 +17,7 @@ class WindowsModel;
 struct OutputStep {
   enum class Kind { kStdout, kStderr, kSleep };
   Kind kind = Kind::kStdout;
-  std::string data;       // bytes for stdout/stderr
+  std::string data;        // bytes for stdout/stderr
   long long sleep_ms = 0;  // for kSleep
 };
 
@@ -65,8 +65,8 @@ std::optional<ProgramResult> run_command_line(const ProcessContext& ctx, const s
 std::optional<ProgramResult> run_powershell(const ProcessContext& ctx, const std::string& argument_line,
                                             const std::string* stdin_data);
 // A PowerShell script as the interpreter runs it. `encoded` selects CLIXML error output (-EncodedCommand).
-ProgramResult run_powershell_script(const ProcessContext& ctx, const std::string& script,
-                                    const std::string& args_json, bool encoded);
+ProgramResult run_powershell_script(const ProcessContext& ctx, const std::string& script, const std::string& args_json,
+                                    bool encoded);
 // CLIXML error stream text ("#< CLIXML\r\n<Objs ...>...</Objs>") for error lines, as PowerShell writes it.
 std::string clixml_error_stream(const std::vector<std::string>& error_lines,
                                 const std::vector<std::string>& warning_lines = {});

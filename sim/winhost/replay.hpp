@@ -16,8 +16,8 @@ namespace wincert::sim {
 class ReplayHandler final : public WsmanHandler {
  public:
   struct Exchange {
-    std::string action;    // of the recorded request
-    std::string response;  // recorded response envelope
+    std::string action;     // of the recorded request
+    std::string response;   // recorded response envelope
     unsigned status = 200;  // transport_error code, else 200
   };
 

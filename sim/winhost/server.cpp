@@ -48,8 +48,8 @@ Result<std::string> tls_server_end_point_hash(const std::string& pem_path) {
   if (!cert) return Error::invalid_argument("the TLS certificate " + pem_path + " is not a PEM certificate");
   int md_nid = NID_undef;
   if (X509_get_signature_info(cert.get(), &md_nid, nullptr, nullptr, nullptr) != 1) md_nid = NID_undef;
-  const EVP_MD* md = (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1) ? EVP_sha256()
-                                                                                       : EVP_get_digestbynid(md_nid);
+  const EVP_MD* md =
+      (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1) ? EVP_sha256() : EVP_get_digestbynid(md_nid);
   if (!md) md = EVP_sha256();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -106,26 +106,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       do_read();
     } else {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
-      stream_.async_handshake(net::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  logger("sim")->debug("TLS handshake with {} failed: {}", self->info_.client_ip,
-                                                       ec.message());
-                                  return;
-                                }
-                                if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
-                                  if (X509* cert = SSL_get1_peer_certificate(self->stream_.native_handle())) {
-                                    unsigned char* der = nullptr;
-                                    const int len = i2d_X509(cert, &der);
-                                    if (len > 0)
-                                      self->info_.client_certificate_der.assign(reinterpret_cast<const char*>(der),
-                                                                                static_cast<std::size_t>(len));
-                                    OPENSSL_free(der);
-                                    X509_free(cert);
-                                  }
-                                }
-                                self->do_read();
-                              });
+      stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) {
+          logger("sim")->debug("TLS handshake with {} failed: {}", self->info_.client_ip, ec.message());
+          return;
+        }
+        if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+          if (X509* cert = SSL_get1_peer_certificate(self->stream_.native_handle())) {
+            unsigned char* der = nullptr;
+            const int len = i2d_X509(cert, &der);
+            if (len > 0)
+              self->info_.client_certificate_der.assign(reinterpret_cast<const char*>(der),
+                                                        static_cast<std::size_t>(len));
+            OPENSSL_free(der);
+            X509_free(cert);
+          }
+        }
+        self->do_read();
+      });
     }
   }
 
@@ -173,14 +171,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ctx.client_ip = info_.client_ip;
     ctx.tls = info_.tls;
     if (auto host = req.find(http::field::host); host != req.end()) ctx.host_header = std::string(host->value());
-    server_.handler().handle(ctx, std::move(body.value()),
-                             [self = this->shared_from_this()](HttpReply reply) {
-                               // The handler may answer later (held Receive); always continue on our executor.
-                               net::post(self->stream_.get_executor(),
-                                         [self, reply = std::move(reply)]() mutable {
-                                           self->send(std::move(reply), std::exchange(self->auth_headers_, {}));
-                                         });
-                             });
+    server_.handler().handle(ctx, std::move(body.value()), [self = this->shared_from_this()](HttpReply reply) {
+      // The handler may answer later (held Receive); always continue on our executor.
+      net::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+        self->send(std::move(reply), std::exchange(self->auth_headers_, {}));
+      });
+    });
   }
 
   static bool iequals_path(const std::string& a, std::string_view b) {
@@ -264,9 +260,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 }  // namespace
 
-Server::Server(net::io_context& ioc, ServerOptions options, std::shared_ptr<Authenticator> auth,
-               WsmanHandler& handler, Stats& stats)
-    : ioc_(ioc), options_(std::move(options)), auth_(std::move(auth)), handler_(handler), stats_(stats),
+Server::Server(net::io_context& ioc, ServerOptions options, std::shared_ptr<Authenticator> auth, WsmanHandler& handler,
+               Stats& stats)
+    : ioc_(ioc),
+      options_(std::move(options)),
+      auth_(std::move(auth)),
+      handler_(handler),
+      stats_(stats),
       acceptor_(ioc) {}
 
 Server::~Server() { stop(); }

@@ -29,7 +29,7 @@ struct ServerOptions {
   // chain to that CA (PEM), without it any certificate is accepted here and only the map decides.
   bool request_client_certificate = false;
   std::string client_ca;
-  std::size_t max_envelope_bytes = 500 * 1024;  // MaxEnvelopeSizekb: larger requests get HTTP 413
+  std::size_t max_envelope_bytes = 500 * 1024;   // MaxEnvelopeSizekb: larger requests get HTTP 413
   long long latency_ms = 0;                      // added before every response
   std::string status_file;                       // counters JSON, rewritten after every request
   std::function<std::string()> status_text;      // what goes into status_file (default: this server's Stats)

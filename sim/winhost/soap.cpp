@@ -57,15 +57,23 @@ std::optional<long long> parse_duration_ms(std::string_view s) {
     s.remove_prefix(i + 1);
     any = true;
     if (!in_time) {
-      if (unit == 'D') total_seconds += value * 86400;
-      else if (unit == 'Y') total_seconds += value * 365 * 86400;
-      else if (unit == 'M') total_seconds += value * 30 * 86400;
-      else return std::nullopt;
+      if (unit == 'D')
+        total_seconds += value * 86400;
+      else if (unit == 'Y')
+        total_seconds += value * 365 * 86400;
+      else if (unit == 'M')
+        total_seconds += value * 30 * 86400;
+      else
+        return std::nullopt;
     } else {
-      if (unit == 'H') total_seconds += value * 3600;
-      else if (unit == 'M') total_seconds += value * 60;
-      else if (unit == 'S') total_seconds += value;
-      else return std::nullopt;
+      if (unit == 'H')
+        total_seconds += value * 3600;
+      else if (unit == 'M')
+        total_seconds += value * 60;
+      else if (unit == 'S')
+        total_seconds += value;
+      else
+        return std::nullopt;
     }
   }
   if (!any || total_seconds < 0 || total_seconds > 1e9) return std::nullopt;
@@ -117,11 +125,9 @@ Result<WsmanRequest> parse_request(std::string_view text) {
     req.max_envelope_size = n;
   }
   if (auto set = x::child(header, ns::kWsman, "SelectorSet"))
-    for (auto s : x::children(set, ns::kWsman, "Selector"))
-      req.selectors[x::attribute(s, "Name").value()] = x::text(s);
+    for (auto s : x::children(set, ns::kWsman, "Selector")) req.selectors[x::attribute(s, "Name").value()] = x::text(s);
   if (auto set = x::child(header, ns::kWsman, "OptionSet"))
-    for (auto o : x::children(set, ns::kWsman, "Option"))
-      req.options[x::attribute(o, "Name").value()] = x::text(o);
+    for (auto o : x::children(set, ns::kWsman, "Option")) req.options[x::attribute(o, "Name").value()] = x::text(o);
   if (req.action.empty()) return Error::invalid_argument("the header has no wsa:Action");
   if (req.message_id.empty()) return Error::invalid_argument("the header has no wsa:MessageID");
   return req;
@@ -190,8 +196,8 @@ HttpReply fault_reply(const Fault& fault, std::string_view relates_to, std::stri
 Fault timed_out_fault() {
   constexpr std::string_view kText =
       "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ";
-  return Fault{"s:Receiver", "w:TimedOut", std::string(kText), winrm::fault_code::kOperationTimeout,
-               std::string(kText), {}, false};
+  return Fault{"s:Receiver", "w:TimedOut", std::string(kText), winrm::fault_code::kOperationTimeout, std::string(kText),
+               {},           false};
 }
 
 Fault shell_not_found_fault(std::string_view shell_id) {
@@ -246,21 +252,33 @@ Fault action_not_supported_fault(std::string_view action) {
 }
 
 Fault max_shells_fault(int limit) {
-  std::string text = "The WS-Management service cannot process the request. This user is allowed a maximum number "
-                     "of " + std::to_string(limit) +
-                     " concurrent shells, which has been exceeded. Close existing shells or raise the quota for this "
-                     "user. ";
+  std::string text =
+      "The WS-Management service cannot process the request. This user is allowed a maximum number "
+      "of " +
+      std::to_string(limit) +
+      " concurrent shells, which has been exceeded. Close existing shells or raise the quota for this "
+      "user. ";
   return Fault{"s:Receiver", "w:QuotaLimit", text, winrm::fault_code::kMaxShellsPerUser, text, {}, false};
 }
 
 Fault file_not_found_fault() {
-  return Fault{"s:Receiver", "w:InternalError", "The system cannot find the file specified. ", 2147942402UL,
-               "The system cannot find the file specified. ", {}, true};
+  return Fault{"s:Receiver",
+               "w:InternalError",
+               "The system cannot find the file specified. ",
+               2147942402UL,
+               "The system cannot find the file specified. ",
+               {},
+               true};
 }
 
 Fault command_line_too_long_fault() {
-  return Fault{"s:Receiver", "w:InternalError", "The filename or extension is too long. ",
-               winrm::fault_code::kCommandLineTooLong, "The filename or extension is too long. ", {}, true};
+  return Fault{"s:Receiver",
+               "w:InternalError",
+               "The filename or extension is too long. ",
+               winrm::fault_code::kCommandLineTooLong,
+               "The filename or extension is too long. ",
+               {},
+               true};
 }
 
 }  // namespace wincert::sim

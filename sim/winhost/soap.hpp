@@ -18,7 +18,7 @@ namespace wincert::sim {
 // What the HTTP layer sends back for one request.
 struct HttpReply {
   unsigned status = 200;
-  std::string body;            // SOAP envelope (empty for 401/413)
+  std::string body;  // SOAP envelope (empty for 401/413)
   bool close_connection = false;
 };
 
@@ -27,10 +27,10 @@ struct WsmanRequest {
   std::unique_ptr<pugi::xml_document> doc;
   std::string action;
   std::string resource_uri;
-  std::string message_id;   // as sent, e.g. "uuid:..."
+  std::string message_id;  // as sent, e.g. "uuid:..."
   std::string to;
   std::optional<long long> operation_timeout_ms;
-  std::optional<long long> max_envelope_size;  // bytes the client accepts in a response
+  std::optional<long long> max_envelope_size;    // bytes the client accepts in a response
   std::map<std::string, std::string> selectors;  // Name -> trimmed value
   std::map<std::string, std::string> options;    // Name -> trimmed value
   pugi::xml_node body;
@@ -44,13 +44,13 @@ struct WsmanRequest {
 
 // A SOAP fault as Windows writes it (see fixtures). `http_status` is 500 for every WS-Man fault.
 struct Fault {
-  std::string code = "s:Receiver";      // s:Sender or s:Receiver
-  std::string subcode;                  // e.g. "w:TimedOut"
-  std::string reason;                   // s:Reason/s:Text
-  unsigned long wsman_code = 0;         // WSManFault@Code
-  std::string message;                  // f:Message text
-  std::string fault_detail;             // optional w:FaultDetail URI
-  bool provider_fault = false;          // wrap message in f:ProviderFault (Shell cmd plugin)
+  std::string code = "s:Receiver";  // s:Sender or s:Receiver
+  std::string subcode;              // e.g. "w:TimedOut"
+  std::string reason;               // s:Reason/s:Text
+  unsigned long wsman_code = 0;     // WSManFault@Code
+  std::string message;              // f:Message text
+  std::string fault_detail;         // optional w:FaultDetail URI
+  bool provider_fault = false;      // wrap message in f:ProviderFault (Shell cmd plugin)
 };
 
 // Parses a request envelope. Errors are SchemaValidationError material (message says what is missing).
@@ -75,7 +75,7 @@ Fault command_not_found_fault();
 Fault schema_validation_fault(std::string_view detail);
 Fault action_not_supported_fault(std::string_view action);
 Fault max_shells_fault(int limit);
-Fault file_not_found_fault();  // WINRS_SKIP_CMD_SHELL with a program that cannot be found
+Fault file_not_found_fault();         // WINRS_SKIP_CMD_SHELL with a program that cannot be found
 Fault command_line_too_long_fault();  // direct process creation beyond 32767 characters
 
 }  // namespace wincert::sim

@@ -33,11 +33,19 @@ struct Stats {
   }
 
   nlohmann::json to_json() const {
-    return {{"connections", connections}, {"connections_open", connections_open}, {"requests", requests},
-            {"requests_by_action", requests_by_action}, {"shells_created", shells_created},
-            {"shells_open", shells_open}, {"commands", commands}, {"faults", faults},
-            {"auth_failures", auth_failures}, {"timeouts", timeouts}, {"commands_running", commands_running},
-            {"max_commands_running", max_commands_running}, {"max_shells_open", max_shells_open},
+    return {{"connections", connections},
+            {"connections_open", connections_open},
+            {"requests", requests},
+            {"requests_by_action", requests_by_action},
+            {"shells_created", shells_created},
+            {"shells_open", shells_open},
+            {"commands", commands},
+            {"faults", faults},
+            {"auth_failures", auth_failures},
+            {"timeouts", timeouts},
+            {"commands_running", commands_running},
+            {"max_commands_running", max_commands_running},
+            {"max_shells_open", max_shells_open},
             {"max_connections_open", max_connections_open}};
   }
 };

@@ -10,10 +10,8 @@
 namespace wincert::sim {
 
 WindowsModel::WindowsModel() {
-  data_ = {{"hostname", "WINHOST01"},
-           {"os_build", 20348},
-           {"os_version", "10.0.20348"},
-           {"ps_version", "5.1.20348.2582"}};
+  data_ = {
+      {"hostname", "WINHOST01"}, {"os_build", 20348}, {"os_version", "10.0.20348"}, {"ps_version", "5.1.20348.2582"}};
   register_builtin_operations();
   model::install(*this);  // the default host's stores, IIS, SQL Server, providers and their operations
 }
@@ -63,8 +61,7 @@ std::string WindowsModel::ps_version() const { return data_.value("ps_version", 
 OperationOutcome WindowsModel::run_operation(const std::string& name, const nlohmann::json& args) {
   auto it = operations_.find(name);
   if (it == operations_.end())
-    return OperationOutcome::failure("The operation '" + name + "' is not implemented by this host.",
-                                     "NotImplemented");
+    return OperationOutcome::failure("The operation '" + name + "' is not implemented by this host.", "NotImplemented");
   OperationOutcome outcome;
   try {
     outcome = it->second(*this, args);

@@ -61,7 +61,8 @@ void WinrsService::shutdown() {
 
 void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCallback done) {
   auto parsed = parse_request(body);
-  std::string fallback_machine = ctx.host_header.empty() ? model_.hostname() : machine_from_to("http://" + ctx.host_header, model_.hostname());
+  std::string fallback_machine =
+      ctx.host_header.empty() ? model_.hostname() : machine_from_to("http://" + ctx.host_header, model_.hostname());
   if (!parsed) {
     stats_.requests_by_action["Invalid"]++;
     stats_.faults++;
@@ -78,13 +79,15 @@ void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCall
     done(fault_reply(f, req.message_id, machine));
   };
 
-  if (req.resource_uri == ns::kResourceConfig || istarts_with(req.resource_uri, std::string(ns::kResourceConfig) + "/")) {
+  if (req.resource_uri == ns::kResourceConfig ||
+      istarts_with(req.resource_uri, std::string(ns::kResourceConfig) + "/")) {
     if (req.action == act::kGet) return done(on_config_get(req));
     return fault(action_not_supported_fault(req.action));
   }
   if (req.resource_uri != ns::kResourceCmd) {
     return fault(schema_validation_fault("the ResourceURI '" + req.resource_uri +
-                                         "' is not served by this host (expected " + std::string(ns::kResourceCmd) + ")"));
+                                         "' is not served by this host (expected " + std::string(ns::kResourceCmd) +
+                                         ")"));
   }
   if (req.action == act::kCreate) {
     auto reply = on_create(req, ctx, machine);
@@ -113,16 +116,20 @@ void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCall
   shell.last_activity = std::chrono::steady_clock::now();
   if (req.action == act::kReceive) return on_receive(req, shell, machine, std::move(done));
   HttpReply reply;
-  if (req.action == act::kCommand) reply = on_command(req, shell, machine);
-  else if (req.action == act::kSend) reply = on_send(req, shell, machine);
-  else reply = on_signal(req, shell, machine);
+  if (req.action == act::kCommand)
+    reply = on_command(req, shell, machine);
+  else if (req.action == act::kSend)
+    reply = on_send(req, shell, machine);
+  else
+    reply = on_signal(req, shell, machine);
   if (reply.status != 200) stats_.faults++;
   done(std::move(reply));
 }
 
 HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext& ctx, const std::string& machine) {
   auto shell_node = x::child(req.body, ns::kShell, "Shell");
-  if (!shell_node) return fault_reply(schema_validation_fault("rsp:Shell is missing from the Create body"), req.message_id, machine);
+  if (!shell_node)
+    return fault_reply(schema_validation_fault("rsp:Shell is missing from the Create body"), req.message_id, machine);
   int& owned = shells_per_owner_[to_lower(ctx.user)];
   if (owned >= options_.max_shells_per_user) {
     logger("sim")->info("user {} exceeded MaxShellsPerUser ({})", ctx.user, options_.max_shells_per_user);
@@ -132,7 +139,8 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
   std::string requested_id = x::attribute(shell_node, "ShellId").value();
   shell.id = requested_id.empty() ? random_uuid() : to_upper(trim(requested_id));
   if (shells_.count(shell.id))
-    return fault_reply(schema_validation_fault("a shell with ShellId " + shell.id + " already exists"), req.message_id, machine);
+    return fault_reply(schema_validation_fault("a shell with ShellId " + shell.id + " already exists"), req.message_id,
+                       machine);
   shell.owner = ctx.user;
   shell.client_ip = ctx.client_ip;
   shell.process.model = &model_;
@@ -141,7 +149,8 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
     try {
       shell.process.codepage = std::stoi(*cp);
     } catch (...) {
-      return fault_reply(schema_validation_fault("WINRS_CODEPAGE '" + *cp + "' is not a number"), req.message_id, machine);
+      return fault_reply(schema_validation_fault("WINRS_CODEPAGE '" + *cp + "' is not a number"), req.message_id,
+                         machine);
     }
   }
   shell.process.no_profile = req.option_flag("WINRS_NOPROFILE", false);
@@ -154,7 +163,9 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
   shell.idle_timeout_ms = options_.default_idle_timeout_ms;
   if (auto idle = x::child(shell_node, ns::kShell, "IdleTimeOut")) {
     auto ms = parse_duration_ms(x::text(idle));
-    if (!ms) return fault_reply(schema_validation_fault("IdleTimeOut '" + x::text(idle) + "' is not an xs:duration"), req.message_id, machine);
+    if (!ms)
+      return fault_reply(schema_validation_fault("IdleTimeOut '" + x::text(idle) + "' is not an xs:duration"),
+                         req.message_id, machine);
     shell.idle_timeout_ms = std::max(*ms, 1000LL);
   }
   shell.created = shell.last_activity = std::chrono::steady_clock::now();
@@ -164,15 +175,17 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
       "<x:ResourceCreated><a:Address>" + x::escape(address) + "</a:Address><a:ReferenceParameters><w:ResourceURI>" +
       std::string(ns::kResourceCmd) + "</w:ResourceURI><w:SelectorSet><w:Selector Name=\"ShellId\">" + shell.id +
       "</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
-      "<rsp:Shell xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\"><rsp:ShellId>" + shell.id +
-      "</rsp:ShellId><rsp:ResourceUri>" + std::string(ns::kResourceCmd) + "</rsp:ResourceUri><rsp:Owner>" +
-      x::escape(shell.owner) + "</rsp:Owner><rsp:ClientIP>" + x::escape(shell.client_ip) + "</rsp:ClientIP><rsp:IdleTimeOut>" +
-      format_duration_seconds(shell.idle_timeout_ms) + "</rsp:IdleTimeOut><rsp:InputStreams>" +
-      x::escape(shell.input_streams) + "</rsp:InputStreams><rsp:OutputStreams>" + x::escape(shell.output_streams) +
-      "</rsp:OutputStreams>";
+      "<rsp:Shell xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\"><rsp:ShellId>" +
+      shell.id + "</rsp:ShellId><rsp:ResourceUri>" + std::string(ns::kResourceCmd) + "</rsp:ResourceUri><rsp:Owner>" +
+      x::escape(shell.owner) + "</rsp:Owner><rsp:ClientIP>" + x::escape(shell.client_ip) +
+      "</rsp:ClientIP><rsp:IdleTimeOut>" + format_duration_seconds(shell.idle_timeout_ms) +
+      "</rsp:IdleTimeOut><rsp:InputStreams>" + x::escape(shell.input_streams) +
+      "</rsp:InputStreams><rsp:OutputStreams>" + x::escape(shell.output_streams) + "</rsp:OutputStreams>";
   if (!shell.process.working_directory.empty())
     body += "<rsp:WorkingDirectory>" + x::escape(shell.process.working_directory) + "</rsp:WorkingDirectory>";
-  body += "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>";
+  body +=
+      "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></"
+      "rsp:Shell>";
   ++owned;
   stats_.shells_created++;
   logger("sim")->debug("shell {} created for {} (codepage {})", shell.id, shell.owner, shell.process.codepage);
@@ -214,12 +227,15 @@ HttpReply WinrsService::on_delete(const WsmanRequest& req, const std::string& ma
 
 HttpReply WinrsService::on_command(const WsmanRequest& req, Shell& shell, const std::string& machine) {
   auto line = x::child(req.body, ns::kShell, "CommandLine");
-  if (!line) return fault_reply(schema_validation_fault("rsp:CommandLine is missing from the Command body"), req.message_id, machine);
+  if (!line)
+    return fault_reply(schema_validation_fault("rsp:CommandLine is missing from the Command body"), req.message_id,
+                       machine);
   auto cmd = std::make_shared<Command>();
   // Command text is taken verbatim (not trimmed inside): cmd.exe sees exactly what the client sent.
   cmd->command = std::string(trim(x::child(line, ns::kShell, "Command").text().get()));
   for (auto a : x::children(line, ns::kShell, "Arguments")) cmd->arguments.push_back(a.text().get());
-  if (cmd->command.empty()) return fault_reply(schema_validation_fault("rsp:Command is empty"), req.message_id, machine);
+  if (cmd->command.empty())
+    return fault_reply(schema_validation_fault("rsp:Command is empty"), req.message_id, machine);
   cmd->skip_cmd_shell = req.option_flag("WINRS_SKIP_CMD_SHELL", false);
   if (cmd->skip_cmd_shell && command_line_length(cmd->command, cmd->arguments) > kMaxProcessCommandLine)
     return fault_reply(command_line_too_long_fault(), req.message_id, machine);
@@ -228,14 +244,16 @@ HttpReply WinrsService::on_command(const WsmanRequest& req, Shell& shell, const 
   std::string requested_id = x::attribute(line, "CommandId").value();
   cmd->id = requested_id.empty() ? random_uuid() : to_upper(trim(requested_id));
   if (shell.commands.count(cmd->id))
-    return fault_reply(schema_validation_fault("a command with CommandId " + cmd->id + " already exists"), req.message_id, machine);
+    return fault_reply(schema_validation_fault("a command with CommandId " + cmd->id + " already exists"),
+                       req.message_id, machine);
   cmd->shell_id = shell.id;
   shell.commands[cmd->id] = cmd;
   stats_.commands++;
   count_commands();
   logger("sim")->debug("shell {} command {}: {}", shell.id, cmd->id, cmd->command);
   start_command(cmd, shell);
-  return ok(act::kCommandResponse, req, "<rsp:CommandResponse><rsp:CommandId>" + cmd->id + "</rsp:CommandId></rsp:CommandResponse>");
+  return ok(act::kCommandResponse, req,
+            "<rsp:CommandResponse><rsp:CommandId>" + cmd->id + "</rsp:CommandId></rsp:CommandResponse>");
 }
 
 void WinrsService::start_command(const std::shared_ptr<Command>& cmd, Shell& shell) {
@@ -282,18 +300,21 @@ void WinrsService::stop_command(Command& cmd, int exit_code) {
 
 HttpReply WinrsService::on_send(const WsmanRequest& req, Shell& shell, const std::string& machine) {
   auto send = x::child(req.body, ns::kShell, "Send");
-  if (!send) return fault_reply(schema_validation_fault("rsp:Send is missing from the Send body"), req.message_id, machine);
+  if (!send)
+    return fault_reply(schema_validation_fault("rsp:Send is missing from the Send body"), req.message_id, machine);
   for (auto stream : x::children(send, ns::kShell, "Stream")) {
     std::string cid = to_upper(trim(x::attribute(stream, "CommandId").value()));
     auto it = shell.commands.find(cid);
     if (it == shell.commands.end()) return fault_reply(command_not_found_fault(), req.message_id, machine);
     auto& cmd = it->second;
     auto bytes = base64_decode(x::text(stream));
-    if (!bytes) return fault_reply(schema_validation_fault("the stdin Stream is not valid base64"), req.message_id, machine);
+    if (!bytes)
+      return fault_reply(schema_validation_fault("the stdin Stream is not valid base64"), req.message_id, machine);
     if (cmd->stdin_closed) continue;  // a process that closed stdin ignores more input
     if (!cmd->started) {
       if (cmd->stdin_data.size() + bytes->size() > kMaxStdinBytes)
-        return fault_reply(schema_validation_fault("stdin exceeds the simulator's 64 MiB limit"), req.message_id, machine);
+        return fault_reply(schema_validation_fault("stdin exceeds the simulator's 64 MiB limit"), req.message_id,
+                           machine);
       cmd->stdin_data += *bytes;
     }
     std::string end = x::attribute(stream, "End").value();
@@ -307,7 +328,8 @@ HttpReply WinrsService::on_send(const WsmanRequest& req, Shell& shell, const std
 
 HttpReply WinrsService::on_signal(const WsmanRequest& req, Shell& shell, const std::string& machine) {
   auto signal = x::child(req.body, ns::kShell, "Signal");
-  if (!signal) return fault_reply(schema_validation_fault("rsp:Signal is missing from the Signal body"), req.message_id, machine);
+  if (!signal)
+    return fault_reply(schema_validation_fault("rsp:Signal is missing from the Signal body"), req.message_id, machine);
   std::string cid = to_upper(trim(x::attribute(signal, "CommandId").value()));
   std::string code = to_lower(x::text(x::child(signal, ns::kShell, "Code")));
   auto it = shell.commands.find(cid);
@@ -334,7 +356,8 @@ void WinrsService::on_receive(const WsmanRequest& req, Shell& shell, const std::
   auto desired = receive ? x::child(receive, ns::kShell, "DesiredStream") : pugi::xml_node();
   if (!desired) {
     stats_.faults++;
-    return done(fault_reply(schema_validation_fault("rsp:Receive/rsp:DesiredStream is missing"), req.message_id, machine));
+    return done(
+        fault_reply(schema_validation_fault("rsp:Receive/rsp:DesiredStream is missing"), req.message_id, machine));
   }
   std::string cid = to_upper(trim(x::attribute(desired, "CommandId").value()));
   auto it = shell.commands.find(cid);
@@ -359,7 +382,8 @@ void WinrsService::on_receive(const WsmanRequest& req, Shell& shell, const std::
   while (p < names.size()) {
     auto sp = names.find(' ', p);
     std::string n = names.substr(p, sp == std::string::npos ? std::string::npos : sp - p);
-    if (!n.empty() && std::find(held->streams.begin(), held->streams.end(), n) == held->streams.end()) held->streams.push_back(n);
+    if (!n.empty() && std::find(held->streams.begin(), held->streams.end(), n) == held->streams.end())
+      held->streams.push_back(n);
     if (sp == std::string::npos) break;
     p = sp + 1;
   }
@@ -388,15 +412,18 @@ void WinrsService::finish_held(Command& cmd, HttpReply reply) {
 
 void WinrsService::deliver_if_ready(Command& cmd) {
   if (!cmd.held) return;
-  bool has_output = std::any_of(cmd.pending.begin(), cmd.pending.end(),
-                                [&](const Chunk& c) { return std::find(cmd.held->streams.begin(), cmd.held->streams.end(), c.stream) != cmd.held->streams.end(); });
+  bool has_output = std::any_of(cmd.pending.begin(), cmd.pending.end(), [&](const Chunk& c) {
+    return std::find(cmd.held->streams.begin(), cmd.held->streams.end(), c.stream) != cmd.held->streams.end();
+  });
   if (!has_output && !cmd.finished) return;
   std::string body = receive_body(cmd, cmd.held->streams, cmd.held->budget);
   finish_held(cmd, HttpReply{200, response_envelope(act::kReceiveResponse, cmd.held->relates_to, body), false});
 }
 
 std::string WinrsService::receive_body(Command& cmd, const std::vector<std::string>& streams, long long budget) {
-  auto wanted = [&](const std::string& name) { return std::find(streams.begin(), streams.end(), name) != streams.end(); };
+  auto wanted = [&](const std::string& name) {
+    return std::find(streams.begin(), streams.end(), name) != streams.end();
+  };
   std::string body = "<rsp:ReceiveResponse>";
   const std::string cid_attr = " CommandId=\"" + cmd.id + "\"";
   long long used = 0;
@@ -421,8 +448,7 @@ std::string WinrsService::receive_body(Command& cmd, const std::vector<std::stri
     used += overhead + static_cast<long long>(encoded.size());
     body += "<rsp:Stream Name=\"" + stream + "\"" + cid_attr + ">" + encoded + "</rsp:Stream>";
   }
-  bool drained = std::none_of(cmd.pending.begin(), cmd.pending.end(),
-                              [&](const Chunk& c) { return wanted(c.stream); });
+  bool drained = std::none_of(cmd.pending.begin(), cmd.pending.end(), [&](const Chunk& c) { return wanted(c.stream); });
   if (cmd.finished && drained) {
     for (const auto& s : streams) body += "<rsp:Stream Name=\"" + s + "\"" + cid_attr + " End=\"true\"></rsp:Stream>";
     body += "<rsp:CommandState" + cid_attr + " State=\"" + std::string(act::kStateDone) + "\"><rsp:ExitCode>" +
@@ -447,7 +473,8 @@ void WinrsService::sweep_idle_shells() {
   auto now = std::chrono::steady_clock::now();
   std::vector<std::string> expired;
   for (auto& [id, shell] : shells_) {
-    bool waiting = std::any_of(shell.commands.begin(), shell.commands.end(), [](auto& kv) { return kv.second->held != nullptr; });
+    bool waiting =
+        std::any_of(shell.commands.begin(), shell.commands.end(), [](auto& kv) { return kv.second->held != nullptr; });
     if (waiting) continue;
     if (now - shell.last_activity > std::chrono::milliseconds(shell.idle_timeout_ms)) expired.push_back(id);
   }
@@ -462,25 +489,40 @@ HttpReply WinrsService::on_config_get(const WsmanRequest& req) {
       "<cfg:Config xmlns:cfg=\"http://schemas.microsoft.com/wbem/wsman/1/config\"><cfg:MaxEnvelopeSizekb>" +
       std::to_string(options_.max_envelope_kb) + "</cfg:MaxEnvelopeSizekb><cfg:MaxTimeoutms>" +
       std::to_string(options_.max_timeout_ms) +
-      "</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems><cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests>"
-      "<cfg:Client><cfg:NetworkDelayms>5000</cfg:NetworkDelayms><cfg:URLPrefix>wsman</cfg:URLPrefix><cfg:AllowUnencrypted>false</cfg:AllowUnencrypted>"
-      "<cfg:Auth><cfg:Basic>true</cfg:Basic><cfg:Digest>true</cfg:Digest><cfg:Kerberos>true</cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate>"
-      "<cfg:Certificate>true</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP></cfg:Auth><cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP>"
+      "</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems><cfg:MaxProviderRequests>4294967295</"
+      "cfg:MaxProviderRequests>"
+      "<cfg:Client><cfg:NetworkDelayms>5000</cfg:NetworkDelayms><cfg:URLPrefix>wsman</"
+      "cfg:URLPrefix><cfg:AllowUnencrypted>false</cfg:AllowUnencrypted>"
+      "<cfg:Auth><cfg:Basic>true</cfg:Basic><cfg:Digest>true</cfg:Digest><cfg:Kerberos>true</"
+      "cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate>"
+      "<cfg:Certificate>true</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP></"
+      "cfg:Auth><cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP>"
       "<cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts><cfg:TrustedHosts></cfg:TrustedHosts></cfg:Client><cfg:Service>"
       "<cfg:RootSDDL>O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)</cfg:RootSDDL>"
-      "<cfg:MaxConcurrentOperations>4294967295</cfg:MaxConcurrentOperations><cfg:MaxConcurrentOperationsPerUser>1500</cfg:MaxConcurrentOperationsPerUser>"
+      "<cfg:MaxConcurrentOperations>4294967295</cfg:MaxConcurrentOperations><cfg:MaxConcurrentOperationsPerUser>1500</"
+      "cfg:MaxConcurrentOperationsPerUser>"
       "<cfg:EnumerationTimeoutms>240000</cfg:EnumerationTimeoutms><cfg:MaxConnections>300</cfg:MaxConnections>"
-      "<cfg:MaxPacketRetrievalTimeSeconds>120</cfg:MaxPacketRetrievalTimeSeconds><cfg:AllowUnencrypted>false</cfg:AllowUnencrypted>"
+      "<cfg:MaxPacketRetrievalTimeSeconds>120</cfg:MaxPacketRetrievalTimeSeconds><cfg:AllowUnencrypted>false</"
+      "cfg:AllowUnencrypted>"
       "<cfg:Auth><cfg:Basic>true</cfg:Basic><cfg:Kerberos>true</cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate>"
-      "<cfg:Certificate>false</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP><cfg:CbtHardeningLevel>Relaxed</cfg:CbtHardeningLevel></cfg:Auth>"
-      "<cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts><cfg:IPv4Filter>*</cfg:IPv4Filter>"
-      "<cfg:IPv6Filter>*</cfg:IPv6Filter><cfg:EnableCompatibilityHttpListener>false</cfg:EnableCompatibilityHttpListener>"
-      "<cfg:EnableCompatibilityHttpsListener>false</cfg:EnableCompatibilityHttpsListener><cfg:CertificateThumbprint></cfg:CertificateThumbprint>"
-      "<cfg:AllowRemoteAccess>true</cfg:AllowRemoteAccess></cfg:Service><cfg:Winrs><cfg:AllowRemoteShellAccess>true</cfg:AllowRemoteShellAccess>"
-      "<cfg:IdleTimeout>" + std::to_string(options_.default_idle_timeout_ms) +
-      "</cfg:IdleTimeout><cfg:MaxConcurrentUsers>2147483647</cfg:MaxConcurrentUsers><cfg:MaxShellRunTime>2147483647</cfg:MaxShellRunTime>"
-      "<cfg:MaxProcessesPerShell>2147483647</cfg:MaxProcessesPerShell><cfg:MaxMemoryPerShellMB>2147483647</cfg:MaxMemoryPerShellMB>"
-      "<cfg:MaxShellsPerUser>" + std::to_string(options_.max_shells_per_user) + "</cfg:MaxShellsPerUser></cfg:Winrs></cfg:Config>";
+      "<cfg:Certificate>false</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP><cfg:CbtHardeningLevel>Relaxed</"
+      "cfg:CbtHardeningLevel></cfg:Auth>"
+      "<cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts><cfg:IPv4Filter>*</"
+      "cfg:IPv4Filter>"
+      "<cfg:IPv6Filter>*</cfg:IPv6Filter><cfg:EnableCompatibilityHttpListener>false</"
+      "cfg:EnableCompatibilityHttpListener>"
+      "<cfg:EnableCompatibilityHttpsListener>false</cfg:EnableCompatibilityHttpsListener><cfg:CertificateThumbprint></"
+      "cfg:CertificateThumbprint>"
+      "<cfg:AllowRemoteAccess>true</cfg:AllowRemoteAccess></cfg:Service><cfg:Winrs><cfg:AllowRemoteShellAccess>true</"
+      "cfg:AllowRemoteShellAccess>"
+      "<cfg:IdleTimeout>" +
+      std::to_string(options_.default_idle_timeout_ms) +
+      "</cfg:IdleTimeout><cfg:MaxConcurrentUsers>2147483647</cfg:MaxConcurrentUsers><cfg:MaxShellRunTime>2147483647</"
+      "cfg:MaxShellRunTime>"
+      "<cfg:MaxProcessesPerShell>2147483647</cfg:MaxProcessesPerShell><cfg:MaxMemoryPerShellMB>2147483647</"
+      "cfg:MaxMemoryPerShellMB>"
+      "<cfg:MaxShellsPerUser>" +
+      std::to_string(options_.max_shells_per_user) + "</cfg:MaxShellsPerUser></cfg:Winrs></cfg:Config>";
   return ok(act::kGetResponse, req, body);
 }
 

@@ -24,7 +24,7 @@ class WindowsModel;
 struct WinrsOptions {
   int max_shells_per_user = 30;
   int max_envelope_kb = 500;
-  long long max_timeout_ms = 60000;            // MaxTimeoutms
+  long long max_timeout_ms = 60000;             // MaxTimeoutms
   long long default_idle_timeout_ms = 7200000;  // Winrs IdleTimeout
 };
 

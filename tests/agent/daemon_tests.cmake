@@ -2,12 +2,12 @@
 # client against an in-test HTTP server, the outbox, the scheduler and the whole run loop.
 set(WINCERT_DAEMON_TEST_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/daemon_test_support.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_config_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_schedule_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_client_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_outbox_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_scheduler_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/daemon_agent_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/config_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/schedule_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/command_client_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/outbox_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/agent_loop_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/doctor_advice_test.cpp)
 add_executable(agent_daemon_tests ${WINCERT_DAEMON_TEST_SOURCES})
 # tests/support/result_matchers.hpp is header-only and found from the project root (wincert_test_matchers

@@ -61,9 +61,7 @@ TEST(JobTimetable, JobsMissingFromANewListAreDropped) {
 
 TEST(JobTimetable, UnusableEntriesAreLeftOut) {
   JobTimetable table;
-  table.apply({job("", ""), job("bad", "I_x"),
-               job("good", "")},
-              at(0));
+  table.apply({job("", ""), job("bad", "I_x"), job("good", "")}, at(0));
   EXPECT_EQ(table.size(), 1u);
   EXPECT_TRUE(table.contains("good"));
 }
@@ -96,8 +94,7 @@ TEST(JobTimetable, ChainedJobThatNoListNamesIsForgotten) {
 TEST(JobTimetable, EarliestIsTheSoonestNextRun) {
   JobTimetable table;
   EXPECT_FALSE(table.earliest().has_value());
-  table.apply({job("slow", "I_60"), job("fast", "I_1")},
-              at(0));
+  table.apply({job("slow", "I_60"), job("fast", "I_1")}, at(0));
   EXPECT_EQ(table.earliest(), table.next_run_of("fast"));
 }
 
@@ -106,7 +103,7 @@ TEST(JobTimetable, WallClockJumpIsNoticedAgainstTheSteadyClock) {
   table.apply({job("inv", "I_5")}, at(0));
   const auto steady = Steady::now();
   EXPECT_FALSE(table.observe_clock(at(0), steady));
-  EXPECT_FALSE(table.observe_clock(at(60), steady + 60s));  // in step
+  EXPECT_FALSE(table.observe_clock(at(60), steady + 60s));         // in step
   EXPECT_TRUE(table.observe_clock(at(60 + 3600), steady + 120s));  // an hour forward
   EXPECT_TRUE(table.observe_clock(at(120), steady + 180s));        // and back
 }

@@ -4,7 +4,7 @@
 if(TARGET wincert_agent_lib AND TARGET wincert-agent AND TARGET winhost-sim)
   set(WINCERT_AGENT_SESSION_TEST_SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/session_test_support.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/session_factory_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/store_sessions_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/job_retry_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replay_unit_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replay_test.cpp)

@@ -19,10 +19,12 @@ std::string make_rsa_csr_pem(int bits, bool corrupt_signature = false) {
   X509_REQ_set_version(req.get(), 0);
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("US"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("sql01.example.com"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("sql01.example.com"), -1,
+                             -1, 0);
   X509_REQ_set_pubkey(req.get(), key.get());
   STACK_OF(X509_EXTENSION)* extensions = sk_X509_EXTENSION_new_null();
-  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, "DNS:sql01.example.com,IP:10.1.2.3");
+  X509_EXTENSION* san =
+      X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, "DNS:sql01.example.com,IP:10.1.2.3");
   sk_X509_EXTENSION_push(extensions, san);
   X509_REQ_add_extensions(req.get(), extensions);
   sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
@@ -128,7 +130,8 @@ TEST(CertreqMapping, ProviderDefaultsAndEccNeedsAKsp) {
   EXPECT_EQ(*certreq_provider("", CertreqKeySpec{"ECDSA_P256", 256}), "Microsoft Software Key Storage Provider");
   EXPECT_EQ(*certreq_provider(" SafeNet Key Storage Provider ", CertreqKeySpec{"ECDSA_P384", 384}),
             "SafeNet Key Storage Provider");
-  auto csp_for_ecc = certreq_provider("Microsoft Enhanced RSA and AES Cryptographic Provider", CertreqKeySpec{"ECDSA_P256", 256});
+  auto csp_for_ecc =
+      certreq_provider("Microsoft Enhanced RSA and AES Cryptographic Provider", CertreqKeySpec{"ECDSA_P256", 256});
   ASSERT_FALSE(csp_for_ecc.ok());
   EXPECT_THAT(csp_for_ecc, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(csp_for_ecc.error().message.find("legacy CSP"), std::string::npos);

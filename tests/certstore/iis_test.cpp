@@ -45,14 +45,32 @@ struct FlagCase {
 TEST(IisSslFlags, ValidationMatrixPerOsBuild) {
   const FlagCase cases[] = {
       // Windows Server 2012 R2 (9600): SNI and central certificate store only.
-      {9600, 0, true},   {9600, 1, true},    {9600, 3, true},   {9600, 2, false},  {9600, 4, false},
+      {9600, 0, true},
+      {9600, 1, true},
+      {9600, 3, true},
+      {9600, 2, false},
+      {9600, 4, false},
       // Server 2016 (14393): SNI and disable HTTP/2.
-      {14393, 1, true},  {14393, 4, true},   {14393, 5, true},  {14393, 3, false}, {14393, 8, false},
+      {14393, 1, true},
+      {14393, 4, true},
+      {14393, 5, true},
+      {14393, 3, false},
+      {14393, 8, false},
       // Server 2019 (17763): plus disable OCSP stapling.
-      {17763, 8, true},  {17763, 13, true},  {17763, 16, false}, {17763, 2, false},
+      {17763, 8, true},
+      {17763, 13, true},
+      {17763, 16, false},
+      {17763, 2, false},
       // Server 2022 (20348) and later: plus QUIC, TLS 1.3 over TCP, legacy TLS.
-      {20348, 16, true}, {20348, 32, true},  {20348, 64, true}, {20348, 125, true}, {20348, 127, false},
-      {26100, 65, true}, {26100, 2, false},  {26100, 128, false}, {26100, -1, false},
+      {20348, 16, true},
+      {20348, 32, true},
+      {20348, 64, true},
+      {20348, 125, true},
+      {20348, 127, false},
+      {26100, 65, true},
+      {26100, 2, false},
+      {26100, 128, false},
+      {26100, -1, false},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE("build " + std::to_string(c.build) + " flags " + std::to_string(c.flags));

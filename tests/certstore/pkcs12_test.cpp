@@ -90,8 +90,8 @@ TEST(Pkcs12Vectors, EveryVectorIsImportedOrRejectedForTheRightReason) {
     auto pfx = open_pfx(der, Secret(expected.password), "'" + file + "'");
     if (expected.expect == Expect::kKeyWithoutCert) {
       ASSERT_FALSE(pfx.ok());
-      EXPECT_EQ(pfx.error().message,
-                "the PFX for certificate '" + file + "' could not be opened: it holds no certificate (only a private key)");
+      EXPECT_EQ(pfx.error().message, "the PFX for certificate '" + file +
+                                         "' could not be opened: it holds no certificate (only a private key)");
       continue;
     }
     ASSERT_TRUE(pfx.ok()) << pfx.error().message;
@@ -207,7 +207,8 @@ MadePfx make_pfx(const std::string& password, int key_nid, int cert_nid, OSSL_LI
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("pfx.example.com"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("pfx.example.com"), -1,
+                             -1, 0);
   X509_set_issuer_name(cert.get(), name);
   X509_set_pubkey(cert.get(), key.get());
   X509_sign(cert.get(), key.get(), EVP_sha256());
@@ -220,7 +221,8 @@ MadePfx make_pfx(const std::string& password, int key_nid, int cert_nid, OSSL_LI
   OPENSSL_free(der);
   unsigned char* cert_der = nullptr;
   const int cert_length = i2d_X509(cert.get(), &cert_der);
-  made.thumbprint = thumbprint_of(std::string_view(reinterpret_cast<const char*>(cert_der), static_cast<std::size_t>(cert_length)));
+  made.thumbprint =
+      thumbprint_of(std::string_view(reinterpret_cast<const char*>(cert_der), static_cast<std::size_t>(cert_length)));
   OPENSSL_free(cert_der);
   return made;
 }
@@ -247,8 +249,8 @@ TEST(Pkcs12, LegacyPfxMadeWithRc2And3desWorks) {
   ossl::ProviderPtr legacy(OSSL_PROVIDER_load(ctx.get(), "legacy"));
   ossl::ProviderPtr fallback(OSSL_PROVIDER_load(ctx.get(), "default"));
   ASSERT_TRUE(legacy && fallback);
-  const auto made = make_pfx("legacy pass", NID_pbe_WithSHA1And3_Key_TripleDES_CBC, NID_pbe_WithSHA1And40BitRC2_CBC,
-                             ctx.get());
+  const auto made =
+      make_pfx("legacy pass", NID_pbe_WithSHA1And3_Key_TripleDES_CBC, NID_pbe_WithSHA1And40BitRC2_CBC, ctx.get());
   auto pfx = open_pfx(made.der, Secret("legacy pass"), "in this job");
   ASSERT_TRUE(pfx.ok()) << pfx.error().message;
   EXPECT_EQ(pfx->leaf->info.thumbprint, made.thumbprint);
@@ -305,8 +307,8 @@ TEST(Pkcs12, JobContentsAcceptPfxOrBareDer) {
 
 TEST(Pkcs12, GoldenChainPfxHasLeafAndChain) {
   const auto args = testing::load_contract("cert-add")["args"];
-  auto pfx = open_job_certificate(args["ContentsBase64"].get<std::string>(), Secret(args["PfxPassword"].get<std::string>()),
-                                  "in this job");
+  auto pfx = open_job_certificate(args["ContentsBase64"].get<std::string>(),
+                                  Secret(args["PfxPassword"].get<std::string>()), "in this job");
   ASSERT_TRUE(pfx.ok()) << pfx.error().message;
   EXPECT_EQ(pfx->leaf->info.thumbprint, args["Thumbprint"].get<std::string>());
   EXPECT_EQ(pfx->leaf->friendly_name, "www.example.com");

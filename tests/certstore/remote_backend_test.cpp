@@ -205,7 +205,8 @@ TEST_F(RemoteBackend, NonJsonOutputAndSilentFailuresAreErrors) {
 
   // Stray tool output before the JSON line is tolerated.
   runner.answer_raw("host-info", ScriptOutput{"CertUtil: -csplist command completed successfully.\r\n" +
-                                                  golden_output("host-info").dump() + "\r\n", 0, ""});
+                                                  golden_output("host-info").dump() + "\r\n",
+                                              0, ""});
   auto info = run_sync(caller->host_info());
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->os_build, 20348);
@@ -251,7 +252,8 @@ TEST_F(RemoteBackend, IisBindSendsBracketedIpv6AndChecksTheResult) {
   auto mismatch = run_sync(iis.bind({"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kLeaf, "My"));
   ASSERT_FALSE(mismatch.ok());
   EXPECT_THAT(mismatch, HasCode(ErrorCode::kFailedPrecondition));
-  EXPECT_NE(mismatch.error().message.find("is bound to " + std::string(kOld) + " instead of " + kLeaf), std::string::npos);
+  EXPECT_NE(mismatch.error().message.find("is bound to " + std::string(kOld) + " instead of " + kLeaf),
+            std::string::npos);
   EXPECT_EQ(called_ops().size(), 3u) << "host-info is asked once per host";
 }
 
@@ -272,7 +274,8 @@ TEST_F(RemoteBackend, SslFlagsAreValidatedAgainstTheHostsBuildBeforeBinding) {
     answer["Binding"]["SslFlags"] = c.flags;
     fresh.answer("iis-bind", answer);
     RemoteIisBindings bindings(std::make_shared<ScriptCaller>(fresh));
-    auto bound = run_sync(bindings.bind({"Default Web Site", "[2001:db8::10]", 443, "www.example.com", c.flags}, kLeaf, "My"));
+    auto bound =
+        run_sync(bindings.bind({"Default Web Site", "[2001:db8::10]", 443, "www.example.com", c.flags}, kLeaf, "My"));
     EXPECT_EQ(bound.ok(), c.valid) << (bound.ok() ? std::string() : bound.error().message);
     if (!c.valid) {
       EXPECT_EQ(fresh.calls.size(), 1u) << "an invalid value must not reach the host";
@@ -299,7 +302,8 @@ TEST_F(RemoteBackend, IisUnbindAndMissingSite) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing, ErrorWith(ErrorCode::kNotFound, ScriptCategory("SiteNotFound")));
   EXPECT_EQ(missing.error().message,
-            "iis-bind failed on store 'My' on host 'web01.corp.example.com': the IIS site 'Nope' does not exist [SiteNotFound]");
+            "iis-bind failed on store 'My' on host 'web01.corp.example.com': the IIS site 'Nope' does not exist "
+            "[SiteNotFound]");
 }
 
 TEST_F(RemoteBackend, CertificateStillBoundElsewhereIsKept) {
@@ -408,8 +412,11 @@ TEST_F(RemoteBackend, HostErrorsNeverCarryThePassword) {
   auto request = golden_add_request();
   request.iis_binding.reset();
   const std::string password = request.password.reveal();
-  runner.answer("cert-add",
-                json{{"error", {{"message", "certutil -p " + password + " failed: bad provider"}, {"category", "CommandFailed"}}}}, 1);
+  runner.answer(
+      "cert-add",
+      json{
+          {"error", {{"message", "certutil -p " + password + " failed: bad provider"}, {"category", "CommandFailed"}}}},
+      1);
   auto added = run_sync(store.add(request));
   ASSERT_FALSE(added.ok());
   EXPECT_EQ(added.error().message.find(password), std::string::npos);
@@ -469,7 +476,8 @@ std::string rsa_csr_base64(int bits) {
   X509_REQ_sign(req.get(), key.get(), EVP_sha256());
   unsigned char* der = nullptr;
   const int length = i2d_X509_REQ(req.get(), &der);
-  std::string out = base64_encode(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
+  std::string out =
+      base64_encode(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
   OPENSSL_free(der);
   return out;
 }

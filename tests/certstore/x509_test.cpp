@@ -28,9 +28,12 @@ TEST(X509, ParsesRsaLeafWithEverySanTypeLikeWindows) {
   EXPECT_EQ(info->key.display(), "RSA 2048");
   EXPECT_FALSE(info->self_signed);
   const std::vector<SubjectAltName> expected = {
-      {SanType::kDns, "www.example.com"},          {SanType::kDns, "example.com"},
-      {SanType::kIp, "192.0.2.10"},                {SanType::kIp, "2001:db8::10"},
-      {SanType::kEmail, "webmaster@example.com"},  {SanType::kUri, "https://www.example.com/"},
+      {SanType::kDns, "www.example.com"},
+      {SanType::kDns, "example.com"},
+      {SanType::kIp, "192.0.2.10"},
+      {SanType::kIp, "2001:db8::10"},
+      {SanType::kEmail, "webmaster@example.com"},
+      {SanType::kUri, "https://www.example.com/"},
       {SanType::kUpn, "web01@corp.example.com"},
   };
   EXPECT_EQ(info->sans, expected);
@@ -89,7 +92,8 @@ TEST(X509, GarbageTruncatedAndTrailingBytesAreErrorsNotCrashes) {
 TEST(X509, ThumbprintHelpers) {
   EXPECT_EQ(thumbprint_of(golden_der(0)), "426E9669376072D8D1461082A6E31AB4023E1857");
   // Copied from the Windows certificate dialog: spaces, lowercase and an invisible U+200E in front.
-  EXPECT_EQ(normalize_thumbprint("\xE2\x80\x8E" "42 6e 96 69 37 60 72 d8 d1 46 10 82 a6 e3 1a b4 02 3e 18 57"),
+  EXPECT_EQ(normalize_thumbprint("\xE2\x80\x8E"
+                                 "42 6e 96 69 37 60 72 d8 d1 46 10 82 a6 e3 1a b4 02 3e 18 57"),
             "426E9669376072D8D1461082A6E31AB4023E1857");
   EXPECT_EQ(normalize_thumbprint("42:6E:96:69:37:60:72:D8:D1:46:10:82:A6:E3:1A:B4:02:3E:18:57"),
             "426E9669376072D8D1461082A6E31AB4023E1857");

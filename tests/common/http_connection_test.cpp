@@ -193,9 +193,9 @@ TEST_F(TlsTest, UntrustedCertificateIsUnauthenticatedWithTheOpenSslReason) {
                               SystemStatus(SystemStatusKind::kOpenSsl,
                                            static_cast<std::uint32_t>(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT))));
   EXPECT_FALSE(conn.error().retryable());
-  EXPECT_NE(conn.error().message.find("TLS certificate of host 127.0.0.1:" + std::to_string(server.port()) +
-                                      " not trusted"),
-            std::string::npos)
+  EXPECT_NE(
+      conn.error().message.find("TLS certificate of host 127.0.0.1:" + std::to_string(server.port()) + " not trusted"),
+      std::string::npos)
       << conn.error().message;
   EXPECT_NE(conn.error().message.find("use --ca-file"), std::string::npos) << conn.error().message;
   cert.remove();

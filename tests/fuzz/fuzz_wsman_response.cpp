@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace wincert::winrm;
   std::string_view input(reinterpret_cast<const char*>(data), size);
   // With and without a RelatesTo check: the check runs on attacker-controlled text too.
-  for (std::string_view expected : {std::string_view{}, std::string_view{"uuid:D77606D4-77E9-4150-AD9B-26AF3B6C5281"}}) {
+  for (std::string_view expected :
+       {std::string_view{}, std::string_view{"uuid:D77606D4-77E9-4150-AD9B-26AF3B6C5281"}}) {
     auto response = parse_response(input, expected);
     if (!response.ok()) continue;
     if (response->fault) {

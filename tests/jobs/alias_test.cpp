@@ -13,7 +13,10 @@ TEST(Thumbprint, Normalised) {
   auto t = normalize_thumbprint("d2 63 d2 75 d3 5e 88 1c 2a af ac 6a ac 1e 59 ae 38 4d b4 86", "JobCertificate.Alias");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t.value(), kThumb);
-  t = normalize_thumbprint("\xE2\x80\x8E" "d263d275d35e881c2aafac6aac1e59ae384db486", "x");
+  t = normalize_thumbprint(
+      "\xE2\x80\x8E"
+      "d263d275d35e881c2aafac6aac1e59ae384db486",
+      "x");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t.value(), kThumb);
   auto bad = normalize_thumbprint("D263D275", "JobCertificate.Alias");
@@ -96,10 +99,21 @@ TEST(IisAlias, BuildRoundTrips) {
 }
 
 TEST(SniFlag, NormalisationTable) {
-  const std::pair<const char*, int> table[] = {
-      {"0", 0}, {"1", 1}, {"2", 2}, {"3", 3}, {"32", 32}, {" 4 ", 4}, {"true", 1}, {"TRUE", 1}, {"false", 0},
-      {"False", 0}, {"0 - No SNI", 0}, {"1 - SNI Enabled", 1}, {"2 - Non SNI Binding", 2}, {"3 - SNI Binding", 3},
-      {"3 - sni binding", 3}};
+  const std::pair<const char*, int> table[] = {{"0", 0},
+                                               {"1", 1},
+                                               {"2", 2},
+                                               {"3", 3},
+                                               {"32", 32},
+                                               {" 4 ", 4},
+                                               {"true", 1},
+                                               {"TRUE", 1},
+                                               {"false", 0},
+                                               {"False", 0},
+                                               {"0 - No SNI", 0},
+                                               {"1 - SNI Enabled", 1},
+                                               {"2 - Non SNI Binding", 2},
+                                               {"3 - SNI Binding", 3},
+                                               {"3 - sni binding", 3}};
   for (const auto& [text, expected] : table) {
     auto flag = normalize_sni_flag(text);
     ASSERT_TRUE(flag.ok()) << text;

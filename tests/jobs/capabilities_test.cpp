@@ -22,8 +22,8 @@ TEST(Capability, ParsedCaseInsensitively) {
   key = parse_capability("certstores.winsql.management");
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(key->name(), "CertStores.WinSql.Management");
-  for (const char* bad : {"CertStores.WinAdfs.Management", "CertStores.IISU.Discovery", "Custom.FetchLogs",
-                          "CertStores.IISU", ""}) {
+  for (const char* bad :
+       {"CertStores.WinAdfs.Management", "CertStores.IISU.Discovery", "Custom.FetchLogs", "CertStores.IISU", ""}) {
     auto r = parse_capability(bad);
     ASSERT_FALSE(r.ok()) << bad;
     if (*bad) {
@@ -34,7 +34,8 @@ TEST(Capability, ParsedCaseInsensitively) {
 
 TEST(Capability, RegistryFindsHandlersForEveryFixture) {
   CapabilityRegistry registry = make_default_registry();
-  for (const char* name : {"Management.json", "ManagementRemove.json", "WinCertInventory.json", "WinIISInventory.json"}) {
+  for (const char* name :
+       {"Management.json", "ManagementRemove.json", "WinCertInventory.json", "WinIISInventory.json"}) {
     auto config = parse_job_config(testing::read_fixture(name));
     ASSERT_TRUE(config.ok());
     EXPECT_TRUE(registry.find(config->capability).ok()) << config->capability;

@@ -70,7 +70,8 @@ struct FakeHost {
     return sites;
   }
   static bool same_binding(const certstore::IisBinding& b, const certstore::IisBindingRequest& r) {
-    return b.protocol == "https" && b.site == r.site && same_ip_address(b.ip, r.ip) && b.port == r.port && b.host == r.host;
+    return b.protocol == "https" && b.site == r.site && same_ip_address(b.ip, r.ip) && b.port == r.port &&
+           b.host == r.host;
   }
   void bind_iis(const certstore::IisBindingRequest& r, const std::string& thumb, const std::string& store) {
     bindings.erase(std::remove_if(bindings.begin(), bindings.end(), [&](const auto& b) { return same_binding(b, r); }),
@@ -137,8 +138,8 @@ class FakeCertStore final : public certstore::CertStore {
     }
     if (!request.replaced_thumbprint.empty()) {
       auto cleanup = host_.remove_if_unused(request.store, request.replaced_thumbprint);
-      result.replaced = certstore::ReplacedCertificate{request.replaced_thumbprint, cleanup.removed,
-                                                       cleanup.still_bound_sites};
+      result.replaced =
+          certstore::ReplacedCertificate{request.replaced_thumbprint, cleanup.removed, cleanup.still_bound_sites};
     }
     co_return result;
   }
@@ -182,7 +183,8 @@ class FakeIis final : public certstore::IisBindings {
   }
   Task<certstore::IisBindResult> bind(certstore::IisBindingRequest binding, std::string thumbprint,
                                       std::string store) override {
-    host_.calls.push_back("iis bind " + binding.site + " " + binding_information(binding.ip, static_cast<std::uint16_t>(binding.port), binding.host) +
+    host_.calls.push_back("iis bind " + binding.site + " " +
+                          binding_information(binding.ip, static_cast<std::uint16_t>(binding.port), binding.host) +
                           " " + thumbprint);
     host_.bind_iis(binding, thumbprint, store);
     co_return certstore::IisBindResult{host_.bindings.back(), false};
@@ -196,7 +198,8 @@ class FakeIis final : public certstore::IisBindings {
                          host_.bindings.end());
     co_return host_.bindings.size() != before;
   }
-  Task<certstore::RemoveIfUnusedResult> remove_certificate_if_unused(std::string store, std::string thumbprint) override {
+  Task<certstore::RemoveIfUnusedResult> remove_certificate_if_unused(std::string store,
+                                                                     std::string thumbprint) override {
     host_.calls.push_back("iis remove_if_unused " + store + " " + thumbprint);
     co_return host_.remove_if_unused(store, thumbprint);
   }
@@ -396,7 +399,8 @@ TEST_F(HandlerTest, WinCertInventoryFromTheFixture) {
   EXPECT_FALSE(items[0].use_chain_level);
   EXPECT_EQ(items[0].certificates, std::vector<std::string>{base64_encode(std::string("DER-of-") + kOld)});
   const std::vector<std::pair<std::string, std::string>> params = {
-      {"ProviderName", "Microsoft Software Key Storage Provider"}, {"SAN", "DNS Name=www.example.com; IP Address=10.0.0.5"}};
+      {"ProviderName", "Microsoft Software Key Storage Provider"},
+      {"SAN", "DNS Name=www.example.com; IP Address=10.0.0.5"}};
   EXPECT_EQ(items[0].parameters, params);
   EXPECT_FALSE(items[1].private_key_entry);
   EXPECT_NE(result.message.find("2 item"), std::string::npos);
@@ -422,8 +426,12 @@ TEST_F(HandlerTest, IisuInventoryOneItemPerHttpsBinding) {
   EXPECT_EQ(items[1].alias, std::string(kOld) + ":Shop:[2001:db8::1]:8443:shop.example.com");
   EXPECT_EQ(items[2].alias, std::string(kOther) + ":Api:10.0.0.5:443:");
   const std::vector<std::pair<std::string, std::string>> params = {
-      {"SiteName", "Shop"},      {"Port", "8443"},        {"IPAddress", "2001:db8::1"},
-      {"HostName", "shop.example.com"}, {"SniFlag", "1"}, {"Protocol", "https"},
+      {"SiteName", "Shop"},
+      {"Port", "8443"},
+      {"IPAddress", "2001:db8::1"},
+      {"HostName", "shop.example.com"},
+      {"SniFlag", "1"},
+      {"Protocol", "https"},
       {"ProviderName", "Microsoft Software Key Storage Provider"},
       {"SAN", "DNS Name=www.example.com; IP Address=10.0.0.5"}};
   EXPECT_EQ(items[1].parameters, params);
@@ -463,8 +471,9 @@ TEST_F(HandlerTest, WinSqlInventoryGroupsInstancesByThumbprint) {
 // ---- management: WinCert ----
 
 TEST_F(HandlerTest, WinCertAddPassesOverwriteProviderAndSecretsToTheStore) {
-  JobConfig config = management("CertStores.WinCert.Management", 2,
-                                {"Overwrite=true", "JobProperties.ProviderName=Microsoft Software Key Storage Provider"});
+  JobConfig config =
+      management("CertStores.WinCert.Management", 2,
+                 {"Overwrite=true", "JobProperties.ProviderName=Microsoft Software Key Storage Provider"});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_EQ(result.job_history_id, 26009);
@@ -502,10 +511,11 @@ TEST_F(HandlerTest, WinCertAddWithUnknownProviderFails) {
 
 TEST_F(HandlerTest, WinCertRemoveByThumbprint) {
   host_.stores["My"] = {FakeHost::entry(kOld)};
-  JobConfig config = load("ManagementRemove.json",
-                          {"Capability=CertStores.WinCert.Management", "CertificateStoreDetails.ClientMachine=web01",
-                           "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                           "CertificateStoreDetails.Properties.WinRm Port=5986"});
+  JobConfig config =
+      load("ManagementRemove.json",
+           {"Capability=CertStores.WinCert.Management", "CertificateStoreDetails.ClientMachine=web01",
+            "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
+            "CertificateStoreDetails.Properties.WinRm Port=5986"});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_EQ(result.job_history_id, 26019);
@@ -615,8 +625,9 @@ TEST_F(HandlerTest, IisuAddValidatesEntryParametersBeforeTouchingTheHost) {
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("entry parameter IPAddress 'IPAddressGoesHere'"), std::string::npos) << result.message;
   // With valid entry parameters, the placeholder WinRM protocol is named next.
-  result = run(load("Management.json", {"CertificateStoreDetails.ClientMachine=web01", "JobProperties.IPAddress=*",
-                                        "JobProperties.Port=443", "JobProperties.SniFlag=0", "JobProperties.Protocol=https"}));
+  result = run(
+      load("Management.json", {"CertificateStoreDetails.ClientMachine=web01", "JobProperties.IPAddress=*",
+                               "JobProperties.Port=443", "JobProperties.SniFlag=0", "JobProperties.Protocol=https"}));
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("'WinRm Protocol' is 'ProtocolGoesHere'"), std::string::npos) << result.message;
   EXPECT_TRUE(sessions_.targets.empty());
@@ -626,11 +637,11 @@ TEST_F(HandlerTest, IisuRemoveUnbindsTheExactBindingAndRemovesTheCertificateIfUn
   host_.stores["My"] = {FakeHost::entry(kOld)};
   host_.bindings = {{"Default Web Site", "https", "2001:db8::1", 443, "", kOld, "My", 0},
                     {"Default Web Site", "https", "2001:db8::1", 443, "other.example.com", kOther, "My", 1}};
-  JobConfig config = load("ManagementRemove.json",
-                          {"CertificateStoreDetails.ClientMachine=web01", "CertificateStoreDetails.StorePath=My",
-                           "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                           "CertificateStoreDetails.Properties.WinRm Port=5986",
-                           std::string("JobCertificate.Alias=") + kOld + ":Default Web Site:[2001:db8::1]:443:"});
+  JobConfig config = load(
+      "ManagementRemove.json",
+      {"CertificateStoreDetails.ClientMachine=web01", "CertificateStoreDetails.StorePath=My",
+       "CertificateStoreDetails.Properties.WinRm Protocol=https", "CertificateStoreDetails.Properties.WinRm Port=5986",
+       std::string("JobCertificate.Alias=") + kOld + ":Default Web Site:[2001:db8::1]:443:"});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_TRUE(called("iis unbind Default Web Site [2001:db8::1]:443:"));
@@ -643,11 +654,11 @@ TEST_F(HandlerTest, IisuRemoveKeepsACertificateStillBoundElsewhere) {
   host_.stores["My"] = {FakeHost::entry(kOld)};
   host_.bindings = {{"Default Web Site", "https", "*", 443, "", kOld, "My", 0},
                     {"Shop", "https", "*", 8443, "", kOld, "My", 0}};
-  JobConfig config = load("ManagementRemove.json",
-                          {"CertificateStoreDetails.ClientMachine=web01", "CertificateStoreDetails.StorePath=My",
-                           "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                           "CertificateStoreDetails.Properties.WinRm Port=5986",
-                           std::string("JobCertificate.Alias=") + kOld + ":Default Web Site:*:443:"});
+  JobConfig config = load(
+      "ManagementRemove.json",
+      {"CertificateStoreDetails.ClientMachine=web01", "CertificateStoreDetails.StorePath=My",
+       "CertificateStoreDetails.Properties.WinRm Protocol=https", "CertificateStoreDetails.Properties.WinRm Port=5986",
+       std::string("JobCertificate.Alias=") + kOld + ":Default Web Site:*:443:"});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_TRUE(host_.has_cert("My", kOld));
@@ -656,10 +667,9 @@ TEST_F(HandlerTest, IisuRemoveKeepsACertificateStillBoundElsewhere) {
 }
 
 TEST_F(HandlerTest, IisuRemoveWithTheFixturesBareThumbprintAliasIsAFailureNamingTheAlias) {
-  JobConfig config = load("ManagementRemove.json",
-                          {"CertificateStoreDetails.ClientMachine=web01",
-                           "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                           "CertificateStoreDetails.Properties.WinRm Port=5986"});
+  JobConfig config = load("ManagementRemove.json", {"CertificateStoreDetails.ClientMachine=web01",
+                                                    "CertificateStoreDetails.Properties.WinRm Protocol=https",
+                                                    "CertificateStoreDetails.Properties.WinRm Port=5986"});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("JobCertificate.Alias"), std::string::npos) << result.message;
@@ -679,8 +689,8 @@ class WinSqlTest : public HandlerTest {
 };
 
 TEST_F(WinSqlTest, AddBindsEveryListedInstanceWithoutRenewalThumbprint) {
-  JobResult result = run(management("CertStores.WinSql.Management", 2,
-                                    {"JobProperties.InstanceName=MSSQLSERVER, SQLEXPRESS"}));
+  JobResult result =
+      run(management("CertStores.WinSql.Management", 2, {"JobProperties.InstanceName=MSSQLSERVER, SQLEXPRESS"}));
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   ASSERT_TRUE(host_.last_add->sql_binding.has_value());
   EXPECT_EQ(host_.last_add->sql_binding->instances, (std::vector<std::string>{"MSSQLSERVER", "SQLEXPRESS"}));
@@ -711,26 +721,27 @@ TEST_F(WinSqlTest, AddWithRenewalThumbprintBoundNowhereImportsAndWarns) {
 
 TEST_F(WinSqlTest, RestartFailureIsAWarningNotAFailure) {
   host_.restart_fails = true;
-  JobResult result = run(management("CertStores.WinSql.Management", 2,
-                                    {"CertificateStoreDetails.Properties.RestartService=true"}));
+  JobResult result =
+      run(management("CertStores.WinSql.Management", 2, {"CertificateStoreDetails.Properties.RestartService=true"}));
   ASSERT_EQ(result.status, JobStatus::kWarning) << result.message;
   EXPECT_TRUE(called("sql restart MSSQLSERVER"));
   EXPECT_NE(result.message.find("restart the service manually"), std::string::npos);
   EXPECT_EQ(host_.instances[0].thumbprint, kNew);
 
   host_.restart_fails = false;
-  result = run(management("CertStores.WinSql.Management", 2, {"CertificateStoreDetails.Properties.RestartService=TRUE"}));
+  result =
+      run(management("CertStores.WinSql.Management", 2, {"CertificateStoreDetails.Properties.RestartService=TRUE"}));
   EXPECT_EQ(result.status, JobStatus::kSuccess) << result.message;
 }
 
 TEST_F(WinSqlTest, RemoveUnbindsOnlyInstancesBoundToTheRemovedCertificate) {
   // The extension blanked every listed instance; SQLEXPRESS (bound to another certificate) must keep it.
-  JobConfig config = load("ManagementRemove.json",
-                          {"Capability=CertStores.WinSql.Management", "CertificateStoreDetails.ClientMachine=web01",
-                           "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                           "CertificateStoreDetails.Properties.WinRm Port=5986",
-                           "JobProperties.InstanceName=MSSQLSERVER,SQLEXPRESS",
-                           std::string("JobCertificate.Alias=") + kOld});
+  JobConfig config =
+      load("ManagementRemove.json",
+           {"Capability=CertStores.WinSql.Management", "CertificateStoreDetails.ClientMachine=web01",
+            "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
+            "CertificateStoreDetails.Properties.WinRm Port=5986", "JobProperties.InstanceName=MSSQLSERVER,SQLEXPRESS",
+            std::string("JobCertificate.Alias=") + kOld});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_TRUE(called(std::string("sql unbind MSSQLSERVER ") + kOld));
@@ -763,11 +774,12 @@ TEST_F(WinSqlTest, RemoveDeletesThePrivateKeyOnlyWhenTheStoreOptsIn) {
 
 TEST_F(WinSqlTest, RemoveRefusesWhileAnUnlistedInstanceStillUsesTheCertificate) {
   host_.instances[1].thumbprint = kOld;
-  JobConfig config = load("ManagementRemove.json",
-                          {"Capability=CertStores.WinSql.Management", "CertificateStoreDetails.ClientMachine=web01",
-                           "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
-                           "CertificateStoreDetails.Properties.WinRm Port=5986",
-                           "JobProperties.InstanceName=MSSQLSERVER", std::string("JobCertificate.Alias=") + kOld});
+  JobConfig config =
+      load("ManagementRemove.json",
+           {"Capability=CertStores.WinSql.Management", "CertificateStoreDetails.ClientMachine=web01",
+            "CertificateStoreDetails.StorePath=My", "CertificateStoreDetails.Properties.WinRm Protocol=https",
+            "CertificateStoreDetails.Properties.WinRm Port=5986", "JobProperties.InstanceName=MSSQLSERVER",
+            std::string("JobCertificate.Alias=") + kOld});
   JobResult result = run(config);
   ASSERT_EQ(result.status, JobStatus::kFailure);
   EXPECT_NE(result.message.find("SQLEXPRESS"), std::string::npos) << result.message;
@@ -797,8 +809,9 @@ TEST_F(HandlerTest, IisuReenrollmentCreatesCsrSubmitsInstallsAndBinds) {
 }
 
 TEST_F(HandlerTest, ReenrollmentPassesTheProviderAndRefusesEccInALegacyCsp) {
-  JobResult result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keySize=384",
-                                                                          "JobProperties.ProviderName=Microsoft Software Key Storage Provider"}));
+  JobResult result = run(reenrollment(
+      "CertStores.WinCert.Reenrollment",
+      {"JobProperties.keySize=384", "JobProperties.ProviderName=Microsoft Software Key Storage Provider"}));
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_EQ(host_.last_csr->provider_name, "Microsoft Software Key Storage Provider");
   EXPECT_EQ(host_.last_csr->key_size, "384");
@@ -812,7 +825,8 @@ TEST_F(HandlerTest, ReenrollmentPassesTheProviderAndRefusesEccInALegacyCsp) {
 }
 
 TEST_F(HandlerTest, WinCertReenrollmentDoesNotBind) {
-  JobResult result = run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keyType=RSA", "JobProperties.keySize=2048"}));
+  JobResult result =
+      run(reenrollment("CertStores.WinCert.Reenrollment", {"JobProperties.keyType=RSA", "JobProperties.keySize=2048"}));
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_TRUE(called("install_issued My"));
   EXPECT_FALSE(called("iis bind"));
@@ -821,7 +835,8 @@ TEST_F(HandlerTest, WinCertReenrollmentDoesNotBind) {
 
 TEST_F(HandlerTest, WinSqlReenrollmentBindsWithoutRestart) {
   host_.instances = {{"MSSQLSERVER", "MSSQL16.MSSQLSERVER", kOld, "MSSQLSERVER", ""}};
-  JobResult result = run(reenrollment("CertStores.WinSql.Reenrollment", {"CertificateStoreDetails.Properties.RestartService=true"}));
+  JobResult result =
+      run(reenrollment("CertStores.WinSql.Reenrollment", {"CertificateStoreDetails.Properties.RestartService=true"}));
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   EXPECT_TRUE(called(std::string("sql bind MSSQLSERVER ") + kNew));
   EXPECT_FALSE(called("sql restart"));
@@ -909,7 +924,8 @@ TEST_F(HandlerTest, NoSecretReachesAResultOrALogLine) {
                                                  "CertificateStoreDetails.Properties.WinRm Port=5985",
                                                  "CertificateStoreDetails.Properties.WinRM Authentication=basic"})));
   host_.restart_fails = true;
-  results.push_back(run(management("CertStores.WinSql.Management", 2, {"CertificateStoreDetails.Properties.RestartService=true"})));
+  results.push_back(
+      run(management("CertStores.WinSql.Management", 2, {"CertificateStoreDetails.Properties.RestartService=true"})));
   results.push_back(run(load("WinCertInventory.json", {})));
   results.push_back(run(reenrollment("CertStores.IISU.Reenrollment")));
 

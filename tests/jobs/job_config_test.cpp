@@ -24,7 +24,8 @@ std::string parse_error(const std::string& text) {
 }
 
 TEST(JobConfigFixtures, EveryFixtureStartsWithABomAndParses) {
-  for (const char* name : {"Management.json", "ManagementRemove.json", "WinCertInventory.json", "WinIISInventory.json"}) {
+  for (const char* name :
+       {"Management.json", "ManagementRemove.json", "WinCertInventory.json", "WinIISInventory.json"}) {
     const std::string text = read_fixture(name);
     ASSERT_EQ(text.substr(0, 3), "\xEF\xBB\xBF") << name;
     auto parsed = parse_job_config(text);
@@ -99,7 +100,7 @@ TEST(JobConfigFixtures, WinCertInventory) {
   EXPECT_EQ(c.store.properties.winrm_protocol->value, "ssh");
   EXPECT_EQ(c.store.properties.winrm_port->value, "5985");
   EXPECT_FALSE(c.store.properties.server_username.has_value());  // null inside Properties
-  EXPECT_EQ(c.server_username, "UserNameGoesHere");                // the top level wins
+  EXPECT_EQ(c.server_username, "UserNameGoesHere");              // the top level wins
 }
 
 TEST(JobConfigFixtures, WinIisInventoryWithoutCredentials) {
@@ -133,7 +134,8 @@ TEST(JobConfig, NullsAnywhereAreAbsent) {
 }
 
 TEST(JobConfig, StorePropertyKeysAreCaseInsensitive) {
-  const std::string text = R"({"CertificateStoreDetails":{"Properties":"{\"WINRM PROTOCOL\":\"https\",\"winrm port\":\"5999\",\"SpnWithPort\":\"TRUE\",\"restartservice\":\"True\",\"winrm authentication\":\"kerberos\",\"WinRM AllowUnencrypted\":\"FALSE\",\"serverusername\":\"svc\",\"Custom\":\"x\"}"}})";
+  const std::string text =
+      R"({"CertificateStoreDetails":{"Properties":"{\"WINRM PROTOCOL\":\"https\",\"winrm port\":\"5999\",\"SpnWithPort\":\"TRUE\",\"restartservice\":\"True\",\"winrm authentication\":\"kerberos\",\"WinRM AllowUnencrypted\":\"FALSE\",\"serverusername\":\"svc\",\"Custom\":\"x\"}"}})";
   JobConfig c = parse_ok(text);
   const StoreProperties& p = c.store.properties;
   EXPECT_EQ(p.winrm_protocol->value, "https");
@@ -148,7 +150,8 @@ TEST(JobConfig, StorePropertyKeysAreCaseInsensitive) {
 }
 
 TEST(JobConfig, BooleansAsStringsOrBools) {
-  JobConfig a = parse_ok(R"({"Overwrite":"TRUE","JobCancelled":true,"CertificateStoreDetails":{"Properties":"{\"RestartService\":\"false\",\"WinRM AllowUnencrypted\":true}"}})");
+  JobConfig a = parse_ok(
+      R"({"Overwrite":"TRUE","JobCancelled":true,"CertificateStoreDetails":{"Properties":"{\"RestartService\":\"false\",\"WinRM AllowUnencrypted\":true}"}})");
   EXPECT_TRUE(a.overwrite);
   EXPECT_TRUE(a.job_cancelled);
   EXPECT_FALSE(a.store.properties.restart_service);
@@ -173,9 +176,11 @@ TEST(JobConfig, MalformedFieldsAreNamed) {
   EXPECT_NE(parse_error("[1,2]").find("JSON object"), std::string::npos);
   EXPECT_NE(parse_error(R"({"JobHistoryId":"abc"})").find("JobHistoryId"), std::string::npos);
   EXPECT_NE(parse_error(R"({"CertificateStoreDetails":[1]})").find("CertificateStoreDetails"), std::string::npos);
-  EXPECT_NE(parse_error(R"({"CertificateStoreDetails":{"ClientMachine":{"a":1}}})").find("CertificateStoreDetails.ClientMachine"),
+  EXPECT_NE(parse_error(R"({"CertificateStoreDetails":{"ClientMachine":{"a":1}}})")
+                .find("CertificateStoreDetails.ClientMachine"),
             std::string::npos);
-  EXPECT_NE(parse_error(R"({"LastInventory":[{"Thumbprints":"x"}]})").find("LastInventory[0].Thumbprints"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"LastInventory":[{"Thumbprints":"x"}]})").find("LastInventory[0].Thumbprints"),
+            std::string::npos);
   EXPECT_NE(parse_error(R"({"JobProperties":[1]})").find("JobProperties"), std::string::npos);
   EXPECT_NE(parse_error(R"({"SANs":{"dns":[1]}})").find("SANs.dns"), std::string::npos);
 }

@@ -38,7 +38,8 @@ TEST(Target, WinIisInventoryFixtureIsRemoteHttpWithTheAgentsIdentity) {
 }
 
 TEST(Target, PlaceholderPortParsesButFailsOnResolutionNamingWinRmPort) {
-  auto text = apply_override(read_fixture("Management.json"), "CertificateStoreDetails.Properties.WinRm Protocol=https");
+  auto text =
+      apply_override(read_fixture("Management.json"), "CertificateStoreDetails.Properties.WinRm Protocol=https");
   ASSERT_TRUE(text.ok());
   auto parsed = parse_job_config(text.value());
   ASSERT_TRUE(parsed.ok());
@@ -66,8 +67,8 @@ TEST(Target, SshProtocolFromTheWinCertFixtureIsRefusedClearly) {
 }
 
 TEST(Target, LocalMachineNeedsTheWindowsBuild) {
-  for (const char* cm : {"web01|LocalMachine", "web01|localmachine", "localhost", "LOCALHOST", "LocalMachine",
-                         "localhost|anything"}) {
+  for (const char* cm :
+       {"web01|LocalMachine", "web01|localmachine", "localhost", "LOCALHOST", "LocalMachine", "localhost|anything"}) {
     auto target = resolve(config_with(cm, R"("{}")"));
     ASSERT_FALSE(target.ok()) << cm;
     EXPECT_EQ(target.error().message.rfind(std::string("ClientMachine '") + cm +

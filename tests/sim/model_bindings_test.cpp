@@ -29,8 +29,11 @@ class BindingsTest : public ModelTest {
   }
   json bind(const std::string& site, const std::string& info, int flags, const std::string& thumb,
             const std::string& store_name) {
-    return ok("iis-bind", {{"SiteName", site}, {"BindingInformation", info}, {"SslFlags", flags},
-                           {"Thumbprint", thumb}, {"StoreName", store_name}});
+    return ok("iis-bind", {{"SiteName", site},
+                           {"BindingInformation", info},
+                           {"SslFlags", flags},
+                           {"Thumbprint", thumb},
+                           {"StoreName", store_name}});
   }
   json& site_bindings(int index) { return data()["iis"]["sites"][index]["bindings"]; }
 
@@ -58,7 +61,7 @@ TEST_F(BindingsTest, IisBindGoldenContractExampleWithIpv6AndReplacement) {
 TEST_F(BindingsTest, IisBindReplacesOnlyTheExactBindingOnThatSite) {
   bind("Default Web Site", "*:443:www.example.com", 1, kThumb, "My");
   bind("Default Web Site", "*:443:shop.example.com", 1, kThumb, "My");
-  bind("Intranet", "*:443:www.example.com", 1, other.leaf.thumbprint, "WebHosting");  // other site: allowed
+  bind("Intranet", "*:443:www.example.com", 1, other.leaf.thumbprint, "WebHosting");          // other site: allowed
   bind("Default Web Site", "*:443:WWW.EXAMPLE.COM", 1, other.leaf.thumbprint, "WebHosting");  // same, case aside
   auto list = ok("iis-list-bindings", json::object())["Bindings"];
   ASSERT_EQ(list.size(), 3u);
@@ -78,8 +81,12 @@ TEST_F(BindingsTest, IisBindStoresEverySslFlagBitTheOsBuildKnows) {
   EXPECT_EQ(ok("iis-list-bindings", json::object())["Bindings"][0]["SslFlags"], 65);
   // Windows Server 2019 has no bit 64 in its IIS schema.
   data()["os_build"] = 17763;
-  auto message = fails("iis-bind", {{"SiteName", "Default Web Site"}, {"BindingInformation", "*:443:"},
-                                    {"SslFlags", 65}, {"Thumbprint", kThumb}, {"StoreName", "My"}},
+  auto message = fails("iis-bind",
+                       {{"SiteName", "Default Web Site"},
+                        {"BindingInformation", "*:443:"},
+                        {"SslFlags", 65},
+                        {"Thumbprint", kThumb},
+                        {"StoreName", "My"}},
                        "NotSpecified");
   EXPECT_NE(message.find("sslFlags"), std::string::npos);
   EXPECT_EQ(bind("Default Web Site", "*:443:", 9, kThumb, "My")["Binding"]["SslFlags"], 9);
@@ -117,17 +124,22 @@ TEST_F(BindingsTest, FaultSiteMissingIisNotInstalledAndBindingConflict) {
   fails("iis-bind", golden["args"], "IisNotInstalled");
   fails("iis-unbind", {{"SiteName", "Default Web Site"}, {"BindingInformation", "*:443:"}}, "IisNotInstalled");
   // Without IIS nothing can be bound, so the clean-up removes the certificate.
-  EXPECT_EQ(ok("iis-remove-cert-if-unused", {{"StoreName", "WebHosting"}, {"Thumbprint", other.leaf.thumbprint}})["Removed"],
-            true);
+  EXPECT_EQ(
+      ok("iis-remove-cert-if-unused", {{"StoreName", "WebHosting"}, {"Thumbprint", other.leaf.thumbprint}})["Removed"],
+      true);
   data()["faults"] = json::object();
 
   bind("Intranet", "*:443:www.example.com", 1, kThumb, "My");
   data()["faults"]["binding_conflict"] = true;
-  auto message = fails("iis-bind", {{"SiteName", "Default Web Site"}, {"BindingInformation", "*:443:www.example.com"},
-                                    {"SslFlags", 1}, {"Thumbprint", kThumb}, {"StoreName", "My"}},
+  auto message = fails("iis-bind",
+                       {{"SiteName", "Default Web Site"},
+                        {"BindingInformation", "*:443:www.example.com"},
+                        {"SslFlags", 1},
+                        {"Thumbprint", kThumb},
+                        {"StoreName", "My"}},
                        "NotSpecified");
   EXPECT_NE(message.find("'Intranet'"), std::string::npos) << message;
-  EXPECT_EQ(site_bindings(0).size(), 1u);  // nothing committed
+  EXPECT_EQ(site_bindings(0).size(), 1u);                                // nothing committed
   bind("Default Web Site", "*:443:other.example.com", 1, kThumb, "My");  // no conflict: fine
 }
 
@@ -148,9 +160,11 @@ TEST_F(BindingsTest, IisUnbindContractAndMissingBindings) {
 TEST_F(BindingsTest, IisRemoveCertIfUnusedKeepsABoundCertificate) {
   bind("Intranet", "*:8443:", 0, other.leaf.thumbprint, "WebHosting");
   auto golden = contract("iis-remove-cert-if-unused");
-  auto out = ok("iis-remove-cert-if-unused", {{"StoreName", "WebHosting"}, {"Thumbprint", to_lower(other.leaf.thumbprint)}});
+  auto out =
+      ok("iis-remove-cert-if-unused", {{"StoreName", "WebHosting"}, {"Thumbprint", to_lower(other.leaf.thumbprint)}});
   expect_same_shape(out, golden["output"]);
-  EXPECT_EQ(out, (json{{"Thumbprint", other.leaf.thumbprint}, {"Removed", false}, {"BoundSites", {"Intranet (*:8443:)"}}}));
+  EXPECT_EQ(out,
+            (json{{"Thumbprint", other.leaf.thumbprint}, {"Removed", false}, {"BoundSites", {"Intranet (*:8443:)"}}}));
   EXPECT_EQ(store("WebHosting").size(), 1u);
   ok("iis-unbind", {{"SiteName", "Intranet"}, {"BindingInformation", "*:8443:"}});
   out = ok("iis-remove-cert-if-unused", {{"StoreName", "WebHosting"}, {"Thumbprint", other.leaf.thumbprint}});
@@ -180,7 +194,8 @@ TEST_F(BindingsTest, SqlBindGoldenContractExampleWritesVerifiesGrantsAndRestarts
     EXPECT_EQ(out["Instances"][i]["InstanceName"], golden["output"]["Instances"][i]["InstanceName"]);
     EXPECT_EQ(out["Instances"][i]["Verified"], true);
     EXPECT_EQ(out["Instances"][i]["Restarted"], true);
-    EXPECT_TRUE(istarts_with(out["Instances"][i]["KeyFile"].get<std::string>(), "C:\\ProgramData\\Microsoft\\Crypto\\Keys\\"));
+    EXPECT_TRUE(
+        istarts_with(out["Instances"][i]["KeyFile"].get<std::string>(), "C:\\ProgramData\\Microsoft\\Crypto\\Keys\\"));
     EXPECT_EQ(data()["sql"]["instances"][i]["certificate"], "426e9669376072d8d1461082a6e31ab4023e1857");
     EXPECT_EQ(data()["sql"]["instances"][i]["restarts"], 1);
     EXPECT_EQ(data()["sql"]["instances"][i]["service_status"], "Running");
@@ -203,7 +218,8 @@ TEST_F(BindingsTest, SqlBindForLocalSystemGrantsNothingAndCapiKeysLiveInMachineK
   data()["sql"]["instances"][0]["service_account"] = "LocalSystem";
   auto chain = make_chain("capi.example.com");
   add(chain, "My", false, "Microsoft Enhanced RSA and AES Cryptographic Provider");
-  auto out = ok("sql-bind", {{"InstanceNames", "MSSQLSERVER"}, {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
+  auto out =
+      ok("sql-bind", {{"InstanceNames", "MSSQLSERVER"}, {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
   EXPECT_TRUE(istarts_with(out["Instances"][0]["KeyFile"].get<std::string>(),
                            "C:\\ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\\"));
   EXPECT_EQ(out["Instances"][0]["Restarted"], false);

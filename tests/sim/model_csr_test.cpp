@@ -104,21 +104,24 @@ TEST_F(ModelTest, CsrCreateRsaAndEveryEcCurve) {
     const char* type;
     int bits;
   };
-  for (const Case& c : {Case{"RSA", 2048, "RSA", 2048}, Case{"RSA", 3072, "RSA", 3072}, Case{"ECDSA_P384", 384, "EC", 384},
-                        Case{"ECDSA_P521", 521, "EC", 521}}) {
-    auto out = ok("csr-create", {{"Subject", "CN=host.example.com,OU=Web;O=Example,L=Köln,C=DE"},
-                                 {"ProviderName", c.type == std::string("RSA") ? "Microsoft Strong Cryptographic Provider"
-                                                                               : "Microsoft Software Key Storage Provider"},
-                                 {"KeyAlgorithm", c.algorithm},
-                                 {"KeyLength", c.length},
-                                 {"Sans", {"dns=host.example.com", "ipaddress=192.0.2.7", "email=admin@example.com",
-                                           "upn=host$@corp.example.com", "url=https://host.example.com/"}}});
+  for (const Case& c : {Case{"RSA", 2048, "RSA", 2048}, Case{"RSA", 3072, "RSA", 3072},
+                        Case{"ECDSA_P384", 384, "EC", 384}, Case{"ECDSA_P521", 521, "EC", 521}}) {
+    auto out =
+        ok("csr-create", {{"Subject", "CN=host.example.com,OU=Web;O=Example,L=Köln,C=DE"},
+                          {"ProviderName", c.type == std::string("RSA") ? "Microsoft Strong Cryptographic Provider"
+                                                                        : "Microsoft Software Key Storage Provider"},
+                          {"KeyAlgorithm", c.algorithm},
+                          {"KeyLength", c.length},
+                          {"Sans",
+                           {"dns=host.example.com", "ipaddress=192.0.2.7", "email=admin@example.com",
+                            "upn=host$@corp.example.com", "url=https://host.example.com/"}}});
     auto v = inspect(base64_decode(out["Csr"].get<std::string>()).value());
     EXPECT_TRUE(v.signature_ok) << c.algorithm;
     EXPECT_EQ(v.key_type, c.type);
     EXPECT_EQ(v.bits, c.bits);
     EXPECT_EQ(v.subject, "CN=host.example.com,OU=Web,O=Example,L=Köln,C=DE");
-    EXPECT_NE(v.sans.find("DNS:host.example.com, IP Address:192.0.2.7, email:admin@example.com, othername: UPN::host$@corp.example.com, URI:https://host.example.com/"),
+    EXPECT_NE(v.sans.find("DNS:host.example.com, IP Address:192.0.2.7, email:admin@example.com, othername: "
+                          "UPN::host$@corp.example.com, URI:https://host.example.com/"),
               std::string::npos)
         << "[" << v.sans << "]";
   }
@@ -159,7 +162,9 @@ TEST_F(ModelTest, CsrAcceptLinksTheIssuedCertificateToItsKeyAndMovesIt) {
   auto issued = issue_from_csr(base64_decode(created["Csr"].get<std::string>()).value(), ca);
   auto out = ok("csr-accept", {{"CertificateBase64", b64(issued)}, {"StoreName", "WebHosting"}});
   expect_same_shape(out, contract("csr-accept")["output"]);
-  EXPECT_EQ(out, (json{{"Thumbprint", certstore::thumbprint_of(issued)}, {"HasPrivateKey", true}, {"StoreName", "WebHosting"}}));
+  EXPECT_EQ(
+      out,
+      (json{{"Thumbprint", certstore::thumbprint_of(issued)}, {"HasPrivateKey", true}, {"StoreName", "WebHosting"}}));
   EXPECT_TRUE(store("My").empty());
   ASSERT_EQ(store("WebHosting").size(), 1u);
   const std::string container = store("WebHosting")[0]["key"];
@@ -172,14 +177,19 @@ TEST_F(ModelTest, CsrAcceptLinksTheIssuedCertificateToItsKeyAndMovesIt) {
   EXPECT_EQ(fails("csr-accept", {{"CertificateBase64", b64(issued)}, {"StoreName", "My"}}, error["category"]),
             error["message"]);
   // And it is usable for IIS straight away.
-  ok("iis-bind", {{"SiteName", "Default Web Site"}, {"BindingInformation", "*:443:web01.example.com"}, {"SslFlags", 1},
-                  {"Thumbprint", out["Thumbprint"]}, {"StoreName", "WebHosting"}});
+  ok("iis-bind", {{"SiteName", "Default Web Site"},
+                  {"BindingInformation", "*:443:web01.example.com"},
+                  {"SslFlags", 1},
+                  {"Thumbprint", out["Thumbprint"]},
+                  {"StoreName", "WebHosting"}});
 }
 
 TEST_F(ModelTest, CsrAcceptIntoMyAndErrors) {
   auto ca = make_cert("Model Issuing CA", make_rsa_key(), nullptr, true);
-  auto created = ok("csr-create", {{"Subject", "CN=sql01.example.com"}, {"ProviderName", "Microsoft Software Key Storage Provider"},
-                                   {"KeyAlgorithm", "RSA"}, {"KeyLength", 2048}});
+  auto created = ok("csr-create", {{"Subject", "CN=sql01.example.com"},
+                                   {"ProviderName", "Microsoft Software Key Storage Provider"},
+                                   {"KeyAlgorithm", "RSA"},
+                                   {"KeyLength", 2048}});
   auto issued = issue_from_csr(base64_decode(created["Csr"].get<std::string>()).value(), ca);
   fails("csr-accept", {{"CertificateBase64", b64(issued)}, {"StoreName", "Nope"}}, "StoreNotFound");
   fails("csr-accept", {{"CertificateBase64", "%%%"}, {"StoreName", "My"}}, "NotSpecified");
@@ -191,7 +201,8 @@ TEST_F(ModelTest, CsrAcceptIntoMyAndErrors) {
   EXPECT_EQ(out["HasPrivateKey"], true);
   ASSERT_EQ(store("My").size(), 1u);
   // The installed certificate binds to SQL Server, whose key file gets the service account's ACL.
-  auto bound = ok("sql-bind", {{"InstanceNames", {"MSSQLSERVER"}}, {"Thumbprint", out["Thumbprint"]}, {"StoreName", "My"}});
+  auto bound =
+      ok("sql-bind", {{"InstanceNames", {"MSSQLSERVER"}}, {"Thumbprint", out["Thumbprint"]}, {"StoreName", "My"}});
   EXPECT_EQ(bound["Instances"][0]["Verified"], true);
   EXPECT_EQ(data()["keys"][store("My")[0]["key"].get<std::string>()]["acl"], json::array({"NT Service\\MSSQLSERVER"}));
 }

@@ -167,8 +167,8 @@ TEST_F(ModelE2eHostFaults, MissingStoreMissingSiteAndBindingConflictAreClearAndC
   ASSERT_FALSE(conflict.ok());
   EXPECT_NE(conflict.error().message.find("already used by the site"), std::string::npos) << conflict.error().message;
   // The same binding again on its own site is a replacement, not a conflict.
-  auto same_site = run(iis.bind(certstore::IisBindingRequest{"Default Web Site", "*", 443, "www.example.com", 1},
-                                www, "My"));
+  auto same_site =
+      run(iis.bind(certstore::IisBindingRequest{"Default Web Site", "*", 443, "www.example.com", 1}, www, "My"));
   ASSERT_TRUE(same_site.ok()) << same_site.error().message;
   EXPECT_TRUE(same_site->replaced_existing);
   EXPECT_EQ(saved_model()["iis"]["sites"][0]["bindings"].size(), before["iis"]["sites"][0]["bindings"].size());

@@ -46,7 +46,8 @@ TEST_F(ModelE2e, AddBindRenewCsrAndSqlThroughWinrm) {
   EXPECT_EQ(added->chain_added, std::vector<std::string>{chain.issuing.thumbprint});
 
   // A second binding with IPv6 and SSL flags 65, through iis-bind.
-  auto bound = run(iis.bind(certstore::IisBindingRequest{"Intranet", "2001:db8::10", 8443, "", 65}, chain.leaf.thumbprint, "My"));
+  auto bound = run(
+      iis.bind(certstore::IisBindingRequest{"Intranet", "2001:db8::10", 8443, "", 65}, chain.leaf.thumbprint, "My"));
   ASSERT_TRUE(bound.ok()) << bound.error().message;
   auto listed = run(iis.list());
   ASSERT_TRUE(listed.ok()) << listed.error().message;
@@ -80,7 +81,8 @@ TEST_F(ModelE2e, AddBindRenewCsrAndSqlThroughWinrm) {
   // Errors come back with the script's category and message.
   auto missing = run(store.inventory("Nope"));
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.error().message.find("LocalMachine\\Nope does not exist"), std::string::npos) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("LocalMachine\\Nope does not exist"), std::string::npos)
+      << missing.error().message;
 
   // What the host holds now, from the file winhost-sim saved.
   const json host = saved_model();
@@ -110,7 +112,8 @@ TEST_F(ModelE2e, AddBindRenewCsrAndSqlThroughWinrm) {
 // Faults written into the model file before the host starts reach the agent as the scripts' errors.
 struct ModelE2eFaults : ModelE2e {
   void prepare(json& host) override {
-    host["faults"] = {{"sql_restart_fails", {"MSSQLSERVER"}}, {"access_denied_stores", {"WebHosting"}},
+    host["faults"] = {{"sql_restart_fails", {"MSSQLSERVER"}},
+                      {"access_denied_stores", {"WebHosting"}},
                       {"provider_missing", {"Microsoft Platform Crypto Provider"}}};
   }
 };

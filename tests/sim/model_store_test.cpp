@@ -4,10 +4,10 @@
 #include <fstream>
 
 #include "certstore/x509.hpp"
-#include "sim/winhost/programs.hpp"
 #include "common/encoding.hpp"
 #include "model_test_support.hpp"
 #include "sim/winhost/model/crypto.hpp"
+#include "sim/winhost/programs.hpp"
 
 namespace wincert::sim::model::testing {
 namespace {
@@ -88,7 +88,8 @@ TEST_F(ModelTest, CertAddGoldenContractExample) {
   EXPECT_EQ(out["SqlBindings"][0]["InstanceName"], "MSSQLSERVER");
   EXPECT_EQ(out["SqlBindings"][0]["Verified"], true);
   EXPECT_EQ(out["SqlBindings"][0]["Restarted"], false);
-  EXPECT_TRUE(istarts_with(out["SqlBindings"][0]["KeyFile"].get<std::string>(), "C:\\ProgramData\\Microsoft\\Crypto\\Keys\\"));
+  EXPECT_TRUE(
+      istarts_with(out["SqlBindings"][0]["KeyFile"].get<std::string>(), "C:\\ProgramData\\Microsoft\\Crypto\\Keys\\"));
   EXPECT_EQ(out["Replaced"], (json{{"Thumbprint", "3A95FCE68019E31A67985E09377E5AD7976F8FD9"},
                                    {"Removed", false},
                                    {"BoundSites", json::array()}}));
@@ -135,8 +136,12 @@ TEST_F(ModelTest, CertAddOverwriteFalseKeepsTheCertificateTrueReplacesIt) {
 
 TEST_F(ModelTest, CertAddWrongPasswordIsPfxInvalidAndNeverEchoesThePassword) {
   auto chain = make_chain("pw.example.com");
-  json args = {{"StoreName", "My"},        {"ContentsBase64", b64(chain.pfx)}, {"PfxPassword", "not-the-password"},
-               {"Thumbprint", chain.leaf.thumbprint}, {"Overwrite", false}, {"ProviderName", ""}};
+  json args = {{"StoreName", "My"},
+               {"ContentsBase64", b64(chain.pfx)},
+               {"PfxPassword", "not-the-password"},
+               {"Thumbprint", chain.leaf.thumbprint},
+               {"Overwrite", false},
+               {"ProviderName", ""}};
   auto message = fails("cert-add", args, "PfxInvalid");
   EXPECT_NE(message.find("The specified network password is not correct"), std::string::npos) << message;
   EXPECT_EQ(message.find("not-the-password"), std::string::npos);
@@ -158,8 +163,11 @@ TEST_F(ModelTest, CertAddWrongPasswordIsPfxInvalidAndNeverEchoesThePassword) {
 TEST_F(ModelTest, CertAddProviderNameIsValidatedAndRecorded) {
   auto chain = make_chain("csp.example.com");
   auto golden = contract("cert-add")["error"]["output"]["error"];
-  json args = {{"StoreName", "My"},          {"ContentsBase64", b64(chain.pfx)}, {"PfxPassword", chain.password},
-               {"Thumbprint", chain.leaf.thumbprint}, {"ProviderName", "Contoso HSM KSP"}};
+  json args = {{"StoreName", "My"},
+               {"ContentsBase64", b64(chain.pfx)},
+               {"PfxPassword", chain.password},
+               {"Thumbprint", chain.leaf.thumbprint},
+               {"ProviderName", "Contoso HSM KSP"}};
   EXPECT_EQ(fails("cert-add", args, golden["category"]), golden["message"]);
   EXPECT_TRUE(store("My").empty());
 
@@ -183,18 +191,27 @@ TEST_F(ModelTest, CertAddProviderNameIsValidatedAndRecorded) {
 TEST_F(ModelTest, FaultProviderMissing) {
   data()["faults"]["provider_missing"] = {"Microsoft Software Key Storage Provider"};
   auto chain = make_chain("pm.example.com");
-  json args = {{"StoreName", "My"},          {"ContentsBase64", b64(chain.pfx)}, {"PfxPassword", chain.password},
-               {"Thumbprint", chain.leaf.thumbprint}, {"ProviderName", "Microsoft Software Key Storage Provider"}};
+  json args = {{"StoreName", "My"},
+               {"ContentsBase64", b64(chain.pfx)},
+               {"PfxPassword", chain.password},
+               {"Thumbprint", chain.leaf.thumbprint},
+               {"ProviderName", "Microsoft Software Key Storage Provider"}};
   fails("cert-add", args, "ProviderNotFound");
-  fails("csr-create", {{"Subject", "CN=x"}, {"ProviderName", "Microsoft Software Key Storage Provider"},
-                       {"KeyAlgorithm", "RSA"}, {"KeyLength", 2048}},
+  fails("csr-create",
+        {{"Subject", "CN=x"},
+         {"ProviderName", "Microsoft Software Key Storage Provider"},
+         {"KeyAlgorithm", "RSA"},
+         {"KeyLength", 2048}},
         "ProviderNotFound");
 }
 
 TEST_F(ModelTest, CertAddDerWithoutKeyAndThumbprintChecks) {
   auto chain = make_chain("der.example.com");
-  json args = {{"StoreName", "TrustedPeople"}, {"ContentsBase64", b64(chain.leaf.der)}, {"PfxPassword", ""},
-               {"Thumbprint", to_lower(chain.leaf.thumbprint)}, {"ProviderName", ""}};
+  json args = {{"StoreName", "TrustedPeople"},
+               {"ContentsBase64", b64(chain.leaf.der)},
+               {"PfxPassword", ""},
+               {"Thumbprint", to_lower(chain.leaf.thumbprint)},
+               {"ProviderName", ""}};
   auto out = ok("cert-add", args);
   EXPECT_EQ(out["Thumbprint"], chain.leaf.thumbprint);
   EXPECT_EQ(out["HasPrivateKey"], false);
@@ -213,7 +230,9 @@ TEST_F(ModelTest, FaultStoreMissingAndAccessDenied) {
   auto chain = make_chain("fault.example.com");
   data()["faults"]["store_missing"] = {"WebHosting"};
   fails("store-inventory", {{"StoreName", "WebHosting"}}, "StoreNotFound");
-  json args = {{"StoreName", "WebHosting"}, {"ContentsBase64", b64(chain.pfx)}, {"PfxPassword", chain.password},
+  json args = {{"StoreName", "WebHosting"},
+               {"ContentsBase64", b64(chain.pfx)},
+               {"PfxPassword", chain.password},
                {"Thumbprint", chain.leaf.thumbprint}};
   fails("cert-add", args, "StoreNotFound");
 
@@ -250,7 +269,8 @@ TEST_F(ModelTest, CertRemoveContractAndKeyRemoval) {
   auto out =
       ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", to_lower(chain.leaf.thumbprint)}, {"DeleteKey", true}});
   expect_same_shape(out, contract("cert-remove")["output"]);
-  EXPECT_EQ(out, (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", true}}));
+  EXPECT_EQ(out,
+            (json{{"Thumbprint", chain.leaf.thumbprint}, {"Found", true}, {"Removed", true}, {"KeyRemoved", true}}));
   EXPECT_TRUE(store("My").empty());
   EXPECT_FALSE(data()["keys"].contains(container));
 
@@ -282,8 +302,11 @@ TEST_F(ModelTest, CertRemoveOfABoundCertificateRemovesItAsTheScriptDoes) {
   // cert-remove does not look at IIS (the agent unbinds first; iis-remove-cert-if-unused is the careful one).
   auto chain = make_chain("bound.example.com");
   add(chain, "My");
-  ok("iis-bind", {{"SiteName", "Default Web Site"}, {"BindingInformation", "*:443:"}, {"SslFlags", 0},
-                  {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
+  ok("iis-bind", {{"SiteName", "Default Web Site"},
+                  {"BindingInformation", "*:443:"},
+                  {"SslFlags", 0},
+                  {"Thumbprint", chain.leaf.thumbprint},
+                  {"StoreName", "My"}});
   EXPECT_EQ(ok("cert-remove", {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}})["Removed"], true);
   EXPECT_EQ(ok("iis-list-bindings", json::object())["Bindings"][0]["CertificateHash"], chain.leaf.thumbprint);
 }
@@ -293,8 +316,11 @@ TEST_F(ModelTest, CertAddReplacedCertificateIsRemovedOnlyWhenUnbound) {
   auto new_chain = make_chain("new.example.com");
   add(old_chain, "WebHosting");
   data()["iis"]["sites"].push_back(json{{"name", "Intranet"}, {"id", 2}, {"bindings", json::array()}});
-  ok("iis-bind", {{"SiteName", "Intranet"}, {"BindingInformation", "*:8443:"}, {"SslFlags", 0},
-                  {"Thumbprint", old_chain.leaf.thumbprint}, {"StoreName", "WebHosting"}});
+  ok("iis-bind", {{"SiteName", "Intranet"},
+                  {"BindingInformation", "*:8443:"},
+                  {"SslFlags", 0},
+                  {"Thumbprint", old_chain.leaf.thumbprint},
+                  {"StoreName", "WebHosting"}});
   json args = {{"StoreName", "WebHosting"},
                {"ContentsBase64", b64(new_chain.pfx)},
                {"PfxPassword", new_chain.password},
@@ -302,14 +328,17 @@ TEST_F(ModelTest, CertAddReplacedCertificateIsRemovedOnlyWhenUnbound) {
                {"IisBinding", {{"SiteName", "Default Web Site"}, {"BindingInformation", "*:443:"}, {"SslFlags", 0}}},
                {"ReplacedThumbprint", to_lower(old_chain.leaf.thumbprint)}};
   auto out = ok("cert-add", args);
-  EXPECT_EQ(out["Replaced"], (json{{"Thumbprint", old_chain.leaf.thumbprint},
-                                   {"Removed", false},
-                                   {"BoundSites", {"Intranet (*:8443:)"}}}));
+  EXPECT_EQ(
+      out["Replaced"],
+      (json{{"Thumbprint", old_chain.leaf.thumbprint}, {"Removed", false}, {"BoundSites", {"Intranet (*:8443:)"}}}));
   EXPECT_EQ(store("WebHosting").size(), 2u);
 
   // Once Intranet moves to the new certificate, the old one goes.
-  ok("iis-bind", {{"SiteName", "Intranet"}, {"BindingInformation", "*:8443:"}, {"SslFlags", 0},
-                  {"Thumbprint", new_chain.leaf.thumbprint}, {"StoreName", "WebHosting"}});
+  ok("iis-bind", {{"SiteName", "Intranet"},
+                  {"BindingInformation", "*:8443:"},
+                  {"SslFlags", 0},
+                  {"Thumbprint", new_chain.leaf.thumbprint},
+                  {"StoreName", "WebHosting"}});
   args["Overwrite"] = false;
   out = ok("cert-add", args);
   EXPECT_EQ(out["Status"], "AlreadyPresent");
@@ -386,7 +415,8 @@ TEST_F(ModelTest, ExampleModelFileLoadsAndAnswers) {
     ASSERT_TRUE(inv.ok) << b.dump();
     bool found = false;
     for (const auto& c : inv.result["Certificates"]) {
-      found = found || certstore::thumbprint_of(base64_decode(c["Base64"].get<std::string>()).value()) == b["CertificateHash"];
+      found = found ||
+              certstore::thumbprint_of(base64_decode(c["Base64"].get<std::string>()).value()) == b["CertificateHash"];
     }
     EXPECT_TRUE(found) << b.dump();
   }
@@ -400,7 +430,8 @@ TEST_F(ModelTest, CertificateWhoseKeyContainerIsGoneStillClaimsAKey) {
   auto c = ok("store-inventory", {{"StoreName", "My"}})["Certificates"][0];
   EXPECT_EQ(c["HasPrivateKey"], true);
   EXPECT_EQ(c["ProviderName"], "");
-  auto out = ok("sql-bind", {{"InstanceNames", {"MSSQLSERVER"}}, {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
+  auto out =
+      ok("sql-bind", {{"InstanceNames", {"MSSQLSERVER"}}, {"Thumbprint", chain.leaf.thumbprint}, {"StoreName", "My"}});
   EXPECT_EQ(out["Instances"][0]["KeyFile"], "");
   EXPECT_EQ(ok("cert-remove",
                {{"StoreName", "My"}, {"Thumbprint", chain.leaf.thumbprint}, {"DeleteKey", true}})["KeyRemoved"],
@@ -412,7 +443,9 @@ TEST_F(ModelTest, OperationsRunThroughTheSimulatedPowerShell) {
   ProcessContext ctx;
   ctx.model = model_.get();
   auto chain = make_chain("ps.example.com");
-  json args = {{"StoreName", "My"}, {"ContentsBase64", b64(chain.pfx)}, {"PfxPassword", chain.password},
+  json args = {{"StoreName", "My"},
+               {"ContentsBase64", b64(chain.pfx)},
+               {"PfxPassword", chain.password},
                {"Thumbprint", chain.leaf.thumbprint}};
   auto r = run_powershell_script(ctx, "# wincert-op: cert-add\nparam([string]$ArgsJson)\n", args.dump(), true);
   std::string out;

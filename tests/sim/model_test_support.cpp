@@ -20,7 +20,9 @@ namespace {
 template <auto Fn>
 struct Deleter {
   template <typename T>
-  void operator()(T* p) const { Fn(p); }
+  void operator()(T* p) const {
+    Fn(p);
+  }
 };
 using PKeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
@@ -173,7 +175,8 @@ void expect_same_shape(const nlohmann::json& actual, const nlohmann::json& expec
   } else if (expected.is_array()) {
     ASSERT_TRUE(actual.is_array()) << path << " should be an array";
     if (!expected.empty()) {
-      for (std::size_t i = 0; i < actual.size(); ++i) expect_same_shape(actual[i], expected[0], path + "[" + std::to_string(i) + "]");
+      for (std::size_t i = 0; i < actual.size(); ++i)
+        expect_same_shape(actual[i], expected[0], path + "[" + std::to_string(i) + "]");
     }
   } else if (!expected.is_null()) {
     EXPECT_EQ(actual.type_name(), std::string(expected.type_name())) << path;

@@ -21,9 +21,12 @@ struct Output {
 Output collect(const ProgramResult& r) {
   Output o;
   for (const auto& s : r.steps) {
-    if (s.kind == OutputStep::Kind::kStdout) o.out += s.data;
-    else if (s.kind == OutputStep::Kind::kStderr) o.err += s.data;
-    else o.slept_ms += s.sleep_ms;
+    if (s.kind == OutputStep::Kind::kStdout)
+      o.out += s.data;
+    else if (s.kind == OutputStep::Kind::kStderr)
+      o.err += s.data;
+    else
+      o.slept_ms += s.sleep_ms;
   }
   o.exit_code = r.exit_code;
   return o;
@@ -74,7 +77,9 @@ TEST_F(ProgramsTest, OperatorsRedirectionAndExitCodesMatchTheRecording) {
 TEST_F(ProgramsTest, UnknownCommandGivesTheRealCmdError) {
   auto o = cmd("frobnicate --now");
   EXPECT_EQ(o.out, "");
-  EXPECT_EQ(o.err, "'frobnicate' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n");
+  EXPECT_EQ(
+      o.err,
+      "'frobnicate' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n");
   EXPECT_EQ(o.exit_code, 1);
 }
 
@@ -157,7 +162,8 @@ Output ps_encoded(ProcessContext& ctx, const std::string& script) {
 }
 
 TEST_F(ProgramsTest, InterpreterWritesOutputAndHost) {
-  auto o = ps_encoded(ctx, "$ProgressPreference = 'SilentlyContinue'\nWrite-Output 'a'; Write-Host \"b c\"\n'lit'\n\"x`ty\"");
+  auto o = ps_encoded(
+      ctx, "$ProgressPreference = 'SilentlyContinue'\nWrite-Output 'a'; Write-Host \"b c\"\n'lit'\n\"x`ty\"");
   EXPECT_EQ(o.out, "a\r\nb c\nlit\r\nx\ty\r\n");
   EXPECT_EQ(o.err, "");
   EXPECT_EQ(o.exit_code, 0);
@@ -174,7 +180,8 @@ TEST_F(ProgramsTest, WriteErrorIsAClixmlRecordAndExitCodeOne) {
   auto o = ps_encoded(ctx, "Write-Output 'before'\nWrite-Error 'it broke'");
   EXPECT_EQ(o.out, "before\r\n");
   EXPECT_EQ(o.exit_code, 1);
-  ASSERT_TRUE(o.err.starts_with("#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"));
+  ASSERT_TRUE(o.err.starts_with(
+      "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"));
   EXPECT_NE(o.err.find("<S S=\"Error\">Write-Error 'it broke' : it broke_x000D__x000A_</S>"), std::string::npos);
 }
 
@@ -182,16 +189,17 @@ TEST_F(ProgramsTest, UnknownCmdletGivesCommandNotFoundLikeTheFixture) {
   auto o = ps_encoded(ctx, "fake cmdlet");
   EXPECT_EQ(o.exit_code, 1);
   // The same lines as fixtures/winrm/clixml/with_error.xml.
-  for (const char* line : {
-           "<S S=\"Error\">fake : The term 'fake' is not recognized as the name of a cmdlet, function, script file, or "
-           "operable program. Check _x000D__x000A_</S>",
-           "<S S=\"Error\">the spelling of the name, or if a path was included, verify that the path is correct and "
-           "try again._x000D__x000A_</S>",
-           "<S S=\"Error\">At line:1 char:1_x000D__x000A_</S>", "<S S=\"Error\">+ fake cmdlet_x000D__x000A_</S>",
-           "<S S=\"Error\">+ ~~~~_x000D__x000A_</S>",
-           "<S S=\"Error\">    + CategoryInfo          : ObjectNotFound: (fake:String) [], CommandNotFoundException_x000D__x000A_</S>",
-           "<S S=\"Error\">    + FullyQualifiedErrorId : CommandNotFoundException_x000D__x000A_</S>",
-           "<S S=\"Error\"> _x000D__x000A_</S>"})
+  for (const char* line :
+       {"<S S=\"Error\">fake : The term 'fake' is not recognized as the name of a cmdlet, function, script file, or "
+        "operable program. Check _x000D__x000A_</S>",
+        "<S S=\"Error\">the spelling of the name, or if a path was included, verify that the path is correct and "
+        "try again._x000D__x000A_</S>",
+        "<S S=\"Error\">At line:1 char:1_x000D__x000A_</S>", "<S S=\"Error\">+ fake cmdlet_x000D__x000A_</S>",
+        "<S S=\"Error\">+ ~~~~_x000D__x000A_</S>",
+        "<S S=\"Error\">    + CategoryInfo          : ObjectNotFound: (fake:String) [], "
+        "CommandNotFoundException_x000D__x000A_</S>",
+        "<S S=\"Error\">    + FullyQualifiedErrorId : CommandNotFoundException_x000D__x000A_</S>",
+        "<S S=\"Error\"> _x000D__x000A_</S>"})
     EXPECT_NE(o.err.find(line), std::string::npos) << line;
 }
 
@@ -212,7 +220,9 @@ TEST_F(ProgramsTest, BootstrapInlineRunsModelOperations) {
   auto r = run_command_line(ctx, inv.executable, inv.arguments, true, nullptr);
   ASSERT_TRUE(r);
   auto o = collect(*r);
-  EXPECT_EQ(o.out, "{\"Hostname\":\"WINHOST01\",\"OsBuild\":20348,\"OsVersion\":\"10.0.20348\",\"PsVersion\":\"5.1.20348.2582\"}\r\n");
+  EXPECT_EQ(o.out,
+            "{\"Hostname\":\"WINHOST01\",\"OsBuild\":20348,\"OsVersion\":\"10.0.20348\",\"PsVersion\":\"5.1.20348."
+            "2582\"}\r\n");
   EXPECT_EQ(o.exit_code, 0);
   EXPECT_EQ(o.err, "");
 }

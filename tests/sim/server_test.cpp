@@ -2,6 +2,7 @@
 // (fixtures/winrm/pypsrp) against the live simulated host and in replay mode, plus the protocol edges.
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,15 +10,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include <sys/socket.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <iterator>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -188,9 +188,7 @@ struct Parsed {
     return sc ? x::text(x::child(sc, ns::kSoap, "Value")) : "";
   }
   std::string reason() const { return x::descendant(root, ns::kSoap, "Text").text().get(); }
-  std::string selector_shell_id() const {
-    return x::text(x::descendant(root, ns::kWsman, "Selector"));
-  }
+  std::string selector_shell_id() const { return x::text(x::descendant(root, ns::kWsman, "Selector")); }
 };
 
 std::unique_ptr<Parsed> parse(const std::string& text) {
@@ -215,8 +213,14 @@ void accumulate(const Parsed& p, StreamOutput& out) {
     EXPECT_TRUE(bytes.has_value());
     std::string name = x::attribute(s, "Name").value();
     bool end = std::string(x::attribute(s, "End").value()) == "true";
-    if (name == "stdout") { out.stdout_text += bytes.value_or(""); out.stdout_end |= end; }
-    if (name == "stderr") { out.stderr_text += bytes.value_or(""); out.stderr_end |= end; }
+    if (name == "stdout") {
+      out.stdout_text += bytes.value_or("");
+      out.stdout_end |= end;
+    }
+    if (name == "stderr") {
+      out.stderr_text += bytes.value_or("");
+      out.stderr_end |= end;
+    }
   }
   auto state = x::child(rr, ns::kShell, "CommandState");
   if (state && std::string(x::attribute(state, "State").value()).ends_with("/Done")) {
@@ -233,9 +237,10 @@ std::string envelope(std::string_view action, const std::string& message_id, con
   std::string s =
       R"(<s:Envelope xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:wsmv="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><wsa:Action s:mustUnderstand="true">)";
   s += action;
-  s += R"(</wsa:Action><wsman:MaxEnvelopeSize s:mustUnderstand="true">153600</wsman:MaxEnvelopeSize><wsa:MessageID>)" +
-       message_id + "</wsa:MessageID><wsman:OperationTimeout>" + timeout +
-       R"(</wsman:OperationTimeout><wsa:ReplyTo><wsa:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo><wsman:ResourceURI s:mustUnderstand="true">)";
+  s +=
+      R"(</wsa:Action><wsman:MaxEnvelopeSize s:mustUnderstand="true">153600</wsman:MaxEnvelopeSize><wsa:MessageID>)" +
+      message_id + "</wsa:MessageID><wsman:OperationTimeout>" + timeout +
+      R"(</wsman:OperationTimeout><wsa:ReplyTo><wsa:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo><wsman:ResourceURI s:mustUnderstand="true">)";
   s += resource;
   s += "</wsman:ResourceURI><wsa:To>http://testhost:5985/wsman</wsa:To>";
   if (!options_xml.empty()) s += R"(<wsman:OptionSet s:mustUnderstand="true">)" + options_xml + "</wsman:OptionSet>";
@@ -253,11 +258,13 @@ std::string option(const std::string& name, const std::string& value) {
 // A small WinRS client on top of RawClient, for the tests that are not replays of a recording.
 class Shell {
  public:
-  Shell(RawClient& c, const std::string& options = option("WINRS_CODEPAGE", "65001"), const std::string& shell_body = "")
+  Shell(RawClient& c, const std::string& options = option("WINRS_CODEPAGE", "65001"),
+        const std::string& shell_body = "")
       : c_(c) {
-    auto r = c_.post(envelope(winrm::action::kCreate, new_message_id(), "", options,
-                              "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>" +
-                                  shell_body + "</rsp:Shell>"));
+    auto r = c_.post(envelope(
+        winrm::action::kCreate, new_message_id(), "", options,
+        "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>" +
+            shell_body + "</rsp:Shell>"));
     EXPECT_EQ(r.status, 200u) << r.body;
     create_body = r.body;
     id = parse(r.body)->selector_shell_id();
@@ -266,8 +273,10 @@ class Shell {
     std::string body = "<rsp:CommandLine><rsp:Command>" + x::escape(cmd) + "</rsp:Command>";
     for (auto& a : args) body += "<rsp:Arguments>" + x::escape(a) + "</rsp:Arguments>";
     body += "</rsp:CommandLine>";
-    auto r = c_.post(envelope(winrm::action::kCommand, new_message_id(), id,
-                              option("WINRS_CONSOLEMODE_STDIN", "FALSE") + option("WINRS_SKIP_CMD_SHELL", skip_cmd ? "TRUE" : "FALSE"), body));
+    auto r = c_.post(envelope(
+        winrm::action::kCommand, new_message_id(), id,
+        option("WINRS_CONSOLEMODE_STDIN", "FALSE") + option("WINRS_SKIP_CMD_SHELL", skip_cmd ? "TRUE" : "FALSE"),
+        body));
     EXPECT_EQ(r.status, 200u) << r.body;
     return parse(r.body)->text(ns::kShell, "CommandId");
   }
@@ -277,9 +286,10 @@ class Shell {
                                 (end ? " End=\"true\"" : "") + ">" + base64_encode(data) + "</rsp:Stream></rsp:Send>"));
   }
   Reply receive_once(const std::string& cmd_id, const std::string& timeout = "PT20S") {
-    return c_.post(envelope(winrm::action::kReceive, new_message_id(), id, option("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE"),
-                            "<rsp:Receive><rsp:DesiredStream CommandId=\"" + cmd_id + "\">stdout stderr</rsp:DesiredStream></rsp:Receive>",
-                            timeout));
+    return c_.post(envelope(
+        winrm::action::kReceive, new_message_id(), id, option("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE"),
+        "<rsp:Receive><rsp:DesiredStream CommandId=\"" + cmd_id + "\">stdout stderr</rsp:DesiredStream></rsp:Receive>",
+        timeout));
   }
   // Receives until Done; counts TimedOut faults on the way.
   StreamOutput receive_all(const std::string& cmd_id, int* timeouts = nullptr, const std::string& timeout = "PT20S") {
@@ -362,7 +372,8 @@ TEST_P(LiveTranscript, AnswersLikeTheRecordedWindowsHost) {
       for (auto field : {"ResourceUri", "IdleTimeOut", "InputStreams", "OutputStreams"})
         EXPECT_EQ(got->text(ns::kShell, field), want->text(ns::kShell, field)) << field;
     }
-    if (auto cmd = want->text(ns::kShell, "CommandId"); !cmd.empty()) live_ids[cmd] = got->text(ns::kShell, "CommandId");
+    if (auto cmd = want->text(ns::kShell, "CommandId"); !cmd.empty())
+      live_ids[cmd] = got->text(ns::kShell, "CommandId");
     if (x::descendant(want->root, ns::kShell, "ReceiveResponse")) {
       StreamOutput w, g;
       accumulate(*want, w);
@@ -465,7 +476,8 @@ TEST(LiveHost, MaxShellsPerUserQuota) {
   RawClient client(sim.port);
   Shell a(client), b(client);
   auto r = client.post(envelope(winrm::action::kCreate, new_message_id(), "", "",
-                                "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"));
+                                "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout "
+                                "stderr</rsp:OutputStreams></rsp:Shell>"));
   EXPECT_EQ(r.status, 500u);
   EXPECT_EQ(parse(r.body)->fault_code(), "2150859173");
   // Another user has their own quota.
@@ -483,8 +495,9 @@ TEST(LiveHost, BasicAuthAndPlainHttpRefusal) {
   {
     SimHarness sim;  // --allow-unencrypted
     RawClient client(sim.port);
-    for (const std::string& auth : {std::string(), basic("vagrant", "wrong"), basic("nobody", "Passw0rd!"),
-                                    std::string("Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")}) {
+    for (const std::string& auth :
+         {std::string(), basic("vagrant", "wrong"), basic("nobody", "Passw0rd!"),
+          std::string("Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")}) {
       auto r = client.post(envelope(winrm::action::kCreate, new_message_id(), "", "", "<rsp:Shell/>"), auth);
       EXPECT_EQ(r.status, 401u) << auth;
       EXPECT_EQ(r.www_authenticate, (std::vector<std::string>{"Negotiate", "Basic realm=\"WSMAN\""}));
@@ -509,10 +522,11 @@ TEST(LiveHost, BasicAuthAndPlainHttpRefusal) {
 TEST(LiveHost, MalformedAndUnknownRequestsAreFaultsNotCrashes) {
   SimHarness sim;
   RawClient client(sim.port);
-  for (const std::string& body : {std::string("not xml at all"), std::string("<a><b></a>"),
-                                  std::string("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"boom\">]><x>&e;</x>"),
-                                  std::string("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>"),
-                                  std::string()}) {
+  for (const std::string& body :
+       {std::string("not xml at all"), std::string("<a><b></a>"),
+        std::string("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"boom\">]><x>&e;</x>"),
+        std::string("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>"),
+        std::string()}) {
     auto r = client.post(body);
     EXPECT_EQ(r.status, 500u) << body;
     auto p = parse(r.body);
@@ -561,7 +575,8 @@ TEST(LiveHost, DirectCreationBeyond32767CharactersIsTheRealFault) {
   Shell shell(client);
   std::string body = "<rsp:CommandLine><rsp:Command>" + std::string(winrm::kPowerShellExe) +
                      "</rsp:Command><rsp:Arguments>" + std::string(33000, 'A') + "</rsp:Arguments></rsp:CommandLine>";
-  auto r = client.post(envelope(winrm::action::kCommand, new_message_id(), shell.id, option("WINRS_SKIP_CMD_SHELL", "TRUE"), body));
+  auto r = client.post(
+      envelope(winrm::action::kCommand, new_message_id(), shell.id, option("WINRS_SKIP_CMD_SHELL", "TRUE"), body));
   EXPECT_EQ(r.status, 500u);
   EXPECT_EQ(parse(r.body)->fault_code(), "2147942606");
 }
@@ -572,8 +587,9 @@ TEST(LiveHost, RequestsLargerThanMaxEnvelopeSizeGet413) {
   SimHarness sim(o);
   {
     RawClient client(sim.port);
-    auto r = client.post(envelope(winrm::action::kCreate, new_message_id(), "", "",
-                                  "<rsp:Shell><rsp:InputStreams>" + std::string(20000, 'a') + "</rsp:InputStreams></rsp:Shell>"));
+    auto r = client.post(
+        envelope(winrm::action::kCreate, new_message_id(), "", "",
+                 "<rsp:Shell><rsp:InputStreams>" + std::string(20000, 'a') + "</rsp:InputStreams></rsp:Shell>"));
     EXPECT_EQ(r.status, 413u);
     EXPECT_FALSE(r.keep_alive);
   }
@@ -585,8 +601,10 @@ TEST(LiveHost, RequestsLargerThanMaxEnvelopeSizeGet413) {
 TEST(LiveHost, ShellEnvironmentCodepageAndIdleTimeout) {
   SimHarness sim;
   RawClient client(sim.port);
-  Shell shell(client, option("WINRS_NOPROFILE", "TRUE") + option("WINRS_CODEPAGE", "65001"),
-              "<rsp:WorkingDirectory>C:\\temp</rsp:WorkingDirectory><rsp:Environment><rsp:Variable Name=\"WINCERT_A\">one &amp; two</rsp:Variable></rsp:Environment><rsp:IdleTimeOut>PT90S</rsp:IdleTimeOut>");
+  Shell shell(
+      client, option("WINRS_NOPROFILE", "TRUE") + option("WINRS_CODEPAGE", "65001"),
+      "<rsp:WorkingDirectory>C:\\temp</rsp:WorkingDirectory><rsp:Environment><rsp:Variable Name=\"WINCERT_A\">one "
+      "&amp; two</rsp:Variable></rsp:Environment><rsp:IdleTimeOut>PT90S</rsp:IdleTimeOut>");
   EXPECT_NE(shell.create_body.find("<rsp:IdleTimeOut>PT90.000S</rsp:IdleTimeOut>"), std::string::npos);
   auto out = shell.run("set", {"WINCERT"});
   EXPECT_EQ(out.stdout_text, "WINCERT_A=one & two\r\n");
@@ -728,8 +746,10 @@ TEST(Replay, ActionMismatchIsAClearFault) {
   EXPECT_EQ(reply.status, 500u);
   auto p = parse(reply.body);
   std::string reason = p->reason();
-  EXPECT_NE(reason.find("expected Action http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"), std::string::npos) << reason;
-  EXPECT_NE(reason.find("has Action http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive"), std::string::npos);
+  EXPECT_NE(reason.find("expected Action http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"), std::string::npos)
+      << reason;
+  EXPECT_NE(reason.find("has Action http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive"),
+            std::string::npos);
   EXPECT_EQ(p->relates_to(), parse(messages[2].request)->message_id());
   auto unauthenticated = client.post(messages[0].request, "");
   EXPECT_EQ(unauthenticated.status, 401u);

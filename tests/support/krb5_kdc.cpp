@@ -294,7 +294,8 @@ Status Krb5Kdc::create_realm() {
   WINCERT_TRY(write_configs(*port));
   WINCERT_TRY(write_file(dir_ + "/kadm5.acl", "*/admin@" + options_.realm + " *\n"));
   // A random master password: nothing outside this directory ever needs it.
-  WINCERT_TRY(run_tool({kKdb5Util, "create", "-s", "-r", options_.realm, "-P", "master-" + std::to_string(::getpid())}));
+  WINCERT_TRY(
+      run_tool({kKdb5Util, "create", "-s", "-r", options_.realm, "-P", "master-" + std::to_string(::getpid())}));
   WINCERT_TRY(add_user(options_.user, options_.user_password));
   WINCERT_TRY(add_service(options_.agent, client_keytab()));
   for (const auto& spn : options_.service_principals) WINCERT_TRY(add_service(spn, service_keytab()));
@@ -328,8 +329,8 @@ Status Krb5Kdc::start_process() {
     if (!exited) {
       terminate(*pid);
       return Error::deadline_exceeded("krb5kdc did not accept connections on 127.0.0.1:" + std::to_string(port_) +
-                              " within " + std::to_string(options_.start_timeout.count()) + " ms: " +
-                              tail_of(kdc_log()));
+                                      " within " + std::to_string(options_.start_timeout.count()) +
+                                      " ms: " + tail_of(kdc_log()));
     }
     // Most likely the port was taken between pick_free_port() and bind(): try another one.
     last_failure = tail_of(dir_ + "/krb5kdc.out") + " " + tail_of(kdc_log());

@@ -37,7 +37,9 @@
 #include "winrm/transport.hpp"
 #include "winrm/winrs.hpp"
 
-extern "C" const char* __lsan_default_suppressions() { return "leak:gssntlmssp.so\nleak:libgssapi_krb5\nleak:libkrb5\n"; }
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:gssntlmssp.so\nleak:libgssapi_krb5\nleak:libkrb5\n";
+}
 
 namespace wincert::winrm {
 namespace {
@@ -79,8 +81,9 @@ class PeersEnvironment : public ::testing::Environment {
     p.cert = (p.dir / "cert.pem").string();
     p.key = (p.dir / "key.pem").string();
     p.other_cert = (p.dir / "other.pem").string();
-    const std::string req = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                            "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 ";
+    const std::string req =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 ";
     run_shell(req + "-keyout " + p.key + " -out " + p.cert + " >/dev/null 2>&1");
     run_shell(req + "-keyout " + (p.dir / "other.key").string() + " -out " + p.other_cert + " >/dev/null 2>&1");
     p.log_file = (p.dir / "trace.log").string();
@@ -264,8 +267,9 @@ class AuthE2E : public ::testing::Test {
     RequestContext ctx;
     ctx.to = (*transport)->endpoint().url();
     auto fault = test::run_coro(
-        io_, (*transport)->request(build_delete_shell(ctx, {{"ShellId", "00000000-0000-0000-0000-000000000000"}}),
-                                   "Delete shell"));
+        io_,
+        (*transport)
+            ->request(build_delete_shell(ctx, {{"ShellId", "00000000-0000-0000-0000-000000000000"}}), "Delete shell"));
     out.fault_seen = fault.ok() && fault->http_status == 500 && fault->soap.fault.has_value();
     out.counters = (*transport)->counters();
     return out;
@@ -348,12 +352,19 @@ TEST(SimAuthHelpers, HostileTokensAreRefused) {
   ASSERT_TRUE(authenticator.ok()) << authenticator.error().message;
   const std::string ntlm_type3_garbage = std::string("NTLMSSP\0\3\0\0\0", 12) + std::string(40, '\xff');
   const std::string ntlm_type1_short = std::string("NTLMSSP\0\1\0\0\0", 12);
-  std::vector<std::string> headers = {
-      "Negotiate", "Negotiate ", "Negotiate !!!", "Kerberos " + base64_encode(std::string(300, 'x')),
-      "Negotiate " + base64_encode(std::string("\x60\x82\xff\xff\x06\x06", 6)),
-      "Negotiate " + base64_encode(ntlm_type3_garbage), "Negotiate " + base64_encode(ntlm_type1_short),
-      "Negotiate " + std::string(60000, 'A'), "Basic " + base64_encode(std::string("no-colon")), "Basic ",
-      std::string(kCertificateAuthHeaderForTest), "Digest x", ""};
+  std::vector<std::string> headers = {"Negotiate",
+                                      "Negotiate ",
+                                      "Negotiate !!!",
+                                      "Kerberos " + base64_encode(std::string(300, 'x')),
+                                      "Negotiate " + base64_encode(std::string("\x60\x82\xff\xff\x06\x06", 6)),
+                                      "Negotiate " + base64_encode(ntlm_type3_garbage),
+                                      "Negotiate " + base64_encode(ntlm_type1_short),
+                                      "Negotiate " + std::string(60000, 'A'),
+                                      "Basic " + base64_encode(std::string("no-colon")),
+                                      "Basic ",
+                                      std::string(kCertificateAuthHeaderForTest),
+                                      "Digest x",
+                                      ""};
   sim::ConnectionInfo conn;
   conn.client_ip = "127.0.0.1";
   for (const auto& header : headers) {
@@ -363,8 +374,9 @@ TEST(SimAuthHelpers, HostileTokensAreRefused) {
     const auto decision = connection->authenticate(request, conn);
     EXPECT_FALSE(decision.authenticated) << header.substr(0, 40);
     // A multipart/encrypted body without a security context is an error, not a crash.
-    request.set(boost::beast::http::field::content_type,
-                "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"");
+    request.set(
+        boost::beast::http::field::content_type,
+        "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"");
     request.body() = "--Encrypted Boundary\r\n garbage";
     EXPECT_FALSE(connection->unwrap_request(request).ok());
   }
@@ -406,7 +418,8 @@ TEST_F(AuthE2E, KerberosWithPasswordOverHttpEncrypts) {
 TEST_F(AuthE2E, NegotiateWithPasswordOverHttpEncrypts) {
   need_kdc();
   InProcessSim sim(offer("negotiate"), false);
-  auto auth = std::make_unique<NegotiateHttpAuth>(g_peers->kdc->user_principal(), Secret(g_peers->kdc->user_password()));
+  auto auth =
+      std::make_unique<NegotiateHttpAuth>(g_peers->kdc->user_principal(), Secret(g_peers->kdc->user_password()));
   const std::size_t log_before = flushed_log().size();
   auto out = exercise(sim, std::move(auth), false);  // the transport (and the auth) is gone afterwards
   expect_success(out);
@@ -491,15 +504,17 @@ TEST_F(AuthE2E, NtlmWrongPasswordAndUnknownUser) {
 TEST_F(AuthE2E, KerberosWrongPasswordUnknownUserWrongSpn) {
   need_kdc();
   InProcessSim sim(offer("kerberos,negotiate"), false);
-  auto wrong = exercise(sim, std::make_unique<KerberosHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)),
-                        false);
+  auto wrong =
+      exercise(sim, std::make_unique<KerberosHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)), false);
   ASSERT_FALSE(wrong.status.ok());
-  EXPECT_NE(wrong.status.error().message.find("refused the password"), std::string::npos) << wrong.status.error().message;
+  EXPECT_NE(wrong.status.error().message.find("refused the password"), std::string::npos)
+      << wrong.status.error().message;
   EXPECT_THAT(wrong.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 
   auto unknown = exercise(sim, std::make_unique<KerberosHttpAuth>("nobody@TEST.LOCAL", Secret(kWrongPassword)), false);
   ASSERT_FALSE(unknown.status.ok());
-  EXPECT_NE(unknown.status.error().message.find("unknown to the KDC"), std::string::npos) << unknown.status.error().message;
+  EXPECT_NE(unknown.status.error().message.find("unknown to the KDC"), std::string::npos)
+      << unknown.status.error().message;
   EXPECT_THAT(unknown.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 
   GssHttpAuthOptions wsman;
@@ -510,8 +525,8 @@ TEST_F(AuthE2E, KerberosWrongPasswordUnknownUserWrongSpn) {
       << spn.status.error().message;
   EXPECT_THAT(spn.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
   // Negotiate with a wrong password must not hide it behind NTLM.
-  auto negotiate = exercise(
-      sim, std::make_unique<NegotiateHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)), false);
+  auto negotiate =
+      exercise(sim, std::make_unique<NegotiateHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)), false);
   ASSERT_FALSE(negotiate.status.ok());
   EXPECT_NE(negotiate.status.error().message.find("refused the password"), std::string::npos)
       << negotiate.status.error().message;
@@ -573,9 +588,9 @@ TEST_F(AuthE2E, ServerDemandingAnotherScheme) {
 TEST_F(AuthE2E, KerberosClockSkew) {
   need_kdc();
   const std::string good = g_peers->kdc->dir() + "/skew-source-" + random_uuid() + ".cc";
-  ASSERT_TRUE(gss::store_ticket_in_ccache(g_peers->kdc->user_principal(), Secret(g_peers->kdc->user_password()),
-                                          "FILE:" + good)
-                  .ok());
+  ASSERT_TRUE(
+      gss::store_ticket_in_ccache(g_peers->kdc->user_principal(), Secret(g_peers->kdc->user_password()), "FILE:" + good)
+          .ok());
   krb5_context context = nullptr;
   ASSERT_EQ(krb5_init_context(&context), 0);
   krb5_ccache source = nullptr;
@@ -651,8 +666,10 @@ TEST_F(AuthE2E, MidSession401ReauthenticatesOnceThenFailsClearly) {
 TEST_F(AuthE2E, ClientCertificateOverHttps) {
   const std::string dir = g_peers->dir.string();
   const auto sh = [&](const std::string& c) { ASSERT_EQ(run_shell(c + " >/dev/null 2>&1"), 0) << c; };
-  sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=Client CA' -addext basicConstraints=critical,CA:TRUE "
-     "-keyout " + dir + "/ca.key -out " + dir + "/ca.pem");
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=Client CA' -addext "
+     "basicConstraints=critical,CA:TRUE "
+     "-keyout " +
+     dir + "/ca.key -out " + dir + "/ca.pem");
   for (const std::string name : {"alice", "stranger"}) {
     sh("openssl req -new -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + dir + "/" + name + ".key -out " +
        dir + "/" + name + ".csr");
@@ -753,9 +770,10 @@ TEST_F(AuthE2E, NoSecretInTraceLogs) {
       need_kdc();
       expect_success(exercise(sim, kerberos(false), false));
       expect_success(exercise(sim, kerberos(true), false));
-      EXPECT_FALSE(
-          exercise(sim, std::make_unique<KerberosHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)), false)
-              .status.ok());
+      EXPECT_FALSE(exercise(sim,
+                            std::make_unique<KerberosHttpAuth>(g_peers->kdc->user_principal(), Secret(kWrongPassword)),
+                            false)
+                       .status.ok());
     }
   }
   {
@@ -775,7 +793,7 @@ TEST_F(AuthE2E, NoSecretInTraceLogs) {
   if (g_peers->kdc) secrets.push_back(g_peers->kdc->user_password());
   for (const auto& secret : secrets) EXPECT_EQ(log.find(secret), std::string::npos) << "a secret leaked into the log";
   // No token (tickets and session keys travel inside them) is logged either.
-  EXPECT_EQ(log.find("TlRMTVNTUA"), std::string::npos);  // base64 "NTLMSSP"
+  EXPECT_EQ(log.find("TlRMTVNTUA"), std::string::npos);     // base64 "NTLMSSP"
   EXPECT_EQ(log.find("Negotiate YII"), std::string::npos);  // base64 SPNEGO/Kerberos tokens
   EXPECT_EQ(log.find("Kerberos YII"), std::string::npos);
 }

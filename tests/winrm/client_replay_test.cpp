@@ -88,9 +88,7 @@ struct ReplayFixture : ::testing::Test {
     ASSERT_TRUE(recorded.exit_code.has_value());
     EXPECT_EQ(out->exit_code, *recorded.exit_code);
   }
-  void expect_all_exchanges_used() {
-    EXPECT_EQ(sim->counter("requests"), recorded.exchanges) << sim->log();
-  }
+  void expect_all_exchanges_used() { EXPECT_EQ(sim->counter("requests"), recorded.exchanges) << sim->log(); }
 };
 
 CommandSpec spec_of(std::string command, std::vector<std::string> arguments, bool skip_cmd_shell = false) {
@@ -136,7 +134,7 @@ TEST_F(ReplayFixture, SendStdinInTwoChunks) {
   WinrsSession session(*transport, recorded_options());
   CommandSpec spec = spec_of("powershell.exe", {"-"});
   spec.stdin_data = "Write-Host \"output 1\";Write-Host \"output 2\";";
-  spec.stdin_chunk_limit = 22;    // the two pieces pypsrp sent
+  spec.stdin_chunk_limit = 22;     // the two pieces pypsrp sent
   spec.console_mode_stdin = true;  // pypsrp left the default
   auto out = run(session.run(spec));
   expect_output(out);
@@ -173,12 +171,12 @@ TEST_F(ReplayFixture, NoCmdShellNeedsFullPath) {
   WinrsSession session(*transport, recorded_options());
   auto failed = run(session.run(spec_of("powershell.exe", {"Write-Host", "hi"}, true)));
   ASSERT_FALSE(failed.ok());
-  EXPECT_NE(failed.error().message.find("Command on 127.0.0.1:" + std::to_string(sim->port()) +
-                                        ": WSMan fault 2147942402"),
-            std::string::npos)
+  EXPECT_NE(
+      failed.error().message.find("Command on 127.0.0.1:" + std::to_string(sim->port()) + ": WSMan fault 2147942402"),
+      std::string::npos)
       << failed.error().message;
-  auto out = run(session.run(
-      spec_of(R"(C:\Windows\system32\WindowsPowerShell\v1.0\powershell.exe)", {"Write-Host", "hi"}, true)));
+  auto out = run(
+      session.run(spec_of(R"(C:\Windows\system32\WindowsPowerShell\v1.0\powershell.exe)", {"Write-Host", "hi"}, true)));
   expect_output(out);
   EXPECT_EQ(session.counters().shells_created, 1u);  // a failed Command does not cost the shell
   EXPECT_TRUE(run(session.close()).ok());

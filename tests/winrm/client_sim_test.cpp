@@ -41,9 +41,8 @@ struct SimFixture : ::testing::Test {
   std::unique_ptr<WsmanTransport> connect(std::string password = kPassword, TransportOptions options = {}) {
     auto endpoint = parse_endpoint(sim->url());
     EXPECT_TRUE(endpoint.ok());
-    auto transport = WsmanTransport::create(io.get_executor(), *endpoint,
-                                            std::make_unique<BasicAuth>(kUser, Secret(std::move(password)), true),
-                                            options);
+    auto transport = WsmanTransport::create(
+        io.get_executor(), *endpoint, std::make_unique<BasicAuth>(kUser, Secret(std::move(password)), true), options);
     EXPECT_TRUE(transport.ok());
     return std::move(*transport);
   }
@@ -122,8 +121,7 @@ TEST_F(SimFixture, PowerShellErrorIsDecodedFromClixml) {
 TEST_F(SimFixture, PowerShellStreamsAreSeparated) {
   auto transport = connect();
   WinrsSession session(*transport);
-  const std::string script =
-      "Write-Output 'result'\nWrite-Warning 'careful now'\nWrite-Error 'it broke'\nexit 5\n";
+  const std::string script = "Write-Output 'result'\nWrite-Warning 'careful now'\nWrite-Error 'it broke'\nexit 5\n";
   auto out = run(run_ps(session, PsPayload{script, "{}"}));
   ASSERT_TRUE(out.ok()) << out.error().message;
   EXPECT_EQ(out->exit_code, 5);
@@ -285,9 +283,8 @@ TEST_F(SimTlsFixture, BasicOverHttpsWithCaFile) {
   ASSERT_TRUE(endpoint.ok());
   TransportOptions options;
   options.ca_file = cert.cert_pem.string();
-  auto transport =
-      WsmanTransport::create(io.get_executor(), *endpoint, std::make_unique<BasicAuth>(kUser, Secret(kPassword), false),
-                             options);
+  auto transport = WsmanTransport::create(io.get_executor(), *endpoint,
+                                          std::make_unique<BasicAuth>(kUser, Secret(kPassword), false), options);
   ASSERT_TRUE(transport.ok());
   WinrsSession session(**transport);
   auto out = run(session.run(cmd("echo secure")));
@@ -312,8 +309,8 @@ struct CliFixture : SimFixture {
     return test::run_process(args, env);
   }
   std::vector<std::string> auth() const {
-    return {"--endpoint", sim->url(), "--auth", "basic", "--user", kUser, "--password-env", "SIM_PASSWORD",
-            "--allow-unencrypted"};
+    return {"--endpoint",   sim->url(),           "--auth", "basic", "--user", kUser, "--password-env",
+            "SIM_PASSWORD", "--allow-unencrypted"};
   }
 };
 
@@ -356,8 +353,9 @@ TEST_F(CliFixture, PsScriptFileAndDecodedErrors) {
 }
 
 TEST_F(CliFixture, FailuresAreOneLineAnd255) {
-  auto args = std::vector<std::string>{"winrm", "exec", "--endpoint", sim->url(), "--auth", "basic", "--user", kUser,
-                                       "--password-env", "SIM_PASSWORD", "--", "cmd.exe", "/c", "echo hi"};
+  auto args =
+      std::vector<std::string>{"winrm", "exec",           "--endpoint",   sim->url(), "--auth",  "basic", "--user",
+                               kUser,   "--password-env", "SIM_PASSWORD", "--",       "cmd.exe", "/c",    "echo hi"};
   auto r = agent(args);  // no --allow-unencrypted: refused before anything is sent
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_EQ(r.err,
@@ -373,12 +371,11 @@ TEST_F(CliFixture, FailuresAreOneLineAnd255) {
   EXPECT_TRUE(bad.err.starts_with("wincert-agent: authentication failed for alice at 127.0.0.1:")) << bad.err;
   EXPECT_EQ(bad.err.find("nope-nope"), std::string::npos);
 
-  auto fault = agent({"winrm", "exec", "--endpoint", sim->url(), "--auth", "basic", "--user", kUser,
-                      "--password-env", "SIM_PASSWORD", "--allow-unencrypted", "--skip-cmd-shell", "--",
-                      "no-such-program.exe"});
+  auto fault = agent({"winrm", "exec", "--endpoint", sim->url(), "--auth", "basic", "--user", kUser, "--password-env",
+                      "SIM_PASSWORD", "--allow-unencrypted", "--skip-cmd-shell", "--", "no-such-program.exe"});
   EXPECT_EQ(fault.exit_code, 255);
-  EXPECT_TRUE(fault.err.starts_with("wincert-agent: Command on 127.0.0.1:" + std::to_string(sim->port()) +
-                                    ": WSMan fault "))
+  EXPECT_TRUE(
+      fault.err.starts_with("wincert-agent: Command on 127.0.0.1:" + std::to_string(sim->port()) + ": WSMan fault "))
       << fault.err;
   EXPECT_EQ(std::count(fault.err.begin(), fault.err.end(), '\n'), 1) << fault.err;
 }

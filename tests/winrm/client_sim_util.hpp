@@ -1,12 +1,12 @@
 // Starts winhost-sim (and the wincert-agent CLI) as child processes for the end-to-end client tests.
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -50,9 +50,17 @@ class SimProcess {
     std::filesystem::create_directories(dir_);
     port_file_ = dir_ / "port";
     status_file_ = dir_ / "status.json";
-    std::vector<std::string> args = {sim_binary(), "--listen", "127.0.0.1:0", "--port-file", port_file_.string(),
-                                     "--status-file", status_file_.string(), "--log-file", (dir_ / "sim.log").string(),
-                                     "--log-level", "debug"};
+    std::vector<std::string> args = {sim_binary(),
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     port_file_.string(),
+                                     "--status-file",
+                                     status_file_.string(),
+                                     "--log-file",
+                                     (dir_ / "sim.log").string(),
+                                     "--log-level",
+                                     "debug"};
     for (auto& a : extra_args) args.push_back(std::move(a));
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

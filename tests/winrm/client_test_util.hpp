@@ -98,7 +98,10 @@ bool write_all(Stream& stream, std::string_view data) {
 inline std::string http_response(int status, std::string_view body,
                                  std::string_view content_type = "application/soap+xml;charset=UTF-8",
                                  std::string_view extra_headers = "") {
-  std::string reason = status == 200 ? "OK" : status == 500 ? "Internal Server Error" : status == 401 ? "Unauthorized" : "Status";
+  std::string reason = status == 200   ? "OK"
+                       : status == 500 ? "Internal Server Error"
+                       : status == 401 ? "Unauthorized"
+                                       : "Status";
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
   if (!content_type.empty()) out += "Content-Type: " + std::string(content_type) + "\r\n";
   out += std::string(extra_headers);
@@ -158,9 +161,9 @@ struct TestCertificate {
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-    for (const auto& [nid, value] : {std::pair{NID_basic_constraints, std::string("critical,CA:TRUE")},
-                                     std::pair{NID_subject_alt_name, san},
-                                     std::pair{NID_key_usage, std::string("digitalSignature,keyCertSign")}}) {
+    for (const auto& [nid, value] :
+         {std::pair{NID_basic_constraints, std::string("critical,CA:TRUE")}, std::pair{NID_subject_alt_name, san},
+          std::pair{NID_key_usage, std::string("digitalSignature,keyCertSign")}}) {
       X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
       X509_add_ext(cert, ext, -1);
       X509_EXTENSION_free(ext);

@@ -2,10 +2,10 @@
 # against winhost-sim, including replays of the recorded pypsrp transcripts.
 find_package(yaml-cpp REQUIRED)
 add_executable(winrm_client_tests
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_transport_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/transport_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/client_sim_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/client_replay_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/winrs_test.cpp)
 target_link_libraries(winrm_client_tests PRIVATE wincert_winrm yaml-cpp GTest::gtest_main wincert_warnings)
 target_link_libraries(winrm_client_tests PRIVATE wincert_test_matchers GTest::gmock)
 wincert_asio_coroutines(winrm_client_tests)

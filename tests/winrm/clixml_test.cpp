@@ -46,13 +46,14 @@ TEST(Clixml, FixtureWithOnlyProgressHasNoErrorText) {
 }
 
 TEST(Clixml, CrlfMarkerAndAllStreams) {
-  std::string input = "#< CLIXML\r\n" +
-                      objs("<S S=\"Error\">bad_x000D__x000A_</S><S S=\"warning\">careful_x000D__x000A_</S>"
-                           "<S S=\"verbose\">chatty</S><S S=\"debug\">dbg</S><S S=\"Information\">info</S>"
-                           "<Obj S=\"information\" RefId=\"1\"><TN RefId=\"0\"><T>System.Management.Automation."
-                           "InformationRecord</T></TN><ToString>from Write-Information</ToString></Obj>"
-                           "<Obj S=\"progress\" RefId=\"2\"><MS><PR N=\"Record\"><AV>x</AV></PR></MS></Obj>"
-                           "<S S=\"Unknown\">dropped</S>");
+  std::string input =
+      "#< CLIXML\r\n" + objs(
+                            "<S S=\"Error\">bad_x000D__x000A_</S><S S=\"warning\">careful_x000D__x000A_</S>"
+                            "<S S=\"verbose\">chatty</S><S S=\"debug\">dbg</S><S S=\"Information\">info</S>"
+                            "<Obj S=\"information\" RefId=\"1\"><TN RefId=\"0\"><T>System.Management.Automation."
+                            "InformationRecord</T></TN><ToString>from Write-Information</ToString></Obj>"
+                            "<Obj S=\"progress\" RefId=\"2\"><MS><PR N=\"Record\"><AV>x</AV></PR></MS></Obj>"
+                            "<S S=\"Unknown\">dropped</S>");
   auto s = decode_clixml(input);
   EXPECT_EQ(s.errors, std::vector<std::string>{"bad"});
   EXPECT_EQ(s.warnings, std::vector<std::string>{"careful"});

@@ -134,12 +134,14 @@ class PypsrpMockSealer final : public MessageSealer {
 };
 
 const std::string kPypsrpSmallSpnego = std::string(
-    "--Encrypted Boundary\r\n\tContent-Type: application"
-    "/HTTP-SPNEGO-session-encrypted\r\n\tOriginalContent: "
-    "type=application/soap+xml;charset=UTF-8;Length=9\r\n"
-    "--Encrypted Boundary\r\n\tContent-Type: application/"
-    "octet-stream\r\n") + std::string("\x10\x00\x00\x00", 4) + "reallylongheaderplaintext-"
-    "encrypted--Encrypted Boundary--\r\n";
+                                           "--Encrypted Boundary\r\n\tContent-Type: application"
+                                           "/HTTP-SPNEGO-session-encrypted\r\n\tOriginalContent: "
+                                           "type=application/soap+xml;charset=UTF-8;Length=9\r\n"
+                                           "--Encrypted Boundary\r\n\tContent-Type: application/"
+                                           "octet-stream\r\n") +
+                                       std::string("\x10\x00\x00\x00", 4) +
+                                       "reallylongheaderplaintext-"
+                                       "encrypted--Encrypted Boundary--\r\n";
 
 TEST(EncryptedBodyPypsrpVectors, WrapSmallSpnego) {
   PypsrpMockSealer sealer(kSpnegoEncryptedProtocol);
@@ -153,14 +155,17 @@ TEST(EncryptedBodyPypsrpVectors, WrapLargeKerberos) {
   const std::string plain(20000, 'a');
   auto built = build_encrypted_body(plain, sealer);
   ASSERT_TRUE(built.ok());
-  EXPECT_EQ(built->body, "--Encrypted Boundary\r\n\tContent-Type: application"
-                         "/HTTP-Kerberos-session-encrypted\r\n\tOriginalContent: "
-                         "type=application/soap+xml;charset=UTF-8;Length=20000"
-                         "\r\n--Encrypted Boundary\r\n\tContent-Type: application"
-                         "/octet-stream\r\n" + std::string("\x10\x00\x00\x00", 4) + "reallylongheader" + plain +
-                         "-encrypted--Encrypted Boundary--\r\n");
-  EXPECT_EQ(built->content_type,
-            "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"");
+  EXPECT_EQ(built->body,
+            "--Encrypted Boundary\r\n\tContent-Type: application"
+            "/HTTP-Kerberos-session-encrypted\r\n\tOriginalContent: "
+            "type=application/soap+xml;charset=UTF-8;Length=20000"
+            "\r\n--Encrypted Boundary\r\n\tContent-Type: application"
+            "/octet-stream\r\n" +
+                std::string("\x10\x00\x00\x00", 4) + "reallylongheader" + plain +
+                "-encrypted--Encrypted Boundary--\r\n");
+  EXPECT_EQ(
+      built->content_type,
+      "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"");
 }
 
 TEST(EncryptedBodyPypsrpVectors, UnwrapSmallSpnegoWithAndWithoutEndHyphens) {
@@ -178,14 +183,17 @@ TEST(EncryptedBodyPypsrpVectors, UnwrapSmallSpnegoWithAndWithoutEndHyphens) {
 TEST(EncryptedBodyPypsrpVectors, UnwrapKerberosWithSpacesAfterDashes) {
   PypsrpMockSealer sealer(kKerberosEncryptedProtocol);
   const std::string body = std::string(
-      "-- Encrypted Boundary\r\n\tContent-Type: application"
-      "/HTTP-Kerberos-session-encrypted\r\n\tOriginalContent: "
-      "type=application/soap+xml;charset=UTF-8;Length=9\r\n"
-      "-- Encrypted Boundary\r\n\tContent-Type: application/"
-      "octet-stream\r\n") + std::string("\x10\x00\x00\x00", 4) + "reallylongheaderplaintext-"
-      "encrypted-- Encrypted Boundary--\r\n";
+                               "-- Encrypted Boundary\r\n\tContent-Type: application"
+                               "/HTTP-Kerberos-session-encrypted\r\n\tOriginalContent: "
+                               "type=application/soap+xml;charset=UTF-8;Length=9\r\n"
+                               "-- Encrypted Boundary\r\n\tContent-Type: application/"
+                               "octet-stream\r\n") +
+                           std::string("\x10\x00\x00\x00", 4) +
+                           "reallylongheaderplaintext-"
+                           "encrypted-- Encrypted Boundary--\r\n";
   auto parsed = parse_encrypted_body(
-      body, "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"",
+      body,
+      "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"",
       sealer);
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(*parsed, "plaintext");
@@ -194,31 +202,35 @@ TEST(EncryptedBodyPypsrpVectors, UnwrapKerberosWithSpacesAfterDashes) {
 TEST(EncryptedBodyPypsrpVectors, UnwrapCredSspWithOtherBoundaryAndTwoParts) {
   PypsrpMockSealer sealer("application/HTTP-CredSSP-session-encrypted");
   const std::string small = std::string(
-      "--Encrypted Boundary2\r\n\tContent-Type: application"
-      "/HTTP-CredSSP-session-encrypted\r\n\tOriginalContent: "
-      "type=application/soap+xml;charset=UTF-8;Length=9\r\n"
-      "--Encrypted Boundary2\r\n\tContent-Type: application/"
-      "octet-stream\r\n") + std::string("\x10\x00\x00\x00", 4) + "reallylongheaderplaintext-encrypted"
-      "--Encrypted Boundary2--\r\n";
-  auto parsed = parse_encrypted_body(
-      small,
-      "multipart/x-multi-encrypted;protocol=\"application/HTTP-CredSSP-session-encrypted\";boundary=\"Encrypted Boundary2\"",
-      sealer);
+                                "--Encrypted Boundary2\r\n\tContent-Type: application"
+                                "/HTTP-CredSSP-session-encrypted\r\n\tOriginalContent: "
+                                "type=application/soap+xml;charset=UTF-8;Length=9\r\n"
+                                "--Encrypted Boundary2\r\n\tContent-Type: application/"
+                                "octet-stream\r\n") +
+                            std::string("\x10\x00\x00\x00", 4) +
+                            "reallylongheaderplaintext-encrypted"
+                            "--Encrypted Boundary2--\r\n";
+  auto parsed = parse_encrypted_body(small,
+                                     "multipart/x-multi-encrypted;protocol=\"application/"
+                                     "HTTP-CredSSP-session-encrypted\";boundary=\"Encrypted Boundary2\"",
+                                     sealer);
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(*parsed, "plaintext");
 
   const std::string large = std::string(
-      "--Encrypted Boundary\r\n\tContent-Type: application"
-      "/HTTP-CredSSP-session-encrypted\r\n\tOriginalContent: "
-      "type=application/soap+xml;charset=UTF-8;Length=16384"
-      "\r\n--Encrypted Boundary\r\n\tContent-Type: application"
-      "/octet-stream\r\n") + std::string("\x10\x00\x00\x00", 4) + "reallylongheader" + std::string(16384, 'a') +
-      "-encrypted--Encrypted Boundary\r\n\tContent-Type: "
-      "application/HTTP-CredSSP-session-encrypted\r\n"
-      "\tOriginalContent: type=application/soap+xml;"
-      "charset=UTF-8;Length=3616\r\n--Encrypted Boundary\r\n"
-      "\tContent-Type: application/octet-stream\r\n" + std::string("\x10\x00\x00\x00", 4) +
-      "reallylongheader" + std::string(3616, 'a') + "-encrypted--Encrypted Boundary--\r\n";
+                                "--Encrypted Boundary\r\n\tContent-Type: application"
+                                "/HTTP-CredSSP-session-encrypted\r\n\tOriginalContent: "
+                                "type=application/soap+xml;charset=UTF-8;Length=16384"
+                                "\r\n--Encrypted Boundary\r\n\tContent-Type: application"
+                                "/octet-stream\r\n") +
+                            std::string("\x10\x00\x00\x00", 4) + "reallylongheader" + std::string(16384, 'a') +
+                            "-encrypted--Encrypted Boundary\r\n\tContent-Type: "
+                            "application/HTTP-CredSSP-session-encrypted\r\n"
+                            "\tOriginalContent: type=application/soap+xml;"
+                            "charset=UTF-8;Length=3616\r\n--Encrypted Boundary\r\n"
+                            "\tContent-Type: application/octet-stream\r\n" +
+                            std::string("\x10\x00\x00\x00", 4) + "reallylongheader" + std::string(3616, 'a') +
+                            "-encrypted--Encrypted Boundary--\r\n";
   auto parsed_large = parse_encrypted_body(
       large, "multipart/x-multi-encrypted;protocol=\"application/HTTP-CredSSP-session-encrypted\"", sealer);
   ASSERT_TRUE(parsed_large.ok()) << parsed_large.error().message;
@@ -248,7 +260,8 @@ TEST(EncryptedBody, LengthMismatchIsAnError) {
 TEST(EncryptedBody, OversizedOrBogusHeaderLengthIsAnError) {
   MockSealer sealer;
   const std::string good = expected_body("<abc/>");
-  const auto len_at = good.find("application/octet-stream\r\n") + std::string_view("application/octet-stream\r\n").size();
+  const auto len_at =
+      good.find("application/octet-stream\r\n") + std::string_view("application/octet-stream\r\n").size();
   for (std::string_view length : {std::string_view("\xff\xff\xff\xff", 4), std::string_view("\x00\x10\x00\x00", 4),
                                   std::string_view("\x40\x00\x00\x00", 4), std::string_view("\x0f\x00\x00\x00", 4)}) {
     std::string body = good;
@@ -263,7 +276,8 @@ TEST(EncryptedBody, WrongContentTypeOrProtocolIsAnError) {
   const std::string body = expected_body("<abc/>");
   EXPECT_FALSE(parse_encrypted_body(body, "application/soap+xml;charset=UTF-8", sealer).ok());
   auto kerberos = parse_encrypted_body(
-      body, "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"",
+      body,
+      "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"",
       sealer);
   ASSERT_FALSE(kerberos.ok());
   EXPECT_NE(kerberos.error().message.find("Kerberos"), std::string::npos);
@@ -275,7 +289,8 @@ TEST(EncryptedBody, WrongContentTypeOrProtocolIsAnError) {
 TEST(EncryptedBody, ContentTypeDetection) {
   EXPECT_TRUE(is_encrypted_content_type(kContentType));
   EXPECT_TRUE(is_encrypted_content_type(" Multipart/Encrypted;protocol=x"));
-  EXPECT_TRUE(is_encrypted_content_type("multipart/x-multi-encrypted;protocol=\"application/HTTP-CredSSP-session-encrypted\""));
+  EXPECT_TRUE(
+      is_encrypted_content_type("multipart/x-multi-encrypted;protocol=\"application/HTTP-CredSSP-session-encrypted\""));
   EXPECT_FALSE(is_encrypted_content_type("application/soap+xml;charset=UTF-8"));
 }
 
@@ -307,7 +322,8 @@ TEST_F(NtlmEncryptedBody, RequestAndMultiPartResponseRoundTrip) {
   auto part1 = build_encrypted_body("<s:Envelope>resp", *server_);
   auto part2 = build_encrypted_body("onse</s:Envelope>", *server_);
   ASSERT_TRUE(part1.ok() && part2.ok());
-  std::string joined = part1->body.substr(0, part1->body.size() - std::string_view("--Encrypted Boundary--\r\n").size());
+  std::string joined =
+      part1->body.substr(0, part1->body.size() - std::string_view("--Encrypted Boundary--\r\n").size());
   joined += part2->body;
   auto response = parse_encrypted_body(joined, part1->content_type, *client_);
   ASSERT_TRUE(response.ok()) << response.error().message;

@@ -124,7 +124,7 @@ TEST_F(KerberosContextTest, GarbageTokensBecomeErrors) {
   auto server = make_acceptor();
   ASSERT_NE(server, nullptr);
   for (const std::string& garbage : {std::string("\x60\x03\x06\x01", 4), std::string(300, '\xff'),
-                                    std::string("NTLMSSP\0\x01\0\0\0", 12), std::string(1, '\x60')}) {
+                                     std::string("NTLMSSP\0\x01\0\0\0", 12), std::string(1, '\x60')}) {
     auto fresh = make_acceptor();
     ASSERT_NE(fresh, nullptr);
     auto result = fresh->step(garbage);
@@ -140,9 +140,9 @@ TEST_F(KerberosContextTest, GarbageTokensBecomeErrors) {
 }
 
 TEST_F(KerberosContextTest, StoredTicketIsUsedByALaterContext) {
-  ASSERT_TRUE(winrm::gss::store_ticket_in_ccache(kdc().user_principal(), Secret(kdc().user_password()),
-                                                 "FILE:" + ccache())
-                  .ok());
+  ASSERT_TRUE(
+      winrm::gss::store_ticket_in_ccache(kdc().user_principal(), Secret(kdc().user_password()), "FILE:" + ccache())
+          .ok());
   ASSERT_TRUE(std::filesystem::exists(ccache()));
   // The default identity (no user, no password) now comes from KRB5CCNAME.
   ClientOptions options;
@@ -169,8 +169,8 @@ TEST_F(KerberosContextTest, StoredTicketIsUsedByALaterContext) {
 TEST_F(KerberosContextTest, KinitTicketIsUsed) {
   if (::access("/usr/bin/kinit", X_OK) != 0) GTEST_SKIP() << "kinit not installed (krb5-user)";
   const std::string keytab = kdc().client_keytab();
-  const std::string command = "/usr/bin/kinit -k -t " + keytab + " -c FILE:" + ccache() + " " +
-                              kdc().agent_principal() + " >/dev/null 2>&1";
+  const std::string command =
+      "/usr/bin/kinit -k -t " + keytab + " -c FILE:" + ccache() + " " + kdc().agent_principal() + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0);
   ClientOptions options;
   options.target.host = "localhost";
@@ -247,8 +247,7 @@ TEST_F(KerberosContextTest, DelegationForwardsTheTicket) {
   EXPECT_FALSE(plain_server->delegated());
 }
 
-class KerberosChannelBindingTest : public KerberosTest,
-                                   public ::testing::WithParamInterface<Mechanism> {};
+class KerberosChannelBindingTest : public KerberosTest, public ::testing::WithParamInterface<Mechanism> {};
 
 TEST_P(KerberosChannelBindingTest, MatchingBindingsAreAccepted) {
   const std::string binding = "tls-server-end-point:" + std::string(32, '\x11');
@@ -272,8 +271,7 @@ TEST_P(KerberosChannelBindingTest, MismatchedBindingsAreRejected) {
   ASSERT_NE(server, nullptr);
   const Status status = authenticate(*client, *server);
   ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.error().message.find("channel bindings do not match"), std::string::npos)
-      << status.error().message;
+  EXPECT_NE(status.error().message.find("channel bindings do not match"), std::string::npos) << status.error().message;
   // The peer could not prove it is on the same TLS channel: unauthenticated, with the GSS status.
   EXPECT_THAT(status, ErrorWith(ErrorCode::kUnauthenticated,
                                 ::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kGss)));
@@ -300,9 +298,10 @@ TEST_P(KerberosChannelBindingTest, MissingBindingsAreToleratedWhenRelaxed) {
   EXPECT_FALSE(server->channel_bound());
 }
 
-INSTANTIATE_TEST_SUITE_P(Mechs, KerberosChannelBindingTest,
-                         ::testing::Values(Mechanism::kKerberos, Mechanism::kSpnego),
-                         [](const auto& param_info) { return param_info.param == Mechanism::kKerberos ? "Kerberos" : "Spnego"; });
+INSTANTIATE_TEST_SUITE_P(Mechs, KerberosChannelBindingTest, ::testing::Values(Mechanism::kKerberos, Mechanism::kSpnego),
+                         [](const auto& param_info) {
+                           return param_info.param == Mechanism::kKerberos ? "Kerberos" : "Spnego";
+                         });
 
 }  // namespace
 }  // namespace wincert::testing

@@ -135,9 +135,8 @@ TEST_F(KerberosFailureTest, KdcStopped) {
 // from that ccache carry a skewed timestamp, which the real KDC rejects.
 TEST_F(KerberosFailureTest, ClockSkew) {
   const std::string good = kdc().dir() + "/skew-source.cc";
-  ASSERT_TRUE(winrm::gss::store_ticket_in_ccache(kdc().user_principal(), Secret(kdc().user_password()),
-                                                 "FILE:" + good)
-                  .ok());
+  ASSERT_TRUE(
+      winrm::gss::store_ticket_in_ccache(kdc().user_principal(), Secret(kdc().user_password()), "FILE:" + good).ok());
   krb5_context context = nullptr;
   ASSERT_EQ(krb5_init_context(&context), 0);
   krb5_ccache source = nullptr;

@@ -172,7 +172,9 @@ TEST_P(KerberosSealingTest, RandomCorruptionIsRejectedAndTheContextSurvives) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mechs, KerberosSealingTest, ::testing::Values(Mechanism::kKerberos, Mechanism::kSpnego),
-                         [](const auto& param_info) { return param_info.param == Mechanism::kKerberos ? "Kerberos" : "Spnego"; });
+                         [](const auto& param_info) {
+                           return param_info.param == Mechanism::kKerberos ? "Kerberos" : "Spnego";
+                         });
 
 }  // namespace
 }  // namespace wincert::testing

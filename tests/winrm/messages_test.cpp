@@ -31,10 +31,11 @@ std::string response_envelope(std::string_view prefix, std::string_view relates_
   return "<" + p + ":Envelope xmlns:" + p +
          "=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
          "xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\"><" +
-         p + ":Header><a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse</a:Action>"
-             "<a:RelatesTo>" +
-         std::string(relates_to) + "</a:RelatesTo></" + p + ":Header><" + p + ":Body>" + std::string(body) + "</" +
-         p + ":Body></" + p + ":Envelope>";
+         p +
+         ":Header><a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse</a:Action>"
+         "<a:RelatesTo>" +
+         std::string(relates_to) + "</a:RelatesTo></" + p + ":Header><" + p + ":Body>" + std::string(body) + "</" + p +
+         ":Body></" + p + ":Envelope>";
 }
 
 // ---- builders ----------------------------------------------------------------------------------------------
@@ -64,10 +65,11 @@ TEST(Builders, CommonHeader) {
   EXPECT_EQ(xml::text(xml::child(header, ns::kWsmanMs, "SessionId")), ctx.session_id);
   auto s = shape_of(env.xml);
   EXPECT_EQ(s.options, (std::vector<std::pair<std::string, std::string>>{{"WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE"}}));
-  EXPECT_EQ(s.body, (std::vector<std::string>{
-                        "0:" + std::string(ns::kShell) + "|Receive=",
-                        "1:" + std::string(ns::kShell) + "|DesiredStream@CommandId=" + std::string(kCmd) + "=stdout stderr",
-                    }));
+  EXPECT_EQ(s.body,
+            (std::vector<std::string>{
+                "0:" + std::string(ns::kShell) + "|Receive=",
+                "1:" + std::string(ns::kShell) + "|DesiredStream@CommandId=" + std::string(kCmd) + "=stdout stderr",
+            }));
   // Prefixes as in winrm.md §1.4.
   for (auto prefix : {"xmlns:s", "xmlns:a", "xmlns:w", "xmlns:p", "xmlns:rsp"})
     EXPECT_TRUE(root.attribute(prefix)) << prefix;
@@ -104,7 +106,7 @@ TEST(Builders, CreateShellWithEverything) {
   EXPECT_EQ(s.action, action::kCreate);
   EXPECT_TRUE(s.selectors.empty());
   EXPECT_EQ(s.options, (std::vector<std::pair<std::string, std::string>>{{"WINRS_NOPROFILE", "FALSE"},
-                                                                           {"WINRS_CODEPAGE", "437"}}));
+                                                                         {"WINRS_CODEPAGE", "437"}}));
   const std::string rsp(ns::kShell);
   EXPECT_EQ(s.body, (std::vector<std::string>{
                         "0:" + rsp + "|Shell=",
@@ -118,7 +120,7 @@ TEST(Builders, CreateShellWithEverything) {
                     }));
   auto defaults = shape_of(build_create_shell(test_context(), {}).xml);
   EXPECT_EQ(defaults.options, (std::vector<std::pair<std::string, std::string>>{{"WINRS_NOPROFILE", "TRUE"},
-                                                                                  {"WINRS_CODEPAGE", "65001"}}));
+                                                                                {"WINRS_CODEPAGE", "65001"}}));
   EXPECT_EQ(defaults.body.size(), 3u);
 }
 
@@ -127,7 +129,7 @@ TEST(Builders, CommandArgumentsAreEscapedOnePerElement) {
   auto env = build_command(test_context(), kShell, "powershell.exe", args, true, false);
   auto s = shape_of(env.xml);
   EXPECT_EQ(s.options, (std::vector<std::pair<std::string, std::string>>{{"WINRS_CONSOLEMODE_STDIN", "FALSE"},
-                                                                           {"WINRS_SKIP_CMD_SHELL", "TRUE"}}));
+                                                                         {"WINRS_SKIP_CMD_SHELL", "TRUE"}}));
   EXPECT_EQ(s.selectors, (std::vector<std::pair<std::string, std::string>>{{"ShellId", kShell[0].value}}));
   const std::string rsp(ns::kShell);
   EXPECT_EQ(s.body, (std::vector<std::string>{
@@ -147,8 +149,8 @@ TEST(Builders, SendSignalDelete) {
   EXPECT_EQ(send.action, action::kSend);
   EXPECT_EQ(send.body, (std::vector<std::string>{
                            "0:" + rsp + "|Send=",
-                           "1:" + rsp + "|Stream@CommandId=" + std::string(kCmd) + "@End=true@Name=stdin=" +
-                               base64_encode(std::string("\0\xff payload", 10)),
+                           "1:" + rsp + "|Stream@CommandId=" + std::string(kCmd) +
+                               "@End=true@Name=stdin=" + base64_encode(std::string("\0\xff payload", 10)),
                        }));
   auto more = shape_of(build_send(test_context(), kShell, kCmd, "abc", false).xml);
   EXPECT_EQ(more.body[1], "1:" + rsp + "|Stream@CommandId=" + std::string(kCmd) + "@Name=stdin=YWJj");
@@ -229,8 +231,9 @@ TEST(WinRbFixtures, SoapFaultV1NestedProviderFault) {
   EXPECT_EQ(f.message, "The specified class does not exist in the given namespace.");
   EXPECT_EQ(f.provider, "WMIv1 plugin for Windows Remote Management");
   EXPECT_EQ(f.provider_path, R"(%systemroot%\system32\WsmWmiPl.dll)");
-  EXPECT_EQ(f.summary(),
-            "WSMan fault 2150858778 (n:CannotProcessFilter): The specified class does not exist in the given namespace.");
+  EXPECT_EQ(
+      f.summary(),
+      "WSMan fault 2150858778 (n:CannotProcessFilter): The specified class does not exist in the given namespace.");
   EXPECT_FALSE(f.is_operation_timeout());
   EXPECT_FALSE(f.is_shell_gone());
   EXPECT_THAT(f.to_error(), ErrorWith(ErrorCode::kFailedPrecondition, wincert::WsmanFault("n:CannotProcessFilter")));
@@ -324,11 +327,12 @@ TEST(Faults, CodesAndDetail) {
 // ---- prefixes, padding, OMI --------------------------------------------------------------------------------
 
 TEST(Responses, AnySoapPrefixWorks) {
-  const std::string body =
-      "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"" + std::string(kCmd) +
-      "\">aGk=</rsp:Stream><rsp:CommandState CommandId=\"" + std::string(kCmd) +
-      "\" State=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done\"><rsp:ExitCode>3</rsp:ExitCode>"
-      "</rsp:CommandState></rsp:ReceiveResponse>";
+  const std::string body = "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"" + std::string(kCmd) +
+                           "\">aGk=</rsp:Stream><rsp:CommandState CommandId=\"" + std::string(kCmd) +
+                           "\" "
+                           "State=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"
+                           "Done\"><rsp:ExitCode>3</rsp:ExitCode>"
+                           "</rsp:CommandState></rsp:ReceiveResponse>";
   for (auto prefix : {"s", "env", "SOAP-ENV"}) {
     auto r = parse_response(response_envelope(prefix, "uuid:ABC", body), "uuid:abc");
     ASSERT_TRUE(r.ok()) << prefix << ": " << r.error().message;
@@ -351,7 +355,8 @@ TEST(Responses, WhitespacePaddedValuesAndOmiDoneWithoutExitCode) {
   ASSERT_TRUE(shell.ok());
   EXPECT_EQ(shell->shell_id, "0F1E2D3C-0000-1111-2222-333344445555");
 
-  const std::string command_body = "<rsp:CommandResponse><rsp:CommandId>\n  ABCD  \n</rsp:CommandId></rsp:CommandResponse>";
+  const std::string command_body =
+      "<rsp:CommandResponse><rsp:CommandId>\n  ABCD  \n</rsp:CommandId></rsp:CommandResponse>";
   auto cmd = parse_command_id(*parse_response(response_envelope("s", "uuid:1", command_body), "uuid:1"));
   ASSERT_TRUE(cmd.ok());
   EXPECT_EQ(*cmd, "ABCD");
@@ -375,21 +380,32 @@ TEST(Responses, ReceiveDetails) {
     return parse_receive(*parse_response(response_envelope("s", "uuid:1", body), ""), kCmd);
   };
   // Chunks of another command are not ours; chunks split a multibyte character.
-  auto out = receive("<rsp:ReceiveResponse>"
-                     "<rsp:Stream Name=\"stdout\" CommandId=\"" + std::string(kCmd) + "\">4w==</rsp:Stream>"
-                     "<rsp:Stream Name=\"stdout\" CommandId=\"OTHER\">eHh4</rsp:Stream>"
-                     "<rsp:Stream Name=\"stderr\" CommandId=\"" + std::string(kCmd) + "\">ZQ==</rsp:Stream>"
-                     "<rsp:Stream Name=\"stdout\" CommandId=\"" + std::string(kCmd) + "\">gZM=</rsp:Stream>"
-                     "<rsp:Stream Name=\"pr\" CommandId=\"" + std::string(kCmd) + "\">eHh4</rsp:Stream>"
-                     "<rsp:CommandState CommandId=\"" + std::string(kCmd) +
-                     "\" State=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done\">"
-                     "<rsp:ExitCode>4294967295</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>");
+  auto out = receive(
+      "<rsp:ReceiveResponse>"
+      "<rsp:Stream Name=\"stdout\" CommandId=\"" +
+      std::string(kCmd) +
+      "\">4w==</rsp:Stream>"
+      "<rsp:Stream Name=\"stdout\" CommandId=\"OTHER\">eHh4</rsp:Stream>"
+      "<rsp:Stream Name=\"stderr\" CommandId=\"" +
+      std::string(kCmd) +
+      "\">ZQ==</rsp:Stream>"
+      "<rsp:Stream Name=\"stdout\" CommandId=\"" +
+      std::string(kCmd) +
+      "\">gZM=</rsp:Stream>"
+      "<rsp:Stream Name=\"pr\" CommandId=\"" +
+      std::string(kCmd) +
+      "\">eHh4</rsp:Stream>"
+      "<rsp:CommandState CommandId=\"" +
+      std::string(kCmd) +
+      "\" State=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done\">"
+      "<rsp:ExitCode>4294967295</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>");
   ASSERT_TRUE(out.ok()) << out.error().message;
   EXPECT_EQ(out->stdout_data, "\xe3\x81\x93");
   EXPECT_EQ(out->stderr_data, "e");
   EXPECT_EQ(out->exit_code, -1);  // DWORD 0xFFFFFFFF
 
-  auto bad64 = receive("<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\">not base64!</rsp:Stream></rsp:ReceiveResponse>");
+  auto bad64 =
+      receive("<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\">not base64!</rsp:Stream></rsp:ReceiveResponse>");
   EXPECT_THAT(bad64, HasCode(ErrorCode::kInvalidArgument));
 
   auto bad_code = receive("<rsp:ReceiveResponse><rsp:CommandState State=\"" + std::string(action::kStateDone) +
@@ -433,15 +449,15 @@ TEST(HostileInput, MalformedAndTruncated) {
   auto unclosed = parse_response("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>", "");
   EXPECT_THAT(unclosed, HasCode(ErrorCode::kInvalidArgument));
 
-  auto no_body = parse_response(
-      "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Header/></s:Envelope>", "");
+  auto no_body =
+      parse_response("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Header/></s:Envelope>", "");
   EXPECT_THAT(no_body, HasCode(ErrorCode::kInvalidArgument));
 
   auto not_soap = parse_response("<html><body>Service Unavailable</body></html>", "");
   EXPECT_THAT(not_soap, HasCode(ErrorCode::kInvalidArgument));
 
-  auto soap11 = parse_response(
-      "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>", "");
+  auto soap11 =
+      parse_response("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>", "");
   EXPECT_THAT(soap11, HasCode(ErrorCode::kInvalidArgument));
 
   std::string without_relates_to = response_envelope("s", "uuid:1", "<rsp:X/>");

@@ -37,8 +37,8 @@ CertPtr make_certificate(EVP_PKEY* key, const EVP_MD* md) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("winhost.test"), -1,
-                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("winhost.test"), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), name);
   if (X509_sign(cert.get(), key, md) <= 0) return nullptr;
   return cert;
@@ -85,13 +85,15 @@ TEST_P(EndPointHash, FollowsRfc5929) {
   EXPECT_EQ(*from_der, "tls-server-end-point:" + expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Certificates, EndPointHash,
-    ::testing::Values(Case{"RsaSha256", "RSA", EVP_sha256, EVP_sha256}, Case{"EcdsaSha384", "EC", EVP_sha384, EVP_sha384},
-                      Case{"RsaSha1UsesSha256", "RSA", EVP_sha1, EVP_sha256},
-                      Case{"RsaSha512", "RSA", EVP_sha512, EVP_sha512},
-                      Case{"Ed25519UsesSha256", "ED25519", nullptr, EVP_sha256}),
-    [](const ::testing::TestParamInfo<Case>& param_info) { return std::string(param_info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Certificates, EndPointHash,
+                         ::testing::Values(Case{"RsaSha256", "RSA", EVP_sha256, EVP_sha256},
+                                           Case{"EcdsaSha384", "EC", EVP_sha384, EVP_sha384},
+                                           Case{"RsaSha1UsesSha256", "RSA", EVP_sha1, EVP_sha256},
+                                           Case{"RsaSha512", "RSA", EVP_sha512, EVP_sha512},
+                                           Case{"Ed25519UsesSha256", "ED25519", nullptr, EVP_sha256}),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 TEST(ChannelBinding, GarbageDerIsAnError) {
   auto r = tls_server_end_point_hash_der("not a certificate");

@@ -217,8 +217,7 @@ TEST_F(NtlmSessionPair, SignAndVerifyWithoutSealing) {
 }
 
 TEST(NtlmSession, RequiresExtendedSessionSecurity) {
-  auto s = Session::create(random_session_key(), kWinrmClientFlags & ~flag::kExtendedSessionSecurity,
-                           Role::kInitiator);
+  auto s = Session::create(random_session_key(), kWinrmClientFlags & ~flag::kExtendedSessionSecurity, Role::kInitiator);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("extended session security"), std::string::npos);
 }

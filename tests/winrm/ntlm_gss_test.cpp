@@ -33,9 +33,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kMechSo = "/usr/lib/x86_64-linux-gnu/gssntlmssp/gssntlmssp.so";
 
-gss_OID_desc ntlmssp_oid() {
-  return {GSS_NTLMSSP_OID_LENGTH, const_cast<char*>(GSS_NTLMSSP_OID_STRING)};
-}
+gss_OID_desc ntlmssp_oid() { return {GSS_NTLMSSP_OID_LENGTH, const_cast<char*>(GSS_NTLMSSP_OID_STRING)}; }
 
 std::string gss_error(OM_uint32 major, OM_uint32 minor) {
   std::string text;
@@ -122,8 +120,9 @@ class Acceptor {
     leg.major = gss_accept_sec_context(&minor, &ctx_, cred_, &input, bindings_ptr, &source, nullptr, &output,
                                        &ret_flags, nullptr, nullptr);
     if (GSS_ERROR(leg.major)) leg.error = gss_error(leg.major, minor);
-    if (output.length) leg.output.assign(static_cast<std::uint8_t*>(output.value),
-                                         static_cast<std::uint8_t*>(output.value) + output.length);
+    if (output.length)
+      leg.output.assign(static_cast<std::uint8_t*>(output.value),
+                        static_cast<std::uint8_t*>(output.value) + output.length);
     if (source != GSS_C_NO_NAME) {
       gss_buffer_desc name{};
       OM_uint32 m = 0;
@@ -296,8 +295,8 @@ class GssNtlmSession : public GssNtlmPeer {
     GssNtlmPeer::SetUp();
     if (IsSkipped()) return;
     acceptor_ = std::make_unique<Acceptor>();
-    client_ = std::make_unique<Client>(Credentials{"alice", "WINCERT", Secret("Corr3ct-Horse")},
-                                       options_with(std::nullopt));
+    client_ =
+        std::make_unique<Client>(Credentials{"alice", "WINCERT", Secret("Corr3ct-Horse")}, options_with(std::nullopt));
     const Handshake h = run_handshake(*client_, *acceptor_);
     ASSERT_TRUE(h.client_status.ok()) << h.client_status.error().message;
     ASSERT_EQ(h.last.major, static_cast<OM_uint32>(GSS_S_COMPLETE)) << h.last.error;
@@ -336,7 +335,8 @@ TEST_F(GssNtlmSession, EncryptedBodyFromOurSealerOpensWithGssUnwrap) {
   auto body = build_encrypted_body(request, sealer);
   ASSERT_TRUE(body.ok());
   // Take the framing apart by hand as a server would: signature || sealed after the 4-byte length.
-  const auto at = body->body.find("application/octet-stream\r\n") + std::string_view("application/octet-stream\r\n").size();
+  const auto at =
+      body->body.find("application/octet-stream\r\n") + std::string_view("application/octet-stream\r\n").size();
   ASSERT_EQ(body->body.substr(at, 4), std::string("\x10\0\0\0", 4));
   const auto end = body->body.size() - std::string_view("--Encrypted Boundary--\r\n").size();
   const std::string token = body->body.substr(at + 4, end - at - 4);
@@ -350,9 +350,9 @@ TEST_F(GssNtlmSession, EncryptedBodyFromOurSealerOpensWithGssUnwrap) {
   ASSERT_TRUE(wrapped.ok());
   const std::string reply_body =
       "--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n"
-      "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + std::to_string(reply.size()) +
-      "\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n" + std::string("\x10\0\0\0", 4) +
-      std::string(wrapped->begin(), wrapped->end()) + "--Encrypted Boundary--\r\n";
+      "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" +
+      std::to_string(reply.size()) + "\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n" +
+      std::string("\x10\0\0\0", 4) + std::string(wrapped->begin(), wrapped->end()) + "--Encrypted Boundary--\r\n";
   auto parsed = parse_encrypted_body(reply_body, body->content_type, sealer);
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(*parsed, reply);
@@ -362,11 +362,10 @@ TEST_F(GssNtlmSession, TamperedGssTokenIsRejectedByUs) {
   auto token = acceptor_->wrap("<s:Envelope/>");
   ASSERT_TRUE(token.ok());
   (*token)[kSignatureSize + 2] ^= 0x10;
-  auto plain = client_->session()->unwrap(ByteView(*token).first(kSignatureSize),
-                                          ByteView(*token).subspan(kSignatureSize));
+  auto plain =
+      client_->session()->unwrap(ByteView(*token).first(kSignatureSize), ByteView(*token).subspan(kSignatureSize));
   EXPECT_FALSE(plain.ok());
 }
-
 
 // ---- NtlmHttpAuth driven the way the transport drives it (winrm/http_auth.hpp), gss-ntlmssp as host ----
 
@@ -444,8 +443,9 @@ TEST_F(NtlmHttpAuthFlow, PlainHttpAuthenticatesAndEncryptsBothWays) {
     const std::string soap = "<s:Envelope>request " + std::to_string(i) + "</s:Envelope>";
     auto body = auth.wrap(soap);
     ASSERT_TRUE(body.ok()) << body.error().message;
-    EXPECT_EQ(body->content_type,
-              "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"");
+    EXPECT_EQ(
+        body->content_type,
+        "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"");
     const std::string marker = "application/octet-stream\r\n";
     const auto at = body->data.find(marker) + marker.size();
     const auto end = body->data.size() - std::string_view("--Encrypted Boundary--\r\n").size();
@@ -459,9 +459,9 @@ TEST_F(NtlmHttpAuthFlow, PlainHttpAuthenticatesAndEncryptsBothWays) {
     ASSERT_TRUE(sealed.ok());
     const std::string reply_body =
         "--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n"
-        "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + std::to_string(reply.size()) +
-        "\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n" + std::string("\x10\0\0\0", 4) +
-        std::string(sealed->begin(), sealed->end()) + "--Encrypted Boundary--\r\n";
+        "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" +
+        std::to_string(reply.size()) + "\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n" +
+        std::string("\x10\0\0\0", 4) + std::string(sealed->begin(), sealed->end()) + "--Encrypted Boundary--\r\n";
     auto plain = auth.unwrap(reply_body, body->content_type);
     ASSERT_TRUE(plain.ok()) << plain.error().message;
     EXPECT_EQ(*plain, reply);

@@ -38,7 +38,7 @@ TEST(NtlmFixtures, WindowsChallengeParses) {
   EXPECT_EQ(info.text(AvId::kDnsComputerName), "DC01.domain.local");
   EXPECT_EQ(info.text(AvId::kDnsTreeName), "domain.local");
   ASSERT_TRUE(info.timestamp().has_value());
-  EXPECT_EQ(*info.timestamp(), 0x01d61e99889281f8ull);  // 2020-04-30, little-endian f8819288991ed601
+  EXPECT_EQ(*info.timestamp(), 0x01d61e99889281f8ull);   // 2020-04-30, little-endian f8819288991ed601
   EXPECT_EQ(info.encode(), challenge->target_info_raw);  // re-encoding is lossless
 }
 
@@ -143,9 +143,9 @@ TEST(NtlmClientMessages, NegotiateCarriesWinrmFlagsAndVersion) {
   auto parsed = parse_negotiate(*negotiate);
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(parsed->flags, 0xe2888235u);
-  for (auto f : {flag::kUnicode, flag::kRequestTarget, flag::kSign, flag::kSeal, flag::kNtlm, flag::kAlwaysSign,
-                 flag::kExtendedSessionSecurity, flag::kTargetInfo, flag::kVersion, flag::k128,
-                 flag::kKeyExchange, flag::k56})
+  for (auto f :
+       {flag::kUnicode, flag::kRequestTarget, flag::kSign, flag::kSeal, flag::kNtlm, flag::kAlwaysSign,
+        flag::kExtendedSessionSecurity, flag::kTargetInfo, flag::kVersion, flag::k128, flag::kKeyExchange, flag::k56})
     EXPECT_TRUE(parsed->flags & f) << std::hex << f;
   ASSERT_TRUE(parsed->version.has_value());
   EXPECT_EQ(parsed->version->ntlm_revision, 15);

@@ -42,8 +42,8 @@ struct RequestShape {
 inline void describe_body(const pugi::xml_node& node, int depth, std::vector<std::string>& out) {
   for (auto c = node.first_child(); c; c = c.next_sibling()) {
     if (c.type() != pugi::node_element) continue;
-    std::string line = std::to_string(depth) + ":" + std::string(xml::namespace_uri(c)) + "|" +
-                       std::string(xml::local_name(c));
+    std::string line =
+        std::to_string(depth) + ":" + std::string(xml::namespace_uri(c)) + "|" + std::string(xml::local_name(c));
     std::vector<std::string> attrs;
     for (auto a = c.first_attribute(); a; a = a.next_attribute()) {
       std::string_view name = a.name();

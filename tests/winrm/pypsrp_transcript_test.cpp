@@ -212,10 +212,10 @@ TEST(PypsrpTranscripts, BadCommandIdIsShellGone) {
   EXPECT_TRUE(r->fault->is_shell_gone());
   EXPECT_FALSE(r->fault->is_operation_timeout());
   EXPECT_EQ(r->fault->message.rfind("The Windows Remote Shell received a request to perform an operation on a "
-                                    "command identifier that does not exist.", 0),
+                                    "command identifier that does not exist.",
+                                    0),
             0u);
-  EXPECT_EQ(r->fault->summary().rfind("WSMan fault 2150858843 (w:InvalidSelectors): The Windows Remote Shell", 0),
-            0u);
+  EXPECT_EQ(r->fault->summary().rfind("WSMan fault 2150858843 (w:InvalidSelectors): The Windows Remote Shell", 0), 0u);
 }
 
 TEST(PypsrpTranscripts, UnicodeOutputIsKeptAsUtf8Bytes) {
@@ -228,7 +228,8 @@ TEST(PypsrpTranscripts, UnicodeOutputIsKeptAsUtf8Bytes) {
   EXPECT_EQ(out->exit_code, 0);
   // The shell was opened with codepage 65001.
   auto create = shape_of(ex[0].request);
-  EXPECT_NE(std::find(create.options.begin(), create.options.end(), std::pair<std::string, std::string>{"WINRS_CODEPAGE", "65001"}),
+  EXPECT_NE(std::find(create.options.begin(), create.options.end(),
+                      std::pair<std::string, std::string>{"WINRS_CODEPAGE", "65001"}),
             create.options.end());
 }
 
@@ -340,7 +341,8 @@ TEST(PypsrpTranscripts, OurEnvelopesMatchTheRecordedRequests) {
         ours = build_receive(ctx, shell, request_command_id(ex.request));
       } else if (o == "Signal") {
         auto signal = xml::child(body, ns::kShell, "Signal");
-        ours = build_signal(ctx, shell, request_command_id(ex.request), xml::text(xml::child(signal, ns::kShell, "Code")));
+        ours =
+            build_signal(ctx, shell, request_command_id(ex.request), xml::text(xml::child(signal, ns::kShell, "Code")));
       } else if (o == "Delete") {
         ours = build_delete_shell(ctx, shell);
       } else if (o == "Get") {
@@ -357,7 +359,8 @@ TEST(PypsrpTranscripts, OurEnvelopesMatchTheRecordedRequests) {
       EXPECT_EQ(mine.selectors, recorded.selectors);
       // Every header element pypsrp sends, we send (OptionSet may be ours alone: we always state options).
       for (const auto& h : recorded.header_elements)
-        EXPECT_TRUE(std::find(mine.header_elements.begin(), mine.header_elements.end(), h) != mine.header_elements.end())
+        EXPECT_TRUE(std::find(mine.header_elements.begin(), mine.header_elements.end(), h) !=
+                    mine.header_elements.end())
             << "missing header element " << h;
       for (const auto& [n, v] : recorded.options) {
         auto it = std::find_if(mine.options.begin(), mine.options.end(), [&](const auto& p) { return p.first == n; });

@@ -28,8 +28,8 @@ gtest_discover_tests(winrm_kerberos_tests DISCOVERY_TIMEOUT 120)
 
 # The transport and WinRS session against in-process servers (loopback sockets, TLS).
 add_executable(winrm_client_tests
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_transport_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/client_session_test.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/transport_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/winrs_test.cpp)
 target_link_libraries(winrm_client_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
 wincert_asio_coroutines(winrm_client_tests)
 gtest_discover_tests(winrm_client_tests TEST_PREFIX "winrm_client." DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 300)

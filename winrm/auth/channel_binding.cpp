@@ -16,8 +16,7 @@ struct X509Free {
 const EVP_MD* end_point_digest(X509* certificate) {
   int md_nid = NID_undef;
   if (X509_get_signature_info(certificate, &md_nid, nullptr, nullptr, nullptr) != 1) return EVP_sha256();
-  if (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md5_sha1)
-    return EVP_sha256();
+  if (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md5_sha1) return EVP_sha256();
   const EVP_MD* md = EVP_get_digestbynid(md_nid);
   return md ? md : EVP_sha256();
 }

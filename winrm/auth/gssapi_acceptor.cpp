@@ -105,9 +105,8 @@ Result<std::string> GssAcceptor::step(std::string_view client_token) {
   gss_OID mech = GSS_C_NO_OID;
   OwnedBuffer output;
   const OM_uint32 major = gss_accept_sec_context(
-      &minor, s.context.inout(), s.credential.get(), &input,
-      s.use_bindings ? &s.bindings : GSS_C_NO_CHANNEL_BINDINGS, client_name.out(), &mech, output.get(),
-      &s.flags, nullptr, s.delegated.out());
+      &minor, s.context.inout(), s.credential.get(), &input, s.use_bindings ? &s.bindings : GSS_C_NO_CHANNEL_BINDINGS,
+      client_name.out(), &mech, output.get(), &s.flags, nullptr, s.delegated.out());
   if (GSS_ERROR(major)) {
     s.failed = true;
     return detail::map_error(s.scope(detail::Phase::kAccept, "accepting a Kerberos token"), major, minor,
@@ -130,8 +129,7 @@ bool GssAcceptor::complete() const { return impl_->established; }
 const std::string& GssAcceptor::client_principal() const { return impl_->client; }
 Mechanism GssAcceptor::mechanism() const { return impl_->used_mechanism; }
 bool GssAcceptor::delegated() const {
-  return impl_->established && (impl_->flags & GSS_C_DELEG_FLAG) != 0 &&
-         impl_->delegated.get() != GSS_C_NO_CREDENTIAL;
+  return impl_->established && (impl_->flags & GSS_C_DELEG_FLAG) != 0 && impl_->delegated.get() != GSS_C_NO_CREDENTIAL;
 }
 bool GssAcceptor::channel_bound() const { return (impl_->flags & GSS_C_CHANNEL_BOUND_FLAG) != 0; }
 

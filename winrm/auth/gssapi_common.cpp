@@ -212,8 +212,7 @@ Error map_error(const ErrorScope& scope, OM_uint32 major, OM_uint32 minor, gss_O
                                                  "proxy, or the wrong server certificate)" +
                                                  gss);
   }
-  if (code == KRB5KRB_AP_ERR_TKT_EXPIRED || major == GSS_S_CREDENTIALS_EXPIRED ||
-      major == GSS_S_CONTEXT_EXPIRED) {
+  if (code == KRB5KRB_AP_ERR_TKT_EXPIRED || major == GSS_S_CREDENTIALS_EXPIRED || major == GSS_S_CONTEXT_EXPIRED) {
     return fail(ErrorCode::kAborted, op + " for " + who(scope) +
                                          ": the Kerberos ticket has expired (it is renewed "
                                          "on retry)" +
@@ -300,8 +299,7 @@ Result<std::string> unwrap_winrm(gss_ctx_id_t ctx, std::string_view header, std:
   OM_uint32 minor = 0;
   int conf_state = 0;
   gss_qop_t qop = 0;
-  const OM_uint32 major =
-      gss_unwrap_iov(&minor, ctx, &conf_state, &qop, iov.data(), static_cast<int>(iov.size()));
+  const OM_uint32 major = gss_unwrap_iov(&minor, ctx, &conf_state, &qop, iov.data(), static_cast<int>(iov.size()));
   if (GSS_ERROR(major)) {
     return map_error({Phase::kMessage, "unsealing a WinRM message", {}, {}, {}}, major, minor, GSS_C_NO_OID);
   }

@@ -72,7 +72,9 @@ struct GssContext::Impl {
       gss_buffer_desc text = detail::input_buffer(hostbased);
       major = gss_import_name(&minor, &text, GSS_C_NT_HOSTBASED_SERVICE, target.out());
     }
-    if (GSS_ERROR(major)) return detail::map_error(scope(detail::Phase::kInitiate, "importing the target name"), major, minor, GSS_C_NO_OID);
+    if (GSS_ERROR(major))
+      return detail::map_error(scope(detail::Phase::kInitiate, "importing the target name"), major, minor,
+                               GSS_C_NO_OID);
     return {};
   }
 
@@ -93,8 +95,8 @@ struct GssContext::Impl {
       return gss_acquire_cred_with_password(&minor, user_name.get(), &secret, GSS_C_INDEFINITE, &mechs.set,
                                             GSS_C_INITIATE, out.out(), nullptr, &lifetime);
     }
-    return gss_acquire_cred(&minor, user_name.get(), GSS_C_INDEFINITE, &mechs.set, GSS_C_INITIATE, out.out(),
-                            nullptr, &lifetime);
+    return gss_acquire_cred(&minor, user_name.get(), GSS_C_INDEFINITE, &mechs.set, GSS_C_INITIATE, out.out(), nullptr,
+                            &lifetime);
   }
 
   Status acquire_credentials() {
@@ -112,8 +114,7 @@ struct GssContext::Impl {
       }
     }
     if (GSS_ERROR(major)) {
-      return detail::map_error(scope(detail::Phase::kAcquire, "acquiring Kerberos credentials"), major, minor,
-                               mech());
+      return detail::map_error(scope(detail::Phase::kAcquire, "acquiring Kerberos credentials"), major, minor, mech());
     }
     if (options.mechanism == Mechanism::kSpnego) {
       // SPNEGO would also offer NTLM when gss-ntlmssp is installed; NTLM has its own native client.
@@ -233,16 +234,16 @@ Status store_ticket_in_ccache(std::string_view user, const Secret& password, con
   Credential credential;
   gss_buffer_desc secret = detail::input_buffer(password.reveal());
   OM_uint32 lifetime = 0;
-  major = gss_acquire_cred_with_password(&minor, name.get(), &secret, GSS_C_INDEFINITE, &mechs.set,
-                                         GSS_C_INITIATE, credential.out(), nullptr, &lifetime);
+  major = gss_acquire_cred_with_password(&minor, name.get(), &secret, GSS_C_INDEFINITE, &mechs.set, GSS_C_INITIATE,
+                                         credential.out(), nullptr, &lifetime);
   if (GSS_ERROR(major)) return detail::map_error(scope, major, minor, detail::kerberos_oid());
   gss_key_value_element_desc element{"ccache", ccache.c_str()};
   gss_key_value_set_desc store{1, &element};
-  major = gss_store_cred_into(&minor, credential.get(), GSS_C_INITIATE, detail::kerberos_oid(), 1, 1, &store,
-                              nullptr, nullptr);
+  major = gss_store_cred_into(&minor, credential.get(), GSS_C_INITIATE, detail::kerberos_oid(), 1, 1, &store, nullptr,
+                              nullptr);
   if (GSS_ERROR(major)) {
-    return detail::map_error({detail::Phase::kAcquire, "storing the Kerberos ticket in " + ccache, principal, {}, {}}, major, minor,
-                             detail::kerberos_oid());
+    return detail::map_error({detail::Phase::kAcquire, "storing the Kerberos ticket in " + ccache, principal, {}, {}},
+                             major, minor, detail::kerberos_oid());
   }
   return {};
 }

@@ -32,10 +32,10 @@ enum class HttpScheme { kNegotiate, kKerberos };
 
 // The service the client authenticates to.
 struct Target {
-  std::string host;                  // the name the SPN is registered for (FQDN; IP addresses have none)
-  std::string service = "HTTP";      // "HTTP" (WinRM's usual SPN), "WSMAN" or "host" when overridden
-  std::uint16_t port = 0;            // only used with spn_with_port
-  bool spn_with_port = false;        // "HTTP/host:port" instead of "HTTP/host" (-IncludePortInSPN)
+  std::string host;              // the name the SPN is registered for (FQDN; IP addresses have none)
+  std::string service = "HTTP";  // "HTTP" (WinRM's usual SPN), "WSMAN" or "host" when overridden
+  std::uint16_t port = 0;        // only used with spn_with_port
+  bool spn_with_port = false;    // "HTTP/host:port" instead of "HTTP/host" (-IncludePortInSPN)
 };
 
 // "HTTP/host" or "HTTP/host:5985": the SPN as shown in messages.

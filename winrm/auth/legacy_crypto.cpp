@@ -45,7 +45,7 @@ struct LegacyContext {
   std::unique_ptr<EVP_CIPHER, CipherFree> rc4;
   std::unique_ptr<EVP_MAC, MacFree> hmac;
   std::unique_ptr<EVP_MAC_CTX, MacCtxFree> hmac_md5_template;  // digest set, no key
-  std::string error;  // non-empty when loading failed
+  std::string error;                                           // non-empty when loading failed
 
   LegacyContext() { load(); }
 
@@ -56,8 +56,9 @@ struct LegacyContext {
     if (!default_provider) return fail("cannot load the OpenSSL default provider");
     legacy_provider.reset(OSSL_PROVIDER_load(libctx.get(), "legacy"));
     if (!legacy_provider)
-      return fail("cannot load the OpenSSL legacy provider (needed for NTLM's MD4 and RC4); check that "
-                  "legacy.so is installed in OpenSSL's modules directory");
+      return fail(
+          "cannot load the OpenSSL legacy provider (needed for NTLM's MD4 and RC4); check that "
+          "legacy.so is installed in OpenSSL's modules directory");
     md4.reset(EVP_MD_fetch(libctx.get(), "MD4", nullptr));
     md5.reset(EVP_MD_fetch(libctx.get(), "MD5", nullptr));
     rc4.reset(EVP_CIPHER_fetch(libctx.get(), "RC4", nullptr));

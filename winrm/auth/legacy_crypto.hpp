@@ -6,8 +6,8 @@
 #include <openssl/evp.h>
 
 #include <array>
-#include <initializer_list>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -20,9 +20,7 @@ namespace wincert::winrm::ntlm_crypto {
 using ByteView = std::span<const std::uint8_t>;
 using Digest16 = std::array<std::uint8_t, 16>;
 
-inline ByteView view(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
+inline ByteView view(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 
 // Fails when the legacy provider cannot be loaded (e.g. the OpenSSL installation lacks legacy.so).
 // Every other function below returns an Error in that case too; this lets callers fail early.

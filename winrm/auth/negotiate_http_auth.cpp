@@ -8,7 +8,8 @@
 namespace wincert::winrm {
 namespace {
 
-constexpr std::size_t kMaxTokenChars = 128 * 1024;  // a Kerberos AP-REP is a few hundred bytes; PAC-laden tickets a few KiB
+constexpr std::size_t kMaxTokenChars =
+    128 * 1024;  // a Kerberos AP-REP is a few hundred bytes; PAC-laden tickets a few KiB
 
 std::string_view scheme_name(gss::HttpScheme scheme) {
   return scheme == gss::HttpScheme::kKerberos ? "Kerberos" : "Negotiate";
@@ -31,8 +32,8 @@ void for_each_challenge(const std::vector<std::string>& values, F&& f) {
 bool offers(const std::vector<std::string>& values, std::string_view scheme) {
   bool found = false;
   for_each_challenge(values, [&](std::string_view item) {
-    if (iequals(item, scheme) || (item.size() > scheme.size() && istarts_with(item, scheme) &&
-                                  item[scheme.size()] == ' '))
+    if (iequals(item, scheme) ||
+        (item.size() > scheme.size() && istarts_with(item, scheme) && item[scheme.size()] == ' '))
       found = true;
   });
   return found;
@@ -53,8 +54,7 @@ std::string offered_schemes(const std::vector<std::string>& values) {
 std::optional<std::string> scheme_token(const std::vector<std::string>& www_authenticate, std::string_view scheme) {
   std::optional<std::string> token;
   for_each_challenge(www_authenticate, [&](std::string_view item) {
-    if (token || item.size() <= scheme.size() + 1 || !istarts_with(item, scheme) || item[scheme.size()] != ' ')
-      return;
+    if (token || item.size() <= scheme.size() + 1 || !istarts_with(item, scheme) || item[scheme.size()] != ' ') return;
     const auto value = trim(item.substr(scheme.size() + 1));
     if (!value.empty()) token = std::string(value);
   });
@@ -243,11 +243,10 @@ NegotiateHttpAuth::NegotiateHttpAuth(std::string user, Secret password, GssHttpA
     : user_(user), have_password_(!password.empty()) {
   if (have_password_ && !user_.empty()) {
     NtlmHttpAuthOptions ntlm_options;
-    ntlm_options.encryption = options.encryption == GssHttpAuthOptions::Encryption::kAlways
-                                  ? NtlmHttpAuthOptions::Encryption::kAlways
-                              : options.encryption == GssHttpAuthOptions::Encryption::kNever
-                                  ? NtlmHttpAuthOptions::Encryption::kNever
-                                  : NtlmHttpAuthOptions::Encryption::kAuto;
+    ntlm_options.encryption =
+        options.encryption == GssHttpAuthOptions::Encryption::kAlways  ? NtlmHttpAuthOptions::Encryption::kAlways
+        : options.encryption == GssHttpAuthOptions::Encryption::kNever ? NtlmHttpAuthOptions::Encryption::kNever
+                                                                       : NtlmHttpAuthOptions::Encryption::kAuto;
     ntlm_options.service = options.service;
     ntlm_options.spn_with_port = options.spn_with_port;
     ntlm_ = std::make_unique<NtlmHttpAuth>(user, password, std::move(ntlm_options));

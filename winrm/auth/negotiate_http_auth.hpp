@@ -71,7 +71,7 @@ class GssHttpAuth final : public HttpAuth {
   bool encrypt_ = false;
   State state_ = State::kStart;
   std::string pending_token_;  // base64 token for the next authorization()
-  bool restarted_ = false;  // one fresh handshake after a 401 in the middle of a session
+  bool restarted_ = false;     // one fresh handshake after a 401 in the middle of a session
   std::optional<std::string> channel_binding_;
   std::unique_ptr<gss::GssContext> context_;
 };

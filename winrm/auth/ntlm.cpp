@@ -184,8 +184,8 @@ Result<Bytes> Client::authenticate(ByteView challenge_bytes) {
   Challenge8 client_challenge{};
   WINCERT_TRY(options_.random(client_challenge));
   const std::uint64_t time = server_time.value_or(options_.clock());
-  auto v2 = compute_ntlmv2_response(*response_key, challenge->server_challenge, client_challenge, time,
-                                    encoded_target_info);
+  auto v2 =
+      compute_ntlmv2_response(*response_key, challenge->server_challenge, client_challenge, time, encoded_target_info);
   if (!v2) return v2.error();
   Cleanse clear_base_key{v2->session_base_key};
 

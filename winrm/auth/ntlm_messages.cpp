@@ -13,9 +13,7 @@ constexpr std::uint32_t kChallengeType = 2;
 constexpr std::uint32_t kAuthenticateType = 3;
 constexpr std::size_t kMaxAvPairs = 256;
 
-std::uint16_t le16(ByteView d, std::size_t at) {
-  return static_cast<std::uint16_t>(d[at] | (d[at + 1] << 8));
-}
+std::uint16_t le16(ByteView d, std::size_t at) { return static_cast<std::uint16_t>(d[at] | (d[at + 1] << 8)); }
 std::uint32_t le32(ByteView d, std::size_t at) {
   return static_cast<std::uint32_t>(d[at]) | (static_cast<std::uint32_t>(d[at + 1]) << 8) |
          (static_cast<std::uint32_t>(d[at + 2]) << 16) | (static_cast<std::uint32_t>(d[at + 3]) << 24);
@@ -44,9 +42,7 @@ void put_version(Bytes& out, const Version& v) {
   out.insert(out.end(), 3, 0);
   out.push_back(v.ntlm_revision);
 }
-Version read_version(ByteView d, std::size_t at) {
-  return Version{d[at], d[at + 1], le16(d, at + 2), d[at + 7]};
-}
+Version read_version(ByteView d, std::size_t at) { return Version{d[at], d[at + 1], le16(d, at + 2), d[at + 7]}; }
 std::string_view as_chars(ByteView d) { return {reinterpret_cast<const char*>(d.data()), d.size()}; }
 Bytes to_bytes(ByteView d) { return Bytes(d.begin(), d.end()); }
 

@@ -46,8 +46,7 @@ inline constexpr std::uint32_t k56 = 0x80000000;
 // What a WinRM client asks for (winrm.md 3.3): sealing needs SIGN+SEAL+KEY_EXCH+128 with ESS.
 inline constexpr std::uint32_t kWinrmClientFlags =
     flag::kUnicode | flag::kRequestTarget | flag::kSign | flag::kSeal | flag::kNtlm | flag::kAlwaysSign |
-    flag::kExtendedSessionSecurity | flag::kTargetInfo | flag::kVersion | flag::k128 | flag::kKeyExchange |
-    flag::k56;
+    flag::kExtendedSessionSecurity | flag::kTargetInfo | flag::kVersion | flag::k128 | flag::kKeyExchange | flag::k56;
 
 // AV_PAIR identifiers (MS-NLMP 2.2.2.1).
 enum class AvId : std::uint16_t {

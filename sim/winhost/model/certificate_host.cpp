@@ -32,7 +32,7 @@ constexpr const char* kMicrosoftRsaRoot2017 =
     "pvwPuxwXC65B2Xy9J6P9LjrRk5Sxcx0ki69bIImtt2dmefU6xqaWM/5TkshGsRGRxpl/j8nWZjEgQRCHLQzWwa80mMpkg/sTV9HB"
     "8Dx6jKXB/ZUhoHHBk2dxEuqPiAppGWSZI1b7rCoucL5mxAyE7+WL85MB+GqQk2dLsmijtWKP6T+MejteD+eMuMZ87zf9dOLITzNy"
     "4ZQ5bb0Sr74MTnB8G2+NszKTc0QWbej09+CVgI+WXTik9KveCjCHk9hNAHFiRSdLOkKEW39lt2c0Ui2cFmuqqNh7o0JMcccMyj6D"
-    "5KbvtwEwXlGjefVwaaZBRA+GsCyRxj3qrg+E"    ;
+    "5KbvtwEwXlGjefVwaaZBRA+GsCyRxj3qrg+E";
 constexpr const char* kDigiCertGlobalRootG2 =
     "MIIDjjCCAnagAwIBAgIQAzrx5qcRqaC7KGSxHQn65TANBgkqhkiG9w0BAQsFADBhMQswCQYDVQQGEwJVUzEVMBMGA1UEChMMRGln"
     "aUNlcnQgSW5jMRkwFwYDVQQLExB3d3cuZGlnaWNlcnQuY29tMSAwHgYDVQQDExdEaWdpQ2VydCBHbG9iYWwgUm9vdCBHMjAeFw0x"
@@ -46,7 +46,7 @@ constexpr const char* kDigiCertGlobalRootG2 =
     "PMWLSn/pvtsrF9+wX3N3KjITOYFnQoQj8kVnNeyIv/iPsGEMNKSuIEyExtv4NeF22d+mQrvHRAiGfzZ0JFrabA0UWTW98kndth/J"
     "sw1HKj2ZL7tcu7XUIOGZX1NGFdtom/DzMNU+MeKNhJ7jitralj41E6Vf8PlwUHBHQRFXGU7Aj64GxJUTFy8bJZ918rGOmaFvE7FB"
     "cf6IKshPECBV1/MUReXgRPTqh5Uykw7+U0b6LJ3/iyK5S9kJRaTepLiaWN0bfVKfjllDiIGknibVb63dDcY3fe0Dkhvld1927jyN"
-    "xF1WW6LZZm6zNTflMrY="    ;
+    "xF1WW6LZZm6zNTflMrY=";
 
 json provider(const char* name, const char* type) { return json{{"name", name}, {"type", type}}; }
 
@@ -71,9 +71,9 @@ json default_host_data() {
       {"My", json::array()},
       {"WebHosting", json::array()},
       {"CA", json::array()},
-      {"Root",
-       json::array({json{{"der", kMicrosoftRsaRoot2017}, {"friendly_name", "Microsoft RSA Root Certificate Authority 2017"}},
-                    json{{"der", kDigiCertGlobalRootG2}, {"friendly_name", "DigiCert Global Root G2"}}})},
+      {"Root", json::array({json{{"der", kMicrosoftRsaRoot2017},
+                                 {"friendly_name", "Microsoft RSA Root Certificate Authority 2017"}},
+                            json{{"der", kDigiCertGlobalRootG2}, {"friendly_name", "DigiCert Global Root G2"}}})},
       {"TrustedPeople", json::array()},
   };
   data["keys"] = json::object();

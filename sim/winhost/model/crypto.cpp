@@ -63,13 +63,27 @@ int attribute_nid(std::string_view type) {
     int nid;
   };
   static const Entry kTable[] = {
-      {"CN", NID_commonName},          {"O", NID_organizationName},   {"OU", NID_organizationalUnitName},
-      {"L", NID_localityName},         {"S", NID_stateOrProvinceName}, {"ST", NID_stateOrProvinceName},
-      {"C", NID_countryName},          {"E", NID_pkcs9_emailAddress},  {"EMAIL", NID_pkcs9_emailAddress},
-      {"DC", NID_domainComponent},     {"STREET", NID_streetAddress},  {"T", NID_title},
-      {"TITLE", NID_title},            {"G", NID_givenName},           {"GIVENNAME", NID_givenName},
-      {"I", NID_initials},             {"INITIALS", NID_initials},     {"SN", NID_surname},
-      {"SERIALNUMBER", NID_serialNumber}, {"POSTALCODE", NID_postalCode}, {"DESCRIPTION", NID_description},
+      {"CN", NID_commonName},
+      {"O", NID_organizationName},
+      {"OU", NID_organizationalUnitName},
+      {"L", NID_localityName},
+      {"S", NID_stateOrProvinceName},
+      {"ST", NID_stateOrProvinceName},
+      {"C", NID_countryName},
+      {"E", NID_pkcs9_emailAddress},
+      {"EMAIL", NID_pkcs9_emailAddress},
+      {"DC", NID_domainComponent},
+      {"STREET", NID_streetAddress},
+      {"T", NID_title},
+      {"TITLE", NID_title},
+      {"G", NID_givenName},
+      {"GIVENNAME", NID_givenName},
+      {"I", NID_initials},
+      {"INITIALS", NID_initials},
+      {"SN", NID_surname},
+      {"SERIALNUMBER", NID_serialNumber},
+      {"POSTALCODE", NID_postalCode},
+      {"DESCRIPTION", NID_description},
   };
   for (const auto& e : kTable) {
     if (t == e.name) return e.nid;
@@ -145,8 +159,8 @@ Result<std::optional<std::string>> pfx_private_key_pem(std::string_view pfx_der,
   const std::string& pass = password.reveal();
   const char* pass_to_use = pass.c_str();
   // Windows treats the empty and the absent password alike; PKCS#12 encodes them differently.
-  if (pass.empty() && PKCS12_mac_present(p12.get()) == 1 &&
-      PKCS12_verify_mac(p12.get(), pass.c_str(), 0) != 1 && PKCS12_verify_mac(p12.get(), nullptr, 0) == 1) {
+  if (pass.empty() && PKCS12_mac_present(p12.get()) == 1 && PKCS12_verify_mac(p12.get(), pass.c_str(), 0) != 1 &&
+      PKCS12_verify_mac(p12.get(), nullptr, 0) == 1) {
     pass_to_use = nullptr;
   }
   EVP_PKEY* key_raw = nullptr;
@@ -264,7 +278,8 @@ Result<std::vector<NameAttribute>> parse_certreq_subject(std::string_view inf_su
       }
     } else {
       const std::size_t end = text.find_first_of(",;+", i);
-      value = std::string(trim(std::string_view(text).substr(i, end == std::string::npos ? std::string::npos : end - i)));
+      value =
+          std::string(trim(std::string_view(text).substr(i, end == std::string::npos ? std::string::npos : end - i)));
       i = end == std::string::npos ? text.size() : end;
     }
     out.push_back({std::move(type), std::move(value)});
@@ -326,7 +341,8 @@ Result<std::string> make_csr(std::string_view private_key_pem, const std::vector
         ASN1_UTF8STRING* text = ASN1_UTF8STRING_new();
         ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1);
         gn.reset(GENERAL_NAME_new());
-        if (!value || !text || !oid || !gn || ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size())) != 1) {
+        if (!value || !text || !oid || !gn ||
+            ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size())) != 1) {
           ASN1_TYPE_free(value);
           ASN1_UTF8STRING_free(text);
           ASN1_OBJECT_free(oid);

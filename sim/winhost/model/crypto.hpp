@@ -51,7 +51,7 @@ Result<std::vector<NameAttribute>> parse_certreq_subject(std::string_view inf_su
 
 // One "_continue_" SAN entry: "dns=a.com", "ipaddress=2001:db8::1", "email=a@b", "upn=u@d", "url=https://x".
 struct SanEntry {
-  std::string type;   // lowercased key
+  std::string type;  // lowercased key
   std::string value;
 };
 Result<SanEntry> parse_certreq_san(std::string_view entry);

@@ -61,7 +61,8 @@ int arg_int(const json& args, std::string_view name) {
       if (used == s.size()) return value;
     } catch (const std::exception&) {
     }
-    fail("InvalidArgument", "Cannot convert value \"" + s + "\" to type \"System.Int32\". Error: \"Input string was not in a correct format.\"");
+    fail("InvalidArgument", "Cannot convert value \"" + s +
+                                "\" to type \"System.Int32\". Error: \"Input string was not in a correct format.\"");
   }
   fail("InvalidArgument", "Cannot convert the value of " + std::string(name) + " to type \"System.Int32\".");
 }
@@ -256,8 +257,8 @@ void Host::assert_provider(const std::string& name) const {
   for (const auto& p : providers()) {
     if (iequals(p, name)) return;
   }
-  fail("ProviderNotFound", "the crypto provider '" + name +
-                               "' is not installed on this host (certutil -csplist does not list it)");
+  fail("ProviderNotFound",
+       "the crypto provider '" + name + "' is not installed on this host (certutil -csplist does not list it)");
 }
 
 bool Host::is_legacy_csp(const std::string& name) const {
@@ -346,8 +347,9 @@ json Host::set_iis_binding(const std::string& site_name, const std::string& bind
             iequals(b.value("binding_information", std::string()), binding_information)) {
           fail("NotSpecified",
                "Exception calling \"CommitChanges\" with \"0\" argument(s): \"Cannot commit configuration changes: the "
-               "binding 'https " + binding_information + "' is already used by the site '" +
-                   other.value("name", std::string()) + "'. (Exception from HRESULT: 0x800700B7)\"");
+               "binding 'https " +
+                   binding_information + "' is already used by the site '" + other.value("name", std::string()) +
+                   "'. (Exception from HRESULT: 0x800700B7)\"");
         }
       }
     }
@@ -408,7 +410,8 @@ std::string Host::restart_sql_service(json& instance, int timeout_seconds) {
     // Stopped fine, then never reached Running.
     instance["service_status"] = "Stopped";
     changed();
-    fail("Timeout", "the service " + service + " did not restart within " + std::to_string(timeout_seconds) + " seconds");
+    fail("Timeout",
+         "the service " + service + " did not restart within " + std::to_string(timeout_seconds) + " seconds");
   }
   instance["service_status"] = "Running";
   instance["restarts"] = instance.value("restarts", 0) + 1;

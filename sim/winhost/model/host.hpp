@@ -39,7 +39,7 @@ class Host {
   int os_build() const;
 
   // --- faults ("faults" object) ---
-  bool fault_flag(std::string_view key) const;  // true, or a non-empty list
+  bool fault_flag(std::string_view key) const;                          // true, or a non-empty list
   bool fault_names(std::string_view key, std::string_view name) const;  // true, or the list holds name
 
   // --- certificate stores ---
@@ -66,7 +66,7 @@ class Host {
   std::vector<nlohmann::json*> all_certificates();
 
   // --- crypto providers ("providers": names or {"name","type":"CSP"|"KSP"}) ---
-  std::vector<std::string> providers() const;  // what certutil -csplist lists
+  std::vector<std::string> providers() const;           // what certutil -csplist lists
   void assert_provider(const std::string& name) const;  // ProviderNotFound
   bool is_legacy_csp(const std::string& name) const;
 
@@ -83,7 +83,7 @@ class Host {
 
   // --- SQL Server ("sql": {"installed", "instances": [...]}) ---
   bool sql_installed() const;
-  nlohmann::json& sql_instances();  // callers check sql_installed() first
+  nlohmann::json& sql_instances();                        // callers check sql_installed() first
   nlohmann::json& sql_instance(const std::string& name);  // InstanceNotFound
   static std::string sql_service_name(const std::string& instance_name);
   // Stop + start with a bounded wait; Timeout when the model says the service hangs. Returns the status.

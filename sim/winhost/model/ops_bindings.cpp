@@ -87,12 +87,13 @@ json sql_list_instances(Host& host, const json&) {
     for (const auto& instance : host.sql_instances()) {
       if (!instance.is_object()) continue;
       const std::string name = instance.value("name", std::string());
-      instances.push_back(json{{"InstanceName", name},
-                               {"InstanceId", instance.value("id", std::string())},
-                               {"Certificate", instance.value("netlib", true) ? instance.value("certificate", std::string())
-                                                                               : std::string()},
-                               {"ServiceName", Host::sql_service_name(name)},
-                               {"ServiceAccount", instance.value("service_account", std::string())}});
+      instances.push_back(
+          json{{"InstanceName", name},
+               {"InstanceId", instance.value("id", std::string())},
+               {"Certificate",
+                instance.value("netlib", true) ? instance.value("certificate", std::string()) : std::string()},
+               {"ServiceName", Host::sql_service_name(name)},
+               {"ServiceAccount", instance.value("service_account", std::string())}});
     }
   }
   return json{{"Instances", instances}};
@@ -127,8 +128,8 @@ json sql_unbind(Host& host, const json& args) {
         restarted = true;
       }
     }
-    instances.push_back(
-        json{{"InstanceName", name}, {"Unbound", unbound}, {"PreviousCertificate", previous}, {"Restarted", restarted}});
+    instances.push_back(json{
+        {"InstanceName", name}, {"Unbound", unbound}, {"PreviousCertificate", previous}, {"Restarted", restarted}});
   }
   return json{{"Instances", instances}};
 }
@@ -141,7 +142,8 @@ json sql_restart(Host& host, const json& args) {
     const std::string name = as_name(entry);
     json& instance = host.sql_instance(name);
     const std::string status = host.restart_sql_service(instance, timeout);
-    instances.push_back(json{{"InstanceName", name}, {"ServiceName", Host::sql_service_name(name)}, {"Status", status}});
+    instances.push_back(
+        json{{"InstanceName", name}, {"ServiceName", Host::sql_service_name(name)}, {"Status", status}});
   }
   return json{{"Instances", instances}};
 }

@@ -144,10 +144,11 @@ json cert_add(Host& host, const json& args) {
           const bool bad_password = failure == OpenFailure::kWrongPassword;
           fail("CommandFailed",
                "certutil could not import the certificate with provider '" + provider + "' (exit code " +
-                   (bad_password ? "-2147024810): CertUtil: -importPFX command FAILED: 0x80070056 (WIN32: 86 "
-                                   "ERROR_INVALID_PASSWORD)\r\nCertUtil: The specified network password is not correct."
-                                 : "-2146885630): CertUtil: -importPFX command FAILED: 0x80092002 (-2146885630 "
-                                   "CRYPT_E_BAD_ENCODE)\r\nCertUtil: An error occurred during encode or decode operation."));
+                   (bad_password
+                        ? "-2147024810): CertUtil: -importPFX command FAILED: 0x80070056 (WIN32: 86 "
+                          "ERROR_INVALID_PASSWORD)\r\nCertUtil: The specified network password is not correct."
+                        : "-2146885630): CertUtil: -importPFX command FAILED: 0x80092002 (-2146885630 "
+                          "CRYPT_E_BAD_ENCODE)\r\nCertUtil: An error occurred during encode or decode operation."));
         }
         const Item& leaf = collection.front();
         std::string container;
@@ -302,15 +303,18 @@ json csr_create(Host& host, const json& args) {
     fail("CommandFailed", "certreq -new failed (exit code " + code + "): " + text);
   };
   if (algorithm != "RSA" && host.is_legacy_csp(provider)) {
-    certreq_failed("-2146893812", "Provider type does not match registered value. 0x8009000c (-2146893812 NTE_PROV_TYPE_ENTRY_BAD)");
+    certreq_failed("-2146893812",
+                   "Provider type does not match registered value. 0x8009000c (-2146893812 NTE_PROV_TYPE_ENTRY_BAD)");
   }
   if (algorithm == "RSA" && (key_length < 512 || key_length > 16384 || key_length % 8 != 0)) {
     certreq_failed("-2147024809", "The parameter is incorrect. 0x80070057 (WIN32: 87 ERROR_INVALID_PARAMETER)");
   }
   auto subject = parse_certreq_subject(arg_string(args, "Subject"));
   if (!subject) {
-    certreq_failed("-2146881269", "The string contains an invalid X500 name attribute key, oid, value or delimiter. "
-                                  "0x8009400b (-2146881269 CERT_E_INVALID_X500_STRING) (" + subject.error().message + ")");
+    certreq_failed("-2146881269",
+                   "The string contains an invalid X500 name attribute key, oid, value or delimiter. "
+                   "0x8009400b (-2146881269 CERT_E_INVALID_X500_STRING) (" +
+                       subject.error().message + ")");
   }
   std::vector<SanEntry> sans;
   for (const auto& entry : arg_list(args, "Sans")) {
@@ -322,8 +326,10 @@ json csr_create(Host& host, const json& args) {
   if (!key) certreq_failed("-2146893785", "Key generation failed: " + key.error().message);
   auto csr = make_csr(key->private_key_pem, *subject, sans);
   if (!csr) {
-    certreq_failed("-2146881269", "The string contains an invalid X500 name attribute key, oid, value or delimiter. "
-                                  "0x8009400b (-2146881269 CERT_E_INVALID_X500_STRING) (" + csr.error().message + ")");
+    certreq_failed("-2146881269",
+                   "The string contains an invalid X500 name attribute key, oid, value or delimiter. "
+                   "0x8009400b (-2146881269 CERT_E_INVALID_X500_STRING) (" +
+                       csr.error().message + ")");
   }
   // certreq -new -machine keeps the new key as a pending request until certreq -accept.
   const std::string container = host.new_key_container(provider, key->private_key_pem, true);
@@ -337,7 +343,8 @@ json csr_accept(Host& host, const json& args) {
   const std::string der = decode_base64_arg(arg_string(args, "CertificateBase64"));
   auto info = certstore::parse_certificate_der(der);
   if (!info) {
-    fail("NotSpecified", "Exception calling \".ctor\" with \"1\" argument(s): \"Cannot find the requested object.\r\n\"");
+    fail("NotSpecified",
+         "Exception calling \".ctor\" with \"1\" argument(s): \"Cannot find the requested object.\r\n\"");
   }
   const std::string thumbprint = info->thumbprint;
   host.open_store(store_name, false);
@@ -368,7 +375,8 @@ json csr_accept(Host& host, const json& args) {
     Host::add_cert(target, installed);
     Host::remove_cert(host.open_store("My", true), thumbprint);
   }
-  return json{{"Thumbprint", thumbprint}, {"HasPrivateKey", Host::has_private_key(installed)}, {"StoreName", store_name}};
+  return json{
+      {"Thumbprint", thumbprint}, {"HasPrivateKey", Host::has_private_key(installed)}, {"StoreName", store_name}};
 }
 
 }  // namespace wincert::sim::model::ops

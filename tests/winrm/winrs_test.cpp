@@ -50,23 +50,30 @@ struct FakeHost {
     if (action == "Get") return {500, test::fault_reply(id, 5, "w:AccessDenied", "Access is denied.")};
     if (action == "Create") {
       const std::string shell_id = "SHELL-" + std::to_string(++shells);
-      return {200, test::soap_reply(id, "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse",
-                                    "<x:ResourceCreated xmlns:x=\"http://schemas.xmlsoap.org/ws/2004/09/transfer\"><a:Address>x</a:Address>"
-                                    "<a:ReferenceParameters><w:SelectorSet><w:Selector Name=\"ShellId\">" +
-                                        shell_id + "</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
-                                        "<rsp:Shell><rsp:ShellId>" + shell_id + "</rsp:ShellId></rsp:Shell>")};
+      return {
+          200,
+          test::soap_reply(
+              id, "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse",
+              "<x:ResourceCreated xmlns:x=\"http://schemas.xmlsoap.org/ws/2004/09/transfer\"><a:Address>x</a:Address>"
+              "<a:ReferenceParameters><w:SelectorSet><w:Selector Name=\"ShellId\">" +
+                  shell_id +
+                  "</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
+                  "<rsp:Shell><rsp:ShellId>" +
+                  shell_id + "</rsp:ShellId></rsp:Shell>")};
     }
     if (action == "Command") {
       return {200, test::soap_reply(id, base + "CommandResponse",
                                     "<rsp:CommandResponse><rsp:CommandId>CMD-1</rsp:CommandId></rsp:CommandResponse>")};
     }
     if (action == "Receive") {
-      return {200, test::soap_reply(id, base + "ReceiveResponse",
-                                    "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"CMD-1\">b2sNCg==</rsp:Stream>"
-                                    "<rsp:Stream Name=\"stdout\" CommandId=\"CMD-1\" End=\"true\"/>"
-                                    "<rsp:CommandState CommandId=\"CMD-1\" State=\"" + base +
-                                        "CommandState/Done\"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>"
-                                        "</rsp:ReceiveResponse>")};
+      return {200, test::soap_reply(
+                       id, base + "ReceiveResponse",
+                       "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"CMD-1\">b2sNCg==</rsp:Stream>"
+                       "<rsp:Stream Name=\"stdout\" CommandId=\"CMD-1\" End=\"true\"/>"
+                       "<rsp:CommandState CommandId=\"CMD-1\" State=\"" +
+                           base +
+                           "CommandState/Done\"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>"
+                           "</rsp:ReceiveResponse>")};
     }
     if (action == "Signal") return {200, test::soap_reply(id, base + "SignalResponse", "<rsp:SignalResponse/>")};
     if (action == "Delete") {
@@ -80,8 +87,9 @@ struct FakeHost {
       net::streambuf buffer;
       while (auto req = test::read_request(socket, buffer)) {
         Reply reply = answer(*req);
-        if (!test::write_all(socket, test::http_response(reply.status, reply.body,
-                                                         reply.body.empty() ? "" : "application/soap+xml;charset=UTF-8"))) {
+        if (!test::write_all(socket,
+                             test::http_response(reply.status, reply.body,
+                                                 reply.body.empty() ? "" : "application/soap+xml;charset=UTF-8"))) {
           return;
         }
       }
@@ -145,8 +153,8 @@ TEST_F(SessionFixture, Http400OnCommandReopensTheShellOnce) {
   ASSERT_TRUE(out.ok()) << out.error().message;
   EXPECT_EQ(session.counters().shells_created, 2u);
   EXPECT_EQ(session.shell_id(), "SHELL-2");
-  EXPECT_EQ(host.seen(), (Actions{"Create", "Command", "Receive", "Signal", "Command", "Create", "Command", "Receive",
-                                  "Signal"}));
+  EXPECT_EQ(host.seen(),
+            (Actions{"Create", "Command", "Receive", "Signal", "Command", "Create", "Command", "Receive", "Signal"}));
 }
 
 TEST_F(SessionFixture, ShellGoneTwiceIsAnErrorNotALoop) {
@@ -207,7 +215,8 @@ TEST_F(SessionFixture, AccessDeniedFaultIsPermissionDenied) {
 }
 
 TEST_F(SessionFixture, QuotaFaultDeletesTheOldShellAndReopens) {
-  host.override_reply = [](const std::string& action, int nth, const SeenRequest& req) -> std::optional<FakeHost::Reply> {
+  host.override_reply = [](const std::string& action, int nth,
+                           const SeenRequest& req) -> std::optional<FakeHost::Reply> {
     if (action == "Command" && nth == 0) {
       return FakeHost::Reply{500, test::fault_reply(req.message_id(), 2150859174UL, "w:QuotaLimit", "quota")};
     }
@@ -244,10 +253,11 @@ TEST_F(SessionFixture, SignalIsSentAfterAFailedReceive) {
 TEST_F(SessionFixture, GarbageStreamIsAnErrorAndStillSignals) {
   host.override_reply = [](const std::string& action, int, const SeenRequest& req) -> std::optional<FakeHost::Reply> {
     if (action == "Receive") {
-      return FakeHost::Reply{200, test::soap_reply(req.message_id(),
-                                                   "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse",
-                                                   "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"CMD-1\">"
-                                                   "!!not base64!!</rsp:Stream></rsp:ReceiveResponse>")};
+      return FakeHost::Reply{
+          200,
+          test::soap_reply(req.message_id(), "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse",
+                           "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"CMD-1\">"
+                           "!!not base64!!</rsp:Stream></rsp:ReceiveResponse>")};
     }
     return std::nullopt;
   };

@@ -38,7 +38,8 @@ ScriptedServer::PlainHandler echo_handler(int count = -1, std::string extra_head
     for (int i = 0; count < 0 || i < count; ++i) {
       auto req = test::read_request(socket, buffer);
       if (!req) return;
-      test::write_all(socket, test::http_response(200, ok_body(*req), "application/soap+xml;charset=UTF-8", extra_headers));
+      test::write_all(socket,
+                      test::http_response(200, ok_body(*req), "application/soap+xml;charset=UTF-8", extra_headers));
     }
   };
 }
@@ -106,7 +107,8 @@ TEST_F(Fixture, TruncatedBodyIsAnError) {
   ScriptedServer server([](tcp::socket& socket, int) {
     net::streambuf buffer;
     if (!test::read_request(socket, buffer)) return;
-    test::write_all(socket, "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 1000\r\n\r\n<s:Env");
+    test::write_all(socket,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 1000\r\n\r\n<s:Env");
     socket.shutdown(tcp::socket::shutdown_both);
     socket.close();
   });
@@ -144,7 +146,9 @@ TEST_F(Fixture, ChunkedBodyOverTheLimitStopsAtTheLimit) {
   ScriptedServer server([&](tcp::socket& socket, int) {
     net::streambuf buffer;
     if (!test::read_request(socket, buffer)) return;
-    if (!test::write_all(socket, "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
+    if (!test::write_all(socket,
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nTransfer-Encoding: chunked\r\n\r\n"))
+      return;
     const std::string data(64 * 1024, 'B');
     char size_line[32];
     std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
@@ -178,9 +182,10 @@ TEST_F(Fixture, DtdWithEntitiesIsRefused) {
   ScriptedServer server([](tcp::socket& socket, int) {
     net::streambuf buffer;
     if (auto req = test::read_request(socket, buffer)) {
-      const std::string body = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 "
-                               "\"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>" +
-                               test::soap_reply(req->message_id(), kGetResponse, "<x>&lol2;</x>");
+      const std::string body =
+          "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 "
+          "\"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>" +
+          test::soap_reply(req->message_id(), kGetResponse, "<x>&lol2;</x>");
       test::write_all(socket, test::http_response(200, body));
     }
   });
@@ -463,7 +468,8 @@ class FakeSealingAuth final : public HttpAuth {
   }
   bool encrypts() const override { return true; }
   Result<HttpBody> wrap(std::string_view soap) override {
-    return HttpBody{"SEALED:" + std::string(soap), "multipart/encrypted;protocol=\"fake\";boundary=\"Encrypted Boundary\""};
+    return HttpBody{"SEALED:" + std::string(soap),
+                    "multipart/encrypted;protocol=\"fake\";boundary=\"Encrypted Boundary\""};
   }
   Result<std::string> unwrap(std::string_view body, std::string_view) override {
     if (!body.starts_with("SEALED:")) return Error::invalid_argument("not sealed");
