@@ -170,7 +170,9 @@ Result<AddCertificateResult> add_now(const AddCertificateRequest& request) {
   WINCERT_TRY(check_importable(*pfx, label, request.private_key_required));
   if (request.iis_binding || request.sql_binding || !trim(request.replaced_thumbprint).empty()) {
     // make_local_cert_store() (local_bindings.hpp) binds after this import; this call only imports.
-    return Error::internal("certificate " + label + ": add_now() imports only; bind through make_local_cert_store()");
+    // A request this call cannot carry out (the caller asked for a binding here): refused before anything changes.
+    return Error::invalid_argument("certificate " + label +
+                                   ": add_now() imports only; bind through make_local_cert_store()");
   }
   const std::string thumbprint = pfx->leaf->info.thumbprint;
   const std::string where = "adding certificate " + thumbprint + " to " + store_path(request.store) + ": ";

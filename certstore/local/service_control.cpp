@@ -208,9 +208,9 @@ Result<std::string> restart_service(std::string_view name, const ServiceRestartT
   auto service = open_service(manager->get(), name, kControl | SERVICE_ENUMERATE_DEPENDENTS);
   if (!service) return service.error();
   if (!*service) {
-    return Error::failed_precondition(service_text(name) +
-                                      " does not exist on this machine; check the instance name and that SQL Server is "
-                                      "installed here");
+    return Error::not_found(service_text(name) +
+                            " does not exist on this machine; check the instance name and that SQL Server is "
+                            "installed here");
   }
   // ControlService(STOP) fails while dependents (SQL Server Agent, ...) run, and starting SQL Server does not
   // start them: stop the running ones first and start exactly those again after, in reverse order.

@@ -7,7 +7,7 @@
 add_executable(winrm_protocol_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/messages_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/clixml_test.cpp)
-target_link_libraries(winrm_protocol_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_protocol_tests PRIVATE wincert_winrm wincert_test_matchers GTest::gtest_main wincert_warnings)
 gtest_discover_tests(winrm_protocol_tests TEST_PREFIX "protocol." DISCOVERY_TIMEOUT 120)
 
 # Native NTLM (vectors, messages), channel binding and the multipart/encrypted framing.
@@ -16,21 +16,21 @@ add_executable(winrm_ntlm_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/ntlm_messages_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/ntlm_channel_binding_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/encryption_test.cpp)
-target_link_libraries(winrm_ntlm_tests PRIVATE wincert_winrm_ntlm GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_ntlm_tests PRIVATE wincert_winrm_ntlm wincert_test_matchers GTest::gtest_main wincert_warnings)
 gtest_discover_tests(winrm_ntlm_tests DISCOVERY_TIMEOUT 120)
 
 # Kerberos without a KDC: naming rules, the Wine sealing layout conversion, and SSPI's errors.
 add_executable(winrm_kerberos_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/kerberos_names_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/sspi_context_test.cpp)
-target_link_libraries(winrm_kerberos_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_kerberos_tests PRIVATE wincert_winrm wincert_test_matchers GTest::gtest_main wincert_warnings)
 gtest_discover_tests(winrm_kerberos_tests DISCOVERY_TIMEOUT 120)
 
 # The transport and WinRS session against in-process servers (loopback sockets, TLS).
 add_executable(winrm_client_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/transport_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/winrs_test.cpp)
-target_link_libraries(winrm_client_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_client_tests PRIVATE wincert_winrm wincert_test_matchers GTest::gtest_main wincert_warnings)
 wincert_asio_coroutines(winrm_client_tests)
 gtest_discover_tests(winrm_client_tests TEST_PREFIX "winrm_client." DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 300)
 
@@ -40,7 +40,7 @@ gtest_discover_tests(winrm_client_tests TEST_PREFIX "winrm_client." DISCOVERY_TI
 set(WINCERT_HOST_BUILD_DIR "${PROJECT_SOURCE_DIR}/build/default" CACHE PATH
     "Linux build tree whose sim/winhost/winhost-sim the Windows interop test runs against")
 add_executable(winrm_windows_interop_tests ${CMAKE_CURRENT_SOURCE_DIR}/windows_interop_test.cpp)
-target_link_libraries(winrm_windows_interop_tests PRIVATE wincert_winrm GTest::gtest_main wincert_warnings)
+target_link_libraries(winrm_windows_interop_tests PRIVATE wincert_winrm wincert_test_matchers GTest::gtest_main wincert_warnings)
 wincert_asio_coroutines(winrm_windows_interop_tests)
 add_test(NAME winrm_windows_interop
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/windows_interop.py
