@@ -77,24 +77,6 @@ bool is_ip_literal(std::string_view host) {
   return !ec;
 }
 
-ErrorCode code_for_status(unsigned status) {
-  switch (status) {
-    case 401:
-      return ErrorCode::kUnauthenticated;
-    case 403:
-      return ErrorCode::kPermissionDenied;
-    case 404:
-      return ErrorCode::kNotFound;
-    case 408:
-    case 504:
-      return ErrorCode::kDeadlineExceeded;
-    case 429:
-      return ErrorCode::kResourceExhausted;
-    default:
-      return status >= 500 ? ErrorCode::kUnavailable : ErrorCode::kFailedPrecondition;
-  }
-}
-
 std::string authority_of(std::string_view host, std::uint16_t port) {
   const bool v6 = host.find(':') != std::string_view::npos;
   return (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" + std::to_string(port);

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/http_status.hpp"
 #include "common/result.hpp"
 
 namespace wincert::http {
@@ -89,10 +90,6 @@ class HttpConnection {
   explicit HttpConnection(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// The code of an HTTP status a caller did not expect (401 unauthenticated, 403 permission denied, 404 not found,
-// 408/504 deadline exceeded, 429 resource exhausted, other 5xx unavailable, anything else failed precondition).
-ErrorCode code_for_status(unsigned status);
 
 // "host:port" with an IPv6 host bracketed.
 std::string authority_of(std::string_view host, std::uint16_t port);

@@ -3,40 +3,13 @@
 // (invalid session, unknown job, CSR rejected) carry their Command codes where they are decided.
 #pragma once
 
+#include "common/http_status.hpp"
 #include "common/result.hpp"
 #include "sim/command/http_types.hpp"
 
 namespace wincert::sim::command {
 
-constexpr unsigned http_status_for(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kFailedPrecondition:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kAlreadyExists:
-      return 409;
-    case ErrorCode::kAborted:
-      return 409;
-    case ErrorCode::kResourceExhausted:
-      return 429;
-    case ErrorCode::kInternal:
-      return 500;
-    case ErrorCode::kUnavailable:
-      return 503;
-    case ErrorCode::kCancelled:
-      return 503;
-    case ErrorCode::kDeadlineExceeded:
-      return 504;
-  }
-  return 500;
-}
+constexpr unsigned http_status_for(ErrorCode code) { return wincert::http::status_for_code(code); }
 
 // {"Message": text} with the status of the error's code (the admin API's error shape).
 inline HttpReply error_reply(const Error& error) {

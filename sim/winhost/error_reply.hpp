@@ -4,6 +4,7 @@
 // they are decided, with the texts of soap.hpp.
 #pragma once
 
+#include "common/http_status.hpp"
 #include "common/result.hpp"
 #include "sim/winhost/soap.hpp"
 
@@ -11,34 +12,9 @@ namespace wincert::sim {
 
 // The HTTP status for a request refused before WS-Management sees it. Windows answers 400 to a body it
 // cannot decrypt or will not accept unencrypted (both kInvalidArgument here).
+// HTTP.sys has no 429: a request refused for want of resources is 503 there.
 constexpr unsigned http_status_for(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kFailedPrecondition:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kAlreadyExists:
-      return 409;
-    case ErrorCode::kAborted:
-      return 409;
-    case ErrorCode::kResourceExhausted:
-      return 503;
-    case ErrorCode::kInternal:
-      return 500;
-    case ErrorCode::kUnavailable:
-      return 503;
-    case ErrorCode::kCancelled:
-      return 503;
-    case ErrorCode::kDeadlineExceeded:
-      return 504;
-  }
-  return 500;
+  return code == ErrorCode::kResourceExhausted ? 503 : wincert::http::status_for_code(code);
 }
 
 // The WS-Man fault for a request the service cannot process: a request it cannot read is
