@@ -15,11 +15,13 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/agent_loop.hpp"
 #include "agent/config.hpp"
 #include "agent/run_cli.hpp"
 #include "common/log.hpp"
+#include "common/win32_acl.hpp"
 #include "common/win32_text.hpp"
 
 namespace wincert::agent {
@@ -150,11 +152,47 @@ struct InstallOptions {
   bool manual = false;       // demand start instead of automatic
 };
 
+// Owner-only ACLs (SYSTEM, Administrators, the installing account and the service's account) on a path that
+// exists; the counterpart of the POSIX 0600/0700 modes, which `run` then checks at start.
+Status restrict_if_present(const std::string& path, const std::string& account, std::vector<std::string>& done) {
+  std::error_code ec;
+  if (path.empty() || !fs::exists(path, ec)) return {};
+  WINCERT_TRY(win32_acl::restrict_to_owner(path, account));
+  done.push_back(path);
+  return {};
+}
+
+// The configuration's directory and the files in it (agent.json, secrets.json in the default layout) first, so
+// that loading the configuration finds its secrets file restricted.
+Status restrict_configuration_directory(const std::string& config, const std::string& account,
+                                        std::vector<std::string>& done) {
+  const fs::path dir = fs::path(config).parent_path();
+  WINCERT_TRY(restrict_if_present(dir.string(), account, done));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) WINCERT_TRY(restrict_if_present(entry.path().string(), account, done));
+  }
+  return {};
+}
+
 int install(const InstallOptions& options) {
   const std::string config = fs::absolute(options.config.empty() ? default_config_path() : options.config).string();
+  std::vector<std::string> restricted;
+  if (auto acl = restrict_configuration_directory(config, options.account, restricted); !acl.ok())
+    return fail(
+        "not installed: cannot restrict the configuration directory to SYSTEM, Administrators and the "
+        "service account: " +
+        acl.error().message);
   // A service that cannot start helps nobody: check the configuration the way `run` will load it.
   auto loaded = load_agent_config(config);
   if (!loaded.ok()) return fail("not installed: the configuration is unusable: " + loaded.error().message);
+  for (const std::string& path : {loaded->secrets_file, loaded->outbox_directory, loaded->log_file}) {
+    if (auto acl = restrict_if_present(path, options.account, restricted); !acl.ok())
+      return fail("not installed: " + acl.error().message);
+  }
+  say("restricted to SYSTEM, Administrators" + (options.account.empty() ? std::string() : ", " + options.account) +
+      " and this account: " + std::to_string(restricted.size()) + " path(s) under " +
+      fs::path(config).parent_path().string() + (restricted.size() > 1 ? " and the configured files" : ""));
 
   const std::string exe = module_path();
   if (exe.empty()) return fail("cannot find this program's own path: " + error_text(::GetLastError()));

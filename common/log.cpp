@@ -11,7 +11,9 @@
 #include <ctime>
 #include <mutex>
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include "common/win32_acl.hpp"
+#else
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,7 +117,14 @@ void configure_locked(spdlog::logger& l) {
   l.flush_on(spdlog::level::trace);  // every line reaches a LogFile at once (tail -f, kill -9)
 }
 
-#ifndef _WIN32
+#ifdef _WIN32
+// The log file and every rotated successor: SYSTEM, Administrators and this account only (the POSIX 0600).
+spdlog::file_event_handlers owner_only() {
+  spdlog::file_event_handlers handlers;
+  handlers.after_open = [](const spdlog::filename_t& name, std::FILE*) { (void)win32_acl::restrict_to_owner(name); };
+  return handlers;
+}
+#else
 // The log file and every rotated successor: exactly `mode`, whatever the umask.
 spdlog::file_event_handlers owner_only(mode_t mode) {
   spdlog::file_event_handlers handlers;
@@ -138,7 +147,7 @@ Status init_logging(const LogOptions& options) {
     try {
 #ifdef _WIN32
       file_sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file, options.max_file_bytes,
-                                                                         options.max_files);
+                                                                         options.max_files, false, owner_only());
 #else
       file_sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
           options.file, options.max_file_bytes, options.max_files, false,

@@ -21,9 +21,8 @@ Status write_atomically(const std::string& dir, const std::string& temp_name, co
 // Removes a file (a missing one is not an error) and makes the removal durable where that is cheap.
 Status remove_file(const std::string& path);
 
-// Best effort: only the agent's own account may read the directory (POSIX mode 0700). On Windows the
-// directory keeps the ACL it inherits (under %ProgramData% that is Administrators and SYSTEM full
-// control, Users read); see agent/platform/files_windows.cpp.
+// Best effort: only the agent's own account may read the directory (POSIX mode 0700; Windows: a protected
+// DACL for SYSTEM, Administrators and this account, common/win32_acl.hpp).
 void restrict_to_owner(const std::string& directory);
 
 // access(2)-style checks for doctor's messages: may this process write / read the path?
@@ -34,8 +33,8 @@ bool can_read(const std::string& path);
 // even on a read-only mount). The error names the directory and the system's reason.
 Status probe_write(const std::string& dir);
 
-// Why a secrets file is too open to trust, or nullopt. POSIX: group/other permission bits. Windows: not
-// checked here (ACLs; the service installer's directory carries them).
+// Why a secrets file is too open to trust, or nullopt. POSIX: group/other permission bits. Windows: an ACL
+// entry letting anyone but SYSTEM, Administrators, the owner or this account read it.
 std::optional<std::string> secrets_file_exposure(const std::string& path);
 // The same check for a private key file (KeyPath, WinRM.ClientKeyPath).
 std::optional<std::string> key_file_exposure(const std::string& path);

@@ -4,6 +4,7 @@
 
 #include <io.h>
 
+#include "common/win32_acl.hpp"
 #include "common/win32_text.hpp"
 
 namespace wincert::agent::files {
@@ -87,9 +88,9 @@ Status remove_file(const std::string& path) {
   return {};
 }
 
-// The directory keeps its inherited ACL: the agent's data lives under %ProgramData%\wincert-agent, which the
-// installer creates, and a service account other than LocalSystem is granted access there by the admin.
-void restrict_to_owner(const std::string& /*directory*/) {}
+// A protected DACL (SYSTEM, Administrators, this account), like chmod 0700: %ProgramData% lets Users read what
+// inherits from it. Best effort as on POSIX; `service install` restricts the same paths and reports failures.
+void restrict_to_owner(const std::string& directory) { (void)win32_acl::restrict_to_owner(directory); }
 
 bool can_write(const std::string& path) { return ::_waccess(widen(path).c_str(), 2) == 0; }
 bool can_read(const std::string& path) { return ::_waccess(widen(path).c_str(), 4) == 0; }
@@ -103,7 +104,11 @@ Status probe_write(const std::string& dir) {
   return {};
 }
 
-std::optional<std::string> secrets_file_exposure(const std::string& /*path*/) { return std::nullopt; }
-std::optional<std::string> key_file_exposure(const std::string& /*path*/) { return std::nullopt; }
+std::optional<std::string> secrets_file_exposure(const std::string& path) { return win32_acl::read_exposure(path); }
+std::optional<std::string> key_file_exposure(const std::string& path) {
+  auto exposure = win32_acl::read_exposure(path);
+  if (exposure) *exposure = "the private key " + *exposure;
+  return exposure;
+}
 
 }  // namespace wincert::agent::files

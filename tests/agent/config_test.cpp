@@ -9,14 +9,20 @@
 #include <string>
 
 #include "agent/config.hpp"
+#include "agent/platform/files.hpp"
 #include "tests/agent/daemon_test_support.hpp"
 
 namespace wincert::agent {
 namespace {
 
-// chmod 600 (on Windows only the read-only attribute follows these bits; ACLs are untouched).
+// chmod 600; on Windows a protected DACL for SYSTEM, Administrators and this account (the bits only set the
+// read-only attribute there).
 void restrict_to_owner(const std::string& path) {
+#ifdef _WIN32
+  files::restrict_to_owner(path);
+#else
   std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+#endif
 }
 
 using testing::TempDir;
@@ -99,9 +105,33 @@ TEST_F(ConfigTest, SecretsFileSuppliesThePasswordAndTheEnvironmentWins) {
   EXPECT_EQ(cfg->password.reveal(), "from-env");
 }
 
+#ifdef _WIN32
+// Windows: a new file inherits an ACL that lets others read it (Wine: Everyone, from the file's mode bits;
+// Windows: Users, from %ProgramData%); the owner-only DACL that `service install` sets makes it acceptable.
+TEST_F(ConfigTest, SecretsFileReadableByOthersIsRefusedUntilRestrictedByItsAcl) {
+  write_text(dir_.file("secrets.json"), R"({"Password": "p"})");
+  expect_problem(basic(R"("SecretsFile": "secrets.json")"), "secrets.json' is readable by ");
+  expect_problem(basic(R"("SecretsFile": "secrets.json")"), "wincert-agent service install");
+  files::restrict_to_owner(dir_.file("secrets.json"));
+  auto cfg = parse(basic(R"("SecretsFile": "secrets.json")"));
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+}
+
+TEST_F(ConfigTest, PrivateKeyFileReadableByOthersIsRefusedUntilRestrictedByItsAcl) {
+  write_text(dir_.file("c.pem"), "x");
+  write_text(dir_.file("k.pem"), "x");
+  const std::string with_key = R"({"AgentsServerUri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
+                                   "CertPath": "c.pem", "KeyPath": "k.pem"})";
+  expect_problem(with_key, "KeyPath: the private key '");
+  files::restrict_to_owner(dir_.file("k.pem"));
+  auto cfg = parse(with_key);
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+}
+#endif
+
 TEST_F(ConfigTest, SecretsFileReadableByOthersIsRefused) {
 #ifdef _WIN32
-  GTEST_SKIP() << "Windows protects the secrets file with its ACL, not mode bits; the agent does not check ACLs";
+  GTEST_SKIP() << "mode bits: POSIX only (the ACL variant is above)";
 #endif
   write_text(dir_.file("secrets.json"), R"({"Password": "p"})");
   std::filesystem::permissions(dir_.file("secrets.json"),

@@ -122,6 +122,13 @@ def main(argv):
                            "--manual")
         check("installed service 'wincert-e2e'" in out, "service install reports the service and its command line",
               out)
+        # Wine shows a file's DACL as its mode bits: with only SYSTEM, Administrators and the account left, the
+        # "others" bits are gone from the configuration directory, the configuration and the secrets file.
+        modes = {os.path.basename(p) or p: oct(os.stat(p).st_mode & 0o777)
+                 for p in (workdir, config_path, os.path.join(workdir, "agent-secrets.json"))}
+        check("restricted to SYSTEM, Administrators" in out and
+              all(int(m, 8) & 0o007 == 0 for m in modes.values()),
+              f"service install restricted the configuration directory and its files to their owners {modes}", out)
         rc, out = wine.run(agent_exe, "service", "start", "--name", SERVICE, "--timeout", "60")
         check("is running" in out, "service start: the SCM reports it running", out)
 
