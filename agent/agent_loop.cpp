@@ -430,7 +430,7 @@ struct Agent::Impl {
       co_return;
     }
 
-    auto parsed = jobs::parse_job_config_document(std::move(reply->config));  // moved: parsed once, never re-serialised
+    auto parsed = jobs::parse_job_config_document(std::move(reply->config), reply->last_inventory.get());
     if (!parsed.ok()) {
       const std::string message = "the job configuration from Command is not usable: " + parsed.error().message;
       log->error("job {}: {}", entry.job_id, message);

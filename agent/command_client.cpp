@@ -309,7 +309,7 @@ Result<Url> CommandClient::resolve(std::string_view endpoint) const {
 }
 
 net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std::string what,
-                                                 const PeerJsonLimits& limits) {
+                                                 const PeerJsonLimits& limits, json::parser_callback_t on_parse) {
   // Credentials go to AgentsServerUri's origin only (resolve() refuses others; this guards every path).
   if (!same_origin(url, identity_.base))
     co_return Error::invalid_argument(what + ": " + url.origin() + " is not AgentsServerUri's origin " +
@@ -354,7 +354,7 @@ net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std:
                                            response->reason + " at " + where + ": " + body_excerpt(response->body))
           .with_http_status(http_status);
     if (trim(response->body).empty()) co_return json::object();
-    auto doc = parse_peer_ordered_json(response->body, limits, "the response from " + where);
+    auto doc = parse_peer_ordered_json(response->body, limits, "the response from " + where, on_parse);
     if (!doc.ok()) co_return std::move(doc).error().context(what + ": ");
     if (!doc->is_object())
       co_return Error::invalid_argument(what + ": the response from " + where +
@@ -398,8 +398,12 @@ net::awaitable<Result<JobConfigReply>> CommandClient::job_configuration(JobEntry
   json body = json::object();
   body["SessionToken"] = session_token;
   body["JobId"] = job.job_id;
-  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(*url, body.dump(), what, peer_json_limits::kJobConfiguration));
-  co_return interpret_job_configuration(std::move(doc), job);
+  auto last_inventory = std::make_shared<jobs::LastInventoryReader>();
+  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(*url, body.dump(), what, peer_json_limits::kJobConfiguration,
+                                                      last_inventory->callback()));
+  JobConfigReply reply = interpret_job_configuration(std::move(doc), job);
+  reply.last_inventory = std::move(last_inventory);
+  co_return reply;
 }
 
 net::awaitable<Result<PostReply>> CommandClient::post_job_data(std::string endpoint, std::string session_token,

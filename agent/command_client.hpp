@@ -98,6 +98,8 @@ struct JobConfigReply {
   std::string inventory_endpoint;
   std::string enroll_endpoint;
   nlohmann::ordered_json config;  // moved out of the parsed reply, never copied (it may be 64 MiB)
+  // LastInventory, taken out of `config` while the reply was parsed: give it to jobs::parse_job_config_document.
+  std::shared_ptr<jobs::LastInventoryReader> last_inventory;
 };
 
 // Reply to a completion, inventory or CSR POST.
@@ -135,9 +137,11 @@ class CommandClient {
   Result<Url> resolve(std::string_view endpoint) const;
 
  private:
-  // Replies are parsed with parse_peer_json under `limits` (job configurations get the larger ones).
-  boost::asio::awaitable<Result<nlohmann::ordered_json>> call(Url url, std::string body, std::string what,
-                                                              const PeerJsonLimits& limits);
+  // Replies are parsed with parse_peer_json under `limits` (job configurations get the larger ones); on_parse
+  // may take values out of the tree while it is built (jobs::LastInventoryReader).
+  boost::asio::awaitable<Result<nlohmann::ordered_json>> call(
+      Url url, std::string body, std::string what, const PeerJsonLimits& limits,
+      nlohmann::ordered_json::parser_callback_t on_parse = nullptr);
 
   HttpClient& http_;
   CommandAuth& auth_;

@@ -1,7 +1,8 @@
 // Peak memory of taking in one job configuration from Command (issue 12, defect 8), as the agent did
 // before and does now. Run one mode per process under /usr/bin/time -v (bench/results/peer_json_memory.md):
 //   peer_json_memory_bench before FILE   text -> json -> copy of the configuration -> dump() -> parse again
-//   peer_json_memory_bench after FILE    text -> parse_peer_json (limits) -> moved -> parse_job_config_document
+//   peer_json_memory_bench after FILE    text -> parse_peer_json (limits, LastInventory read while parsing)
+//                                        -> moved -> parse_job_config_document
 // FILE is a job configuration as Command sends it; make_file writes a 60 MB one from a real fixture.
 #include <sys/resource.h>
 
@@ -64,7 +65,10 @@ int main(int argc, char** argv) {
     auto parsed = jobs::parse_job_config(text);
     items = parsed.ok() ? parsed->last_inventory.size() : 0;
   } else if (mode == "after") {
-    auto doc = parse_peer_ordered_json(body, peer_json_limits::kJobConfiguration, "the job configuration");
+    // As CommandClient::job_configuration: LastInventory is read while the text is parsed, never a tree.
+    jobs::LastInventoryReader last_inventory;
+    auto doc = parse_peer_ordered_json(body, peer_json_limits::kJobConfiguration, "the job configuration",
+                                       last_inventory.callback());
     if (!doc.ok()) {
       std::fprintf(stderr, "%s\n", doc.error().message.c_str());
       return 1;
@@ -73,7 +77,7 @@ int main(int argc, char** argv) {
     agent::JobEntry job;
     job.job_id = "bench";
     auto reply = agent::interpret_job_configuration(std::move(doc.value()), job);
-    auto parsed = jobs::parse_job_config_document(std::move(reply.config));
+    auto parsed = jobs::parse_job_config_document(std::move(reply.config), &last_inventory);
     items = parsed.ok() ? parsed->last_inventory.size() : 0;
   } else {
     return 2;

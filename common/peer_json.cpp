@@ -71,11 +71,12 @@ Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std:
 }
 
 template <typename JsonT>
-Result<JsonT> parse_peer_json_as(std::string_view text, const PeerJsonLimits& limits, std::string_view what) {
+Result<JsonT> parse_peer_json_as(std::string_view text, const PeerJsonLimits& limits, std::string_view what,
+                                 const typename JsonT::parser_callback_t& callback) {
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   WINCERT_TRY(check_peer_json(text, limits, what));
   try {
-    return JsonT::parse(text.begin(), text.end());
+    return JsonT::parse(text.begin(), text.end(), callback);
   } catch (const typename JsonT::parse_error& e) {
     // nlohmann's own message quotes the last token read, which may be a password: give the byte only.
     return Error::invalid_argument(std::string(what) + " is not valid JSON: syntax error at byte " +
@@ -86,9 +87,9 @@ Result<JsonT> parse_peer_json_as(std::string_view text, const PeerJsonLimits& li
 }
 
 template Result<nlohmann::json> parse_peer_json_as<nlohmann::json>(std::string_view, const PeerJsonLimits&,
-                                                                   std::string_view);
-template Result<nlohmann::ordered_json> parse_peer_json_as<nlohmann::ordered_json>(std::string_view,
-                                                                                   const PeerJsonLimits&,
-                                                                                   std::string_view);
+                                                                   std::string_view,
+                                                                   const nlohmann::json::parser_callback_t&);
+template Result<nlohmann::ordered_json> parse_peer_json_as<nlohmann::ordered_json>(
+    std::string_view, const PeerJsonLimits&, std::string_view, const nlohmann::ordered_json::parser_callback_t&);
 
 }  // namespace wincert

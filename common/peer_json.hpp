@@ -42,23 +42,26 @@ inline constexpr PeerJsonLimits kTokenReply{1024u * 1024, 16, 1000};
 // allocation beyond the depth). `what` names the source: "the Register reply from https://host/...".
 Status check_peer_json(std::string_view text, const PeerJsonLimits& limits, std::string_view what);
 
-// check_peer_json, then parse. A leading UTF-8 BOM is skipped. Never throws.
+// check_peer_json, then parse. A leading UTF-8 BOM is skipped. Never throws. A callback (nlohmann's parser
+// callback) may take values out of the tree as they complete, so that a large array never exists as a tree.
 template <typename JsonT = nlohmann::json>
-Result<JsonT> parse_peer_json_as(std::string_view text, const PeerJsonLimits& limits, std::string_view what);
+Result<JsonT> parse_peer_json_as(std::string_view text, const PeerJsonLimits& limits, std::string_view what,
+                                 const typename JsonT::parser_callback_t& callback = nullptr);
 
 inline Result<nlohmann::json> parse_peer_json(std::string_view text, const PeerJsonLimits& limits,
                                               std::string_view what) {
   return parse_peer_json_as<nlohmann::json>(text, limits, what);
 }
-inline Result<nlohmann::ordered_json> parse_peer_ordered_json(std::string_view text, const PeerJsonLimits& limits,
-                                                              std::string_view what) {
-  return parse_peer_json_as<nlohmann::ordered_json>(text, limits, what);
+inline Result<nlohmann::ordered_json> parse_peer_ordered_json(
+    std::string_view text, const PeerJsonLimits& limits, std::string_view what,
+    const nlohmann::ordered_json::parser_callback_t& callback = nullptr) {
+  return parse_peer_json_as<nlohmann::ordered_json>(text, limits, what, callback);
 }
 
 extern template Result<nlohmann::json> parse_peer_json_as<nlohmann::json>(std::string_view, const PeerJsonLimits&,
-                                                                          std::string_view);
-extern template Result<nlohmann::ordered_json> parse_peer_json_as<nlohmann::ordered_json>(std::string_view,
-                                                                                          const PeerJsonLimits&,
-                                                                                          std::string_view);
+                                                                          std::string_view,
+                                                                          const nlohmann::json::parser_callback_t&);
+extern template Result<nlohmann::ordered_json> parse_peer_json_as<nlohmann::ordered_json>(
+    std::string_view, const PeerJsonLimits&, std::string_view, const nlohmann::ordered_json::parser_callback_t&);
 
 }  // namespace wincert

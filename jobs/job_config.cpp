@@ -233,25 +233,32 @@ Status parse_job_certificate(const Json& cert, JobConfig& out) {
   return {};
 }
 
+Result<PreviousInventoryItem> parse_previous_item(const Json& item, const std::string& path) {
+  if (!item.is_object()) return Error::invalid_argument(path + " must be an object, not " + json_type_name(item));
+  PreviousInventoryItem prev;
+  WINCERT_TRY(assign(get_string(item, "Alias", path), prev.alias));
+  WINCERT_TRY(assign(get_bool(item, "PrivateKeyEntry", path), prev.private_key_entry));
+  if (const Json* thumbs = find_ci(item, "Thumbprints")) {
+    if (!thumbs->is_array()) return Error::invalid_argument(path + ".Thumbprints must be an array");
+    for (const Json& t : *thumbs) {
+      if (t.is_null()) continue;
+      if (!t.is_string()) return Error::invalid_argument(path + ".Thumbprints must hold strings");
+      prev.thumbprints.push_back(t.get<std::string>());
+    }
+  }
+  return prev;
+}
+
+std::string inventory_path(std::size_t index) { return "LastInventory[" + std::to_string(index) + "]"; }
+
 Status parse_last_inventory(const Json& items, JobConfig& out) {
   if (!items.is_array())
     return Error::invalid_argument("LastInventory must be an array, not " + std::string(json_type_name(items)));
   std::size_t index = 0;
   for (const Json& item : items) {
-    const std::string path = "LastInventory[" + std::to_string(index++) + "]";
+    const std::size_t at = index++;
     if (item.is_null()) continue;
-    if (!item.is_object()) return Error::invalid_argument(path + " must be an object, not " + json_type_name(item));
-    PreviousInventoryItem prev;
-    WINCERT_TRY(assign(get_string(item, "Alias", path), prev.alias));
-    WINCERT_TRY(assign(get_bool(item, "PrivateKeyEntry", path), prev.private_key_entry));
-    if (const Json* thumbs = find_ci(item, "Thumbprints")) {
-      if (!thumbs->is_array()) return Error::invalid_argument(path + ".Thumbprints must be an array");
-      for (const Json& t : *thumbs) {
-        if (t.is_null()) continue;
-        if (!t.is_string()) return Error::invalid_argument(path + ".Thumbprints must hold strings");
-        prev.thumbprints.push_back(t.get<std::string>());
-      }
-    }
+    WINCERT_ASSIGN_OR_RETURN(PreviousInventoryItem prev, parse_previous_item(item, inventory_path(at)));
     out.last_inventory.push_back(std::move(prev));
   }
   return {};
@@ -509,13 +516,68 @@ Result<std::vector<SanEntry>> parse_legacy_san(std::string_view text) {
   return out;
 }
 
-Result<JobConfig> parse_job_config(std::string_view json_text) {
-  auto root = parse_json(strip_bom(json_text), "the job configuration");
-  if (!root.ok()) return root.error();
-  return parse_job_config_document(std::move(root.value()));
+nlohmann::ordered_json::parser_callback_t LastInventoryReader::callback() {
+  return [this](int /*depth*/, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
+    return on_event(event, parsed);
+  };
 }
 
-Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root) {
+// Returns false for what leaves the tree: each element of the LastInventory array, read here instead.
+bool LastInventoryReader::on_event(nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
+  using Event = nlohmann::ordered_json::parse_event_t;
+  // An element of the inventory array is complete: read it (or skip a null), and drop it from the tree.
+  auto take_element = [this](const Json& element) {
+    const std::size_t index = stack_.back().index++;
+    if (!status_.ok() || element.is_null()) return false;
+    auto item = parse_previous_item(element, inventory_path(index));
+    if (item.ok()) {
+      items_.push_back(std::move(*item));
+    } else {
+      status_ = std::move(item).error();
+    }
+    return false;
+  };
+  switch (event) {
+    case Event::object_start:
+      stack_.push_back(Level{});
+      return true;
+    case Event::array_start: {
+      // Only LastInventory of the configuration itself: at the top level, or in the "Job" wrapper.
+      const bool at_top = stack_.size() == 1 || (stack_.size() == 2 && iequals(stack_.front().key, "Job"));
+      const bool holds = at_top && !stack_.back().is_array && iequals(stack_.back().key, "LastInventory");
+      stack_.push_back(Level{true, holds, {}, 0});
+      return true;
+    }
+    case Event::key:
+      if (!stack_.empty() && parsed.is_string()) stack_.back().key = parsed.get<std::string>();
+      return true;
+    case Event::object_end:
+    case Event::array_end:
+      if (!stack_.empty()) stack_.pop_back();
+      [[fallthrough]];
+    case Event::value:
+      if (stack_.empty() || !stack_.back().is_array) return true;
+      if (stack_.back().holds_inventory) return take_element(parsed);
+      ++stack_.back().index;
+      return true;
+  }
+  return true;
+}
+
+Result<std::vector<PreviousInventoryItem>> LastInventoryReader::take() {
+  if (!status_.ok()) return status_.error();
+  return std::move(items_);
+}
+
+Result<JobConfig> parse_job_config(std::string_view json_text) {
+  LastInventoryReader last_inventory;
+  auto root = parse_peer_ordered_json(strip_bom(json_text), peer_json_limits::kJobConfiguration,
+                                      "the job configuration", last_inventory.callback());
+  if (!root.ok()) return root.error();
+  return parse_job_config_document(std::move(root.value()), &last_inventory);
+}
+
+Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root, LastInventoryReader* last_inventory) {
   JobConfig config;
   // nlohmann may throw on type surprises we did not foresee; nothing may escape this border.
   try {
@@ -523,6 +585,17 @@ Result<JobConfig> parse_job_config_document(nlohmann::ordered_json root) {
     if (!s.ok()) return s.error();
   } catch (const std::exception&) {
     return Error::invalid_argument("the job configuration has a field of an unexpected type");
+  }
+  if (last_inventory != nullptr) {
+    // The array left in the tree is empty (its entries were taken while parsing); a LastInventory that was
+    // not an array was reported by parse_root.
+    WINCERT_ASSIGN_OR_RETURN(std::vector<PreviousInventoryItem> taken, last_inventory->take());
+    if (config.last_inventory.empty()) {
+      config.last_inventory = std::move(taken);
+    } else {
+      config.last_inventory.insert(config.last_inventory.end(), std::make_move_iterator(taken.begin()),
+                                   std::make_move_iterator(taken.end()));
+    }
   }
   return config;
 }

@@ -165,7 +165,7 @@ TEST(CommandPeerJsonFaults, EveryEndpointSurvivesEveryMalformedBody) {
       ASSERT_TRUE(cfg.ok());
       EXPECT_EQ(cfg->audit_id, 0);
       // What the agent does with it next: a clear failure of the job, not a crash.
-      auto parsed = jobs::parse_job_config_document(std::move(cfg->config));
+      auto parsed = jobs::parse_job_config_document(std::move(cfg->config), cfg->last_inventory.get());
       EXPECT_FALSE(parsed.ok());
       continue;
     }

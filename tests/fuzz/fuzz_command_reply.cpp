@@ -20,6 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   job.job_id = "00000000-0000-0000-0000-000000000001";
   job.capability = "CertStores.WinCert.Inventory";
   auto reply = agent::interpret_job_configuration(std::move(doc.value()), job);
-  (void)jobs::parse_job_config_document(std::move(reply.config));
+  (void)jobs::parse_job_config_document(std::move(reply.config), reply.last_inventory.get());
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/peer_json.hpp"
 #include "test_util.hpp"
 
 namespace wincert::jobs {
@@ -297,6 +298,62 @@ TEST(Override, ValueTypesAndErrors) {
   EXPECT_FALSE(set_override(R"({"A":[1]})", "A.B", "1").ok());
   EXPECT_FALSE(apply_override("{}", "NoEqualsSign").ok());
   EXPECT_FALSE(set_override("{", "A", "1").ok());
+}
+
+// LastInventory read while the text is parsed (LastInventoryReader) gives what the tree would have given, and
+// leaves only an empty array in the tree.
+std::vector<PreviousInventoryItem> read_with_tree(const std::string& text) {
+  auto root = nlohmann::ordered_json::parse(text);
+  auto parsed = parse_job_config_document(std::move(root));
+  EXPECT_TRUE(parsed.ok()) << parsed.error().message;
+  return parsed.ok() ? parsed->last_inventory : std::vector<PreviousInventoryItem>{};
+}
+
+TEST(LastInventoryReader, TakesEntriesOutWhileParsingAndMatchesTheTree) {
+  const std::string text = R"({"Capability":"CertStores.WinCert.Inventory","LastInventory":[
+      {"Alias":"A1","PrivateKeyEntry":true,"Thumbprints":["T1","T2"]}, null,
+      {"Alias":"A2","PrivateKeyEntry":false,"Thumbprints":[]}],
+      "JobProperties":{"LastInventory":[{"Alias":"not an inventory"}]}})";
+  LastInventoryReader reader;
+  auto root = parse_peer_ordered_json(text, peer_json_limits::kJobConfiguration, "the job", reader.callback());
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(root->at("LastInventory").empty());                       // out of the tree
+  EXPECT_EQ(root->at("JobProperties").at("LastInventory").size(), 1u);  // a member of that name elsewhere stays
+  auto parsed = parse_job_config_document(std::move(root.value()), &reader);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const auto expected = read_with_tree(text);
+  ASSERT_EQ(parsed->last_inventory.size(), 2u);
+  ASSERT_EQ(expected.size(), 2u);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(parsed->last_inventory[i].alias, expected[i].alias);
+    EXPECT_EQ(parsed->last_inventory[i].private_key_entry, expected[i].private_key_entry);
+    EXPECT_EQ(parsed->last_inventory[i].thumbprints, expected[i].thumbprints);
+  }
+  EXPECT_EQ(parsed->last_inventory[0].thumbprints, (std::vector<std::string>{"T1", "T2"}));
+}
+
+TEST(LastInventoryReader, ReadsTheJobWrapperToo) {
+  LastInventoryReader reader;
+  auto root = parse_peer_ordered_json(R"({"Job":{"LastInventory":[{"Alias":"W"}]},"LastInventory":[{"Alias":"T"}]})",
+                                      peer_json_limits::kJobConfiguration, "the job", reader.callback());
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(root->at("Job").at("LastInventory").empty());
+  EXPECT_TRUE(root->at("LastInventory").empty());
+  auto items = reader.take();
+  ASSERT_TRUE(items.ok());
+  ASSERT_EQ(items->size(), 2u);
+  EXPECT_EQ((*items)[0].alias, "W");
+  EXPECT_EQ((*items)[1].alias, "T");
+}
+
+TEST(LastInventoryReader, NamesTheEntryThatCannotBeRead) {
+  EXPECT_NE(parse_error(R"({"LastInventory":[{"Alias":"ok"},null,7]})").find("LastInventory[2] must be an object"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"LastInventory":[null,{"Alias":"ok","Thumbprints":[1]}]})")
+                .find("LastInventory[1].Thumbprints must hold strings"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"LastInventory":{"Alias":"x"}})").find("LastInventory must be an array"),
+            std::string::npos);
 }
 
 }  // namespace
