@@ -8,6 +8,7 @@
 
 #include "agent/command_connection.hpp"
 #include "agent/command_session.hpp"
+#include "agent/host_change_log.hpp"
 #include "agent/job_runner.hpp"
 #include "agent/job_timetable.hpp"
 #include "agent/platform/files.hpp"
@@ -47,6 +48,7 @@ struct Agent::Impl {
   std::unique_ptr<CommandClient> client;
   std::unique_ptr<CommandClientApi> api;
   std::unique_ptr<Outbox> outbox;
+  std::unique_ptr<HostChangeLog> host_changes;
   TaskGroup tasks;
   std::unique_ptr<CommandSession> session;
   std::unique_ptr<ResultSink> sink;
@@ -114,7 +116,9 @@ struct Agent::Impl {
     for (const auto& note : outbox->recovery_notes()) log->warn("outbox: {}", note);
     const std::size_t pending = outbox->deliverable_count();
     if (pending > 0) log->info("outbox: {} result(s) from an earlier run will be delivered first", pending);
+    for (const auto& note : host_changes->recovery_notes()) log->warn("host-change log: {}", note);
     sink->recover_interrupted_csrs();
+    runner->report_interrupted_host_changes();
     log->info(
         "wincert-agent {} starting: orchestrator '{}', Command {}, auth {}, {} capabilities, at most {} jobs "
         "({} per host)",
@@ -183,6 +187,9 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   auto outbox = Outbox::open(cfg.outbox_directory);
   if (!outbox.ok()) return outbox.error();
   impl->outbox = std::move(outbox.value());
+  auto host_changes = HostChangeLog::open(cfg.outbox_directory);
+  if (!host_changes.ok()) return host_changes.error();
+  impl->host_changes = std::move(host_changes.value());
   Impl* raw = impl.get();
   impl->api = std::make_unique<CommandClientApi>(*impl->client);
 
@@ -224,6 +231,7 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   runner_deps.sessions = deps.sessions;
   runner_deps.tasks = &impl->tasks;
   runner_deps.metrics = deps.metrics;
+  runner_deps.host_changes = impl->host_changes.get();
   impl->runner = std::make_unique<JobRunner>(executor, runner_options, runner_deps);
 
   if (!cfg.server_tls_verify)

@@ -154,6 +154,20 @@ net::awaitable<void> JobRunner::execute(JobEntry entry, std::shared_ptr<jobs::Jo
   services.target_options = options_.target_options;
   services.callbacks = deps_.sink->callbacks_for(job_id, audit_id, std::move(inventory_endpoint),
                                                  std::move(enroll_endpoint), entry.completion_endpoint);
+  if (deps_.host_changes) {
+    HostChangeRecord record;
+    record.job_id = job_id;
+    record.audit_id = audit_id;
+    record.completion_endpoint = entry.completion_endpoint;
+    record.what = job->capability + " on store '" + store + "' at host '" + host + "'";
+    services.callbacks.on_host_change = [this, record] {
+      if (auto recorded = deps_.host_changes->record(record); !recorded.ok())
+        logger("agent")->error(
+            "job {}: cannot record that it starts changing the host ({}); should the agent be killed before its "
+            "result is stored, the job runs again",
+            record.job_id, recorded.error().message);
+    };
+  }
   services.deadline = start + options_.job_timeout;  // transient failures are retried until then
   auto job_run = jobs::run_job(*deps_.registry, *job, services);
   jobs::JobResult result = co_await run_with_deadline(std::move(job_run), options_.job_timeout, job_id, audit_id);
@@ -161,6 +175,7 @@ net::awaitable<void> JobRunner::execute(JobEntry entry, std::shared_ptr<jobs::Jo
   test_kill_point("after-host-change");
   deps_.sink->store_completion(entry, result.job_history_id, result.status, result.message);
   test_kill_point("after-outbox-write");
+  if (deps_.host_changes && deps_.sink->completion_stored(job_id)) deps_.host_changes->clear(job_id);
   ++stats_.jobs_finished;
   const auto elapsed = SteadyClock::now() - start;
   if (deps_.metrics)
@@ -177,6 +192,32 @@ net::awaitable<void> JobRunner::execute(JobEntry entry, std::shared_ptr<jobs::Jo
             jobs::job_status_name(result.status), millis(elapsed), job->capability, store, host,
             result.message.empty() ? "" : ": ", result.message);
   deps_.tasks->leave();
+}
+
+void JobRunner::report_interrupted_host_changes() {
+  if (!deps_.host_changes) return;
+  for (const auto& record : deps_.host_changes->records()) {
+    if (deps_.sink->completion_stored(record.job_id)) {  // killed after the outbox write: delivered as it is
+      deps_.host_changes->clear(record.job_id);
+      continue;
+    }
+    logger("agent")->warn(
+        "job {} had started changing the host when the agent stopped, its result not stored; reporting it as "
+        "failed instead of running it again",
+        record.job_id);
+    JobEntry job;
+    job.job_id = record.job_id;
+    job.completion_endpoint = record.completion_endpoint;
+    deps_.sink->store_completion(
+        job, record.audit_id, jobs::JobStatus::kFailure,
+        "Job " + record.job_id + " (" + record.what +
+            ") did not finish: the agent stopped after the job had started changing the host and before its "
+            "result was stored. The host may be partly changed: check the store on the host (the certificate, key "
+            "or binding the job adds, removes or renews), then run the job again if it is still needed.");
+    // Cleared once the report is durable; held in memory only, it is made again at the next start.
+    if (deps_.sink->completion_stored(record.job_id) || record.completion_endpoint.empty())
+      deps_.host_changes->clear(record.job_id);
+  }
 }
 
 net::awaitable<bool> JobRunner::stop(std::chrono::seconds grace) {

@@ -3,7 +3,8 @@
 // Scheduler admits it under the global and per-host limits, jobs::run_job runs it within
 // JobTimeoutSeconds (transient failures retried until then), and its completion goes to the result
 // sink. A job whose result already waits, or whose previous run is still going, is not started again.
-// At shutdown queued jobs are dropped and running ones get a grace period.
+// At shutdown queued jobs are dropped and running ones get a grace period. A job that starts changing its
+// host is recorded in the HostChangeLog until its completion is stored (issue 12).
 //
 // Runs on the agent's executor (one io_context thread); not thread-safe. Unit-tested with a scripted
 // Command and fake store sessions (tests/agent/job_runner_test.cpp).
@@ -19,6 +20,7 @@
 #include <string>
 
 #include "agent/command_session.hpp"
+#include "agent/host_change_log.hpp"
 #include "agent/metrics/agent_metrics.hpp"
 #include "agent/result_sink.hpp"
 #include "agent/scheduler.hpp"
@@ -50,6 +52,7 @@ struct RunnerDeps {
   jobs::StoreSessionFactory* sessions = nullptr;       // store sessions for the handlers
   TaskGroup* tasks = nullptr;                          // preparations and runs are counted here
   metrics::AgentMetrics* metrics = nullptr;            // optional
+  HostChangeLog* host_changes = nullptr;               // optional: jobs that started changing their host
 };
 
 class JobRunner {
@@ -65,6 +68,10 @@ class JobRunner {
   boost::asio::awaitable<bool> stop(std::chrono::seconds grace);
   // No new jobs (preparations end at their next step); stop() also waits for the running ones.
   void stop_accepting() { stopping_ = true; }
+
+  // At start-up: jobs a previous run was killed in after they started changing their host, their results not
+  // stored, are reported to Command as failed (what to check) instead of being run again.
+  void report_interrupted_host_changes();
 
   const Scheduler& scheduler() const { return scheduler_; }
   std::size_t running() const { return scheduler_.running(); }

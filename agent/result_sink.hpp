@@ -64,6 +64,8 @@ class ResultSink {
 
   // The job's run is over and its completion waits (in the outbox or in memory): not to be run again.
   bool has_completion(std::string_view job_id) const;
+  // The job's completion is stored durably (in the outbox, not only held in memory).
+  bool completion_stored(std::string_view job_id) const { return outbox_.has_completion(job_id); }
   // CSR entries left by a previous run: their jobs are reported as failed (call before run_*()).
   void recover_interrupted_csrs();
 
