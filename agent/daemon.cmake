@@ -10,6 +10,11 @@ set(WINCERT_AGENT_DAEMON_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/outbox.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_timetable.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/task_group.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/command_session.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/result_sink.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/job_runner.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/host_change_log.cpp
   ${CMAKE_CURRENT_LIST_DIR}/agent_loop.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_deadline.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_cli.cpp)

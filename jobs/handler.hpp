@@ -41,6 +41,9 @@ struct JobCallbacks {
   std::function<boost::asio::awaitable<Status>(std::vector<InventoryItem> items)> submit_inventory;
   // Sends a PKCS#10 request (base64 DER) and returns the issued certificate (base64 DER or PEM).
   std::function<boost::asio::awaitable<Result<std::string>>(std::string csr_base64)> submit_csr;
+  // Called by JobContext::begin_host_change(), before the host is touched: the agent records durably that
+  // the job started changing the host (issue 12). May be empty.
+  std::function<void()> on_host_change;
 };
 
 // Everything a job run needs besides its configuration.
@@ -63,7 +66,10 @@ struct JobContext {
 
   // A handler calls this just before its first call that may change the host (import, bind, unbind,
   // remove, generating a key): from then on a failed run is not redone (see Idempotence).
-  void begin_host_change() { host_change_started = true; }
+  void begin_host_change() {
+    if (!host_change_started && callbacks.on_host_change) callbacks.on_host_change();
+    host_change_started = true;
+  }
   bool host_change_started = false;
 };
 

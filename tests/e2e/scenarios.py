@@ -358,14 +358,16 @@ def kill_steps(run):
     """kill -9 at each step of a job (the agent's test hook WINCERT_TEST_KILL_AT stops it exactly there):
     after the configuration fetch, after the host changed, after the outbox write, during delivery (Command
     acknowledged, the outbox entry not yet removed). After a restart each job is in command-sim's history
-    exactly once, with Success; a job whose result was stored does not run again."""
+    exactly once; a job whose result was stored does not run again, and one killed after it had started
+    changing the host, its result not stored, is reported as a Failure saying so instead of running again
+    (issue 12: agent/host_change_log.hpp); the others end with Success."""
     st = run.stack()
     st.start()
     store = st.create_store("WinCert")
-    # (step, result stored in the outbox when killed, runs again after the restart)
-    steps = [("after-fetch", False, True), ("after-host-change", False, True),
-             ("after-outbox-write", True, False), ("during-delivery", True, False)]
-    for kill_at, stored, reruns in steps:
+    # (step, result stored in the outbox when killed, runs again after the restart, result in Command)
+    steps = [("after-fetch", False, True, "Success"), ("after-host-change", False, False, "Failure"),
+             ("after-outbox-write", True, False, "Success"), ("during-delivery", True, False, "Success")]
+    for kill_at, stored, reruns, expected in steps:
         step(f"kill -9 at {kill_at}")
         st.agent.extra_env = {"WINCERT_TEST_KILL_AT": kill_at}
         st.agent.restart()
@@ -393,9 +395,12 @@ def kill_steps(run):
                    "the outbox to empty")
         time.sleep(1.5)  # a late duplicate would show up here
         history = [h for h in st.admin.history() if h["JobId"] == jid]
-        check(len(history) == 1 and history[0]["Result"] == "Success",
-              f"{kill_at}: exactly one result in command-sim's history, Success",
+        check(len(history) == 1 and history[0]["Result"] == expected,
+              f"{kill_at}: exactly one result in command-sim's history, {expected}",
               [(h["Result"], h["Message"]) for h in history] or done)
+        if expected == "Failure":
+            check("changing the host" in history[0]["Message"],
+                  f"{kill_at}: the Failure says the agent stopped while changing the host", history[0]["Message"])
         check(model_cert(st.winhost.model(), pfx["Thumbprint"]) is not None,
               f"{kill_at}: the certificate is on the host")
         ran_again = any(f"job {jid} start:" in line for line in log_lines_since(st.agent.log(), mark))

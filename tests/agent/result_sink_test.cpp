@@ -1,0 +1,345 @@
+// ResultSink (agent/result_sink.cpp) on a real outbox in a temp directory against a scripted Command:
+// delivery order per job (inventory parts, then the completion), a store failure holds the result in
+// memory and stores it later, delivery is retried after Command's 503 and after an invalid session,
+// nothing is acknowledged twice, the CSR round trip, interrupted CSRs reported, chained jobs.
+#include "agent/result_sink.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "tests/agent/daemon_test_support.hpp"
+#include "tests/agent/scripted_command.hpp"
+#include "tests/support/result_matchers.hpp"
+
+namespace wincert::agent {
+namespace {
+
+namespace net = boost::asio;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::FixedSession;
+using testing::run_until;
+using testing::ScriptedCommand;
+using testing::TempDir;
+
+SinkOptions quick_options() {
+  SinkOptions options;
+  options.retry_initial = 10ms;
+  options.retry_max = 40ms;
+  return options;
+}
+
+jobs::InventoryItem item(std::string alias) {
+  jobs::InventoryItem i;
+  i.alias = std::move(alias);
+  i.certificates = {std::string(400, 'A')};
+  return i;
+}
+
+struct SinkFixture {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  FixedSession session;
+  std::unique_ptr<Outbox> outbox;
+  std::unique_ptr<ResultSink> sink;
+  bool sender_ended = false;
+  bool held_ended = false;
+
+  explicit SinkFixture(SinkOptions options = quick_options()) {
+    auto opened = Outbox::open(dir.path());
+    EXPECT_TRUE(opened.ok());
+    outbox = std::move(opened.value());
+    sink = std::make_unique<ResultSink>(io.get_executor(), *outbox, command, session, options);
+  }
+  void start() {
+    net::co_spawn(
+        io,
+        [this]() -> net::awaitable<void> {
+          co_await sink->run_sender();
+          sender_ended = true;
+        },
+        net::detached);
+    net::co_spawn(
+        io,
+        [this]() -> net::awaitable<void> {
+          co_await sink->run_held();
+          held_ended = true;
+        },
+        net::detached);
+  }
+  void finish() {
+    sink->flush_by(std::chrono::steady_clock::now() + 500ms);
+    EXPECT_TRUE(run_until(
+        io, [&] { return sender_ended && held_ended; }, 3s));
+  }
+  // The outbox directory cannot be written (a regular file in its place; works as root too) or again can.
+  void break_outbox() {
+    fs::rename(outbox->directory(), outbox->directory() + ".away");
+    testing::write_text(outbox->directory(), "in the way");
+  }
+  void repair_outbox() {
+    fs::remove(outbox->directory());
+    fs::rename(outbox->directory() + ".away", outbox->directory());
+  }
+  // "<what> of <job>" in the order Command received them, accepted or not.
+  std::vector<std::string> received() const {
+    std::vector<std::string> out;
+    for (const auto& post : command.posts) out.push_back(post.what);
+    return out;
+  }
+};
+
+JobEntry job(const std::string& id) { return testing::job_entry(id); }
+
+TEST(ResultSinkTest, InventoryPartsAreDeliveredBeforeTheCompletionOfTheirJob) {
+  SinkOptions options = quick_options();
+  options.inventory_max_update_bytes = 1000;  // two items per part at most
+  SinkFixture f(options);
+  // Stored before the sender runs: the order is the outbox's, not the timing's.
+  const std::vector<jobs::InventoryItem> items = {item("a"), item("b"), item("c"), item("d"), item("e")};
+  ASSERT_THAT(testing::run_awaitable(f.sink->submit_inventory("job-1", 11, "Jobs/job-1/Inventory", items)), IsOk());
+  f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kSuccess, "");
+  f.sink->store_completion(job("job-2"), 12, jobs::JobStatus::kFailure, "host unreachable");
+  EXPECT_TRUE(f.sink->has_completion("job-1"));
+  EXPECT_FALSE(f.sink->has_completion("job-3"));
+  const std::size_t parts = f.outbox->size() - 2;
+  ASSERT_GE(parts, 2u);
+
+  f.start();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  ASSERT_EQ(f.command.posts.size(), parts + 2);
+  for (std::size_t i = 0; i < parts; ++i) {
+    EXPECT_EQ(f.command.posts[i].endpoint, "Jobs/job-1/Inventory");
+    EXPECT_EQ(f.command.posts[i].body["JobId"], "job-1");
+    EXPECT_EQ(f.command.posts[i].token, "tok-1");
+  }
+  EXPECT_EQ(f.command.posts[parts].endpoint, "KeyfactorAgents/Jobs/job-1/Complete");
+  EXPECT_EQ(f.command.posts[parts].body["Status"], static_cast<int>(jobs::JobStatus::kSuccess));
+  EXPECT_EQ(f.command.posts[parts + 1].body["JobId"], "job-2");
+  EXPECT_EQ(f.command.posts[parts + 1].body["Message"], "host unreachable");
+  EXPECT_EQ(f.sink->stats().results_delivered, parts + 2);
+  f.finish();
+}
+
+TEST(ResultSinkTest, DeliveryIsRetriedAfterCommandAnswers503) {
+  SinkFixture f;
+  int failures_left = 2;
+  f.command.on_post = [&](const ScriptedCommand::Post&) -> Result<PostReply> {
+    if (failures_left-- > 0) return Error::unavailable("Command answered HTTP 503").with_http_status(503);
+    return testing::post_ok();
+  };
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  f.start();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  EXPECT_EQ(f.command.posts.size(), 3u);  // two refusals, one acknowledgement
+  EXPECT_EQ(f.sink->stats().results_delivered, 1u);
+  f.finish();
+}
+
+TEST(ResultSinkTest, AnInvalidSessionRenewsTheTokenAndTheEntryIsSentAgain) {
+  SinkFixture f;
+  f.command.on_post = [&](const ScriptedCommand::Post& post) -> Result<PostReply> {
+    if (post.token == "tok-1") return PostReply{testing::api_error(testing::kInvalidSessionCode), {}};
+    return testing::post_ok();
+  };
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  f.start();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  EXPECT_EQ(f.session.invalidations, 1);
+  ASSERT_EQ(f.command.posts.size(), 2u);
+  EXPECT_EQ(f.command.posts[1].token, "tok-2");
+  f.finish();
+}
+
+TEST(ResultSinkTest, ARefusedEntryIsSetAsideAndTheNextOneDelivered) {
+  SinkFixture f;
+  f.command.on_post = [&](const ScriptedCommand::Post& post) -> Result<PostReply> {
+    if (post.body["JobId"] == "job-1") return PostReply{testing::api_error("A0100099"), {}};
+    return testing::post_ok();
+  };
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  f.sink->store_completion(job("job-2"), 2, jobs::JobStatus::kSuccess, "");
+  f.start();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  EXPECT_EQ(f.command.posts.size(), 2u);  // the refused one is not retried
+  EXPECT_EQ(f.sink->stats().results_delivered, 1u);
+  EXPECT_FALSE(fs::is_empty(f.outbox->rejected_directory()));
+  f.finish();
+}
+
+TEST(ResultSinkTest, NothingIsAcknowledgedTwice) {
+  SinkFixture f;
+  f.command.on_post = [&, n = 0](const ScriptedCommand::Post&) mutable -> Result<PostReply> {
+    if (++n % 3 == 0) return Error::deadline_exceeded("Command did not answer in time");
+    return testing::post_ok();
+  };
+  for (int i = 1; i <= 6; ++i)
+    f.sink->store_completion(job("job-" + std::to_string(i)), i, jobs::JobStatus::kSuccess, "");
+  f.start();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  f.finish();
+  // Every job's completion acknowledged exactly once (a timed-out post is sent again; an accepted one never).
+  std::map<std::string, int> accepted;
+  int n = 0;
+  for (const auto& post : f.command.posts)
+    if (++n % 3 != 0) ++accepted[post.body["JobId"].get<std::string>()];
+  ASSERT_EQ(accepted.size(), 6u);
+  for (const auto& [id, count] : accepted) EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(f.sink->stats().results_delivered, 6u);
+
+  // A restart on the same directory has nothing left to send.
+  auto reopened = Outbox::open(f.dir.path());
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->size(), 0u);
+}
+
+TEST(ResultSinkTest, AResultTheOutboxCannotStoreIsHeldThenStored) {
+  SinkFixture f;
+  f.command.on_post = [&](const ScriptedCommand::Post&) -> Result<PostReply> {
+    return Error::unavailable("Command down (connection refused)");
+  };
+  f.start();
+  f.break_outbox();
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  f.sink->store_completion(job("job-2"), 2, jobs::JobStatus::kSuccess, "");
+  EXPECT_EQ(f.sink->held(), 2u);
+  EXPECT_EQ(f.sink->stats().results_held, 2u);
+  EXPECT_TRUE(f.sink->has_completion("job-1"));  // not run again meanwhile
+  run_until(
+      f.io, [] { return false; }, 200ms);  // retries: neither the outbox nor Command takes it
+  EXPECT_EQ(f.sink->held(), 2u);
+
+  // The outbox can be written again: both are stored, in order, then delivered once Command is back.
+  f.repair_outbox();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.sink->held() == 0; }));
+  const auto pending = f.outbox->pending();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].job_id, "job-1");
+  EXPECT_EQ(pending[1].job_id, "job-2");
+  f.command.on_post = nullptr;
+  const std::size_t refused = f.command.posts.size();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  EXPECT_EQ(f.command.posts.size(), refused + 2);
+  f.finish();
+}
+
+TEST(ResultSinkTest, AHeldCompletionIsSentDirectlyWhenCommandIsReachable) {
+  SinkFixture f;
+  f.start();
+  f.break_outbox();
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  ASSERT_TRUE(run_until(f.io, [&] { return f.sink->held() == 0; }));
+  ASSERT_EQ(f.command.posts.size(), 1u);
+  EXPECT_EQ(f.command.posts[0].body["JobId"], "job-1");
+  EXPECT_EQ(f.sink->stats().results_delivered, 1u);
+  f.repair_outbox();
+  f.finish();
+}
+
+TEST(ResultSinkTest, HeldResultsAreGivenUpAtTheFlushDeadline) {
+  SinkFixture f;
+  f.command.on_post = [&](const ScriptedCommand::Post&) -> Result<PostReply> {
+    return Error::unavailable("Command down (connection refused)");
+  };
+  f.start();
+  f.break_outbox();
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  f.sink->flush_by(std::chrono::steady_clock::now() + 200ms);
+  ASSERT_TRUE(run_until(
+      f.io, [&] { return f.sender_ended && f.held_ended; }, 5s));
+  EXPECT_EQ(f.sink->held(), 1u);  // reported as lost, not silently dropped
+  f.repair_outbox();
+}
+
+TEST(ResultSinkTest, TheCsrRoundTripReturnsTheCertificateAndLeavesNothingBehind) {
+  SinkFixture f;
+  f.command.on_post = [&](const ScriptedCommand::Post& post) -> Result<PostReply> {
+    EXPECT_EQ(post.body["CSRText"], "MIIBCSRBASE64==");  // PEM armour removed
+    EXPECT_EQ(f.outbox->size(), 1u);                     // recorded while Command signs it
+    return testing::post_ok({{"Certificate", "MIICERT=="}});
+  };
+  auto certificate = testing::run_awaitable(f.sink->submit_csr(
+      "job-9", 9, "Jobs/job-9/Enroll", "Jobs/job-9/Complete",
+      "-----BEGIN CERTIFICATE REQUEST-----\nMIIBCSR\nBASE64==\n-----END CERTIFICATE REQUEST-----\n"));
+  ASSERT_THAT(certificate, IsOk());
+  EXPECT_EQ(*certificate, "MIICERT==");
+  EXPECT_EQ(f.outbox->size(), 0u);
+}
+
+TEST(ResultSinkTest, ACsrCommandRefusesFailsWithItsCode) {
+  SinkFixture f;
+  f.command.on_post = [](const ScriptedCommand::Post&) -> Result<PostReply> {
+    return PostReply{testing::api_error("A0100042"), {}};
+  };
+  auto certificate = testing::run_awaitable(f.sink->submit_csr("job-9", 9, "Jobs/job-9/Enroll", "c", "MIIB"));
+  EXPECT_THAT(certificate, HasCode(ErrorCode::kFailedPrecondition));
+  EXPECT_EQ(certificate.error().detail.command_code, "A0100042");
+  EXPECT_EQ(f.command.posts.size(), 1u);
+  EXPECT_EQ(f.outbox->size(), 0u);
+  EXPECT_THAT(testing::run_awaitable(f.sink->submit_csr("job-9", 9, "", "c", "MIIB")),
+              HasCode(ErrorCode::kInvalidArgument));  // no EnrollEndpoint
+}
+
+TEST(ResultSinkTest, ACsrInterruptedByARestartIsReportedAsFailed) {
+  TempDir dir;
+  {
+    auto outbox = Outbox::open(dir.path());
+    ASSERT_TRUE(outbox.ok());
+    NewEntry csr;
+    csr.kind = EntryKind::kCsr;
+    csr.job_id = "job-5";
+    csr.audit_id = 55;
+    csr.endpoint = "Jobs/job-5/Enroll";
+    csr.completion_endpoint = "Jobs/job-5/Complete";
+    ASSERT_TRUE((*outbox)->append(csr, csr_body("job-5", "MIIB")).ok());
+  }
+  auto outbox = Outbox::open(dir.path());
+  ASSERT_TRUE(outbox.ok());
+  net::io_context io;
+  ScriptedCommand command;
+  FixedSession session;
+  ResultSink sink(io.get_executor(), **outbox, command, session, quick_options());
+  sink.recover_interrupted_csrs();
+  const auto pending = (*outbox)->pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].kind, EntryKind::kCompletion);
+  EXPECT_EQ(pending[0].endpoint, "Jobs/job-5/Complete");
+  EXPECT_EQ(pending[0].audit_id, 55);
+  const auto body = nlohmann::json::parse((*outbox)->read_body(pending[0]).value());
+  EXPECT_EQ(body["Status"], static_cast<int>(jobs::JobStatus::kFailure));
+}
+
+TEST(ResultSinkTest, ACompletionReplyNamingAChainedJobIsPassedOn) {
+  SinkFixture f;
+  std::vector<std::string> chained;
+  f.sink->on_chained_job([&](const std::string& id) { chained.push_back(id); });
+  f.command.on_post = [](const ScriptedCommand::Post&) -> Result<PostReply> {
+    return testing::post_ok({{"InventoryJob", "inv-7"}});
+  };
+  f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
+  f.start();
+  ASSERT_TRUE(run_until(f.io, [&] { return !chained.empty(); }));
+  EXPECT_EQ(chained, std::vector<std::string>{"inv-7"});
+  f.finish();
+}
+
+TEST(ResultSinkTest, NoCompletionEndpointMeansNothingToStore) {
+  SinkFixture f;
+  JobEntry entry = job("job-1");
+  entry.completion_endpoint.clear();
+  f.sink->store_completion(entry, 1, jobs::JobStatus::kSuccess, "");
+  EXPECT_EQ(f.outbox->size(), 0u);
+  EXPECT_EQ(f.sink->held(), 0u);
+}
+
+}  // namespace
+}  // namespace wincert::agent
