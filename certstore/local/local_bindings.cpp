@@ -98,9 +98,9 @@ namespace {
 // The services share one IIS stack and one SQL backend; the cert store binds through them.
 class LocalHostSession final : public HostSession {
  public:
-  LocalHostSession(LocalPowerShellOptions powershell, LocalSqlOptions sql)
-      : iis_(make_local_iis_bindings(std::move(powershell))),
-        sql_(make_local_sql_bindings(std::move(sql))),
+  LocalHostSession(LocalPowerShellOptions powershell_options, LocalSqlOptions sql_options)
+      : iis_(make_local_iis_bindings(std::move(powershell_options))),
+        sql_(make_local_sql_bindings(std::move(sql_options))),
         certs_(make_local_cert_store(iis_, sql_)) {}
   CertStore& certs() override { return *certs_; }
   IisBindings& iis() override { return *iis_; }

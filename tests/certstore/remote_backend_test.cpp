@@ -354,6 +354,17 @@ TEST_F(RemoteBackend, AddSendsTheGoldenRequestAndParsesEveryPart) {
   EXPECT_EQ(iis_outcome->replaced->still_bound_sites, (std::vector<std::string>{"Intranet ([2001:db8::10]:8443:)"}));
 }
 
+// The cert-add script takes one binding of each kind: a second step of a kind is refused before the host
+// is touched, not silently dropped.
+TEST_F(RemoteBackend, AddRefusesTwoStepsOfTheSameKind) {
+  auto request = golden_add_request();
+  request.steps.push_back(request.steps.front());
+  auto added = run_sync(store.add(request));
+  ASSERT_FALSE(added.ok());
+  EXPECT_THAT(added, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(runner.calls.empty());
+}
+
 TEST_F(RemoteBackend, OverwriteFalseLeavesAnExistingCertificate) {
   auto answer = golden_output("cert-add");
   answer["Status"] = "AlreadyPresent";
