@@ -21,7 +21,7 @@ class StoreSessionRouter final : public jobs::StoreSessionFactory {
   StoreSessionRouter(const StoreSessionRouter&) = delete;
   StoreSessionRouter& operator=(const StoreSessionRouter&) = delete;
 
-  boost::asio::awaitable<Result<jobs::StoreSession>> open(const jobs::Target& target) override;
+  boost::asio::awaitable<Result<jobs::HostSessionHandle>> open(const jobs::Target& target) override;
 
  private:
   struct Local;  // the local backend's objects (Windows build only)

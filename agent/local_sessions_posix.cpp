@@ -9,7 +9,7 @@ struct StoreSessionRouter::Local {};
 StoreSessionRouter::StoreSessionRouter(jobs::StoreSessionFactory& remote) : remote_(remote) {}
 StoreSessionRouter::~StoreSessionRouter() = default;
 
-boost::asio::awaitable<Result<jobs::StoreSession>> StoreSessionRouter::open(const jobs::Target& target) {
+boost::asio::awaitable<Result<jobs::HostSessionHandle>> StoreSessionRouter::open(const jobs::Target& target) {
   if (target.local) {
     co_return Error::failed_precondition(
         "store on '" + target.machine +

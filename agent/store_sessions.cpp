@@ -33,8 +33,8 @@ namespace {
 // shell we lost track of (agent killed), never one the pool still holds.
 constexpr std::chrono::minutes kHostIdleMargin{5};
 
-// One transport + WinRS shell + the remote backend on top. Members are declared in dependency order:
-// each one refers to the ones above it, and they are destroyed bottom-up.
+// One transport + WinRS shell + the host session (every remote certstore service) on top. Members are declared in
+// dependency order: each one refers to the ones above it, and they are destroyed bottom-up.
 struct Connection {
   std::string key;
   std::string url;
@@ -42,10 +42,7 @@ struct Connection {
   std::unique_ptr<winrm::WsmanTransport> transport;
   std::unique_ptr<winrm::WinrsSession> shell;
   std::unique_ptr<WinrmScriptRunner> runner;
-  std::shared_ptr<certstore::remote::ScriptCaller> caller;
-  certstore::remote::RemoteCertStore certs;
-  certstore::remote::RemoteIisBindings iis;
-  certstore::remote::RemoteSqlBindings sql;
+  certstore::remote::RemoteHostSession host_session;
   Clock::time_point idle_since{};
 
   Connection(std::string key_, std::string url_, net::any_io_executor executor_,
@@ -56,10 +53,7 @@ struct Connection {
         transport(std::move(transport_)),
         shell(std::make_unique<winrm::WinrsSession>(*transport, std::move(options))),
         runner(std::make_unique<WinrmScriptRunner>(*shell, std::move(host))),
-        caller(std::make_shared<certstore::remote::ScriptCaller>(*runner)),
-        certs(caller),
-        iis(caller),
-        sql(caller) {}
+        host_session(*runner) {}
 };
 
 // Deletes the shell on the host (bounded by the transport's timeouts), then drops the connection.
@@ -158,7 +152,7 @@ struct WinrmSessionFactory::Pool : std::enable_shared_from_this<WinrmSessionFact
 
 namespace {
 
-// Holds a leased connection for as long as any interface of the job's StoreSession lives.
+// Holds a leased connection for as long as the job's host session handle lives.
 struct Lease {
   Lease(std::shared_ptr<WinrmSessionFactory::Pool> pool_, std::unique_ptr<Connection> connection_)
       : pool(std::move(pool_)), connection(std::move(connection_)) {}
@@ -213,7 +207,7 @@ SessionPoolStats WinrmSessionFactory::stats() const {
   return s;
 }
 
-net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs::Target& target) {
+net::awaitable<Result<jobs::HostSessionHandle>> WinrmSessionFactory::open(const jobs::Target& target) {
   if (target.local) {
     co_return Error::failed_precondition(
         "ClientMachine '" + target.machine +
@@ -283,13 +277,9 @@ net::awaitable<Result<jobs::StoreSession>> WinrmSessionFactory::open(const jobs:
   }
 
   auto lease = std::make_shared<Lease>(pool_, std::move(connection));
-  Connection& c = *lease->connection;
-  jobs::StoreSession session;
-  // Aliasing pointers: the three interfaces share ownership of the lease.
-  session.certs = std::shared_ptr<certstore::CertStore>(lease, &c.certs);
-  session.iis = std::shared_ptr<certstore::IisBindings>(lease, &c.iis);
-  session.sql = std::shared_ptr<certstore::SqlBindings>(lease, &c.sql);
-  co_return session;
+  certstore::HostSession& host_session = lease->connection->host_session;
+  // An aliasing pointer: the handle shares ownership of the lease.
+  co_return jobs::HostSessionHandle(std::shared_ptr<certstore::HostSession>(std::move(lease), &host_session));
 }
 
 net::awaitable<void> WinrmSessionFactory::close_idle() {

@@ -1,8 +1,8 @@
 // Store sessions over WinRM: jobs::StoreSessionFactory for remote targets. A session is one
 // WsmanTransport (keep-alive HTTP(S) connection, authenticated once) plus one WinRS shell on the host,
-// with certstore's remote backend (CertStore, IisBindings, SqlBindings) on top.
+// with certstore's remote host session (every certstore service of the host) on top.
 //
-// Warm reuse: when a job's StoreSession is released, its connection and shell go back to an idle
+// Warm reuse: when a job's host session handle is released, its connection and shell go back to an idle
 // pool keyed by endpoint, scheme, user (and a fingerprint of the password, so rotated credentials
 // never ride an old connection); the next job for the same key takes them without a new TCP/TLS
 // handshake, authentication or shell creation. Idle entries are closed (shell deleted) once idle
@@ -70,10 +70,10 @@ class WinrmSessionFactory final : public jobs::StoreSessionFactory {
   WinrmSessionFactory(const WinrmSessionFactory&) = delete;
   WinrmSessionFactory& operator=(const WinrmSessionFactory&) = delete;
 
-  // A session for a remote target (the connection is leased until every interface of the returned
-  // StoreSession is released). A local target is refused: the CryptoAPI path exists only in the
+  // The host session of a remote target (the connection is leased until the returned handle and
+  // every copy of it are released). A local target is refused: the CryptoAPI path exists only in the
   // Windows build, and jobs::resolve_target already refuses it there unless the build has it.
-  boost::asio::awaitable<Result<jobs::StoreSession>> open(const jobs::Target& target) override;
+  boost::asio::awaitable<Result<jobs::HostSessionHandle>> open(const jobs::Target& target) override;
 
   // Closes (deletes the shell of) every idle connection unused for longer than idle_timeout.
   boost::asio::awaitable<void> close_idle();

@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace wincert::certstore {
@@ -62,18 +63,35 @@ struct SqlBindingRequest {
 
 enum class AddOutcome { kAdded, kReplaced, kAlreadyPresent };
 
+// ---- post-import steps: what a store type does with a certificate right after importing it ----
+
+// Bind the certificate to an IIS https binding, then remove the certificate it replaces if no IIS
+// binding uses that one any more.
+struct IisBindingStep {
+  IisBindingRequest binding;
+  std::string replaced_thumbprint;  // "" = nothing to clean up
+};
+
+// Make the certificate SQL Server's TLS certificate on the listed instances.
+struct SqlBindingStep {
+  SqlBindingRequest binding;
+};
+
+// One step a backend carries out after the import of the same add (the remote backend sends the
+// import and every step to the host in one script invocation). A new kind of step is a new
+// alternative here plus its handling in each backend.
+using PostImportStep = std::variant<IisBindingStep, SqlBindingStep>;
+
 struct AddCertificateRequest {
   std::string store = "My";
-  std::string contents_base64;                   // PFX or DER, as Command sends it
-  Secret password;                               // the PFX password ("" = none)
-  std::string label;                             // how messages name it (see certificate_label())
-  bool overwrite = false;                        // replace a certificate with the same thumbprint
-  std::string provider_name;                     // "" = Windows' default for the PFX
-  bool add_chain_to_ca_store = false;            // intermediates from the PFX go to LocalMachine\CA
-  bool private_key_required = false;             // IIS/SQL: refuse a PFX without a key before touching the host
-  std::optional<IisBindingRequest> iis_binding;  // bind in the same invocation
-  std::optional<SqlBindingRequest> sql_binding;
-  std::string replaced_thumbprint;  // after binding, remove this certificate if nothing uses it
+  std::string contents_base64;         // PFX or DER, as Command sends it
+  Secret password;                     // the PFX password ("" = none)
+  std::string label;                   // how messages name it (see certificate_label())
+  bool overwrite = false;              // replace a certificate with the same thumbprint
+  std::string provider_name;           // "" = Windows' default for the PFX
+  bool add_chain_to_ca_store = false;  // intermediates from the PFX go to LocalMachine\CA
+  bool private_key_required = false;   // bindings: refuse a PFX without a key before touching the host
+  std::vector<PostImportStep> steps;   // at most one of each kind, in the same invocation as the import
 };
 
 struct SqlInstanceBinding {
@@ -89,16 +107,46 @@ struct ReplacedCertificate {
   std::vector<std::string> still_bound_sites;  // why it stayed
 };
 
+// The outcome of an IisBindingStep.
+struct IisBindingOutcome {
+  IisBinding binding;
+  std::optional<ReplacedCertificate> replaced;  // when the step named a different replaced certificate
+};
+
+// The outcome of a SqlBindingStep.
+struct SqlBindingOutcome {
+  std::vector<SqlInstanceBinding> instances;
+};
+
+// One per PostImportStep, in the order of the request's steps.
+using PostImportOutcome = std::variant<IisBindingOutcome, SqlBindingOutcome>;
+
 struct AddCertificateResult {
   std::string thumbprint;
   AddOutcome outcome = AddOutcome::kAdded;
   bool has_private_key = false;
   std::string provider_name;
   std::vector<std::string> chain_added;  // thumbprints placed in the CA store
-  std::optional<IisBinding> binding;
-  std::vector<SqlInstanceBinding> sql_bindings;
-  std::optional<ReplacedCertificate> replaced;
+  std::vector<PostImportOutcome> steps;  // one per request step, same order
+
+  // The outcome of the step of kind T (nullptr when the request had none).
+  template <typename T>
+  const T* step() const {
+    for (const auto& outcome : steps) {
+      if (const T* found = std::get_if<T>(&outcome)) return found;
+    }
+    return nullptr;
+  }
 };
+
+// The step of kind T in a request (nullptr when it has none).
+template <typename T>
+const T* find_step(const std::vector<PostImportStep>& steps) {
+  for (const auto& step : steps) {
+    if (const T* found = std::get_if<T>(&step)) return found;
+  }
+  return nullptr;
+}
 
 struct RemoveRequest {
   std::string store = "My";
@@ -144,7 +192,7 @@ class CertStore {
   virtual ~CertStore() = default;
   virtual Task<StoreInventory> inventory(std::string store) = 0;
   // Imports a PFX (or DER) into a LocalMachine store with a persisted machine key, honouring Overwrite,
-  // optionally binding it (IIS or SQL) and cleaning up the replaced certificate in the same step.
+  // then carries out the request's post-import steps (bindings, cleanup) in the same operation.
   virtual Task<AddCertificateResult> add(AddCertificateRequest request) = 0;
   // Removes a certificate; its private key only when request.delete_unused_key is set and no other
   // certificate uses the key.
@@ -211,6 +259,19 @@ class SqlBindings {
   // Clears the certificate only on instances where thumbprint is the one bound.
   virtual Task<std::vector<SqlUnbindOutcome>> unbind(SqlBindingRequest request, std::string thumbprint) = 0;
   virtual Task<std::vector<SqlServiceState>> restart(std::vector<std::string> instances) = 0;
+};
+
+// ---- one host ----
+
+// Every certstore service of one host (one WinRM connection + shell, or this machine's local backend),
+// by construction: the agent opens one per target without knowing store types, and each store type
+// takes the services it declares (jobs/store_types/).
+class HostSession {
+ public:
+  virtual ~HostSession() = default;
+  virtual CertStore& certs() = 0;
+  virtual IisBindings& iis() = 0;
+  virtual SqlBindings& sql() = 0;
 };
 
 }  // namespace wincert::certstore

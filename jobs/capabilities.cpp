@@ -9,14 +9,10 @@
 #include <exception>
 
 #include "common/log.hpp"
-#include "jobs/handlers/handlers.hpp"
 
 namespace wincert::jobs {
 
 namespace {
-
-constexpr StoreType kStoreTypes[] = {StoreType::kWinCert, StoreType::kIisu, StoreType::kWinSql};
-constexpr JobKind kJobKinds[] = {JobKind::kInventory, JobKind::kManagement, JobKind::kReenrollment};
 
 std::vector<std::string_view> split_dots(std::string_view s) {
   std::vector<std::string_view> parts;
@@ -33,27 +29,10 @@ std::vector<std::string_view> split_dots(std::string_view s) {
 }  // namespace
 
 std::string_view store_type_name(StoreType type) {
-  switch (type) {
-    case StoreType::kWinCert:
-      return "WinCert";
-    case StoreType::kIisu:
-      return "IISU";
-    case StoreType::kWinSql:
-      return "WinSql";
+  for (const StoreTypeModule& module : store_type_modules()) {
+    if (module.properties == type) return module.name;
   }
-  return "WinCert";
-}
-
-std::string_view job_kind_name(JobKind kind) {
-  switch (kind) {
-    case JobKind::kInventory:
-      return "Inventory";
-    case JobKind::kManagement:
-      return "Management";
-    case JobKind::kReenrollment:
-      return "ReEnrollment";
-  }
-  return "Inventory";
+  return "?";
 }
 
 std::string CapabilityKey::name() const {
@@ -63,20 +42,22 @@ std::string CapabilityKey::name() const {
 Result<CapabilityKey> parse_capability(std::string_view capability) {
   const std::string_view text = trim(capability);
   auto unknown = [&]() {
+    std::string store_types;
+    for (const StoreTypeModule& module : store_type_modules()) {
+      store_types += (store_types.empty() ? "" : "|") + std::string(module.name);
+    }
     return Error::invalid_argument("capability '" + std::string(text) +
-                                   "' is not one wincert-agent handles (CertStores.WinCert|IISU|WinSql."
-                                   "Inventory|Management|ReEnrollment)");
+                                   "' is not one wincert-agent handles (CertStores." + store_types +
+                                   ".Inventory|Management|ReEnrollment)");
   };
   if (text.empty()) return Error::invalid_argument("the job has no Capability; cannot tell which handler runs it");
   auto parts = split_dots(text);
   if (parts.size() != 3 || !iequals(parts[0], "CertStores")) return unknown();
   CapabilityKey key;
   bool store_found = false, kind_found = false;
-  for (StoreType t : kStoreTypes) {
-    if (iequals(parts[1], store_type_name(t))) {
-      key.store = t;
-      store_found = true;
-    }
+  if (const StoreTypeModule* module = find_store_type(parts[1])) {
+    key.store = module->properties;
+    store_found = true;
   }
   for (JobKind k : kJobKinds) {
     if (iequals(parts[2], job_kind_name(k))) {
@@ -113,19 +94,13 @@ std::vector<std::string> CapabilityRegistry::capability_names() const {
 }
 
 CapabilityRegistry make_default_registry() {
-  using namespace handlers;
   CapabilityRegistry registry;
-  registry.add({StoreType::kWinCert, JobKind::kInventory}, make_wincert_inventory());
-  registry.add({StoreType::kWinCert, JobKind::kManagement}, make_wincert_management());
-  registry.add({StoreType::kWinCert, JobKind::kReenrollment}, make_wincert_reenrollment());
-  registry.add({StoreType::kIisu, JobKind::kInventory}, make_iisu_inventory());
-  registry.add({StoreType::kIisu, JobKind::kManagement}, make_iisu_management());
-  registry.add({StoreType::kIisu, JobKind::kReenrollment}, make_iisu_reenrollment());
-  registry.add({StoreType::kWinSql, JobKind::kInventory}, make_winsql_inventory());
-  registry.add({StoreType::kWinSql, JobKind::kManagement}, make_winsql_management());
-  // The extension's WinSql store type says no Enrollment, but the extension registers and implements
-  // CertStores.WinSql.ReEnrollment; so do we, and config/store-types/ declares Enrollment for WinSql.
-  registry.add({StoreType::kWinSql, JobKind::kReenrollment}, make_winsql_reenrollment());
+  for (const StoreTypeModule& module : store_type_modules()) {
+    const StoreTypeHandlers handlers = module.make_handlers();
+    for (JobKind kind : kJobKinds) {
+      if (auto handler = handlers.for_kind(kind)) registry.add({module.properties, kind}, std::move(handler));
+    }
+  }
   return registry;
 }
 
@@ -142,8 +117,8 @@ boost::asio::awaitable<JobResult> run_attempt(JobHandler& handler, const JobConf
       co_return JobResult::failure(config.job_history_id, failure_message(label, session.error().message),
                                    session.error());
     }
-    JobContext ctx{config, target, session.value(), services.callbacks, label};
-    JobResult result = co_await handler.run(ctx);
+    JobContext ctx{config, target, services.callbacks, label};
+    JobResult result = co_await handler.run(ctx, *session.value());
     safe_to_redo = handler.idempotence() == Idempotence::kIdempotent || !ctx.host_change_started ||
                    failed_before_reaching_host(result.error_detail);
     co_return result;

@@ -1,5 +1,6 @@
 // Capability registry: "CertStores.<StoreType>.<JobKind>" -> handler, the native equivalent of the
-// UO's manifest.json. The capability list sent to Command at registration is generated from it.
+// UO's manifest.json, generated from the list of store types (jobs/store_types/store_type.hpp). The
+// capability list sent to Command at registration is generated from it.
 // Names are spelled as the extension's manifest spells them ("CertStores.IISU.ReEnrollment"); lookup is
 // case-insensitive, so "Reenrollment" (how Command's own store types spell it) finds the same handler.
 #pragma once
@@ -16,12 +17,11 @@
 #include "common/result.hpp"
 #include "jobs/handler.hpp"
 #include "jobs/store_properties.hpp"
+#include "jobs/store_types/store_type.hpp"
 
 namespace wincert::jobs {
 
-enum class JobKind { kInventory, kManagement, kReenrollment };
-std::string_view store_type_name(StoreType type);  // "WinCert", "IISU", "WinSql"
-std::string_view job_kind_name(JobKind kind);      // "Inventory", "Management", "ReEnrollment"
+std::string_view store_type_name(StoreType type);  // "WinCert", "IISU", "WinSql": the module's name
 
 struct CapabilityKey {
   StoreType store = StoreType::kWinCert;
@@ -44,7 +44,7 @@ class CapabilityRegistry {
   std::map<CapabilityKey, std::shared_ptr<JobHandler>> handlers_;
 };
 
-// The WinCert, IISU and WinSql handlers for Inventory, Management and Reenrollment.
+// Every handler of every store type in store_type_modules(), under the module's name.
 CapabilityRegistry make_default_registry();
 
 // Runs one job end to end: finds the handler for config.capability, resolves the target, opens a

@@ -1,6 +1,6 @@
 // The contract between the agent and the job handlers: what a handler gets (the parsed job, the
-// resolved target, the certstore interfaces of one session, callbacks to Command) and what it
-// returns (a JobResult). Handlers never throw across this border and never put a secret in a result.
+// resolved target, the host session of its target, callbacks to Command) and what it returns (a
+// JobResult). Handlers never throw across this border and never put a secret in a result.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,19 +21,27 @@
 
 namespace wincert::jobs {
 
-// The three certstore interfaces for one target, as one session (one WinRM connection / shell, or
-// the local CryptoAPI backend on Windows). A store type uses the ones it needs.
-struct StoreSession {
-  std::shared_ptr<certstore::CertStore> certs;
-  std::shared_ptr<certstore::IisBindings> iis;
-  std::shared_ptr<certstore::SqlBindings> sql;
+// The host session of one target for one job run (certstore::HostSession: every certstore service of
+// that host), kept leased until the last copy is gone (a WinRM connection then goes back to its pool).
+// Never empty: made from a session, and a store type takes the services it declares from it.
+class HostSessionHandle {
+ public:
+  explicit HostSessionHandle(std::shared_ptr<certstore::HostSession> session) : session_(std::move(session)) {
+    if (!session_) throw std::invalid_argument("a HostSessionHandle needs a host session");
+  }
+  certstore::HostSession& operator*() const noexcept { return *session_; }
+  certstore::HostSession* operator->() const noexcept { return session_.get(); }
+
+ private:
+  std::shared_ptr<certstore::HostSession> session_;
 };
 
-// Implemented by the agent: opens (or reuses) a session for a resolved target.
+// Implemented by the agent: opens (or reuses) the host session for a resolved target. It knows no
+// store type: every store type takes its services from the same session.
 class StoreSessionFactory {
  public:
   virtual ~StoreSessionFactory() = default;
-  virtual boost::asio::awaitable<Result<StoreSession>> open(const Target& target) = 0;
+  virtual boost::asio::awaitable<Result<HostSessionHandle>> open(const Target& target) = 0;
 };
 
 // Calls back into Command for one job (the UO's SubmitInventoryUpdate / SubmitReenrollmentCSR).
@@ -60,7 +69,6 @@ struct JobServices {
 struct JobContext {
   const JobConfig& config;
   const Target& target;
-  StoreSession& session;
   const JobCallbacks& callbacks;
   JobLabel label;  // job kind, store, host, job id: the prefix of every message
 
@@ -88,7 +96,9 @@ class JobHandler {
   virtual std::string job_kind(const JobConfig& config) const = 0;
   // Checks the job's own inputs (operation, entry parameters) before any connection is made.
   virtual Status validate(const JobConfig& /*config*/) const { return {}; }
-  virtual boost::asio::awaitable<JobResult> run(JobContext& context) = 0;
+  // host: the target's session; a store type's handler takes the services it declares from it
+  // (jobs/store_types/store_type.hpp: TypedHandler).
+  virtual boost::asio::awaitable<JobResult> run(JobContext& context, certstore::HostSession& host) = 0;
   virtual Idempotence idempotence() const = 0;
 };
 

@@ -3,6 +3,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include "certstore/local/local_cert_store.hpp"
 #include "certstore/remote/remote_backend.hpp"
@@ -32,31 +34,31 @@ class BindingCertStore final : public CertStore {
   }
 
   Task<AddCertificateResult> add(AddCertificateRequest request) override {
-    std::optional<IisBindingRequest> iis_binding = std::move(request.iis_binding);
-    std::optional<SqlBindingRequest> sql_binding = std::move(request.sql_binding);
-    std::string replaced = std::move(request.replaced_thumbprint);
-    request.iis_binding.reset();
-    request.sql_binding.reset();
-    request.replaced_thumbprint.clear();
+    std::vector<PostImportStep> steps = std::move(request.steps);
+    request.steps.clear();
     const std::string store = request.store;
     WINCERT_CO_ASSIGN_OR_RETURN(AddCertificateResult result, co_await certs_.add(std::move(request)));
     const std::string kept = "certificate " + result.thumbprint + " stays in LocalMachine\\" + store + "; ";
 
-    if (iis_binding) {
-      auto bound = co_await iis_->bind(*iis_binding, result.thumbprint, store);
-      if (!bound.ok()) co_return bound.error().context(kept + "binding it in IIS failed: ");
-      result.binding = std::move(bound->binding);
-      if (!replaced.empty() && !iequals_ascii(replaced, result.thumbprint)) {
-        auto cleanup = co_await iis_->remove_certificate_if_unused(store, replaced);
-        if (!cleanup.ok())
-          co_return cleanup.error().context(kept + "bound; removing the replaced certificate failed: ");
-        result.replaced = ReplacedCertificate{replaced, cleanup->removed, cleanup->still_bound_sites};
+    // The steps after the import, in order; the first failure ends the add (the import stays).
+    for (const PostImportStep& step : steps) {
+      if (const auto* iis_step = std::get_if<IisBindingStep>(&step)) {
+        auto bound = co_await iis_->bind(iis_step->binding, result.thumbprint, store);
+        if (!bound.ok()) co_return bound.error().context(kept + "binding it in IIS failed: ");
+        IisBindingOutcome outcome{std::move(bound->binding), std::nullopt};
+        const std::string& replaced = iis_step->replaced_thumbprint;
+        if (!replaced.empty() && !iequals_ascii(replaced, result.thumbprint)) {
+          auto cleanup = co_await iis_->remove_certificate_if_unused(store, replaced);
+          if (!cleanup.ok())
+            co_return cleanup.error().context(kept + "bound; removing the replaced certificate failed: ");
+          outcome.replaced = ReplacedCertificate{replaced, cleanup->removed, cleanup->still_bound_sites};
+        }
+        result.steps.emplace_back(std::in_place_type<IisBindingOutcome>, std::move(outcome));
+      } else if (const auto* sql_step = std::get_if<SqlBindingStep>(&step)) {
+        auto bound = co_await sql_->bind(sql_step->binding, result.thumbprint, store);
+        if (!bound.ok()) co_return bound.error().context(kept + "binding it to SQL Server failed: ");
+        result.steps.emplace_back(std::in_place_type<SqlBindingOutcome>, SqlBindingOutcome{std::move(bound.value())});
       }
-    }
-    if (sql_binding) {
-      auto bound = co_await sql_->bind(*sql_binding, result.thumbprint, store);
-      if (!bound.ok()) co_return bound.error().context(kept + "binding it to SQL Server failed: ");
-      result.sql_bindings = std::move(bound.value());
     }
     co_return result;
   }
@@ -89,6 +91,31 @@ std::shared_ptr<IisBindings> make_local_iis_bindings(LocalPowerShellOptions opti
 
 std::shared_ptr<SqlBindings> make_local_sql_bindings(LocalSqlOptions options) {
   return std::make_shared<LocalSqlBindings>(std::move(options));
+}
+
+namespace {
+
+// The services share one IIS stack and one SQL backend; the cert store binds through them.
+class LocalHostSession final : public HostSession {
+ public:
+  LocalHostSession(LocalPowerShellOptions powershell_options, LocalSqlOptions sql_options)
+      : iis_(make_local_iis_bindings(std::move(powershell_options))),
+        sql_(make_local_sql_bindings(std::move(sql_options))),
+        certs_(make_local_cert_store(iis_, sql_)) {}
+  CertStore& certs() override { return *certs_; }
+  IisBindings& iis() override { return *iis_; }
+  SqlBindings& sql() override { return *sql_; }
+
+ private:
+  std::shared_ptr<IisBindings> iis_;
+  std::shared_ptr<SqlBindings> sql_;
+  std::shared_ptr<CertStore> certs_;
+};
+
+}  // namespace
+
+std::shared_ptr<HostSession> make_local_host_session(LocalPowerShellOptions powershell, LocalSqlOptions sql) {
+  return std::make_shared<LocalHostSession>(std::move(powershell), std::move(sql));
 }
 
 }  // namespace wincert::certstore::local

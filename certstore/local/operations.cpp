@@ -168,8 +168,8 @@ Result<AddCertificateResult> add_now(const AddCertificateRequest& request) {
   auto pfx = open_job_certificate(request.contents_base64, request.password, label);
   if (!pfx) return pfx.error();
   WINCERT_TRY(check_importable(*pfx, label, request.private_key_required));
-  if (request.iis_binding || request.sql_binding || !trim(request.replaced_thumbprint).empty()) {
-    // make_local_cert_store() (local_bindings.hpp) binds after this import; this call only imports.
+  if (!request.steps.empty()) {
+    // make_local_cert_store() (local_bindings.hpp) runs the post-import steps; this call only imports.
     // A request this call cannot carry out (the caller asked for a binding here): refused before anything changes.
     return Error::invalid_argument("certificate " + label +
                                    ": add_now() imports only; bind through make_local_cert_store()");

@@ -386,28 +386,42 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
       {arg::kOverwrite, request.overwrite},
       {arg::kProviderName, request.provider_name},
       {arg::kAddChainToCaStore, request.add_chain_to_ca_store},
-      {arg::kReplacedThumbprint, normalize_thumbprint(request.replaced_thumbprint)},
+      {arg::kReplacedThumbprint, ""},
       {arg::kIisBinding, nullptr},
       {arg::kSqlBinding, nullptr},
   };
-  if (request.iis_binding) {
+  // The cert-add script takes at most one binding of each kind, fused with the import.
+  const IisBindingStep* iis_step = nullptr;
+  const SqlBindingStep* sql_step = nullptr;
+  for (const PostImportStep& step : request.steps) {
+    const bool repeated = std::holds_alternative<IisBindingStep>(step) ? iis_step != nullptr : sql_step != nullptr;
+    if (repeated) {
+      co_return Error::invalid_argument("certificate " + thumbprint +
+                                        ": an add carries at most one IIS binding and one SQL Server binding step");
+    }
+    if (const auto* iis = std::get_if<IisBindingStep>(&step)) iis_step = iis;
+    if (const auto* sql = std::get_if<SqlBindingStep>(&step)) sql_step = sql;
+  }
+  if (iis_step) {
+    const IisBindingRequest& binding = iis_step->binding;
     if (!pfx.has_private_key) {
       co_return Error::invalid_argument("certificate " + thumbprint +
                                         " cannot be bound in IIS: the job sent it without a private key");
     }
     WINCERT_CO_ASSIGN_OR_RETURN(auto info, co_await caller_->host_info());
-    if (auto flags_ok = validate_ssl_flags(request.iis_binding->ssl_flags, info.os_build); !flags_ok) {
-      co_return flags_ok.error().context("IIS binding on site '" + request.iis_binding->site + "' on host '" +
-                                         caller_->host() + "': ");
+    if (auto flags_ok = validate_ssl_flags(binding.ssl_flags, info.os_build); !flags_ok) {
+      co_return flags_ok.error().context("IIS binding on site '" + binding.site + "' on host '" + caller_->host() +
+                                         "': ");
     }
-    WINCERT_CO_ASSIGN_OR_RETURN(auto binding_information, binding_information_for(*request.iis_binding));
-    args[arg::kIisBinding] = {{arg::kSiteName, request.iis_binding->site},
+    WINCERT_CO_ASSIGN_OR_RETURN(auto binding_information, binding_information_for(binding));
+    args[arg::kIisBinding] = {{arg::kSiteName, binding.site},
                               {arg::kBindingInformation, binding_information},
-                              {arg::kSslFlags, request.iis_binding->ssl_flags}};
+                              {arg::kSslFlags, binding.ssl_flags}};
+    args[arg::kReplacedThumbprint] = normalize_thumbprint(iis_step->replaced_thumbprint);
   }
-  if (request.sql_binding) {
-    args[arg::kSqlBinding] = {{arg::kInstanceNames, instance_names(request.sql_binding->instances)},
-                              {arg::kRestartService, request.sql_binding->restart_service}};
+  if (sql_step) {
+    args[arg::kSqlBinding] = {{arg::kInstanceNames, instance_names(sql_step->binding.instances)},
+                              {arg::kRestartService, sql_step->binding.restart_service}};
   }
 
   WINCERT_CO_ASSIGN_OR_RETURN(auto doc, require_object(co_await caller_->call(op::kCertAdd, std::move(args),
@@ -450,36 +464,39 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
                                          " was imported but Windows did not keep its private key");
   }
 
-  if (request.iis_binding) {
-    const auto it = doc.find(out::kBinding);
-    if (it == doc.end() || !it->is_object()) {
-      co_return Error::invalid_argument(context + "the IIS binding result is missing");
+  // The host's answer per step, in the request's order.
+  for (const PostImportStep& step : request.steps) {
+    if (std::holds_alternative<IisBindingStep>(step)) {
+      const auto it = doc.find(out::kBinding);
+      if (it == doc.end() || !it->is_object()) {
+        co_return Error::invalid_argument(context + "the IIS binding result is missing");
+      }
+      auto binding = binding_from(*it);
+      if (!binding) co_return binding.error().context(context);
+      if (binding->thumbprint != thumbprint) {
+        co_return Error::failed_precondition(context + "site '" + binding->site + "' is bound to " +
+                                             binding->thumbprint + " instead of " + thumbprint);
+      }
+      IisBindingOutcome outcome{std::move(*binding), std::nullopt};
+      if (const auto replaced_it = doc.find(out::kReplaced); replaced_it != doc.end() && replaced_it->is_object()) {
+        ReplacedCertificate replaced;
+        auto old_thumbprint = get_string(*replaced_it, out::kThumbprint);
+        auto removed = get_bool(*replaced_it, out::kRemoved);
+        auto sites = get_string_list(*replaced_it, out::kBoundSites);
+        if (!old_thumbprint || !removed || !sites)
+          co_return Error::invalid_argument(context + "the replaced-certificate result is malformed");
+        replaced.thumbprint = thumbprint_or_empty(*old_thumbprint);
+        replaced.removed = *removed;
+        replaced.still_bound_sites = *sites;
+        outcome.replaced = std::move(replaced);
+      }
+      result.steps.emplace_back(std::in_place_type<IisBindingOutcome>, std::move(outcome));
+    } else {
+      auto bindings = sql_bindings_from(doc, out::kSqlBindings);
+      if (!bindings) co_return bindings.error().context(context);
+      WINCERT_CO_TRY(check_sql_bindings(*bindings, thumbprint, caller_->host()));
+      result.steps.emplace_back(std::in_place_type<SqlBindingOutcome>, SqlBindingOutcome{std::move(*bindings)});
     }
-    auto binding = binding_from(*it);
-    if (!binding) co_return binding.error().context(context);
-    if (binding->thumbprint != thumbprint) {
-      co_return Error::failed_precondition(context + "site '" + binding->site + "' is bound to " + binding->thumbprint +
-                                           " instead of " + thumbprint);
-    }
-    result.binding = std::move(*binding);
-  }
-  if (request.sql_binding) {
-    auto bindings = sql_bindings_from(doc, out::kSqlBindings);
-    if (!bindings) co_return bindings.error().context(context);
-    WINCERT_CO_TRY(check_sql_bindings(*bindings, thumbprint, caller_->host()));
-    result.sql_bindings = std::move(*bindings);
-  }
-  if (const auto it = doc.find(out::kReplaced); it != doc.end() && it->is_object()) {
-    ReplacedCertificate replaced;
-    auto old_thumbprint = get_string(*it, out::kThumbprint);
-    auto removed = get_bool(*it, out::kRemoved);
-    auto sites = get_string_list(*it, out::kBoundSites);
-    if (!old_thumbprint || !removed || !sites)
-      co_return Error::invalid_argument(context + "the replaced-certificate result is malformed");
-    replaced.thumbprint = thumbprint_or_empty(*old_thumbprint);
-    replaced.removed = *removed;
-    replaced.still_bound_sites = *sites;
-    result.replaced = std::move(replaced);
   }
   co_return result;
 }

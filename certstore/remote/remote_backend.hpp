@@ -84,6 +84,23 @@ class RemoteSqlBindings final : public SqlBindings {
   std::shared_ptr<ScriptCaller> caller_;
 };
 
+// Every service of one host over one ScriptRunner (a WinRM shell in the agent, a fake in tests): what
+// the agent hands a job for a remote target. The runner must outlive it.
+class RemoteHostSession final : public HostSession {
+ public:
+  explicit RemoteHostSession(ScriptRunner& runner)
+      : caller_(std::make_shared<ScriptCaller>(runner)), certs_(caller_), iis_(caller_), sql_(caller_) {}
+  CertStore& certs() override { return certs_; }
+  IisBindings& iis() override { return iis_; }
+  SqlBindings& sql() override { return sql_; }
+
+ private:
+  std::shared_ptr<ScriptCaller> caller_;
+  RemoteCertStore certs_;
+  RemoteIisBindings iis_;
+  RemoteSqlBindings sql_;
+};
+
 // Bounded wait the sql-restart script gets per service (stop + start).
 inline constexpr int kSqlRestartTimeoutSeconds = 90;
 

@@ -221,11 +221,23 @@ class SlowStore final : public certstore::CertStore {
   std::string host_;
 };
 
+// A host whose certificate store is slow; these tests run inventories only.
+class SlowHostSession final : public certstore::HostSession {
+ public:
+  SlowHostSession(SlowSessions& owner, std::string host) : certs_(owner, std::move(host)) {}
+  certstore::CertStore& certs() override { return certs_; }
+  certstore::IisBindings& iis() override { throw std::logic_error("the slow host has only a certificate store"); }
+  certstore::SqlBindings& sql() override { throw std::logic_error("the slow host has only a certificate store"); }
+
+ private:
+  SlowStore certs_;
+};
+
 }  // namespace
 
-net::awaitable<Result<jobs::StoreSession>> SlowSessions::open(const jobs::Target& target) {
+net::awaitable<Result<jobs::HostSessionHandle>> SlowSessions::open(const jobs::Target& target) {
   const std::string host = target.local ? "localhost" : target.remote.host;
-  co_return jobs::StoreSession{std::make_shared<SlowStore>(*this, host), nullptr, nullptr};
+  co_return jobs::HostSessionHandle(std::make_shared<SlowHostSession>(*this, host));
 }
 
 json inventory_job_config(const std::string& job_id, const std::string& host, std::int64_t history_id,

@@ -104,7 +104,7 @@ std::string read_text(const std::string& path);
 class SlowSessions final : public jobs::StoreSessionFactory {
  public:
   explicit SlowSessions(std::chrono::milliseconds delay) : delay_(delay) {}
-  boost::asio::awaitable<Result<jobs::StoreSession>> open(const jobs::Target& target) override;
+  boost::asio::awaitable<Result<jobs::HostSessionHandle>> open(const jobs::Target& target) override;
 
   struct HostStats {
     int current = 0;

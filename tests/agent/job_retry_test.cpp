@@ -23,7 +23,7 @@ namespace net = boost::asio;
 class FlakyHostSessions final : public jobs::StoreSessionFactory {
  public:
   FlakyHostSessions(WinrmSessionFactory& real, int down_for) : real_(real), down_for_(down_for) {}
-  net::awaitable<Result<jobs::StoreSession>> open(const jobs::Target& target) override {
+  net::awaitable<Result<jobs::HostSessionHandle>> open(const jobs::Target& target) override {
     ++opens;
     if (opens > down_for_) co_return co_await real_.open(target);
     jobs::Target down = target;

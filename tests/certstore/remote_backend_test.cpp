@@ -42,10 +42,15 @@ class RemoteBackend : public ::testing::Test {
     request.contents_base64 = args["ContentsBase64"];
     request.password = Secret(args["PfxPassword"].get<std::string>());
     request.add_chain_to_ca_store = true;
-    request.iis_binding = IisBindingRequest{"Default Web Site", "2001:db8::10", 443, "www.example.com", 1};
-    request.sql_binding = SqlBindingRequest{{"MSSQLSERVER"}, false};
-    request.replaced_thumbprint = kOld;
+    request.steps = {
+        IisBindingStep{IisBindingRequest{"Default Web Site", "2001:db8::10", 443, "www.example.com", 1}, kOld},
+        SqlBindingStep{SqlBindingRequest{{"MSSQLSERVER"}, false}}};
     return request;
+  }
+  // Drops the request's post-import steps of kind T.
+  template <typename T>
+  static void drop_steps(AddCertificateRequest& request) {
+    std::erase_if(request.steps, [](const PostImportStep& step) { return std::holds_alternative<T>(step); });
   }
 
   testing::FakeRunner runner;
@@ -335,13 +340,29 @@ TEST_F(RemoteBackend, AddSendsTheGoldenRequestAndParsesEveryPart) {
   EXPECT_EQ(added->outcome, AddOutcome::kAdded);
   EXPECT_TRUE(added->has_private_key);
   EXPECT_EQ(added->chain_added, (std::vector<std::string>{kIntermediate}));
-  ASSERT_TRUE(added->binding.has_value());
-  EXPECT_EQ(added->binding->ip, "2001:db8::10");
-  ASSERT_EQ(added->sql_bindings.size(), 1u);
-  EXPECT_TRUE(added->sql_bindings[0].verified);
-  ASSERT_TRUE(added->replaced.has_value());
-  EXPECT_FALSE(added->replaced->removed);
-  EXPECT_EQ(added->replaced->still_bound_sites, (std::vector<std::string>{"Intranet ([2001:db8::10]:8443:)"}));
+  ASSERT_EQ(added->steps.size(), 2u) << "one outcome per step";
+  const auto* iis_outcome = added->step<IisBindingOutcome>();
+  ASSERT_NE(iis_outcome, nullptr);
+  EXPECT_TRUE(std::holds_alternative<IisBindingOutcome>(added->steps[0])) << "outcomes in the request's order";
+  EXPECT_EQ(iis_outcome->binding.ip, "2001:db8::10");
+  const auto* sql_outcome = added->step<SqlBindingOutcome>();
+  ASSERT_NE(sql_outcome, nullptr);
+  ASSERT_EQ(sql_outcome->instances.size(), 1u);
+  EXPECT_TRUE(sql_outcome->instances[0].verified);
+  ASSERT_TRUE(iis_outcome->replaced.has_value());
+  EXPECT_FALSE(iis_outcome->replaced->removed);
+  EXPECT_EQ(iis_outcome->replaced->still_bound_sites, (std::vector<std::string>{"Intranet ([2001:db8::10]:8443:)"}));
+}
+
+// The cert-add script takes one binding of each kind: a second step of a kind is refused before the host
+// is touched, not silently dropped.
+TEST_F(RemoteBackend, AddRefusesTwoStepsOfTheSameKind) {
+  auto request = golden_add_request();
+  request.steps.push_back(request.steps.front());
+  auto added = run_sync(store.add(request));
+  ASSERT_FALSE(added.ok());
+  EXPECT_THAT(added, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(runner.calls.empty());
 }
 
 TEST_F(RemoteBackend, OverwriteFalseLeavesAnExistingCertificate) {
@@ -352,9 +373,7 @@ TEST_F(RemoteBackend, OverwriteFalseLeavesAnExistingCertificate) {
   answer["Replaced"] = nullptr;
   runner.answer("cert-add", answer);
   auto request = golden_add_request();
-  request.iis_binding.reset();
-  request.sql_binding.reset();
-  request.replaced_thumbprint.clear();
+  request.steps.clear();
   request.overwrite = false;
   auto added = run_sync(store.add(request));
   ASSERT_TRUE(added.ok()) << added.error().message;
@@ -378,8 +397,7 @@ TEST_F(RemoteBackend, OverwriteTrueReplaces) {
   answer["Replaced"] = nullptr;
   runner.answer("cert-add", answer);
   auto request = golden_add_request();
-  request.iis_binding.reset();
-  request.sql_binding.reset();
+  request.steps.clear();
   request.overwrite = true;
   auto added = run_sync(store.add(request));
   ASSERT_TRUE(added.ok()) << added.error().message;
@@ -410,7 +428,7 @@ TEST_F(RemoteBackend, BadPfxFailsBeforeTheHostIsTouched) {
 
 TEST_F(RemoteBackend, HostErrorsNeverCarryThePassword) {
   auto request = golden_add_request();
-  request.iis_binding.reset();
+  drop_steps<IisBindingStep>(request);
   const std::string password = request.password.reveal();
   runner.answer(
       "cert-add",

@@ -123,23 +123,27 @@ class FakeCertStore final : public certstore::CertStore {
     if (result.outcome != certstore::AddOutcome::kAlreadyPresent) {
       host_.stores[request.store].push_back(FakeHost::entry(result.thumbprint));
     }
-    if (request.iis_binding) {
-      host_.bind_iis(*request.iis_binding, result.thumbprint, request.store);
-      result.binding = host_.bindings.back();
-    }
-    if (request.sql_binding) {
-      for (auto& instance : host_.instances) {
-        if (std::find(request.sql_binding->instances.begin(), request.sql_binding->instances.end(), instance.name) !=
-            request.sql_binding->instances.end()) {
-          instance.thumbprint = result.thumbprint;
-          result.sql_bindings.push_back({instance.name, true, "key", false});
+    for (const auto& step : request.steps) {
+      if (const auto* iis = std::get_if<certstore::IisBindingStep>(&step)) {
+        host_.bind_iis(iis->binding, result.thumbprint, request.store);
+        certstore::IisBindingOutcome outcome{host_.bindings.back(), std::nullopt};
+        if (!iis->replaced_thumbprint.empty()) {
+          auto cleanup = host_.remove_if_unused(request.store, iis->replaced_thumbprint);
+          outcome.replaced =
+              certstore::ReplacedCertificate{iis->replaced_thumbprint, cleanup.removed, cleanup.still_bound_sites};
         }
+        result.steps.emplace_back(std::move(outcome));
+      } else if (const auto* sql = std::get_if<certstore::SqlBindingStep>(&step)) {
+        certstore::SqlBindingOutcome outcome;
+        for (auto& instance : host_.instances) {
+          if (std::find(sql->binding.instances.begin(), sql->binding.instances.end(), instance.name) !=
+              sql->binding.instances.end()) {
+            instance.thumbprint = result.thumbprint;
+            outcome.instances.push_back({instance.name, true, "key", false});
+          }
+        }
+        result.steps.emplace_back(std::move(outcome));
       }
-    }
-    if (!request.replaced_thumbprint.empty()) {
-      auto cleanup = host_.remove_if_unused(request.store, request.replaced_thumbprint);
-      result.replaced =
-          certstore::ReplacedCertificate{request.replaced_thumbprint, cleanup.removed, cleanup.still_bound_sites};
     }
     co_return result;
   }
@@ -257,14 +261,27 @@ class FakeSql final : public certstore::SqlBindings {
   FakeHost& host_;
 };
 
+// Every fake service of the host, as one host session.
+class FakeHostSession final : public certstore::HostSession {
+ public:
+  explicit FakeHostSession(FakeHost& host) : certs_(host), iis_(host), sql_(host) {}
+  certstore::CertStore& certs() override { return certs_; }
+  certstore::IisBindings& iis() override { return iis_; }
+  certstore::SqlBindings& sql() override { return sql_; }
+
+ private:
+  FakeCertStore certs_;
+  FakeIis iis_;
+  FakeSql sql_;
+};
+
 class FakeSessions final : public StoreSessionFactory {
  public:
   explicit FakeSessions(FakeHost& host) : host_(host) {}
-  awaitable<Result<StoreSession>> open(const Target& target) override {
+  awaitable<Result<HostSessionHandle>> open(const Target& target) override {
     targets.push_back(target.local ? "local" : target.remote.endpoint_url);
     if (fail_open) co_return Error::unavailable("connection refused by " + target.remote.endpoint_url);
-    co_return StoreSession{std::make_shared<FakeCertStore>(host_), std::make_shared<FakeIis>(host_),
-                           std::make_shared<FakeSql>(host_)};
+    co_return HostSessionHandle(std::make_shared<FakeHostSession>(host_));
   }
   std::vector<std::string> targets;
   bool fail_open = false;
@@ -483,7 +500,7 @@ TEST_F(HandlerTest, WinCertAddPassesOverwriteProviderAndSecretsToTheStore) {
   EXPECT_EQ(host_.last_add->provider_name, "Microsoft Software Key Storage Provider");
   EXPECT_EQ(host_.last_add->contents_base64, "CertificateContentGoesHere");
   EXPECT_EQ(host_.last_add->password.reveal(), "sldfklsdfsldjfk");
-  EXPECT_FALSE(host_.last_add->iis_binding.has_value());
+  EXPECT_TRUE(host_.last_add->steps.empty()) << "WinCert imports only";
   EXPECT_TRUE(host_.has_cert("My", kNew));
   EXPECT_EQ(sessions_.targets, std::vector<std::string>{"https://web01:5986/wsman"});
 }
@@ -589,13 +606,15 @@ TEST_F(HandlerTest, IisuAddImportsBindsAndRemovesTheReplacedCertificateWhenUnuse
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
   ASSERT_TRUE(host_.last_add.has_value());
   EXPECT_TRUE(host_.last_add->private_key_required);
-  ASSERT_TRUE(host_.last_add->iis_binding.has_value());
-  EXPECT_EQ(host_.last_add->iis_binding->site, "Default Web Site");
-  EXPECT_EQ(host_.last_add->iis_binding->ip, "*");
-  EXPECT_EQ(host_.last_add->iis_binding->port, 443);
-  EXPECT_EQ(host_.last_add->iis_binding->host, "");
-  EXPECT_EQ(host_.last_add->iis_binding->ssl_flags, 0);
-  EXPECT_EQ(host_.last_add->replaced_thumbprint, kOld);
+  ASSERT_EQ(host_.last_add->steps.size(), 1u) << "import, bind and clean-up in one add";
+  const auto* iis_step = certstore::find_step<certstore::IisBindingStep>(host_.last_add->steps);
+  ASSERT_NE(iis_step, nullptr);
+  EXPECT_EQ(iis_step->binding.site, "Default Web Site");
+  EXPECT_EQ(iis_step->binding.ip, "*");
+  EXPECT_EQ(iis_step->binding.port, 443);
+  EXPECT_EQ(iis_step->binding.host, "");
+  EXPECT_EQ(iis_step->binding.ssl_flags, 0);
+  EXPECT_EQ(iis_step->replaced_thumbprint, kOld);
   EXPECT_FALSE(host_.has_cert("My", kOld));  // unbound after the rebinding: removed
   EXPECT_EQ(host_.sites_using(kNew), std::vector<std::string>{"Default Web Site"});
   EXPECT_NE(result.message.find("replaced certificate " + std::string(kOld) + " removed"), std::string::npos);
@@ -692,9 +711,10 @@ TEST_F(WinSqlTest, AddBindsEveryListedInstanceWithoutRenewalThumbprint) {
   JobResult result =
       run(management("CertStores.WinSql.Management", 2, {"JobProperties.InstanceName=MSSQLSERVER, SQLEXPRESS"}));
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
-  ASSERT_TRUE(host_.last_add->sql_binding.has_value());
-  EXPECT_EQ(host_.last_add->sql_binding->instances, (std::vector<std::string>{"MSSQLSERVER", "SQLEXPRESS"}));
-  EXPECT_FALSE(host_.last_add->sql_binding->restart_service);
+  const auto* sql_step = certstore::find_step<certstore::SqlBindingStep>(host_.last_add->steps);
+  ASSERT_NE(sql_step, nullptr);
+  EXPECT_EQ(sql_step->binding.instances, (std::vector<std::string>{"MSSQLSERVER", "SQLEXPRESS"}));
+  EXPECT_FALSE(sql_step->binding.restart_service);
   EXPECT_EQ(host_.instances[0].thumbprint, kNew);
   EXPECT_EQ(host_.instances[1].thumbprint, kNew);
   EXPECT_FALSE(called("sql restart"));  // RestartService absent = false
@@ -705,7 +725,9 @@ TEST_F(WinSqlTest, AddWithRenewalThumbprintBindsOnlyWhereItIsBoundNow) {
                                     {"JobProperties.InstanceName=MSSQLSERVER,SQLEXPRESS",
                                      std::string("JobProperties.RenewalThumbprint=") + to_lower(kOther)}));
   ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
-  EXPECT_EQ(host_.last_add->sql_binding->instances, std::vector<std::string>{"SQLEXPRESS"});
+  ASSERT_NE(certstore::find_step<certstore::SqlBindingStep>(host_.last_add->steps), nullptr);
+  EXPECT_EQ(certstore::find_step<certstore::SqlBindingStep>(host_.last_add->steps)->binding.instances,
+            std::vector<std::string>{"SQLEXPRESS"});
   EXPECT_EQ(host_.instances[0].thumbprint, kOld);
   EXPECT_EQ(host_.instances[1].thumbprint, kNew);
 }
@@ -715,7 +737,7 @@ TEST_F(WinSqlTest, AddWithRenewalThumbprintBoundNowhereImportsAndWarns) {
                                     {"JobProperties.InstanceName=MSSQLSERVER",
                                      "JobProperties.RenewalThumbprint=3333333333333333333333333333333333333333"}));
   ASSERT_EQ(result.status, JobStatus::kWarning) << result.message;
-  EXPECT_FALSE(host_.last_add->sql_binding.has_value());
+  EXPECT_EQ(certstore::find_step<certstore::SqlBindingStep>(host_.last_add->steps), nullptr);
   EXPECT_EQ(host_.instances[0].thumbprint, kOld);
 }
 

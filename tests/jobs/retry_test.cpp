@@ -10,6 +10,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <stdexcept>
 
 #include "common/encoding.hpp"
 #include "jobs/capabilities.hpp"
@@ -178,17 +179,29 @@ class ScriptedStore final : public certstore::CertStore {
   ScriptedHost& host_;
 };
 
+// A host session whose certificate store is scripted; the bindings are never reached by these jobs.
+class ScriptedHostSession final : public certstore::HostSession {
+ public:
+  explicit ScriptedHostSession(ScriptedHost& host) : certs_(host) {}
+  certstore::CertStore& certs() override { return certs_; }
+  certstore::IisBindings& iis() override { throw std::logic_error("the retry tests run WinCert jobs only"); }
+  certstore::SqlBindings& sql() override { throw std::logic_error("the retry tests run WinCert jobs only"); }
+
+ private:
+  ScriptedStore certs_;
+};
+
 class ScriptedSessions final : public StoreSessionFactory {
  public:
   explicit ScriptedSessions(ScriptedHost& host) : host_(host) {}
-  awaitable<Result<StoreSession>> open(const Target&) override {
+  awaitable<Result<HostSessionHandle>> open(const Target&) override {
     ++host_.opens;
     if (!host_.open_failures.empty()) {
       Error e = host_.open_failures.front();
       host_.open_failures.pop_front();
       co_return e;
     }
-    co_return StoreSession{std::make_shared<ScriptedStore>(host_), nullptr, nullptr};
+    co_return HostSessionHandle(std::make_shared<ScriptedHostSession>(host_));
   }
 
  private:

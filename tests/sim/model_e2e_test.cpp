@@ -32,17 +32,18 @@ TEST_F(ModelE2e, AddBindRenewCsrAndSqlThroughWinrm) {
   add.password = Secret(chain.password);
   add.add_chain_to_ca_store = true;
   add.private_key_required = true;
-  add.iis_binding = certstore::IisBindingRequest{"Default Web Site", "*", 443, "www.example.com", 1};
-  add.replaced_thumbprint = www;
+  add.steps.push_back(
+      certstore::IisBindingStep{certstore::IisBindingRequest{"Default Web Site", "*", 443, "www.example.com", 1}, www});
   auto added = run(store.add(add));
   ASSERT_TRUE(added.ok()) << added.error().message;
   EXPECT_EQ(added->thumbprint, chain.leaf.thumbprint);
   EXPECT_EQ(added->outcome, certstore::AddOutcome::kAdded);
   EXPECT_TRUE(added->has_private_key);
-  ASSERT_TRUE(added->binding.has_value());
-  EXPECT_EQ(added->binding->thumbprint, chain.leaf.thumbprint);
-  ASSERT_TRUE(added->replaced.has_value());
-  EXPECT_TRUE(added->replaced->removed);  // its only binding now points at the new certificate
+  const auto* iis_outcome = added->step<certstore::IisBindingOutcome>();
+  ASSERT_NE(iis_outcome, nullptr);
+  EXPECT_EQ(iis_outcome->binding.thumbprint, chain.leaf.thumbprint);
+  ASSERT_TRUE(iis_outcome->replaced.has_value());
+  EXPECT_TRUE(iis_outcome->replaced->removed);  // its only binding now points at the new certificate
   EXPECT_EQ(added->chain_added, std::vector<std::string>{chain.issuing.thumbprint});
 
   // A second binding with IPv6 and SSL flags 65, through iis-bind.

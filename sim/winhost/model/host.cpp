@@ -171,6 +171,16 @@ bool Host::remove_cert(json& store, std::string_view thumb) {
   return false;
 }
 
+json Host::certificate_for_binding(const std::string& store_name, const std::string& thumbprint,
+                                   const char* needed_by) {
+  json* cert = find_cert(open_store(store_name, false), thumbprint);
+  if (!cert) fail("CertificateNotFound", "certificate " + thumbprint + " is not in LocalMachine\\" + store_name);
+  if (!has_private_key(*cert)) {
+    fail("InvalidArgument", "certificate " + thumbprint + " has no private key, which " + needed_by + " needs");
+  }
+  return *cert;
+}
+
 // ---------------------------------------------------------------- keys
 
 bool Host::has_private_key(const json& cert) {
@@ -272,181 +282,6 @@ bool Host::is_legacy_csp(const std::string& name) const {
   }
   const std::string lower = to_lower(name);
   return lower.find("key storage provider") == std::string::npos && lower != "microsoft platform crypto provider";
-}
-
-// ---------------------------------------------------------------- IIS
-
-bool Host::iis_installed() const {
-  if (fault_flag("iis_not_installed")) return false;
-  auto it = data_.find("iis");
-  return it != data_.end() && it->is_object() && it->value("installed", true);
-}
-
-json& Host::iis_sites() {
-  if (!iis_installed()) {
-    fail("IisNotInstalled", "IIS is not installed on this host (Microsoft.Web.Administration.dll is missing)");
-  }
-  auto& sites = data_["iis"]["sites"];
-  if (!sites.is_array()) sites = json::array();
-  return sites;
-}
-
-json* Host::find_site(std::string_view name) {
-  if (fault_names("site_missing", name)) return nullptr;
-  for (auto& site : iis_sites()) {
-    if (site.is_object() && iequals(site.value("name", std::string()), name)) {
-      if (!site["bindings"].is_array()) site["bindings"] = json::array();
-      return &site;
-    }
-  }
-  return nullptr;
-}
-
-json Host::binding_result(const json& site, const json& binding) {
-  return json{{"SiteName", site.value("name", std::string())},
-              {"Protocol", binding.value("protocol", std::string())},
-              {"BindingInformation", binding.value("binding_information", std::string())},
-              {"CertificateHash", to_upper(binding.value("certificate_hash", std::string()))},
-              {"CertificateStoreName", binding.value("certificate_store_name", std::string())},
-              {"SslFlags", binding.value("ssl_flags", 0)}};
-}
-
-std::vector<std::string> Host::iis_bindings_using(std::string_view thumb) {
-  std::vector<std::string> users;
-  if (!iis_installed()) return users;
-  for (auto& site : iis_sites()) {
-    if (!site.is_object() || fault_names("site_missing", site.value("name", std::string()))) continue;
-    for (const auto& b : site.value("bindings", json::array())) {
-      if (iequals(b.value("protocol", std::string()), "https") &&
-          iequals(b.value("certificate_hash", std::string()), thumb) && !thumb.empty()) {
-        users.push_back(site.value("name", std::string()) + " (" + b.value("binding_information", std::string()) + ")");
-      }
-    }
-  }
-  return users;
-}
-
-json Host::set_iis_binding(const std::string& site_name, const std::string& binding_information,
-                           const std::string& thumb, const std::string& store_name, int ssl_flags) {
-  iis_sites();
-  json* site = find_site(site_name);
-  if (!site) fail("SiteNotFound", "the IIS site '" + site_name + "' does not exist");
-  // The applicationHost.config schema of this OS build decides which sslFlags bits exist.
-  const int build = os_build();
-  const int known = build >= 20348 ? 127 : build >= 17763 ? 15 : build >= 14393 ? 7 : 3;
-  if (ssl_flags < 0 || (ssl_flags & ~known) != 0) {
-    fail("NotSpecified", "Exception calling \"SetAttributeValue\" with \"2\" argument(s): \"Invalid flags value '" +
-                             std::to_string(ssl_flags) + "' for attribute 'sslFlags' (OS build " +
-                             std::to_string(build) + ")\"");
-  }
-  if (fault_flag("binding_conflict")) {
-    for (auto& other : iis_sites()) {
-      if (!other.is_object() || iequals(other.value("name", std::string()), site_name)) continue;
-      for (const auto& b : other.value("bindings", json::array())) {
-        if (iequals(b.value("protocol", std::string()), "https") &&
-            iequals(b.value("binding_information", std::string()), binding_information)) {
-          fail("NotSpecified",
-               "Exception calling \"CommitChanges\" with \"0\" argument(s): \"Cannot commit configuration changes: the "
-               "binding 'https " +
-                   binding_information + "' is already used by the site '" + other.value("name", std::string()) +
-                   "'. (Exception from HRESULT: 0x800700B7)\"");
-        }
-      }
-    }
-  }
-  auto& bindings = (*site)["bindings"];
-  bool replaced = false;
-  for (auto it = bindings.begin(); it != bindings.end();) {
-    if (iequals(it->value("protocol", std::string()), "https") &&
-        iequals(it->value("binding_information", std::string()), binding_information)) {
-      it = bindings.erase(it);
-      replaced = true;
-    } else {
-      ++it;
-    }
-  }
-  json binding = {{"protocol", "https"},
-                  {"binding_information", binding_information},
-                  {"certificate_hash", to_upper(thumb)},
-                  {"certificate_store_name", store_name},
-                  {"ssl_flags", ssl_flags}};
-  bindings.push_back(binding);
-  changed();
-  return json{{"Binding", binding_result(*site, binding)}, {"ReplacedExisting", replaced}};
-}
-
-// ---------------------------------------------------------------- SQL Server
-
-bool Host::sql_installed() const {
-  if (fault_flag("sql_not_installed")) return false;
-  auto it = data_.find("sql");
-  return it != data_.end() && it->is_object() && it->value("installed", true);
-}
-
-json& Host::sql_instances() {
-  auto& list = data_["sql"]["instances"];
-  if (!list.is_array()) list = json::array();
-  return list;
-}
-
-json& Host::sql_instance(const std::string& name) {
-  if (!sql_installed()) {
-    fail("InstanceNotFound", "SQL Server is not installed on this host (no Instance Names\\SQL registry key)");
-  }
-  for (auto& instance : sql_instances()) {
-    if (instance.is_object() && iequals(instance.value("name", std::string()), name) && !name.empty()) return instance;
-  }
-  fail("InstanceNotFound", "the SQL Server instance '" + name + "' does not exist on this host");
-}
-
-std::string Host::sql_service_name(const std::string& instance_name) {
-  return instance_name == "MSSQLSERVER" ? std::string("MSSQLSERVER") : "MSSQL$" + instance_name;
-}
-
-std::string Host::restart_sql_service(json& instance, int timeout_seconds) {
-  const std::string name = instance.value("name", std::string());
-  const std::string service = sql_service_name(name);
-  if (fault_names("sql_restart_fails", name)) {
-    // Stopped fine, then never reached Running.
-    instance["service_status"] = "Stopped";
-    changed();
-    fail("Timeout",
-         "the service " + service + " did not restart within " + std::to_string(timeout_seconds) + " seconds");
-  }
-  instance["service_status"] = "Running";
-  instance["restarts"] = instance.value("restarts", 0) + 1;
-  changed();
-  return "Running";
-}
-
-json Host::set_sql_certificate(const std::string& instance_name, const std::string& thumb, const json& cert,
-                               bool restart) {
-  json& instance = sql_instance(instance_name);
-  if (!instance.value("netlib", true)) {
-    fail("InstanceNotFound", "the SQL Server instance '" + instance_name + "' has no SuperSocketNetLib registry key");
-  }
-  instance["certificate"] = to_lower(thumb);
-  changed();
-  const std::string written = instance.value("certificate", std::string());
-  const std::string account = instance.value("service_account", std::string());
-  std::string file;
-  if (json* key = key_of(cert)) {
-    file = key_file(*key);
-    if (!file.empty() && !account.empty() && account != "LocalSystem" && account != "NT AUTHORITY\\SYSTEM") {
-      auto& acl = (*key)["acl"];
-      if (!acl.is_array()) acl = json::array();
-      if (std::find(acl.begin(), acl.end(), json(account)) == acl.end()) acl.push_back(account);
-    }
-  }
-  bool restarted = false;
-  if (restart) {
-    restart_sql_service(instance, 90);
-    restarted = true;
-  }
-  return json{{"InstanceName", instance_name},
-              {"Verified", iequals(written, thumb)},
-              {"KeyFile", file},
-              {"Restarted", restarted}};
 }
 
 }  // namespace wincert::sim::model

@@ -54,6 +54,9 @@ class Host {
   // X509Store.Add: a certificate already there (same thumbprint) is replaced by the new entry.
   static void add_cert(nlohmann::json& store, nlohmann::json entry);
   static bool remove_cert(nlohmann::json& store, std::string_view thumbprint);
+  // The certificate a binding needs: in the store (CertificateNotFound), with a private key (InvalidArgument).
+  nlohmann::json certificate_for_binding(const std::string& store_name, const std::string& thumbprint,
+                                         const char* needed_by);
 
   // --- key containers ("keys" object, keyed by container name) ---
   nlohmann::json* key_of(const nlohmann::json& cert);  // nullptr: no key, or its container is gone
@@ -70,7 +73,7 @@ class Host {
   void assert_provider(const std::string& name) const;  // ProviderNotFound
   bool is_legacy_csp(const std::string& name) const;
 
-  // --- IIS ("iis": {"installed", "sites": [...]}) ---
+  // --- IIS ("iis": {"installed", "sites": [...]}); defined in iis.cpp, the IISU store type's model ---
   bool iis_installed() const;
   nlohmann::json& iis_sites();  // IisNotInstalled
   nlohmann::json* find_site(std::string_view name);
@@ -81,7 +84,7 @@ class Host {
                                  const std::string& thumbprint, const std::string& store_name, int ssl_flags);
   static nlohmann::json binding_result(const nlohmann::json& site, const nlohmann::json& binding);
 
-  // --- SQL Server ("sql": {"installed", "instances": [...]}) ---
+  // --- SQL Server ("sql": {"installed", "instances": [...]}); defined in sql.cpp, WinSql's model ---
   bool sql_installed() const;
   nlohmann::json& sql_instances();                        // callers check sql_installed() first
   nlohmann::json& sql_instance(const std::string& name);  // InstanceNotFound

@@ -79,17 +79,17 @@ TEST_F(LocalBindingStore, IisAddImportsBindsThenRemovesTheReplacedCertificate) {
   auto request = new_pfx("iis.wincert.test");
   IisBindingRequest binding;
   binding.port = 8443;
-  request.iis_binding = binding;
-  request.replaced_thumbprint = "00112233445566778899AABBCCDDEEFF00112233";
+  request.steps.push_back(IisBindingStep{binding, "00112233445566778899AABBCCDDEEFF00112233"});
   auto added = run(store_->add(request));
   ASSERT_TRUE(added.ok()) << added.error().message;
   const std::string thumbprint = added_.back();
   EXPECT_EQ(added->thumbprint, thumbprint);
   EXPECT_TRUE(store_has("My", thumbprint));
-  ASSERT_TRUE(added->binding.has_value());
-  EXPECT_EQ(added->binding->thumbprint, thumbprint);
-  ASSERT_TRUE(added->replaced.has_value());
-  EXPECT_TRUE(added->replaced->removed);
+  const auto* iis_outcome = added->step<IisBindingOutcome>();
+  ASSERT_NE(iis_outcome, nullptr);
+  EXPECT_EQ(iis_outcome->binding.thumbprint, thumbprint);
+  ASSERT_TRUE(iis_outcome->replaced.has_value());
+  EXPECT_TRUE(iis_outcome->replaced->removed);
   EXPECT_EQ(iis_->calls, (std::vector<std::string>{"bind Default Web Site 8443 " + thumbprint + " My",
                                                    "remove-if-unused My 00112233445566778899AABBCCDDEEFF00112233"}));
   EXPECT_TRUE(sql_->calls.empty());
@@ -97,11 +97,13 @@ TEST_F(LocalBindingStore, IisAddImportsBindsThenRemovesTheReplacedCertificate) {
 
 TEST_F(LocalBindingStore, SqlAddImportsThenBindsTheInstances) {
   auto request = new_pfx("sql.wincert.test");
-  request.sql_binding = SqlBindingRequest{{"MSSQLSERVER"}, false};
+  request.steps.push_back(SqlBindingStep{SqlBindingRequest{{"MSSQLSERVER"}, false}});
   auto added = run(store_->add(request));
   ASSERT_TRUE(added.ok()) << added.error().message;
-  ASSERT_EQ(added->sql_bindings.size(), 1u);
-  EXPECT_TRUE(added->sql_bindings[0].verified);
+  const auto* sql_outcome = added->step<SqlBindingOutcome>();
+  ASSERT_NE(sql_outcome, nullptr);
+  ASSERT_EQ(sql_outcome->instances.size(), 1u);
+  EXPECT_TRUE(sql_outcome->instances[0].verified);
   EXPECT_EQ(sql_->calls, (std::vector<std::string>{"bind MSSQLSERVER " + added_.back() + " My"}));
   EXPECT_TRUE(iis_->calls.empty());
 }
@@ -109,7 +111,7 @@ TEST_F(LocalBindingStore, SqlAddImportsThenBindsTheInstances) {
 TEST_F(LocalBindingStore, AFailedBindingSaysTheCertificateStaysImported) {
   iis_->fail_bind = true;
   auto request = new_pfx("unbound.wincert.test");
-  request.iis_binding = IisBindingRequest{};
+  request.steps.push_back(IisBindingStep{});
   auto added = run(store_->add(request));
   ASSERT_FALSE(added.ok());
   EXPECT_NE(added.error().message.find("stays in LocalMachine\\My"), std::string::npos) << added.error().message;

@@ -378,7 +378,7 @@ TEST_F(LocalStore, AddNowOnlyImportsAndRefusesABindingBeforeTheMachineIsTouched)
   auto key = make_rsa_key(2048);
   auto cert = make_certificate(key.get(), "bound.example.com", false, nullptr, nullptr);
   auto request = pfx_request(make_pfx(key.get(), cert.get(), {}, "pw", ""), "pw", rsa_provider_for_this_platform());
-  request.iis_binding = IisBindingRequest{};
+  request.steps.push_back(IisBindingStep{});
   auto iis = add_now(request);
   ASSERT_FALSE(iis.ok());
   EXPECT_EQ(iis.error().code, ErrorCode::kInvalidArgument);

@@ -1,12 +1,13 @@
-#include "jobs/handlers/common.hpp"
+#include "jobs/store_types/steps.hpp"
 
 #include "certstore/csr.hpp"
+#include "certstore/pkcs12.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "jobs/alias.hpp"
 #include "jobs/store_properties.hpp"
 
-namespace wincert::jobs::handlers {
+namespace wincert::jobs::store_types {
 
 JobResult fail(const JobContext& ctx, const Error& error) {
   return JobResult::failure(ctx.config.job_history_id, failure_message(ctx.label, error.message), error);
@@ -50,24 +51,6 @@ Result<std::vector<certstore::SubjectAltName>> to_certstore_sans(const std::vect
     }
     out.push_back(certstore::SubjectAltName{*type, san.value});
   }
-  return out;
-}
-
-std::vector<std::string> sql_instances(const EntryParameters& entry) {
-  std::vector<std::string> out;
-  if (entry.instance_name) {
-    std::string_view text = *entry.instance_name;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      std::size_t comma = text.find(',', start);
-      std::string_view part =
-          trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-      if (!part.empty() && !contains_ci(out, part)) out.emplace_back(part);
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
-  }
-  if (out.empty()) out.emplace_back("MSSQLSERVER");
   return out;
 }
 
@@ -145,7 +128,42 @@ std::string management_kind(const JobConfig& config) {
   return "Management " + std::string(operation_name(*config.operation_type));
 }
 
-boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext& ctx) {
+certstore::AddCertificateRequest add_request(const JobContext& ctx, std::string store, const JobCertificate& jc) {
+  certstore::AddCertificateRequest request;
+  request.store = std::move(store);
+  request.contents_base64 = jc.contents.reveal();
+  request.password = jc.private_key_password;
+  request.label = certstore::certificate_label(jc.alias, jc.thumbprint.value_or(""));
+  request.overwrite = ctx.config.overwrite;
+  request.provider_name = ctx.config.entry.provider_name.value_or("");
+  return request;
+}
+
+boost::asio::awaitable<Result<std::string>> remove_certificate(const JobContext& ctx, certstore::CertStore& certs,
+                                                               std::string store, std::string thumbprint,
+                                                               std::string done_before) {
+  const auto request = remove_request(ctx, store, thumbprint);
+  auto removed = co_await certs.remove(request);
+  if (!removed.ok()) co_return removed.error().context(done_before);
+  if (!removed->found) {
+    co_return Error::not_found(done_before + "certificate " + thumbprint + " was not found in store '" + store +
+                               "'; run an inventory to refresh Command's view of the store");
+  }
+  co_return done_before + removed_detail(request, removed.value());
+}
+
+boost::asio::awaitable<JobResult> submit_inventory(JobContext& ctx, InventoryReport report) {
+  const std::size_t count = report.items.size();
+  if (!ctx.callbacks.submit_inventory)
+    co_return fail(ctx, Error::internal("internal error: no way to submit inventory to Command"));
+  auto submitted = co_await ctx.callbacks.submit_inventory(std::move(report.items));
+  if (!submitted.ok()) co_return fail(ctx, submitted.error().context("submitting the inventory to Command: "));
+  std::string summary = "inventory returned " + std::to_string(count) + " " + std::string(report.counted_as);
+  if (!report.warning.empty()) co_return warn(ctx, summary + "; " + report.warning);
+  co_return succeed(ctx, summary);
+}
+
+boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext& ctx, certstore::CertStore& certs) {
   const JobConfig& config = ctx.config;
   const ReenrollmentRequest& request = config.reenrollment;
   auto store = store_path(config, "My");
@@ -167,7 +185,6 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   auto sans = to_certstore_sans(request.sans);
   if (!sans.ok()) co_return fail(ctx, sans.error());
 
-  if (!ctx.session.certs) co_return fail(ctx, Error::internal("internal error: the session has no certificate store"));
   certstore::CsrRequest csr_request;
   csr_request.store = store.value();
   csr_request.subject = request.subject;
@@ -176,7 +193,7 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   csr_request.provider_name = provider;
   csr_request.sans = std::move(sans.value());
   ctx.begin_host_change();  // generates a key on the host: not redone after a failure
-  auto csr = co_await ctx.session.certs->create_csr(std::move(csr_request));
+  auto csr = co_await certs.create_csr(std::move(csr_request));
   if (!csr.ok()) co_return fail(ctx, csr.error().context("creating the key and CSR on the device: "));
 
   std::string csr_der = csr->info.der;
@@ -195,7 +212,7 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   certstore::InstallIssuedRequest install;
   install.store = store.value();
   install.certificate_der = std::move(der.value());
-  auto installed = co_await ctx.session.certs->install_issued(std::move(install));
+  auto installed = co_await certs.install_issued(std::move(install));
   if (!installed.ok()) co_return fail(ctx, installed.error().context("installing the issued certificate: "));
   if (!installed->has_private_key) {
     co_return fail(ctx, Error::failed_precondition("the issued certificate " + installed->thumbprint +
@@ -205,4 +222,4 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   co_return Reenrolled{installed->thumbprint, store.value()};
 }
 
-}  // namespace wincert::jobs::handlers
+}  // namespace wincert::jobs::store_types
