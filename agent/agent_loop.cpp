@@ -480,8 +480,9 @@ struct Agent::Impl {
                                            inventory_endpoint](std::vector<jobs::InventoryItem> items) {
       return submit_inventory(job_id, audit_id, inventory_endpoint, std::move(items));
     };
-    services.callbacks.submit_csr = [this, job_id, audit_id, enroll_endpoint, completion_endpoint](std::string csr) {
-      return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, std::move(csr));
+    services.callbacks.submit_csr = [this, job_id, audit_id, enroll_endpoint,
+                                     completion_endpoint](const certstore::CertificateRequest& csr) {
+      return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, csr.base64());
     };
 
     services.deadline = start + config.job_timeout;  // transient failures are retried until then
@@ -645,19 +646,10 @@ struct Agent::Impl {
   }
 
   net::awaitable<Result<std::string>> submit_csr(std::string job_id, std::int64_t audit_id, std::string endpoint,
-                                                 std::string completion_endpoint, std::string csr) {
+                                                 std::string completion_endpoint, std::string csr_base64) {
     if (endpoint.empty())
       co_return Error::invalid_argument("Command sent no EnrollEndpoint for job " + job_id + ": cannot submit the CSR");
-    // PEM or bare base64: the wire wants base64 DER.
-    std::string base64;
-    for (std::string_view rest = csr; !rest.empty();) {
-      const auto eol = rest.find('\n');
-      const std::string_view line = trim(rest.substr(0, eol));
-      rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
-      if (line.rfind("-----", 0) == 0) continue;
-      base64 += line;
-    }
-    const std::string body = csr_body(job_id, base64);
+    const std::string body = csr_body(job_id, csr_base64);
     NewEntry e;
     e.kind = EntryKind::kCsr;
     e.job_id = job_id;

@@ -40,7 +40,7 @@ struct JobCallbacks {
   // Sends the full inventory snapshot of the store.
   std::function<boost::asio::awaitable<Status>(std::vector<InventoryItem> items)> submit_inventory;
   // Sends a PKCS#10 request (base64 DER) and returns the issued certificate (base64 DER or PEM).
-  std::function<boost::asio::awaitable<Result<std::string>>(std::string csr_base64)> submit_csr;
+  std::function<boost::asio::awaitable<Result<std::string>>(const certstore::CertificateRequest& csr)> submit_csr;
 };
 
 // Everything a job run needs besides its configuration.

@@ -128,7 +128,7 @@ awaitable<JobResult> iisu_add(JobContext& ctx) {
   // One step on the host: import, bind, and remove the replaced certificate if nothing uses it.
   certstore::AddCertificateRequest request;
   request.store = store.value();
-  request.contents_base64 = jc.contents.reveal();
+  request.contents_base64 = jc.contents;
   request.password = jc.private_key_password;
   request.label = certstore::certificate_label(jc.alias, jc.thumbprint.value_or(""));
   request.overwrite = ctx.config.overwrite;

@@ -58,7 +58,7 @@ awaitable<JobResult> wincert_add(JobContext& ctx) {
 
   certstore::AddCertificateRequest request;
   request.store = store.value();
-  request.contents_base64 = jc.contents.reveal();
+  request.contents_base64 = jc.contents;
   request.password = jc.private_key_password;
   request.label = certstore::certificate_label(jc.alias, jc.thumbprint.value_or(""));
   request.overwrite = ctx.config.overwrite;
