@@ -366,26 +366,29 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
                          "unknown scheme '" + scheme + "' (expected basic, ntlm, kerberos, negotiate or certificate)");
         }
       }
-      w.seconds("ConnectTimeoutSeconds", 1, 600, cfg.winrm.connect_timeout);
-      w.seconds("OperationTimeoutSeconds", 1, 3600, cfg.winrm.operation_timeout);
-      w.seconds("ReadTimeoutSeconds", 1, 3600, cfg.winrm.read_timeout);
-      w.seconds("CommandTimeoutSeconds", 1, 86400, cfg.winrm.command_timeout);
+      auto& transport = cfg.winrm.transport;
+      w.seconds("ConnectTimeoutSeconds", 1, 600, transport.connect.connect_timeout);
+      transport.connect.tls_handshake_timeout = transport.connect.connect_timeout;  // one setting for both
+      w.seconds("OperationTimeoutSeconds", 1, 3600, cfg.winrm.session.operation_timeout);
+      w.seconds("ReadTimeoutSeconds", 1, 3600, transport.exchange.read_timeout);
+      w.seconds("CommandTimeoutSeconds", 1, 86400, cfg.winrm.session.command_deadline);
       w.seconds("IdleTimeoutSeconds", 1, 86400, cfg.winrm.idle_timeout);
-      w.path("CaFile", cfg.winrm.ca_file);
-      w.boolean("TlsVerify", cfg.winrm.tls_verify);
-      w.path("ClientCertPath", cfg.winrm.client_cert);
-      w.path("ClientKeyPath", cfg.winrm.client_key);
+      w.path("CaFile", transport.ca_file);
+      w.boolean("TlsVerify", transport.connect.verify_peer);
+      w.path("ClientCertPath", transport.client_certificate_file);
+      w.path("ClientKeyPath", transport.client_key_file);
       w.report_unknown();
-      if (!cfg.winrm.ca_file.empty() && !readable_file(cfg.winrm.ca_file))
-        reader.file_problem(w.name("CaFile"), cfg.winrm.ca_file);
-      if (cfg.winrm.client_cert.empty() != cfg.winrm.client_key.empty()) {
-        reader.problem(w.name(cfg.winrm.client_cert.empty() ? "ClientCertPath" : "ClientKeyPath"),
+      if (!transport.ca_file.empty() && !readable_file(transport.ca_file))
+        reader.file_problem(w.name("CaFile"), transport.ca_file);
+      if (transport.client_certificate_file.empty() != transport.client_key_file.empty()) {
+        reader.problem(w.name(transport.client_certificate_file.empty() ? "ClientCertPath" : "ClientKeyPath"),
                        "certificate authentication to hosts needs both ClientCertPath and ClientKeyPath");
-      } else if (!cfg.winrm.client_cert.empty()) {
-        if (!readable_file(cfg.winrm.client_cert)) reader.file_problem(w.name("ClientCertPath"), cfg.winrm.client_cert);
-        if (!readable_file(cfg.winrm.client_key)) {
-          reader.file_problem(w.name("ClientKeyPath"), cfg.winrm.client_key);
-        } else if (auto exposure = files::key_file_exposure(cfg.winrm.client_key)) {
+      } else if (!transport.client_certificate_file.empty()) {
+        if (!readable_file(transport.client_certificate_file))
+          reader.file_problem(w.name("ClientCertPath"), transport.client_certificate_file);
+        if (!readable_file(transport.client_key_file)) {
+          reader.file_problem(w.name("ClientKeyPath"), transport.client_key_file);
+        } else if (auto exposure = files::key_file_exposure(transport.client_key_file)) {
           reader.problem(w.name("ClientKeyPath"), *exposure);
         }
       }

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/winrm_settings.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
 #include "common/secret.hpp"
@@ -40,20 +41,6 @@ struct OAuthSettings {
   std::string scope;                         // Scope (optional)
   std::string audience;                      // Audience (optional)
   std::chrono::seconds token_lifetime{300};  // TokenLifetime: used when the IdP omits expires_in
-};
-
-// The "WinRM" section: defaults for the store sessions (agent/store_sessions.hpp's WinrmDefaults).
-struct WinrmSettings {
-  jobs::AuthScheme default_auth = jobs::AuthScheme::kNegotiate;  // store has no "WinRM Authentication"
-  std::chrono::seconds connect_timeout{30};
-  std::chrono::seconds operation_timeout{20};
-  std::chrono::seconds read_timeout{60};      // one WinRM response (Receive: at least OperationTimeout + 10 s)
-  std::chrono::seconds command_timeout{600};  // one script run on a host
-  std::chrono::seconds idle_timeout{120};     // warm connection + shell kept this long unused
-  std::string ca_file;                        // PEM bundle for https WinRM listeners; empty = system store
-  bool tls_verify = true;                     // turning it off is explicit and logged
-  std::string client_cert;                    // PEM client certificate for stores using certificate authentication
-  std::string client_key;
 };
 
 // One DoctorTargets entry: a Windows host `wincert-agent doctor` opens a WinRM session to, described the
@@ -112,7 +99,7 @@ struct AgentConfig {
   std::string log_file;  // empty = stderr (journald under systemd)
   LoggingSettings logging;
   MetricsSettings metrics;
-  WinrmSettings winrm;
+  WinrmSettings winrm;  // the "WinRM" section (agent/winrm_settings.hpp): defaults for every store session
   std::optional<std::chrono::seconds> heartbeat_interval;  // HeartbeatIntervalSeconds; default: Command's
   std::chrono::seconds job_poll_interval{600};  // JobPollIntervalSeconds: re-register for the job list; 0 = off
   std::chrono::seconds shutdown_grace{30};      // ShutdownGraceSeconds: running jobs may finish

@@ -337,9 +337,9 @@ DoctorCheck files_check(const AgentConfig& cfg, const std::optional<seconds>& ca
   note("ServerCaFile", cfg.server_ca_file);
   note("CertPath", cfg.client_cert);
   note("KeyPath", cfg.client_key);
-  note("WinRM.CaFile", cfg.winrm.ca_file);
-  note("WinRM.ClientCertPath", cfg.winrm.client_cert);
-  note("WinRM.ClientKeyPath", cfg.winrm.client_key);
+  note("WinRM.CaFile", cfg.winrm.transport.ca_file);
+  note("WinRM.ClientCertPath", cfg.winrm.transport.client_certificate_file);
+  note("WinRM.ClientKeyPath", cfg.winrm.transport.client_key_file);
   {
     net::io_context io(1);
     HttpClientOptions options;
@@ -699,25 +699,22 @@ net::awaitable<DoctorCheck> check_winrm(const AgentConfig& cfg, WinrmTargetSpec 
   auth.password = remote.password;
   auth.spn_with_port = remote.spn_with_port;
   auth.allow_unencrypted = remote.allow_unencrypted;
-  TransportSettings settings;
-  settings.connect_timeout = timeouts.winrm_connect;
-  settings.ca_file = cfg.winrm.ca_file;
-  settings.verify_peer = cfg.winrm.tls_verify;
-  if (remote.auth == jobs::AuthScheme::kCertificate) {
-    if (cfg.winrm.client_cert.empty() || cfg.winrm.client_key.empty())
-      co_return fail(name, "WinRM Authentication is certificate but the agent has no client certificate",
-                     "set WinRM.ClientCertPath and WinRM.ClientKeyPath");
-    auth.client_certificate_file = cfg.winrm.client_cert;
-    settings.client_certificate_file = cfg.winrm.client_cert;
-    settings.client_key_file = cfg.winrm.client_key;
-  }
+  const winrm::TransportOptions& agent_transport = cfg.winrm.transport;
+  if (remote.auth == jobs::AuthScheme::kCertificate &&
+      (agent_transport.client_certificate_file.empty() || agent_transport.client_key_file.empty()))
+    co_return fail(name, "WinRM Authentication is certificate but the agent has no client certificate",
+                   "set WinRM.ClientCertPath and WinRM.ClientKeyPath");
+  // The agent's own options, with doctor's capped connect timeout.
+  winrm::TransportOptions transport_options = transport_options_for(agent_transport, remote.auth);
+  transport_options.connect.connect_timeout = timeouts.winrm_connect;
+  transport_options.connect.tls_handshake_timeout = timeouts.winrm_connect;
   auto executor = co_await net::this_coro::executor;
   winrm::Endpoint endpoint{remote.https, remote.host, remote.port, "/wsman"};
-  auto transport = make_transport(executor, std::move(endpoint), auth, settings);
+  auto transport = make_transport(executor, std::move(endpoint), auth, std::move(transport_options));
   if (!transport.ok())
     co_return fail(name, transport.error().message, "check WinRM.CaFile / WinRM.ClientCertPath / WinRM.ClientKeyPath");
 
-  winrm::SessionOptions session_options;
+  winrm::SessionOptions session_options = cfg.winrm.session;
   session_options.operation_timeout = std::min(timeouts.winrm_operation, timeouts.winrm_command);
   session_options.command_deadline = timeouts.winrm_command;
   auto session = std::make_unique<winrm::WinrsSession>(**transport, session_options);
@@ -1006,8 +1003,9 @@ int run_doctor(const DoctorOptions& options, std::FILE* out) {
 
   Timeouts timeouts{
       capped(cfg.server_connect_timeout, options.timeout), capped(cfg.server_request_timeout, options.timeout),
-      capped(cfg.winrm.connect_timeout, options.timeout), capped(cfg.winrm.operation_timeout, options.timeout),
-      capped(std::min<seconds>(cfg.winrm.command_timeout, kHostInfoDeadline), options.timeout)};
+      capped(cfg.winrm.transport.connect.connect_timeout, options.timeout),
+      capped(cfg.winrm.session.operation_timeout, options.timeout),
+      capped(std::min<milliseconds>(cfg.winrm.session.command_deadline, kHostInfoDeadline), options.timeout)};
   for (const auto& check : network_checks(cfg, specs, timeouts)) emit(check);
   if (specs.empty()) note("no WinRM target checked (add DoctorTargets to the configuration, or --target)");
   return summary();

@@ -118,6 +118,11 @@ const std::string& LocalCa::subject() const { return impl_->subject; }
 Result<std::string> LocalCa::issue(std::string_view csr, std::chrono::hours validity) const {
   auto info = certstore::parse_csr(csr);
   if (!info.ok()) return info.error().context("the CSR to sign: ");
+  return issue(*info, validity);
+}
+
+Result<std::string> LocalCa::issue(const certstore::CsrInfo& csr, std::chrono::hours validity) const {
+  const certstore::CsrInfo* info = &csr;
   if (!info->signature_valid)
     return Error::invalid_argument("the CSR's self-signature does not verify; not signing it");
   const auto* der_bytes = reinterpret_cast<const unsigned char*>(info->der.data());

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "certstore/csr.hpp"
 #include "common/result.hpp"
 
 namespace wincert::agent {
@@ -22,6 +23,9 @@ class LocalCa {
   // Signs a PKCS#10 request (PEM, base64 DER or DER) whose self-signature verifies; returns the
   // certificate as DER.
   Result<std::string> issue(std::string_view csr, std::chrono::hours validity = std::chrono::hours(24 * 365)) const;
+  // The same for a request already parsed (a backend's CertificateRequest::info): not parsed again.
+  Result<std::string> issue(const certstore::CsrInfo& csr,
+                            std::chrono::hours validity = std::chrono::hours(24 * 365)) const;
 
   const std::string& subject() const;  // the CA's subject, Windows-like ("CN=Replay CA, O=...")
 

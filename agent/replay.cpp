@@ -231,19 +231,19 @@ Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
 
   Captured captured;
   jobs::JobServices services;
-  services.target_options.default_auth = options.default_auth;
+  services.target_options.default_auth = options.winrm.default_auth;
   services.callbacks.submit_inventory = [&captured](std::vector<jobs::InventoryItem> items) -> net::awaitable<Status> {
     captured.inventory = jobs::to_json(items);
     co_return Status{};
   };
-  services.callbacks.submit_csr = [&captured, &ca](std::string csr_base64) -> net::awaitable<Result<std::string>> {
-    auto csr_der = base64_decode(csr_base64);
-    if (csr_der) captured.csr_pem = pem_encode(*csr_der, "CERTIFICATE REQUEST");
+  services.callbacks.submit_csr =
+      [&captured, &ca](const certstore::CertificateRequest& csr) -> net::awaitable<Result<std::string>> {
+    captured.csr_pem = csr.pem();
     if (!ca) {
       co_return Error::failed_precondition(
           "replay has no Command to submit the CSR to; pass --ca-cert and --ca-key (PEM) to sign it locally");
     }
-    auto issued = ca->issue(csr_base64);
+    auto issued = ca->issue(csr.info);
     if (!issued.ok()) co_return issued.error().context("signing with the --ca-cert CA: ");
     captured.issued_pem = pem_encode(issued.value(), "CERTIFICATE");
     co_return *captured.issued_pem;
@@ -286,12 +286,14 @@ std::chrono::milliseconds to_ms(double seconds) {
 int run_replay_command(ReplayFlags& flags) {
   init_logging(flags.log_level);
   ReplayOptions& options = flags.options;
-  options.default_auth = jobs::parse_auth_scheme(flags.auth_default).value_or(jobs::AuthScheme::kNegotiate);
-  options.winrm.connect_timeout = to_ms(flags.connect_timeout_sec);
-  options.winrm.operation_timeout = to_ms(flags.operation_timeout_sec);
-  options.winrm.command_timeout = to_ms(flags.command_timeout_sec);
-  options.winrm.verify_peer = !flags.insecure_skip_verify;
-  if ((options.winrm.client_certificate_file.empty()) != (options.winrm.client_key_file.empty())) {
+  WinrmSettings& settings = options.winrm;
+  settings.default_auth = jobs::parse_auth_scheme(flags.auth_default).value_or(jobs::AuthScheme::kNegotiate);
+  settings.transport.connect.connect_timeout = to_ms(flags.connect_timeout_sec);
+  settings.transport.connect.tls_handshake_timeout = settings.transport.connect.connect_timeout;
+  settings.transport.connect.verify_peer = !flags.insecure_skip_verify;
+  settings.session.operation_timeout = to_ms(flags.operation_timeout_sec);
+  settings.session.command_deadline = to_ms(flags.command_timeout_sec);
+  if (settings.transport.client_certificate_file.empty() != settings.transport.client_key_file.empty()) {
     std::fprintf(stderr, "wincert-agent replay: --client-cert and --client-key go together\n");
     return 2;
   }
@@ -326,14 +328,15 @@ void add_replay_command(CLI::App& app) {
                   "WinRM authentication for stores without a 'WinRM Authentication' property")
       ->check(CLI::IsMember({"basic", "ntlm", "kerberos", "negotiate", "certificate"}))
       ->capture_default_str();
-  cmd->add_option("--ca-file", flags->options.winrm.ca_file, "PEM file of CAs trusted for the hosts' TLS certificates")
+  cmd->add_option("--ca-file", flags->options.winrm.transport.ca_file,
+                  "PEM file of CAs trusted for the hosts' TLS certificates")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure-skip-verify", flags->insecure_skip_verify,
                 "do not verify the hosts' TLS certificates (logged; for testing only)");
-  cmd->add_option("--client-cert", flags->options.winrm.client_certificate_file,
+  cmd->add_option("--client-cert", flags->options.winrm.transport.client_certificate_file,
                   "PEM client certificate for stores using certificate authentication")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--client-key", flags->options.winrm.client_key_file, "PEM private key of --client-cert")
+  cmd->add_option("--client-key", flags->options.winrm.transport.client_key_file, "PEM private key of --client-cert")
       ->check(CLI::ExistingFile);
   cmd->add_option("--connect-timeout", flags->connect_timeout_sec, "TCP/TLS connect timeout in seconds")
       ->capture_default_str()

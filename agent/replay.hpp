@@ -38,8 +38,7 @@ struct ReplayOptions {
   std::vector<std::string> set_envs;  // "PATH=VAR": the variable's value, always as a string
   std::string ca_certificate_file;    // PEM CA that signs reenrollment CSRs (with ca_key_file)
   std::string ca_key_file;
-  WinrmDefaults winrm;
-  jobs::AuthScheme default_auth = jobs::AuthScheme::kNegotiate;  // stores without "WinRM Authentication"
+  WinrmSettings winrm;  // the same settings as the agent's "WinRM" section, here from flags
 };
 
 // Reads JOB.json (UTF-8 BOM tolerated; size, depth and width limited like a job configuration from

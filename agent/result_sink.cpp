@@ -176,8 +176,9 @@ jobs::JobCallbacks ResultSink::callbacks_for(const std::string& job_id, std::int
     return submit_inventory(job_id, audit_id, inventory_endpoint, std::move(items));
   };
   callbacks.submit_csr = [this, job_id, audit_id, enroll_endpoint = std::move(enroll_endpoint),
-                          completion_endpoint = std::move(completion_endpoint)](std::string csr) {
-    return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, std::move(csr));
+                          completion_endpoint =
+                              std::move(completion_endpoint)](const certstore::CertificateRequest& csr) {
+    return submit_csr(job_id, audit_id, enroll_endpoint, completion_endpoint, csr.base64());
   };
   return callbacks;
 }
@@ -206,19 +207,10 @@ net::awaitable<Status> ResultSink::submit_inventory(std::string job_id, std::int
 
 net::awaitable<Result<std::string>> ResultSink::submit_csr(std::string job_id, std::int64_t audit_id,
                                                            std::string endpoint, std::string completion_endpoint,
-                                                           std::string csr) {
+                                                           std::string csr_base64) {
   if (endpoint.empty())
     co_return Error::invalid_argument("Command sent no EnrollEndpoint for job " + job_id + ": cannot submit the CSR");
-  // PEM or bare base64: the wire wants base64 DER.
-  std::string base64;
-  for (std::string_view rest = csr; !rest.empty();) {
-    const auto eol = rest.find('\n');
-    const std::string_view line = trim(rest.substr(0, eol));
-    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
-    if (line.rfind("-----", 0) == 0) continue;
-    base64 += line;
-  }
-  const std::string body = csr_body(job_id, base64);
+  const std::string body = csr_body(job_id, csr_base64);
   NewEntry e;
   e.kind = EntryKind::kCsr;
   e.job_id = job_id;

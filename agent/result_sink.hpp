@@ -60,7 +60,7 @@ class ResultSink {
                                                   std::vector<jobs::InventoryItem> items);
   boost::asio::awaitable<Result<std::string>> submit_csr(std::string job_id, std::int64_t audit_id,
                                                          std::string endpoint, std::string completion_endpoint,
-                                                         std::string csr);
+                                                         std::string csr_base64);  // the DER in base64, as sent
 
   // The job's run is over and its completion waits (in the outbox or in memory): not to be run again.
   bool has_completion(std::string_view job_id) const;

@@ -59,20 +59,6 @@ void notify_systemd(const std::string& state) {
 
 namespace {
 
-WinrmDefaults session_defaults(const AgentConfig& config) {
-  WinrmDefaults d;
-  d.connect_timeout = config.winrm.connect_timeout;
-  d.operation_timeout = config.winrm.operation_timeout;
-  d.read_timeout = config.winrm.read_timeout;
-  d.command_timeout = config.winrm.command_timeout;
-  d.idle_timeout = config.winrm.idle_timeout;
-  d.ca_file = config.winrm.ca_file;
-  d.verify_peer = config.winrm.tls_verify;
-  d.client_certificate_file = config.winrm.client_cert;
-  d.client_key_file = config.winrm.client_key;
-  return d;
-}
-
 // The log file can be opened for appending (before logging is switched to it).
 bool open_log_file(const std::string& path) {
   std::ofstream probe(path, std::ios::app);
@@ -155,7 +141,7 @@ namespace {
 
 int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
   auto log = logger("agent");
-  if (!config.winrm.tls_verify)
+  if (!config.winrm.transport.connect.verify_peer)
     log->warn("TLS certificate verification towards WinRM hosts is OFF (WinRM.TlsVerify=false)");
 
   // Before the io_context: WinRM connections still inside coroutine frames that die with it report
@@ -173,9 +159,7 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
     agent_metrics = std::make_unique<metrics::AgentMetrics>(config.metrics.max_host_labels);
   }
   net::io_context io(1);
-  WinrmDefaults defaults = session_defaults(config);
-  defaults.observer = agent_metrics.get();
-  auto sessions = std::make_unique<WinrmSessionFactory>(defaults);
+  auto sessions = std::make_unique<WinrmSessionFactory>(config.winrm, agent_metrics.get());
   auto router = std::make_unique<StoreSessionRouter>(*sessions);  // local targets: CryptoAPI (Windows build)
   AgentDeps deps;
   deps.sessions = router.get();

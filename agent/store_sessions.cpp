@@ -87,7 +87,8 @@ std::string who(const jobs::RemoteTarget& remote) {
 }  // namespace
 
 struct WinrmSessionFactory::Pool : std::enable_shared_from_this<WinrmSessionFactory::Pool> {
-  WinrmDefaults defaults;
+  WinrmSettings defaults;
+  winrm::WinrmObserver* observer = nullptr;
   mutable std::mutex mutex;
   std::vector<std::unique_ptr<Connection>> idle;  // oldest first
   std::size_t leased = 0;
@@ -95,7 +96,7 @@ struct WinrmSessionFactory::Pool : std::enable_shared_from_this<WinrmSessionFact
   SessionPoolStats counters;
   std::weak_ptr<net::steady_timer> reaper_timer;
 
-  explicit Pool(WinrmDefaults d) : defaults(std::move(d)) {}
+  Pool(WinrmSettings d, winrm::WinrmObserver* o) : defaults(std::move(d)), observer(o) {}
 
   // Takes the idle connections past their idle timeout (all of them when `all`). Caller holds the lock.
   std::vector<std::unique_ptr<Connection>> take_expired_locked(bool all) {
@@ -183,8 +184,9 @@ void close_all_detached(std::vector<std::unique_ptr<Connection>> connections) {
 
 }  // namespace
 
-WinrmSessionFactory::WinrmSessionFactory(WinrmDefaults defaults) : pool_(std::make_shared<Pool>(std::move(defaults))) {
-  if (!pool_->defaults.verify_peer) {
+WinrmSessionFactory::WinrmSessionFactory(WinrmSettings settings, winrm::WinrmObserver* observer)
+    : pool_(std::make_shared<Pool>(std::move(settings), observer)) {
+  if (!pool_->defaults.transport.connect.verify_peer) {
     logger("agent")->warn("TLS certificate verification of WinRM hosts is turned OFF (insecure-skip-verify)");
   }
 }
@@ -197,7 +199,7 @@ WinrmSessionFactory::~WinrmSessionFactory() {
   pool_->idle.clear();
 }
 
-const WinrmDefaults& WinrmSessionFactory::defaults() const { return pool_->defaults; }
+const WinrmSettings& WinrmSessionFactory::settings() const { return pool_->defaults; }
 
 SessionPoolStats WinrmSessionFactory::stats() const {
   std::lock_guard lock(pool_->mutex);
@@ -215,7 +217,7 @@ net::awaitable<Result<jobs::HostSessionHandle>> WinrmSessionFactory::open(const 
         "this build manages stores over WinRM only");
   }
   const jobs::RemoteTarget& remote = target.remote;
-  const WinrmDefaults& defaults = pool_->defaults;
+  const WinrmSettings& defaults = pool_->defaults;
   const std::string key = pool_key(remote);
   auto executor = co_await net::this_coro::executor;
 
@@ -240,30 +242,20 @@ net::awaitable<Result<jobs::HostSessionHandle>> WinrmSessionFactory::open(const 
     spec.password = remote.password;
     spec.spn_with_port = remote.spn_with_port;
     spec.allow_unencrypted = remote.allow_unencrypted;
-    TransportSettings settings;
-    settings.connect_timeout = defaults.connect_timeout;
-    settings.read_timeout = defaults.read_timeout;
-    settings.ca_file = defaults.ca_file;
-    settings.verify_peer = defaults.verify_peer;
-    settings.observer = defaults.observer;
-    if (remote.auth == jobs::AuthScheme::kCertificate) {
-      if (defaults.client_certificate_file.empty() || defaults.client_key_file.empty()) {
-        co_return Error::failed_precondition(
-            "the store's WinRM Authentication is certificate, but the agent has no client certificate and key "
-            "configured (WinRM defaults: client certificate / key files, --client-cert/--client-key)");
-      }
-      spec.client_certificate_file = defaults.client_certificate_file;
-      settings.client_certificate_file = defaults.client_certificate_file;
-      settings.client_key_file = defaults.client_key_file;
+    if (remote.auth == jobs::AuthScheme::kCertificate &&
+        (defaults.transport.client_certificate_file.empty() || defaults.transport.client_key_file.empty())) {
+      co_return Error::failed_precondition(
+          "the store's WinRM Authentication is certificate, but the agent has no client certificate and key "
+          "configured (WinRM defaults: client certificate / key files, --client-cert/--client-key)");
     }
+    winrm::TransportOptions transport_options = transport_options_for(defaults.transport, remote.auth);
+    transport_options.observer = pool_->observer;
     winrm::Endpoint endpoint{remote.https, remote.host, remote.port, "/wsman"};
-    auto transport = make_transport(executor, std::move(endpoint), spec, settings);
+    auto transport = make_transport(executor, std::move(endpoint), spec, std::move(transport_options));
     if (!transport.ok()) {
       co_return transport.error().context("cannot set up WinRM to " + remote.endpoint_url + " (" + who(remote) + "): ");
     }
-    winrm::SessionOptions options;
-    options.operation_timeout = defaults.operation_timeout;
-    options.command_deadline = defaults.command_timeout;
+    winrm::SessionOptions options = defaults.session;
     options.shell.idle_timeout =
         std::chrono::duration_cast<std::chrono::seconds>(defaults.idle_timeout) + kHostIdleMargin;
     connection = std::make_unique<Connection>(key, remote.endpoint_url, executor, std::move(transport.value()),

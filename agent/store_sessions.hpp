@@ -6,7 +6,7 @@
 // pool keyed by endpoint, scheme, user (and a fingerprint of the password, so rotated credentials
 // never ride an old connection); the next job for the same key takes them without a new TCP/TLS
 // handshake, authentication or shell creation. Idle entries are closed (shell deleted) once idle
-// longer than WinrmDefaults::idle_timeout: lazily on the next open(), by close_idle()/the reaper, or
+// longer than WinrmSettings::idle_timeout: lazily on the next open(), by close_idle()/the reaper, or
 // by shutdown().
 //
 // Concurrency: a connection is leased to ONE job at a time. Concurrent jobs on the same host each get
@@ -27,33 +27,12 @@
 #include <memory>
 #include <string>
 
+#include "agent/winrm_settings.hpp"
 #include "common/result.hpp"
 #include "jobs/handler.hpp"
 #include "winrm/observer.hpp"
 
 namespace wincert::agent {
-
-// The agent-wide WinRM settings that do not come from a store's properties.
-struct WinrmDefaults {
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};  // resolve + TCP, and TLS handshake
-  // WS-Man OperationTimeout: how long one Receive long-polls (the HTTP read timeout is kept above it).
-  std::chrono::milliseconds operation_timeout{std::chrono::seconds(20)};
-  // Waiting for one response from a host that accepted the request (a Receive waits at least
-  // OperationTimeout + 10 s). A host that accepts and never answers costs this once per job.
-  std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};
-  // Overall deadline of one script run on the host (e.g. a SQL Server restart waits inside it).
-  std::chrono::milliseconds command_timeout{std::chrono::minutes(10)};
-  std::string ca_file;      // PEM CAs trusted for hosts' TLS certificates; empty = system store
-  bool verify_peer = true;  // false only through an explicit, logged option
-  // The agent's client certificate and key (PEM), for stores whose WinRM Authentication is certificate.
-  std::string client_certificate_file;
-  std::string client_key_file;
-  // Warm reuse: how long an unused connection + shell is kept, and how many per key at most.
-  std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};
-  std::size_t max_idle_per_key = 4;
-  // Told about connections, shells and authentication handshakes (the agent's metrics); may be null.
-  winrm::WinrmObserver* observer = nullptr;
-};
 
 struct SessionPoolStats {
   std::size_t idle = 0;           // connections waiting in the pool now
@@ -65,7 +44,9 @@ struct SessionPoolStats {
 
 class WinrmSessionFactory final : public jobs::StoreSessionFactory {
  public:
-  explicit WinrmSessionFactory(WinrmDefaults defaults = {});
+  // `observer` is told about connections, shells and authentication handshakes (the agent's metrics); may be null,
+  // must outlive the factory.
+  explicit WinrmSessionFactory(WinrmSettings settings = {}, winrm::WinrmObserver* observer = nullptr);
   ~WinrmSessionFactory() override;
   WinrmSessionFactory(const WinrmSessionFactory&) = delete;
   WinrmSessionFactory& operator=(const WinrmSessionFactory&) = delete;
@@ -84,7 +65,7 @@ class WinrmSessionFactory final : public jobs::StoreSessionFactory {
   boost::asio::awaitable<void> shutdown();
 
   SessionPoolStats stats() const;
-  const WinrmDefaults& defaults() const;
+  const WinrmSettings& settings() const;
 
   struct Pool;  // shared with the leases, which may outlive a job's coroutine frame
 

@@ -11,7 +11,8 @@ namespace wincert::agent {
 
 using jobs::AuthScheme;
 
-Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec) {
+Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec,
+                                                        const std::string& client_certificate_file) {
   if (!spec.scheme) return std::unique_ptr<winrm::HttpAuth>();
   switch (*spec.scheme) {
     case AuthScheme::kBasic:
@@ -36,38 +37,34 @@ Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec
           std::make_unique<winrm::NegotiateHttpAuth>(spec.user, spec.password, options));
     }
     case AuthScheme::kCertificate:
-      if (spec.client_certificate_file.empty()) {
+      if (client_certificate_file.empty()) {
         return Error::invalid_argument("certificate authentication needs a client certificate and key (PEM files)");
       }
-      return std::unique_ptr<winrm::HttpAuth>(
-          std::make_unique<winrm::CertificateHttpAuth>(spec.client_certificate_file));
+      return std::unique_ptr<winrm::HttpAuth>(std::make_unique<winrm::CertificateHttpAuth>(client_certificate_file));
   }
   return Error::invalid_argument("unknown WinRM authentication scheme");
 }
 
-winrm::TransportOptions make_transport_options(const TransportSettings& settings) {
-  winrm::TransportOptions options;
-  options.connect_timeout = settings.connect_timeout;
-  options.tls_handshake_timeout = settings.connect_timeout;
-  if (settings.read_timeout) options.read_timeout = *settings.read_timeout;
-  options.ca_file = settings.ca_file;
-  options.verify_peer = settings.verify_peer;
-  options.client_certificate_file = settings.client_certificate_file;
-  options.client_key_file = settings.client_key_file;
-  options.observer = settings.observer;
+winrm::TransportOptions transport_options_for(const winrm::TransportOptions& agent,
+                                              std::optional<jobs::AuthScheme> scheme) {
+  winrm::TransportOptions options = agent;
+  if (scheme != AuthScheme::kCertificate) {
+    options.client_certificate_file.clear();
+    options.client_key_file.clear();
+  }
   return options;
 }
 
 Result<std::unique_ptr<winrm::WsmanTransport>> make_transport(boost::asio::any_io_executor executor,
                                                               winrm::Endpoint endpoint, const HttpAuthSpec& spec,
-                                                              const TransportSettings& settings) {
-  auto auth = make_http_auth(spec);
+                                                              winrm::TransportOptions options) {
+  auto auth = make_http_auth(spec, options.client_certificate_file);
   if (!auth.ok()) return auth.error();
-  if (endpoint.tls && !settings.verify_peer) {
+  if (endpoint.tls && !options.connect.verify_peer) {
     logger("winrm")->warn("TLS certificate verification is OFF for {} (insecure-skip-verify)", endpoint.url());
   }
   return winrm::WsmanTransport::create(std::move(executor), std::move(endpoint), std::move(auth.value()),
-                                       make_transport_options(settings));
+                                       std::move(options));
 }
 
 }  // namespace wincert::agent

@@ -1,12 +1,11 @@
-// Building a WinRM connection from settings: the HttpAuth for a scheme and credentials, and a
-// WsmanTransport with the agent's TLS options. Shared by `wincert-agent winrm exec|ps` (settings from
-// flags) and the store session factory (settings from a job's target and the agent's WinRM defaults),
-// so both authenticate the same way.
+// Building a WinRM connection: the HttpAuth for a scheme and credentials, and a WsmanTransport with the transport
+// options as they are (the configuration holds them directly: agent/winrm_settings.hpp). Shared by
+// `wincert-agent winrm exec|ps` (options from flags), `doctor` and the store session factory (the configuration's
+// options, a job's target), so all of them authenticate the same way.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 
-#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,30 +28,22 @@ struct HttpAuthSpec {
   Secret password;
   bool spn_with_port = false;      // Kerberos/NTLM target HTTP/host:port
   bool allow_unencrypted = false;  // Basic over plain http (the host must allow it too)
-  // certificate: the PEM client certificate (shown in messages; the TLS layer presents it).
-  std::string client_certificate_file;
 };
 
-// The transport's timeouts and TLS settings.
-struct TransportSettings {
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};  // resolve + TCP, and TLS handshake
-  std::optional<std::chrono::milliseconds> read_timeout;                // unset: the transport's default
-  std::string ca_file;                  // PEM CAs trusted for the host's TLS certificate; empty = system store
-  bool verify_peer = true;              // off only by an explicit, logged option
-  std::string client_certificate_file;  // PEM, presented in the TLS handshake (certificate auth)
-  std::string client_key_file;
-  winrm::WinrmObserver* observer = nullptr;  // connections and auth handshakes (metrics); may be null
-};
+// The HttpAuth for spec, or an Error saying which setting is missing. Never contacts the host. Certificate
+// authentication names `client_certificate_file` in messages (the TLS layer presents it).
+Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec,
+                                                        const std::string& client_certificate_file = {});
 
-// The HttpAuth for spec, or an Error saying which setting is missing. Never contacts the host.
-Result<std::unique_ptr<winrm::HttpAuth>> make_http_auth(const HttpAuthSpec& spec);
+// The agent's transport options for a host authenticated with `scheme`: the agent's client certificate and key
+// are presented only for certificate authentication, never to a store that authenticates otherwise.
+winrm::TransportOptions transport_options_for(const winrm::TransportOptions& agent,
+                                              std::optional<jobs::AuthScheme> scheme);
 
-winrm::TransportOptions make_transport_options(const TransportSettings& settings);
-
-// A transport to endpoint authenticating as spec (fails on unusable TLS files, e.g. an unreadable CA
-// file). Logs a warning when TLS verification is off for an https endpoint.
+// A transport to endpoint authenticating as spec, with `options` as given (fails on unusable TLS files, e.g. an
+// unreadable CA file). Logs a warning when TLS verification is off for an https endpoint.
 Result<std::unique_ptr<winrm::WsmanTransport>> make_transport(boost::asio::any_io_executor executor,
                                                               winrm::Endpoint endpoint, const HttpAuthSpec& spec,
-                                                              const TransportSettings& settings);
+                                                              winrm::TransportOptions options);
 
 }  // namespace wincert::agent

@@ -35,14 +35,14 @@ struct ConnectionFlags {
   std::string user;
   std::string password_env;
   bool allow_unencrypted = false;
-  std::string ca_file;
+  // --ca-file, --client-cert and --client-key straight into the transport's options; the timeouts and
+  // --insecure-skip-verify are converted once in make_transport.
+  winrm::TransportOptions transport;
   bool insecure_skip_verify = false;
   double operation_timeout_sec = 20;
   double connect_timeout_sec = 30;
   double command_timeout_sec = 1800;
   std::string log_level = "warn";
-  std::string client_cert;
-  std::string client_key;
   bool spn_with_port = false;
 };
 
@@ -68,11 +68,13 @@ void add_connection_options(CLI::App* cmd, ConnectionFlags& flags) {
                   "name of the environment variable holding the password (never on the command line)");
   cmd->add_flag("--allow-unencrypted", flags.allow_unencrypted,
                 "allow Basic over plain HTTP (the host must have AllowUnencrypted=true)");
-  cmd->add_option("--ca-file", flags.ca_file, "PEM file of CAs trusted for the host's TLS certificate")
+  cmd->add_option("--ca-file", flags.transport.ca_file, "PEM file of CAs trusted for the host's TLS certificate")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--client-cert", flags.client_cert, "PEM client certificate (--auth certificate)")
+  cmd->add_option("--client-cert", flags.transport.client_certificate_file,
+                  "PEM client certificate (--auth certificate)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--client-key", flags.client_key, "PEM private key of --client-cert")->check(CLI::ExistingFile);
+  cmd->add_option("--client-key", flags.transport.client_key_file, "PEM private key of --client-cert")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--spn-with-port", flags.spn_with_port,
                 "Kerberos/NTLM: target HTTP/host:port instead of HTTP/host (services under a custom account)");
   cmd->add_flag("--insecure-skip-verify", flags.insecure_skip_verify,
@@ -148,22 +150,19 @@ Result<std::unique_ptr<WsmanTransport>> make_transport(net::io_context& io, cons
       spec.password = std::move(password.value());
     }
   } else if (scheme == "certificate") {
-    if (flags.client_cert.empty() || flags.client_key.empty()) {
+    if (flags.transport.client_certificate_file.empty() || flags.transport.client_key_file.empty()) {
       return Error::invalid_argument("--auth certificate needs --client-cert and --client-key (PEM files)");
     }
-    spec.client_certificate_file = flags.client_cert;
   } else if (scheme != "none") {
     return Error::invalid_argument("--auth " + scheme + " is not supported");
   }
   if (scheme != "none") spec.scheme = jobs::parse_auth_scheme(scheme);
 
-  TransportSettings settings;
-  settings.connect_timeout = to_ms(flags.connect_timeout_sec);
-  settings.ca_file = flags.ca_file;
-  settings.verify_peer = !flags.insecure_skip_verify;
-  settings.client_certificate_file = flags.client_cert;
-  settings.client_key_file = flags.client_key;
-  return agent::make_transport(io.get_executor(), std::move(*endpoint), spec, settings);
+  winrm::TransportOptions options = flags.transport;
+  options.connect.connect_timeout = to_ms(flags.connect_timeout_sec);
+  options.connect.tls_handshake_timeout = options.connect.connect_timeout;
+  options.connect.verify_peer = !flags.insecure_skip_verify;
+  return agent::make_transport(io.get_executor(), std::move(*endpoint), spec, std::move(options));
 }
 
 SessionOptions session_options(const ConnectionFlags& flags) {

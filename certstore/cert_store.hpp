@@ -84,7 +84,7 @@ using PostImportStep = std::variant<IisBindingStep, SqlBindingStep>;
 
 struct AddCertificateRequest {
   std::string store = "My";
-  std::string contents_base64;         // PFX or DER, as Command sends it
+  Secret contents_base64;              // PFX or DER in base64, as Command sends it
   Secret password;                     // the PFX password ("" = none)
   std::string label;                   // how messages name it (see certificate_label())
   bool overwrite = false;              // replace a certificate with the same thumbprint
@@ -171,12 +171,6 @@ struct CsrRequest {
   std::vector<SubjectAltName> sans;
 };
 
-struct CsrResult {
-  std::string csr_pem;
-  CsrInfo info;
-  std::string provider_name;  // the provider the key was generated in
-};
-
 struct InstallIssuedRequest {
   std::string store = "My";
   std::string certificate_der;  // the issued certificate
@@ -198,7 +192,7 @@ class CertStore {
   // certificate uses the key.
   virtual Task<RemoveResult> remove(RemoveRequest request) = 0;
   // Creates a key on the device and a PKCS#10 request for it (on-device key generation).
-  virtual Task<CsrResult> create_csr(CsrRequest request) = 0;
+  virtual Task<CertificateRequest> create_csr(CsrRequest request) = 0;
   // Installs the certificate issued for a create_csr() request onto its generated key.
   virtual Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) = 0;
 };

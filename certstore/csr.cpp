@@ -267,4 +267,19 @@ std::optional<SanType> san_type_from_key(std::string_view key_in) {
   return std::nullopt;
 }
 
+std::string CertificateRequest::base64() const { return base64_encode(info.der); }
+
+std::string CertificateRequest::pem() const {
+  const std::string body = base64();
+  std::string out = "-----BEGIN CERTIFICATE REQUEST-----\n";
+  for (std::size_t i = 0; i < body.size(); i += 64) out += body.substr(i, 64) + "\n";
+  out += "-----END CERTIFICATE REQUEST-----\n";
+  return out;
+}
+
+Result<CertificateRequest> parse_certificate_request(std::string_view text_or_der, std::string provider_name) {
+  WINCERT_ASSIGN_OR_RETURN(auto info, parse_csr(text_or_der));
+  return CertificateRequest{std::move(info), std::move(provider_name)};
+}
+
 }  // namespace wincert::certstore

@@ -23,6 +23,22 @@ struct CsrInfo {
 // PEM ("-----BEGIN NEW CERTIFICATE REQUEST-----" or "CERTIFICATE REQUEST"), base64 DER or raw DER.
 Result<CsrInfo> parse_csr(std::string_view text_or_der);
 
+// One certificate request as the backend that made the key returns it: the facts parsed from it once (info.der
+// is the request itself) and the provider holding its key. It travels as this type from the backend through the
+// reenrollment handler to the agent; PEM and base64 are encodings made only at the edges (Command's enrollment
+// request, replay's output).
+struct CertificateRequest {
+  CsrInfo info;
+  std::string provider_name;  // the provider the key was generated in
+
+  const std::string& der() const { return info.der; }
+  std::string base64() const;  // the DER in base64: what Command's enrollment request carries
+  std::string pem() const;     // "-----BEGIN CERTIFICATE REQUEST-----", 64-character lines
+};
+
+// A request made elsewhere (PEM, base64 or DER), parsed once into the type. Errors as parse_csr.
+Result<CertificateRequest> parse_certificate_request(std::string_view text_or_der, std::string provider_name = {});
+
 struct CsrExpectation {
   std::optional<std::string> subject;  // compared after normalising both to Windows form
   std::vector<SubjectAltName> sans;    // every one must be present (order free)

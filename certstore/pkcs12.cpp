@@ -318,13 +318,15 @@ Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, s
   return contents;
 }
 
-Result<PfxContents> open_job_certificate(std::string_view contents_base64, const Secret& password,
-                                         std::string_view label, const PfxLimits& limits) {
-  auto bytes = base64_decode(contents_base64);
-  if (!bytes || bytes->empty()) {
+Result<PfxContents> open_job_certificate(const Secret& contents_base64, const Secret& password, std::string_view label,
+                                         const PfxLimits& limits) {
+  auto decoded = base64_decode(contents_base64.reveal());
+  if (!decoded || decoded->empty()) {
     return Error::invalid_argument("the contents of certificate " + std::string(label) +
                                    " are not valid base64 (expected a PFX or a DER certificate)");
   }
+  const Secret decoded_bytes(std::move(*decoded));  // the PFX's bytes are wiped when done, like its base64
+  const std::string* bytes = &decoded_bytes.reveal();
   // A bare certificate (Command sends DER when the entry has no private key).
   if (password.empty()) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes->data());

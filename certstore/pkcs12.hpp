@@ -54,8 +54,8 @@ Result<PfxContents> open_pfx(std::string_view pfx_der, const Secret& password, s
                              const PfxLimits& limits = {});
 
 // Job contents as Command sends them (base64): a PFX, or a bare DER certificate (no key, no password).
-Result<PfxContents> open_job_certificate(std::string_view contents_base64, const Secret& password,
-                                         std::string_view label, const PfxLimits& limits = {});
+Result<PfxContents> open_job_certificate(const Secret& contents_base64, const Secret& password, std::string_view label,
+                                         const PfxLimits& limits = {});
 
 // Checks a PFX is fit to import: it has a leaf, and when a key is required (IIS, or a PFX carrying a key)
 // the key exists and matches the leaf. "no private key" and "key does not match" are separate messages.

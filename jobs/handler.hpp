@@ -48,8 +48,8 @@ class StoreSessionFactory {
 struct JobCallbacks {
   // Sends the full inventory snapshot of the store.
   std::function<boost::asio::awaitable<Status>(std::vector<InventoryItem> items)> submit_inventory;
-  // Sends a PKCS#10 request (base64 DER) and returns the issued certificate (base64 DER or PEM).
-  std::function<boost::asio::awaitable<Result<std::string>>(std::string csr_base64)> submit_csr;
+  // Sends a PKCS#10 request and returns the issued certificate (base64 DER or PEM).
+  std::function<boost::asio::awaitable<Result<std::string>>(const certstore::CertificateRequest& csr)> submit_csr;
   // Called by JobContext::begin_host_change(), before the host is touched: the agent records durably that
   // the job started changing the host (issue 12). May be empty.
   std::function<void()> on_host_change;

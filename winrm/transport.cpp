@@ -71,11 +71,11 @@ struct WsmanTransport::Impl {
   std::atomic<std::uint64_t> bytes_received{0};
 
   Impl(net::any_io_executor ex, Endpoint ep, std::unique_ptr<HttpAuth> a, TransportOptions opts)
-      : executor(std::move(ex)),
-        endpoint(std::move(ep)),
-        auth(std::move(a)),
-        options(std::move(opts)),
-        lock(executor) {}
+      : executor(std::move(ex)), endpoint(std::move(ep)), auth(std::move(a)), options(std::move(opts)), lock(executor) {
+    // How connection errors name this host: the transport's own words, whatever the caller passed.
+    options.connect.where = endpoint.authority();
+    options.connect.words = peer_words();
+  }
 
   std::shared_ptr<spdlog::logger> log() const { return logger("winrm"); }
 
@@ -112,7 +112,7 @@ struct WsmanTransport::Impl {
 
   Status setup_tls_context() {
     wincert::tls::ClientSettings settings;
-    settings.verify_peer = options.verify_peer;
+    settings.verify_peer = options.connect.verify_peer;
     settings.ca_file = options.ca_file;
     settings.client_certificate = options.client_certificate_file;
     settings.client_key = options.client_key_file;
@@ -141,14 +141,8 @@ struct WsmanTransport::Impl {
       WINCERT_CO_TRY(auth->check_transport(info));
     }
 
-    wincert::http::ConnectOptions connect_options;
-    connect_options.connect_timeout = options.connect_timeout;
-    connect_options.tls_handshake_timeout = options.tls_handshake_timeout;
-    connect_options.verify_peer = options.verify_peer;
-    connect_options.where = where();
-    connect_options.words = peer_words();
     auto opened = co_await wincert::http::HttpConnection::open(executor, endpoint.tls ? &tls_context : nullptr,
-                                                               endpoint.host, endpoint.port, connect_options);
+                                                               endpoint.host, endpoint.port, options.connect);
     if (!opened.ok()) co_return std::move(opened).error();
     conn = std::move(opened).value();
     info.peer_certificate_der = conn->peer_certificate_der();
@@ -180,9 +174,7 @@ struct WsmanTransport::Impl {
     req.prepare_payload();
 
     ++http_requests;
-    const wincert::http::ExchangeLimits limits{options.write_timeout, options.read_timeout, options.max_response_body,
-                                               options.max_response_header};
-    auto outcome = co_await conn->exchange(req, limits, what);
+    auto outcome = co_await conn->exchange(req, options.exchange, what);
     if (!outcome.response.ok()) {
       disconnect();
       co_return Attempt{std::move(outcome.response).error(), outcome.stale};
@@ -359,7 +351,7 @@ Result<std::unique_ptr<WsmanTransport>> WsmanTransport::create(net::any_io_execu
   auto impl = std::make_unique<Impl>(std::move(executor), std::move(endpoint), std::move(auth), std::move(options));
   if (impl->endpoint.tls) {
     WINCERT_TRY(impl->setup_tls_context());
-    if (!impl->options.verify_peer) {
+    if (!impl->options.connect.verify_peer) {
       impl->log()->warn("TLS certificate verification is OFF for {}: anyone on the path can impersonate the host",
                         impl->where());
     }
@@ -429,7 +421,9 @@ void WsmanTransport::close() { impl_->disconnect(); }
 const Endpoint& WsmanTransport::endpoint() const { return impl_->endpoint; }
 net::any_io_executor WsmanTransport::executor() const { return impl_->executor; }
 const TransportOptions& WsmanTransport::options() const { return impl_->options; }
-void WsmanTransport::set_read_timeout(std::chrono::milliseconds timeout) { impl_->options.read_timeout = timeout; }
+void WsmanTransport::set_read_timeout(std::chrono::milliseconds timeout) {
+  impl_->options.exchange.read_timeout = timeout;
+}
 
 TransportCounters WsmanTransport::counters() const {
   return TransportCounters{impl_->http_requests.load(), impl_->connections_opened.load(), impl_->bytes_sent.load(),

@@ -14,6 +14,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "common/http_connection.hpp"
 #include "common/result.hpp"
 #include "winrm/endpoint.hpp"
 #include "winrm/http_auth.hpp"
@@ -24,17 +25,15 @@ namespace wincert::winrm {
 
 namespace net = boost::asio;
 
+// One struct per concern, so the agent's configuration holds these directly and nobody re-maps them field by field:
+// connecting is the shared HTTP connection layer's ConnectOptions, one exchange its ExchangeLimits.
 struct TransportOptions {
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};  // resolve + TCP connect
-  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(30)};
-  std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
-  // Waiting for a response. Must exceed the WS-Man OperationTimeout (a Receive long-polls that long);
-  // WinrsSession raises it to OperationTimeout + margin when it is shorter.
-  std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};
-  std::size_t max_response_body = 32 * 1024 * 1024;
-  std::size_t max_response_header = 64 * 1024;
-  // TLS: the peer is verified (chain + host name) unless verify_peer is turned off explicitly.
-  bool verify_peer = true;
+  // Name lookup + TCP connect, TLS handshake, and whether the peer is verified (chain + host name; off only when
+  // turned off explicitly). `connect.words` and `connect.where` are the transport's own: it sets them per host.
+  http::ConnectOptions connect;
+  // Write/read timeouts and response size limits. read_timeout must exceed the WS-Man OperationTimeout (a Receive
+  // long-polls that long); WinrsSession raises it to OperationTimeout + margin when it is shorter.
+  http::ExchangeLimits exchange;
   std::string ca_file;  // PEM bundle of trusted CAs; empty = system store
   // Client certificate (PEM chain) and its private key (PEM), presented in the TLS handshake
   // (certificate authentication); both or neither.

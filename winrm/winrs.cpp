@@ -48,7 +48,8 @@ WinrsSession::WinrsSession(WsmanTransport& transport, SessionOptions options)
   // The margin covers the network and the host's own slack; a short OperationTimeout gets a shorter one.
   const auto margin = std::clamp<std::chrono::milliseconds>(options_.operation_timeout, 1s, kReadTimeoutMargin);
   const auto wanted_read_timeout = options_.operation_timeout + margin;
-  if (transport_.options().read_timeout < wanted_read_timeout) transport_.set_read_timeout(wanted_read_timeout);
+  if (transport_.options().exchange.read_timeout < wanted_read_timeout)
+    transport_.set_read_timeout(wanted_read_timeout);
 }
 
 WinrsSession::~WinrsSession() { forget_shell(); }  // an abandoned shell no longer counts as open

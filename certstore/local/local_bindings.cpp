@@ -28,7 +28,7 @@ class BindingCertStore final : public CertStore {
 
   Task<StoreInventory> inventory(std::string store) override { return certs_.inventory(std::move(store)); }
   Task<RemoveResult> remove(RemoveRequest request) override { return certs_.remove(std::move(request)); }
-  Task<CsrResult> create_csr(CsrRequest request) override { return certs_.create_csr(std::move(request)); }
+  Task<CertificateRequest> create_csr(CsrRequest request) override { return certs_.create_csr(std::move(request)); }
   Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override {
     return certs_.install_issued(std::move(request));
   }

@@ -25,8 +25,9 @@ Task<RemoveResult> LocalCertStore::remove(RemoveRequest request) {
   return run_on_worker<RemoveResult>(*worker_, [request = std::move(request)] { return remove_now(request); });
 }
 
-Task<CsrResult> LocalCertStore::create_csr(CsrRequest request) {
-  return run_on_worker<CsrResult>(*worker_, [request = std::move(request)] { return create_csr_now(request); });
+Task<CertificateRequest> LocalCertStore::create_csr(CsrRequest request) {
+  return run_on_worker<CertificateRequest>(*worker_,
+                                           [request = std::move(request)] { return create_csr_now(request); });
 }
 
 Task<InstallIssuedResult> LocalCertStore::install_issued(InstallIssuedRequest request) {

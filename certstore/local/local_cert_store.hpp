@@ -24,7 +24,7 @@ class LocalCertStore final : public CertStore {
   Task<StoreInventory> inventory(std::string store) override;
   Task<AddCertificateResult> add(AddCertificateRequest request) override;
   Task<RemoveResult> remove(RemoveRequest request) override;
-  Task<CsrResult> create_csr(CsrRequest request) override;
+  Task<CertificateRequest> create_csr(CsrRequest request) override;
   Task<InstallIssuedResult> install_issued(InstallIssuedRequest request) override;
 
  private:

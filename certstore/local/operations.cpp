@@ -301,7 +301,7 @@ Result<RemoveResult> remove_now(const RemoveRequest& request) {
   return result;
 }
 
-Result<CsrResult> create_csr_now(const CsrRequest& request) {
+Result<CertificateRequest> create_csr_now(const CsrRequest& request) {
   auto spec = certreq_key_spec(request.key_type, request.key_size);
   if (!spec) return spec.error();
   const std::string requested_provider(trim(request.provider_name));
@@ -322,7 +322,7 @@ Result<CsrResult> create_csr_now(const CsrRequest& request) {
   std::optional<MachineKey> key(std::move(*created));
   const KeyLink link = key->link();
   // A failure removes the new key (closed first: Wine's CSP writes a container back when it closes).
-  auto fail = [&](const Error& error) -> Result<CsrResult> {
+  auto fail = [&](const Error& error) -> Result<CertificateRequest> {
     key.reset();
     discard_machine_key(link);
     return error.context("creating a certificate request for '" + request.subject + "': ");
@@ -344,11 +344,7 @@ Result<CsrResult> create_csr_now(const CsrRequest& request) {
   if (auto checked = check_csr(*info, expected); !checked) return fail(checked.error());
   if (auto recorded = record_pending_request(*key, *subject_der, digest); !recorded) return fail(recorded.error());
 
-  CsrResult result;
-  result.csr_pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
-  const std::string b64 = base64_encode(info->der);
-  for (std::size_t i = 0; i < b64.size(); i += 64) result.csr_pem += b64.substr(i, 64) + "\n";
-  result.csr_pem += "-----END CERTIFICATE REQUEST-----\n";
+  CertificateRequest result;
   result.provider_name = provider->name;
   result.info = std::move(*info);
   return result;

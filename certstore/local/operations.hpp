@@ -11,7 +11,7 @@ namespace wincert::certstore::local {
 Result<StoreInventory> inventory_now(const std::string& store);
 Result<AddCertificateResult> add_now(const AddCertificateRequest& request);
 Result<RemoveResult> remove_now(const RemoveRequest& request);
-Result<CsrResult> create_csr_now(const CsrRequest& request);
+Result<CertificateRequest> create_csr_now(const CsrRequest& request);
 Result<InstallIssuedResult> install_issued_now(const InstallIssuedRequest& request);
 
 // Where create_csr() keeps a pending request until install_issued(): LocalMachine\REQUEST, the store

@@ -6,13 +6,14 @@
 
 namespace wincert::certstore::local {
 
-Result<ossl::PKeyPtr> pfx_private_key(std::string_view contents_base64, const Secret& password,
-                                      std::string_view label) {
+Result<ossl::PKeyPtr> pfx_private_key(const Secret& contents_base64, const Secret& password, std::string_view label) {
   const std::string prefix = "the private key of certificate " + std::string(label) + " cannot be read: ";
-  auto bytes = base64_decode(contents_base64);
-  if (!bytes || bytes->empty() || bytes->size() > static_cast<std::size_t>(INT_MAX / 2)) {
+  auto decoded = base64_decode(contents_base64.reveal());
+  if (!decoded || decoded->empty() || decoded->size() > static_cast<std::size_t>(INT_MAX / 2)) {
     return Error::invalid_argument(prefix + "the contents are not a base64 PFX");
   }
+  const Secret decoded_bytes(std::move(*decoded));  // the PFX's bytes are wiped when done
+  const std::string* bytes = &decoded_bytes.reveal();
   // The library context certstore reads PFX files in (default + legacy provider: RC2/3DES files open).
   OSSL_LIB_CTX* context = ossl::pfx_library_context().context.get();
   if (context == nullptr) return Error::internal(prefix + "OpenSSL could not create a library context");

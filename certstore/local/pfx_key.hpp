@@ -12,6 +12,6 @@ namespace wincert::certstore::local {
 
 // contents_base64 and password as the job sends them; label names the certificate in messages.
 // open_job_certificate() has already accepted the PFX, so failures here are unexpected but still errors.
-Result<ossl::PKeyPtr> pfx_private_key(std::string_view contents_base64, const Secret& password, std::string_view label);
+Result<ossl::PKeyPtr> pfx_private_key(const Secret& contents_base64, const Secret& password, std::string_view label);
 
 }  // namespace wincert::certstore::local

@@ -380,7 +380,7 @@ Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {
 
   json args = {
       {arg::kStoreName, request.store},
-      {arg::kContentsBase64, request.contents_base64},
+      {arg::kContentsBase64, request.contents_base64.reveal()},
       {arg::kPfxPassword, request.password.reveal()},
       {arg::kThumbprint, thumbprint},
       {arg::kOverwrite, request.overwrite},
@@ -525,7 +525,7 @@ Task<RemoveResult> RemoteCertStore::remove(RemoveRequest request) {
   co_return result;
 }
 
-Task<CsrResult> RemoteCertStore::create_csr(CsrRequest request) {
+Task<CertificateRequest> RemoteCertStore::create_csr(CsrRequest request) {
   WINCERT_CO_ASSIGN_OR_RETURN(auto spec, certreq_key_spec(request.key_type, request.key_size));
   WINCERT_CO_ASSIGN_OR_RETURN(auto provider, certreq_provider(request.provider_name, spec));
   WINCERT_CO_ASSIGN_OR_RETURN(auto subject, certreq_subject(request.subject));
@@ -553,11 +553,7 @@ Task<CsrResult> RemoteCertStore::create_csr(CsrRequest request) {
   }
   if (auto checked = check_csr(*info, expected); !checked) co_return checked.error().context(context);
 
-  CsrResult result;
-  result.csr_pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
-  const std::string b64 = base64_encode(info->der);
-  for (std::size_t i = 0; i < b64.size(); i += 64) result.csr_pem += b64.substr(i, 64) + "\n";
-  result.csr_pem += "-----END CERTIFICATE REQUEST-----\n";
+  CertificateRequest result;
   auto used_provider = get_string(doc, out::kProviderName);
   result.provider_name = used_provider.ok() && !used_provider->empty() ? *used_provider : provider;
   result.info = std::move(*info);

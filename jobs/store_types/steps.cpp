@@ -131,7 +131,7 @@ std::string management_kind(const JobConfig& config) {
 certstore::AddCertificateRequest add_request(const JobContext& ctx, std::string store, const JobCertificate& jc) {
   certstore::AddCertificateRequest request;
   request.store = std::move(store);
-  request.contents_base64 = jc.contents.reveal();
+  request.contents_base64 = jc.contents;
   request.password = jc.private_key_password;
   request.label = certstore::certificate_label(jc.alias, jc.thumbprint.value_or(""));
   request.overwrite = ctx.config.overwrite;
@@ -196,15 +196,9 @@ boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext&
   auto csr = co_await certs.create_csr(std::move(csr_request));
   if (!csr.ok()) co_return fail(ctx, csr.error().context("creating the key and CSR on the device: "));
 
-  std::string csr_der = csr->info.der;
-  if (csr_der.empty()) {
-    auto parsed = certstore::parse_csr(csr->csr_pem);
-    if (!parsed.ok()) co_return fail(ctx, parsed.error().context("the device's CSR: "));
-    csr_der = parsed->der;
-  }
   if (!ctx.callbacks.submit_csr)
     co_return fail(ctx, Error::internal("internal error: no way to submit the CSR to Command"));
-  auto issued = co_await ctx.callbacks.submit_csr(base64_encode(csr_der));
+  auto issued = co_await ctx.callbacks.submit_csr(*csr);
   if (!issued.ok()) co_return fail(ctx, issued.error().context("Command was unable to sign the CSR: "));
   auto der = issued_certificate_der(issued.value());
   if (!der.ok()) co_return fail(ctx, der.error());

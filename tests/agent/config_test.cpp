@@ -89,7 +89,34 @@ TEST_F(ConfigTest, AcceptsTheUniversalOrchestratorLayoutCommentsAndCaseInsensiti
   EXPECT_EQ(cfg->oauth.scope, "kf");
   EXPECT_EQ(cfg->inventory_max_update_bytes, 2u * 1024 * 1024);
   EXPECT_EQ(cfg->winrm.default_auth, jobs::AuthScheme::kKerberos);
-  EXPECT_FALSE(cfg->winrm.tls_verify);
+  EXPECT_FALSE(cfg->winrm.transport.connect.verify_peer);
+}
+
+// The "WinRM" section fills the transport's and session's own option types once; nothing maps them again.
+TEST_F(ConfigTest, WinrmSectionFillsTheTransportAndSessionOptionsDirectly) {
+  auto defaults = parse(basic());
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  const WinrmSettings& d = defaults->winrm;
+  EXPECT_EQ(d.transport.connect.connect_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(d.transport.connect.tls_handshake_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(d.transport.exchange.read_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(d.session.operation_timeout, std::chrono::seconds(20));
+  EXPECT_EQ(d.session.command_deadline, std::chrono::seconds(600));
+  EXPECT_EQ(d.idle_timeout, std::chrono::seconds(120));
+  EXPECT_TRUE(d.transport.connect.verify_peer);
+  EXPECT_TRUE(d.transport.ca_file.empty());
+
+  auto cfg =
+      parse(basic(R"("WinRM": {"ConnectTimeoutSeconds": 7, "ReadTimeoutSeconds": 90, "OperationTimeoutSeconds": 15,
+      "CommandTimeoutSeconds": 1200, "IdleTimeoutSeconds": 300})"));
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  const WinrmSettings& w = cfg->winrm;
+  EXPECT_EQ(w.transport.connect.connect_timeout, std::chrono::seconds(7));
+  EXPECT_EQ(w.transport.connect.tls_handshake_timeout, std::chrono::seconds(7));  // one setting for both
+  EXPECT_EQ(w.transport.exchange.read_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(w.session.operation_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(w.session.command_deadline, std::chrono::seconds(1200));
+  EXPECT_EQ(w.idle_timeout, std::chrono::seconds(300));
 }
 
 TEST_F(ConfigTest, SecretsFileSuppliesThePasswordAndTheEnvironmentWins) {

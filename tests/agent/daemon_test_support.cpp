@@ -209,7 +209,7 @@ class SlowStore final : public certstore::CertStore {
   certstore::Task<certstore::RemoveResult> remove(certstore::RemoveRequest) override {
     co_return Error::failed_precondition("not supported by the fake");
   }
-  certstore::Task<certstore::CsrResult> create_csr(certstore::CsrRequest) override {
+  certstore::Task<certstore::CertificateRequest> create_csr(certstore::CsrRequest) override {
     co_return Error::failed_precondition("not supported by the fake");
   }
   certstore::Task<certstore::InstallIssuedResult> install_issued(certstore::InstallIssuedRequest) override {

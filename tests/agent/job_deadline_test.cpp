@@ -96,14 +96,14 @@ TEST(JobDeadline, TimeoutsAreConfigurable) {
   auto example = parse_example([](nlohmann::json&) {});
   ASSERT_TRUE(example.ok()) << example.error().message;
   EXPECT_EQ(example->job_timeout, std::chrono::seconds(3600));
-  EXPECT_EQ(example->winrm.read_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(example->winrm.transport.exchange.read_timeout, std::chrono::seconds(60));
   auto changed = parse_example([](nlohmann::json& doc) {
     doc["JobTimeoutSeconds"] = 900;
     doc["WinRM"]["ReadTimeoutSeconds"] = 25;
   });
   ASSERT_TRUE(changed.ok()) << changed.error().message;
   EXPECT_EQ(changed->job_timeout, std::chrono::seconds(900));
-  EXPECT_EQ(changed->winrm.read_timeout, std::chrono::seconds(25));
+  EXPECT_EQ(changed->winrm.transport.exchange.read_timeout, std::chrono::seconds(25));
   auto too_short = parse_example([](nlohmann::json& doc) { doc["JobTimeoutSeconds"] = 1; });
   ASSERT_FALSE(too_short.ok());
   EXPECT_NE(too_short.error().message.find("JobTimeoutSeconds"), std::string::npos) << too_short.error().message;

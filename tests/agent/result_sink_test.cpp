@@ -263,13 +263,12 @@ TEST(ResultSinkTest, HeldResultsAreGivenUpAtTheFlushDeadline) {
 TEST(ResultSinkTest, TheCsrRoundTripReturnsTheCertificateAndLeavesNothingBehind) {
   SinkFixture f;
   f.command.on_post = [&](const ScriptedCommand::Post& post) -> Result<PostReply> {
-    EXPECT_EQ(post.body["CSRText"], "MIIBCSRBASE64==");  // PEM armour removed
+    EXPECT_EQ(post.body["CSRText"], "MIIBCSRBASE64==");  // as given (CertificateRequest::base64(), no armour)
     EXPECT_EQ(f.outbox->size(), 1u);                     // recorded while Command signs it
     return testing::post_ok({{"Certificate", "MIICERT=="}});
   };
-  auto certificate = testing::run_awaitable(f.sink->submit_csr(
-      "job-9", 9, "Jobs/job-9/Enroll", "Jobs/job-9/Complete",
-      "-----BEGIN CERTIFICATE REQUEST-----\nMIIBCSR\nBASE64==\n-----END CERTIFICATE REQUEST-----\n"));
+  auto certificate = testing::run_awaitable(
+      f.sink->submit_csr("job-9", 9, "Jobs/job-9/Enroll", "Jobs/job-9/Complete", "MIIBCSRBASE64=="));
   ASSERT_THAT(certificate, IsOk());
   EXPECT_EQ(*certificate, "MIICERT==");
   EXPECT_EQ(f.outbox->size(), 0u);

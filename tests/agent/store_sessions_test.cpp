@@ -12,6 +12,7 @@
 
 #include "agent/replay.hpp"
 #include "agent/store_sessions.hpp"
+#include "agent/winrm_auth_factory.hpp"
 #include "jobs/capabilities.hpp"
 #include "jobs/job_config.hpp"
 #include "session_test_support.hpp"
@@ -121,7 +122,7 @@ TEST_F(SessionFactoryTest, ConcurrentJobsOnOneHostGetTheirOwnShells) {
 }
 
 TEST_F(SessionFactoryTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
-  WinrmDefaults defaults;
+  WinrmSettings defaults;
   defaults.idle_timeout = std::chrono::milliseconds(200);
   WinrmSessionFactory factory(defaults);
   auto first = run_one(factory, job("WinCertInventory.json"));
@@ -149,6 +150,30 @@ TEST_F(SessionFactoryTest, DifferentCredentialsNeverShareAConnection) {
   EXPECT_EQ(wrong.message.find("Wr0ng-Passw0rd-42"), std::string::npos);
   EXPECT_FALSE(wrong.retryable());
   EXPECT_EQ(factory.stats().opened, 2u);
+}
+
+// The agent's WinRM settings reach the transport as they are; only the client certificate is withheld from hosts
+// that do not authenticate with it.
+TEST(SessionFactory, TransportOptionsAreTheAgentsWithTheClientCertificateOnlyForCertificateAuth) {
+  WinrmSettings settings;
+  settings.transport.connect.connect_timeout = std::chrono::seconds(7);
+  settings.transport.exchange.read_timeout = std::chrono::seconds(90);
+  settings.transport.ca_file = "/etc/wincert/hosts-ca.pem";
+  settings.transport.client_certificate_file = "/etc/wincert/agent.pem";
+  settings.transport.client_key_file = "/etc/wincert/agent.key";
+
+  const auto certificate = transport_options_for(settings.transport, jobs::AuthScheme::kCertificate);
+  EXPECT_EQ(certificate.client_certificate_file, "/etc/wincert/agent.pem");
+  EXPECT_EQ(certificate.client_key_file, "/etc/wincert/agent.key");
+  for (auto scheme : {jobs::AuthScheme::kBasic, jobs::AuthScheme::kNtlm, jobs::AuthScheme::kNegotiate}) {
+    const auto other = transport_options_for(settings.transport, scheme);
+    EXPECT_TRUE(other.client_certificate_file.empty());
+    EXPECT_TRUE(other.client_key_file.empty());
+    EXPECT_EQ(other.connect.connect_timeout, std::chrono::seconds(7));
+    EXPECT_EQ(other.exchange.read_timeout, std::chrono::seconds(90));
+    EXPECT_EQ(other.ca_file, "/etc/wincert/hosts-ca.pem");
+  }
+  EXPECT_TRUE(transport_options_for(settings.transport, std::nullopt).client_certificate_file.empty());
 }
 
 TEST(SessionFactory, RefusesLocalTargetsAndCertificateAuthWithoutAClientCertificate) {

@@ -97,6 +97,48 @@ TEST(Csr, BadSignatureAndGarbageAreCaught) {
   EXPECT_TRUE(parse_csr(der).ok());  // raw DER works too
 }
 
+// The one CSR type: the backend parses the request once; PEM and base64 are made from its DER at the edge and
+// read back to the same request.
+TEST(CertificateRequest, EncodesItsDerAtTheEdgeAndReadsBackToTheSameRequest) {
+  auto parsed = parse_certificate_request(make_rsa_csr_pem(2048), "Microsoft Software Key Storage Provider");
+  ASSERT_THAT(parsed, IsOk());
+  const CertificateRequest& csr = *parsed;
+  EXPECT_EQ(csr.provider_name, "Microsoft Software Key Storage Provider");
+  EXPECT_TRUE(csr.info.signature_valid);
+  EXPECT_EQ(csr.der(), csr.info.der);
+
+  EXPECT_EQ(base64_decode(csr.base64()), csr.der());
+  const std::string pem = csr.pem();
+  EXPECT_TRUE(pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n")) << pem;
+  EXPECT_TRUE(pem.ends_with("-----END CERTIFICATE REQUEST-----\n")) << pem;
+  for (std::size_t start = pem.find('\n') + 1; start < pem.size();) {  // 64-character lines, as certreq writes
+    const std::size_t end = pem.find('\n', start);
+    EXPECT_LE(end - start, 64u);
+    start = end + 1;
+  }
+
+  for (const std::string& form : {pem, csr.base64(), csr.der()}) {
+    auto again = parse_certificate_request(form);
+    ASSERT_THAT(again, IsOk());
+    EXPECT_EQ(again->der(), csr.der());
+    EXPECT_EQ(again->info.subject, csr.info.subject);
+    EXPECT_EQ(again->info.sans, csr.info.sans);
+    EXPECT_EQ(again->info.key, csr.info.key);
+    EXPECT_TRUE(again->provider_name.empty());
+  }
+}
+
+TEST(CertificateRequest, TheGoldenDeviceCsrRoundTrips) {
+  auto csr = parse_certificate_request(golden_csr());
+  ASSERT_THAT(csr, IsOk());
+  EXPECT_EQ(csr->base64(), base64_encode(*base64_decode(golden_csr())));
+  EXPECT_EQ(parse_csr(csr->pem())->der, csr->der());
+}
+
+TEST(CertificateRequest, NotARequestIsInvalidArgument) {
+  EXPECT_THAT(parse_certificate_request("not a CSR"), HasCode(ErrorCode::kInvalidArgument));
+}
+
 TEST(CertreqMapping, RsaKeySpecs) {
   EXPECT_EQ(*certreq_key_spec("RSA", "2048"), (CertreqKeySpec{"RSA", 2048}));
   EXPECT_EQ(*certreq_key_spec("rsa", "4096"), (CertreqKeySpec{"RSA", 4096}));

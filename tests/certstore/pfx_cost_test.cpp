@@ -147,7 +147,7 @@ TEST(PfxCost, AHostileMacIterationCountIsRefusedAtOnce) {
             "agent's limit of 10000000 (a hostile or misconfigured file: re-export it with the usual settings)");
   EXPECT_EQ(pfx.error().message.find("pw"), std::string::npos);
   // The same through the job entry point, and with an empty password (two MAC attempts otherwise).
-  const auto job = open_job_certificate(base64_encode(der), Secret(""), "in this job");
+  const auto job = open_job_certificate(Secret(base64_encode(der)), Secret(""), "in this job");
   ASSERT_FALSE(job.ok());
   EXPECT_NE(job.error().message.find("MAC iteration count 268435456"), std::string::npos) << job.error().message;
 }
@@ -200,7 +200,7 @@ TEST(PfxCost, ASlowPfxDoesNotStallTheIoThread) {
   remote::RemoteCertStore store{caller};
   AddCertificateRequest request;
   request.store = "My";
-  request.contents_base64 = base64_encode(der);
+  request.contents_base64 = Secret(base64_encode(der));
   request.password = Secret("slow pw");
   request.label = "'slow'";
 

@@ -285,12 +285,12 @@ TEST(Pkcs12, CorruptAndTruncatedFilesAreErrors) {
 
 TEST(Pkcs12, JobContentsAcceptPfxOrBareDer) {
   const auto made = make_pfx("pw", NID_undef, NID_undef, nullptr);
-  auto pfx = open_job_certificate(base64_encode(made.der), Secret("pw"), "in this job");
+  auto pfx = open_job_certificate(Secret(base64_encode(made.der)), Secret("pw"), "in this job");
   ASSERT_TRUE(pfx.ok()) << pfx.error().message;
 
   const auto contract = testing::load_contract("store-inventory");
   const std::string der_b64 = contract["output"]["Certificates"][0]["Base64"].get<std::string>();
-  auto bare = open_job_certificate(der_b64, Secret(""), "in this job");
+  auto bare = open_job_certificate(Secret(der_b64), Secret(""), "in this job");
   ASSERT_TRUE(bare.ok()) << bare.error().message;
   EXPECT_EQ(bare->leaf->info.thumbprint, "426E9669376072D8D1461082A6E31AB4023E1857");
   EXPECT_FALSE(bare->has_private_key);
@@ -299,7 +299,7 @@ TEST(Pkcs12, JobContentsAcceptPfxOrBareDer) {
   EXPECT_THAT(needs_key, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(needs_key.error().message.find("holds no private key"), std::string::npos);
 
-  auto bad = open_job_certificate("%%%", Secret(""), "'a1'");
+  auto bad = open_job_certificate(Secret("%%%"), Secret(""), "'a1'");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(bad.error().message.find("not valid base64"), std::string::npos);
@@ -307,7 +307,7 @@ TEST(Pkcs12, JobContentsAcceptPfxOrBareDer) {
 
 TEST(Pkcs12, GoldenChainPfxHasLeafAndChain) {
   const auto args = testing::load_contract("cert-add")["args"];
-  auto pfx = open_job_certificate(args["ContentsBase64"].get<std::string>(),
+  auto pfx = open_job_certificate(Secret(args["ContentsBase64"].get<std::string>()),
                                   Secret(args["PfxPassword"].get<std::string>()), "in this job");
   ASSERT_TRUE(pfx.ok()) << pfx.error().message;
   EXPECT_EQ(pfx->leaf->info.thumbprint, args["Thumbprint"].get<std::string>());

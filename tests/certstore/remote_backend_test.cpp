@@ -39,7 +39,7 @@ class RemoteBackend : public ::testing::Test {
     const auto args = load_contract("cert-add")["args"];
     AddCertificateRequest request;
     request.store = "My";
-    request.contents_base64 = args["ContentsBase64"];
+    request.contents_base64 = Secret(args["ContentsBase64"].get<std::string>());
     request.password = Secret(args["PfxPassword"].get<std::string>());
     request.add_chain_to_ca_store = true;
     request.steps = {
@@ -418,7 +418,8 @@ TEST_F(RemoteBackend, BadPfxFailsBeforeTheHostIsTouched) {
 
   // A bare certificate cannot be bound in IIS.
   request = golden_add_request();
-  request.contents_base64 = load_contract("store-inventory")["output"]["Certificates"][0]["Base64"];
+  request.contents_base64 =
+      Secret(load_contract("store-inventory")["output"]["Certificates"][0]["Base64"].get<std::string>());
   request.password = Secret("");
   auto no_key = run_sync(store.add(request));
   ASSERT_FALSE(no_key.ok());
@@ -481,8 +482,8 @@ TEST_F(RemoteBackend, CsrCreateMapsEccAndQuotesEscapedCommas) {
   EXPECT_EQ(runner.calls[0].args, load_contract("csr-create")["args"]);
   EXPECT_EQ(csr->info.key, (KeyParameters{KeyAlgorithm::kEc, 256, "P-256"}));
   EXPECT_EQ(csr->provider_name, "Microsoft Software Key Storage Provider");
-  EXPECT_TRUE(csr->csr_pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
-  EXPECT_TRUE(parse_csr(csr->csr_pem).ok());
+  EXPECT_TRUE(csr->pem().starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
+  EXPECT_TRUE(parse_csr(csr->pem()).ok());
 }
 
 std::string rsa_csr_base64(int bits) {

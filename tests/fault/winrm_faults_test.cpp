@@ -79,7 +79,7 @@ TEST_F(WinrmFaults, HostAcceptsAndNeverAnswers) {
     }
   });
   TransportOptions options;
-  options.read_timeout = 2s;
+  options.exchange.read_timeout = 2s;
   auto transport = make(server.url(), options);
   SessionOptions session_options;
   session_options.operation_timeout = 1s;  // Receive waits 1 s + 1 s: the read timeout stays 2 s
@@ -112,7 +112,7 @@ TEST_F(WinrmFaults, HostTricklesBytes) {
     while (!release.flag && test::write_all(socket, "<")) std::this_thread::sleep_for(100ms);
   });
   TransportOptions options;
-  options.read_timeout = 2s;
+  options.exchange.read_timeout = 2s;
   auto transport = make(server.url(), options);
   const auto start = Clock::now();
   auto reply = get(*transport);
@@ -138,8 +138,8 @@ TEST_F(WinrmFaults, HostStreamsForever) {
     }
   });
   TransportOptions options;
-  options.read_timeout = 20s;
-  options.max_response_body = 4 * 1024 * 1024;
+  options.exchange.read_timeout = 20s;
+  options.exchange.max_response_body = 4 * 1024 * 1024;
   auto transport = make(server.url(), options);
   const auto start = Clock::now();
   auto reply = get(*transport);
@@ -299,7 +299,7 @@ TEST_F(WinrmFaults, SlowDnsIsAbandonedAtTheDeadlineAndBlocksNoOtherLookup) {
     return out;
   });
   TransportOptions options;
-  options.connect_timeout = 1s;
+  options.connect.connect_timeout = 1s;
   auto slow = make("http://slow.example.com:" + std::to_string(server.port()) + "/wsman", options);
   auto fast = make("http://fast.example.com:" + std::to_string(server.port()) + "/wsman", options);
 

@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   // The job entry point: base64 of the input, as a PFX or a bare DER certificate.
-  (void)open_job_certificate(base64_encode(input), Secret(""), "'fuzz'", limits);
+  (void)open_job_certificate(Secret(base64_encode(input)), Secret(""), "'fuzz'", limits);
 
   // X.509 as DER and as text (base64 or PEM), and a CSR (PEM, base64 or DER).
   if (auto info = parse_certificate_der(input); info.ok()) (void)thumbprint_of(input);

@@ -158,12 +158,11 @@ class FakeCertStore final : public certstore::CertStore {
     co_return r;
   }
 
-  Task<certstore::CsrResult> create_csr(certstore::CsrRequest request) override {
+  Task<certstore::CertificateRequest> create_csr(certstore::CsrRequest request) override {
     host_.calls.push_back("create_csr " + request.store);
     host_.last_csr = request;
-    certstore::CsrResult r;
+    certstore::CertificateRequest r;
     r.info.der = "CSR-DER";
-    r.csr_pem = "-----BEGIN NEW CERTIFICATE REQUEST-----\nQ1NSLURFUg==\n-----END NEW CERTIFICATE REQUEST-----\n";
     co_return r;
   }
 
@@ -325,8 +324,9 @@ class HandlerTest : public ::testing::Test {
       submitted_.push_back(std::move(items));
       co_return Status{};
     };
-    services_.callbacks.submit_csr = [this](std::string csr) -> awaitable<Result<std::string>> {
-      csrs_.push_back(csr);
+    services_.callbacks.submit_csr =
+        [this](const certstore::CertificateRequest& csr) -> awaitable<Result<std::string>> {
+      csrs_.push_back(csr.base64());
       if (ca_refuses_) co_return Error::permission_denied("template WebServer denied the request");
       co_return base64_encode(std::string("ISSUED-DER"));
     };
@@ -498,7 +498,7 @@ TEST_F(HandlerTest, WinCertAddPassesOverwriteProviderAndSecretsToTheStore) {
   EXPECT_EQ(host_.last_add->store, "My");
   EXPECT_TRUE(host_.last_add->overwrite);
   EXPECT_EQ(host_.last_add->provider_name, "Microsoft Software Key Storage Provider");
-  EXPECT_EQ(host_.last_add->contents_base64, "CertificateContentGoesHere");
+  EXPECT_EQ(host_.last_add->contents_base64.reveal(), "CertificateContentGoesHere");
   EXPECT_EQ(host_.last_add->password.reveal(), "sldfklsdfsldjfk");
   EXPECT_TRUE(host_.last_add->steps.empty()) << "WinCert imports only";
   EXPECT_TRUE(host_.has_cert("My", kNew));

@@ -164,9 +164,9 @@ class ScriptedStore final : public certstore::CertStore {
     r.found = r.removed = true;
     co_return r;
   }
-  Task<certstore::CsrResult> create_csr(certstore::CsrRequest) override {
+  Task<certstore::CertificateRequest> create_csr(certstore::CsrRequest) override {
     if (auto e = host_.next("create_csr")) co_return *e;
-    certstore::CsrResult r;
+    certstore::CertificateRequest r;
     r.info.der = "CSR-DER";
     co_return r;
   }
@@ -222,7 +222,7 @@ class RetryTest : public ::testing::Test {
       }
       co_return Status{};
     };
-    services_.callbacks.submit_csr = [this](std::string) -> awaitable<Result<std::string>> {
+    services_.callbacks.submit_csr = [this](const certstore::CertificateRequest&) -> awaitable<Result<std::string>> {
       ++csrs_;
       if (!command_failures_.empty()) {
         Error e = command_failures_.front();

@@ -27,7 +27,7 @@ struct NoCertStore final : certstore::CertStore {
   Task<certstore::StoreInventory> inventory(std::string) override { co_return unreachable(); }
   Task<certstore::AddCertificateResult> add(certstore::AddCertificateRequest) override { co_return unreachable(); }
   Task<certstore::RemoveResult> remove(certstore::RemoveRequest) override { co_return unreachable(); }
-  Task<certstore::CsrResult> create_csr(certstore::CsrRequest) override { co_return unreachable(); }
+  Task<certstore::CertificateRequest> create_csr(certstore::CsrRequest) override { co_return unreachable(); }
   Task<certstore::InstallIssuedResult> install_issued(certstore::InstallIssuedRequest) override {
     co_return unreachable();
   }

@@ -36,7 +36,7 @@ TEST_F(ModelE2e, HostInfoInventoryOverwriteDerAddAndRemoveWithKey) {
   auto chain = make_chain("overwrite.example.com", false, "Overwrite test");
   certstore::AddCertificateRequest add;
   add.store = "My";
-  add.contents_base64 = b64(chain.pfx);
+  add.contents_base64 = Secret(b64(chain.pfx));
   add.password = Secret(chain.password);
   auto first = run(store.add(add));
   ASSERT_TRUE(first.ok()) << first.error().message;
@@ -64,7 +64,7 @@ TEST_F(ModelE2e, HostInfoInventoryOverwriteDerAddAndRemoveWithKey) {
   // A certificate without a key (DER) into TrustedPeople.
   certstore::AddCertificateRequest der;
   der.store = "TrustedPeople";
-  der.contents_base64 = b64(chain.root.der);
+  der.contents_base64 = Secret(b64(chain.root.der));
   auto der_added = run(store.add(der));
   ASSERT_TRUE(der_added.ok()) << der_added.error().message;
   EXPECT_FALSE(der_added->has_private_key);

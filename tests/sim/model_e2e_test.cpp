@@ -28,7 +28,7 @@ TEST_F(ModelE2e, AddBindRenewCsrAndSqlThroughWinrm) {
   auto chain = make_chain("www.example.com");
   certstore::AddCertificateRequest add;
   add.store = "My";
-  add.contents_base64 = b64(chain.pfx);
+  add.contents_base64 = Secret(b64(chain.pfx));
   add.password = Secret(chain.password);
   add.add_chain_to_ca_store = true;
   add.private_key_required = true;
@@ -130,7 +130,7 @@ TEST_F(ModelE2eFaults, RestartTimeoutIsTransientAccessDeniedAndMissingProviderAr
   auto chain = make_chain("denied.example.com");
   certstore::AddCertificateRequest add;
   add.store = "WebHosting";
-  add.contents_base64 = b64(chain.pfx);
+  add.contents_base64 = Secret(b64(chain.pfx));
   add.password = Secret(chain.password);
   auto denied = run(store.add(add));
   ASSERT_FALSE(denied.ok());

@@ -231,8 +231,8 @@ class AuthE2E : public ::testing::Test {
     EXPECT_TRUE(endpoint.ok());
     TransportOptions options;
     options.ca_file = g_peers->cert;
-    options.connect_timeout = std::chrono::seconds(20);
-    options.read_timeout = std::chrono::seconds(40);
+    options.connect.connect_timeout = std::chrono::seconds(20);
+    options.exchange.read_timeout = std::chrono::seconds(40);
     options.client_certificate_file = client_certificate.first;
     options.client_key_file = client_certificate.second;
     auto transport = WsmanTransport::create(io_.get_executor(), *endpoint, std::move(auth), options);

@@ -158,7 +158,7 @@ TEST_F(Fixture, ChunkedBodyOverTheLimitStopsAtTheLimit) {
     test::write_all(socket, "0\r\n\r\n");
   });
   TransportOptions options;
-  options.max_response_body = 1024 * 1024;
+  options.exchange.max_response_body = 1024 * 1024;
   auto transport = make(server.url(), options);
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
@@ -219,7 +219,7 @@ TEST_F(Fixture, NoResponseTimesOut) {
     for (int i = 0; i < 600 && !release; ++i) std::this_thread::sleep_for(50ms);  // say nothing
   });
   TransportOptions options;
-  options.read_timeout = 1s;
+  options.exchange.read_timeout = 1s;
   auto transport = make(server.url(), options);
   const auto start = std::chrono::steady_clock::now();
   auto reply = request(*transport);
@@ -712,7 +712,7 @@ TEST_F(TlsFixture, HostNameMismatchFails) {
 TEST_F(TlsFixture, VerificationCanBeTurnedOffExplicitly) {
   ScriptedServer server(cert, tls_echo_handler());
   TransportOptions options;
-  options.verify_peer = false;
+  options.connect.verify_peer = false;
   auto transport = make(server.url(true), options);
   auto reply = request(*transport);
   ASSERT_TRUE(reply.ok()) << reply.error().message;
@@ -732,7 +732,7 @@ TEST_F(TlsFixture, PlainHttpServerOnHttpsEndpointIsAClearError) {
   ScriptedServer server(echo_handler());
   TransportOptions options;
   options.ca_file = cert.cert_pem.string();
-  options.tls_handshake_timeout = 5s;
+  options.connect.tls_handshake_timeout = 5s;
   auto transport = make(server.url(true), options);
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());

@@ -276,7 +276,7 @@ TEST_F(SessionFixture, ReadTimeoutIsRaisedAboveOperationTimeout) {
   SessionOptions options;
   options.operation_timeout = 90s;
   WinrsSession session(*transport, options);
-  EXPECT_GT(transport->options().read_timeout, 90s);
+  EXPECT_GT(transport->options().exchange.read_timeout, 90s);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ class LocalBindingStore : public ::testing::Test {
     added_.push_back(thumbprint_of(der_of(cert.get())));
     AddCertificateRequest request;
     request.store = "My";
-    request.contents_base64 = base64_encode(make_pfx(key.get(), cert.get(), {}, "pw", ""));
+    request.contents_base64 = Secret(base64_encode(make_pfx(key.get(), cert.get(), {}, "pw", "")));
     request.password = Secret(std::string("pw"));
     request.label = "'test'";
     request.provider_name = rsa_provider_for_this_platform();

@@ -30,7 +30,7 @@ AddCertificateRequest pfx_request(const std::string& pfx_der, const std::string&
                                   const std::string& provider) {
   AddCertificateRequest request;
   request.store = "My";
-  request.contents_base64 = base64_encode(pfx_der);
+  request.contents_base64 = Secret(base64_encode(pfx_der));
   request.password = Secret(password);
   request.label = "'test'";
   request.provider_name = provider;
@@ -336,7 +336,7 @@ TEST_F(LocalStore, WrongPasswordOrMissingKeyChangesNothing) {
   EXPECT_EQ(wrong.error().message.find("right"), std::string::npos);
 
   AddCertificateRequest bare;  // IIS/SQL stores need the key: a bare certificate is refused up front
-  bare.contents_base64 = base64_encode(der_of(cert.get()));
+  bare.contents_base64 = Secret(base64_encode(der_of(cert.get())));
   bare.private_key_required = true;
   auto refused = run(backend.add(bare));
   ASSERT_FALSE(refused.ok());

@@ -126,11 +126,11 @@ class LocalSql : public ::testing::Test {
     request.store = "My";
     request.label = "'sql test'";
     if (with_key) {
-      request.contents_base64 = base64_encode(make_pfx(key.get(), cert.get(), {}, "pw", "sql test"));
+      request.contents_base64 = Secret(base64_encode(make_pfx(key.get(), cert.get(), {}, "pw", "sql test")));
       request.password = Secret(std::string("pw"));
       request.provider_name = rsa_provider_for_this_platform();
     } else {
-      request.contents_base64 = base64_encode(der_of(cert.get()));
+      request.contents_base64 = Secret(base64_encode(der_of(cert.get())));
     }
     auto added = add_now(request);
     EXPECT_TRUE(added.ok()) << added.error().message;

@@ -61,7 +61,7 @@ class Reenrollment : public ::testing::Test {
     EXPECT_EQ(csr->info.sans, kSans);
     EXPECT_EQ(csr->info.key.display(), expected_key);
     EXPECT_EQ(csr->provider_name, provider.empty() ? "Microsoft Software Key Storage Provider" : provider);
-    EXPECT_EQ(der_from_pem(csr->csr_pem), csr->info.der);
+    EXPECT_EQ(der_from_pem(csr->pem()), csr->info.der);
 
     const std::string issued = ca.issue(csr->info.der);
     ASSERT_FALSE(issued.empty());
