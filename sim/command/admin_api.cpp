@@ -528,7 +528,10 @@ HttpReply AdminApi::settings(verb method, const Json& body) {
       if (e != nullptr) return error_reply(*e);
     }
     if (heartbeat->has_value()) {
-      if (**heartbeat < 0 || **heartbeat > 1440) return error(400, "HeartbeatMinutes must be 0..1440");
+      if (!valid_heartbeat_minutes(**heartbeat))
+        return error(400, "HeartbeatMinutes must be " + std::to_string(kMinHeartbeatMinutes) + ".." +
+                              std::to_string(kMaxHeartbeatMinutes) + " (whole minutes; " + std::to_string(**heartbeat) +
+                              " is not a valid HeartbeatInterval)");
       next.heartbeat_minutes = static_cast<int>(**heartbeat);
     }
     if (validity->has_value()) {

@@ -147,6 +147,26 @@ TEST_F(CommandSimSessionTest, HeartbeatIntervalIsConfigurable) {
   EXPECT_EQ(heartbeat(*http, reg.token).json()["HeartbeatInterval"], 2);
 }
 
+TEST_F(CommandSimSessionTest, InvalidHeartbeatIntervalsAreRefused) {
+  start({"--auto-approve", "--heartbeat-minutes", "3"});
+  for (int minutes : {0, -1, 1441}) {
+    HttpResult r = http->request(boost::beast::http::verb::put, "/admin/settings",
+                                 Json{{"HeartbeatMinutes", minutes}}.dump(), {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.status, 400u) << minutes << ": " << r.body;
+    EXPECT_NE(r.body.find("HeartbeatMinutes must be 1..1440"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(admin_get(*http, "/admin/settings")["HeartbeatMinutes"], 3);
+  Registration reg = connect();
+  EXPECT_EQ(reg.response["Session"]["HeartbeatInterval"], 3);
+  EXPECT_EQ(heartbeat(*http, reg.token).json()["HeartbeatInterval"], 3);
+  admin_put(*http, "/admin/settings", {{"HeartbeatMinutes", 1440}});
+  EXPECT_EQ(heartbeat(*http, reg.token).json()["HeartbeatInterval"], 1440);
+
+  // Nor can it start with one.
+  CommandSim zero(dir.path() / "zero-state", {"--heartbeat-minutes", "0"});
+  EXPECT_ANY_THROW(zero.start()) << "command-sim started with HeartbeatInterval 0";
+}
+
 TEST_F(CommandSimSessionTest, AuthCertificateRenewalRequestedAndRequired) {
   start();
   Registration reg = connect();
