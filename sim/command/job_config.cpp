@@ -103,6 +103,8 @@ Json result_with_error(int status, std::string_view code_string, const std::stri
     const int digit = lower >= '0' && lower <= '9' ? lower - '0' : lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : 0;
     code = code * 16 + static_cast<std::uint32_t>(digit);
   }
+  // No code (kNoCode): Code 0 and empty strings rather than nulls, because Keyfactor's C agent reads
+  // several string members without a NULL check (reference 11.1).
   error["Code"] = static_cast<std::int32_t>(code);
   error["CodeString"] = code_string;
   error["HResult"] = code_string;

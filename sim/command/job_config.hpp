@@ -30,7 +30,8 @@ class EndpointWriter {
 
 // {"AuditId"..} envelope helpers: Result with Status 1 and no Error.
 Json result_success();
-// Status 2 (Warning) or 3 (Error) with an error object; code_string like "A0100007".
+// Status 2 (Warning) or 3 (Error) with an error object; code_string like "A0100007", or empty for a
+// refusal with no documented code (agent_api.hpp).
 Json result_with_error(int status, std::string_view code_string, const std::string& message);
 
 // One entry of Session.Jobs.

@@ -116,7 +116,8 @@ struct Registration {
   std::string agent_id;
   Json jobs = Json::array();
   int status() const { return response["Result"]["Status"].get<int>(); }
-  std::string code() const;  // Result.Error.CodeString or ""
+  std::string code() const;     // Result.Error.CodeString or ""
+  std::string message() const;  // Result.Error.Message or ""
 };
 
 Registration register_agent(const HttpClient& client, const std::string& machine, const std::string& agent_id = "",
