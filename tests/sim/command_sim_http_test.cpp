@@ -79,8 +79,12 @@ std::string post_header(const std::string& target, std::size_t length, bool expe
 
 // A registration body padded with whitespace past libcurl's 1 MiB threshold for the header.
 std::string large_registration(const std::string& machine) {
-  const Json body = {{"AgentPlatform", 1}, {"AgentVersion", 1},     {"ClientMachine", machine},
-                     {"AgentId", ""},      {"CSR", nullptr},        {"Capabilities", kDefaultCapabilities},
+  const Json body = {{"AgentPlatform", 1},
+                     {"AgentVersion", 1},
+                     {"ClientMachine", machine},
+                     {"AgentId", ""},
+                     {"CSR", nullptr},
+                     {"Capabilities", kDefaultCapabilities},
                      {"TenantId", "00000000-0000-0000-0000-000000000000"}};
   return body.dump() + std::string((1u << 20) + 1, ' ');
 }
@@ -121,7 +125,9 @@ TEST_F(CommandSimHttpTest, NoInterimAnswerWithoutTheExpectation) {
   start();
   RawConnection conn(sim->port());
   ASSERT_TRUE(conn.connected());
-  const Json body = {{"AgentPlatform", 1}, {"ClientMachine", "plain-orchestrator"}, {"AgentId", ""},
+  const Json body = {{"AgentPlatform", 1},
+                     {"ClientMachine", "plain-orchestrator"},
+                     {"AgentId", ""},
                      {"Capabilities", kDefaultCapabilities}};
   const std::string text = body.dump();
   ASSERT_TRUE(conn.send_all(post_header("/KeyfactorAgents/Session/Register", text.size(), false) + text));
