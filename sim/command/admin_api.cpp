@@ -312,6 +312,12 @@ HttpReply AdminApi::create_store(const Json& body) {
 
 // ---- jobs
 
+Agent* AdminApi::store_agent(const Store* store) {
+  if (store == nullptr) return nullptr;
+  if (!store->agent_id.empty()) return rt_.state.find_agent(store->agent_id);
+  return store->orchestrator.empty() ? nullptr : rt_.state.find_agent_by_machine(store->orchestrator);
+}
+
 HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, const Json& body,
                          const std::map<std::string, std::string>& query) {
   if (parts.size() == 1) {
@@ -326,7 +332,7 @@ HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, con
       if (!all && job.state != JobState::kScheduled) continue;
       if (!store_filter.empty() && !same_id(job.store_id, store_filter)) continue;
       if (!agent_filter.empty() && (store == nullptr || !same_id(store->agent_id, agent_filter))) continue;
-      out.push_back(job_json(job, store));
+      out.push_back(job_json(job, store, store_agent(store)));
     }
     return ok(out);
   }
@@ -344,9 +350,9 @@ HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, con
       if (store != nullptr && !store->agent_id.empty()) rt_.notify_agent(store->agent_id, "a job was cancelled");
       rt_.persist();
     }
-    return ok(job_json(*job, store));
+    return ok(job_json(*job, store, store_agent(store)));
   }
-  if (parts.size() == 2 && method == verb::get) return ok(job_json(*job, store));
+  if (parts.size() == 2 && method == verb::get) return ok(job_json(*job, store, store_agent(store)));
   return method_not_allowed();
 }
 
@@ -432,7 +438,7 @@ HttpReply AdminApi::create_job(const Json& body) {
   }
   Job& job = rt_.add_job(*kind, *store, std::move(schedule.value()), std::move(payload));
   rt_.persist();
-  return created(job_json(job, store));
+  return created(job_json(job, store, store_agent(store)));
 }
 
 HttpReply AdminApi::history(const std::map<std::string, std::string>& query) {

@@ -54,7 +54,7 @@ Json store_json(const Store& s) {
   return j;
 }
 
-Json job_json(const Job& job, const Store* store) {
+Json job_json(const Job& job, const Store* store, const Agent* agent) {
   Json j = Json::object();
   j["JobId"] = job.id;
   j["Type"] = job_kind_name(job.kind);
@@ -66,6 +66,9 @@ Json job_json(const Job& job, const Store* store) {
     j["JobTypeId"] = job_type_id(store->type, job.kind);
     j["AgentId"] = store->agent_id;
   }
+  const std::string withheld = store == nullptr ? "the store was deleted" : job_withheld_reason(job, *store, agent);
+  j["HandedOut"] = withheld.empty();
+  j["WithheldBecause"] = withheld.empty() ? Json(nullptr) : Json(withheld);
   j["Priority"] = job_priority(job.kind);
   j["Created"] = job.created;
   j["Runs"] = job.runs;

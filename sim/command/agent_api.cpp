@@ -214,11 +214,20 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   Json jobs = Json::array();
   if (agent->status == AgentStatus::kApproved) {
     std::vector<const Job*> mine;
+    std::size_t withheld = 0;
     for (const auto& [id, job] : st.jobs) {
       if (job.state != JobState::kScheduled) continue;
       const Store* store = st.find_store(job.store_id);
-      if (store != nullptr && st.store_belongs_to(*store, *agent)) mine.push_back(&job);
+      if (store == nullptr || !st.store_belongs_to(*store, *agent)) continue;
+      if (job_withheld_reason(job, *store, agent).empty()) {
+        mine.push_back(&job);
+      } else {
+        ++withheld;  // a capability it did not register; the admin API's job view says so
+      }
     }
+    if (withheld != 0)
+      log()->info("{} job(s) of '{}' not listed: capabilities it did not register (see /admin/jobs)", withheld,
+                  client_machine);
     std::sort(mine.begin(), mine.end(), [](const Job* a, const Job* b) {
       const int pa = job_priority(a->kind);
       const int pb = job_priority(b->kind);

@@ -1,5 +1,6 @@
 #include "sim/command/state.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -100,6 +101,21 @@ int job_priority(JobKind kind) {
       return 5;
   }
   return 5;
+}
+
+std::string job_withheld_reason(const Job& job, const Store& store, const Agent* agent) {
+  if (job.state != JobState::kScheduled) return "the job is " + std::string(job_state_name(job.state));
+  if (agent == nullptr)
+    return "no orchestrator named '" + store.orchestrator + "' has registered yet (the store's orchestrator)";
+  if (agent->status != AgentStatus::kApproved)
+    return "the orchestrator '" + agent->client_machine + "' is " + std::string(agent_status_name(agent->status)) +
+           " (only approved orchestrators get jobs)";
+  const std::string capability = capability_name(store.type, job.kind);
+  const bool registered = std::any_of(agent->capabilities.begin(), agent->capabilities.end(),
+                                      [&](const std::string& c) { return iequals(c, capability); });
+  if (!registered)
+    return "the orchestrator '" + agent->client_machine + "' did not register the capability " + capability;
+  return {};
 }
 
 std::string_view job_state_name(JobState state) {

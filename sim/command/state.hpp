@@ -154,6 +154,13 @@ struct State {
   static Result<State> from_json(const Json& doc);
 };
 
+// Why `job` is not in the job list `agent` gets at its next registration, "" when it is. A job is listed
+// when it is scheduled, its orchestrator is approved, and the job's capability (capability_name, not the
+// CapabilityOverride test knob) is one the orchestrator registered, matched case-insensitively: a job the
+// agent cannot run would stay pending forever (Keyfactor's C agent drops such entries silently). `agent`
+// is the store's orchestrator, null when it has not registered yet.
+std::string job_withheld_reason(const Job& job, const Store& store, const Agent* agent);
+
 // STATE_DIR/state.json.
 class StateFile {
  public:

@@ -465,6 +465,51 @@ TEST_F(CommandSimJobsTest, ScheduleChangesInvalidateTheAgentsSession) {
   EXPECT_EQ(connect().jobs.size(), 2u);
 }
 
+TEST_F(CommandSimJobsTest, OnlyJobsForRegisteredCapabilitiesAreHandedOut) {
+  start();
+  Registration reg =
+      register_agent(*http, "orchestrator-1", "", {"CertStores.WinCert.Inventory", "CertStores.IISU.ReEnrollment"});
+  const std::string wincert = create_store(reg.agent_id, "WinCert");
+  const std::string iis = create_store(reg.agent_id, "IISU");
+  const std::string listed = schedule_job({{"Type", "Inventory"}, {"StoreId", wincert}});
+  const std::string unregistered = schedule_job({{"Type", "Inventory"}, {"StoreId", iis}});
+  const std::string management = schedule_job({{"Type", "Remove"}, {"StoreId", wincert}, {"Alias", "ABCD"}});
+  const std::string reenroll = schedule_job({{"Type", "Reenrollment"}, {"StoreId", iis}, {"Subject", "CN=a"}});
+  // The capability test knob does not hide a job: the store type's capability decides.
+  const std::string knob = schedule_job({{"Type", "Inventory"},
+                                         {"StoreId", wincert},
+                                         {"Capability", "CertStores.WinAdfs.Inventory"},
+                                         {"Schedule", "I_5"}});
+
+  reg = register_agent(*http, "orchestrator-1", reg.agent_id,
+                       {"certstores.wincert.inventory", "CertStores.IISU.Reenrollment"});  // any case
+  std::set<std::string> ids;
+  for (const auto& entry : reg.jobs) ids.insert(entry["JobId"].get<std::string>());
+  EXPECT_EQ(ids, (std::set<std::string>{listed, reenroll, knob}));
+
+  const Json withheld = admin_get(*http, "/admin/jobs/" + unregistered);
+  EXPECT_EQ(withheld["HandedOut"], false);
+  EXPECT_EQ(withheld["WithheldBecause"],
+            "the orchestrator 'orchestrator-1' did not register the capability CertStores.IISU.Inventory");
+  EXPECT_EQ(admin_get(*http, "/admin/jobs/" + management)["WithheldBecause"],
+            "the orchestrator 'orchestrator-1' did not register the capability CertStores.WinCert.Management");
+  const Json handed = admin_get(*http, "/admin/jobs/" + listed);
+  EXPECT_EQ(handed["HandedOut"], true);
+  EXPECT_TRUE(handed["WithheldBecause"].is_null());
+
+  // Registering the capability lists the job (auto-approve: no re-approval needed here).
+  reg = register_agent(*http, "orchestrator-1", reg.agent_id,
+                       {"CertStores.WinCert.Inventory", "CertStores.IISU.Inventory", "CertStores.IISU.ReEnrollment"});
+  EXPECT_TRUE(find_job(reg.jobs, unregistered).is_object());
+  EXPECT_EQ(admin_get(*http, "/admin/jobs/" + unregistered)["HandedOut"], true);
+
+  // A store for an orchestrator that has not registered yet says so.
+  const std::string later = create_store_with(*http, "orchestrator-later");
+  const std::string waiting = schedule_job({{"Type", "Inventory"}, {"StoreId", later}});
+  EXPECT_EQ(admin_get(*http, "/admin/jobs/" + waiting)["WithheldBecause"],
+            "no orchestrator named 'orchestrator-later' has registered yet (the store's orchestrator)");
+}
+
 TEST_F(CommandSimJobsTest, ChainedInventoryAfterManagement) {
   start({"--auto-approve", "--chain-inventory"});
   Registration reg = connect();
