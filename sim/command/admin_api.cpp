@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "sim/command/admin_views.hpp"
 #include "sim/command/error_reply.hpp"
+#include "sim/command/job_config.hpp"
 
 namespace wincert::sim::command {
 namespace {
@@ -82,6 +83,13 @@ Result<Json> store_properties(const Json* given, StoreType type) {
     }
     props[key] = std::move(value);
   };
+  if (type == StoreType::kPem) {
+    // Keyfactor's C agent: a separate key file (management Remove, reenrollment); it must find
+    // separatePrivateKey as a string in every reenrollment (reference 11.4).
+    add_default("separatePrivateKey", "false");
+    add_default("privateKeyPath", "");
+    return props;
+  }
   const std::string protocol = get_string(props, "WinRM Protocol").value_or("https");
   add_default("spnwithport", "false");
   add_default("WinRM Protocol", "https");
@@ -125,6 +133,10 @@ HttpReply AdminApi::handle(verb method, std::string_view path, std::string_view 
   if (head == "agents") return agents(method, parts, body);
   if (head == "stores") return stores(method, parts, body);
   if (head == "jobs") return jobs(method, parts, body, *query);
+  if (head == "store-types") {
+    if (method != verb::get) return method_not_allowed();
+    return ok(store_types_json());
+  }
   if (head == "history") {
     if (method != verb::get) return method_not_allowed();
     return history(*query);
@@ -268,7 +280,7 @@ HttpReply AdminApi::create_store(const Json& body) {
       get_string(body, "CertStoreType")
           .value_or(get_string(body, "StoreType").value_or(get_string(body, "Type").value_or("")));
   auto type = parse_store_type(type_text);
-  if (!type) return error(400, "CertStoreType must be WinCert, IISU or WinSql");
+  if (!type) return error(400, "CertStoreType must be WinCert, IISU, WinSql or PEM");
   Store store;
   store.id = new_guid();
   store.type = *type;
@@ -369,6 +381,22 @@ HttpReply AdminApi::create_job(const Json& body) {
   if (entry != nullptr && !entry->is_object()) return error(400, "EntryParameters must be an object");
   auto overwrite = get_bool(body, "Overwrite");
   if (!overwrite) return error_reply(overwrite.error());
+
+  // A native agent (Keyfactor's C agent, AgentPlatform 5) cannot add a PFX and removes by SHA-1 thumbprint
+  // (reference 11.4): refuse such jobs now rather than let them end as failures.
+  const Agent* orchestrator = store_agent(store);
+  const bool native = orchestrator != nullptr && native_agent(*orchestrator);
+  if (native && *kind == JobKind::kAdd && (find_ci(body, "PfxPassword") || find_ci(body, "PrivateKeyPassword")))
+    return error(400, "orchestrator '" + orchestrator->client_machine +
+                          "' is a native agent (AgentPlatform 5), which cannot add a PFX: give Contents as a base64 "
+                          "DER certificate without PfxPassword");
+  if (native && *kind == JobKind::kRemove) {
+    const std::string alias = get_string(body, "Alias").value_or("");
+    if (alias.size() != 40 || alias.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      return error(400, "orchestrator '" + orchestrator->client_machine +
+                            "' is a native agent (AgentPlatform 5), which removes by SHA-1 thumbprint: Alias must "
+                            "be 40 hex digits");
+  }
 
   Json payload = Json::object();
   if (entry != nullptr) payload["EntryParameters"] = *entry;

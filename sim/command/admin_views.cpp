@@ -144,4 +144,23 @@ Json issued_json(const IssuedRecord& r) {
   return j;
 }
 
+Json store_types_json() {
+  Json out = Json::array();
+  for (const StoreTypeInfo& info : all_store_types()) {
+    Json type = Json::object();
+    type["Name"] = info.name;
+    type["Id"] = info.id;
+    Json families = Json::object();
+    for (JobKind kind : {JobKind::kInventory, JobKind::kAdd, JobKind::kReenrollment}) {
+      Json family = Json::object();
+      family["Capability"] = capability_name(info.type, kind);
+      family["JobTypeId"] = job_type_id(info.type, kind);
+      families[std::string(job_family(kind))] = std::move(family);
+    }
+    type["JobTypes"] = std::move(families);
+    out.push_back(std::move(type));
+  }
+  return out;
+}
+
 }  // namespace wincert::sim::command

@@ -17,5 +17,8 @@ Json job_json(const Job& job, const Store* store, const Agent* agent);
 Json history_json(const HistoryEntry& entry);
 Json inventory_json(const Store& store);
 Json issued_json(const IssuedRecord& record);
+// Every store type: Name, Id, and per family (Inventory, Management, Reenrollment) its Capability and
+// JobTypeId, the GUID the job list names its jobs by (an agent may map GUIDs to capabilities with it).
+Json store_types_json();
 
 }  // namespace wincert::sim::command

@@ -167,7 +167,10 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   // An agent authentication certificate: on first enrollment or when a renewal was requested/required.
   Json certificate = nullptr;
   std::string csr_problem;
-  if (!csr.empty()) {
+  // Keyfactor's C agent throws away a certificate that comes with a Warning (awaiting approval) and
+  // enrolls again once approved (reference 11.6): sign only what it keeps.
+  const bool csr_deferred = native_agent(*agent) && agent->status == AgentStatus::kNew;
+  if (!csr.empty() && !csr_deferred) {
     auto issued = rt_.ca.sign_request(csr, rt_.settings.certificate_validity_days, CertificateUse::kClientOnly);
     if (issued) {
       certificate = base64_encode(issued->der);
@@ -202,7 +205,9 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   Json result = result_success();
   if (agent->status == AgentStatus::kNew) {
     result = result_with_error(
-        2, kNoCode, "The orchestrator '" + client_machine + "' is awaiting approval; it gets no jobs until approved.");
+        2, kNoCode,
+        "The orchestrator '" + client_machine + "' is awaiting approval; it gets no jobs until approved" +
+            (csr_deferred && !csr.empty() ? std::string(", and its CSR is signed then.") : std::string(".")));
   } else if (agent->auth_cert_renewal == AuthCertRenewal::kRequest) {
     result = result_with_error(2, kCodeAuthCertRequested,
                                "The orchestrator should enroll for a new authentication certificate (send a CSR).");
@@ -210,7 +215,8 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
     result = result_with_error(2, kNoCode, "The CSR was not signed: " + csr_problem);
   }
 
-  EndpointWriter endpoints(rt_, origin);
+  const bool native = native_agent(*agent);
+  EndpointWriter endpoints(rt_, origin, native);
   Json jobs = Json::array();
   if (agent->status == AgentStatus::kApproved) {
     std::vector<const Job*> mine;
@@ -233,7 +239,8 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
       const int pb = job_priority(b->kind);
       return std::tie(pa, a->created, a->id) < std::tie(pb, b->created, b->id);
     });
-    for (const Job* job : mine) jobs.push_back(session_job_entry(*job, *st.find_store(job->store_id), endpoints));
+    for (const Job* job : mine)
+      jobs.push_back(session_job_entry(*job, *st.find_store(job->store_id), endpoints, native));
   }
   Json session = Json::object();
   session["Token"] = rt_.sessions.open(agent->id, principal.name);
@@ -304,8 +311,9 @@ HttpReply AgentApi::configuration(const Json& body, std::string_view family, con
   }
   log()->info("configuration of {} job {} (JobHistoryId {}) to '{}'{}", job_kind_name(job.kind), job.id, job.open_run,
               ctx.agent->client_machine, job.state == JobState::kCancelled ? " - cancelled" : "");
-  EndpointWriter endpoints(rt_, origin);
-  return HttpReply::json(200, job_configuration(job, *ctx.store, job.open_run, endpoints));
+  const bool native = native_agent(*ctx.agent);
+  EndpointWriter endpoints(rt_, origin, native);
+  return HttpReply::json(200, job_configuration(job, *ctx.store, job.open_run, endpoints, native));
 }
 
 HttpReply AgentApi::complete(const Json& body, std::string_view family) {
