@@ -91,10 +91,8 @@ TEST_F(CommandSimNativeTest, APlatform5AgentGetsTheCAgentShapes) {
   const std::string reenroll = schedule_job(
       {{"Type", "Reenrollment"}, {"StoreId", store}, {"Subject", "CN=app.example.test"}, {"KeySize", "3072"}});
   // What the C agent cannot run is refused when it is scheduled.
-  HttpResult pfx_add = http->post("/admin/jobs", {{"Type", "Add"},
-                                                  {"StoreId", store},
-                                                  {"Contents", pfx["Pfx"]},
-                                                  {"PfxPassword", "pw"}});
+  HttpResult pfx_add =
+      http->post("/admin/jobs", {{"Type", "Add"}, {"StoreId", store}, {"Contents", pfx["Pfx"]}, {"PfxPassword", "pw"}});
   EXPECT_EQ(pfx_add.status, 400u) << pfx_add.body;
   EXPECT_NE(pfx_add.body.find("cannot add a PFX"), std::string::npos) << pfx_add.body;
   EXPECT_EQ(http->post("/admin/jobs", {{"Type", "Remove"}, {"StoreId", store}, {"Alias", "app-cert"}}).status, 400u);
@@ -149,10 +147,9 @@ TEST_F(CommandSimNativeTest, APlatform5AgentGetsTheCAgentShapes) {
                {"ItemStatus", 1},
                {"UseChainLevel", false},
                {"Certificates", Json::array({pfx["Certificate"]})}};
-  EXPECT_EQ(
-      call_endpoint(*http, inv["InventoryEndpoint"], reg.token, inventory, {{"Inventory", Json::array({item})}})
-          .json()["Result"]["Status"],
-      1);
+  EXPECT_EQ(call_endpoint(*http, inv["InventoryEndpoint"], reg.token, inventory, {{"Inventory", Json::array({item})}})
+                .json()["Result"]["Status"],
+            1);
   EXPECT_EQ(complete(reg, inventory, inv["AuditId"]).json()["Result"]["Status"], 1);
   const Json inv2 = configuration(reg, inventory);
   ASSERT_EQ(inv2["Job"]["Inventory"].size(), 1u);
