@@ -1,6 +1,7 @@
 #include "sim/command/job_config.hpp"
 
 #include <cctype>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -141,9 +142,15 @@ std::string properties_string(const Store& store) { return dump_json(store.prope
 
 std::string native_properties_string(const Store& store) {
   Json props = store.properties.is_object() ? store.properties : Json::object();
-  if (find_ci(props, "separatePrivateKey") == nullptr || !find_ci(props, "separatePrivateKey")->is_string())
-    props["separatePrivateKey"] = "false";
-  if (find_ci(props, "privateKeyPath") == nullptr) props["privateKeyPath"] = "";
+  // The C agent takes the first case-insensitive match: a non-string one (null) must go, not sit beside ours.
+  for (const char* key : {"separatePrivateKey", "privateKeyPath"}) {
+    const Json* value = find_ci(props, key);
+    if (value != nullptr && value->is_string()) continue;
+    for (auto it = props.begin(); it != props.end();) {
+      it = iequals(it.key(), key) ? props.erase(it) : std::next(it);
+    }
+    props[key] = std::string_view(key) == "separatePrivateKey" ? "false" : "";
+  }
   return dump_json(props);
 }
 

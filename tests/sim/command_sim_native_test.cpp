@@ -81,8 +81,10 @@ TEST_F(CommandSimNativeTest, APlatform5AgentGetsTheCAgentShapes) {
   EXPECT_LE(reg.agent_id.size(), 36u);
   EXPECT_TRUE(reg.response["Session"]["HeartbeatInterval"].is_number_integer());
 
+  // A null property under another spelling must not hide the default the C agent needs.
   const std::string store =
-      create_store_with(*http, reg.agent_id, "PEM", "cagent-host", {{"privateKeyPath", "/etc/app/app.key"}});
+      create_store_with(*http, reg.agent_id, "PEM", "cagent-host",
+                        {{"privateKeyPath", "/etc/app/app.key"}, {"SeparatePrivateKey", nullptr}});
   const Json pfx = admin_post(*http, "/admin/pfx", {{"Subject", "CN=pem.example.test"}, {"Password", "pw"}});
   const std::string inventory = schedule_job({{"Type", "Inventory"}, {"StoreId", store}, {"Schedule", "I_30"}});
   const std::string add = schedule_job({{"Type", "Add"}, {"StoreId", store}, {"Contents", pfx["Certificate"]}});
@@ -194,7 +196,8 @@ TEST_F(CommandSimNativeTest, APlatform5AgentGetsTheCAgentShapes) {
   ASSERT_TRUE(re["EnrollEndpoint"].is_string());
   ASSERT_TRUE(re["Properties"].is_string());
   const Json props = Json::parse(re["Properties"].get<std::string>());
-  EXPECT_TRUE(props["separatePrivateKey"].is_string()) << props.dump();  // its absence crashes the C agent
+  EXPECT_EQ(props["separatePrivateKey"], "false") << props.dump();  // its absence crashes the C agent
+  EXPECT_FALSE(props.contains("SeparatePrivateKey")) << props.dump();
   EXPECT_TRUE(props["privateKeyPath"].is_string());
   // The CSR round trip and completion, as the C agent sends them.
   const Json enrolled = call_endpoint(*http, re["EnrollEndpoint"], reg.token, reenroll,
