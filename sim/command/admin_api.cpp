@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "sim/command/admin_views.hpp"
 #include "sim/command/error_reply.hpp"
+#include "sim/command/job_config.hpp"
 
 namespace wincert::sim::command {
 namespace {
@@ -82,6 +83,13 @@ Result<Json> store_properties(const Json* given, StoreType type) {
     }
     props[key] = std::move(value);
   };
+  if (type == StoreType::kPem) {
+    // Keyfactor's C agent: a separate key file (management Remove, reenrollment); it must find
+    // separatePrivateKey as a string in every reenrollment (reference 11.4).
+    add_default("separatePrivateKey", "false");
+    add_default("privateKeyPath", "");
+    return props;
+  }
   const std::string protocol = get_string(props, "WinRM Protocol").value_or("https");
   add_default("spnwithport", "false");
   add_default("WinRM Protocol", "https");
@@ -125,6 +133,10 @@ HttpReply AdminApi::handle(verb method, std::string_view path, std::string_view 
   if (head == "agents") return agents(method, parts, body);
   if (head == "stores") return stores(method, parts, body);
   if (head == "jobs") return jobs(method, parts, body, *query);
+  if (head == "store-types") {
+    if (method != verb::get) return method_not_allowed();
+    return ok(store_types_json());
+  }
   if (head == "history") {
     if (method != verb::get) return method_not_allowed();
     return history(*query);
@@ -268,7 +280,7 @@ HttpReply AdminApi::create_store(const Json& body) {
       get_string(body, "CertStoreType")
           .value_or(get_string(body, "StoreType").value_or(get_string(body, "Type").value_or("")));
   auto type = parse_store_type(type_text);
-  if (!type) return error(400, "CertStoreType must be WinCert, IISU or WinSql");
+  if (!type) return error(400, "CertStoreType must be WinCert, IISU, WinSql or PEM");
   Store store;
   store.id = new_guid();
   store.type = *type;
@@ -312,6 +324,12 @@ HttpReply AdminApi::create_store(const Json& body) {
 
 // ---- jobs
 
+Agent* AdminApi::store_agent(const Store* store) {
+  if (store == nullptr) return nullptr;
+  if (!store->agent_id.empty()) return rt_.state.find_agent(store->agent_id);
+  return store->orchestrator.empty() ? nullptr : rt_.state.find_agent_by_machine(store->orchestrator);
+}
+
 HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, const Json& body,
                          const std::map<std::string, std::string>& query) {
   if (parts.size() == 1) {
@@ -326,7 +344,7 @@ HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, con
       if (!all && job.state != JobState::kScheduled) continue;
       if (!store_filter.empty() && !same_id(job.store_id, store_filter)) continue;
       if (!agent_filter.empty() && (store == nullptr || !same_id(store->agent_id, agent_filter))) continue;
-      out.push_back(job_json(job, store));
+      out.push_back(job_json(job, store, store_agent(store)));
     }
     return ok(out);
   }
@@ -344,9 +362,9 @@ HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, con
       if (store != nullptr && !store->agent_id.empty()) rt_.notify_agent(store->agent_id, "a job was cancelled");
       rt_.persist();
     }
-    return ok(job_json(*job, store));
+    return ok(job_json(*job, store, store_agent(store)));
   }
-  if (parts.size() == 2 && method == verb::get) return ok(job_json(*job, store));
+  if (parts.size() == 2 && method == verb::get) return ok(job_json(*job, store, store_agent(store)));
   return method_not_allowed();
 }
 
@@ -363,6 +381,22 @@ HttpReply AdminApi::create_job(const Json& body) {
   if (entry != nullptr && !entry->is_object()) return error(400, "EntryParameters must be an object");
   auto overwrite = get_bool(body, "Overwrite");
   if (!overwrite) return error_reply(overwrite.error());
+
+  // A native agent (Keyfactor's C agent, AgentPlatform 5) cannot add a PFX and removes by SHA-1 thumbprint
+  // (reference 11.4): refuse such jobs now rather than let them end as failures.
+  const Agent* orchestrator = store_agent(store);
+  const bool native = orchestrator != nullptr && native_agent(*orchestrator);
+  if (native && *kind == JobKind::kAdd && (find_ci(body, "PfxPassword") || find_ci(body, "PrivateKeyPassword")))
+    return error(400, "orchestrator '" + orchestrator->client_machine +
+                          "' is a native agent (AgentPlatform 5), which cannot add a PFX: give Contents as a base64 "
+                          "DER certificate without PfxPassword");
+  if (native && *kind == JobKind::kRemove) {
+    const std::string alias = get_string(body, "Alias").value_or("");
+    if (alias.size() != 40 || alias.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      return error(400, "orchestrator '" + orchestrator->client_machine +
+                            "' is a native agent (AgentPlatform 5), which removes by SHA-1 thumbprint: Alias must "
+                            "be 40 hex digits");
+  }
 
   Json payload = Json::object();
   if (entry != nullptr) payload["EntryParameters"] = *entry;
@@ -432,7 +466,7 @@ HttpReply AdminApi::create_job(const Json& body) {
   }
   Job& job = rt_.add_job(*kind, *store, std::move(schedule.value()), std::move(payload));
   rt_.persist();
-  return created(job_json(job, store));
+  return created(job_json(job, store, store_agent(store)));
 }
 
 HttpReply AdminApi::history(const std::map<std::string, std::string>& query) {
@@ -528,7 +562,10 @@ HttpReply AdminApi::settings(verb method, const Json& body) {
       if (e != nullptr) return error_reply(*e);
     }
     if (heartbeat->has_value()) {
-      if (**heartbeat < 0 || **heartbeat > 1440) return error(400, "HeartbeatMinutes must be 0..1440");
+      if (!valid_heartbeat_minutes(**heartbeat))
+        return error(400, "HeartbeatMinutes must be " + std::to_string(kMinHeartbeatMinutes) + ".." +
+                              std::to_string(kMaxHeartbeatMinutes) + " (whole minutes; " + std::to_string(**heartbeat) +
+                              " is not a valid HeartbeatInterval)");
       next.heartbeat_minutes = static_cast<int>(**heartbeat);
     }
     if (validity->has_value()) {

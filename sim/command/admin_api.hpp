@@ -28,6 +28,8 @@ class AdminApi {
   HttpReply make_pfx(const Json& body);
   HttpReply settings(http::verb method, const Json& body);
   HttpReply faults(http::verb method, const Json& body);
+  // The orchestrator a store's jobs go to (by id, or by the name it was created for); null if none yet.
+  Agent* store_agent(const Store* store);
 
   Runtime& rt_;
 };

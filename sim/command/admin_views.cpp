@@ -54,7 +54,7 @@ Json store_json(const Store& s) {
   return j;
 }
 
-Json job_json(const Job& job, const Store* store) {
+Json job_json(const Job& job, const Store* store, const Agent* agent) {
   Json j = Json::object();
   j["JobId"] = job.id;
   j["Type"] = job_kind_name(job.kind);
@@ -66,6 +66,9 @@ Json job_json(const Job& job, const Store* store) {
     j["JobTypeId"] = job_type_id(store->type, job.kind);
     j["AgentId"] = store->agent_id;
   }
+  const std::string withheld = store == nullptr ? "the store was deleted" : job_withheld_reason(job, *store, agent);
+  j["HandedOut"] = withheld.empty();
+  j["WithheldBecause"] = withheld.empty() ? Json(nullptr) : Json(withheld);
   j["Priority"] = job_priority(job.kind);
   j["Created"] = job.created;
   j["Runs"] = job.runs;
@@ -139,6 +142,25 @@ Json issued_json(const IssuedRecord& r) {
   j["JobHistoryId"] = r.job_history_id;
   j["Certificate"] = r.certificate;
   return j;
+}
+
+Json store_types_json() {
+  Json out = Json::array();
+  for (const StoreTypeInfo& info : all_store_types()) {
+    Json type = Json::object();
+    type["Name"] = info.name;
+    type["Id"] = info.id;
+    Json families = Json::object();
+    for (JobKind kind : {JobKind::kInventory, JobKind::kAdd, JobKind::kReenrollment}) {
+      Json family = Json::object();
+      family["Capability"] = capability_name(info.type, kind);
+      family["JobTypeId"] = job_type_id(info.type, kind);
+      families[std::string(job_family(kind))] = std::move(family);
+    }
+    type["JobTypes"] = std::move(families);
+    out.push_back(std::move(type));
+  }
+  return out;
 }
 
 }  // namespace wincert::sim::command

@@ -32,7 +32,7 @@ auto log() { return logger("command-sim"); }
 HttpReply failed_request(const Error& error) {
   Json body = Json::object();
   body["Message"] = error.message;
-  body["Result"] = result_with_error(3, kCodeBadRequest, error.message);
+  body["Result"] = result_with_error(3, kNoCode, error.message);
   return HttpReply::json(http_status_for(error.code), body);
 }
 
@@ -160,14 +160,17 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
     rt_.persist();
     response["Session"] = nullptr;
     response["Result"] =
-        result_with_error(3, kCodeDisapproved, "The orchestrator '" + client_machine + "' has been disapproved.");
+        result_with_error(3, kNoCode, "The orchestrator '" + client_machine + "' has been disapproved.");
     return HttpReply::json(200, response);
   }
 
   // An agent authentication certificate: on first enrollment or when a renewal was requested/required.
   Json certificate = nullptr;
   std::string csr_problem;
-  if (!csr.empty()) {
+  // Keyfactor's C agent throws away a certificate that comes with a Warning (awaiting approval) and
+  // enrolls again once approved (reference 11.6): sign only what it keeps.
+  const bool csr_deferred = native_agent(*agent) && agent->status == AgentStatus::kNew;
+  if (!csr.empty() && !csr_deferred) {
     auto issued = rt_.ca.sign_request(csr, rt_.settings.certificate_validity_days, CertificateUse::kClientOnly);
     if (issued) {
       certificate = base64_encode(issued->der);
@@ -202,30 +205,42 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   Json result = result_success();
   if (agent->status == AgentStatus::kNew) {
     result = result_with_error(
-        2, kCodeAwaitingApproval,
-        "The orchestrator '" + client_machine + "' is awaiting approval; it gets no jobs until approved.");
+        2, kNoCode,
+        "The orchestrator '" + client_machine + "' is awaiting approval; it gets no jobs until approved" +
+            (csr_deferred && !csr.empty() ? std::string(", and its CSR is signed then.") : std::string(".")));
   } else if (agent->auth_cert_renewal == AuthCertRenewal::kRequest) {
     result = result_with_error(2, kCodeAuthCertRequested,
                                "The orchestrator should enroll for a new authentication certificate (send a CSR).");
   } else if (!csr_problem.empty()) {
-    result = result_with_error(2, kCodeCsrRejected, "The CSR was not signed: " + csr_problem);
+    result = result_with_error(2, kNoCode, "The CSR was not signed: " + csr_problem);
   }
 
-  EndpointWriter endpoints(rt_, origin);
+  const bool native = native_agent(*agent);
+  EndpointWriter endpoints(rt_, origin, native);
   Json jobs = Json::array();
   if (agent->status == AgentStatus::kApproved) {
     std::vector<const Job*> mine;
+    std::size_t withheld = 0;
     for (const auto& [id, job] : st.jobs) {
       if (job.state != JobState::kScheduled) continue;
       const Store* store = st.find_store(job.store_id);
-      if (store != nullptr && st.store_belongs_to(*store, *agent)) mine.push_back(&job);
+      if (store == nullptr || !st.store_belongs_to(*store, *agent)) continue;
+      if (job_withheld_reason(job, *store, agent).empty()) {
+        mine.push_back(&job);
+      } else {
+        ++withheld;  // a capability it did not register; the admin API's job view says so
+      }
     }
+    if (withheld != 0)
+      log()->info("{} job(s) of '{}' not listed: capabilities it did not register (see /admin/jobs)", withheld,
+                  client_machine);
     std::sort(mine.begin(), mine.end(), [](const Job* a, const Job* b) {
       const int pa = job_priority(a->kind);
       const int pb = job_priority(b->kind);
       return std::tie(pa, a->created, a->id) < std::tie(pb, b->created, b->id);
     });
-    for (const Job* job : mine) jobs.push_back(session_job_entry(*job, *st.find_store(job->store_id), endpoints));
+    for (const Job* job : mine)
+      jobs.push_back(session_job_entry(*job, *st.find_store(job->store_id), endpoints, native));
   }
   Json session = Json::object();
   session["Token"] = rt_.sessions.open(agent->id, principal.name);
@@ -272,10 +287,9 @@ std::optional<HttpReply> AgentApi::resolve_job(const Json& body, std::string_vie
   Job* job = rt_.state.find_job(job_id);
   Store* store = job == nullptr ? nullptr : rt_.state.find_store(job->store_id);
   if (job == nullptr || store == nullptr || !rt_.state.store_belongs_to(*store, *agent))
-    return result_reply(
-        result_with_error(3, kCodeUnknownJob, "Job " + job_id + " is not scheduled for this orchestrator."));
+    return result_reply(result_with_error(3, kNoCode, "Job " + job_id + " is not scheduled for this orchestrator."));
   if (route_family(job->kind) != family)
-    return result_reply(result_with_error(3, kCodeUnknownJob,
+    return result_reply(result_with_error(3, kNoCode,
                                           "Job " + job_id + " is a " + std::string(job_kind_name(job->kind)) +
                                               " job; use its own endpoints (" + std::string(route_family(job->kind)) +
                                               "/...), not " + std::string(family) + "/..."));
@@ -288,8 +302,7 @@ HttpReply AgentApi::configuration(const Json& body, std::string_view family, con
   if (auto refused = resolve_job(body, family, ctx)) return std::move(*refused);
   Job& job = *ctx.job;
   if (job.state == JobState::kDone)
-    return result_reply(
-        result_with_error(3, kCodeJobState, "Job " + job.id + " has completed and is no longer scheduled."));
+    return result_reply(result_with_error(3, kNoCode, "Job " + job.id + " has completed and is no longer scheduled."));
   // A cancelled job's configuration says so (JobCancelled) and starts no run.
   if (job.state == JobState::kScheduled && job.open_run == 0) {
     job.open_run = rt_.state.next_history_id++;
@@ -298,8 +311,9 @@ HttpReply AgentApi::configuration(const Json& body, std::string_view family, con
   }
   log()->info("configuration of {} job {} (JobHistoryId {}) to '{}'{}", job_kind_name(job.kind), job.id, job.open_run,
               ctx.agent->client_machine, job.state == JobState::kCancelled ? " - cancelled" : "");
-  EndpointWriter endpoints(rt_, origin);
-  return HttpReply::json(200, job_configuration(job, *ctx.store, job.open_run, endpoints));
+  const bool native = native_agent(*ctx.agent);
+  EndpointWriter endpoints(rt_, origin, native);
+  return HttpReply::json(200, job_configuration(job, *ctx.store, job.open_run, endpoints, native));
 }
 
 HttpReply AgentApi::complete(const Json& body, std::string_view family) {
@@ -334,14 +348,13 @@ HttpReply AgentApi::complete(const Json& body, std::string_view family) {
   const bool cancelled = job.state == JobState::kCancelled;
   Json response = Json::object();
   response["Result"] =
-      cancelled ? result_with_error(2, kCodeJobState, "Job " + job.id + " was cancelled.") : result_success();
+      cancelled ? result_with_error(2, kNoCode, "Job " + job.id + " was cancelled.") : result_success();
   if (cancelled) response["JobCancelled"] = true;
 
   const std::int64_t run = audit->value_or(0) != 0 ? **audit : job.open_run;
   if (auto done = rt_.state.history.find(run); run != 0 && done != rt_.state.history.end()) {
     if (!same_id(done->second.job_id, job.id))
-      return result_reply(
-          result_with_error(3, kCodeJobState, "AuditId " + std::to_string(run) + " belongs to another job."));
+      return result_reply(result_with_error(3, kNoCode, "AuditId " + std::to_string(run) + " belongs to another job."));
     // Already recorded (the agent retried after a lost response): acknowledge, record nothing.
     ++rt_.counters.duplicate_completions;
     log()->info("duplicate completion of job {} (JobHistoryId {}) acknowledged", job.id, run);
@@ -349,7 +362,7 @@ HttpReply AgentApi::complete(const Json& body, std::string_view family) {
   }
   if (run == 0 || run != job.open_run)
     return result_reply(result_with_error(
-        3, kCodeJobState,
+        3, kNoCode,
         run == 0 ? "No run of job " + job.id + " is in progress: fetch its configuration first."
                  : "AuditId " + std::to_string(run) + " is not the current run of job " + job.id + "."));
   if (**status == 1) return HttpReply::json(200, response);  // in progress: nothing to record yet
@@ -423,7 +436,7 @@ HttpReply AgentApi::inventory_update(const Json& body) {
         auto info = cert.is_string() ? certstore::parse_certificate_text(cert.get<std::string>())
                                      : Result<certstore::CertificateInfo>(Error::invalid_argument("not a string"));
         if (!info)
-          return result_reply(result_with_error(3, kCodeInventoryRejected,
+          return result_reply(result_with_error(3, kNoCode,
                                                 "Inventory item '" + item.alias + "' certificate " + std::to_string(c) +
                                                     " is not a base64 DER certificate: " + info.error().message));
         item.certificates.push_back(cert.get<std::string>());
@@ -432,8 +445,7 @@ HttpReply AgentApi::inventory_update(const Json& body) {
     }
     const bool needs_certificate = item.item_status == 0 || item.item_status == 1 || item.item_status == 2;
     if (needs_certificate && item.certificates.empty())
-      return result_reply(
-          result_with_error(3, kCodeInventoryRejected, "Inventory item '" + item.alias + "' carries no certificate."));
+      return result_reply(result_with_error(3, kNoCode, "Inventory item '" + item.alias + "' carries no certificate."));
     if (item.alias.empty() && !item.thumbprints.empty()) item.alias = item.thumbprints.front();
     if (const Json* params = find_ci(raw, "Parameters")) item.parameters = *params;
     parsed.push_back(std::move(item));
@@ -484,7 +496,7 @@ HttpReply AgentApi::enroll(const Json& body) {
   auto issued = rt_.ca.sign_request(csr, rt_.settings.certificate_validity_days, CertificateUse::kServerAndClient);
   if (!issued) {
     log()->info("CSR of job {} rejected: {}", ctx.job->id, issued.error().message);
-    response["Result"] = result_with_error(3, kCodeCsrRejected, "The CSR was not signed: " + issued.error().message);
+    response["Result"] = result_with_error(3, kNoCode, "The CSR was not signed: " + issued.error().message);
     response["Certificate"] = nullptr;
     return HttpReply::json(200, response);
   }

@@ -13,19 +13,17 @@
 
 namespace wincert::sim::command {
 
-// Error codes in Result.Error.CodeString. A0100007/A0100008 are Command's (auth certificate renewal
-// requested / required); the others are this simulator's own, in the same style: Command's codes for
-// those cases are not public.
-inline constexpr std::string_view kCodeBadRequest = "A0200001";  // a malformed request (HTTP 400)
+// Error codes in Result.Error.CodeString. Only A0100007/A0100008 are documented for Command (auth
+// certificate renewal requested / required; reference 2 and 11.2, the only codes Keyfactor's C agent
+// tests). Every other refusal carries no code (kNoCode: Code 0, empty CodeString and HResult) and says
+// why in Error.Message and Result.Status: Command's own codes for those cases are not public.
+inline constexpr std::string_view kNoCode = "";
 inline constexpr std::string_view kCodeAuthCertRequested = "A0100007";
 inline constexpr std::string_view kCodeAuthCertRequired = "A0100008";
-inline constexpr std::string_view kCodeAwaitingApproval = "A0100010";
-inline constexpr std::string_view kCodeDisapproved = "A0100011";
+// The one undocumented code kept: wincert-agent (agent/command_client.cpp kInvalidSession) reads Status 3
+// with this code as "the session token is not valid, register again". The reference documents no code
+// for an invalid session; keep it until the agent stops depending on it.
 inline constexpr std::string_view kCodeInvalidSession = "A0100012";
-inline constexpr std::string_view kCodeUnknownJob = "A0200002";
-inline constexpr std::string_view kCodeJobState = "A0200003";
-inline constexpr std::string_view kCodeCsrRejected = "A0200004";
-inline constexpr std::string_view kCodeInventoryRejected = "A0200005";
 
 class AgentApi {
  public:

@@ -1,6 +1,7 @@
 #include "sim/command/job_config.hpp"
 
 #include <cctype>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,8 @@ std::vector<std::pair<std::string, Json>> entry_parameter_defaults(StoreType typ
       return {{"InstanceName", nullptr}, {"ProviderName", nullptr}, {"SAN", nullptr}};
     case StoreType::kWinCert:
       return {{"ProviderName", nullptr}, {"SAN", nullptr}};
+    case StoreType::kPem:
+      return {};
   }
   return {};
 }
@@ -73,6 +76,7 @@ std::string EndpointWriter::url(std::string_view route) {
   }
   ++runtime_.urls_handed_out;
   // base_path is "/KeyfactorAgents" (or "/" when the API is served at the root).
+  if (native_ && form == EndpointForm::kAbsolute) form = EndpointForm::kRooted;
   std::string base = s.base_path == "/" ? std::string() : s.base_path;
   const std::string rooted = base + "/" + std::string(route);
   switch (form) {
@@ -103,6 +107,8 @@ Json result_with_error(int status, std::string_view code_string, const std::stri
     const int digit = lower >= '0' && lower <= '9' ? lower - '0' : lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : 0;
     code = code * 16 + static_cast<std::uint32_t>(digit);
   }
+  // No code (kNoCode): Code 0 and empty strings rather than nulls, because Keyfactor's C agent reads
+  // several string members without a NULL check (reference 11.1).
   error["Code"] = static_cast<std::int32_t>(code);
   error["CodeString"] = code_string;
   error["HResult"] = code_string;
@@ -113,7 +119,7 @@ Json result_with_error(int status, std::string_view code_string, const std::stri
   return r;
 }
 
-Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpoints) {
+Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpoints, bool native) {
   const std::string family(route_family(job.kind));
   Json entry = Json::object();
   entry["JobTypeId"] = job_type_id(store.type, job.kind);
@@ -123,6 +129,7 @@ Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpo
   entry["Cron"] = nullptr;
   entry["Schedule"] = job.schedule.wire();
   entry["Priority"] = job_priority(job.kind);
+  if (native) return entry;
   // Not in the C agent's DTO; sent so an agent need not map job-type GUIDs to capabilities (reference 3.1).
   entry["Capability"] = capability_name(store.type, job.kind);
   // Test knob (admin "Capability"): a capability the agent may not know.
@@ -132,6 +139,20 @@ Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpo
 }
 
 std::string properties_string(const Store& store) { return dump_json(store.properties); }
+
+std::string native_properties_string(const Store& store) {
+  Json props = store.properties.is_object() ? store.properties : Json::object();
+  // The C agent takes the first case-insensitive match: a non-string one (null) must go, not sit beside ours.
+  for (const char* key : {"separatePrivateKey", "privateKeyPath"}) {
+    const Json* value = find_ci(props, key);
+    if (value != nullptr && value->is_string()) continue;
+    for (auto it = props.begin(); it != props.end();) {
+      it = iequals(it.key(), key) ? props.erase(it) : std::next(it);
+    }
+    props[key] = std::string_view(key) == "separatePrivateKey" ? "false" : "";
+  }
+  return dump_json(props);
+}
 
 Json entry_parameters(StoreType type, const Json* given) {
   Json out = Json::object();
@@ -149,7 +170,85 @@ Json entry_parameters(StoreType type, const Json* given) {
   return out;
 }
 
-Json job_configuration(const Job& job, const Store& store, std::int64_t job_history_id, EndpointWriter& endpoints) {
+namespace {
+
+// Keyfactor's C agent (AgentPlatform 5), reference 11.4: each member below is one it reads.
+Json native_job_configuration(const Job& job, const Store& store, std::int64_t job_history_id,
+                              EndpointWriter& endpoints) {
+  const std::string family(route_family(job.kind));
+  const Json store_password = property_or_null(store, "StorePassword");
+  Json c = Json::object();
+  c["AuditId"] = job_history_id;  // a JSON number: a string would read as 0
+  c["JobCancelled"] = job.state == JobState::kCancelled;
+  c["Result"] = result_success();
+  switch (job.kind) {
+    case JobKind::kInventory: {
+      c["InventoryEndpoint"] = endpoints.url(family + "/Update");  // without it no update is sent
+      Json j = Json::object();
+      j["ClientMachine"] = store.client_machine;
+      j["StorePath"] = store.store_path;
+      j["StorePassword"] = store_password;
+      j["Category"] = store_type_info(store.type).id;
+      j["Inventory"] = last_inventory(store);  // every Alias a string (compared without a NULL check)
+      c["Job"] = std::move(j);
+      break;
+    }
+    case JobKind::kAdd:
+    case JobKind::kRemove: {
+      const bool add = job.kind == JobKind::kAdd;
+      const Json pfx_password = add ? payload_value(job, "PrivateKeyPassword") : Json(nullptr);
+      const std::string thumbprint = get_string(job.payload, "Thumbprint").value_or("");
+      std::string alias = get_string(job.payload, "Alias").value_or("");
+      if (add && alias.empty()) alias = to_lower(thumbprint);  // the C agent's aliases: lower-case SHA-1
+      Json j = Json::object();
+      j["OperationType"] = add ? 2 : 3;
+      j["ClientMachine"] = store.client_machine;
+      j["StorePath"] = store.store_path;
+      j["StorePassword"] = store_password;
+      j["StoreType"] = store_type_info(store.type).id;
+      j["Category"] = store_type_info(store.type).id;
+      j["Alias"] = alias;  // Remove: the SHA-1 thumbprint, required
+      j["PrivateKeyEntry"] = add && !pfx_password.is_null();
+      j["EntryPassword"] = nullptr;
+      j["Thumbprint"] = add && !thumbprint.empty() ? Json(thumbprint) : Json(nullptr);
+      j["EntryContents"] = add ? Json(get_string(job.payload, "Contents").value_or("")) : Json("");  // Add: base64 DER
+      j["PfxPassword"] = pfx_password;
+      j["Overwrite"] = payload_value(job, "Overwrite").is_boolean() ? payload_value(job, "Overwrite") : Json(false);
+      j["Properties"] = native_properties_string(store);
+      c["Job"] = std::move(j);
+      break;
+    }
+    case JobKind::kReenrollment: {
+      c["Subject"] = get_string(job.payload, "SubjectText").value_or("");
+      const std::string key_type = get_string(job.payload, "KeyType").value_or("");
+      c["KeyType"] = key_type.empty() ? std::string("RSA") : key_type;
+      const Json key_size = payload_value(job, "KeySize");
+      if (key_size.is_string() && !key_size.get<std::string>().empty() &&
+          key_size.get<std::string>().find_first_not_of("0123456789") == std::string::npos &&
+          key_size.get<std::string>().size() <= 6) {
+        c["KeySize"] = std::stoi(key_size.get<std::string>());
+      } else {
+        c["KeySize"] = key_size.is_number_integer() ? key_size : Json(2048);
+      }
+      c["Entropy"] = nullptr;
+      c["ClientMachine"] = store.client_machine;
+      c["StorePath"] = store.store_path;
+      c["StorePassword"] = store_password;
+      c["EnrollEndpoint"] = endpoints.url(family + "/Enroll");
+      c["Properties"] = native_properties_string(store);
+      break;
+    }
+  }
+  if (const Json* patch = find_ci(job.payload, "ConfigurationPatch"); patch != nullptr && patch->is_object())
+    c.merge_patch(*patch);
+  return c;
+}
+
+}  // namespace
+
+Json job_configuration(const Job& job, const Store& store, std::int64_t job_history_id, EndpointWriter& endpoints,
+                       bool native) {
+  if (native) return native_job_configuration(job, store, job_history_id, endpoints);
   const bool cancelled = job.state == JobState::kCancelled;
   const std::string family(route_family(job.kind));
   Json c = Json::object();

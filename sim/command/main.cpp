@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   cli.add_flag("--auto-approve", auto_approve, "approve new orchestrators at their first registration");
   cli.add_option("--heartbeat-minutes", heartbeat_minutes, "HeartbeatInterval handed to agents")
       ->capture_default_str()
-      ->check(CLI::Range(0, 1440));
+      ->check(CLI::Range(kMinHeartbeatMinutes, kMaxHeartbeatMinutes));
   cli.add_option("--base-path", base_path, "where the Orchestrators API lives")->capture_default_str();
   cli.add_option("--endpoint-form", endpoint_form, "job endpoint URLs: prefixed|rooted|absolute|rotate")
       ->capture_default_str();

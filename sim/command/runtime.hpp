@@ -22,11 +22,20 @@ enum class EndpointForm { kPrefixed, kRooted, kAbsolute, kRotate };
 std::string_view endpoint_form_name(EndpointForm form);
 std::optional<EndpointForm> parse_endpoint_form(std::string_view text);
 
+// HeartbeatInterval, in whole minutes, that command-sim hands out. Never 0: Keyfactor's C agent would then
+// heartbeat every 10 s (reference 11.5) and wincert-agent refuses it as invalid; at most a day, the largest
+// wincert-agent accepts.
+inline constexpr int kMinHeartbeatMinutes = 1;
+inline constexpr int kMaxHeartbeatMinutes = 1440;
+constexpr bool valid_heartbeat_minutes(std::int64_t minutes) {
+  return minutes >= kMinHeartbeatMinutes && minutes <= kMaxHeartbeatMinutes;
+}
+
 struct Settings {
   std::string base_path = "/KeyfactorAgents";  // where the Orchestrators API lives
   EndpointForm endpoint_form = EndpointForm::kPrefixed;
-  std::string public_url;  // scheme://host:port for absolute URLs; empty = from the request's Host header
-  int heartbeat_minutes = 5;
+  std::string public_url;     // scheme://host:port for absolute URLs; empty = from the request's Host header
+  int heartbeat_minutes = 5;  // valid_heartbeat_minutes()
   bool auto_approve = false;
   bool invalidate_on_schedule = true;  // a schedule change invalidates the agent's sessions (reference 3.2)
   bool chain_inventory = false;        // successful management/reenrollment completions chain an inventory job

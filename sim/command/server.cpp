@@ -46,6 +46,14 @@ http::response<http::string_body> make_response(const HttpReply& reply, unsigned
   return res;
 }
 
+// "Expect: 100-continue" on an HTTP/1.1 request whose body is still to come. Any other expectation is
+// ignored (the request is answered as if it had none) rather than refused with 417.
+bool expects_continue(const http::request<http::string_body>& header) {
+  if (header.version() < 11) return false;
+  const auto expect = header[http::field::expect];
+  return beast::iequals(expect, "100-continue");
+}
+
 template <class Stream>
 net::awaitable<void> close_stream(Stream& stream) {
   auto& lowest = beast::get_lowest_layer(stream);
@@ -103,7 +111,22 @@ net::awaitable<void> run_connection(Stream stream, Server* server, ConnectionInf
     parser.body_limit(options.max_body_bytes);
     parser.header_limit(64 * 1024);
     lowest.expires_after(options.idle_timeout);
-    auto [read_ec, read_n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    // The header first: a client that sent "Expect: 100-continue" (libcurl does for bodies over 1 MiB)
+    // waits for the interim answer before the body, or stalls about a second when none comes.
+    auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    beast::error_code read_ec = header_ec;
+    if (!read_ec && expects_continue(parser.get())) {
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      go_on.set(http::field::server, "command-sim");
+      lowest.expires_after(options.io_timeout);
+      auto [continue_ec, continue_n] = co_await http::async_write(stream, go_on, kUseTuple);
+      read_ec = continue_ec;
+    }
+    if (!read_ec && !parser.is_done()) {
+      lowest.expires_after(options.io_timeout);
+      auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+      read_ec = body_ec;
+    }
     if (read_ec == http::error::body_limit) {
       server->handler().note_oversized(parser.get().target());
       HttpReply too_large = HttpReply::message(

@@ -1,9 +1,12 @@
 #include "sim/command/state.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+
+#include <openssl/evp.h>
 
 #include "common/encoding.hpp"
 #include "sim/command/durable_file.hpp"
@@ -11,11 +14,33 @@
 namespace wincert::sim::command {
 
 namespace {
-constexpr std::array<StoreTypeInfo, 3> kStoreTypes = {{
+// PEM's numeric id is not public; the C agent parses StoreType/Category and never uses them [I].
+constexpr std::array<StoreTypeInfo, 4> kStoreTypes = {{
     {StoreType::kWinCert, "WinCert", 104},
     {StoreType::kIisu, "IISU", 105},
     {StoreType::kWinSql, "WinSql", 106},
+    {StoreType::kPem, "PEM", 2},
 }};
+// The namespace of command-sim's name-based job-type GUIDs (a random version 4 UUID, fixed forever).
+constexpr std::array<unsigned char, 16> kJobTypeNamespace = {0x3c, 0x0e, 0x5d, 0x8a, 0x71, 0x2b, 0x4f, 0x19,
+                                                             0x9a, 0x47, 0x6e, 0xd2, 0x0b, 0x83, 0xc5, 0x56};
+
+// RFC 4122 section 4.3: SHA-1 of namespace + name, version 5, variant 10.
+std::string name_based_uuid(std::string_view name) {
+  std::string input(reinterpret_cast<const char*>(kJobTypeNamespace.data()), kJobTypeNamespace.size());
+  input.append(name);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha1(), nullptr) != 1 || length < 16)
+    throw std::runtime_error("SHA-1 is not available for a job-type GUID");
+  digest[6] = static_cast<unsigned char>((digest[6] & 0x0F) | 0x50);
+  digest[8] = static_cast<unsigned char>((digest[8] & 0x3F) | 0x80);
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", digest[0],
+                digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7], digest[8], digest[9],
+                digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]);
+  return buf;
+}
 constexpr std::size_t kMaxStateBytes = std::size_t{2} << 30;
 }  // namespace
 
@@ -32,6 +57,11 @@ std::string_view agent_status_name(AgentStatus status) {
 }
 
 const StoreTypeInfo& store_type_info(StoreType type) { return kStoreTypes[static_cast<std::size_t>(type)]; }
+
+const std::vector<StoreTypeInfo>& all_store_types() {
+  static const std::vector<StoreTypeInfo> all(kStoreTypes.begin(), kStoreTypes.end());
+  return all;
+}
 
 std::optional<StoreType> parse_store_type(std::string_view name) {
   for (const auto& info : kStoreTypes) {
@@ -82,11 +112,20 @@ std::string capability_name(StoreType store, JobKind kind) {
 }
 
 std::string job_type_id(StoreType store, JobKind kind) {
-  const int family = kind == JobKind::kInventory ? 1 : kind == JobKind::kReenrollment ? 3 : 2;
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "5e7cf1a0-%04x-4c3d-8a1b-%012x", static_cast<unsigned>(store_type_info(store).id),
-                static_cast<unsigned>(family));
-  return buf;
+  if (store == StoreType::kPem) {
+    // Keyfactor-CAgent constants.h: CAP_PEM_INVENTORY, CAP_PEM_MANAGEMENT, CAP_PEM_REENROLLMENT.
+    switch (kind) {
+      case JobKind::kInventory:
+        return "a809ce1f-1eea-4738-a38e-15708c89c981";
+      case JobKind::kAdd:
+      case JobKind::kRemove:
+        return "1d411b36-ae72-433f-9f3f-8593e836a1af";
+      case JobKind::kReenrollment:
+        return "aa015d10-cffc-41f7-a9a4-c9615f6f3bdf";
+    }
+  }
+  return name_based_uuid("CertStores." + std::string(store_type_info(store).name) + "." +
+                         std::string(job_family(kind)));
 }
 
 int job_priority(JobKind kind) {
@@ -100,6 +139,21 @@ int job_priority(JobKind kind) {
       return 5;
   }
   return 5;
+}
+
+std::string job_withheld_reason(const Job& job, const Store& store, const Agent* agent) {
+  if (job.state != JobState::kScheduled) return "the job is " + std::string(job_state_name(job.state));
+  if (agent == nullptr)
+    return "no orchestrator named '" + store.orchestrator + "' has registered yet (the store's orchestrator)";
+  if (agent->status != AgentStatus::kApproved)
+    return "the orchestrator '" + agent->client_machine + "' is " + std::string(agent_status_name(agent->status)) +
+           " (only approved orchestrators get jobs)";
+  const std::string capability = capability_name(store.type, job.kind);
+  const bool registered = std::any_of(agent->capabilities.begin(), agent->capabilities.end(),
+                                      [&](const std::string& c) { return iequals(c, capability); });
+  if (!registered)
+    return "the orchestrator '" + agent->client_machine + "' did not register the capability " + capability;
+  return {};
 }
 
 std::string_view job_state_name(JobState state) {
@@ -124,7 +178,8 @@ NLOHMANN_JSON_SERIALIZE_ENUM(AuthCertRenewal, {{AuthCertRenewal::kNone, "None"},
                                                {AuthCertRenewal::kRequire, "Require"}})
 NLOHMANN_JSON_SERIALIZE_ENUM(StoreType, {{StoreType::kWinCert, "WinCert"},
                                          {StoreType::kIisu, "IISU"},
-                                         {StoreType::kWinSql, "WinSql"}})
+                                         {StoreType::kWinSql, "WinSql"},
+                                         {StoreType::kPem, "PEM"}})
 NLOHMANN_JSON_SERIALIZE_ENUM(JobKind, {{JobKind::kInventory, "Inventory"},
                                        {JobKind::kAdd, "Add"},
                                        {JobKind::kRemove, "Remove"},

@@ -41,13 +41,16 @@ struct Agent {
   std::string last_seen;
 };
 
-enum class StoreType { kWinCert = 0, kIisu = 1, kWinSql = 2 };
+// WinCert, IISU, WinSql: the Windows extension's custom store types. PEM: the built-in store type of
+// Keyfactor's C agent (AgentPlatform 5; a PEM file on the agent's own host, reference 11.3/11.6).
+enum class StoreType { kWinCert = 0, kIisu = 1, kWinSql = 2, kPem = 3 };
 struct StoreTypeInfo {
   StoreType type;
   std::string_view name;  // the store type's ShortName = capability part
   int id;                 // Command's numeric store-type id (CertificateStoreDetails.Type)
 };
 const StoreTypeInfo& store_type_info(StoreType type);
+const std::vector<StoreTypeInfo>& all_store_types();
 std::optional<StoreType> parse_store_type(std::string_view name);
 
 struct InventoryItem {
@@ -80,8 +83,11 @@ std::optional<JobKind> parse_job_kind(std::string_view text);
 // "Inventory", "Management" or "Reenrollment": the capability's last part and the endpoint family.
 std::string_view job_family(JobKind kind);
 std::string capability_name(StoreType store, JobKind kind);  // "CertStores.IISU.Management", "...ReEnrollment"
-std::string job_type_id(StoreType store, JobKind kind);      // a stable GUID per store type and family
-int job_priority(JobKind kind);                              // Add 3 (reference 3.1), then 4, inventory 5
+// The job-type GUID of a store type's family (reference 11.3). PEM: the fixed GUIDs Keyfactor's C agent
+// dispatches by (CAP_PEM_INVENTORY, ...). Others: a name-based UUID (version 5, SHA-1) of
+// "CertStores.<ShortName>.<Family>" in command-sim's namespace, so stable across runs and versions.
+std::string job_type_id(StoreType store, JobKind kind);
+int job_priority(JobKind kind);  // Add 3 (reference 3.1), then 4, inventory 5
 
 enum class JobState { kScheduled, kDone, kCancelled };
 std::string_view job_state_name(JobState state);
@@ -153,6 +159,13 @@ struct State {
   Json to_json() const;
   static Result<State> from_json(const Json& doc);
 };
+
+// Why `job` is not in the job list `agent` gets at its next registration, "" when it is. A job is listed
+// when it is scheduled, its orchestrator is approved, and the job's capability (capability_name, not the
+// CapabilityOverride test knob) is one the orchestrator registered, matched case-insensitively: a job the
+// agent cannot run would stay pending forever (Keyfactor's C agent drops such entries silently). `agent`
+// is the store's orchestrator, null when it has not registered yet.
+std::string job_withheld_reason(const Job& job, const Store& store, const Agent* agent);
 
 // STATE_DIR/state.json.
 class StateFile {

@@ -76,7 +76,7 @@ def resolve(endpoint):
 
 def register(sim, agent_id=""):
     status, answer = sim.agent("/Session/Register", {
-        "AgentPlatform": 5, "AgentVersion": 563031557799936, "TenantId": "00000000-0000-0000-0000-000000000000",
+        "AgentPlatform": 1, "AgentVersion": 563031557799936, "TenantId": "00000000-0000-0000-0000-000000000000",
         "ClientMachine": "py-orchestrator", "AgentId": agent_id, "CSR": None,
         "Capabilities": ["CertStores.IISU.Inventory", "CertStores.IISU.Management"], "ClientParameters": {}})
     check(status == 200, f"register -> {status} {answer}")

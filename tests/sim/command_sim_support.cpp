@@ -240,10 +240,15 @@ std::string Registration::code() const {
   return error.is_object() && error["CodeString"].is_string() ? error["CodeString"].get<std::string>() : "";
 }
 
+std::string Registration::message() const {
+  const Json& error = response["Result"]["Error"];
+  return error.is_object() && error["Message"].is_string() ? error["Message"].get<std::string>() : "";
+}
+
 Registration register_agent(const HttpClient& client, const std::string& machine, const std::string& agent_id,
                             const std::vector<std::string>& capabilities, const Headers& headers,
-                            const std::string& csr_base64) {
-  Json body = {{"AgentPlatform", 5},
+                            const std::string& csr_base64, int platform) {
+  Json body = {{"AgentPlatform", platform},
                {"AgentVersion", 563031557799936ULL},
                {"TenantId", "00000000-0000-0000-0000-000000000000"},
                {"ClientMachine", machine},

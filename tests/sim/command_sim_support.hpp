@@ -116,12 +116,14 @@ struct Registration {
   std::string agent_id;
   Json jobs = Json::array();
   int status() const { return response["Result"]["Status"].get<int>(); }
-  std::string code() const;  // Result.Error.CodeString or ""
+  std::string code() const;     // Result.Error.CodeString or ""
+  std::string message() const;  // Result.Error.Message or ""
 };
 
+// As a Universal Orchestrator (AgentPlatform 1) unless `platform` says otherwise (5: Keyfactor's C agent).
 Registration register_agent(const HttpClient& client, const std::string& machine, const std::string& agent_id = "",
                             const std::vector<std::string>& capabilities = kDefaultCapabilities,
-                            const Headers& headers = {}, const std::string& csr_base64 = {});
+                            const Headers& headers = {}, const std::string& csr_base64 = {}, int platform = 1);
 // Resolves an endpoint handed out by the server the way an agent must: absolute URL, "/"-rooted path,
 // or "KeyfactorAgents/"-prefixed relative path appended to the base URL http://127.0.0.1:PORT/KeyfactorAgents.
 std::string resolve_endpoint(const std::string& endpoint);

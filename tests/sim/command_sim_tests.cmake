@@ -7,7 +7,9 @@ if(TARGET command-sim)
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_jobs_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_ops_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/command_sim_auth_test.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/command_sim_errors_test.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_errors_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_http_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/command_sim_native_test.cpp)
   target_link_libraries(command_sim_tests PRIVATE command_sim_lib wincert_certstore OpenSSL::SSL OpenSSL::Crypto
     wincert_test_matchers GTest::gmock GTest::gtest_main wincert_warnings)
   add_dependencies(command_sim_tests command-sim)
