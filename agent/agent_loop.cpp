@@ -215,6 +215,10 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   impl->sink =
       std::make_unique<ResultSink>(executor, *impl->outbox, *impl->api, *impl->session, sink_options, deps.metrics);
   impl->sink->on_chained_job([raw](const std::string& job_id) { raw->trigger_now(job_id); });
+  // A completion held in memory (outbox not writable) that is stored or delivered later is safe too: its
+  // host-change record goes, so the next start does not report the job as interrupted.
+  impl->sink->on_held_completion_safe(
+      [log = impl->host_changes.get()](const std::string& job_id) { log->clear(job_id); });
 
   RunnerOptions runner_options;
   runner_options.retry_initial = cfg.retry_initial;

@@ -119,16 +119,20 @@ net::awaitable<void> ResultSink::run_held() {
     bool progress = false;
     while (!held_.empty()) {
       HeldResult& front = held_.front();
+      const bool completion = front.entry.kind == EntryKind::kCompletion;
+      const std::string job_id = front.entry.job_id;
       if (auto stored = outbox_.append(front.entry, front.body); stored.ok()) {
         log->info("stored the held {} in the outbox", stored->describe());
         held_.pop_front();
         sender_->notify();
         progress = true;
-        continue;
+      } else if (co_await deliver_held(front)) {
+        held_.pop_front();
+        progress = true;
+      } else {
+        break;
       }
-      if (!co_await deliver_held(front)) break;
-      held_.pop_front();
-      progress = true;
+      if (completion && on_held_completion_safe_) on_held_completion_safe_(job_id);
     }
     if (held_.empty()) {
       backoff.reset();

@@ -49,6 +49,9 @@ class ResultSink {
              SinkOptions options, metrics::AgentMetrics* metrics = nullptr);
 
   void on_chained_job(ChainedJobHandler handler) { on_chained_job_ = std::move(handler); }
+  // Told when a completion that was held in memory becomes safe later: stored in the outbox, or delivered
+  // to Command directly (the job runner then drops the job's host-change record).
+  void on_held_completion_safe(ChainedJobHandler handler) { on_held_completion_safe_ = std::move(handler); }
 
   // A job's end: its completion (nothing when Command gave no CompletionEndpoint: logged).
   void store_completion(const JobEntry& entry, std::int64_t audit_id, jobs::JobStatus status,
@@ -101,6 +104,7 @@ class ResultSink {
   SinkOptions options_;
   metrics::AgentMetrics* metrics_;
   ChainedJobHandler on_chained_job_;
+  ChainedJobHandler on_held_completion_safe_;
   std::unique_ptr<OutboxSender> sender_;
   std::deque<HeldResult> held_;
   bool stopping_ = false;

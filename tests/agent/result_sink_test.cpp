@@ -207,6 +207,8 @@ TEST(ResultSinkTest, AResultTheOutboxCannotStoreIsHeldThenStored) {
   f.command.on_post = [&](const ScriptedCommand::Post&) -> Result<PostReply> {
     return Error::unavailable("Command down (connection refused)");
   };
+  std::vector<std::string> safe;  // what the job runner hears (it then drops the host-change records)
+  f.sink->on_held_completion_safe([&](const std::string& id) { safe.push_back(id); });
   f.start();
   f.break_outbox();
   f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
@@ -225,6 +227,7 @@ TEST(ResultSinkTest, AResultTheOutboxCannotStoreIsHeldThenStored) {
   ASSERT_EQ(pending.size(), 2u);
   EXPECT_EQ(pending[0].job_id, "job-1");
   EXPECT_EQ(pending[1].job_id, "job-2");
+  EXPECT_EQ(safe, (std::vector<std::string>{"job-1", "job-2"}));
   f.command.on_post = nullptr;
   const std::size_t refused = f.command.posts.size();
   ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
@@ -234,6 +237,8 @@ TEST(ResultSinkTest, AResultTheOutboxCannotStoreIsHeldThenStored) {
 
 TEST(ResultSinkTest, AHeldCompletionIsSentDirectlyWhenCommandIsReachable) {
   SinkFixture f;
+  std::vector<std::string> safe;
+  f.sink->on_held_completion_safe([&](const std::string& id) { safe.push_back(id); });
   f.start();
   f.break_outbox();
   f.sink->store_completion(job("job-1"), 1, jobs::JobStatus::kSuccess, "");
@@ -241,6 +246,7 @@ TEST(ResultSinkTest, AHeldCompletionIsSentDirectlyWhenCommandIsReachable) {
   ASSERT_EQ(f.command.posts.size(), 1u);
   EXPECT_EQ(f.command.posts[0].body["JobId"], "job-1");
   EXPECT_EQ(f.sink->stats().results_delivered, 1u);
+  EXPECT_EQ(safe, (std::vector<std::string>{"job-1"}));
   f.repair_outbox();
   f.finish();
 }
