@@ -462,11 +462,14 @@ Result<SoapResponse> parse_response(std::string_view text, std::string_view expe
 
   if (!expected_message_id.empty()) {
     if (!relates_to) {
-      // Faults too: one that answers no request of ours (injected, or meant for someone else) must not
-      // reach a job result as the host's word, so its text is left out of the error.
+      // Faults too: one that names no request of ours must not reach a job result as the host's word (it
+      // may be injected), so its text is left out. Windows itself sends some faults without RelatesTo (a
+      // shell quota: fixtures winrb/wmi_error_v2.xml), so it counts as the host being unavailable for now:
+      // the job's retry policy may try again (only steps that cannot have changed the host are redone).
       if (out.fault) {
-        return Error::invalid_argument("WS-Man fault without RelatesTo (expected " + quoted(expected_message_id) +
-                                       "): refused, a fault that does not name our request is not trusted");
+        return Error::unavailable("WS-Man fault without RelatesTo (expected " + quoted(expected_message_id) +
+                                  "): its text is not trusted, a fault that does not name our request may be "
+                                  "injected; Windows sends such faults for a shell quota, so it is retried");
       }
       return Error::invalid_argument("WS-Man response has no RelatesTo (expected " + quoted(expected_message_id) + ")");
     } else if (!iequals(strip_uuid_prefix(out.relates_to), strip_uuid_prefix(expected_message_id))) {
