@@ -300,9 +300,11 @@ def kill_restart(run):
     st.start()
     stores = {t: st.create_store(t) for t in STORE_TYPES}
     jobs = []
+    adds = set()
     for i in range(5):
         jobs += [st.schedule("Inventory", s) for s in stores.values()]
         jobs.append(st.add_pfx(stores["WinCert"], st.make_pfx(f"CN=batch{i}.e2e.test"), overwrite=True))
+        adds.add(job_id(jobs[-1]))
     ids = [job_id(j) for j in jobs]
     step(f"{len(ids)} jobs scheduled")
     kills = []  # (jobs whose result was in the outbox, log line count at the restart)
@@ -332,11 +334,20 @@ def kill_restart(run):
         if cycle == 1:
             continue
         done = st.wait_jobs(ids, 180)
+        interrupted = []
         for i in ids:
             entries = done[i]
+            # A kill that lands while an Add is changing the host is reported, not re-run (issue 12: a re-run
+            # would repeat the change unannounced); every other job ends in Success.
+            if (len(entries) == 1 and entries[0]["Result"] == "Failure" and i in adds and
+                    "started changing the host and before its result was stored" in entries[0]["Message"]):
+                interrupted.append(i)
+                continue
             if len(entries) != 1 or entries[0]["Result"] != "Success":
-                check(False, f"job {i} recorded once with Success", entries)
-        check(True, f"after two restarts all {len(ids)} jobs are recorded exactly once, all Success")
+                check(False, f"job {i} recorded once with Success (or, for an Add killed mid-change, once "
+                      f"as interrupted)", entries)
+        check(True, f"after two restarts all {len(ids)} jobs are recorded exactly once: "
+              f"{len(ids) - len(interrupted)} Success, {len(interrupted)} Add(s) reported as interrupted by a kill")
     history = [h for h in st.admin.history() if h["JobId"] in ids]
     check(len(history) == len(ids) and len({h["JobHistoryId"] for h in history}) == len(ids),
           f"history holds {len(history)} entries for {len(ids)} jobs (no job lost, none twice)")
