@@ -72,12 +72,14 @@ TEST(Csr, ParsesRsaPemAndChecksFacts) {
   expected.key = KeyParameters{KeyAlgorithm::kRsa, 2048, ""};
   auto wrong_size = check_csr(*csr, expected);
   ASSERT_FALSE(wrong_size.ok());
+  EXPECT_THAT(wrong_size, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_EQ(wrong_size.error().message, "the certificate request's key is RSA 3072, expected RSA 2048");
 
   expected.key.reset();
   expected.sans = {{SanType::kDns, "other.example.com"}};
   auto missing_san = check_csr(*csr, expected);
   ASSERT_FALSE(missing_san.ok());
+  EXPECT_THAT(missing_san, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(missing_san.error().message.find("lacks the SAN dns=other.example.com"), std::string::npos);
 }
 
@@ -164,6 +166,7 @@ TEST(CertreqMapping, EccCurvesMapToCertreqNames) {
   EXPECT_FALSE(certreq_key_spec("ECC", "secp256k1").ok());  // not a NIST curve Windows' KSP offers
   auto dsa = certreq_key_spec("DSA", "2048");
   ASSERT_FALSE(dsa.ok());
+  EXPECT_THAT(dsa, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(dsa.error().message.find("not supported for on-device key generation"), std::string::npos);
 }
 

@@ -6,6 +6,7 @@
 #include "certstore/remote/remote_backend.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
+#include "tests/support/result_matchers.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/pkcs12.h>
@@ -142,6 +143,7 @@ TEST(PfxCost, AHostileMacIterationCountIsRefusedAtOnce) {
   const auto took = time_of([&] { pfx = open_pfx(der, Secret("pw"), "'hostile'"); });
   ASSERT_FALSE(pfx.ok());
   EXPECT_LT(took, 1000ms) << "the MAC key was derived before the count was checked";
+  EXPECT_THAT(pfx, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_EQ(pfx.error().message,
             "the PFX for certificate 'hostile' could not be opened: its MAC iteration count 268435456 is above this "
             "agent's limit of 10000000 (a hostile or misconfigured file: re-export it with the usual settings)");
@@ -149,6 +151,7 @@ TEST(PfxCost, AHostileMacIterationCountIsRefusedAtOnce) {
   // The same through the job entry point, and with an empty password (two MAC attempts otherwise).
   const auto job = open_job_certificate(Secret(base64_encode(der)), Secret(""), "in this job");
   ASSERT_FALSE(job.ok());
+  EXPECT_THAT(job, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(job.error().message.find("MAC iteration count 268435456"), std::string::npos) << job.error().message;
 }
 
@@ -159,6 +162,7 @@ TEST(PfxCost, HostileEncryptionIterationCountsAreRefusedAtOnce) {
     const auto took = time_of([&] { pfx = open_pfx(der, Secret("pw"), "'enc'"); });
     ASSERT_FALSE(pfx.ok()) << key_bag;
     EXPECT_LT(took, 1000ms) << key_bag;
+    EXPECT_THAT(pfx, HasCode(ErrorCode::kInvalidArgument)) << key_bag;
     const std::string what = key_bag ? "private key encryption" : "encrypted part";
     EXPECT_NE(pfx.error().message.find("its " + what + " iteration count 268435456 is above this agent's limit"),
               std::string::npos)
@@ -173,6 +177,7 @@ TEST(PfxCost, LimitsAreConfigurableAndAddUp) {
   PfxLimits one{2999, 1'000'000, 64};
   auto single = open_pfx(der, Secret("pw"), "x", one);
   ASSERT_FALSE(single.ok());
+  EXPECT_THAT(single, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(single.error().message.find("MAC iteration count 3000 is above this agent's limit of 2999"),
             std::string::npos)
       << single.error().message;
@@ -180,11 +185,13 @@ TEST(PfxCost, LimitsAreConfigurableAndAddUp) {
   PfxLimits total{3000, 8999, 64};
   auto summed = open_pfx(der, Secret("pw"), "x", total);
   ASSERT_FALSE(summed.ok());
+  EXPECT_THAT(summed, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(summed.error().message.find("add up to more than 8999 iterations"), std::string::npos)
       << summed.error().message;
   EXPECT_TRUE(open_pfx(der, Secret("pw"), "x", PfxLimits{3000, 9000, 64}).ok());
   auto few_parts = open_pfx(der, Secret("pw"), "x", PfxLimits{3000, 9000, 1});
   ASSERT_FALSE(few_parts.ok());
+  EXPECT_THAT(few_parts, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(few_parts.error().message.find("holds more than 1 parts"), std::string::npos);
 }
 
@@ -243,6 +250,7 @@ TEST(PfxCost, ASlowPfxDoesNotStallTheIoThread) {
 
   ASSERT_TRUE(added.has_value());
   ASSERT_FALSE(added->ok());  // the fake host has no answer; the PFX itself opened
+  EXPECT_THAT(*added, HasCode(ErrorCode::kInternal));
   EXPECT_NE(added->error().message.find("no answer for cert-add"), std::string::npos) << added->error().message;
   ASSERT_EQ(runner.calls.size(), 1u);
   EXPECT_EQ(runner.calls[0].args["Thumbprint"], made.thumbprint);

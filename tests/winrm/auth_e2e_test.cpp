@@ -308,6 +308,7 @@ TEST(SimAuthHelpers, SchemesAndCbtModes) {
   EXPECT_FALSE(none->gss());
   auto bad = sim::parse_auth_schemes("basic,digest");
   ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(bad.error().message.find("'digest'"), std::string::npos);
   EXPECT_EQ(*sim::parse_cbt_mode("Strict"), sim::CbtMode::kStrict);
   EXPECT_EQ(*sim::parse_cbt_mode("none"), sim::CbtMode::kNone);
@@ -624,6 +625,7 @@ TEST_F(AuthE2E, KerberosSpnWithPort) {
   ASSERT_FALSE(missing.status.ok());
   const std::string spn = "HTTP/localhost:" + std::to_string(sim.port);
   EXPECT_NE(missing.status.error().message.find(spn), std::string::npos) << missing.status.error().message;
+  EXPECT_THAT(missing.status, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
   ASSERT_TRUE(g_peers->kdc->add_service(spn, g_peers->kdc->service_keytab()).ok());
   expect_success(exercise(sim, kerberos(true, true, with_port), false));
 }
@@ -654,6 +656,7 @@ TEST_F(AuthE2E, MidSession401ReauthenticatesOnceThenFailsClearly) {
   EXPECT_NE(out.status.error().message.find("authentication failed for " + g_peers->kdc->user_principal()),
             std::string::npos)
       << out.status.error().message;
+  EXPECT_THAT(out.status, ErrorWith(ErrorCode::kUnauthenticated, HttpStatus(401)));
   InProcessSim http(options, false);
   auto encrypted = exercise(http, kerberos(false), false);
   ASSERT_FALSE(encrypted.status.ok());

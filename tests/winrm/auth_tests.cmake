@@ -35,7 +35,7 @@ gtest_discover_tests(winrm_kerberos_tests DISCOVERY_TIMEOUT 60
 # a separate binary so the core Kerberos tests do not depend on the framing code.
 add_executable(winrm_kerberos_framing_tests ${CMAKE_CURRENT_SOURCE_DIR}/kerberos_framing_test.cpp)
 target_link_libraries(winrm_kerberos_framing_tests PRIVATE wincert_gssapi wincert_winrm_ntlm wincert_test_krb5_kdc OpenSSL::Crypto
-  GTest::gtest_main wincert_warnings)
+  GTest::gtest_main wincert_test_matchers GTest::gmock wincert_warnings)
 gtest_discover_tests(winrm_kerberos_framing_tests DISCOVERY_TIMEOUT 60
   PROPERTIES TIMEOUT 300 LABELS kerberos ENVIRONMENT "${KERBEROS_TEST_ENV}")
 # ---- end kerberos --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 #include "client_sim_util.hpp"
 #include "client_test_util.hpp"
+#include "tests/support/result_matchers.hpp"
 #include "winrm/winrs.hpp"
 
 namespace wincert::winrm {
@@ -175,6 +176,7 @@ TEST_F(ReplayFixture, NoCmdShellNeedsFullPath) {
       failed.error().message.find("Command on 127.0.0.1:" + std::to_string(sim->port()) + ": WSMan fault 2147942402"),
       std::string::npos)
       << failed.error().message;
+  EXPECT_THAT(failed, ErrorWith(ErrorCode::kFailedPrecondition, wincert::WsmanFault("w:InternalError")));
   auto out = run(
       session.run(spec_of(R"(C:\Windows\system32\WindowsPowerShell\v1.0\powershell.exe)", {"Write-Host", "hi"}, true)));
   expect_output(out);

@@ -267,6 +267,8 @@ TEST_F(SimFixture, CommandFaultNamesOperationAndEndpoint) {
   ASSERT_FALSE(out.ok());
   EXPECT_TRUE(out.error().message.starts_with("Command on 127.0.0.1:" + std::to_string(sim->port()) + ": WSMan fault"))
       << out.error().message;
+  EXPECT_THAT(out, ErrorWith(ErrorCode::kFailedPrecondition,
+                             ::testing::Field(&ErrorDetail::wsman_fault, ::testing::Not(::testing::IsEmpty()))));
 }
 
 struct SimTlsFixture : SimFixture {

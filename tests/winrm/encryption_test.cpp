@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "tests/support/result_matchers.hpp"
 #include "tests/winrm/ntlm_test_util.hpp"
 #include "winrm/auth/ntlm_messages.hpp"
 #include "winrm/auth/ntlm_session.hpp"
@@ -243,6 +244,7 @@ TEST(EncryptedBodyPypsrpVectors, UnwrapLengthMismatch) {
   body.replace(body.find("plaintext-"), 10, "plain-");
   auto parsed = parse_encrypted_body(body, kContentType, sealer);
   ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(parsed.error().message.find("decrypted to 5 bytes"), std::string::npos) << parsed.error().message;
   EXPECT_NE(parsed.error().message.find("Length=9"), std::string::npos) << parsed.error().message;
 }
@@ -254,6 +256,7 @@ TEST(EncryptedBody, LengthMismatchIsAnError) {
   body.replace(at, 8, "Length=7");
   auto parsed = parse_encrypted_body(body, kContentType, sealer);
   ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(parsed.error().message.find("Length=7"), std::string::npos) << parsed.error().message;
 }
 
@@ -280,6 +283,7 @@ TEST(EncryptedBody, WrongContentTypeOrProtocolIsAnError) {
       "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"",
       sealer);
   ASSERT_FALSE(kerberos.ok());
+  EXPECT_THAT(kerberos, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(kerberos.error().message.find("Kerberos"), std::string::npos);
   EXPECT_FALSE(parse_encrypted_body("", kContentType, sealer).ok());
   EXPECT_FALSE(parse_encrypted_body("--Encrypted Boundary--\r\n", kContentType, sealer).ok());
@@ -337,6 +341,7 @@ TEST_F(NtlmEncryptedBody, TamperedPayloadIsRejected) {
   tampered[tampered.size() - std::string_view("--Encrypted Boundary--\r\n").size() - 3] ^= 0x04;
   auto parsed = parse_encrypted_body(tampered, body->content_type, *server_);
   ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(parsed.error().message.find("signature"), std::string::npos) << parsed.error().message;
 }
 

@@ -117,6 +117,8 @@ TEST_F(KerberosContextTest, ForgedServerReplyIsRejected) {
   auto result = client->step(forged);
   ASSERT_FALSE(result.ok());
   EXPECT_FALSE(client->complete());
+  EXPECT_THAT(result, ErrorWith(ErrorCode::kUnauthenticated,
+                                ::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kGss)));
   EXPECT_NE(result.error().message.find("HTTP/localhost"), std::string::npos) << result.error().message;
 }
 
@@ -203,6 +205,7 @@ TEST_F(KerberosContextTest, NoCredentialsAtAllIsAClearError) {
   options.target.host = "localhost";
   auto client = GssContext::create(options);
   ASSERT_FALSE(client.ok());
+  EXPECT_THAT(client, HasCode(ErrorCode::kFailedPrecondition));
   const std::string& message = client.error().message;
   EXPECT_NE(message.find("no Kerberos ticket or client keytab"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);

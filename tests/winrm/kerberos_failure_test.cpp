@@ -95,6 +95,7 @@ TEST_F(KerberosFailureTest, WrongSpn) {
   auto error = attempt(with_port);
   ASSERT_TRUE(error.has_value());
   EXPECT_NE(error->message.find("HTTP/localhost:5986"), std::string::npos) << error->message;
+  EXPECT_THAT(*error, ErrorWith(ErrorCode::kUnauthenticated, gss_status()));
 }
 
 TEST_F(KerberosFailureTest, KdcOnAClosedPort) {
@@ -174,6 +175,8 @@ TEST_F(KerberosFailureTest, AcceptorWithoutTheServiceKey) {
   auto reply = (*server)->step(*token);
   ASSERT_FALSE(reply.ok());
   expect_clean(reply.error());
+  // The server's own keytab is wrong: its configuration, not the client's credentials.
+  EXPECT_THAT(reply, ErrorWith(ErrorCode::kFailedPrecondition, gss_status()));
 }
 
 TEST_F(KerberosFailureTest, MissingKeytabForTheAcceptor) {

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "tests/support/result_matchers.hpp"
 #include "tests/winrm/kerberos_test_util.hpp"
 #include "winrm/auth/channel_binding.hpp"
 #include "winrm/encryption.hpp"
@@ -150,6 +151,8 @@ TEST_F(KerberosFramingTest, TlsServerEndPointBindingFromARealCertificate) {
     ASSERT_FALSE(refused.ok());
     EXPECT_NE(refused.error().message.find("channel bindings do not match"), std::string::npos)
         << refused.error().message;
+    EXPECT_THAT(refused, ErrorWith(ErrorCode::kUnauthenticated,
+                                   ::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kGss)));
   }
 }
 

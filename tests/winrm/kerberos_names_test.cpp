@@ -1,6 +1,7 @@
 // Pure naming rules (no KDC): SPNs and user principal mapping.
 #include <gtest/gtest.h>
 
+#include "tests/support/result_matchers.hpp"
 #include "winrm/auth/gssapi_context.hpp"
 
 namespace wincert::winrm::gss {
@@ -45,6 +46,7 @@ TEST(KerberosNames, CreateRejectsIncompleteOptions) {
   password_only.password = Secret("Sup3r-S3cret");
   auto refused = GssContext::create(password_only);
   ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_EQ(refused.error().message.find("Sup3r-S3cret"), std::string::npos);
 #ifndef _WIN32  // the acceptor (tests and winhost-sim) exists only in the Linux (MIT GSSAPI) build
   AcceptorOptions strict;

@@ -102,6 +102,8 @@ TEST_P(KerberosSealingTest, TamperedPayloadIsRejected) {
   auto opened = server_->unwrap(sealed->header, payload);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.error().message.find('\n'), std::string::npos);
+  EXPECT_THAT(opened, ErrorWith(ErrorCode::kUnauthenticated,
+                                ::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kGss)));
 }
 
 TEST_P(KerberosSealingTest, TamperedHeaderIsRejected) {

@@ -1,6 +1,7 @@
 // MS-NLMP section 4.2 published vectors (NTLMv2, 4.2.4) and session security behaviour.
 #include <gtest/gtest.h>
 
+#include "tests/support/result_matchers.hpp"
 #include "tests/winrm/ntlm_test_util.hpp"
 #include "winrm/auth/legacy_crypto.hpp"
 #include "winrm/auth/ntlm.hpp"
@@ -173,7 +174,7 @@ TEST_F(NtlmSessionPair, TamperedPayloadIsAnErrorNotACrash) {
   sealed->sealed[3] ^= 0x01;
   auto opened = server_->unwrap(sealed->signature, sealed->sealed);
   ASSERT_FALSE(opened.ok());
-  EXPECT_EQ(opened.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(opened, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(opened.error().message.find("does not verify"), std::string::npos) << opened.error().message;
 }
 
@@ -193,6 +194,7 @@ TEST_F(NtlmSessionPair, SkippedMessageReportsSequenceMismatch) {
   ASSERT_TRUE(second.ok());
   auto opened = server_->unwrap(second->signature, second->sealed);
   ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(opened.error().message.find("sequence number 1"), std::string::npos) << opened.error().message;
 }
 
@@ -219,6 +221,7 @@ TEST_F(NtlmSessionPair, SignAndVerifyWithoutSealing) {
 TEST(NtlmSession, RequiresExtendedSessionSecurity) {
   auto s = Session::create(random_session_key(), kWinrmClientFlags & ~flag::kExtendedSessionSecurity, Role::kInitiator);
   ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_NE(s.error().message.find("extended session security"), std::string::npos);
 }
 

@@ -116,6 +116,7 @@ TEST(NtlmParsing, OffsetsAndLengthsOutsideTheMessageAreErrors) {
   EXPECT_THAT(with(0xC0, 0x07), HasCode(ErrorCode::kInvalidArgument));
   auto error = with(44, 0xF0);
   ASSERT_FALSE(error.ok());
+  EXPECT_THAT(error, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(error.error().message.find("TargetInfo"), std::string::npos) << error.error().message;
 }
 

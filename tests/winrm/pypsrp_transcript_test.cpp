@@ -10,6 +10,7 @@
 
 #include "common/encoding.hpp"
 #include "protocol_test_util.hpp"
+#include "tests/support/result_matchers.hpp"
 #include "winrm/messages.hpp"
 
 namespace wincert::winrm {
@@ -83,6 +84,7 @@ TEST(PypsrpTranscripts, EveryResponseParsesWithItsRequestsMessageId) {
         // exactly what the RelatesTo check exists for.
         auto stale = parse_response(ex.response, req.message_id);
         ASSERT_FALSE(stale.ok());
+        EXPECT_THAT(stale, HasCode(ErrorCode::kInvalidArgument));
         EXPECT_NE(stale.error().message.find("does not match the request MessageID"), std::string::npos);
         EXPECT_TRUE(parse_response(ex.response, "").ok());
         ++mismatches;
@@ -98,10 +100,11 @@ TEST(PypsrpTranscripts, EveryResponseParsesWithItsRequestsMessageId) {
         EXPECT_EQ(parsed->action, action::kFault);
         EXPECT_NE(parsed->fault->wsman_code, 0u);
         EXPECT_FALSE(parsed->fault->summary().empty());
-        // Typed parsers turn the fault into an error that names it.
         auto as_receive = parse_receive(*parsed, command_id);
-        ASSERT_FALSE(as_receive.ok());
-        EXPECT_NE(as_receive.error().message.find("WSMan fault"), std::string::npos);
+        // Typed parsers turn the fault into its coded error, with the fault in the detail.
+        const Error fault_error = parsed->fault->to_error();
+        EXPECT_FALSE(fault_error.detail.wsman_fault.empty());
+        EXPECT_THAT(as_receive, ErrorWith(fault_error.code, wincert::WsmanFault(fault_error.detail.wsman_fault)));
         continue;
       }
       // Later requests must address the shell and command the earlier responses created.
@@ -154,6 +157,7 @@ TEST(PypsrpTranscripts, RelatesToMismatchIsRejectedForEveryResponse) {
     for (const auto& ex : load_transcript(name)) {
       auto r = parse_response(ex.response, "uuid:00000000-0000-0000-0000-000000000000");
       ASSERT_FALSE(r.ok()) << name;
+      EXPECT_THAT(r, HasCode(ErrorCode::kInvalidArgument));
       EXPECT_NE(r.error().message.find("does not match"), std::string::npos) << r.error().message;
     }
   }
@@ -268,6 +272,7 @@ TEST(PypsrpTranscripts, ConfigGetMaxEnvelopeSize500) {
   auto create = load_transcript("test_winrs_standard.yml")[0];
   auto not_cfg = parse_config(*parse_response(create.response, ""));
   ASSERT_FALSE(not_cfg.ok());
+  EXPECT_THAT(not_cfg, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(not_cfg.error().message.find("cfg:Config"), std::string::npos);
 }
 
@@ -278,6 +283,8 @@ TEST(PypsrpTranscripts, NoCmdShellFailureIsAFault) {
   ASSERT_TRUE(r->fault);
   auto id = parse_command_id(*r);
   ASSERT_FALSE(id.ok());
+  const Error fault_error = r->fault->to_error();
+  EXPECT_THAT(id, ErrorWith(fault_error.code, wincert::WsmanFault(fault_error.detail.wsman_fault)));
   EXPECT_NE(id.error().message.find(std::to_string(r->fault->wsman_code)), std::string::npos) << id.error().message;
 }
 

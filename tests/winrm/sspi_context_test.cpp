@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "tests/support/result_matchers.hpp"
 #include "winrm/auth/gssapi_context.hpp"
 #include "winrm/auth/negotiate_http_auth.hpp"
 #include "winrm/auth/wine_layout.hpp"
@@ -84,6 +85,7 @@ TEST(SspiContext, NoTicketIsOneClearLineWithoutTheSecret) {
       << message;
   EXPECT_NE(message.find("[SSPI "), std::string::npos) << message;
   EXPECT_EQ(message.find("Sspi-Test-S3cret"), std::string::npos);
+  EXPECT_THAT(first.error().detail, ::testing::Field(&ErrorDetail::system_kind, SystemStatusKind::kSspi));
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
 }
 

@@ -412,6 +412,7 @@ TEST_F(Fixture, ReconnectsOnlyOnce) {
   ASSERT_TRUE(request(*transport).ok());
   auto reply = request(*transport);
   ASSERT_FALSE(reply.ok());
+  EXPECT_THAT(reply, HasCode(ErrorCode::kUnavailable));
   EXPECT_NE(error_of(reply).find("connection closed by 127.0.0.1"), std::string::npos) << error_of(reply);
   EXPECT_EQ(server.connections(), 2);  // the original + exactly one reconnect
 }
