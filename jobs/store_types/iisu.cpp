@@ -121,8 +121,8 @@ awaitable<JobResult> iisu_add(JobContext& ctx, const IisuServices& host) {
   // One step on the host: import, bind, and remove the replaced certificate if nothing uses it.
   certstore::AddCertificateRequest request = add_request(ctx, store.value(), jc);
   request.private_key_required = true;
-  request.steps.emplace_back(std::in_place_type<certstore::IisBindingStep>, to_request(binding.value()),
-                             replaced.value());
+  certstore::IisBindingStep bind{to_request(binding.value()), replaced.value()};  // clang: no paren-aggregate init
+  request.steps.emplace_back(std::move(bind));
   ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto added = co_await host.certs.add(std::move(request));
   if (!added.ok()) co_return fail(ctx, added.error());

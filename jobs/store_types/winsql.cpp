@@ -133,8 +133,8 @@ awaitable<JobResult> winsql_add(JobContext& ctx, const WinSqlServices& host) {
   if (!instances.empty()) {
     request.private_key_required = true;  // SQL Server cannot use a certificate without its key
     // Restarted below, so a restart failure is only a Warning.
-    request.steps.emplace_back(std::in_place_type<certstore::SqlBindingStep>,
-                               certstore::SqlBindingRequest{instances, /*restart_service=*/false});
+    certstore::SqlBindingStep bind{certstore::SqlBindingRequest{instances, /*restart_service=*/false}};
+    request.steps.emplace_back(std::move(bind));
   }
   ctx.begin_host_change();  // the host may change from here on: not redone after a failure
   auto added = co_await host.certs.add(std::move(request));
