@@ -19,6 +19,14 @@ endforeach()
 # Windows 10 API level; no min/max macros from windows.h.
 add_compile_definitions(_WIN32_WINNT=0x0A00 WINVER=0x0A00 NOMINMAX WIN32_LEAN_AND_MEAN)
 
+# Every C++ file sees winpthreads first. Boost.Asio picks its internal thread type by whether
+# _POSIX_THREADS is defined, and with the posix thread model that depends on whether a libstdc++ header
+# pulled in <pthread.h> before Asio: files disagreed about the layout of win_iocp_io_context (an ODR
+# violation), so an io_context's shutdown skipped joining its timer thread, which then wrote into freed
+# memory. One include order for all files makes Asio's choice the same everywhere
+# (tests/common/asio_threading_test.cpp checks it).
+add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:SHELL:-include pthread.h>")
+
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
 
