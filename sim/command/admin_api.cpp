@@ -544,6 +544,11 @@ HttpReply AdminApi::settings(verb method, const Json& body) {
       if (!parsed) return error(400, "EndpointForm must be prefixed, rooted, absolute or rotate");
       next.endpoint_form = *parsed;
     }
+    if (auto where = get_string(body, "CapabilityIn")) {
+      auto parsed = parse_capability_in(*where);
+      if (!parsed) return error(400, "CapabilityIn must be both, configuration or nowhere");
+      next.capability_in = *parsed;
+    }
     if (auto url = get_string(body, "PublicUrl")) {
       std::string u = *url;
       while (!u.empty() && u.back() == '/') u.pop_back();
@@ -589,6 +594,7 @@ HttpReply AdminApi::settings(verb method, const Json& body) {
   out["BasePath"] = s.base_path;
   out["EndpointForm"] = endpoint_form_name(s.endpoint_form);
   out["PublicUrl"] = s.public_url;
+  out["CapabilityIn"] = capability_in_name(s.capability_in);
   out["HeartbeatMinutes"] = s.heartbeat_minutes;
   out["AutoApprove"] = s.auto_approve;
   out["InvalidateOnSchedule"] = s.invalidate_on_schedule;

@@ -240,7 +240,8 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
       return std::tie(pa, a->created, a->id) < std::tie(pb, b->created, b->id);
     });
     for (const Job* job : mine)
-      jobs.push_back(session_job_entry(*job, *st.find_store(job->store_id), endpoints, native));
+      jobs.push_back(
+          session_job_entry(*job, *st.find_store(job->store_id), endpoints, native, rt_.settings.capability_in));
   }
   Json session = Json::object();
   session["Token"] = rt_.sessions.open(agent->id, principal.name);
@@ -313,7 +314,8 @@ HttpReply AgentApi::configuration(const Json& body, std::string_view family, con
               ctx.agent->client_machine, job.state == JobState::kCancelled ? " - cancelled" : "");
   const bool native = native_agent(*ctx.agent);
   EndpointWriter endpoints(rt_, origin, native);
-  return HttpReply::json(200, job_configuration(job, *ctx.store, job.open_run, endpoints, native));
+  return HttpReply::json(
+      200, job_configuration(job, *ctx.store, job.open_run, endpoints, native, rt_.settings.capability_in));
 }
 
 HttpReply AgentApi::complete(const Json& body, std::string_view family) {

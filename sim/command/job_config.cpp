@@ -119,7 +119,8 @@ Json result_with_error(int status, std::string_view code_string, const std::stri
   return r;
 }
 
-Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpoints, bool native) {
+Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpoints, bool native,
+                       CapabilityIn capability_in) {
   const std::string family(route_family(job.kind));
   Json entry = Json::object();
   entry["JobTypeId"] = job_type_id(store.type, job.kind);
@@ -129,7 +130,7 @@ Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpo
   entry["Cron"] = nullptr;
   entry["Schedule"] = job.schedule.wire();
   entry["Priority"] = job_priority(job.kind);
-  if (native) return entry;
+  if (native || capability_in != CapabilityIn::kBoth) return entry;
   // Not in the C agent's DTO; sent so an agent need not map job-type GUIDs to capabilities (reference 3.1).
   entry["Capability"] = capability_name(store.type, job.kind);
   // Test knob (admin "Capability"): a capability the agent may not know.
@@ -247,7 +248,7 @@ Json native_job_configuration(const Job& job, const Store& store, std::int64_t j
 }  // namespace
 
 Json job_configuration(const Job& job, const Store& store, std::int64_t job_history_id, EndpointWriter& endpoints,
-                       bool native) {
+                       bool native, CapabilityIn capability_in) {
   if (native) return native_job_configuration(job, store, job_history_id, endpoints);
   const bool cancelled = job.state == JobState::kCancelled;
   const std::string family(route_family(job.kind));
@@ -328,10 +329,13 @@ Json job_configuration(const Job& job, const Store& store, std::int64_t job_hist
   }
   c["JobTypeId"] = job_type_id(store.type, job.kind);
   c["JobId"] = job.id;
-  c["Capability"] = capability_name(store.type, job.kind);
-  // Test knobs (admin "Capability", "ConfigurationPatch"): an unknown capability, a malformed configuration.
-  if (const Json* cap = find_ci(job.payload, "CapabilityOverride"); cap != nullptr && cap->is_string())
-    c["Capability"] = *cap;
+  if (capability_in != CapabilityIn::kNowhere) {
+    c["Capability"] = capability_name(store.type, job.kind);
+    // Test knob (admin "Capability"): a capability the agent may not know.
+    if (const Json* cap = find_ci(job.payload, "CapabilityOverride"); cap != nullptr && cap->is_string())
+      c["Capability"] = *cap;
+  }
+  // Test knob (admin "ConfigurationPatch"): a malformed configuration.
   if (const Json* patch = find_ci(job.payload, "ConfigurationPatch"); patch != nullptr && patch->is_object())
     c.merge_patch(*patch);  // RFC 7386: members set (null removes one)
   return c;

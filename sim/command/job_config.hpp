@@ -43,14 +43,16 @@ Json result_success();
 Json result_with_error(int status, std::string_view code_string, const std::string& message);
 
 // One entry of Session.Jobs; native (platform 5): without Capability, which the C agent never reads.
-Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpoints, bool native = false);
+// `capability_in` (a UO only): whether the entry names its Capability (Settings::capability_in).
+Json session_job_entry(const Job& job, const Store& store, EndpointWriter& endpoints, bool native = false,
+                       CapabilityIn capability_in = CapabilityIn::kBoth);
 // The configuration of one run of a job: the Universal Orchestrator's shape, or for a native agent
 // (platform 5) exactly what Keyfactor's C agent reads (reference 11.4): the envelope AuditId,
 // JobCancelled, Result; a Job wrapper for inventory (+ InventoryEndpoint) and management; flat
 // reenrollment (+ EnrollEndpoint); Properties always a JSON string holding separatePrivateKey and
 // privateKeyPath.
 Json job_configuration(const Job& job, const Store& store, std::int64_t job_history_id, EndpointWriter& endpoints,
-                       bool native = false);
+                       bool native = false, CapabilityIn capability_in = CapabilityIn::kBoth);
 // The store's custom fields for a native agent: properties_string() plus separatePrivateKey ("false") and
 // privateKeyPath ("") when the store has none (the C agent crashes on a reenrollment without the first).
 std::string native_properties_string(const Store& store);

@@ -29,6 +29,25 @@ std::optional<EndpointForm> parse_endpoint_form(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view capability_in_name(CapabilityIn where) {
+  switch (where) {
+    case CapabilityIn::kBoth:
+      return "both";
+    case CapabilityIn::kConfiguration:
+      return "configuration";
+    case CapabilityIn::kNowhere:
+      return "nowhere";
+  }
+  return "both";
+}
+
+std::optional<CapabilityIn> parse_capability_in(std::string_view text) {
+  for (CapabilityIn w : {CapabilityIn::kBoth, CapabilityIn::kConfiguration, CapabilityIn::kNowhere}) {
+    if (iequals(text, capability_in_name(w))) return w;
+  }
+  return std::nullopt;
+}
+
 Json Counters::to_json() const {
   Json out = Json::object();
   out["Requests"] = requests;

@@ -31,6 +31,10 @@ constexpr bool valid_heartbeat_minutes(std::int64_t minutes) {
   return minutes >= kMinHeartbeatMinutes && minutes <= kMaxHeartbeatMinutes;
 }
 
+enum class CapabilityIn { kBoth, kConfiguration, kNowhere };
+std::string_view capability_in_name(CapabilityIn where);
+std::optional<CapabilityIn> parse_capability_in(std::string_view text);
+
 struct Settings {
   std::string base_path = "/KeyfactorAgents";  // where the Orchestrators API lives
   EndpointForm endpoint_form = EndpointForm::kPrefixed;
@@ -40,6 +44,10 @@ struct Settings {
   bool invalidate_on_schedule = true;  // a schedule change invalidates the agent's sessions (reference 3.2)
   bool chain_inventory = false;        // successful management/reenrollment completions chain an inventory job
   int certificate_validity_days = 365;
+  // Where a Universal Orchestrator's jobs name their Capability (reference 11.7: not seen in Keyfactor's own
+  // code): in the job list and the configuration (default), only in the configuration, or nowhere (the
+  // agent must map the JobTypeId GUID itself).
+  CapabilityIn capability_in = CapabilityIn::kBoth;
 };
 
 struct Counters {
