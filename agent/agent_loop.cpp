@@ -6,11 +6,13 @@
 
 #include <algorithm>
 
+#include "agent/agent_certificate.hpp"
 #include "agent/command_connection.hpp"
 #include "agent/command_session.hpp"
 #include "agent/host_change_log.hpp"
 #include "agent/job_runner.hpp"
 #include "agent/job_timetable.hpp"
+#include "agent/job_types.hpp"
 #include "agent/platform/files.hpp"
 #include "agent/result_sink.hpp"
 #include "agent/task_group.hpp"
@@ -49,6 +51,9 @@ struct Agent::Impl {
   std::unique_ptr<CommandClientApi> api;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<HostChangeLog> host_changes;
+  std::unique_ptr<AgentCertificate> agent_certificate;  // with CertPath/KeyPath only
+  std::unique_ptr<AgentCertificateRenewal> certificate_renewal;
+  JobTypeTable job_types;
   TaskGroup tasks;
   std::unique_ptr<CommandSession> session;
   std::unique_ptr<ResultSink> sink;
@@ -78,6 +83,10 @@ struct Agent::Impl {
   // ---- job timing ----
 
   std::size_t take_job_list(const std::vector<JobEntry>& jobs) {
+    for (const auto& job : jobs) {
+      if (job_types.learn(job.job_type_id, job.capability))
+        log->debug("job type {} is {}", job.job_type_id, job.capability);
+    }
     timetable.apply(jobs, wall_now());
     jobs_wake.cancel();
     return timetable.size();
@@ -192,6 +201,15 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   impl->host_changes = std::move(host_changes.value());
   Impl* raw = impl.get();
   impl->api = std::make_unique<CommandClientApi>(*impl->client);
+  impl->job_types = JobTypeTable(cfg.job_types);
+  if (!cfg.client_cert.empty() && !cfg.client_key.empty()) {
+    impl->agent_certificate = std::make_unique<AgentCertificate>(cfg.client_cert, cfg.client_key, cfg.agent_certificate,
+                                                                 "CN=" + cfg.orchestrator_name);
+    impl->certificate_renewal =
+        std::make_unique<AgentCertificateRenewal>(*impl->agent_certificate, *impl->command_http);
+    if (Status started = impl->certificate_renewal->start(); !started.ok())
+      return started.error().context("agent certificate (CertPath/KeyPath): ");
+  }
 
   SessionOptions session_options;
   session_options.orchestrator_name = cfg.orchestrator_name;
@@ -201,6 +219,7 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   session_options.job_poll_interval = cfg.job_poll_interval;
   session_options.retry_initial = cfg.retry_initial;
   session_options.retry_max = cfg.retry_max;
+  session_options.renewal = impl->certificate_renewal.get();
   impl->session = std::make_unique<CommandSession>(executor, *impl->api, std::move(session_options), deps.metrics);
   impl->session->on_job_list([raw](const std::vector<JobEntry>& jobs) { return raw->take_job_list(jobs); });
   impl->session->on_refused([raw] {
@@ -236,6 +255,7 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   runner_deps.tasks = &impl->tasks;
   runner_deps.metrics = deps.metrics;
   runner_deps.host_changes = impl->host_changes.get();
+  runner_deps.job_types = &impl->job_types;
   impl->runner = std::make_unique<JobRunner>(executor, runner_options, runner_deps);
 
   if (!cfg.server_tls_verify)

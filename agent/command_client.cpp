@@ -15,10 +15,6 @@ using json = nlohmann::ordered_json;
 namespace {
 
 constexpr std::string_view kTenantId = "00000000-0000-0000-0000-000000000000";
-// Codes Command answers /Session/Register with when the agent's auth certificate must be renewed
-// (reference section 2): 7 requests it (a session may still be granted), 8 requires it.
-constexpr std::string_view kRenewalRequested = "A0100007";
-constexpr std::string_view kRenewalRequired = "A0100008";
 // Codes the reference does not document for Command, in the same style, as sim/command answers them
 // (sim/command/agent_api.hpp): the orchestrator awaits approval / was disapproved, and the session token is
 // not valid (expired or invalidated). Command's own codes for these are not public; when they are known,
@@ -365,14 +361,19 @@ net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std:
 }
 
 net::awaitable<Result<RegisterReply>> CommandClient::register_session(std::string agent_id,
-                                                                      std::vector<std::string> capabilities) {
+                                                                      std::vector<std::string> capabilities,
+                                                                      std::string csr) {
   json body = json::object();
   body["AgentPlatform"] = identity_.agent_platform;
   body["AgentVersion"] = identity_.agent_version;
   body["TenantId"] = std::string(kTenantId);
   body["ClientMachine"] = identity_.orchestrator_name;
   body["AgentId"] = agent_id;
-  body["CSR"] = nullptr;
+  if (csr.empty()) {
+    body["CSR"] = nullptr;
+  } else {
+    body["CSR"] = std::move(csr);
+  }
   body["Capabilities"] = capabilities;
   body["ClientParameters"] = identity_.client_parameters;
   WINCERT_CO_ASSIGN_OR_RETURN(Url url, resolve("/Session/Register"));

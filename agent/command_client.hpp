@@ -30,6 +30,11 @@
 
 namespace wincert::agent {
 
+// Codes Command answers /Session/Register with when the agent's auth certificate must be renewed
+// (reference section 2): 7 requests it (a session may still be granted), 8 requires it.
+inline constexpr std::string_view kRenewalRequested = "A0100007";
+inline constexpr std::string_view kRenewalRequired = "A0100008";
+
 // AgentApiResultStatus.
 enum class ApiStatus : int { kUnknown = 0, kSuccess = 1, kWarning = 2, kError = 3 };
 
@@ -124,8 +129,10 @@ class CommandClient {
   // http and auth must outlive the client.
   CommandClient(HttpClient& http, CommandAuth& auth, ClientIdentity identity);
 
+  // `csr`: base64 DER PKCS#10 for a new agent certificate; "" sends "CSR": null.
   boost::asio::awaitable<Result<RegisterReply>> register_session(std::string agent_id,
-                                                                 std::vector<std::string> capabilities);
+                                                                 std::vector<std::string> capabilities,
+                                                                 std::string csr = {});
   boost::asio::awaitable<Result<HeartbeatReply>> heartbeat(std::string session_token);
   boost::asio::awaitable<Result<JobConfigReply>> job_configuration(JobEntry job, std::string session_token);
   // POSTs `body_object` (a JSON object's text without SessionToken) to a Command-named endpoint with

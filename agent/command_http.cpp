@@ -13,6 +13,8 @@
 #include <charconv>
 #include <map>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "common/encoding.hpp"
 #include "common/http_connection.hpp"
@@ -178,7 +180,10 @@ struct Attempt {
 struct HttpClient::Impl {
   net::any_io_executor executor;
   HttpClientOptions options;
-  ssl::context tls_context{ssl::context::tls_client};
+  // New connections use tls_context. One replaced by use_client_certificate() is kept until the client
+  // goes: connections opened with it may still be in use (renewal happens about once a year).
+  std::unique_ptr<ssl::context> tls_context = std::make_unique<ssl::context>(ssl::context::tls_client);
+  std::vector<std::unique_ptr<ssl::context>> retired_tls_contexts;
   std::atomic<std::uint64_t> opened{0};
 
   // The connections of one origin: a semaphore bounding how many are busy, and the idle ones.
@@ -195,7 +200,7 @@ struct HttpClient::Impl {
 
   std::shared_ptr<spdlog::logger> log() const { return logger("command"); }
 
-  Status setup_tls() {
+  Status setup_tls(ssl::context& context) const {
     wincert::tls::ClientSettings settings;
     settings.verify_peer = options.verify_peer;
     settings.ca_file = options.ca_file;
@@ -204,7 +209,7 @@ struct HttpClient::Impl {
     settings.ca_file_option = "ServerCaFile";
     settings.client_certificate_option = "CertPath";
     settings.client_key_option = "KeyPath";
-    return wincert::tls::configure_client(tls_context, settings);
+    return wincert::tls::configure_client(context, settings);
   }
 
   // The pool of `origin`, counted as used until release_pool. A new origin beyond max_origins first
@@ -242,8 +247,8 @@ struct HttpClient::Impl {
     connect_options.verify_peer = options.verify_peer;
     connect_options.where = url.authority();
     connect_options.words = peer_words();
-    auto conn =
-        co_await Connection::open(executor, url.tls() ? &tls_context : nullptr, url.host, url.port, connect_options);
+    auto conn = co_await Connection::open(executor, url.tls() ? tls_context.get() : nullptr, url.host, url.port,
+                                          connect_options);
     if (conn.ok()) {
       ++opened;
       log()->debug("connected to {}", url.origin());
@@ -331,7 +336,7 @@ HttpClient::~HttpClient() { close_idle(); }
 
 Result<std::unique_ptr<HttpClient>> HttpClient::create(net::any_io_executor executor, HttpClientOptions options) {
   auto impl = std::make_shared<Impl>(std::move(executor), std::move(options));
-  WINCERT_TRY(impl->setup_tls());
+  WINCERT_TRY(impl->setup_tls(*impl->tls_context));
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }
 
@@ -340,10 +345,27 @@ net::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest request, std::
   co_return co_await impl->send(request, what);
 }
 
+Status HttpClient::use_client_certificate(const std::string& certificate_file, const std::string& key_file) {
+  HttpClientOptions next = impl_->options;
+  next.client_certificate = certificate_file;
+  next.client_key = key_file;
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_client);
+  const HttpClientOptions current = std::exchange(impl_->options, next);
+  if (Status ok = impl_->setup_tls(*context); !ok.ok()) {
+    impl_->options = current;
+    return ok;
+  }
+  impl_->retired_tls_contexts.push_back(std::exchange(impl_->tls_context, std::move(context)));
+  close_idle();  // the next request opens a connection that presents the new certificate
+  return {};
+}
+
 void HttpClient::close_idle() {
   std::lock_guard lock(impl_->mutex);
   for (auto& [origin, pool] : impl_->pools) pool->idle.clear();
 }
+
+const std::string& HttpClient::client_certificate() const { return impl_->options.client_certificate; }
 
 std::uint64_t HttpClient::connections_opened() const { return impl_->opened.load(); }
 std::size_t HttpClient::origins_pooled() const {

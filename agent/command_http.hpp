@@ -97,6 +97,11 @@ class HttpClient {
   // ("Register", "completion of job X"). A connection the server closed while idle is reopened once.
   boost::asio::awaitable<Result<HttpResponse>> send(HttpRequest request, std::string_view what);
 
+  // Presents another client certificate from now on (a renewed agent certificate): new connections use it,
+  // idle ones are closed. Fails, changing nothing, when the files do not load.
+  Status use_client_certificate(const std::string& certificate_file, const std::string& key_file);
+  const std::string& client_certificate() const;
+
   // Closes every idle connection (at shutdown, or after a configuration change).
   void close_idle();
 

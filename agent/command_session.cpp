@@ -23,13 +23,32 @@ constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 
 double seconds_of(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
 
+// Command asks for a new agent authentication certificate: requested (A0100007) or required (A0100008).
+// The C agent treats both alike, ignoring case (reference 11.2).
+bool asks_for_new_certificate(const ApiResult& result) {
+  return iequals(result.code, kRenewalRequested) || iequals(result.code, kRenewalRequired);
+}
+
+// The first registration with a renewed certificate failed in a way the certificate may cause: anything but a
+// network failure. A server that rejects a client certificate answers 401/403, fails the handshake, or (TLS
+// 1.3) sends an alert in place of the response ("malformed HTTP ... unknown ca").
+bool certificate_refused(const Error& error) {
+  if (error.detail.system_kind == SystemStatusKind::kOpenSsl) return true;
+  return !(error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kDeadlineExceeded ||
+           error.code == ErrorCode::kCancelled);
+}
+
+// After a renewed certificate was refused, renewing for expiry waits this long (Command asking still counts).
+constexpr auto kRenewalPauseAfterRefusal = std::chrono::hours(6);
+
 }  // namespace
 
 // ---- CommandClientApi ----
 
 net::awaitable<Result<RegisterReply>> CommandClientApi::register_session(std::string agent_id,
-                                                                         std::vector<std::string> capabilities) {
-  return client_.register_session(std::move(agent_id), std::move(capabilities));
+                                                                         std::vector<std::string> capabilities,
+                                                                         std::string csr) {
+  return client_.register_session(std::move(agent_id), std::move(capabilities), std::move(csr));
 }
 net::awaitable<Result<HeartbeatReply>> CommandClientApi::heartbeat(std::string session_token) {
   return client_.heartbeat(std::move(session_token));
@@ -173,9 +192,39 @@ net::awaitable<void> CommandSession::run_registration() {
   Backoff backoff(options_.retry_initial, options_.retry_max);
   while (!stopping_) {
     if (need_register_) {
-      auto reply = co_await api_.register_session(agent_id_, options_.capabilities);
+      CertificateRenewal* renewal = options_.renewal;
+      std::string csr;
+      const bool expiry_renewal = SteadyClock::now() >= renewal_paused_until_ && renewal != nullptr && renewal->due();
+      if (renewal != nullptr && !renewal->unconfirmed() && (renewal_wanted_ || expiry_renewal)) {
+        auto made = co_await renewal->request();
+        if (made.ok()) {
+          csr = std::move(made.value());
+          log->info("asking Command for a new agent certificate ({})",
+                    renewal_wanted_ ? "Command asked for one" : "the current one expires soon");
+        } else {
+          ++stats_.certificate_renewal_failures;
+          log->error("cannot make the request for a new agent certificate: {}", made.error().message);
+        }
+      }
+      auto reply = co_await api_.register_session(agent_id_, options_.capabilities, csr);
       if (stopping_) break;
       if (!reply.ok()) {
+        if (renewal != nullptr && renewal->unconfirmed() && certificate_refused(reply.error())) {
+          ++stats_.certificate_renewal_failures;
+          log->error("Command did not accept the renewed agent certificate ({}); going back to CertPath/KeyPath",
+                     reply.error().message);
+          if (Status back = renewal->revert(); !back.ok())
+            log->error("going back to the previous agent certificate: {}", back.error().message);
+          renewal_paused_until_ = SteadyClock::now() + kRenewalPauseAfterRefusal;
+          renewal_wanted_ = false;
+          log->warn(
+              "the agent certificate is renewed for expiry again in {} h at the earliest; check that Command's "
+              "TLS trusts the CA that issues agent certificates",
+              std::chrono::duration_cast<std::chrono::hours>(kRenewalPauseAfterRefusal).count());
+          const auto delay = backoff.next();
+          co_await sleep_for(session_wake_, delay);
+          continue;
+        }
         if (is_auth_failure(reply.error())) {
           log->error("{}: stopping", reply.error().message);
           refuse();
@@ -188,6 +237,54 @@ net::awaitable<void> CommandSession::run_registration() {
       }
       ++stats_.registrations;
       remember_agent_id(reply->session.agent_id);
+      if (renewal != nullptr && renewal->unconfirmed()) {
+        // The renewed pair got an answer: Command accepted it.
+        if (Status promoted = renewal->confirm(); promoted.ok()) {
+          ++stats_.certificates_renewed;
+          log->info(
+              "the renewed agent certificate was accepted: it is now CertPath/KeyPath (the previous pair is "
+              "kept as .previous)");
+        } else {
+          log->error(
+              "the renewed agent certificate works, but making it CertPath/KeyPath failed: {}; it stays "
+              "pending and is tried first at the next start",
+              promoted.error().message);
+        }
+      }
+      const bool new_certificate_asked = asks_for_new_certificate(reply->result);
+      bool installed = false;
+      if (!csr.empty() && !reply->session.certificate.empty()) {
+        if (Status used = co_await renewal->install(reply->session.certificate); used.ok()) {
+          installed = true;
+          renewal_wanted_ = false;
+          log->info("Command issued a new agent certificate; presenting it from now on");
+        } else {
+          ++stats_.certificate_renewal_failures;
+          log->error("cannot use the agent certificate Command issued: {}", used.error().message);
+        }
+      } else if (!csr.empty()) {
+        ++stats_.certificate_renewal_failures;
+        log->warn("Command returned no certificate for the agent certificate request ({})", reply->result.describe());
+      }
+      if (new_certificate_asked && renewal != nullptr && csr.empty() && !installed) {
+        renewal_wanted_ = true;
+        if (reply->session.token.empty()) {
+          log->info("Command asks for a new agent certificate ({}); registering again with a request",
+                    reply->result.describe());
+          continue;
+        }
+      }
+      if (installed && reply->session.token.empty()) continue;  // register again, presenting the new pair
+      if (reply->state == RegisterState::kRejected && new_certificate_asked && renewal != nullptr) {
+        // We sent a request and Command still requires one: it may sign later (an administrator's step).
+        const auto delay = backoff.next();
+        log->error(
+            "Command requires a new agent certificate for orchestrator '{}' and did not issue one ({}); "
+            "asking again in {} s",
+            options_.orchestrator_name, reply->result.describe(), seconds_of(delay));
+        co_await sleep_for(session_wake_, delay);
+        continue;
+      }
       if (reply->state == RegisterState::kRejected) {
         log->error(
             "Command refused orchestrator '{}' ({}): it was disapproved in Command, or Command requires a new "
@@ -214,8 +311,9 @@ net::awaitable<void> CommandSession::run_registration() {
       observe(metrics::SessionState::kRegistered);
       if (reply->result.status == ApiStatus::kWarning) {
         log->warn("Command registered the orchestrator with a warning: {}{}", reply->result.describe(),
-                  reply->result.code == "A0100007" || reply->result.code == "A0100008"
-                      ? " (Command asks for a new agent authentication certificate: renew CertPath/KeyPath)"
+                  new_certificate_asked && renewal == nullptr
+                      ? " (Command asks for a new agent authentication certificate: renew CertPath/KeyPath, or "
+                        "configure CertPath/KeyPath so that the agent renews it itself)"
                       : "");
       }
       const std::size_t scheduled = on_job_list_ ? on_job_list_(reply->session.jobs) : reply->session.jobs.size();
@@ -224,6 +322,11 @@ net::awaitable<void> CommandSession::run_registration() {
                 heartbeat_interval_.count());
       token_ready_.cancel();
       heartbeat_wake_.cancel();  // restart heartbeat timing from this session
+      if (installed || (renewal_wanted_ && csr.empty())) {
+        // Present the new certificate once to confirm it, or send the request Command asked for.
+        need_register_ = true;
+        continue;
+      }
     }
     // Sleep until the session is invalidated, or the job list is due for a refresh.
     const bool poll = options_.job_poll_interval.count() > 0;

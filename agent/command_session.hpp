@@ -30,8 +30,10 @@ namespace wincert::agent {
 class CommandApi {
  public:
   virtual ~CommandApi() = default;
+  // `csr`: base64 DER PKCS#10 for a new agent certificate, or "" (the body then says "CSR": null).
   virtual boost::asio::awaitable<Result<RegisterReply>> register_session(std::string agent_id,
-                                                                         std::vector<std::string> capabilities) = 0;
+                                                                         std::vector<std::string> capabilities,
+                                                                         std::string csr) = 0;
   virtual boost::asio::awaitable<Result<HeartbeatReply>> heartbeat(std::string session_token) = 0;
   virtual boost::asio::awaitable<Result<JobConfigReply>> job_configuration(JobEntry job, std::string session_token) = 0;
   virtual boost::asio::awaitable<Result<PostReply>> post_job_data(std::string endpoint, std::string session_token,
@@ -43,7 +45,8 @@ class CommandClientApi final : public CommandApi {
  public:
   explicit CommandClientApi(CommandClient& client) : client_(client) {}
   boost::asio::awaitable<Result<RegisterReply>> register_session(std::string agent_id,
-                                                                 std::vector<std::string> capabilities) override;
+                                                                 std::vector<std::string> capabilities,
+                                                                 std::string csr) override;
   boost::asio::awaitable<Result<HeartbeatReply>> heartbeat(std::string session_token) override;
   boost::asio::awaitable<Result<JobConfigReply>> job_configuration(JobEntry job, std::string session_token) override;
   boost::asio::awaitable<Result<PostReply>> post_job_data(std::string endpoint, std::string session_token,
@@ -51,6 +54,25 @@ class CommandClientApi final : public CommandApi {
 
  private:
   CommandClient& client_;
+};
+
+// Renewal of the agent's client certificate (agent/agent_certificate.hpp in production). The session
+// asks for a CSR when Command wants a new certificate (A0100007/A0100008) or due() says it expires soon,
+// installs what Command returns, and confirms or reverts it by the next registration's outcome.
+class CertificateRenewal {
+ public:
+  virtual ~CertificateRenewal() = default;
+  virtual bool due() = 0;
+  // A new key's CSR, base64 DER.
+  virtual boost::asio::awaitable<Result<std::string>> request() = 0;
+  // Stores the certificate with the new key beside the current pair and presents it from now on.
+  virtual boost::asio::awaitable<Status> install(std::string certificate) = 0;
+  // The client presents a pair that has not been accepted yet.
+  virtual bool unconfirmed() const = 0;
+  // It was accepted: it becomes CertPath/KeyPath.
+  virtual Status confirm() = 0;
+  // It was refused: back to the current pair.
+  virtual Status revert() = 0;
 };
 
 // The session as job running and the result sink see it.
@@ -75,12 +97,16 @@ struct SessionOptions {
   std::chrono::seconds job_poll_interval{0};               // 0: the job list is fetched only on demand
   std::chrono::milliseconds retry_initial{1000};
   std::chrono::milliseconds retry_max{60000};
+  // Optional (outlives the session): without it a required renewal (A0100008) stops the agent.
+  CertificateRenewal* renewal = nullptr;
 };
 
 struct SessionStats {
   std::uint64_t registrations = 0;
   std::uint64_t heartbeats = 0;
   std::uint64_t agent_id_save_failures = 0;  // failed attempts to write the AgentId file
+  std::uint64_t certificates_renewed = 0;    // agent certificates Command issued and that were accepted
+  std::uint64_t certificate_renewal_failures = 0;
 };
 
 // The AgentId file's content, or "" when it is missing or not an id.
@@ -123,6 +149,8 @@ class CommandSession final : public SessionTokens {
 
  private:
   void observe(metrics::SessionState state);
+  // After a registration answer: renewal bookkeeping. Returns false when the answer ends this attempt.
+  boost::asio::awaitable<void> after_registration(RegisterReply& reply, bool sent_csr);
   void refuse();
   void remember_agent_id(const std::string& id);
   bool try_save_agent_id();
@@ -139,6 +167,8 @@ class CommandSession final : public SessionTokens {
   std::string token_;
   std::chrono::seconds heartbeat_interval_{300};
   bool need_register_ = true;
+  bool renewal_wanted_ = false;                                   // Command asked for a new agent certificate
+  std::chrono::steady_clock::time_point renewal_paused_until_{};  // after a renewed certificate was refused
   bool agent_id_unsaved_ = false;
   bool stopping_ = false;
   bool refused_ = false;

@@ -330,6 +330,44 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       }
     }
   }
+  if (const json* types = top.find("JobTypes")) {
+    if (!types->is_object()) {
+      reader.problem(top.name("JobTypes"), "must be an object of JobTypeId GUID -> capability name");
+    } else {
+      for (auto it = types->begin(); it != types->end(); ++it) {
+        if (!it.value().is_string() || it.value().get_ref<const std::string&>().empty()) {
+          reader.problem(top.name("JobTypes") + "." + it.key(),
+                         "must be a capability name such as "
+                         "\"CertStores.WinCert.Inventory\"");
+          continue;
+        }
+        cfg.job_types[it.key()] = it.value().get<std::string>();
+      }
+    }
+  }
+  if (const json* renewal = top.find("AgentCertificate")) {
+    if (!renewal->is_object()) {
+      reader.problem(top.name("AgentCertificate"), "must be an object like {\"RenewDaysBeforeExpiry\": 30}");
+    } else {
+      Section a(reader, *renewal, top.name("AgentCertificate") + ".");
+      long long days = 0;
+      if (a.integer("RenewDaysBeforeExpiry", 0, 3650, days))
+        cfg.agent_certificate.renew_before = std::chrono::hours(24 * days);
+      a.string("KeyType", cfg.agent_certificate.key_type);
+      if (!iequals(cfg.agent_certificate.key_type, "RSA") && !iequals(cfg.agent_certificate.key_type, "ECC"))
+        reader.problem(a.name("KeyType"), "must be RSA or ECC");
+      const bool rsa = iequals(cfg.agent_certificate.key_type, "RSA");
+      if (!rsa) cfg.agent_certificate.key_size = 256;
+      long long bits = 0;
+      if (a.integer("KeySize", 256, 8192, bits)) {
+        cfg.agent_certificate.key_size = static_cast<int>(bits);
+        if (rsa ? bits < 2048 : (bits != 256 && bits != 384))
+          reader.problem(a.name("KeySize"), rsa ? "must be 2048..8192 for RSA" : "must be 256 or 384 for ECC");
+      }
+      a.string("Subject", cfg.agent_certificate.subject);
+      a.report_unknown();
+    }
+  }
   std::string secrets_file;
   top.path("SecretsFile", secrets_file);
   top.path("ServerCaFile", cfg.server_ca_file);

@@ -63,6 +63,16 @@ struct MetricsSettings {
   std::size_t max_host_labels = 20;  // MaxHostLabels: hosts named in per-host series; later ones "_other"
 };
 
+// The "AgentCertificate" section: renewal of the mTLS client certificate (CertPath/KeyPath) with a CSR in
+// the registration, when Command asks for it (A0100007/A0100008) or before it expires.
+struct AgentCertificateSettings {
+  std::chrono::hours renew_before{30 *
+                                  24};  // RenewDaysBeforeExpiry: renew when it expires within this; 0 = only on request
+  std::string key_type = "RSA";         // KeyType: RSA or ECC
+  int key_size = 2048;                  // KeySize: RSA bits (2048..8192) or ECC curve bits (256, 384)
+  std::string subject;  // Subject of the CSR; empty = the current certificate's, else CN=OrchestratorName
+};
+
 // The "Logging" section (LogLevel and LogFile stay top-level keys, as before).
 struct LoggingSettings {
   LogFormat format = LogFormat::kText;             // Format: "text" (default) or "json" (one JSON object per line)
@@ -84,6 +94,10 @@ struct AgentConfig {
   std::size_t inventory_max_update_bytes = 10u * 1024 * 1024;  // InventoryMaxUpdateSizeMb
   int agent_platform = 1;  // AgentPlatform sent at registration (1 = .NET / Universal Orchestrator)
   std::map<std::string, std::string> client_parameters;  // ClientParameters for registration handlers
+  // JobTypes: JobTypeId GUID -> capability, for jobs whose job list and configuration name no Capability
+  // (agent/job_types.hpp).
+  std::map<std::string, std::string> job_types;
+  AgentCertificateSettings agent_certificate;
 
   // --- TLS and timeouts towards Command ---
   std::string server_ca_file;  // ServerCaFile; empty = system store

@@ -14,6 +14,8 @@ set(WINCERT_AGENT_DAEMON_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/command_session.cpp
   ${CMAKE_CURRENT_LIST_DIR}/result_sink.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_runner.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/job_types.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/agent_certificate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/host_change_log.cpp
   ${CMAKE_CURRENT_LIST_DIR}/agent_loop.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_deadline.cpp

@@ -109,6 +109,11 @@ net::awaitable<void> JobRunner::prepare(JobEntry entry) {
     co_return;
   }
 
+  if (auto refused = dispatchable(entry, reply->config)) {
+    log->error("job {}: {}", entry.job_id, *refused);
+    deps_.sink->store_completion(entry, reply->audit_id, jobs::JobStatus::kFailure, *refused);
+    co_return;
+  }
   auto parsed = jobs::parse_job_config_document(std::move(reply->config), reply->last_inventory.get());
   if (!parsed.ok()) {
     const std::string message = "the job configuration from Command is not usable: " + parsed.error().message;
@@ -128,6 +133,29 @@ net::awaitable<void> JobRunner::prepare(JobEntry entry) {
         return execute(entry, shared_job, inventory_endpoint, enroll_endpoint);
       });
   if (!queued) log->info("job {} not queued: the agent is stopping or the job is already running", entry.job_id);
+}
+
+std::optional<std::string> JobRunner::dispatchable(const JobEntry& entry, nlohmann::ordered_json& config) {
+  if (!config.is_object()) return std::nullopt;  // parse_job_config says what is wrong with it
+  const std::string capability = scalar_text(find_member(config, "Capability"));
+  const std::string type_id =
+      entry.job_type_id.empty() ? scalar_text(find_member(config, "JobTypeId")) : entry.job_type_id;
+  if (!capability.empty()) {
+    if (deps_.job_types && deps_.job_types->learn(type_id, capability))
+      logger("agent")->debug("job type {} is {}", type_id, capability);
+    return std::nullopt;
+  }
+  if (auto shape = native_configuration_shape(config)) {
+    return "the job configuration has " + *shape +
+           ": wincert-agent registers as a Universal Orchestrator and cannot run it; check AgentPlatform in the "
+           "agent's configuration (1) and the orchestrator's platform in Command";
+  }
+  if (auto mapped = deps_.job_types ? deps_.job_types->capability_for(type_id) : std::nullopt) {
+    logger("agent")->info("job {}: no Capability named; job type {} is {} (JobTypes)", entry.job_id, type_id, *mapped);
+    config["Capability"] = *mapped;
+    return std::nullopt;
+  }
+  return undispatchable_message(type_id);
 }
 
 net::awaitable<void> JobRunner::execute(JobEntry entry, std::shared_ptr<jobs::JobConfig> job,

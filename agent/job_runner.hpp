@@ -21,6 +21,7 @@
 
 #include "agent/command_session.hpp"
 #include "agent/host_change_log.hpp"
+#include "agent/job_types.hpp"
 #include "agent/metrics/agent_metrics.hpp"
 #include "agent/result_sink.hpp"
 #include "agent/scheduler.hpp"
@@ -53,6 +54,7 @@ struct RunnerDeps {
   TaskGroup* tasks = nullptr;                          // preparations and runs are counted here
   metrics::AgentMetrics* metrics = nullptr;            // optional
   HostChangeLog* host_changes = nullptr;               // optional: jobs that started changing their host
+  JobTypeTable* job_types = nullptr;                   // optional: JobTypeId -> capability when none is named
 };
 
 class JobRunner {
@@ -80,6 +82,9 @@ class JobRunner {
 
  private:
   boost::asio::awaitable<void> prepare(JobEntry entry);
+  // nullopt when the job can be dispatched (its Capability named, or mapped from its JobTypeId into
+  // `config`); else why not, for its Failure completion.
+  std::optional<std::string> dispatchable(const JobEntry& entry, nlohmann::ordered_json& config);
   boost::asio::awaitable<void> execute(JobEntry entry, std::shared_ptr<jobs::JobConfig> job,
                                        std::string inventory_endpoint, std::string enroll_endpoint);
 

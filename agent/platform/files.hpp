@@ -18,6 +18,11 @@ namespace wincert::agent::files {
 Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
                         std::string_view header, std::string_view body);
 
+// write_atomically() for a private key: the file is owner-only whatever its directory allows (POSIX: created
+// 0600, as every file write_atomically makes; Windows: the protected owner-only DACL of common/win32_acl.hpp
+// set on it, so it does not inherit a readable ACL).
+Status write_private_file(const std::string& path, std::string_view content);
+
 // Removes a file (a missing one is not an error) and makes the removal durable where that is cheap.
 Status remove_file(const std::string& path);
 

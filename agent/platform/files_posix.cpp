@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 namespace wincert::agent::files {
 
@@ -76,6 +77,12 @@ Status remove_file(const std::string& path) {
   const auto slash = path.find_last_of('/');
   (void)sync_directory(slash == std::string::npos ? "." : path.substr(0, slash));
   return {};
+}
+
+Status write_private_file(const std::string& path, std::string_view content) {
+  const std::filesystem::path p(path);
+  const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
+  return write_atomically(dir, ".tmp-" + p.filename().string(), p.filename().string(), {}, content);
 }
 
 void restrict_to_owner(const std::string& directory) { ::chmod(directory.c_str(), 0700); }

@@ -4,6 +4,8 @@
 
 #include <io.h>
 
+#include <filesystem>
+
 #include "common/win32_acl.hpp"
 #include "common/win32_text.hpp"
 
@@ -90,6 +92,13 @@ Status remove_file(const std::string& path) {
 
 // A protected DACL (SYSTEM, Administrators, this account), like chmod 0700: %ProgramData% lets Users read what
 // inherits from it. Best effort as on POSIX; `service install` restricts the same paths and reports failures.
+Status write_private_file(const std::string& path, std::string_view content) {
+  const std::filesystem::path p(path);
+  const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
+  WINCERT_TRY(write_atomically(dir, ".tmp-" + p.filename().string(), p.filename().string(), {}, content));
+  return win32_acl::restrict_to_owner(path);
+}
+
 void restrict_to_owner(const std::string& directory) { (void)win32_acl::restrict_to_owner(directory); }
 
 bool can_write(const std::string& path) { return ::_waccess(widen(path).c_str(), 2) == 0; }

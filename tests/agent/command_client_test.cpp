@@ -137,6 +137,20 @@ TEST_F(ClientTest, RegisterSendsTheReferenceFieldsAndParsesTheSession) {
   EXPECT_TRUE(body["ClientParameters"].is_object());
 }
 
+TEST_F(ClientTest, ARenewalSendsItsCsrAndTheIssuedCertificateIsReturned) {
+  next_ = [](const FakeRequest&) -> std::optional<FakeResponse> {
+    json reply = session_reply("tok-c");
+    reply["Session"]["Certificate"] = "MIIBnewcert";
+    return FakeResponse::json(reply);
+  };
+  auto reply = run(client_->register_session("known-id", {}, "MIIBcsr"));
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->session.certificate, "MIIBnewcert");
+  const json body = server_->requests().at(0).json();
+  EXPECT_EQ(body["CSR"], "MIIBcsr") << "base64 DER without armour, as the C agent sends it (reference 11.2)";
+  EXPECT_EQ(body["AgentId"], "known-id");
+}
+
 TEST_F(ClientTest, RegisterOutcomesForApprovalAndRenewalCodes) {
   struct Case {
     json response;

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 
+#include "common/encoding.hpp"
 #include "tests/agent/daemon_test_support.hpp"
 #include "tests/agent/scripted_command.hpp"
 
@@ -322,6 +323,154 @@ TEST(CommandSessionTest, ARefreshOfTheJobListRegistersAgainKeepingTheToken) {
   ASSERT_TRUE(run_until(io, [&] { return lists == 2; }));
   EXPECT_EQ(command.registrations, 2);
   stop_and_drain(io, session);
+}
+
+// ---- agent certificate renewal ----
+
+namespace renewal {
+
+// Records what the session asks of the renewal; a certificate "installed" is pending until confirmed.
+class FakeRenewal final : public CertificateRenewal {
+ public:
+  bool due_now = false;
+  int requests = 0;
+  std::vector<std::string> installed;
+  int confirmed = 0;
+  int reverted = 0;
+  bool pending = false;
+
+  bool due() override { return due_now; }
+  net::awaitable<Result<std::string>> request() override { co_return "CSR-" + std::to_string(++requests); }
+  net::awaitable<Status> install(std::string certificate) override {
+    installed.push_back(certificate);
+    pending = true;
+    due_now = false;
+    co_return Status{};
+  }
+  bool unconfirmed() const override { return pending; }
+  Status confirm() override {
+    ++confirmed;
+    pending = false;
+    return {};
+  }
+  Status revert() override {
+    ++reverted;
+    pending = false;
+    return {};
+  }
+};
+
+RegisterReply renewal_reply(ApiStatus status, std::string_view code, bool with_session) {
+  RegisterReply reply = with_session ? session_reply("tok-r") : RegisterReply{};
+  reply.state = with_session
+                    ? RegisterState::kSession
+                    : (iequals(code, kRenewalRequired) ? RegisterState::kRejected : RegisterState::kPendingApproval);
+  reply.result = testing::api_error(std::string(code));
+  reply.result.status = status;
+  return reply;
+}
+
+}  // namespace renewal
+
+TEST(CommandSessionRenewalTest, RequiredRenewalSendsACsrInstallsTheCertificateAndConfirmsItByRegistering) {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  renewal::FakeRenewal fake;
+  command.register_script.push_back(renewal::renewal_reply(ApiStatus::kError, kRenewalRequired, false));
+  RegisterReply issued = session_reply("tok-new");
+  issued.session.certificate = "NEW-CERT-DER";
+  command.register_script.push_back(issued);
+  auto options = options_in(dir);
+  options.renewal = &fake;
+  CommandSession session(io.get_executor(), command, options);
+  int refusals = 0;
+  session.on_refused([&] { ++refusals; });
+  start(io, session);
+  ASSERT_TRUE(run_until(io, [&] { return fake.confirmed == 1; }));
+  EXPECT_EQ(refusals, 0) << "A0100008 with a renewal at hand is not a refusal";
+  ASSERT_GE(command.register_csrs.size(), 3u);
+  EXPECT_EQ(command.register_csrs[0], "") << "the first registration had no reason to renew";
+  EXPECT_EQ(command.register_csrs[1], "CSR-1") << "Command's A0100008 answered with a request";
+  EXPECT_EQ(command.register_csrs[2], "") << "the confirming registration presents the new pair, no request";
+  EXPECT_EQ(fake.installed, std::vector<std::string>{"NEW-CERT-DER"});
+  EXPECT_EQ(fake.reverted, 0);
+  EXPECT_TRUE(session.registered());
+  EXPECT_EQ(session.stats().certificates_renewed, 1u);
+  stop_and_drain(io, session);
+}
+
+TEST(CommandSessionRenewalTest, RequestedRenewalKeepsTheSessionAndAsksAgainWithACsr) {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  renewal::FakeRenewal fake;
+  command.register_script.push_back(renewal::renewal_reply(ApiStatus::kWarning, "a0100007", true));
+  RegisterReply issued = session_reply("tok-2");
+  issued.session.certificate = "NEW-CERT-DER";
+  command.register_script.push_back(issued);
+  auto options = options_in(dir);
+  options.renewal = &fake;
+  CommandSession session(io.get_executor(), command, options);
+  start(io, session);
+  ASSERT_TRUE(run_until(io, [&] { return fake.confirmed == 1; }));
+  EXPECT_EQ(command.register_csrs.at(1), "CSR-1") << "the code is compared ignoring case, as the C agent does";
+  EXPECT_TRUE(session.registered());
+  stop_and_drain(io, session);
+}
+
+TEST(CommandSessionRenewalTest, ACertificateCloseToExpiryIsRenewedAtRegistration) {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  renewal::FakeRenewal fake;
+  fake.due_now = true;
+  RegisterReply issued = session_reply("tok-1");
+  issued.session.certificate = "NEW-CERT-DER";
+  command.register_script.push_back(issued);
+  auto options = options_in(dir);
+  options.renewal = &fake;
+  CommandSession session(io.get_executor(), command, options);
+  start(io, session);
+  ASSERT_TRUE(run_until(io, [&] { return fake.confirmed == 1; }));
+  EXPECT_EQ(command.register_csrs.at(0), "CSR-1");
+  EXPECT_EQ(fake.requests, 1);
+  stop_and_drain(io, session);
+}
+
+TEST(CommandSessionRenewalTest, ARenewedCertificateCommandRefusesIsRevertedAndThePreviousPairUsed) {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  renewal::FakeRenewal fake;
+  fake.pending = true;  // a pending pair found at start, presented first
+  command.register_script.push_back(Error::unauthenticated("Command answered HTTP 401").with_http_status(401));
+  auto options = options_in(dir);
+  options.renewal = &fake;
+  CommandSession session(io.get_executor(), command, options);
+  int refusals = 0;
+  session.on_refused([&] { ++refusals; });
+  start(io, session);
+  ASSERT_TRUE(run_until(io, [&] { return session.registered(); }));
+  EXPECT_EQ(fake.reverted, 1);
+  EXPECT_EQ(fake.confirmed, 0);
+  EXPECT_EQ(refusals, 0) << "the old pair still works";
+  EXPECT_EQ(command.registrations, 2);
+  stop_and_drain(io, session);
+}
+
+TEST(CommandSessionRenewalTest, WithoutACertificateToRenewARequiredRenewalStopsTheAgent) {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  command.register_script.push_back(renewal::renewal_reply(ApiStatus::kError, kRenewalRequired, false));
+  CommandSession session(io.get_executor(), command, options_in(dir));
+  int refusals = 0;
+  session.on_refused([&] { ++refusals; });
+  auto ended = start(io, session);
+  ASSERT_TRUE(run_until(io, [&] { return *ended; }));
+  EXPECT_EQ(refusals, 1);
+  EXPECT_EQ(command.register_csrs, std::vector<std::string>{""});
 }
 
 }  // namespace

@@ -27,8 +27,9 @@ add_executable(agent_job_timetable_tests ${CMAKE_CURRENT_LIST_DIR}/job_timetable
 target_link_libraries(agent_job_timetable_tests PRIVATE wincert_agent_lib GTest::gtest_main wincert_warnings)
 gtest_discover_tests(agent_job_timetable_tests TEST_PREFIX "agent.daemon." PROPERTIES TIMEOUT 60 LABELS agent)
 # The agent's parts on their own, against a scripted Command (tests/agent/scripted_command.hpp): the Command
-# session, job running and the result sink (agent/command_session.cpp, job_runner.cpp, result_sink.cpp).
-foreach(part IN ITEMS command_session job_runner result_sink host_change_log)
+# session, job running and the result sink (agent/command_session.cpp, job_runner.cpp, result_sink.cpp), the
+# host-change log, the JobTypeId table and the agent certificate files.
+foreach(part IN ITEMS command_session job_runner result_sink host_change_log job_types agent_certificate)
   add_executable(agent_${part}_tests ${CMAKE_CURRENT_LIST_DIR}/${part}_test.cpp
                                      ${CMAKE_CURRENT_LIST_DIR}/daemon_test_support.cpp)
   target_link_libraries(agent_${part}_tests PRIVATE wincert_agent_lib GTest::gmock GTest::gtest_main wincert_warnings)

@@ -80,14 +80,17 @@ class ScriptedCommand final : public CommandApi {
   int registrations = 0;
   std::vector<std::string> register_agent_ids;
   std::vector<std::vector<std::string>> register_capabilities;
+  std::vector<std::string> register_csrs;  // "" when none was sent
   std::vector<std::string> heartbeat_tokens;
   std::vector<std::string> config_requests;  // job ids
   std::vector<Post> posts;
 
   boost::asio::awaitable<Result<RegisterReply>> register_session(std::string agent_id,
-                                                                 std::vector<std::string> capabilities) override {
+                                                                 std::vector<std::string> capabilities,
+                                                                 std::string csr) override {
     ++registrations;
     register_agent_ids.push_back(agent_id);
+    register_csrs.push_back(csr);
     register_capabilities.push_back(capabilities);
     if (!register_script.empty()) {
       auto reply = std::move(register_script.front());

@@ -290,6 +290,71 @@ def store_jobs(run):
           f"command-sim: {c['CompletionsRecorded']} completions, none rejected or duplicated", c)
 
 
+
+def job_types_from_command(st):
+    """{JobTypeId: Capability} of every store type, from command-sim's admin API: what an administrator copies
+    from Command's certificate store types into the agent's JobTypes."""
+    table = {}
+    for store_type in st.admin.get("/store-types"):
+        for family in store_type["JobTypes"].values():
+            table[family["JobTypeId"]] = family["Capability"]
+    return table
+
+
+@scenario
+def store_jobs_guid_only(run):
+    """The store_jobs lifecycle when neither the job list nor the configurations name a Capability, only
+    JobTypeId GUIDs (command-sim CapabilityIn=nowhere): the agent maps them through its JobTypes."""
+    st = run.stack()
+    st.command.start()
+    # The three store types this agent serves (command-sim also has the C agent's PEM type).
+    table = {i: c for i, c in job_types_from_command(st).items() if c.split(".")[1] in STORE_TYPES}
+    st.agent_config["JobTypes"] = table
+    st.admin.put_settings(CapabilityIn="nowhere")
+    st.start()
+    check(len(table) == 9, f"JobTypes configured from command-sim's store types ({len(table)} GUIDs)", table)
+    lifecycle(st)
+    check(st.admin.settings()["CapabilityIn"] == "nowhere", "command-sim named no Capability all along")
+    check(f"no Capability named; job type" in st.agent.log(), "the agent dispatched by JobTypeId")
+
+
+@scenario
+def job_type_ids(run):
+    """Jobs named by JobTypeId only: a GUID the agent cannot map ends as a Failure naming it in command-sim's
+    history (never dropped); a pairing seen in a configuration is learnt and serves later GUID-only jobs; a
+    configuration in the native agent's shape (AgentPlatform 5) fails naming that shape."""
+    st = run.stack()
+    st.start()
+    store = st.create_store("WinCert")
+    table = job_types_from_command(st)
+    inventory_type = next(i for i, c in table.items() if c == "CertStores.WinCert.Inventory")
+
+    step("a job type the agent cannot map")
+    st.admin.put_settings(CapabilityIn="nowhere")
+    h = st.wait_job(st.schedule("Inventory", store), 120)
+    print(f"     {h['Result']}: {h['Message']}")
+    check(h["Result"] == "Failure" and inventory_type in h["Message"] and "JobTypes" in h["Message"],
+          f"Failure in command-sim's history naming JobTypeId {inventory_type} and JobTypes")
+
+    step("the Capability in the configuration only")
+    st.admin.put_settings(CapabilityIn="configuration")
+    run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory")
+
+    step("the pairing learnt from that configuration serves GUID-only jobs")
+    st.admin.put_settings(CapabilityIn="nowhere")
+    run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory")
+
+    step("the native agent's configuration shape (the agent registered as AgentPlatform 5)")
+    st.admin.put_settings(CapabilityIn="both")
+    st.agent.stop()
+    st.agent.config["AgentPlatform"] = 5
+    st.agent.start()
+    h = st.wait_job(st.schedule("Inventory", store), 120)
+    print(f"     {h['Result']}: {h['Message']}")
+    check(h["Result"] == "Failure" and "AgentPlatform 5" in h["Message"],
+          "Failure naming the native agent's shape")
+    check(st.agent.running(), "the agent is still running")
+
 # ---------------------------------------------------------------- kill -9 and restart
 
 @scenario
@@ -973,9 +1038,84 @@ def command_mtls(run):
         store = st.create_store("WinCert")
         run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory over mTLS")
         check(st.agent.running(), "the agent is still running")
+        # The 2-day certificate is within the default RenewDaysBeforeExpiry (30): the agent renewed it, but
+        # command-sim's own CA (which signed the new one) is not in --client-ca, so the TLS layer refused it.
+        check("did not accept the renewed agent certificate" in st.agent.log(),
+              "a renewed certificate the server refused was dropped; the agent went back to CertPath/KeyPath")
+        check(not os.path.exists(pki["client.pem"] + ".pending"), "no pending pair is left behind")
     finally:
         shutil.rmtree(pki_dir, ignore_errors=True)
 
+
+
+def _pem_of(path):
+    with open(path, encoding="ascii") as f:
+        return f.read()
+
+
+@scenario
+def agent_cert_renewal(run):
+    """The agent renews its own client certificate (mTLS to Command): before it expires (RenewDaysBeforeExpiry
+    longer than the certificate has left), and when Command requires it (A0100008). Each time the new key's CSR
+    goes in the registration, the certificate command-sim's CA issues is stored with its key beside the old pair,
+    presented, and made CertPath/KeyPath once accepted (the old pair kept as .previous). A kill -9 between
+    storing the new pair and switching to it: the restarted agent tries the stored pair first and finishes."""
+    pki_dir = tempfile.mkdtemp(prefix="wincert-e2e-pki-")
+    try:
+        pki = _make_pki(pki_dir, "e2e-orchestrator")
+        # command-sim signs with the CA its TLS layer trusts for client certificates.
+        st = run.stack(command_args=["--tls-cert", pki["server.pem"], "--tls-key", pki["server.key"],
+                                     "--client-ca", pki["ca.pem"], "--auth", "certificate",
+                                     "--ca-cert", pki["ca.pem"], "--ca-key", pki["ca.key"]],
+                       agent_config={"Username": "", "CertPath": pki["client.pem"], "KeyPath": pki["client.key"],
+                                     "ServerCaFile": pki["ca.pem"],
+                                     "AgentCertificate": {"RenewDaysBeforeExpiry": 3, "KeyType": "ECC"}})
+        st.command.tls_ca = pki["ca.pem"]
+        original = _pem_of(pki["client.pem"])
+
+        step("renewed at start: the 2-day certificate expires within RenewDaysBeforeExpiry 3")
+        st.start()
+        st.agent.wait_log(r"the renewed agent certificate was accepted", 60)
+        first_renewal = _pem_of(pki["client.pem"])
+        check(first_renewal != original, "CertPath holds the new certificate")
+        check(_pem_of(pki["client.pem"] + ".previous") == original, "the old certificate is kept as .previous")
+        check(not os.path.exists(pki["client.pem"] + ".pending"), "no pending pair is left")
+        issued = [c for c in st.admin.certificates() if c.get("Purpose") == "agent-authentication"]
+        check(len(issued) == 1, "command-sim issued one agent-authentication certificate", issued)
+        store = st.create_store("WinCert")
+        run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory with the renewed certificate")
+
+        step("Command requires a new certificate (A0100008)")
+        st.admin.post(f"/agents/{st.agent_id}/auth-cert-renewal", {"Mode": "require"})
+        st.admin.invalidate_sessions(st.agent_id)
+        st.agent.wait_log(r"the renewed agent certificate was accepted", 60, count=2)
+        second = _pem_of(pki["client.pem"])
+        check(second != first_renewal, "CertPath holds a second new certificate")
+        check(st.admin.agent(st.agent_id).get("AuthCertificateReenrollment") == "None",
+              "command-sim no longer requires a renewal")
+        run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory after the required renewal")
+
+        step("kill -9 between storing the new pair and switching to it")
+        st.agent.stop()
+        st.agent.extra_env = {"WINCERT_TEST_KILL_AT": "after-certificate-stored"}
+        st.agent.start()
+        st.admin.post(f"/agents/{st.agent_id}/auth-cert-renewal", {"Mode": "require"})
+        st.admin.invalidate_sessions(st.agent_id)
+        wait_until(lambda: not st.agent.running(), 60, 0.1, "the agent to kill itself after storing the new pair")
+        check(os.path.exists(pki["client.pem"] + ".pending") and os.path.exists(pki["client.key"] + ".pending"),
+              "the new pair is stored beside the old one")
+        check(_pem_of(pki["client.pem"]) == second, "CertPath is unchanged")
+        pending = _pem_of(pki["client.pem"] + ".pending")
+        st.agent.extra_env = {}
+        st.agent.start()
+        st.agent.wait_log(r"trying the renewed agent certificate", 60)
+        st.agent.wait_log(r"the renewed agent certificate was accepted", 60, count=3)
+        check(_pem_of(pki["client.pem"]) == pending, "after the restart the stored pair became CertPath")
+        check(not os.path.exists(pki["client.pem"] + ".pending"), "no pending pair is left")
+        run_round(st, {"inventory": st.schedule("Inventory", store)}, "Inventory after the restart")
+        check(st.agent.running(), "the agent is still running")
+    finally:
+        shutil.rmtree(pki_dir, ignore_errors=True)
 
 def case_tests(class_name, cases, title):
     """A unittest.TestCase class with one test per registered case (test_<name>): each gets a Run on the
