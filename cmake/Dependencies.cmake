@@ -12,6 +12,7 @@ find_package(fmt REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PUGIXML REQUIRED IMPORTED_TARGET pugixml)
+find_package(SQLite3 3.40 REQUIRED)  # command-sim's state (sim/command, a Linux program only)
 
 # Asio: no deprecated API, and no Boost.System library needed.
 add_library(wincert_asio INTERFACE)

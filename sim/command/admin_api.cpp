@@ -233,7 +233,7 @@ HttpReply AdminApi::agents(verb method, const std::vector<std::string>& parts, c
   }
   // The agent learns about the change at its next registration: make its next heartbeat say so.
   const std::size_t n = rt_.invalidate_agent_sessions(agent->id);
-  rt_.persist();
+  rt_.changed_agent(agent->id);
   log()->info("admin: {} agent '{}' ({}); {} session(s) invalidated", action, agent->client_machine, agent->id, n);
   return ok(agent_json(*agent, 0));
 }
@@ -261,11 +261,12 @@ HttpReply AdminApi::stores(verb method, const std::vector<std::string>& parts, c
         if (job.store_id == id && job.state == JobState::kScheduled) {
           job.state = JobState::kCancelled;
           job.cancelled_at = now_iso8601();
+          rt_.changed_job(jid);
         }
       }
       rt_.state.stores.erase(id);
+      rt_.changed_store(id);  // gone from State: its row and its inventory rows are deleted
       if (!agent_id.empty()) rt_.notify_agent(agent_id, "a store was deleted");
-      rt_.persist();
       return ok(object_of("Deleted", id));
     }
     return method_not_allowed();
@@ -317,8 +318,8 @@ HttpReply AdminApi::create_store(const Json& body) {
   log()->info("admin: created {} store {} {} ({}) for orchestrator '{}'", store_type_info(stored.type).name,
               stored.client_machine, stored.store_path, id, stored.orchestrator);
   Json out = store_json(stored);
+  rt_.changed_store(id);
   if (schedule) out["InventoryJobId"] = rt_.add_job(JobKind::kInventory, stored, *schedule, Json::object()).id;
-  rt_.persist();
   return created(out);
 }
 
@@ -360,7 +361,7 @@ HttpReply AdminApi::jobs(verb method, const std::vector<std::string>& parts, con
       job->cancelled_at = now_iso8601();
       log()->info("admin: cancelled job {}", job->id);
       if (store != nullptr && !store->agent_id.empty()) rt_.notify_agent(store->agent_id, "a job was cancelled");
-      rt_.persist();
+      rt_.changed_job(job->id);
     }
     return ok(job_json(*job, store, store_agent(store)));
   }
@@ -465,7 +466,6 @@ HttpReply AdminApi::create_job(const Json& body) {
     payload["ConfigurationPatch"] = *patch;
   }
   Job& job = rt_.add_job(*kind, *store, std::move(schedule.value()), std::move(payload));
-  rt_.persist();
   return created(job_json(job, store, store_agent(store)));
 }
 
@@ -529,8 +529,7 @@ HttpReply AdminApi::make_pfx(const Json& body) {
   out["SerialNumber"] = info.serial;
   out["NotAfter"] = info.not_after;
   out["Certificate"] = rec.certificate;
-  rt_.state.issued.push_back(std::move(rec));
-  rt_.persist();
+  rt_.state.issued.push_back(std::move(rec));  // committed at the request's end
   return ok(out);
 }
 

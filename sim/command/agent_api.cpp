@@ -152,12 +152,15 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   }
   // Stores created for this orchestrator's name before it first registered now belong to it.
   for (auto& [id, store] : st.stores) {
-    if (store.agent_id.empty() && iequals(store.orchestrator, client_machine)) store.agent_id = agent->id;
+    if (store.agent_id.empty() && iequals(store.orchestrator, client_machine)) {
+      store.agent_id = agent->id;
+      rt_.changed_store(id);
+    }
   }
+  rt_.changed_agent(agent->id);  // the agent row is written when the request ends, whatever the outcome
 
   Json response = Json::object();
   if (agent->status == AgentStatus::kDisapproved) {
-    rt_.persist();
     response["Session"] = nullptr;
     response["Result"] =
         result_with_error(3, kNoCode, "The orchestrator '" + client_machine + "' has been disapproved.");
@@ -194,7 +197,6 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
     }
   }
   if (agent->auth_cert_renewal == AuthCertRenewal::kRequire) {
-    rt_.persist();
     response["Session"] = nullptr;
     response["Result"] = result_with_error(
         3, kCodeAuthCertRequired,
@@ -254,7 +256,6 @@ HttpReply AgentApi::register_session(const Json& body, const Principal& principa
   session["Jobs"] = std::move(jobs);
   response["Session"] = std::move(session);
   response["Result"] = std::move(result);
-  rt_.persist();
   log()->info("session opened for '{}' ({}, {}): {} job(s)", agent->client_machine, agent->id,
               agent_status_name(agent->status), job_count);
   return HttpReply::json(200, response);
@@ -285,6 +286,7 @@ std::optional<HttpReply> AgentApi::resolve_job(const Json& body, std::string_vie
     return result_reply(result_with_error(3, kCodeInvalidSession,
                                           "The session token is not valid (expired or invalidated); register again."));
   agent->last_seen = now_iso8601();
+  rt_.changed_agent(agent->id);  // job traffic records LastSeen (heartbeats alone do not: no write per heartbeat)
   Job* job = rt_.state.find_job(job_id);
   Store* store = job == nullptr ? nullptr : rt_.state.find_store(job->store_id);
   if (job == nullptr || store == nullptr || !rt_.state.store_belongs_to(*store, *agent))
@@ -308,7 +310,7 @@ HttpReply AgentApi::configuration(const Json& body, std::string_view family, con
   if (job.state == JobState::kScheduled && job.open_run == 0) {
     job.open_run = rt_.state.next_history_id++;
     job.open_run_started = now_iso8601();
-    rt_.persist();
+    rt_.changed_job(job.id);
   }
   log()->info("configuration of {} job {} (JobHistoryId {}) to '{}'{}", job_kind_name(job.kind), job.id, job.open_run,
               ctx.agent->client_machine, job.state == JobState::kCancelled ? " - cancelled" : "");
@@ -388,6 +390,8 @@ HttpReply AgentApi::complete(const Json& body, std::string_view family) {
   entry.message = message;
   entry.cancelled = cancelled;
   rt_.state.history[run] = entry;
+  rt_.recorded_history(run);
+  rt_.changed_job(job.id);
   ++rt_.counters.completions_recorded;
   job.open_run = 0;
   job.open_run_started.clear();
@@ -401,7 +405,6 @@ HttpReply AgentApi::complete(const Json& body, std::string_view family) {
     Job& chained = rt_.add_job(JobKind::kInventory, store_copy, Schedule{}, Json::object());
     response["InventoryJob"] = chained.id;
   }
-  rt_.persist();
   return HttpReply::json(200, response);
 }
 
@@ -483,7 +486,8 @@ HttpReply AgentApi::inventory_update(const Json& body) {
   }
   store.inventory_updated = now_iso8601();
   ++rt_.counters.inventory_submissions;
-  rt_.persist();
+  rt_.changed_store(store.id);
+  rt_.changed_inventory(store.id);
   log()->info("inventory of store {} {} ({}): {} item(s) after a {} of {} item(s)", store.client_machine,
               store.store_path, store.id, store.inventory.size(), snapshot ? "snapshot" : "diff", parsed.size());
   return result_reply(result_success());
@@ -518,8 +522,7 @@ HttpReply AgentApi::enroll(const Json& body) {
   response["Result"] = result_success();
   response["Certificate"] = rec.certificate;
   rt_.state.issued.push_back(std::move(rec));
-  ++rt_.counters.csrs_signed;
-  rt_.persist();
+  ++rt_.counters.csrs_signed;  // the issued record is committed at the request's end
   log()->info("signed the CSR of job {}: '{}' ({})", ctx.job->id, issued->info.subject, issued->info.thumbprint);
   return HttpReply::json(200, response);
 }

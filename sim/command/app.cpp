@@ -42,6 +42,10 @@ HttpReply App::handle(const HttpRequest& request, const ConnectionInfo& connecti
     log()->error("{} {} failed unexpectedly: {}", std::string(request.method_string()), std::string(path), e.what());
     reply = HttpReply::message(500, "internal error in command-sim (see its log)");
   }
+  // One transaction per request, committed before the response goes out: what an agent is told has been
+  // recorded survives a kill -9. A request that changed nothing commits nothing.
+  if (auto saved = rt_.commit(); !saved && !reply.drop_connection)
+    reply = HttpReply::message(500, "command-sim could not save its state (see its log): " + saved.error().message);
   if (!reply.drop_connection) ++rt_.counters.responses[std::to_string(reply.status)];
   log()->debug("{} {} from {} -> {}", std::string(request.method_string()), std::string(path),
                connection.remote_address, reply.drop_connection ? "dropped" : std::to_string(reply.status));

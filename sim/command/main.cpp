@@ -36,7 +36,7 @@ Result<Secret> secret_from_env(const std::string& variable, const char* option) 
 
 int main(int argc, char** argv) {
   CLI::App cli{"command-sim: Keyfactor Command's Orchestrators API, an admin API and a CA, for tests and dry runs"};
-  std::string listen, port_file, state_dir, log_level = "info", log_file;
+  std::string listen, port_file, state_dir, log_level = "info", log_file, synchronous = "normal";
   std::string tls_cert, tls_key, client_ca, ca_cert, ca_key;
   std::string auth_list, users_file, basic_user, basic_password_env;
   std::string oauth_client, oauth_secret_env, oauth_clients_file, token_path = "/oauth/token", oauth_scope,
@@ -46,7 +46,11 @@ int main(int argc, char** argv) {
   bool auto_approve = false, trust_arr = false, no_invalidate = false, chain_inventory = false;
   cli.add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)")->required();
   cli.add_option("--port-file", port_file, "write the bound port here once listening");
-  cli.add_option("--state", state_dir, "directory for state.json and the CA (created if missing)")->required();
+  cli.add_option("--state", state_dir, "directory for state.db (SQLite) and the CA (created if missing)")->required();
+  cli.add_option("--synchronous", synchronous,
+                 "state.db durability: normal (a kill -9 loses nothing, a power cut may lose the last "
+                 "transactions) or full (fsync at every commit)")
+      ->capture_default_str();
   cli.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS");
   cli.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
   cli.add_option("--client-ca", client_ca, "PEM CA(s) agent client certificates must chain to (mTLS)");
@@ -186,14 +190,16 @@ int main(int argc, char** argv) {
     admin_token = std::move(token.value());
   }
 
-  StateFile state_file(state_dir);
-  auto state = state_file.load();
+  if (synchronous != "normal" && synchronous != "full") return fail("--synchronous must be normal or full");
+  auto db = StateDb::open(state_dir, synchronous == "full" ? Durability::kFull : Durability::kNormal);
+  if (!db) return fail(db.error().message);
+  auto state = db->load();
   if (!state) return fail(state.error().message);
   auto ca = CertificateAuthority::load_or_create(state_dir, ca_cert, ca_key);
   if (!ca) return fail(ca.error().message);
 
   boost::asio::io_context ioc(1);
-  Runtime runtime(std::move(settings), std::move(state_file), std::move(state.value()), std::move(ca.value()),
+  Runtime runtime(std::move(settings), std::move(db.value()), std::move(state.value()), std::move(ca.value()),
                   std::move(auth.value()));
   App app(runtime, std::move(admin_token));
   ServerOptions so;
@@ -229,6 +235,6 @@ int main(int argc, char** argv) {
     ioc.stop();
   });
   ioc.run();
-  runtime.persist();
+  (void)runtime.commit();  // every request committed its own changes; a failure was logged
   return 0;
 }

@@ -121,9 +121,14 @@ std::size_t Sessions::invalidate_agent(std::string_view agent_id) {
   return n;
 }
 
-void Runtime::persist() {
-  if (auto st = state_file.save(state); !st)
-    logger("command-sim")->error("cannot save the state: {}", st.error().message);
+Status Runtime::commit() {
+  auto st = db.commit(state, pending);
+  if (!st) {
+    logger("command-sim")->error("cannot save the state in {}: {}", db.path(), st.error().message);
+    return st;
+  }
+  pending = StateChanges{};
+  return st;
 }
 
 Job& Runtime::add_job(JobKind kind, const Store& store, Schedule schedule, Json payload) {
@@ -139,6 +144,7 @@ Job& Runtime::add_job(JobKind kind, const Store& store, Schedule schedule, Json 
       ->info("scheduled {} job {} ({}) for store {} {} ({})", job_kind_name(kind), id, job.schedule.text(),
              store.client_machine, store.store_path, store.id);
   auto& stored = state.jobs[id] = std::move(job);
+  changed_job(id);
   if (!store.agent_id.empty()) notify_agent(store.agent_id, "its schedule changed");
   return stored;
 }

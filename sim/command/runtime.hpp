@@ -8,10 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/encoding.hpp"
 #include "sim/command/auth.hpp"
 #include "sim/command/ca.hpp"
 #include "sim/command/faults.hpp"
 #include "sim/command/state.hpp"
+#include "sim/command/state_db.hpp"
 
 namespace wincert::sim::command {
 
@@ -89,15 +91,15 @@ class Sessions {
 };
 
 struct Runtime {
-  Runtime(Settings s, StateFile file, State st, CertificateAuthority authority, AgentAuthenticator authenticator)
+  Runtime(Settings s, StateDb database, State st, CertificateAuthority authority, AgentAuthenticator authenticator)
       : settings(std::move(s)),
-        state_file(std::move(file)),
+        db(std::move(database)),
         state(std::move(st)),
         ca(std::move(authority)),
         auth(std::move(authenticator)) {}
 
   Settings settings;
-  StateFile state_file;
+  StateDb db;
   State state;
   CertificateAuthority ca;
   AgentAuthenticator auth;
@@ -106,8 +108,18 @@ struct Runtime {
   Faults faults;
   std::uint64_t urls_handed_out = 0;  // drives EndpointForm::kRotate
 
-  // Writes the state durably; a failure is logged (the in-memory state stays authoritative).
-  void persist();
+  // What the current request changed in `state`: every handler that changes a record names it here, and
+  // commit() writes them through to the database.
+  StateChanges pending;
+  void changed_agent(std::string_view id) { pending.agents.insert(to_lower(id)); }
+  void changed_store(std::string_view id) { pending.stores.insert(to_lower(id)); }
+  void changed_inventory(std::string_view store_id) { pending.inventories.insert(to_lower(store_id)); }
+  void changed_job(std::string_view id) { pending.jobs.insert(to_lower(id)); }
+  void recorded_history(std::int64_t job_history_id) { pending.history.insert(job_history_id); }
+  // Writes what is pending (with new issued records and next_history_id) in ONE transaction; App calls it
+  // at the end of every request, before the response goes out. On failure the changes stay pending for the
+  // next commit (the in-memory state stays authoritative) and the error is returned.
+  Status commit();
   Job& add_job(JobKind kind, const Store& store, Schedule schedule, Json payload);
   // After a change to what an agent should run: invalidate its sessions so its next heartbeat makes it
   // register again and fetch the new job list (when Settings::invalidate_on_schedule).

@@ -210,6 +210,40 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HistoryEntry, job_history_id, jo
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(IssuedRecord, purpose, thumbprint, serial, subject, sans, not_after,
                                                 issued_at, job_id, store_id, agent_id, job_history_id, certificate)
 
+// ---- records as documents (the state database's rows)
+
+template <class Record>
+Json to_document(const Record& record) {
+  return Json(record);
+}
+template <>
+Json to_document(const Store& store) {
+  Json doc = store;
+  doc.erase("inventory");
+  return doc;
+}
+
+template <class Record>
+Result<Record> from_document(const Json& doc) {
+  try {
+    return doc.get<Record>();
+  } catch (const std::exception& e) {
+    return Error::invalid_argument(std::string("a record of the state is damaged: ") + e.what());
+  }
+}
+
+template Json to_document(const Agent&);
+template Json to_document(const InventoryItem&);
+template Json to_document(const Job&);
+template Json to_document(const HistoryEntry&);
+template Json to_document(const IssuedRecord&);
+template Result<Agent> from_document(const Json&);
+template Result<Store> from_document(const Json&);
+template Result<InventoryItem> from_document(const Json&);
+template Result<Job> from_document(const Json&);
+template Result<HistoryEntry> from_document(const Json&);
+template Result<IssuedRecord> from_document(const Json&);
+
 // ---- lookups
 
 Agent* State::find_agent(std::string_view id) {

@@ -1,6 +1,6 @@
 // What the simulated Command remembers: orchestrators (agents), certificate stores with their current
-// inventory, scheduled jobs, job history and issued certificates. Persisted as one JSON document under
-// --state DIR, rewritten durably after every change, so a restart keeps everything but sessions, OAuth
+// inventory, scheduled jobs, job history and issued certificates. Persisted in SQLite under --state DIR
+// (state_db.hpp), each request's changes in one transaction, so a restart keeps everything but sessions, OAuth
 // tokens, counters and faults (those live in memory on purpose: a restart invalidates sessions the way
 // a Command failover would, which agents must survive).
 #pragma once
@@ -167,7 +167,17 @@ struct State {
 // is the store's orchestrator, null when it has not registered yet.
 std::string job_withheld_reason(const Job& job, const Store& store, const Agent* agent);
 
-// STATE_DIR/state.json.
+// One record as the JSON document the state database keeps in its `doc` column (members as they are,
+// enums by name), and back: a type mismatch is an Error. A Store's document leaves out its inventory
+// (rows of their own). Defined for Agent, Store, InventoryItem, Job, HistoryEntry and IssuedRecord.
+template <class Record>
+Json to_document(const Record& record);
+template <>
+Json to_document(const Store& store);
+template <class Record>
+Result<Record> from_document(const Json& doc);
+
+// STATE_DIR/state.json: the single document older command-sims kept, now read once to import it.
 class StateFile {
  public:
   explicit StateFile(std::string dir);

@@ -68,12 +68,13 @@ TEST_F(CommandSimOpsTest, StateSurvivesARestart) {
   // The Add job's PFX and password were persisted and still go out with the job configuration.
   EXPECT_EQ(configuration(after, job)["LastInventory"].size(), 1u);
 
-  // The state is written atomically and privately.
-  const std::string state_file = (dir.path() / "state" / "state.json").string();
+  // The state is kept privately: the database and its write-ahead log.
+  const std::string state_file = (dir.path() / "state" / "state.db").string();
   struct stat st {};
   ASSERT_EQ(::stat(state_file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_FALSE(std::filesystem::exists(state_file + ".tmp"));
+  ASSERT_EQ(::stat((state_file + "-wal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(::stat((dir.path() / "state" / "ca.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // Secrets never reach the log.
@@ -90,6 +91,18 @@ TEST_F(CommandSimOpsTest, ADamagedStateFileStopsTheStartWithAReason) {
     FAIL() << "command-sim started on a damaged state file";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("state file is damaged"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(CommandSimOpsTest, ADamagedStateDatabaseStopsTheStartWithAReason) {
+  std::filesystem::create_directories(dir.path() / "state");
+  write_text((dir.path() / "state" / "state.db").string(), std::string(4096, 'x'));
+  CommandSim broken(dir.path() / "state");
+  try {
+    broken.start();
+    FAIL() << "command-sim started on a damaged state database";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("state database is damaged"), std::string::npos) << e.what();
   }
 }
 

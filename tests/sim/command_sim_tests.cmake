@@ -23,4 +23,9 @@ if(TARGET command-sim)
   add_test(NAME command_sim.python_client
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/command_sim_client.py $<TARGET_FILE:command-sim>)
   set_tests_properties(command_sim.python_client PROPERTIES TIMEOUT 120 LABELS sim)
+
+  # State survives kill -9: what command-sim acknowledged is in its database after a restart.
+  add_test(NAME command_sim.kill9_restart
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/command_sim_kill9_test.py $<TARGET_FILE:command-sim>)
+  set_tests_properties(command_sim.kill9_restart PROPERTIES TIMEOUT 120 LABELS sim)
 endif()
