@@ -144,7 +144,7 @@ def run_one(bins, model, latency, a, workdir):
     st.winhost.log_level = "warn"
     shm = None
     if a.command_state_tmpfs and os.path.isdir("/dev/shm"):
-        # command-sim rewrites its whole state.json (with fsync) on every change; on tmpfs that costs CPU only.
+        # command-sim's state.db (SQLite, WAL) on tmpfs: its writes then cost CPU only.
         shm = tempfile.mkdtemp(prefix="wincert-load-command-state-", dir="/dev/shm")
         os.symlink(shm, st.command.state_dir)
     outbox_shm = None
@@ -228,8 +228,9 @@ def measure(st, latency, a, t_setup):
             results[h["Result"]] = results.get(h["Result"], 0) + 1
         counters = st.admin.counters()
         status = st.winhost.status()
-        state_file = os.path.join(st.command.state_dir, "state.json")
-        state_mb = os.path.getsize(state_file) / 1e6 if os.path.exists(state_file) else float("nan")
+        state_files = [os.path.join(st.command.state_dir, f) for f in ("state.db", "state.db-wal")]
+        state_mb = (sum(os.path.getsize(f) for f in state_files if os.path.exists(f)) / 1e6
+                    if os.path.exists(state_files[0]) else float("nan"))
         outbox_files = len(st.agent.outbox_files())
         with open(st.agent.log_path, encoding="utf-8", errors="replace") as f:
             f.seek(log_offset)

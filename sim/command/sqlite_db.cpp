@@ -83,7 +83,9 @@ struct SqliteDatabase::Cached {
 SqliteDatabase::SqliteDatabase(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
 SqliteDatabase::SqliteDatabase(SqliteDatabase&& other) noexcept
-    : path_(std::move(other.path_)), db_(std::exchange(other.db_, nullptr)), statements_(std::move(other.statements_)) {}
+    : path_(std::move(other.path_)),
+      db_(std::exchange(other.db_, nullptr)),
+      statements_(std::move(other.statements_)) {}
 
 SqliteDatabase& SqliteDatabase::operator=(SqliteDatabase&& other) noexcept {
   if (this != &other) {
@@ -105,8 +107,8 @@ void SqliteDatabase::close() noexcept {
 
 Result<SqliteDatabase> SqliteDatabase::open(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);

@@ -112,13 +112,14 @@ Status StateDb::create_schema(Durability durability) {
     return Error::failed_precondition(db_.path() + " has schema version " + std::to_string(version) +
                                       ", newer than this command-sim understands (" + std::to_string(kSchemaVersion) +
                                       "): use a newer command-sim or another --state directory");
+  // One process owns the database: no file-lock system calls per transaction, the WAL index in heap memory
+  // (no -shm file), and a second command-sim on the same --state directory fails at start instead of racing.
+  WINCERT_TRY(db_.exec("PRAGMA locking_mode=EXCLUSIVE"));
   WINCERT_ASSIGN_OR_RETURN(auto mode, db_.query_text("PRAGMA journal_mode=WAL"));
   if (!mode || !iequals(*mode, "wal"))
     return Error::failed_precondition("cannot put " + db_.path() + " in WAL mode (journal mode stays '" +
                                       mode.value_or("") + "'): is the --state directory on a local file system?");
   WINCERT_TRY(db_.exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
-  // A second command-sim on the same directory waits a little for the lock, then fails its request.
-  WINCERT_TRY(db_.exec("PRAGMA busy_timeout=2000"));
   WINCERT_TRY(db_.exec(kSchema));
   WINCERT_TRY(db_.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
   return {};
@@ -226,7 +227,8 @@ Status StateDb::write(const State& state, const StateChanges& changes) {
     }
     const Agent& a = found->second;
     WINCERT_ASSIGN_OR_RETURN(
-        auto put, db_.prepare("INSERT OR REPLACE INTO agents(id, client_machine, status, doc) VALUES (?1, ?2, ?3, ?4)"));
+        auto put,
+        db_.prepare("INSERT OR REPLACE INTO agents(id, client_machine, status, doc) VALUES (?1, ?2, ?3, ?4)"));
     WINCERT_TRY(put.bind(1, id)
                     .bind(2, a.client_machine)
                     .bind(3, agent_status_name(a.status))
@@ -260,8 +262,9 @@ Status StateDb::write(const State& state, const StateChanges& changes) {
     if (found == state.stores.end()) continue;
     std::int64_t position = 0;
     for (const InventoryItem& item : found->second.inventory) {
-      WINCERT_ASSIGN_OR_RETURN(auto put, db_.prepare("INSERT INTO inventory(store_id, position, alias, thumbprint, doc) "
-                                                     "VALUES (?1, ?2, ?3, ?4, ?5)"));
+      WINCERT_ASSIGN_OR_RETURN(auto put,
+                               db_.prepare("INSERT INTO inventory(store_id, position, alias, thumbprint, doc) "
+                                           "VALUES (?1, ?2, ?3, ?4, ?5)"));
       WINCERT_TRY(put.bind(1, id)
                       .bind(2, position++)
                       .bind(3, item.alias)
@@ -280,7 +283,8 @@ Status StateDb::write(const State& state, const StateChanges& changes) {
     const Job& j = found->second;
     WINCERT_ASSIGN_OR_RETURN(
         auto put,
-        db_.prepare("INSERT OR REPLACE INTO jobs(id, store_id, kind, state, open_run, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+        db_.prepare(
+            "INSERT OR REPLACE INTO jobs(id, store_id, kind, state, open_run, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     WINCERT_TRY(put.bind(1, id)
                     .bind(2, j.store_id)
                     .bind(3, job_kind_name(j.kind))

@@ -27,7 +27,9 @@ struct StateChanges {
   std::set<std::string> jobs;
   std::set<std::int64_t> history;
 
-  bool empty() const { return agents.empty() && stores.empty() && inventories.empty() && jobs.empty() && history.empty(); }
+  bool empty() const {
+    return agents.empty() && stores.empty() && inventories.empty() && jobs.empty() && history.empty();
+  }
   void merge(const StateChanges& other);
 };
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/encoding.hpp"
+#include "sim/command/state.hpp"
 #include "tests/sim/command_sim_support.hpp"
 
 namespace wincert::sim::command::testing {
@@ -92,6 +93,57 @@ TEST_F(CommandSimOpsTest, ADamagedStateFileStopsTheStartWithAReason) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("state file is damaged"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(CommandSimOpsTest, AStateFileOfAnOlderCommandSimIsImportedOnce) {
+  // A state.json as older command-sims wrote it: an orchestrator, a store and a completed run.
+  State old;
+  Agent agent;
+  agent.id = "6f0c8a4e-27c1-4d0b-9a35-0d2f3c4b5a61";
+  agent.client_machine = "orchestrator-1";
+  agent.status = AgentStatus::kApproved;
+  agent.capabilities = agent.approved_capabilities = {"CertStores.WinCert.Inventory"};
+  old.agents[agent.id] = agent;
+  Store store;
+  store.id = "0b6f5d7e-9c1a-4e2b-8d3f-a1b2c3d4e5f6";
+  store.client_machine = "winhost1";
+  store.store_path = "My";
+  store.agent_id = agent.id;
+  store.orchestrator = agent.client_machine;
+  old.stores[store.id] = store;
+  HistoryEntry entry;
+  entry.job_history_id = 1234;
+  entry.job_id = "11111111-2222-4333-8444-555555555555";
+  entry.store_id = store.id;
+  entry.result = "Success";
+  old.history[entry.job_history_id] = entry;
+  std::filesystem::create_directories(dir.path() / "state");
+  ASSERT_TRUE(StateFile((dir.path() / "state").string()).save(old).ok());
+
+  start();
+  EXPECT_EQ(admin_get(*http, "/admin/agents")[0]["AgentId"], agent.id);
+  EXPECT_EQ(admin_get(*http, "/admin/stores")[0]["Id"], store.id);
+  EXPECT_EQ(admin_get(*http, "/admin/history").size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "state" / "state.json.imported"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "state" / "state.json"));
+  // The orchestrator keeps its id, and JobHistoryIds continue after the imported ones.
+  Registration reg = connect();
+  EXPECT_EQ(reg.agent_id, agent.id);
+  const std::string job = schedule_job({{"Type", "Inventory"}, {"StoreId", store.id}});
+  reg = connect();
+  EXPECT_GT(configuration(reg, job)["JobHistoryId"].get<std::int64_t>(), 1234);
+}
+
+TEST_F(CommandSimOpsTest, ASecondCommandSimOnTheSameStateDirectoryDoesNotStart) {
+  start();
+  CommandSim second(dir.path() / "state");
+  try {
+    second.start();
+    FAIL() << "two command-sims run on one --state directory";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("another command-sim"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(admin_get(*http, "/admin/counters")["CompletionsRecorded"], 0);  // the first one is unharmed
 }
 
 TEST_F(CommandSimOpsTest, ADamagedStateDatabaseStopsTheStartWithAReason) {
