@@ -80,49 +80,47 @@ void StateChanges::merge(const StateChanges& other) {
 }
 
 Result<StateDb> StateDb::open(const std::string& dir, Durability durability) {
-  const std::filesystem::path db_path = std::filesystem::path(dir) / "state.db";
-  std::error_code ec;
-  const bool fresh = !std::filesystem::exists(db_path, ec);
-  StateFile legacy(dir);
-  const bool import = fresh && std::filesystem::exists(legacy.path(), ec);
-  State imported;
-  if (import) {
-    // Read before the database exists: a damaged state.json stops the start and leaves nothing behind.
-    WINCERT_ASSIGN_OR_RETURN(imported, legacy.load());
-  }
-  WINCERT_TRY(create_private_file(db_path.string()));
-  WINCERT_ASSIGN_OR_RETURN(auto db, SqliteDatabase::open(db_path.string()));
+  const std::string db_path = (std::filesystem::path(dir) / "state.db").string();
+  WINCERT_TRY(create_private_file(db_path));
+  WINCERT_ASSIGN_OR_RETURN(auto db, SqliteDatabase::open(db_path));
   StateDb state_db(std::move(db));
+  // One process owns the database: no file-lock system calls per transaction, the WAL index in heap memory
+  // (no -shm file), and a second command-sim on the same --state directory fails at start instead of racing.
+  // Set before the first access, or SQLite would already have mapped a shared-memory WAL index.
+  WINCERT_TRY(state_db.db_.exec("PRAGMA locking_mode=EXCLUSIVE"));
+  WINCERT_ASSIGN_OR_RETURN(auto version_text, state_db.db_.query_text("PRAGMA user_version"));
+  const int version = version_text ? std::atoi(version_text->c_str()) : 0;
+  if (version > kSchemaVersion)
+    return Error::failed_precondition(db_path + " has schema version " + std::to_string(version) +
+                                      ", newer than this command-sim understands (" + std::to_string(kSchemaVersion) +
+                                      "): use a newer command-sim or another --state directory");
   WINCERT_TRY(state_db.create_schema(durability));
-  if (import) {
-    WINCERT_TRY(state_db.write_all(imported));
-    const std::string moved = legacy.path() + ".imported";
-    std::filesystem::rename(legacy.path(), moved, ec);
-    log()->info("imported {} into {} ({} agent(s), {} store(s), {} job(s), {} history entries){}", legacy.path(),
-                state_db.path(), imported.agents.size(), imported.stores.size(), imported.jobs.size(),
-                imported.history.size(), ec ? "; could not rename it: " + ec.message() : "; renamed to " + moved);
+  if (version == 0) {
+    // A new database. An older command-sim's state.json is imported (again, should a crash have interrupted
+    // an earlier import: the rows are written idempotently); a damaged one stops the start every time.
+    StateFile legacy(dir);
+    std::error_code ec;
+    if (std::filesystem::exists(legacy.path(), ec)) {
+      WINCERT_ASSIGN_OR_RETURN(const State imported, legacy.load());
+      WINCERT_TRY(state_db.write_all(imported));
+      const std::string moved = legacy.path() + ".imported";
+      std::filesystem::rename(legacy.path(), moved, ec);
+      log()->info("imported {} into {} ({} agent(s), {} store(s), {} job(s), {} history entries){}", legacy.path(),
+                  db_path, imported.agents.size(), imported.stores.size(), imported.jobs.size(),
+                  imported.history.size(), ec ? "; could not rename it: " + ec.message() : "; renamed to " + moved);
+    }
+    WINCERT_TRY(state_db.db_.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
   }
   return state_db;
 }
 
 Status StateDb::create_schema(Durability durability) {
-  WINCERT_ASSIGN_OR_RETURN(auto version_text, db_.query_text("PRAGMA user_version"));
-  const int version = version_text ? std::atoi(version_text->c_str()) : 0;
-  if (version > kSchemaVersion)
-    return Error::failed_precondition(db_.path() + " has schema version " + std::to_string(version) +
-                                      ", newer than this command-sim understands (" + std::to_string(kSchemaVersion) +
-                                      "): use a newer command-sim or another --state directory");
-  // One process owns the database: no file-lock system calls per transaction, the WAL index in heap memory
-  // (no -shm file), and a second command-sim on the same --state directory fails at start instead of racing.
-  WINCERT_TRY(db_.exec("PRAGMA locking_mode=EXCLUSIVE"));
   WINCERT_ASSIGN_OR_RETURN(auto mode, db_.query_text("PRAGMA journal_mode=WAL"));
   if (!mode || !iequals(*mode, "wal"))
     return Error::failed_precondition("cannot put " + db_.path() + " in WAL mode (journal mode stays '" +
                                       mode.value_or("") + "'): is the --state directory on a local file system?");
   WINCERT_TRY(db_.exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
-  WINCERT_TRY(db_.exec(kSchema));
-  WINCERT_TRY(db_.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
-  return {};
+  return db_.exec(kSchema);
 }
 
 Result<State> StateDb::load() {
