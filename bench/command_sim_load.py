@@ -11,8 +11,13 @@ completion must be answered with Result Status 1, and /admin/counters must show 
 The client is asyncio with plain HTTP/1.1 over keep-alive sockets (one process, light on CPU), so on a 2-core
 machine most of a core is left to command-sim.
 
+With --callgrind, command-sim runs under valgrind's callgrind with collection switched on (callgrind_control)
+for the completion phase only: instructions per completion, a figure the machine's load does not move (user
+space only: the kernel's share of writes and sockets is not in it). Rates under callgrind mean nothing.
+
 Usage (repeat the figures of bench/results/command_sim_sqlite.md):
     /usr/bin/python3 bench/command_sim_load.py build/default/sim/command/command-sim --jobs 4000
+    /usr/bin/python3 bench/command_sim_load.py build/default/sim/command/command-sim --jobs 300 --stores 20 --callgrind
 """
 import argparse
 import asyncio
@@ -20,6 +25,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -143,7 +149,11 @@ async def bench(port, pid, args):
         if answer["Result"]["Status"] != 1:
             raise RuntimeError(f"completion of {job_id}: {answer}")
     cpu_before = cpu_seconds(pid)
+    if args.callgrind:
+        subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, stdout=subprocess.DEVNULL)
     figures["completions_s"] = await run_phase(port, args.connections, job_ids, complete_request, complete_check)
+    if args.callgrind:
+        subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, stdout=subprocess.DEVNULL)
     figures["completion_cpu_s"] = cpu_seconds(pid) - cpu_before
 
     counters = await call(admin, "GET", "/admin/counters")
@@ -166,11 +176,21 @@ def main():
     parser.add_argument("--stores", type=int, default=200, help="stores the jobs are spread over")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
     parser.add_argument("--extra", action="append", default=[], help="one more command-sim argument (repeatable)")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions per completion (valgrind)")
     parser.add_argument("--json", help="also write the figures here as JSON")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="command-sim-bench-")
-    server = ts.command_sim(args.command_sim, work, "--auto-approve", "--log-level", "warn",
+    binary = os.path.abspath(args.command_sim)
+    callgrind_out = os.path.join(work, "callgrind.out")
+    if args.callgrind:
+        # exec: valgrind keeps the pid callgrind_control is given.
+        binary = os.path.join(work, "command-sim-under-callgrind")
+        with open(binary, "w", encoding="utf-8") as f:
+            f.write(f"#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no "
+                    f"--callgrind-out-file={callgrind_out} {os.path.abspath(args.command_sim)} \"$@\"\n")
+        os.chmod(binary, 0o755)
+    server = ts.command_sim(binary, work, "--auto-approve", "--log-level", "warn",
                             "--no-invalidate-on-schedule", *args.extra)
     try:
         server.start()
@@ -183,6 +203,11 @@ def main():
         raise
     finally:
         server.stop()
+    instructions = None
+    if args.callgrind:
+        with open(callgrind_out, encoding="utf-8") as f:
+            totals = [line for line in f if line.startswith("totals:") or line.startswith("summary:")]
+        instructions = int(totals[-1].split()[1])
     shutil.rmtree(work, ignore_errors=True)
 
     n = args.jobs
@@ -193,6 +218,8 @@ def main():
         "command_sim_cpu_s": cpu, "cpu_us_per_completion": figures["completion_cpu_s"] / n * 1e6, "state_dir_bytes": state_bytes,
         "client_cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime,
     }
+    if instructions is not None:
+        result["instructions_per_completion"] = instructions / n
     print(f"command-sim {' '.join(args.extra) or '(defaults)'}: {n} jobs on {args.stores} stores, "
           f"{args.connections} connections")
     print(f"  stores created      {result['stores_per_s']:10.0f} /s")
@@ -201,6 +228,8 @@ def main():
     print(f"  completions recorded{result['completions_per_s']:10.0f} /s")
     print(f"  command-sim CPU {result['cpu_us_per_completion']:.0f} us per completion, {cpu:.2f} s in all phases; "
           f"state directory {state_bytes / 1e6:.1f} MB")
+    if instructions is not None:
+        print(f"  callgrind: {instructions / n:,.0f} instructions per completion (user space, command-sim)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
