@@ -510,9 +510,8 @@ std::chrono::milliseconds Backoff::next() {
 // ---- OutboxSender ----
 
 struct OutboxSender::Lane {
-  Lane(net::any_io_executor executor, Backoff b) : wake(executor), backoff(std::move(b)) {}
+  explicit Lane(net::any_io_executor executor) : wake(executor) {}
   net::steady_timer wake;
-  Backoff backoff;
   bool idle = false;  // waiting for an entry it may send (notify() wakes it)
   bool done = false;
 };
@@ -523,7 +522,7 @@ OutboxSender::OutboxSender(net::any_io_executor executor, Outbox& outbox, Delive
       deliver_(std::move(deliver)),
       backoff_(std::move(backoff)),
       lane_count_(std::max(lanes, 1)) {
-  for (int i = 0; i < lane_count_; ++i) lanes_.push_back(std::make_unique<Lane>(executor_, backoff_));
+  for (int i = 0; i < lane_count_; ++i) lanes_.push_back(std::make_unique<Lane>(executor_));
 }
 
 OutboxSender::~OutboxSender() = default;
@@ -561,12 +560,31 @@ net::awaitable<void> OutboxSender::run() {
   finished_ = true;
 }
 
+net::awaitable<void> OutboxSender::wait_for_retry(Lane& lane) {
+  if (!retry_at_) co_return;
+  lane.wake.expires_at(*retry_at_);
+  const bool was_draining = drain_deadline_.has_value();
+  for (;;) {
+    co_await lane.wake.async_wait(net::as_tuple(net::use_awaitable));
+    if (std::chrono::steady_clock::now() >= lane.wake.expiry()) break;  // backoff over
+    if (!was_draining && drain_deadline_) {                             // shutting down: one more try now
+      retry_at_.reset();
+      break;
+    }
+    // notify() (a new entry) does not cut a backoff short: keep waiting
+  }
+}
+
 net::awaitable<void> OutboxSender::run_lane(Lane& lane) {
   auto log = logger("outbox");
   constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     if (drain_deadline_ && now >= *drain_deadline_) break;
+    if (retry_at_ && now < *retry_at_) {  // Command is failing: no lane tries anything before the backoff ends
+      co_await wait_for_retry(lane);
+      continue;
+    }
     auto entry = outbox_.next_deliverable_excluding(in_flight_);
     if (!entry) {
       if (drain_deadline_) break;
@@ -608,32 +626,32 @@ net::awaitable<void> OutboxSender::run_lane(Lane& lane) {
           break;
         }
         ++delivered_;
-        lane.backoff.reset();
+        backoff_.reset();
+        retry_at_.reset();
         break;
       }
       case Delivery::kReject:
         log->error("Command refused the {} for good; it is kept in outbox-rejected beside {}", entry->describe(),
                    outbox_.directory());
         (void)outbox_.reject(*entry);
-        lane.backoff.reset();
+        backoff_.reset();
+        retry_at_.reset();
         break;
       case Delivery::kRetry: {
-        auto delay = lane.backoff.next();
-        if (drain_deadline_) {
-          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_deadline_ -
-                                                                                  std::chrono::steady_clock::now());
-          delay = std::min(delay, std::max(left, std::chrono::milliseconds(0)));
+        // One backoff for the whole sender: the first failure of a round sets it (and says so), the lanes
+        // that fail meanwhile wait for the same moment, so Command sees one growing series of retries.
+        const auto failed_at = std::chrono::steady_clock::now();
+        if (!retry_at_ || *retry_at_ <= failed_at) {
+          auto delay = backoff_.next();
+          if (drain_deadline_) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_deadline_ - failed_at);
+            delay = std::min(delay, std::max(left, std::chrono::milliseconds(0)));
+          }
+          retry_at_ = failed_at + delay;
+          log->info("{} not delivered; retrying in {} ms ({} pending)", entry->describe(), delay.count(),
+                    outbox_.deliverable_count());
         }
-        log->info("{} not delivered; retrying in {} ms ({} pending)", entry->describe(), delay.count(),
-                  outbox_.deliverable_count());
-        lane.wake.expires_after(delay);
-        const bool was_draining = drain_deadline_.has_value();
-        for (;;) {
-          co_await lane.wake.async_wait(kUseTuple);
-          if (std::chrono::steady_clock::now() >= lane.wake.expiry()) break;  // backoff over
-          if (!was_draining && drain_deadline_) break;                        // shutting down: one more try now
-          // notify() (a new entry) does not cut a backoff short: keep waiting
-        }
+        co_await wait_for_retry(lane);
         break;
       }
     }

@@ -186,7 +186,7 @@ enum class Delivery {
 class OutboxSender {
  public:
   using Deliver = std::function<boost::asio::awaitable<Delivery>(const OutboxEntry& entry, std::string body)>;
-  // `lanes` deliveries at most in flight at once (each with its own backoff), never two of one job.
+  // `lanes` deliveries at most in flight at once, never two of one job; one backoff for all of them.
   OutboxSender(boost::asio::any_io_executor executor, Outbox& outbox, Deliver deliver, Backoff backoff, int lanes = 1);
   ~OutboxSender();
 
@@ -206,6 +206,8 @@ class OutboxSender {
  private:
   struct Lane;
   boost::asio::awaitable<void> run_lane(Lane& lane);
+  // Until the sender's backoff ends (or shutdown starts: one more try then).
+  boost::asio::awaitable<void> wait_for_retry(Lane& lane);
   void wake_all();
 
   boost::asio::any_io_executor executor_;
@@ -215,6 +217,8 @@ class OutboxSender {
   int lane_count_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::set<std::uint64_t> in_flight_;  // entries a lane is delivering (or backing off on)
+  // While Command fails: no lane tries before this (one backoff shared by the lanes).
+  std::optional<std::chrono::steady_clock::time_point> retry_at_;
   int max_in_flight_ = 0;
   std::optional<std::chrono::steady_clock::time_point> drain_deadline_;
   bool finished_ = false;
