@@ -543,7 +543,16 @@ net::awaitable<void> OutboxSender::run() {
   // Lane 0 runs in this coroutine, the others beside it; run() returns when every lane has ended.
   for (std::size_t i = 1; i < lanes_.size(); ++i) {
     Lane& lane = *lanes_[i];
-    net::co_spawn(executor_, run_lane(lane), [this, &lane](std::exception_ptr) {
+    net::co_spawn(executor_, run_lane(lane), [this, &lane](std::exception_ptr failure) {
+      if (failure) {  // a bug guard: the other lanes go on delivering
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+          logger("outbox")->error("a delivery lane ended with an internal error: {}", e.what());
+        } catch (...) {
+          logger("outbox")->error("a delivery lane ended with an internal error");
+        }
+      }
       lane.done = true;
       lanes_[0]->wake.cancel();
     });
