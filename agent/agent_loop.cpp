@@ -30,6 +30,9 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
+// Deliveries in flight at once, on the delivery connection (one HTTP connection each).
+constexpr int kDeliveryLanes = 4;
+
 TimePoint wall_now() { return std::chrono::time_point_cast<std::chrono::seconds>(Clock::now()); }
 
 }  // namespace
@@ -49,6 +52,11 @@ struct Agent::Impl {
   std::unique_ptr<CommandAuth> auth;
   std::unique_ptr<CommandClient> client;
   std::unique_ptr<CommandClientApi> api;
+  // Results go through a connection of their own: deliveries never wait behind configuration fetches, and
+  // heartbeats (on the first connection) never wait behind a backlog of results.
+  std::unique_ptr<HttpClient> delivery_http;
+  std::unique_ptr<CommandClient> delivery_client;
+  std::unique_ptr<CommandClientApi> delivery_api;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<HostChangeLog> host_changes;
   std::unique_ptr<AgentCertificate> agent_certificate;  // with CertPath/KeyPath only
@@ -158,9 +166,16 @@ struct Agent::Impl {
       log->warn("stopped with {} result(s) not yet delivered; they stay in {} and are sent at the next start", left,
                 outbox->directory());
     }
-    log->info("stopped: {} job(s) run, {} result(s) delivered, {} registration(s)", runner->stats().jobs_finished,
-              sink->stats().results_delivered, session->stats().registrations);
+    const std::uint64_t finished = runner->stats().jobs_finished;
+    const std::uint64_t syncs = files::sync_count();
+    log->info(
+        "stopped: {} job(s) run, {} result(s) delivered, {} registration(s); {} disk sync(s) ({:.2f} per job), "
+        "{} outbox commit(s) for {} entries",
+        finished, sink->stats().results_delivered, session->stats().registrations, syncs,
+        finished ? static_cast<double>(syncs) / static_cast<double>(finished) : 0.0, outbox->commits(),
+        outbox->committed_entries());
     command_http->close_idle();
+    if (delivery_http) delivery_http->close_idle();
     if (token_http) token_http->close_idle();
     co_return exit_code;
   }
@@ -192,6 +207,17 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   impl->token_http = std::move(command->token_http);
   impl->auth = std::move(command->auth);
   impl->client = std::move(command->client);
+  // With a client certificate (CertPath/KeyPath) results share the first connection: the certificate's
+  // renewal (agent_certificate.hpp) switches that connection's certificate, and only that one.
+  const bool own_delivery_connection = cfg.client_cert.empty();
+  if (own_delivery_connection) {
+    CommandConnectionUse delivery_use = command_connection_use(cfg);
+    delivery_use.max_connections_per_origin = kDeliveryLanes;
+    auto delivery = make_command_connection(executor, cfg, delivery_use, impl->auth.get());
+    if (!delivery.ok()) return delivery.error().context("result delivery: ");
+    impl->delivery_http = std::move(delivery->http);
+    impl->delivery_client = std::move(delivery->client);
+  }
 
   auto outbox = Outbox::open(cfg.outbox_directory);
   if (!outbox.ok()) return outbox.error();
@@ -201,6 +227,8 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   impl->host_changes = std::move(host_changes.value());
   Impl* raw = impl.get();
   impl->api = std::make_unique<CommandClientApi>(*impl->client);
+  impl->delivery_api =
+      std::make_unique<CommandClientApi>(impl->delivery_client ? *impl->delivery_client : *impl->client);
   impl->job_types = JobTypeTable(cfg.job_types);
   if (!cfg.client_cert.empty() && !cfg.client_key.empty()) {
     impl->agent_certificate = std::make_unique<AgentCertificate>(cfg.client_cert, cfg.client_key, cfg.agent_certificate,
@@ -231,8 +259,9 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   sink_options.retry_initial = cfg.retry_initial;
   sink_options.retry_max = cfg.retry_max;
   sink_options.inventory_max_update_bytes = cfg.inventory_max_update_bytes;
-  impl->sink =
-      std::make_unique<ResultSink>(executor, *impl->outbox, *impl->api, *impl->session, sink_options, deps.metrics);
+  sink_options.delivery_lanes = kDeliveryLanes;
+  impl->sink = std::make_unique<ResultSink>(executor, *impl->outbox, *impl->delivery_api, *impl->session, sink_options,
+                                            deps.metrics);
   impl->sink->on_chained_job([raw](const std::string& job_id) { raw->trigger_now(job_id); });
   // A completion held in memory (outbox not writable) that is stored or delivered later is safe too: its
   // host-change record goes, so the next start does not report the job as interrupted.
@@ -299,6 +328,9 @@ const AgentStats& Agent::stats() const {
   s.jobs_cancelled = runner.jobs_cancelled;
   s.results_delivered = sink.results_delivered;
   s.results_held = sink.results_held;
+  s.disk_syncs = files::sync_count();
+  s.outbox_commits = impl_->outbox->commits();
+  s.outbox_committed_entries = impl_->outbox->committed_entries();
   return s;
 }
 

@@ -57,6 +57,9 @@ struct AgentStats {
   std::uint64_t results_delivered = 0;
   std::uint64_t results_held = 0;            // results the outbox could not store (kept in memory)
   std::uint64_t agent_id_save_failures = 0;  // failed attempts to write the AgentId file
+  std::uint64_t disk_syncs = 0;              // fsyncs (files::sync_count(): the whole process)
+  std::uint64_t outbox_commits = 0;          // group commits of the outbox, and the entries they wrote
+  std::uint64_t outbox_committed_entries = 0;
 };
 
 class Agent {

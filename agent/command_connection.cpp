@@ -14,7 +14,7 @@ CommandConnectionUse command_connection_use(const AgentConfig& config) {
 }
 
 Result<CommandConnection> make_command_connection(boost::asio::any_io_executor executor, const AgentConfig& config,
-                                                  const CommandConnectionUse& use) {
+                                                  const CommandConnectionUse& use, CommandAuth* shared_auth) {
   auto base = parse_url(config.agents_server_uri);
   if (!base.ok()) return base.error().context("AgentsServerUri: ");
 
@@ -33,14 +33,16 @@ Result<CommandConnection> make_command_connection(boost::asio::any_io_executor e
   if (!http.ok()) return http.error().context("connection to Command: ");
   out.http = std::move(http.value());
 
-  HttpClientOptions token_options = options;
-  token_options.client_certificate.clear();
-  token_options.client_key.clear();
-  token_options.max_connections_per_origin = 1;
-  auto token_http = HttpClient::create(executor, token_options);
-  if (!token_http.ok()) return token_http.error().context("connection to the token endpoint: ");
-  out.token_http = std::move(token_http.value());
-  out.auth = make_command_auth(config, *out.token_http);
+  if (shared_auth == nullptr) {
+    HttpClientOptions token_options = options;
+    token_options.client_certificate.clear();
+    token_options.client_key.clear();
+    token_options.max_connections_per_origin = 1;
+    auto token_http = HttpClient::create(executor, token_options);
+    if (!token_http.ok()) return token_http.error().context("connection to the token endpoint: ");
+    out.token_http = std::move(token_http.value());
+    out.auth = make_command_auth(config, *out.token_http);
+  }
 
   ClientIdentity identity;
   identity.base = *base;
@@ -48,7 +50,7 @@ Result<CommandConnection> make_command_connection(boost::asio::any_io_executor e
   identity.agent_platform = config.agent_platform;
   identity.agent_version = pack_agent_version(WINCERT_VERSION);
   identity.client_parameters = config.client_parameters;
-  out.client = std::make_unique<CommandClient>(*out.http, *out.auth, std::move(identity));
+  out.client = std::make_unique<CommandClient>(*out.http, shared_auth ? *shared_auth : *out.auth, std::move(identity));
   return out;
 }
 

@@ -37,7 +37,10 @@ CommandConnectionUse command_connection_use(const AgentConfig& config);
 
 // Fails when AgentsServerUri is not a usable URL, or the TLS files (ServerCaFile, CertPath, KeyPath) cannot
 // be used; the error says which setting to check.
+// With `shared_auth`, the client authenticates through it (one OAuth token for both connections) and the
+// result has no auth and no token_http of its own: for the agent's second connection, the one results are
+// delivered on.
 Result<CommandConnection> make_command_connection(boost::asio::any_io_executor executor, const AgentConfig& config,
-                                                  const CommandConnectionUse& use);
+                                                  const CommandConnectionUse& use, CommandAuth* shared_auth = nullptr);
 
 }  // namespace wincert::agent

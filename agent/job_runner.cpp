@@ -56,13 +56,38 @@ void JobRunner::dispatch(const JobEntry& entry) {
     log->info("job {} is due again while its previous run is still going; skipping this run", id);
     return;
   }
-  preparing_.insert(id);
-  deps_.tasks->spawn(prepare(entry), "job " + id);
+  // The priority from the job list's Capability orders the fetches; the configuration's orders the run.
+  jobs::JobConfig hint;
+  hint.capability = entry.capability;
+  const JobPriority fetch_priority = entry.capability.empty() ? JobPriority::kOther : classify_job(hint);
+  const bool queued = scheduler_.submit_unplaced(id, fetch_priority, [this, entry] { return prepare(entry); });
+  if (!queued) {
+    log->info("job {} not queued: the agent is stopping", id);
+    return;
+  }
+  preparing_.insert(id);  // until its configuration is here (or it is dropped at stop)
 }
 
-// Fetches the configuration and queues the job.
-net::awaitable<void> JobRunner::prepare(JobEntry entry) {
+namespace {
+
+// Counts a preparation in the task group (the scheduler spawns it, not the group) on every way out.
+class TaskScope {
+ public:
+  explicit TaskScope(TaskGroup& tasks) : tasks_(tasks) { tasks_.enter(); }
+  ~TaskScope() { tasks_.leave(); }
+  TaskScope(const TaskScope&) = delete;
+  TaskScope& operator=(const TaskScope&) = delete;
+
+ private:
+  TaskGroup& tasks_;
+};
+
+}  // namespace
+
+// Fetches the configuration; returns where the job goes.
+net::awaitable<std::optional<Scheduler::Placement>> JobRunner::prepare(JobEntry entry) {
   auto log = logger("agent");
+  TaskScope counted(*deps_.tasks);
   Backoff backoff(options_.retry_initial, std::min<std::chrono::milliseconds>(options_.retry_max, 30s));
   std::optional<JobConfigReply> reply;
   for (int attempt = 1; attempt <= kConfigFetchAttempts && !stopping_; ++attempt) {
@@ -83,7 +108,7 @@ net::awaitable<void> JobRunner::prepare(JobEntry entry) {
         // another origin): the run ends now with a Failure saying why, instead of staying open in Command.
         const std::string message = "the job configuration from Command is not usable: " + fetched.error().message;
         log->error("job {}: {}", entry.job_id, message);
-        deps_.sink->store_completion(entry, 0, jobs::JobStatus::kFailure, message);
+        co_await deps_.sink->commit_completion(entry, 0, jobs::JobStatus::kFailure, message);
         break;
       }
       log->error("{}; the job runs again at its next scheduled time", fetched.error().message);
@@ -101,25 +126,25 @@ net::awaitable<void> JobRunner::prepare(JobEntry entry) {
     break;
   }
   preparing_.erase(entry.job_id);
-  if (!reply || stopping_) co_return;
+  if (!reply || stopping_) co_return std::nullopt;
   test_kill_point("after-fetch");
   if (reply->cancelled) {
     ++stats_.jobs_cancelled;
     log->info("job {} was cancelled in Command; not run", entry.job_id);
-    co_return;
+    co_return std::nullopt;
   }
 
   if (auto refused = dispatchable(entry, reply->config)) {
     log->error("job {}: {}", entry.job_id, *refused);
-    deps_.sink->store_completion(entry, reply->audit_id, jobs::JobStatus::kFailure, *refused);
-    co_return;
+    co_await deps_.sink->commit_completion(entry, reply->audit_id, jobs::JobStatus::kFailure, *refused);
+    co_return std::nullopt;
   }
   auto parsed = jobs::parse_job_config_document(std::move(reply->config), reply->last_inventory.get());
   if (!parsed.ok()) {
     const std::string message = "the job configuration from Command is not usable: " + parsed.error().message;
     log->error("job {}: {}", entry.job_id, message);
-    deps_.sink->store_completion(entry, reply->audit_id, jobs::JobStatus::kFailure, message);
-    co_return;
+    co_await deps_.sink->commit_completion(entry, reply->audit_id, jobs::JobStatus::kFailure, message);
+    co_return std::nullopt;
   }
   jobs::JobConfig job = std::move(parsed.value());
   if (job.job_history_id == 0) job.job_history_id = reply->audit_id;
@@ -128,11 +153,13 @@ net::awaitable<void> JobRunner::prepare(JobEntry entry) {
   auto shared_job = std::make_shared<jobs::JobConfig>(std::move(job));
   const std::string inventory_endpoint = reply->inventory_endpoint;
   const std::string enroll_endpoint = reply->enroll_endpoint;
-  const bool queued =
-      scheduler_.submit(entry.job_id, host, priority, [this, entry, shared_job, inventory_endpoint, enroll_endpoint] {
-        return execute(entry, shared_job, inventory_endpoint, enroll_endpoint);
-      });
-  if (!queued) log->info("job {} not queued: the agent is stopping or the job is already running", entry.job_id);
+  Scheduler::Placement placement;
+  placement.host = host;
+  placement.priority = priority;
+  placement.work = [this, entry, shared_job, inventory_endpoint, enroll_endpoint] {
+    return execute(entry, shared_job, inventory_endpoint, enroll_endpoint);
+  };
+  co_return placement;
 }
 
 std::optional<std::string> JobRunner::dispatchable(const JobEntry& entry, nlohmann::ordered_json& config) {
@@ -201,9 +228,12 @@ net::awaitable<void> JobRunner::execute(JobEntry entry, std::shared_ptr<jobs::Jo
   jobs::JobResult result = co_await run_with_deadline(std::move(job_run), options_.job_timeout, job_id, audit_id);
   if (result.job_history_id == 0) result.job_history_id = audit_id;
   test_kill_point("after-host-change");
-  deps_.sink->store_completion(entry, result.job_history_id, result.status, result.message);
+  // Resumes once the completion is durable (group commit off this thread); only then is the host-change
+  // record dropped.
+  const bool stored =
+      co_await deps_.sink->commit_completion(entry, result.job_history_id, result.status, result.message);
   test_kill_point("after-outbox-write");
-  if (deps_.host_changes && deps_.sink->completion_stored(job_id)) deps_.host_changes->clear(job_id);
+  if (deps_.host_changes && stored) deps_.host_changes->clear(job_id);
   ++stats_.jobs_finished;
   const auto elapsed = SteadyClock::now() - start;
   if (deps_.metrics)
@@ -252,6 +282,7 @@ net::awaitable<bool> JobRunner::stop(std::chrono::seconds grace) {
   auto log = logger("agent");
   stopping_ = true;
   const auto dropped = scheduler_.stop_accepting();
+  for (const auto& id : dropped) preparing_.erase(id);
   log->info("stopping: {} job(s) running, {} queued job(s) dropped; waiting up to {} s for running jobs",
             scheduler_.running(), dropped.size(), grace.count());
   const bool all_done = co_await scheduler_.drain(grace);

@@ -1,6 +1,8 @@
-// Job running: from a due job to its result. The job's configuration is fetched from Command (retried
-// when transient, re-fetched after a session renewal), a job cancelled in Command is skipped, the
-// Scheduler admits it under the global and per-host limits, jobs::run_job runs it within
+// Job running: from a due job to its result. The Scheduler admits the job for a configuration fetch only
+// when it could start now (never more fetches than free capacity; see scheduler.hpp); the configuration is
+// fetched from Command (retried when transient, re-fetched after a session renewal), a job cancelled in
+// Command is skipped, the Scheduler runs it under the global and per-host limits (the host is known from
+// the configuration), jobs::run_job runs it within
 // JobTimeoutSeconds (transient failures retried until then), and its completion goes to the result
 // sink. A job whose result already waits, or whose previous run is still going, is not started again.
 // At shutdown queued jobs are dropped and running ones get a grace period. A job that starts changing its
@@ -81,7 +83,8 @@ class JobRunner {
   const RunnerStats& stats() const { return stats_; }
 
  private:
-  boost::asio::awaitable<void> prepare(JobEntry entry);
+  // The scheduler's fetch: the configuration, and where the job goes (nullopt: it does not run).
+  boost::asio::awaitable<std::optional<Scheduler::Placement>> prepare(JobEntry entry);
   // nullopt when the job can be dispatched (its Capability named, or mapped from its JobTypeId into
   // `config`); else why not, for its Failure completion.
   std::optional<std::string> dispatchable(const JobEntry& entry, nlohmann::ordered_json& config);
@@ -92,7 +95,7 @@ class JobRunner {
   RunnerOptions options_;
   RunnerDeps deps_;
   Scheduler scheduler_;
-  std::set<std::string> preparing_;  // configuration being fetched
+  std::set<std::string> preparing_;  // configuration waiting for a fetch slot or being fetched
   bool stopping_ = false;
   RunnerStats stats_;
 };

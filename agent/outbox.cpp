@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include "agent/platform/files.hpp"
 #include "common/log.hpp"
 #include "common/peer_json.hpp"
+#include "common/worker_pool.hpp"
 
 namespace wincert::agent {
 
@@ -291,8 +293,7 @@ void Outbox::recover(const fs::path& path) {
   entries_[entry->seq] = std::move(entry.value());
 }
 
-Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
-  std::lock_guard lock(mutex_);
+OutboxEntry Outbox::make_entry(NewEntry in, std::size_t body_size, std::string& header) {
   OutboxEntry entry;
   entry.seq = next_seq_++;
   entry.kind = in.kind;
@@ -302,7 +303,7 @@ Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
   entry.completion_endpoint = std::move(in.completion_endpoint);
   entry.part = in.part;
   entry.parts = in.parts;
-  entry.body_size = body.size();
+  entry.body_size = body_size;
   char seq_text[24];
   std::snprintf(seq_text, sizeof seq_text, "%016llu", static_cast<unsigned long long>(entry.seq));
   const std::string name =
@@ -319,11 +320,95 @@ Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
   h["part"] = entry.part;
   h["parts"] = entry.parts;
   h["body_bytes"] = entry.body_size;
-  const std::string header = h.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  header = h.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return entry;
+}
+
+Result<OutboxEntry> Outbox::append(NewEntry in, std::string_view body) {
+  std::lock_guard lock(mutex_);
+  std::string header;
+  OutboxEntry entry = make_entry(std::move(in), body.size(), header);
+  const std::string name = fs::path(entry.file).filename().string();
   auto written = write_durably(dir_, name, header, body);
   if (!written.ok()) return written.error().context("outbox: cannot store the " + entry.describe() + ": ");
   entries_[entry.seq] = entry;
   return entry;
+}
+
+// ---- store(): the group commit ----
+
+struct Outbox::PendingWrite {
+  OutboxEntry entry;
+  std::string header;
+  std::string body;
+  files::BatchWrite write;
+  std::optional<Result<OutboxEntry>> outcome;  // set once its commit is over
+  std::unique_ptr<net::steady_timer> wake;     // its awaiting store()
+};
+
+net::awaitable<Result<OutboxEntry>> Outbox::store(NewEntry in, std::string body) {
+  auto executor = co_await net::this_coro::executor;
+  auto pending = std::make_shared<PendingWrite>();
+  {
+    std::lock_guard lock(mutex_);
+    pending->entry = make_entry(std::move(in), body.size(), pending->header);
+  }
+  pending->body = std::move(body);
+  pending->wake = std::make_unique<net::steady_timer>(executor);
+  queued_.push_back(pending);
+  // Whoever finds no commit on the disk makes the next one, for everything queued by then; the others
+  // wait for theirs. After a commit the oldest entry still queued is woken to make the next one, so a
+  // caller waits for at most the commit in progress and its own.
+  while (!pending->outcome) {
+    if (!committing_) {
+      committing_ = true;
+      std::vector<std::shared_ptr<PendingWrite>> batch(queued_.begin(), queued_.end());
+      queued_.clear();
+      co_await commit(batch);
+      committing_ = false;
+      for (const auto& done : batch)
+        if (done != pending) done->wake->cancel();
+      if (!queued_.empty()) queued_.front()->wake->cancel();
+      continue;
+    }
+    pending->wake->expires_at(std::chrono::steady_clock::time_point::max());
+    co_await pending->wake->async_wait(net::as_tuple(net::use_awaitable));
+  }
+  co_return std::move(*pending->outcome);
+}
+
+net::awaitable<void> Outbox::commit(std::vector<std::shared_ptr<PendingWrite>> batch) {
+  for (auto& p : batch) {
+    p->write.temp_name = std::string(kTempPrefix) + fs::path(p->entry.file).filename().string();
+    p->write.name = fs::path(p->entry.file).filename().string();
+    p->write.header = p->header;
+    p->write.body = p->body;
+  }
+  // This coroutine stays suspended while the worker writes, so the batch (and dir_, never changed) are the
+  // worker's to use. A named lambda with reference captures: GCC 12 double-destroys a temporary lambda's
+  // by-value captures in a co_await expression.
+  const std::string& dir = dir_;
+  auto write_batch = [&batch, &dir] {
+    std::vector<files::BatchWrite> writes;
+    writes.reserve(batch.size());
+    for (const auto& p : batch) writes.push_back(p->write);
+    files::write_atomically_batch(dir, writes);
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->write.outcome = std::move(writes[i].outcome);
+  };
+  co_await run_on_worker(write_batch);
+  ++commits_;
+  std::lock_guard lock(mutex_);
+  for (auto& p : batch) {
+    if (p->write.outcome.ok()) {
+      entries_[p->entry.seq] = p->entry;
+      ++committed_entries_;
+      p->outcome = p->entry;
+    } else {
+      p->outcome = p->write.outcome.error().context("outbox: cannot store the " + p->entry.describe() + ": ");
+    }
+    p->body.clear();
+    p->body.shrink_to_fit();
+  }
 }
 
 Result<std::string> Outbox::read_body(const OutboxEntry& entry) const {
@@ -339,7 +424,8 @@ Result<std::string> Outbox::read_body(const OutboxEntry& entry) const {
 
 Status Outbox::remove(const OutboxEntry& entry) {
   std::lock_guard lock(mutex_);
-  if (auto removed = files::remove_file(entry.file); !removed.ok()) return removed.error().context("outbox: ");
+  // The directory sync of the next commit makes the removal durable; losing it only means a resend.
+  if (auto removed = files::remove_file_lazily(entry.file); !removed.ok()) return removed.error().context("outbox: ");
   entries_.erase(entry.seq);
   return {};
 }
@@ -359,6 +445,17 @@ std::optional<OutboxEntry> Outbox::next_deliverable() const {
   std::lock_guard lock(mutex_);
   for (const auto& [seq, entry] : entries_) {
     if (entry.kind != EntryKind::kCsr) return entry;
+  }
+  return std::nullopt;
+}
+
+std::optional<OutboxEntry> Outbox::next_deliverable_excluding(const std::set<std::uint64_t>& busy) const {
+  std::lock_guard lock(mutex_);
+  std::set<std::string_view> jobs_waiting;  // jobs with an older entry still pending
+  for (const auto& [seq, entry] : entries_) {
+    if (entry.kind == EntryKind::kCsr) continue;
+    if (!busy.count(seq) && !jobs_waiting.count(entry.job_id)) return entry;
+    jobs_waiting.insert(entry.job_id);
   }
   return std::nullopt;
 }
@@ -412,33 +509,108 @@ std::chrono::milliseconds Backoff::next() {
 
 // ---- OutboxSender ----
 
-OutboxSender::OutboxSender(net::any_io_executor executor, Outbox& outbox, Deliver deliver, Backoff backoff)
+struct OutboxSender::Lane {
+  explicit Lane(net::any_io_executor executor) : wake(executor) {}
+  net::steady_timer wake;
+  bool idle = false;  // waiting for an entry it may send (notify() wakes it)
+  bool done = false;
+};
+
+OutboxSender::OutboxSender(net::any_io_executor executor, Outbox& outbox, Deliver deliver, Backoff backoff, int lanes)
     : executor_(executor),
       outbox_(outbox),
       deliver_(std::move(deliver)),
       backoff_(std::move(backoff)),
-      wake_(executor) {}
+      lane_count_(std::max(lanes, 1)) {
+  for (int i = 0; i < lane_count_; ++i) lanes_.push_back(std::make_unique<Lane>(executor_));
+}
 
-void OutboxSender::notify() { wake_.cancel(); }
+OutboxSender::~OutboxSender() = default;
+
+void OutboxSender::wake_all() {
+  for (auto& lane : lanes_)
+    if (lane->idle) lane->wake.cancel();
+}
+
+void OutboxSender::notify() { wake_all(); }
 
 void OutboxSender::drain(std::chrono::steady_clock::time_point deadline) {
   drain_deadline_ = deadline;
-  wake_.cancel();
+  for (auto& lane : lanes_) lane->wake.cancel();
 }
 
 net::awaitable<void> OutboxSender::run() {
+  // Lane 0 runs in this coroutine, the others beside it; run() returns when every lane has ended.
+  for (std::size_t i = 1; i < lanes_.size(); ++i) {
+    Lane& lane = *lanes_[i];
+    net::co_spawn(executor_, run_lane(lane), [this, &lane](std::exception_ptr failure) {
+      if (failure) {  // a bug guard: the other lanes go on delivering
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+          logger("outbox")->error("a delivery lane ended with an internal error: {}", e.what());
+        } catch (...) {
+          logger("outbox")->error("a delivery lane ended with an internal error");
+        }
+      }
+      lane.done = true;
+      lanes_[0]->wake.cancel();
+    });
+  }
+  co_await run_lane(*lanes_[0]);
+  lanes_[0]->done = true;
+  auto all_done = [this] {
+    return std::all_of(lanes_.begin(), lanes_.end(), [](const auto& lane) { return lane->done; });
+  };
+  while (!all_done()) {
+    lanes_[0]->wake.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await lanes_[0]->wake.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  finished_ = true;
+}
+
+net::awaitable<void> OutboxSender::wait_for_retry(Lane& lane) {
+  if (!retry_at_) co_return;
+  lane.wake.expires_at(*retry_at_);
+  const bool was_draining = drain_deadline_.has_value();
+  for (;;) {
+    co_await lane.wake.async_wait(net::as_tuple(net::use_awaitable));
+    if (std::chrono::steady_clock::now() >= lane.wake.expiry()) break;  // backoff over
+    if (!was_draining && drain_deadline_) {                             // shutting down: one more try now
+      retry_at_.reset();
+      break;
+    }
+    // notify() (a new entry) does not cut a backoff short: keep waiting
+  }
+}
+
+net::awaitable<void> OutboxSender::run_lane(Lane& lane) {
   auto log = logger("outbox");
   constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     if (drain_deadline_ && now >= *drain_deadline_) break;
-    auto entry = outbox_.next_deliverable();
-    if (!entry) {
-      if (drain_deadline_) break;
-      wake_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await wake_.async_wait(kUseTuple);
+    if (retry_at_ && now < *retry_at_) {  // Command is failing: no lane tries anything before the backoff ends
+      co_await wait_for_retry(lane);
       continue;
     }
+    auto entry = outbox_.next_deliverable_excluding(in_flight_);
+    if (!entry) {
+      if (drain_deadline_) break;
+      lane.idle = true;
+      lane.wake.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await lane.wake.async_wait(kUseTuple);
+      lane.idle = false;
+      continue;
+    }
+    // Held until this lane is done with it (delivered, refused, or its backoff over): no other lane sends
+    // it, or anything later of its job, meanwhile.
+    in_flight_.insert(entry->seq);
+    max_in_flight_ = std::max(max_in_flight_, static_cast<int>(in_flight_.size()));
+    auto release = [this, seq = entry->seq] {
+      in_flight_.erase(seq);
+      wake_all();  // the job's next entry may be sendable now
+    };
     auto body = outbox_.read_body(*entry);
     if (body.ok() && !json::accept(body.value())) body = Error::invalid_argument("its body is not JSON");
     if (!body.ok()) {
@@ -448,6 +620,7 @@ net::awaitable<void> OutboxSender::run() {
                  entry->file, body.error().message,
                  moved.ok() ? "kept in " + outbox_.corrupt_directory() : "ignored: " + moved.error().message);
       ++set_aside_;
+      release();
       continue;
     }
     const Delivery outcome = co_await deliver_(*entry, std::move(body.value()));
@@ -458,10 +631,12 @@ net::awaitable<void> OutboxSender::run() {
           // Unremovable means it would be resent forever: stop delivering and say why.
           log->error("{}: delivery stops until this is fixed", removed.error().message);
           drain_deadline_ = std::chrono::steady_clock::now();
+          for (auto& other : lanes_) other->wake.cancel();
           break;
         }
         ++delivered_;
         backoff_.reset();
+        retry_at_.reset();
         break;
       }
       case Delivery::kReject:
@@ -469,29 +644,28 @@ net::awaitable<void> OutboxSender::run() {
                    outbox_.directory());
         (void)outbox_.reject(*entry);
         backoff_.reset();
+        retry_at_.reset();
         break;
       case Delivery::kRetry: {
-        auto delay = backoff_.next();
-        if (drain_deadline_) {
-          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_deadline_ -
-                                                                                  std::chrono::steady_clock::now());
-          delay = std::min(delay, std::max(left, std::chrono::milliseconds(0)));
+        // One backoff for the whole sender: the first failure of a round sets it (and says so), the lanes
+        // that fail meanwhile wait for the same moment, so Command sees one growing series of retries.
+        const auto failed_at = std::chrono::steady_clock::now();
+        if (!retry_at_ || *retry_at_ <= failed_at) {
+          auto delay = backoff_.next();
+          if (drain_deadline_) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_deadline_ - failed_at);
+            delay = std::min(delay, std::max(left, std::chrono::milliseconds(0)));
+          }
+          retry_at_ = failed_at + delay;
+          log->info("{} not delivered; retrying in {} ms ({} pending)", entry->describe(), delay.count(),
+                    outbox_.deliverable_count());
         }
-        log->info("{} not delivered; retrying in {} ms ({} pending)", entry->describe(), delay.count(),
-                  outbox_.deliverable_count());
-        wake_.expires_after(delay);
-        const bool was_draining = drain_deadline_.has_value();
-        for (;;) {
-          co_await wake_.async_wait(kUseTuple);
-          if (std::chrono::steady_clock::now() >= wake_.expiry()) break;  // backoff over
-          if (!was_draining && drain_deadline_) break;                    // shutting down: one more try now
-          // notify() (a new entry) does not cut a backoff short: keep waiting
-        }
+        co_await wait_for_retry(lane);
         break;
       }
     }
+    release();
   }
-  finished_ = true;
 }
 
 }  // namespace wincert::agent

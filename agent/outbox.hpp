@@ -15,8 +15,15 @@
 // The body carries JobId (and AuditId), so a resend after a crash between "Command acknowledged" and
 // "file removed" is recognisable by Command as the same result.
 //
-// OutboxSender delivers the entries one at a time, in order (inventory parts before the completion of
-// the same job), retrying with capped exponential backoff and jitter while jobs keep running.
+// store() is the agent's way in: the writing happens on a worker thread, with a group commit (entries
+// stored while a commit is on the disk go together in the next one: each file flushed, then one
+// directory sync for all their renames), and the caller resumes only once its entry is durable. Removing
+// an acknowledged entry does not sync the directory: the next commit does (a removal lost in a power cut
+// only means an idempotent resend).
+//
+// OutboxSender delivers the entries in order per job (inventory parts before the completion of the same
+// job), several at once when given more than one lane, retrying with capped exponential backoff and
+// jitter while jobs keep running.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -25,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -32,6 +40,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,8 +95,13 @@ class Outbox {
   // temp files removed, corrupt entries set aside) are in recovery_notes().
   static Result<std::unique_ptr<Outbox>> open(const std::string& directory);
 
-  // Writes an entry durably and returns it. The body is the request body without SessionToken.
+  // Writes an entry durably on the calling thread and returns it. The body is the request body without
+  // SessionToken. For start-up and rare paths; the agent's jobs use store().
   Result<OutboxEntry> append(NewEntry entry, std::string_view body);
+  // The same off the calling thread, with a group commit (see above): resumes on the caller's executor
+  // once the entry is durable (and visible to next_deliverable()), never before. Call it from one
+  // executor's thread (the agent's).
+  boost::asio::awaitable<Result<OutboxEntry>> store(NewEntry entry, std::string body);
   Result<std::string> read_body(const OutboxEntry& entry) const;
   // Acknowledged: the entry is gone for good.
   Status remove(const OutboxEntry& entry);
@@ -98,6 +112,9 @@ class Outbox {
 
   // The oldest entry the sender delivers (CSR entries are the running job's business, not the sender's).
   std::optional<OutboxEntry> next_deliverable() const;
+  // The oldest deliverable entry that is not in `busy` and has no older entry of its job still pending:
+  // what one more delivery lane may send without breaking a job's order.
+  std::optional<OutboxEntry> next_deliverable_excluding(const std::set<std::uint64_t>& busy) const;
   std::vector<OutboxEntry> pending() const;  // every entry, oldest first
   std::size_t size() const;
   std::size_t deliverable_count() const;
@@ -105,12 +122,20 @@ class Outbox {
   bool has_completion(std::string_view job_id) const;
   const std::string& directory() const { return dir_; }
   const std::vector<std::string>& recovery_notes() const { return notes_; }
+  // Group commits made by store() and the entries they wrote (entries / commits = the batching).
+  std::uint64_t commits() const { return commits_; }
+  std::uint64_t committed_entries() const { return committed_entries_; }
   // Where damaged and refused entries go.
   std::string corrupt_directory() const { return root_ + "/outbox-corrupt"; }
   std::string rejected_directory() const { return root_ + "/outbox-rejected"; }
 
  private:
+  struct PendingWrite;
   explicit Outbox(std::string dir);
+  // A new entry with its sequence number, file name and header line (under the mutex).
+  OutboxEntry make_entry(NewEntry in, std::size_t body_size, std::string& header);
+  // Writes `batch` (a worker thread), then publishes what was written (the caller's thread).
+  boost::asio::awaitable<void> commit(std::vector<std::shared_ptr<PendingWrite>> batch);
   Status move_aside(const OutboxEntry& entry, const std::string& subdir);
   // Scans one directory item; a damaged one is set aside with a note.
   void recover(const std::filesystem::path& path);
@@ -121,6 +146,11 @@ class Outbox {
   std::map<std::uint64_t, OutboxEntry> entries_;
   std::uint64_t next_seq_ = 1;
   std::vector<std::string> notes_;
+  // store(): entries waiting for the next commit, and whether one is on the disk (the executor's thread).
+  std::deque<std::shared_ptr<PendingWrite>> queued_;
+  bool committing_ = false;
+  std::uint64_t commits_ = 0;
+  std::uint64_t committed_entries_ = 0;
 };
 
 // Writes a small file atomically and durably (temp, fsync, rename, fsync directory).
@@ -156,7 +186,9 @@ enum class Delivery {
 class OutboxSender {
  public:
   using Deliver = std::function<boost::asio::awaitable<Delivery>(const OutboxEntry& entry, std::string body)>;
-  OutboxSender(boost::asio::any_io_executor executor, Outbox& outbox, Deliver deliver, Backoff backoff);
+  // `lanes` deliveries at most in flight at once, never two of one job; one backoff for all of them.
+  OutboxSender(boost::asio::any_io_executor executor, Outbox& outbox, Deliver deliver, Backoff backoff, int lanes = 1);
+  ~OutboxSender();
 
   // Delivers until drain() says stop and nothing is left (or the drain deadline passed).
   boost::asio::awaitable<void> run();
@@ -168,13 +200,26 @@ class OutboxSender {
   std::uint64_t delivered() const { return delivered_; }
   // Entries found damaged when about to be sent (moved to outbox-corrupt).
   std::uint64_t set_aside() const { return set_aside_; }
+  // Highest number of deliveries in flight at once (tests, diagnostics).
+  int max_in_flight() const { return max_in_flight_; }
 
  private:
+  struct Lane;
+  boost::asio::awaitable<void> run_lane(Lane& lane);
+  // Until the sender's backoff ends (or shutdown starts: one more try then).
+  boost::asio::awaitable<void> wait_for_retry(Lane& lane);
+  void wake_all();
+
   boost::asio::any_io_executor executor_;
   Outbox& outbox_;
   Deliver deliver_;
   Backoff backoff_;
-  boost::asio::steady_timer wake_;
+  int lane_count_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::set<std::uint64_t> in_flight_;  // entries a lane is delivering (or backing off on)
+  // While Command fails: no lane tries before this (one backoff shared by the lanes).
+  std::optional<std::chrono::steady_clock::time_point> retry_at_;
+  int max_in_flight_ = 0;
   std::optional<std::chrono::steady_clock::time_point> drain_deadline_;
   bool finished_ = false;
   std::uint64_t delivered_ = 0;

@@ -38,7 +38,7 @@ ResultSink::ResultSink(net::any_io_executor executor, Outbox& outbox, CommandApi
       held_wake_(executor) {
   sender_ = std::make_unique<OutboxSender>(
       executor, outbox_, [this](const OutboxEntry& entry, std::string body) { return deliver(entry, std::move(body)); },
-      Backoff(options_.retry_initial, options_.retry_max));
+      Backoff(options_.retry_initial, options_.retry_max), options_.delivery_lanes);
 }
 
 void ResultSink::observe_delivery(const OutboxEntry& entry, std::string_view outcome) {
@@ -70,6 +70,36 @@ void ResultSink::store_completion(const JobEntry& entry, std::int64_t audit_id, 
   e.endpoint = entry.completion_endpoint;
   std::string body = completion_body(entry.job_id, static_cast<int>(status), audit_id, message);
   store_or_hold(std::move(e), std::move(body));
+}
+
+net::awaitable<bool> ResultSink::commit_completion(const JobEntry& entry, std::int64_t audit_id, jobs::JobStatus status,
+                                                   const std::string& message) {
+  if (entry.completion_endpoint.empty()) {
+    store_completion(entry, audit_id, status, message);  // logs that it cannot be reported
+    co_return false;
+  }
+  NewEntry e;
+  e.kind = EntryKind::kCompletion;
+  e.job_id = entry.job_id;
+  e.audit_id = audit_id;
+  e.endpoint = entry.completion_endpoint;
+  std::string body = completion_body(entry.job_id, static_cast<int>(status), audit_id, message);
+  co_return co_await commit_or_hold(std::move(e), std::move(body));
+}
+
+// store_or_hold() through the group commit: true once durable in the outbox.
+net::awaitable<bool> ResultSink::commit_or_hold(NewEntry e, std::string body) {
+  if (!held_.empty()) {
+    hold(std::move(e), std::move(body), "results stored earlier are still waiting for the outbox");
+    co_return false;
+  }
+  auto stored = co_await outbox_.store(e, body);
+  if (!stored.ok()) {
+    hold(std::move(e), std::move(body), stored.error().message);
+    co_return false;
+  }
+  sender_->notify();
+  co_return true;
 }
 
 // Into the outbox, or (when it cannot be written, or earlier results wait in memory: the order
@@ -201,7 +231,7 @@ net::awaitable<Status> ResultSink::submit_inventory(std::string job_id, std::int
     e.endpoint = endpoint;
     e.part = static_cast<int>(i + 1);
     e.parts = static_cast<int>(bodies.size());
-    store_or_hold(std::move(e), bodies[i]);
+    co_await commit_or_hold(std::move(e), bodies[i]);
   }
   logger("agent")->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id, items.size(),
                          bodies.size());

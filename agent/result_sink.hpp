@@ -6,6 +6,11 @@
 // signs it, so a restart reports the half-done job instead of forgetting it. A completion reply naming
 // a chained job ("InventoryJob") goes to the on_chained_job handler.
 //
+// Jobs store their results with the outbox's group commit (Outbox::store: off the executor's thread, resumed
+// once durable); the sender delivers with `delivery_lanes` requests in flight (never two of one job), through
+// the CommandApi it is given, which the agent builds on connections of its own so that deliveries neither
+// wait behind configuration fetches nor hold up heartbeats.
+//
 // Runs on the agent's executor (one io_context thread); not thread-safe. Unit-tested with a scripted
 // Command (tests/agent/result_sink_test.cpp).
 #pragma once
@@ -33,6 +38,7 @@ struct SinkOptions {
   std::chrono::milliseconds retry_initial{1000};
   std::chrono::milliseconds retry_max{60000};
   std::size_t inventory_max_update_bytes = 10u << 20;
+  int delivery_lanes = 1;  // deliveries in flight at once
 };
 
 struct SinkStats {
@@ -54,8 +60,13 @@ class ResultSink {
   void on_held_completion_safe(ChainedJobHandler handler) { on_held_completion_safe_ = std::move(handler); }
 
   // A job's end: its completion (nothing when Command gave no CompletionEndpoint: logged).
+  // Written on the calling thread: for start-up recovery and tests.
   void store_completion(const JobEntry& entry, std::int64_t audit_id, jobs::JobStatus status,
                         const std::string& message);
+  // The same through the outbox's group commit, for running jobs: returns once the completion is durable
+  // in the outbox (true), or held in memory when the outbox cannot be written (false).
+  boost::asio::awaitable<bool> commit_completion(const JobEntry& entry, std::int64_t audit_id, jobs::JobStatus status,
+                                                 const std::string& message);
   // The callbacks a running job gets (inventory parts, the CSR round trip).
   jobs::JobCallbacks callbacks_for(const std::string& job_id, std::int64_t audit_id, std::string inventory_endpoint,
                                    std::string enroll_endpoint, std::string completion_endpoint);
@@ -85,6 +96,7 @@ class ResultSink {
 
   std::size_t held() const { return held_.size(); }
   const SinkStats& stats() const { return stats_; }
+  const OutboxSender& sender() const { return *sender_; }
   Outbox& outbox() { return outbox_; }
 
  private:
@@ -93,6 +105,7 @@ class ResultSink {
     std::string body;
   };
   void store_or_hold(NewEntry entry, std::string body);
+  boost::asio::awaitable<bool> commit_or_hold(NewEntry entry, std::string body);
   void hold(NewEntry entry, std::string body, const std::string& why);
   boost::asio::awaitable<bool> deliver_held(const HeldResult& result);
   void observe_delivery(const OutboxEntry& entry, std::string_view outcome);

@@ -53,7 +53,10 @@ std::string host_key(const jobs::JobConfig& config) {
   auto machine = jobs::parse_client_machine(config.store.client_machine);
   if (!machine.ok()) return to_lower(trim(config.store.client_machine));
   if (machine->local) return "localhost";
-  return to_lower(machine->host);
+  std::string key = to_lower(machine->host);
+  if (key.find(':') != std::string::npos) key = "[" + key + "]";  // an IPv6 literal
+  if (machine->port) key += ":" + std::to_string(*machine->port);
+  return key;
 }
 
 Scheduler::Scheduler(net::any_io_executor executor, SchedulerLimits limits)
@@ -65,8 +68,21 @@ Scheduler::Scheduler(net::any_io_executor executor, SchedulerLimits limits)
 bool Scheduler::submit(std::string job_id, std::string host, JobPriority priority, Work work) {
   if (!accepting_ || busy_.count(job_id)) return false;
   busy_.insert(job_id);
-  queue_.emplace(std::make_pair(static_cast<int>(priority), next_seq_++),
-                 Ticket{std::move(job_id), std::move(host), priority, std::move(work)});
+  enqueue(Ticket{std::move(job_id), std::move(host), priority, std::move(work)});
+  dispatch();
+  return true;
+}
+
+void Scheduler::enqueue(Ticket ticket) {
+  const auto key = std::make_pair(static_cast<int>(ticket.priority), next_seq_++);
+  queue_.emplace(key, std::move(ticket));
+}
+
+bool Scheduler::submit_unplaced(std::string job_id, JobPriority priority, Fetch fetch) {
+  if (!accepting_ || busy_.count(job_id)) return false;
+  busy_.insert(job_id);
+  const auto key = std::make_pair(static_cast<int>(priority), next_seq_++);
+  unplaced_.emplace(key, Unplaced{std::move(job_id), std::move(fetch)});
   dispatch();
   return true;
 }
@@ -79,6 +95,11 @@ std::vector<std::string> Scheduler::stop_accepting() {
     dropped.push_back(ticket.job_id);
   }
   queue_.clear();
+  for (auto& [key, job] : unplaced_) {
+    busy_.erase(job.job_id);
+    dropped.push_back(job.job_id);
+  }
+  unplaced_.clear();
   return dropped;
 }
 
@@ -94,7 +115,8 @@ std::vector<std::string> Scheduler::running_jobs() const {
 }
 
 void Scheduler::dispatch() {
-  while (running_ < limits_.global) {
+  // Fetched jobs first (their configuration is here), then fetches for the slots left (see the header).
+  while (running_ + fetching_ < limits_.global) {
     auto pick = queue_.end();
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
       if (running_per_host_[it->second.host] < limits_.per_host) {
@@ -102,7 +124,7 @@ void Scheduler::dispatch() {
         break;
       }
     }
-    if (pick == queue_.end()) return;  // everything queued waits for a busy host
+    if (pick == queue_.end()) break;  // everything queued waits for a busy host
     Ticket ticket = std::move(pick->second);
     queue_.erase(pick);
     ++running_;
@@ -117,8 +139,35 @@ void Scheduler::dispatch() {
     if (start_order_.size() >= kStartOrderKept)
       start_order_.erase(start_order_.begin(), start_order_.begin() + kStartOrderKept / 2);
     start_order_.push_back(ticket.job_id);
+    max_admitted_ = std::max(max_admitted_, running_ + fetching_);
     net::co_spawn(executor_, run_ticket(std::move(ticket)), net::detached);
   }
+  while (accepting_ && !unplaced_.empty() && running_ + fetching_ < limits_.global &&
+         static_cast<int>(queue_.size()) + fetching_ < limits_.global) {
+    Unplaced job = std::move(unplaced_.begin()->second);
+    unplaced_.erase(unplaced_.begin());
+    ++fetching_;
+    max_fetching_ = std::max(max_fetching_, fetching_);
+    max_admitted_ = std::max(max_admitted_, running_ + fetching_);
+    net::co_spawn(executor_, run_fetch(std::move(job)), net::detached);
+  }
+}
+
+net::awaitable<void> Scheduler::run_fetch(Unplaced job) {
+  std::optional<Placement> placement;
+  try {
+    placement = co_await job.fetch();
+  } catch (const std::exception& e) {
+    logger("agent")->error("job {}: preparing it ended with an internal error: {}", job.job_id, e.what());
+  }
+  --fetching_;
+  if (placement && accepting_) {
+    enqueue(Ticket{job.job_id, std::move(placement->host), placement->priority, std::move(placement->work)});
+  } else {
+    busy_.erase(job.job_id);
+  }
+  idle_.cancel();
+  dispatch();
 }
 
 net::awaitable<void> Scheduler::run_ticket(Ticket ticket) {
@@ -139,7 +188,7 @@ net::awaitable<void> Scheduler::run_ticket(Ticket ticket) {
 
 net::awaitable<bool> Scheduler::drain(std::chrono::steady_clock::duration grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
-  while (running_ > 0 || !queue_.empty()) {
+  while (running_ > 0 || fetching_ > 0 || !queue_.empty()) {
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
     idle_.expires_at(deadline);
     co_await idle_.async_wait(net::as_tuple(net::use_awaitable));

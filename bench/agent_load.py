@@ -22,6 +22,9 @@ Measured per latency:
     the outbox), and the agent's start -> each job's end (queueing of the backlog included);
   * agent peak RSS: VmHWM from /proc/<pid>/status (sampled every 0.1 s and read at the end);
   * agent CPU-seconds per job: utime+stime from /proc/<pid>/stat when phase 1 ended, / jobs;
+  * fsyncs per job: the agent is stopped (SIGTERM) at the end and its "stopped: ... N disk sync(s)" line
+    (every fsync of the process: outbox commits, the AgentId) is divided by the jobs; agents without that
+    line show "n/a";
   * the simulators' CPU-seconds over the same phase, to show where the two cores went.
 
 usage: agent_load.py BUILD_DIR [--hosts 200] [--jobs-per-host 10] [--certs 50] [--latencies 0,20]
@@ -232,6 +235,7 @@ def measure(st, latency, a, t_setup):
         state_mb = (sum(os.path.getsize(f) for f in state_files if os.path.exists(f)) / 1e6
                     if os.path.exists(state_files[0]) else float("nan"))
         outbox_files = len(st.agent.outbox_files())
+        st.agent.stop()  # its last line counts the disk syncs
         with open(st.agent.log_path, encoding="utf-8", errors="replace") as f:
             f.seek(log_offset)
             log = f.read()
@@ -250,6 +254,8 @@ def measure(st, latency, a, t_setup):
     first_rec = next((t for t, c in rec if c >= 1), None)
     last_rec = next((t for t, c in rec if c >= recorded), None)
     command_rate = (recorded - 1) / (last_rec - first_rec) if recorded > 1 and last_rec > first_rec else float("nan")
+    syncs = re.search(r"stopped: .* (\d+) disk sync\(s\)", log)
+    commits = re.search(r"(\d+) outbox commit\(s\) for (\d+) entries", log)
     hist_end = sorted(time.mktime(time.strptime(h["OperationEnd"], "%Y-%m-%dT%H:%M:%SZ")) for h in history)
     row = {
         "latency_ms": latency, "hosts": a.hosts, "jobs": total, "certs_per_store": a.certs,
@@ -268,6 +274,10 @@ def measure(st, latency, a, t_setup):
         "run_ms_p50": percentile(run_ms, 50), "run_ms_p99": percentile(run_ms, 99), "run_ms_max": max(run_ms),
         "since_start_s_p50": percentile(since_start_ms, 50) / 1000, "since_start_s_p99": percentile(since_start_ms, 99) / 1000,
         "agent_peak_rss_mb": peak / 1024.0,
+        "agent_disk_syncs": int(syncs.group(1)) if syncs else None,
+        "agent_fsyncs_per_job": int(syncs.group(1)) / total if syncs else None,
+        "agent_outbox_commits": int(commits.group(1)) if commits else None,
+        "agent_outbox_committed_entries": int(commits.group(2)) if commits else None,
         "agent_cpu_s": agent_cpu, "agent_cpu_ms_per_job": 1000.0 * agent_cpu / total, "agent_cpu_s_end": agent_cpu_end,
         "command_sim_cpu_s": cmd_cpu, "winhost_sim_cpu_s": win_cpu, "command_sim_cpu_s_end": cmd_cpu_end,
         "command_state_mb": state_mb,
@@ -312,9 +322,9 @@ def write_results(rows, a, command_line, out):
         "```",
         "",
         "| WinRM latency | jobs | agent: results | agent jobs/s | job run p50 / p99 / max (ms) "
-        "| agent start → job end p50 / p99 (s) | agent peak RSS (MB) | agent CPU ms / job "
+        "| agent start → job end p50 / p99 (s) | agent peak RSS (MB) | agent CPU ms / job | agent fsyncs / job "
         "| Command: recorded | Command jobs/s | CPU s agent / command-sim / winhost-sim |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         recorded = f"{r['recorded']:,} of {r['jobs']:,}" + ("" if r["all_recorded"] else
@@ -323,7 +333,8 @@ def write_results(rows, a, command_line, out):
             f"| {r['latency_ms']} ms | {r['jobs']:,} | {fmt_counts(r['agent_results'])} | {r['agent_jobs_per_s']:.1f} | "
             f"{r['run_ms_p50']:.0f} / {r['run_ms_p99']:.0f} / {r['run_ms_max']:.0f} | "
             f"{r['since_start_s_p50']:.1f} / {r['since_start_s_p99']:.1f} | "
-            f"{r['agent_peak_rss_mb']:.1f} | {r['agent_cpu_ms_per_job']:.1f} | {recorded} "
+            f"{r['agent_peak_rss_mb']:.1f} | {r['agent_cpu_ms_per_job']:.1f} | "
+            f"{'n/a' if r.get('agent_fsyncs_per_job') is None else format(r['agent_fsyncs_per_job'], '.2f')} | {recorded} "
             f"({fmt_counts(r['command_results'])}) | {r['command_jobs_per_s']:.1f} | "
             f"{r['agent_cpu_s']:.1f} / {r['command_sim_cpu_s']:.1f} / {r['winhost_sim_cpu_s']:.1f} |")
     lines += [

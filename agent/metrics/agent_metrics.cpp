@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "agent/platform/files.hpp"
+
 namespace wincert::agent::metrics {
 
 namespace {
@@ -66,6 +68,10 @@ AgentMetrics::AgentMetrics(std::size_t max_host_labels)
                                         {"scheme", "result"})) {
   session_state(SessionState::kUnregistered);
   last_heartbeat.set({}, 0);
+  // Process-wide, so it never outlives what it reads: divided by wincert_jobs_finished_total it is the
+  // fsyncs per job (the outbox's group commits, the AgentId, host-change records).
+  registry_.gauge_callback("wincert_disk_syncs", "Disk syncs (fsync) made by the agent since it started.",
+                           [] { return static_cast<double>(files::sync_count()); });
 }
 
 void AgentMetrics::job_started(std::string_view capability) { jobs_started.inc({std::string(capability)}); }

@@ -3,7 +3,9 @@
 // two implementations selected by CMake (files_posix.cpp, files_windows.cpp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,6 +20,21 @@ namespace wincert::agent::files {
 Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
                         std::string_view header, std::string_view body);
 
+// One file of write_atomically_batch(): written as dir/temp_name, renamed to dir/name; `outcome` says how it went.
+struct BatchWrite {
+  std::string temp_name;
+  std::string name;
+  std::string_view header;
+  std::string_view body;
+  Status outcome;
+};
+
+// write_atomically() for many files of one directory, made durable together (a group commit): every file is
+// written and flushed, then all are renamed, then the directory is synced once for all the renames
+// (Windows: each rename is written through). A file whose outcome is an error was not made visible, or its
+// rename is not known to be durable.
+void write_atomically_batch(const std::string& dir, std::span<BatchWrite> writes);
+
 // write_atomically() for a private key: the file is owner-only whatever its directory allows (POSIX: created
 // 0600, as every file write_atomically makes; Windows: the protected owner-only DACL of common/win32_acl.hpp
 // set on it, so it does not inherit a readable ACL).
@@ -25,6 +42,14 @@ Status write_private_file(const std::string& path, std::string_view content);
 
 // Removes a file (a missing one is not an error) and makes the removal durable where that is cheap.
 Status remove_file(const std::string& path);
+
+// Removes a file without syncing its directory: the next sync of the directory (a later group commit) makes
+// the removal durable. For files whose removal, if lost in a power cut, only means an idempotent resend.
+Status remove_file_lazily(const std::string& path);
+
+// How many times this process forced data to the disk through these functions (fsync / FlushFileBuffers,
+// directory syncs and written-through renames included): the agent reports it per job.
+std::uint64_t sync_count();
 
 // Best effort: only the agent's own account may read the directory (POSIX mode 0700; Windows: a protected
 // DACL for SYSTEM, Administrators and this account, common/win32_acl.hpp).

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +12,13 @@
 namespace wincert::agent::files {
 
 namespace {
+
+std::atomic<std::uint64_t> g_syncs{0};
+
+int counted_fsync(int fd) {
+  g_syncs.fetch_add(1, std::memory_order_relaxed);
+  return ::fsync(fd);
+}
 
 // The code follows errno: a full disk is resource_exhausted, a refused path permission_denied, a missing
 // one not_found; anything else leaves the directory unusable for now (failed_precondition).
@@ -37,7 +45,7 @@ Status write_all(int fd, std::string_view data, const std::string& path) {
 Status sync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return os_error(errno, "cannot open directory '" + dir + "': " + last_error_text());
-  const int rc = ::fsync(fd);
+  const int rc = counted_fsync(fd);
   ::close(fd);
   if (rc != 0) return os_error(errno, "cannot sync directory '" + dir + "': " + last_error_text());
   return {};
@@ -47,27 +55,59 @@ Status sync_directory(const std::string& dir) {
 
 std::string last_error_text() { return std::strerror(errno); }
 
-Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
-                        std::string_view header, std::string_view body) {
-  const std::string temp = dir + "/" + temp_name;
-  const std::string final_path = dir + "/" + name;
+// The temp file written and flushed (removed when anything fails).
+static Status write_synced_temp(const std::string& temp, std::string_view header, std::string_view body) {
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return os_error(errno, "cannot create '" + temp + "': " + last_error_text());
   Status written = write_all(fd, header, temp);
   if (written.ok()) written = write_all(fd, body, temp);
-  if (written.ok() && ::fsync(fd) != 0) written = os_error(errno, "cannot sync '" + temp + "': " + last_error_text());
+  if (written.ok() && counted_fsync(fd) != 0)
+    written = os_error(errno, "cannot sync '" + temp + "': " + last_error_text());
   ::close(fd);
-  if (!written.ok()) {
-    ::unlink(temp.c_str());
-    return written;
-  }
+  if (!written.ok()) ::unlink(temp.c_str());
+  return written;
+}
+
+static Status rename_into_place(const std::string& temp, const std::string& final_path) {
   if (::rename(temp.c_str(), final_path.c_str()) != 0) {
     const int err = errno;
     const std::string why = last_error_text();
     ::unlink(temp.c_str());
     return os_error(err, "cannot rename '" + temp + "' to '" + final_path + "': " + why);
   }
+  return {};
+}
+
+std::uint64_t sync_count() { return g_syncs.load(std::memory_order_relaxed); }
+
+Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
+                        std::string_view header, std::string_view body) {
+  const std::string temp = dir + "/" + temp_name;
+  WINCERT_TRY(write_synced_temp(temp, header, body));
+  WINCERT_TRY(rename_into_place(temp, dir + "/" + name));
   return sync_directory(dir);
+}
+
+void write_atomically_batch(const std::string& dir, std::span<BatchWrite> writes) {
+  bool renamed_any = false;
+  for (BatchWrite& w : writes) {
+    const std::string temp = dir + "/" + w.temp_name;
+    w.outcome = write_synced_temp(temp, w.header, w.body);
+    if (w.outcome.ok()) w.outcome = rename_into_place(temp, dir + "/" + w.name);
+    renamed_any = renamed_any || w.outcome.ok();
+  }
+  if (!renamed_any) return;
+  // One directory sync makes every rename above durable (and the lazy removals made since the last one).
+  if (Status synced = sync_directory(dir); !synced.ok()) {
+    for (BatchWrite& w : writes)
+      if (w.outcome.ok()) w.outcome = synced;
+  }
+}
+
+Status remove_file_lazily(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return os_error(errno, "cannot remove '" + path + "': " + last_error_text());
+  return {};
 }
 
 Status remove_file(const std::string& path) {

@@ -4,6 +4,7 @@
 
 #include <io.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "common/win32_acl.hpp"
@@ -12,6 +13,8 @@
 namespace wincert::agent::files {
 
 namespace {
+
+std::atomic<std::uint64_t> g_syncs{0};
 
 struct FileHandle {
   HANDLE handle = INVALID_HANDLE_VALUE;
@@ -51,6 +54,8 @@ Status write_all(HANDLE file, std::string_view data, const std::string& path) {
 
 std::string last_error_text() { return why(::GetLastError()); }
 
+std::uint64_t sync_count() { return g_syncs.load(std::memory_order_relaxed); }
+
 Status write_atomically(const std::string& dir, const std::string& temp_name, const std::string& name,
                         std::string_view header, std::string_view body) {
   const std::string temp = dir + "/" + temp_name;
@@ -65,6 +70,7 @@ Status write_atomically(const std::string& dir, const std::string& temp_name, co
     written = write_all(file.handle, header, temp);
     if (written.ok()) written = write_all(file.handle, body, temp);
     // FlushFileBuffers is Windows' fsync: the data is on the disk before the rename makes it visible.
+    g_syncs.fetch_add(2, std::memory_order_relaxed);  // the flush and the written-through rename
     if (written.ok() && !::FlushFileBuffers(file.handle))
       written = os_error(::GetLastError(), "cannot flush '" + temp + "' to disk: ");
   }
@@ -80,6 +86,13 @@ Status write_atomically(const std::string& dir, const std::string& temp_name, co
   }
   return {};
 }
+
+// No directory sync on Windows: each rename is written through, so the batch is a loop.
+void write_atomically_batch(const std::string& dir, std::span<BatchWrite> writes) {
+  for (BatchWrite& w : writes) w.outcome = write_atomically(dir, w.temp_name, w.name, w.header, w.body);
+}
+
+Status remove_file_lazily(const std::string& path) { return remove_file(path); }
 
 Status remove_file(const std::string& path) {
   if (!::DeleteFileW(widen(path).c_str())) {

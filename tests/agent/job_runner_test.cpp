@@ -224,7 +224,10 @@ TEST(JobRunnerTest, StopDropsQueuedJobsAndWaitsForRunningOnes) {
   f.runner->dispatch(testing::job_entry("job-4"));  // stopped: nothing new
   run_until(
       f.io, [] { return false; }, 100ms);
-  EXPECT_EQ(f.command.config_requests.size(), 3u);
+  // Configurations are fetched only for free capacity (issue 14): the two queued jobs never had a slot, so
+  // Command never saw them open.
+  EXPECT_EQ(f.command.config_requests, std::vector<std::string>{"job-1"});
+  EXPECT_FALSE(f.runner->preparing("job-2"));
 }
 
 }  // namespace

@@ -4,13 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "agent/outbox.hpp"
+#include "agent/platform/files.hpp"
 #include "tests/agent/daemon_test_support.hpp"
 
 namespace wincert::agent {
@@ -195,6 +200,129 @@ TEST(OutboxSenderTest, DrainGivesUpAtTheDeadlineAndKeepsTheEntries) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   EXPECT_GE(tries, 3);  // the drain starts with one more try right away
   EXPECT_EQ(box->size(), 1u);
+}
+
+// Group commit: many stores at once take far fewer commits (and fsyncs) than entries, and no store
+// resumes before its entry is on the disk and deliverable.
+TEST(OutboxGroupCommitTest, ManyStoresShareCommitsAndNoneResumesBeforeItsSync) {
+  TempDir dir;
+  auto box = std::move(Outbox::open(dir.path()).value());
+  net::io_context io;
+  constexpr int kStores = 40;
+  int resumed = 0;
+  int resumed_before_durable = 0;
+  std::set<std::uint64_t> seqs;
+  const std::uint64_t syncs_before = files::sync_count();
+  for (int i = 0; i < kStores; ++i) {
+    net::co_spawn(
+        io,
+        [&, i]() -> net::awaitable<void> {
+          NewEntry e = completion("job-" + std::to_string(i));
+          std::string body = R"({"JobId":"job-)" + std::to_string(i) + "\"}";
+          auto stored = co_await box->store(std::move(e), std::move(body));
+          EXPECT_TRUE(stored.ok());
+          if (!stored.ok()) co_return;
+          ++resumed;
+          // Acknowledged means: the file is in place under its final name and the outbox lists it.
+          if (!fs::exists(stored->file) || !box->has_completion(stored->job_id)) ++resumed_before_durable;
+          seqs.insert(stored->seq);
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+  }
+  io.run_for(std::chrono::seconds(20));
+  EXPECT_EQ(resumed, kStores);
+  EXPECT_EQ(resumed_before_durable, 0);
+  EXPECT_EQ(seqs.size(), static_cast<std::size_t>(kStores));
+  EXPECT_EQ(box->size(), static_cast<std::size_t>(kStores));
+  EXPECT_EQ(box->committed_entries(), static_cast<std::uint64_t>(kStores));
+  EXPECT_LT(box->commits(), static_cast<std::uint64_t>(kStores) / 4) << "the stores were not batched";
+  // One fsync per file and one directory sync per commit, instead of two per entry.
+  const std::uint64_t syncs = files::sync_count() - syncs_before;
+  EXPECT_EQ(syncs, static_cast<std::uint64_t>(kStores) + box->commits());
+  // Durable for real: a fresh open (the "crash") finds every entry.
+  box.reset();
+  auto reopened = Outbox::open(dir.path());
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->size(), static_cast<std::size_t>(kStores));
+}
+
+TEST(OutboxGroupCommitTest, AFailedWriteIsReportedToItsStoreAndNothingIsListed) {
+  TempDir dir;
+  auto box = std::move(Outbox::open(dir.path()).value());
+  fs::remove_all(dir.path() + "/outbox");  // the directory vanished under the agent
+  net::io_context io;
+  std::optional<Result<OutboxEntry>> outcome;
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        NewEntry e = completion("job-x");
+        std::string body = "{}";
+        outcome = co_await box->store(std::move(e), std::move(body));
+      },
+      net::detached);
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_FALSE(outcome->ok());
+  EXPECT_NE(outcome->error().message.find("completion of job job-x"), std::string::npos) << outcome->error().message;
+  EXPECT_EQ(box->size(), 0u);
+}
+
+// Several lanes deliver at once, but never two entries of one job, and a job's parts go before its completion.
+TEST(OutboxSenderTest, LanesDeliverConcurrentlyAndKeepEachJobsOrder) {
+  TempDir dir;
+  auto box = std::move(Outbox::open(dir.path()).value());
+  constexpr int kJobs = 8;
+  for (int j = 0; j < kJobs; ++j) {
+    const std::string job = "job-" + std::to_string(j);
+    for (int part = 1; part <= 2; ++part)
+      ASSERT_TRUE(box->append(NewEntry{EntryKind::kInventory, job, 1, "I/" + job, "", part, 2}, "{}").ok());
+    ASSERT_TRUE(box->append(completion(job), "{}").ok());
+  }
+  net::io_context io;
+  std::map<std::string, std::vector<std::string>> per_job;  // the order each job's entries were delivered in
+  std::map<std::string, int> in_flight_per_job;
+  int in_flight = 0;
+  int max_in_flight = 0;
+  int max_per_job = 0;
+  bool first_failed = false;
+  OutboxSender sender(
+      io.get_executor(), *box,
+      [&](const OutboxEntry& entry, std::string) -> net::awaitable<Delivery> {
+        max_in_flight = std::max(max_in_flight, ++in_flight);
+        max_per_job = std::max(max_per_job, ++in_flight_per_job[entry.job_id]);
+        net::steady_timer t(io);
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(net::use_awaitable);
+        --in_flight;
+        --in_flight_per_job[entry.job_id];
+        if (entry.job_id == "job-0" && !first_failed) {  // a retry keeps the job's later entries waiting
+          first_failed = true;
+          co_return Delivery::kRetry;
+        }
+        per_job[entry.job_id].push_back(entry.describe());
+        co_return Delivery::kDone;
+      },
+      Backoff(std::chrono::milliseconds(10), std::chrono::milliseconds(20), 0.5, 1), 4);
+  net::co_spawn(io, sender.run(), [](std::exception_ptr) {});
+  net::steady_timer later(io);
+  later.expires_after(std::chrono::milliseconds(300));
+  later.async_wait(
+      [&](boost::system::error_code) { sender.drain(std::chrono::steady_clock::now() + std::chrono::seconds(5)); });
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(sender.finished());
+  EXPECT_EQ(box->size(), 0u);
+  EXPECT_EQ(sender.delivered(), static_cast<std::uint64_t>(kJobs * 3));
+  EXPECT_EQ(max_in_flight, 4);
+  EXPECT_EQ(sender.max_in_flight(), 4);
+  EXPECT_EQ(max_per_job, 1);
+  for (int j = 0; j < kJobs; ++j) {
+    const std::string job = "job-" + std::to_string(j);
+    EXPECT_EQ(per_job[job],
+              (std::vector<std::string>{"inventory of job " + job + " (part 1 of 2)",
+                                        "inventory of job " + job + " (part 2 of 2)", "completion of job " + job}));
+  }
 }
 
 TEST(DurableFileTest, WritesAtomically) {

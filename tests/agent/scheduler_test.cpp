@@ -144,9 +144,109 @@ TEST(SchedulerTest, ClassifiesJobsAndHosts) {
   c.capability = "Custom.FetchLogs";
   EXPECT_EQ(classify_job(c), JobPriority::kOther);
   c.store.client_machine = "WEB01.example.com:5986";
-  EXPECT_EQ(host_key(c), "web01.example.com");
+  EXPECT_EQ(host_key(c), "web01.example.com:5986");  // MaxJobsPerHost counts host and port
   c.store.client_machine = "web01|LocalMachine";
   EXPECT_EQ(host_key(c), "localhost");
+}
+
+// MaxJobsPerHost counts host and port: two WinRM endpoints behind one name are two hosts; the same endpoint
+// spelt in another case is one.
+TEST(SchedulerTest, HostKeysCarryThePort) {
+  jobs::JobConfig c;
+  c.store.client_machine = "web01.example.com";
+  EXPECT_EQ(host_key(c), "web01.example.com");
+  c.store.client_machine = "web01.example.com:5985";
+  EXPECT_EQ(host_key(c), "web01.example.com:5985");
+  c.store.client_machine = "WEB01.example.com:5985";
+  EXPECT_EQ(host_key(c), "web01.example.com:5985");
+  c.store.client_machine = "[fe80::1]:5986";
+  EXPECT_EQ(host_key(c), "[fe80::1]:5986");
+
+  net::io_context io;
+  Probe probe;
+  Scheduler scheduler(io.get_executor(), {8, 1});
+  for (int i = 0; i < 3; ++i) {
+    scheduler.submit("a" + std::to_string(i), "sim:5001", JobPriority::kInventory,
+                     probe.job(io, "sim:5001", "a" + std::to_string(i), 20));
+    scheduler.submit("b" + std::to_string(i), "sim:5002", JobPriority::kInventory,
+                     probe.job(io, "sim:5002", "b" + std::to_string(i), 20));
+  }
+  io.run();
+  EXPECT_EQ(probe.max["sim:5001"], 1);
+  EXPECT_EQ(probe.max["sim:5002"], 1);
+  EXPECT_EQ(probe.max_total, 2);  // one per endpoint, both at once
+}
+
+// Configuration fetches start only for free capacity: running jobs + fetches in flight never exceed the
+// global limit, a job whose host is busy is parked without holding its slot, and every job runs.
+TEST(SchedulerTest, FetchesOnlyForFreeCapacityAndParksJobsForBusyHosts) {
+  net::io_context io;
+  Probe probe;
+  constexpr int kGlobal = 4;
+  Scheduler scheduler(io.get_executor(), {kGlobal, 2});
+  int fetching = 0;
+  int max_fetching = 0;
+  int max_fetching_plus_running = 0;
+  int fetched = 0;
+  // 30 jobs: the first 12 all for one host (a backlog that must not fill every slot), then 18 on 6 hosts.
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "job-" + std::to_string(i);
+    const std::string host = i < 12 ? "busy" : "h" + std::to_string(i % 6);
+    scheduler.submit_unplaced(
+        id, JobPriority::kInventory, [&, id, host]() -> net::awaitable<std::optional<Scheduler::Placement>> {
+          max_fetching = std::max(max_fetching, ++fetching);
+          max_fetching_plus_running = std::max(max_fetching_plus_running, fetching + probe.total);
+          net::steady_timer t(io);
+          t.expires_after(std::chrono::milliseconds(3));
+          co_await t.async_wait(net::use_awaitable);
+          --fetching;
+          ++fetched;
+          if (id == "job-29") co_return std::nullopt;  // e.g. cancelled in Command: not run
+          co_return Scheduler::Placement{host, JobPriority::kInventory, probe.job(io, host, id, 10)};
+        });
+  }
+  EXPECT_LE(static_cast<int>(scheduler.fetching()), kGlobal);
+  io.run();
+  EXPECT_EQ(fetched, 30);
+  EXPECT_EQ(probe.finished.size(), 29u);
+  EXPECT_LE(max_fetching_plus_running, kGlobal);
+  EXPECT_LE(scheduler.max_admitted_seen(), kGlobal);
+  EXPECT_EQ(scheduler.max_fetching_seen(), max_fetching);
+  EXPECT_LE(probe.max["busy"], 2);
+  // The busy host's backlog did not serialise everything: other hosts ran beside it.
+  EXPECT_GT(probe.max_total, 2);
+  EXPECT_EQ(scheduler.running(), 0u);
+  EXPECT_EQ(scheduler.queued(), 0u);
+  EXPECT_FALSE(scheduler.busy("job-29"));
+}
+
+TEST(SchedulerTest, StopDropsUnfetchedJobsAndDrainWaitsForFetchesInFlight) {
+  net::io_context io;
+  Scheduler scheduler(io.get_executor(), {2, 1});
+  int fetches = 0;
+  for (int i = 0; i < 5; ++i) {
+    scheduler.submit_unplaced(
+        "j" + std::to_string(i), JobPriority::kInventory, [&]() -> net::awaitable<std::optional<Scheduler::Placement>> {
+          ++fetches;
+          net::steady_timer t(io);
+          t.expires_after(std::chrono::milliseconds(20));
+          co_await t.async_wait(net::use_awaitable);
+          co_return Scheduler::Placement{"h", JobPriority::kInventory, []() -> net::awaitable<void> { co_return; }};
+        });
+  }
+  EXPECT_EQ(scheduler.fetching(), 2u);
+  const auto dropped = scheduler.stop_accepting();
+  EXPECT_EQ(dropped.size(), 3u);
+  bool drained = false;
+  net::co_spawn(
+      io, [&]() -> net::awaitable<void> { drained = co_await scheduler.drain(std::chrono::seconds(5)); },
+      net::detached);
+  io.run();
+  EXPECT_TRUE(drained);
+  EXPECT_EQ(fetches, 2);
+  EXPECT_EQ(scheduler.running(), 0u);
+  EXPECT_EQ(scheduler.fetching(), 0u);
+  EXPECT_FALSE(scheduler.busy("j0"));
 }
 
 }  // namespace
