@@ -5,6 +5,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
@@ -197,6 +198,7 @@ std::optional<std::string_view> subject_alt_name_of(std::string_view tbs) {
     if (!field || field->tag != kFields[i]) return std::nullopt;
   }
   std::string_view san;
+  int san_count = 0;
   while (!tbs.empty()) {
     field = read_der(tbs);
     if (!field) return std::nullopt;
@@ -215,10 +217,14 @@ std::optional<std::string_view> subject_alt_name_of(std::string_view tbs) {
       auto value = read_der(parts);
       if (value && value->tag == kDerBoolean) value = read_der(parts);
       if (!oid || oid->tag != kDerOid || !value || value->tag != kDerOctetString || !parts.empty()) return std::nullopt;
-      if (oid->contents == kSubjectAltNameOid) san = value->contents;
+      if (oid->contents == kSubjectAltNameOid) {
+        ++san_count;
+        san = value->contents;
+      }
     }
   }
-  return san;
+  // Two subjectAltName extensions: no SANs, as X509_get_ext_d2i gives none for a repeated extension.
+  return san_count == 1 ? san : std::string_view();
 }
 
 }  // namespace
@@ -413,8 +419,15 @@ std::string KeyParameters::display() const {
 }
 
 std::string thumbprint_of(std::string_view der) {
+  // Fetched once: OpenSSL 3's one-shot SHA1() looks the digest up in the provider store on every call, which was
+  // most of the cost of hashing a certificate (inventories hash thousands).
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
+  unsigned int length = 0;
+  if (sha1 == nullptr || EVP_Digest(der.data(), der.size(), digest, &length, sha1, nullptr) != 1 ||
+      length != sizeof digest) {
+    SHA1(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
+  }
   return hex_upper(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
@@ -479,10 +492,9 @@ Result<InventoryFacts> inventory_facts_der(std::string_view der) {
   if (!san->empty() && san->size() <= static_cast<std::size_t>(INT32_MAX)) {
     const auto* p = reinterpret_cast<const unsigned char*>(san->data());
     ossl::GeneralNamesPtr names(d2i_GENERAL_NAMES(nullptr, &p, static_cast<long>(san->size())));
-    // As X509_get_ext_d2i in parse_certificate_der: an extension that does not decode gives no SANs.
-    if (names && p == reinterpret_cast<const unsigned char*>(san->data()) + san->size()) {
-      facts.sans = detail::sans_from(names.get());
-    }
+    // As X509_get_ext_d2i in parse_certificate_der: an extension that does not decode gives no SANs (and, as
+    // there, bytes after the GeneralNames are not looked at).
+    if (names) facts.sans = detail::sans_from(names.get());
     ERR_clear_error();
   }
   return facts;
