@@ -4,6 +4,9 @@
 //
 //   wincert_bench_inventory_scale generate --count N --out MODEL.json
 //   wincert_bench_inventory_scale inventory --endpoint URL --user U --password-env VAR [--store My]
+//   wincert_bench_inventory_scale load --ports-file PORTS --user U --password-env VAR --operations N
+//       (N inventories spread over the hosts of `winhost-sim --hosts`, one WinRS shell per host kept open as the
+//       agent keeps it, all hosts at once; for bench/winhost_sim_cpu.py)
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -21,6 +24,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <vector>
 
 #include "agent/winrm_script_runner.hpp"
 #include "certstore/openssl_util.hpp"
@@ -143,6 +147,71 @@ int run_inventory(const std::string& url, const std::string& user, const std::st
   return 0;
 }
 
+// Runs `operations` inventories over the hosts listed in ports_file (one port per line, winhost-sim --hosts),
+// every host at once, one after the other on each host's own shell. Prints counts and wall time as JSON.
+int run_load(const std::string& ports_file, const std::string& user, const std::string& password_env,
+             const std::string& store, int operations) {
+  const char* password = std::getenv(password_env.c_str());
+  if (password == nullptr) {
+    std::fprintf(stderr, "load: %s is not set\n", password_env.c_str());
+    return 2;
+  }
+  std::vector<std::string> ports;
+  std::ifstream in(ports_file);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) ports.push_back(line);
+  }
+  if (ports.empty()) {
+    std::fprintf(stderr, "load: no ports in %s\n", ports_file.c_str());
+    return 2;
+  }
+  net::io_context io;
+  std::size_t done = 0, failed = 0, certificates = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t h = 0; h < ports.size(); ++h) {
+    const int share = operations / static_cast<int>(ports.size()) +
+                      (static_cast<int>(h) < operations % static_cast<int>(ports.size()) ? 1 : 0);
+    if (share == 0) continue;
+    auto endpoint = wincert::winrm::parse_endpoint("http://127.0.0.1:" + ports[h] + "/wsman");
+    if (!endpoint.ok()) {
+      std::fprintf(stderr, "load: %s\n", endpoint.error().message.c_str());
+      return 2;
+    }
+    net::co_spawn(
+        io,
+        [&, endpoint = *endpoint, share]() -> net::awaitable<void> {
+          auto transport = wincert::winrm::WsmanTransport::create(
+              io.get_executor(), endpoint,
+              std::make_unique<wincert::winrm::BasicAuth>(user, wincert::Secret(password), true), {});
+          if (!transport.ok()) {
+            failed += static_cast<std::size_t>(share);
+            co_return;
+          }
+          wincert::winrm::WinrsSession session(**transport);
+          wincert::agent::WinrmScriptRunner runner(session, endpoint.host);
+          auto caller = std::make_shared<wincert::certstore::remote::ScriptCaller>(runner);
+          wincert::certstore::remote::RemoteCertStore certs(caller);
+          for (int i = 0; i < share; ++i) {
+            auto result = co_await certs.inventory(store);
+            if (result.ok()) {
+              ++done;
+              certificates += result->entries.size();
+            } else {
+              if (failed++ == 0) std::fprintf(stderr, "load: %s\n", result.error().message.c_str());
+            }
+          }
+          (void)co_await session.close();
+        },
+        net::detached);
+  }
+  io.run();
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const json out = {{"hosts", ports.size()},        {"operations", done}, {"failed", failed},
+                    {"certificates", certificates}, {"wall_ms", wall_ms}, {"client_cpu_ms", usage().cpu_ms}};
+  std::printf("%s\n", out.dump().c_str());
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,7 +227,16 @@ int main(int argc, char** argv) {
   inventory->add_option("--user", user)->required();
   inventory->add_option("--password-env", password_env)->required();
   inventory->add_option("--store", store);
+  std::string ports_file;
+  int operations = 0;
+  auto* load = app.add_subcommand("load", "run OPERATIONS inventories over the hosts of winhost-sim --hosts");
+  load->add_option("--ports-file", ports_file)->required();
+  load->add_option("--user", user)->required();
+  load->add_option("--password-env", password_env)->required();
+  load->add_option("--operations", operations)->required()->check(CLI::Range(1, 10000000));
+  load->add_option("--store", store);
   CLI11_PARSE(app, argc, argv);
+  if (load->parsed()) return run_load(ports_file, user, password_env, store, operations);
   if (generate->parsed()) {
     std::ofstream(out_file) << make_model(count).dump();
     return 0;

@@ -28,7 +28,7 @@ struct InventoryEntry {
   bool has_private_key = false;
   std::string provider_name;  // CNG KSP or CryptoAPI CSP holding the key ("" without a key)
   std::string friendly_name;
-  CertificateInfo info;
+  std::vector<SubjectAltName> sans;  // from the DER (inventory_facts_der): what Command's SAN parameter shows
 };
 
 struct StoreInventory {

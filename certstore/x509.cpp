@@ -5,6 +5,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
@@ -13,6 +14,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <optional>
+#include <string_view>
 
 namespace wincert::certstore {
 namespace {
@@ -140,6 +143,88 @@ std::string iso8601(const ASN1_TIME* time) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// ---- DER framing, for inventory_facts_der: just enough to find the subjectAltName extension ----
+
+constexpr unsigned char kDerBoolean = 0x01;
+constexpr unsigned char kDerInteger = 0x02;
+constexpr unsigned char kDerBitString = 0x03;
+constexpr unsigned char kDerOctetString = 0x04;
+constexpr unsigned char kDerOid = 0x06;
+constexpr unsigned char kDerSequence = 0x30;
+constexpr unsigned char kDerVersion = 0xA0;                      // tbsCertificate [0] EXPLICIT version
+constexpr unsigned char kDerIssuerUid = 0x81;                    // [1] IMPLICIT issuerUniqueID
+constexpr unsigned char kDerSubjectUid = 0x82;                   // [2] IMPLICIT subjectUniqueID
+constexpr unsigned char kDerExtensions = 0xA3;                   // [3] EXPLICIT extensions
+constexpr std::string_view kSubjectAltNameOid = "\x55\x1D\x11";  // 2.5.29.17
+
+struct DerElement {
+  unsigned char tag = 0;
+  std::string_view contents;
+};
+
+// Reads the element at the front of `in` and moves past it; nullopt when its framing is broken: a multi-byte
+// tag (X.509 uses none), an indefinite (BER) or over-long length, contents running past the input.
+std::optional<DerElement> read_der(std::string_view& in) {
+  if (in.size() < 2) return std::nullopt;
+  const auto tag = static_cast<unsigned char>(in[0]);
+  if ((tag & 0x1F) == 0x1F) return std::nullopt;
+  std::size_t length = static_cast<unsigned char>(in[1]);
+  std::size_t header = 2;
+  if ((length & 0x80) != 0) {
+    const std::size_t count = length & 0x7F;
+    if (count == 0 || count > 4 || in.size() < header + count) return std::nullopt;
+    length = 0;
+    for (std::size_t i = 0; i < count; ++i) length = (length << 8) | static_cast<unsigned char>(in[header + i]);
+    header += count;
+  }
+  if (length > in.size() - header) return std::nullopt;
+  DerElement element{tag, in.substr(header, length)};
+  in.remove_prefix(header + length);
+  return element;
+}
+
+// The contents of the subjectAltName extension's OCTET STRING in a tbsCertificate's contents ("" when it has
+// none); nullopt when the fields are not tbsCertificate's, in order and with their types.
+std::optional<std::string_view> subject_alt_name_of(std::string_view tbs) {
+  auto field = read_der(tbs);
+  if (field && field->tag == kDerVersion) field = read_der(tbs);
+  // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+  constexpr std::array<unsigned char, 6> kFields = {kDerInteger,  kDerSequence, kDerSequence,
+                                                    kDerSequence, kDerSequence, kDerSequence};
+  for (std::size_t i = 0; i < kFields.size(); ++i) {
+    if (i > 0) field = read_der(tbs);
+    if (!field || field->tag != kFields[i]) return std::nullopt;
+  }
+  std::string_view san;
+  int san_count = 0;
+  while (!tbs.empty()) {
+    field = read_der(tbs);
+    if (!field) return std::nullopt;
+    if (field->tag == kDerIssuerUid || field->tag == kDerSubjectUid) continue;
+    if (field->tag != kDerExtensions || !tbs.empty()) return std::nullopt;
+    std::string_view wrapper = field->contents;
+    auto list = read_der(wrapper);
+    if (!list || list->tag != kDerSequence || !wrapper.empty()) return std::nullopt;
+    std::string_view extensions = list->contents;
+    while (!extensions.empty()) {
+      // Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+      auto extension = read_der(extensions);
+      if (!extension || extension->tag != kDerSequence) return std::nullopt;
+      std::string_view parts = extension->contents;
+      auto oid = read_der(parts);
+      auto value = read_der(parts);
+      if (value && value->tag == kDerBoolean) value = read_der(parts);
+      if (!oid || oid->tag != kDerOid || !value || value->tag != kDerOctetString || !parts.empty()) return std::nullopt;
+      if (oid->contents == kSubjectAltNameOid) {
+        ++san_count;
+        san = value->contents;
+      }
+    }
+  }
+  // Two subjectAltName extensions: no SANs, as X509_get_ext_d2i gives none for a repeated extension.
+  return san_count == 1 ? san : std::string_view();
 }
 
 }  // namespace
@@ -334,8 +419,15 @@ std::string KeyParameters::display() const {
 }
 
 std::string thumbprint_of(std::string_view der) {
+  // Fetched once: OpenSSL 3's one-shot SHA1() looks the digest up in the provider store on every call, which was
+  // most of the cost of hashing a certificate (inventories hash thousands).
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
+  unsigned int length = 0;
+  if (sha1 == nullptr || EVP_Digest(der.data(), der.size(), digest, &length, sha1, nullptr) != 1 ||
+      length != sizeof digest) {
+    SHA1(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
+  }
   return hex_upper(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
@@ -374,6 +466,38 @@ Result<CertificateInfo> parse_certificate_der(std::string_view der) {
     return Error::invalid_argument("the certificate has trailing bytes after the DER structure");
   }
   return detail::describe(cert.get());
+}
+
+Result<InventoryFacts> inventory_facts_der(std::string_view der) {
+  if (der.empty()) return Error::invalid_argument("the certificate is empty");
+  const auto not_x509 = [] { return Error::invalid_argument("the certificate is not valid DER X.509"); };
+  std::string_view rest = der;
+  const auto certificate = read_der(rest);
+  if (!certificate || certificate->tag != kDerSequence) return not_x509();
+  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+  std::string_view fields = certificate->contents;
+  const auto tbs = read_der(fields);
+  const auto algorithm = read_der(fields);
+  const auto signature = read_der(fields);
+  if (!tbs || tbs->tag != kDerSequence || !algorithm || algorithm->tag != kDerSequence || !signature ||
+      signature->tag != kDerBitString || !fields.empty()) {
+    return not_x509();
+  }
+  const auto san = subject_alt_name_of(tbs->contents);
+  if (!san) return not_x509();
+  if (!rest.empty()) return Error::invalid_argument("the certificate has trailing bytes after the DER structure");
+
+  InventoryFacts facts;
+  facts.thumbprint = thumbprint_of(der);
+  if (!san->empty() && san->size() <= static_cast<std::size_t>(INT32_MAX)) {
+    const auto* p = reinterpret_cast<const unsigned char*>(san->data());
+    ossl::GeneralNamesPtr names(d2i_GENERAL_NAMES(nullptr, &p, static_cast<long>(san->size())));
+    // As X509_get_ext_d2i in parse_certificate_der: an extension that does not decode gives no SANs (and, as
+    // there, bytes after the GeneralNames are not looked at).
+    if (names) facts.sans = detail::sans_from(names.get());
+    ERR_clear_error();
+  }
+  return facts;
 }
 
 Result<CertificateInfo> parse_certificate_text(std::string_view base64_or_pem) {

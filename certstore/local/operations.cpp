@@ -146,7 +146,7 @@ Result<StoreInventory> inventory_now(const std::string& store_name) {
     ++index;
     InventoryEntry entry;
     entry.der = der_of(certificate);
-    auto info = parse_certificate_der(entry.der);
+    auto info = inventory_facts_der(entry.der);
     if (!info) {
       inventory.problems.push_back("entry " + std::to_string(index) + " (" + thumbprint_of(entry.der) +
                                    "): " + info.error().message);
@@ -155,7 +155,7 @@ Result<StoreInventory> inventory_now(const std::string& store_name) {
     entry.thumbprint = info->thumbprint;
     entry.friendly_name = friendly_name_of(certificate);
     fill_key_facts(certificate, entry.has_private_key, entry.provider_name);
-    entry.info = std::move(*info);
+    entry.sans = std::move(info->sans);
     inventory.entries.push_back(std::move(entry));
     return true;
   });

@@ -313,7 +313,8 @@ Result<StoreInventory> parse_store_inventory(const json& doc, std::string_view s
       inventory.problems.push_back(where_text + ": the certificate is not valid base64");
       continue;
     }
-    auto info = parse_certificate_der(*der);
+    // The thumbprint and the SANs are all Command's inventory takes from the DER: no full X.509 parse.
+    auto info = inventory_facts_der(*der);
     if (!info) {
       inventory.problems.push_back(where_text + ": " + info.error().message);
       continue;
@@ -331,7 +332,7 @@ Result<StoreInventory> parse_store_inventory(const json& doc, std::string_view s
     entry.has_private_key = *has_key;
     entry.provider_name = *provider;
     entry.friendly_name = *friendly;
-    entry.info = std::move(*info);
+    entry.sans = std::move(info->sans);
     inventory.entries.push_back(std::move(entry));
   }
   return inventory;

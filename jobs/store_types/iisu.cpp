@@ -84,7 +84,7 @@ awaitable<Result<InventoryReport>> iisu_inventory(JobContext&, const IisuService
                        {"SniFlag", std::to_string(b.ssl_flags)},
                        {"Protocol", "https"},
                        {"ProviderName", entry.provider_name},
-                       {"SAN", windows_san_text(entry.info)}};
+                       {"SAN", windows_san_text(entry.sans)}};
     report.items.push_back(std::move(item));
   }
   if (!missing.empty()) {

@@ -29,9 +29,9 @@ Result<std::string> store_path(const JobConfig& config, std::string_view fallbac
       "CertificateStoreDetails.StorePath is empty; set the LocalMachine store name (e.g. My)");
 }
 
-std::string windows_san_text(const certstore::CertificateInfo& info) {
+std::string windows_san_text(const std::vector<certstore::SubjectAltName>& sans) {
   std::string out;
-  for (const auto& san : info.sans) {
+  for (const auto& san : sans) {
     if (!out.empty()) out += "; ";
     out += certstore::san_type_windows_label(san.type);
     out += '=';

@@ -27,7 +27,7 @@ JobResult warn(const JobContext& ctx, std::string_view detail);
 Result<std::string> store_path(const JobConfig& config, std::string_view fallback);
 
 // "DNS Name=a.com; DNS Name=b.com" as Windows' X509Extension.Format(true) lines joined by "; ".
-std::string windows_san_text(const certstore::CertificateInfo& info);
+std::string windows_san_text(const std::vector<certstore::SubjectAltName>& sans);
 
 // Job SANs (normalised keys) to certstore's typed SANs; an unknown key is an Error naming it.
 Result<std::vector<certstore::SubjectAltName>> to_certstore_sans(const std::vector<SanEntry>& sans);

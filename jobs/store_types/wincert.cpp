@@ -26,7 +26,7 @@ awaitable<Result<InventoryReport>> wincert_inventory(JobContext& ctx, const WinC
     item.alias = to_upper(entry.thumbprint);
     item.private_key_entry = entry.has_private_key;
     item.certificates.push_back(base64_encode(entry.der));
-    item.parameters = {{"ProviderName", entry.provider_name}, {"SAN", windows_san_text(entry.info)}};
+    item.parameters = {{"ProviderName", entry.provider_name}, {"SAN", windows_san_text(entry.sans)}};
     report.items.push_back(std::move(item));
   }
   if (!inventory.problems.empty()) {

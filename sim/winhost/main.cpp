@@ -187,6 +187,12 @@ int main(int argc, char** argv) {
   so.status_file = status_file;
   std::uint64_t max_running_all_hosts = 0;  // high-water of commands running on all hosts at once
   if (host_count > 1) {
+    // Every change of commands_running happens in a request, after which this runs: an exact high-water.
+    so.on_request = [&hosts, &max_running_all_hosts]() {
+      std::uint64_t running = 0;
+      for (const auto& h : hosts) running += h->stats.commands_running;
+      max_running_all_hosts = std::max(max_running_all_hosts, running);
+    };
     // One document for all hosts: each host's counters, and the sums a load test reads at a glance.
     so.status_text = [&hosts, &max_running_all_hosts]() {
       nlohmann::json per_host = nlohmann::json::array();
@@ -202,14 +208,20 @@ int main(int argc, char** argv) {
         total.max_commands_running = std::max(total.max_commands_running, h->stats.max_commands_running);
         total.commands_running += h->stats.commands_running;
       }
-      // Every change of commands_running happens in a request, after which this runs: an exact high-water.
-      max_running_all_hosts = std::max(max_running_all_hosts, total.commands_running);
       nlohmann::json doc = total.to_json();
       doc["max_commands_running_per_host"] = total.max_commands_running;
       doc["max_commands_running_all_hosts"] = max_running_all_hosts;
       doc["hosts"] = std::move(per_host);
       return doc.dump();
     };
+  }
+
+  if (!status_file.empty()) {
+    // One writer for every host. With --hosts N the document covers all of them, so it is rewritten at most
+    // every 50 ms (the last change always written) rather than after every request at O(N) each.
+    const auto interval = std::chrono::milliseconds(host_count > 1 ? 50 : 0);
+    auto text = so.status_text ? so.status_text : [&hosts] { return hosts[0]->stats.to_json().dump(); };
+    so.status_writer = std::make_shared<StatusFileWriter>(ioc, status_file, std::move(text), interval);
   }
 
   std::string ports_text;
@@ -228,7 +240,7 @@ int main(int argc, char** argv) {
     ports_text += std::to_string(*port) + "\n";
   }
   Server& server = *hosts[0]->server;
-  if (!status_file.empty()) server.after_request();  // an initial status so readers find the file at once
+  server.write_status_now();  // an initial status so readers find the file at once
   if (!port_file.empty()) {
     if (auto st = write_file_atomically(port_file, ports_text); !st) {
       std::cerr << "winhost-sim: " << st.error().message << "\n";
@@ -250,7 +262,7 @@ int main(int argc, char** argv) {
     ioc.stop();
   });
   ioc.run();
-  if (!status_file.empty()) server.after_request();
+  server.write_status_now();
   std::cout << (host_count > 1 && so.status_text ? so.status_text() : hosts[0]->stats.to_json().dump()) << std::endl;
   return 0;
 }

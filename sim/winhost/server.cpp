@@ -267,7 +267,14 @@ Server::Server(net::io_context& ioc, ServerOptions options, std::shared_ptr<Auth
       auth_(std::move(auth)),
       handler_(handler),
       stats_(stats),
-      acceptor_(ioc) {}
+      acceptor_(ioc) {
+  status_writer_ = options_.status_writer;
+  if (!status_writer_ && !options_.status_file.empty()) {
+    auto text = options_.status_text ? options_.status_text : [this] { return stats_.to_json().dump(); };
+    status_writer_ =
+        std::make_shared<StatusFileWriter>(ioc, options_.status_file, std::move(text), std::chrono::milliseconds(0));
+  }
+}
 
 Server::~Server() { stop(); }
 
@@ -329,10 +336,42 @@ void Server::do_accept() {
 }
 
 void Server::after_request() {
-  if (options_.status_file.empty()) return;
-  const std::string text = options_.status_text ? options_.status_text() : stats_.to_json().dump();
-  if (auto st = write_file_atomically(options_.status_file, text + "\n"); !st)
-    logger("sim")->warn("{}", st.error().message);
+  if (options_.on_request) options_.on_request();
+  if (status_writer_) status_writer_->changed();
+}
+
+void Server::write_status_now() {
+  if (status_writer_) status_writer_->flush();
+}
+
+StatusFileWriter::StatusFileWriter(net::io_context& ioc, std::string path, std::function<std::string()> text,
+                                   std::chrono::milliseconds interval)
+    : path_(std::move(path)), text_(std::move(text)), interval_(interval), timer_(ioc) {}
+
+void StatusFileWriter::changed() {
+  if (interval_.count() <= 0) return write();
+  if (pending_) return;  // a write is due: it will carry this change too
+  const auto due = last_write_ + interval_;
+  if (std::chrono::steady_clock::now() >= due) return write();
+  pending_ = true;
+  timer_.expires_at(due);
+  timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->pending_ = false;
+    if (!ec) self->write();
+  });
+}
+
+void StatusFileWriter::flush() {
+  timer_.cancel();
+  pending_ = false;
+  write();
+}
+
+void StatusFileWriter::write() {
+  last_write_ = std::chrono::steady_clock::now();
+  if (auto st = write_file_atomically(path_, text_() + "\n"); !st) logger("sim")->warn("{}", st.error().message);
 }
 
 }  // namespace wincert::sim

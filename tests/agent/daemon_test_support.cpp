@@ -197,7 +197,6 @@ class SlowStore final : public certstore::CertStore {
       const std::string thumb = to_upper(hex_lower(host_ + "-" + std::to_string(i))).substr(0, 40);
       e.der = "DER-of-" + host_ + "-" + std::to_string(i);
       e.thumbprint = thumb;
-      e.info.thumbprint = thumb;
       e.has_private_key = i % 2 == 0;
       inv.entries.push_back(std::move(e));
     }

@@ -74,15 +74,31 @@ TEST_F(RemoteBackend, InventoryParsesGoldenOutput) {
   EXPECT_TRUE(leaf.has_private_key);
   EXPECT_EQ(leaf.provider_name, "Microsoft Software Key Storage Provider");
   EXPECT_EQ(leaf.friendly_name, "www.example.com");
-  EXPECT_EQ(leaf.info.subject, "CN=www.example.com, O=\"Keyfactor, Inc\", C=US");
-  EXPECT_EQ(leaf.info.key.display(), "RSA 2048");
   EXPECT_EQ(thumbprint_of(leaf.der), kLeaf);
+  // Inventory decodes only the thumbprint and the SANs; the DER it carries is the whole certificate.
+  const std::vector<SubjectAltName> leaf_sans = {
+      {SanType::kDns, "www.example.com"},
+      {SanType::kDns, "example.com"},
+      {SanType::kIp, "192.0.2.10"},
+      {SanType::kIp, "2001:db8::10"},
+      {SanType::kEmail, "webmaster@example.com"},
+      {SanType::kUri, "https://www.example.com/"},
+      {SanType::kUpn, "web01@corp.example.com"},
+  };
+  EXPECT_EQ(leaf.sans, leaf_sans);
+  auto leaf_info = parse_certificate_der(leaf.der);
+  ASSERT_TRUE(leaf_info.ok()) << leaf_info.error().message;
+  EXPECT_EQ(leaf_info->subject, "CN=www.example.com, O=\"Keyfactor, Inc\", C=US");
+  EXPECT_EQ(leaf_info->key.display(), "RSA 2048");
   const auto& ec = inventory->entries[1];
   EXPECT_EQ(ec.thumbprint, kOld);
   EXPECT_FALSE(ec.has_private_key);
   EXPECT_EQ(ec.provider_name, "");
   EXPECT_EQ(ec.friendly_name, "Zertifikat f\u00FCr Pr\u00FCfung \u2013 \u8A3C\u660E\u66F8");
-  EXPECT_EQ(ec.info.key.display(), "EC P-256");
+  auto ec_info = parse_certificate_der(ec.der);
+  ASSERT_TRUE(ec_info.ok()) << ec_info.error().message;
+  EXPECT_EQ(ec.sans, ec_info->sans);
+  EXPECT_EQ(ec_info->key.display(), "EC P-256");
 }
 
 TEST_F(RemoteBackend, InventoryReadsScriptsAsciiEscapedUnicode) {
@@ -106,6 +122,7 @@ TEST_F(RemoteBackend, InventoryKeepsGoodEntriesAndReportsBadOnes) {
   ASSERT_TRUE(inventory.ok());
   EXPECT_EQ(inventory->entries.size(), 2u);
   ASSERT_EQ(inventory->problems.size(), 3u);
+  EXPECT_EQ(inventory->problems[0], "entry 3: the certificate is not valid DER X.509");
   EXPECT_EQ(inventory->problems[1], "entry 4: the certificate is not valid base64");
 }
 

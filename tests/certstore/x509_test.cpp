@@ -89,6 +89,55 @@ TEST(X509, GarbageTruncatedAndTrailingBytesAreErrorsNotCrashes) {
   EXPECT_FALSE(parse_certificate_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").ok());
 }
 
+// Inventory decodes only the thumbprint and the SANs (no OpenSSL X.509 parse): the same facts as the full parse.
+TEST(X509, InventoryFactsAgreeWithTheFullParse) {
+  for (std::size_t index : {std::size_t{0}, std::size_t{1}}) {
+    SCOPED_TRACE(index);
+    const std::string der = golden_der(index);
+    auto full = parse_certificate_der(der);
+    auto facts = inventory_facts_der(der);
+    ASSERT_TRUE(full.ok()) << full.error().message;
+    ASSERT_TRUE(facts.ok()) << facts.error().message;
+    EXPECT_EQ(facts->thumbprint, full->thumbprint);
+    EXPECT_EQ(facts->sans, full->sans);
+  }
+  EXPECT_EQ(inventory_facts_der(golden_der(0))->sans.size(), 7u);  // every SAN type of the golden leaf
+}
+
+TEST(X509, InventoryFactsRefuseBrokenDerWithTheFullParsesMessages) {
+  const std::string der = golden_der(0);
+  EXPECT_EQ(inventory_facts_der("").error().message, parse_certificate_der("").error().message);
+  const std::string garbage = "not a certificate";
+  EXPECT_EQ(inventory_facts_der(garbage).error().message, "the certificate is not valid DER X.509");
+  EXPECT_EQ(parse_certificate_der(garbage).error().message, "the certificate is not valid DER X.509");
+  for (std::size_t cut = 0; cut < der.size(); ++cut) {
+    auto facts = inventory_facts_der(der.substr(0, cut));
+    ASSERT_FALSE(facts.ok()) << "cut at " << cut;
+    EXPECT_THAT(facts, HasCode(ErrorCode::kInvalidArgument));
+  }
+  auto trailing = inventory_facts_der(der + "x");
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_EQ(trailing.error().message, parse_certificate_der(der + "x").error().message);
+  // BER's indefinite length, a SEQUENCE that is not a Certificate, a certificate with its fields out of order.
+  EXPECT_FALSE(inventory_facts_der(std::string("\x30\x80\x02\x01\x00\x00\x00", 7)).ok());
+  EXPECT_FALSE(inventory_facts_der(std::string("\x30\x03\x02\x01\x00", 5)).ok());
+  std::string swapped = der;
+  ASSERT_EQ(static_cast<unsigned char>(der[4]), 0x30u);  // tbsCertificate, after a 4-byte outer header
+  swapped[4] = '\x31';                                   // a SET where tbsCertificate's SEQUENCE belongs
+  EXPECT_FALSE(inventory_facts_der(swapped).ok());
+  // Flipped bytes: never a crash, and whatever the full parse accepts gives the same facts.
+  std::string flipped = der;
+  for (std::size_t i = 0; i < flipped.size(); i += 7) {
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x5A);
+    auto facts = inventory_facts_der(flipped);
+    if (auto full = parse_certificate_der(flipped); full.ok()) {
+      ASSERT_TRUE(facts.ok()) << "flip at " << i;
+      EXPECT_EQ(facts->thumbprint, full->thumbprint);
+      EXPECT_EQ(facts->sans, full->sans);
+    }
+  }
+}
+
 TEST(X509, ThumbprintHelpers) {
   EXPECT_EQ(thumbprint_of(golden_der(0)), "426E9669376072D8D1461082A6E31AB4023E1857");
   // Copied from the Windows certificate dialog: spaces, lowercase and an invisible U+200E in front.

@@ -13,6 +13,29 @@ TEST(Encoding, Base64RoundTrip) {
   EXPECT_FALSE(base64_decode("aGk=aGk=").has_value());
 }
 
+// The decoder's fast path (whole groups of four) hands over to the general loop at whitespace, padding or a bad
+// character anywhere: every position of them must decode as before.
+TEST(Encoding, Base64DecodeHandsOverAtEveryPosition) {
+  std::string data;
+  for (int i = 0; i < 64; ++i) data.push_back(static_cast<char>(i * 37 + 11));
+  for (std::size_t size = 0; size <= data.size(); ++size) {
+    const std::string bytes = data.substr(0, size);
+    const std::string encoded = base64_encode(bytes);
+    ASSERT_EQ(base64_decode(encoded), bytes) << size;
+    for (std::size_t at = 0; at <= encoded.size(); ++at) {
+      std::string spaced = encoded;
+      spaced.insert(at, "\r\n ");
+      ASSERT_EQ(base64_decode(spaced), bytes) << size << " space at " << at;
+      std::string bad = encoded;
+      bad.insert(at, "$");
+      ASSERT_FALSE(base64_decode(bad).has_value()) << size << " bad at " << at;
+    }
+    if (!encoded.empty() && encoded.back() == '=') {
+      ASSERT_FALSE(base64_decode(encoded + "QUFB").has_value()) << size << ": data after padding";
+    }
+  }
+}
+
 TEST(Encoding, Utf16RoundTripIncludingSurrogates) {
   const std::string text = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";  // héllo € 😀
   auto u16 = utf8_to_utf16le(text);

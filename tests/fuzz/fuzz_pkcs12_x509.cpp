@@ -3,6 +3,7 @@
 // before any round runs and the fuzzer cannot hang on one input (the agent's own limit is 10^7).
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string_view>
 
 #include "certstore/csr.hpp"
@@ -28,7 +29,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)open_job_certificate(Secret(base64_encode(input)), Secret(""), "'fuzz'", limits);
 
   // X.509 as DER and as text (base64 or PEM), and a CSR (PEM, base64 or DER).
-  if (auto info = parse_certificate_der(input); info.ok()) (void)thumbprint_of(input);
+  auto facts = inventory_facts_der(input);  // what inventory decodes instead of the full parse
+  if (auto info = parse_certificate_der(input); info.ok()) {
+    (void)thumbprint_of(input);
+    // When both read it, they read the same facts (the walk refuses some BER the full parse takes, e.g.
+    // indefinite lengths: Windows stores hold DER).
+    if (facts.ok() && (facts->thumbprint != info->thumbprint || facts->sans != info->sans)) std::abort();
+  }
   (void)parse_certificate_text(input);
   (void)parse_csr(input);
   (void)normalize_thumbprint(input);

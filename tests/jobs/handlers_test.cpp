@@ -47,8 +47,7 @@ struct FakeHost {
     e.thumbprint = thumb;
     e.has_private_key = key;
     e.provider_name = key ? "Microsoft Software Key Storage Provider" : "";
-    e.info.thumbprint = thumb;
-    e.info.sans = {{certstore::SanType::kDns, "www.example.com"}, {certstore::SanType::kIp, "10.0.0.5"}};
+    e.sans = {{certstore::SanType::kDns, "www.example.com"}, {certstore::SanType::kIp, "10.0.0.5"}};
     return e;
   }
   bool has_cert(const std::string& store, const std::string& thumb) const {
