@@ -194,8 +194,10 @@ net::awaitable<void> CommandSession::run_registration() {
     if (need_register_) {
       CertificateRenewal* renewal = options_.renewal;
       std::string csr;
+      bool request_tried = false;  // this round made (or failed to make) a request: no immediate re-register
       const bool expiry_renewal = SteadyClock::now() >= renewal_paused_until_ && renewal != nullptr && renewal->due();
       if (renewal != nullptr && !renewal->unconfirmed() && (renewal_wanted_ || expiry_renewal)) {
+        request_tried = true;
         auto made = co_await renewal->request();
         if (made.ok()) {
           csr = std::move(made.value());
@@ -266,7 +268,7 @@ net::awaitable<void> CommandSession::run_registration() {
         ++stats_.certificate_renewal_failures;
         log->warn("Command returned no certificate for the agent certificate request ({})", reply->result.describe());
       }
-      if (new_certificate_asked && renewal != nullptr && csr.empty() && !installed) {
+      if (new_certificate_asked && renewal != nullptr && !request_tried) {
         renewal_wanted_ = true;
         if (reply->session.token.empty()) {
           log->info("Command asks for a new agent certificate ({}); registering again with a request",
@@ -322,7 +324,7 @@ net::awaitable<void> CommandSession::run_registration() {
                 heartbeat_interval_.count());
       token_ready_.cancel();
       heartbeat_wake_.cancel();  // restart heartbeat timing from this session
-      if (installed || (renewal_wanted_ && csr.empty())) {
+      if (installed || (renewal_wanted_ && !request_tried)) {
         // Present the new certificate once to confirm it, or send the request Command asked for.
         need_register_ = true;
         continue;

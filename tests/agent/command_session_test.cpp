@@ -333,6 +333,7 @@ namespace renewal {
 class FakeRenewal final : public CertificateRenewal {
  public:
   bool due_now = false;
+  bool request_fails = false;
   int requests = 0;
   std::vector<std::string> installed;
   int confirmed = 0;
@@ -340,7 +341,11 @@ class FakeRenewal final : public CertificateRenewal {
   bool pending = false;
 
   bool due() override { return due_now; }
-  net::awaitable<Result<std::string>> request() override { co_return "CSR-" + std::to_string(++requests); }
+  net::awaitable<Result<std::string>> request() override {
+    ++requests;
+    if (request_fails) co_return Error::invalid_argument("AgentCertificate.Subject is not a subject");
+    co_return "CSR-" + std::to_string(requests);
+  }
   net::awaitable<Status> install(std::string certificate) override {
     installed.push_back(certificate);
     pending = true;
@@ -456,6 +461,26 @@ TEST(CommandSessionRenewalTest, ARenewedCertificateCommandRefusesIsRevertedAndTh
   EXPECT_EQ(fake.confirmed, 0);
   EXPECT_EQ(refusals, 0) << "the old pair still works";
   EXPECT_EQ(command.registrations, 2);
+  stop_and_drain(io, session);
+}
+
+TEST(CommandSessionRenewalTest, ARequestThatCannotBeMadeBacksOffInsteadOfRegisteringInALoop) {
+  TempDir dir;
+  net::io_context io;
+  ScriptedCommand command;
+  renewal::FakeRenewal fake;
+  fake.request_fails = true;
+  for (int i = 0; i < 200; ++i)
+    command.register_script.push_back(renewal::renewal_reply(ApiStatus::kError, kRenewalRequired, false));
+  auto options = options_in(dir);
+  options.renewal = &fake;
+  CommandSession session(io.get_executor(), command, options);
+  start(io, session);
+  io.run_for(150ms);
+  EXPECT_GE(fake.requests, 1);
+  // Backoff of 10-50 ms: a handful of attempts in 150 ms, not the whole script at once.
+  EXPECT_LT(command.registrations, 20);
+  EXPECT_FALSE(session.refused());
   stop_and_drain(io, session);
 }
 
