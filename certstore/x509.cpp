@@ -328,15 +328,19 @@ KeyParameters key_parameters(const EVP_PKEY* key) {
   return params;
 }
 
-Result<CertificateInfo> describe(X509* cert) {
+Result<CertificateInfo> describe(X509* cert, std::string_view encoded) {
   CertificateInfo info;
-  unsigned char* der = nullptr;
-  const int der_length = i2d_X509(cert, &der);
-  if (der_length <= 0)
-    return Error::invalid_argument("the certificate could not be re-encoded: " + ossl::drain_errors());
-  info.thumbprint =
-      thumbprint_of(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_length)));
-  OPENSSL_free(der);
+  if (!encoded.empty()) {
+    info.thumbprint = thumbprint_of(encoded);
+  } else {
+    unsigned char* der = nullptr;
+    const int der_length = i2d_X509(cert, &der);
+    if (der_length <= 0)
+      return Error::invalid_argument("the certificate could not be re-encoded: " + ossl::drain_errors());
+    info.thumbprint =
+        thumbprint_of(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_length)));
+    OPENSSL_free(der);
+  }
   info.subject = windows_name(X509_get_subject_name(cert));
   info.issuer = windows_name(X509_get_issuer_name(cert));
   {
@@ -465,7 +469,9 @@ Result<CertificateInfo> parse_certificate_der(std::string_view der) {
   if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
     return Error::invalid_argument("the certificate has trailing bytes after the DER structure");
   }
-  return detail::describe(cert.get());
+  // Windows hashes the bytes it stores. OpenSSL re-encodes what it read as strict DER (e.g. it clears a
+  // signature's unused bits), so the thumbprint is taken from the input, as inventory does.
+  return detail::describe(cert.get(), der);
 }
 
 Result<InventoryFacts> inventory_facts_der(std::string_view der) {

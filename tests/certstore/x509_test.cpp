@@ -138,6 +138,30 @@ TEST(X509, InventoryFactsRefuseBrokenDerWithTheFullParsesMessages) {
   }
 }
 
+// Found by fuzz_pkcs12_x509: a DSA certificate whose subjectAltName holds an ediPartyName with a primitive
+// [1] partyName (broken: the field is EXPLICIT). Both readers must report the same facts for it.
+TEST(X509, InventoryFactsAgreeOnAnEdiPartyNameTheFullParseTakes) {
+  const std::string der =
+      base64_decode(
+          "MIICujCCAnagAwIBAgIBLDALBgcqhkjOOAQDBQAwKjELMAkGA1UEBhMCdXMxDDAKBgNVBAoTA3N1bjENMAsGA1UECxMEbGFiczAe"
+          "Fw0wNDAyMDkxOTQzNTJaFw0wNDAyMDkxOTTJNTJaMDsxCzAJBgNVBAYTAnVzMQwwCgYDVQQKEwNzdW4xDTALBgNbBAMTBGxhYnMx"
+          "DzANBgNVBAMTBnlhc3NpcjCCAbcwggEsBgcqhkjOOAQBMIIBHwKBgQD9f1OBHXUSKVLfSpwu7OTn9hG3UjzvRADDHj+AtlEmaUVd"
+          "QC9R+1k9jVj6v8X1ujD2y5tVbNeBO4AdNG/yZmC3a5lQpaSfn+gEexAiwk+7qdf+t8Yb+DstLS0tLUVORP+D9tPFHsMCNVQTWhaR"
+          "MvZ1864rYdcq7/IiAxmd0UgBxwIVAJdgUI8VIwvMspK5gqLrhAvwWBz1AoGBAPfhoIXWmz3ey7yrXDa4V7l5lK+7+jrqgvlXTAs9"
+          "B4JnUVlXjrrUWU/mcQcQgYC0SRZxI+hMKBYTt88JMIzIpuE8FnqLVHyNKOCjrh4rs6Z1kW6jfwv6ITVi8ftiegEkO8yk8b6oUZCJ"
+          "qIPf4VrlnwaSi2ZegHtVJWQBTDv+z0kqA4GEAAKBgA2SU4K/vPP3bSu89PY+wY9WCpXiXE0P48RS3kCW2xtyMDHD0jWNlXAwOoQt"
+          "d1xMzDgLP7+rKNiS0DlXcFWYjVq8O6txdXDLBPdOV9jRfCqgmKSqKOOB3Kqbqq5ugNwW3Sfz9+aWdW10L4QNgjGClBFllH5tzZMH"
+          "aZPAPcc9XKy7oxswGTAXBgNVHREEEDAOpQyBChMIZWRpUGFydHkwCwYHKoZIzjgEAwUAAzEH0NH96v9yUUXreYTYZQdRbwP0Cvtg"
+          "VF7IfAIVAIaUd40H3/1qE9/Jt4ci+JYBYXz3")
+          .value();
+  auto full = parse_certificate_der(der);
+  auto facts = inventory_facts_der(der);
+  ASSERT_TRUE(full.ok()) << full.error().message;
+  ASSERT_TRUE(facts.ok()) << facts.error().message;
+  EXPECT_EQ(facts->thumbprint, full->thumbprint);
+  EXPECT_EQ(facts->sans, full->sans);
+}
+
 TEST(X509, ThumbprintHelpers) {
   EXPECT_EQ(thumbprint_of(golden_der(0)), "426E9669376072D8D1461082A6E31AB4023E1857");
   // Copied from the Windows certificate dialog: spaces, lowercase and an invisible U+200E in front.
