@@ -4,6 +4,7 @@
 #include <array>
 #include <tuple>
 
+#include "certstore/x509.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "sim/command/error_reply.hpp"
@@ -39,6 +40,20 @@ HttpReply failed_request(const Error& error) {
 HttpReply bad_request(const std::string& message) { return failed_request(Error::invalid_argument(message)); }
 
 HttpReply result_reply(Json result) { return HttpReply::json(200, object_of("Result", std::move(result))); }
+
+// The thumbprint of an inventoried certificate (base64 DER, as agents send it; PEM is taken too). Only the
+// DER structure is checked and hashed, as Command needs no more to key its inventory: a full OpenSSL parse of
+// every certificate was 88% of command-sim's CPU under agent load (bench/results/callgrind_command_sim.md).
+Result<std::string> inventory_thumbprint(std::string_view text) {
+  if (trim(text).starts_with("-----BEGIN")) {
+    WINCERT_ASSIGN_OR_RETURN(auto info, certstore::parse_certificate_text(text));
+    return info.thumbprint;
+  }
+  const auto der = base64_decode(trim(text));
+  if (!der) return Error::invalid_argument("the certificate is neither PEM nor base64 DER");
+  WINCERT_ASSIGN_OR_RETURN(auto facts, certstore::inventory_facts_der(*der));
+  return facts.thumbprint;
+}
 
 std::string_view result_name(int status) {
   switch (status) {
@@ -438,14 +453,14 @@ HttpReply AgentApi::inventory_update(const Json& body) {
       if (!certs->is_array()) return bad_request("Inventory[" + std::to_string(i) + "].Certificates must be an array");
       for (std::size_t c = 0; c < certs->size(); ++c) {
         const Json& cert = (*certs)[c];
-        auto info = cert.is_string() ? certstore::parse_certificate_text(cert.get<std::string>())
-                                     : Result<certstore::CertificateInfo>(Error::invalid_argument("not a string"));
-        if (!info)
+        auto thumbprint = cert.is_string() ? inventory_thumbprint(cert.get<std::string>())
+                                           : Result<std::string>(Error::invalid_argument("not a string"));
+        if (!thumbprint)
           return result_reply(result_with_error(3, kNoCode,
                                                 "Inventory item '" + item.alias + "' certificate " + std::to_string(c) +
-                                                    " is not a base64 DER certificate: " + info.error().message));
+                                                    " is not a base64 DER certificate: " + thumbprint.error().message));
         item.certificates.push_back(cert.get<std::string>());
-        item.thumbprints.push_back(info->thumbprint);
+        item.thumbprints.push_back(std::move(*thumbprint));
       }
     }
     const bool needs_certificate = item.item_status == 0 || item.item_status == 1 || item.item_status == 2;
