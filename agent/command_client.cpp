@@ -305,7 +305,8 @@ Result<Url> CommandClient::resolve(std::string_view endpoint) const {
 }
 
 net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std::string what,
-                                                 const PeerJsonLimits& limits, json::parser_callback_t on_parse) {
+                                                 const PeerJsonLimits& limits, json::parser_callback_t on_parse,
+                                                 bool priority) {
   // Credentials go to AgentsServerUri's origin only (resolve() refuses others; this guards every path).
   if (!same_origin(url, identity_.base))
     co_return Error::invalid_argument(what + ": " + url.origin() + " is not AgentsServerUri's origin " +
@@ -314,6 +315,7 @@ net::awaitable<Result<json>> CommandClient::call(Url url, std::string body, std:
     HttpRequest request;
     request.url = url;
     request.body = body;
+    request.priority = priority;
     auto header = co_await auth_.authorization();
     if (!header.ok()) co_return std::move(header).error().context(what + ": authentication: ");
     if (*header) request.headers.emplace_back("Authorization", (*header)->reveal());
@@ -388,7 +390,9 @@ net::awaitable<Result<HeartbeatReply>> CommandClient::heartbeat(std::string sess
   body["ClientMachine"] = identity_.orchestrator_name;
   body["SessionToken"] = session_token;
   WINCERT_CO_ASSIGN_OR_RETURN(Url url, resolve("/Session/Heartbeat"));
-  WINCERT_CO_ASSIGN_OR_RETURN(json doc, co_await call(url, body.dump(), "Heartbeat", peer_json_limits::kCommandReply));
+  // Priority: a heartbeat never waits behind the configuration fetches and deliveries sharing the connection.
+  WINCERT_CO_ASSIGN_OR_RETURN(
+      json doc, co_await call(url, body.dump(), "Heartbeat", peer_json_limits::kCommandReply, nullptr, true));
   co_return interpret_heartbeat_reply(doc);
 }
 

@@ -148,7 +148,7 @@ class CommandClient {
   // may take values out of the tree while it is built (jobs::LastInventoryReader).
   boost::asio::awaitable<Result<nlohmann::ordered_json>> call(
       Url url, std::string body, std::string what, const PeerJsonLimits& limits,
-      nlohmann::ordered_json::parser_callback_t on_parse = nullptr);
+      nlohmann::ordered_json::parser_callback_t on_parse = nullptr, bool priority = false);
 
   HttpClient& http_;
   CommandAuth& auth_;

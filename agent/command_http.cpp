@@ -186,10 +186,12 @@ struct HttpClient::Impl {
   std::vector<std::unique_ptr<ssl::context>> retired_tls_contexts;
   std::atomic<std::uint64_t> opened{0};
 
-  // The connections of one origin: a semaphore bounding how many are busy, and the idle ones.
+  // The connections of one origin: a semaphore bounding how many are busy (plus one slot kept for priority
+  // requests), and the idle ones.
   struct Pool {
-    Pool(const net::any_io_executor& ex, std::size_t max) : slots(ex, max) {}
+    Pool(const net::any_io_executor& ex, std::size_t max) : slots(ex, max), priority_slot(ex, 1) {}
     net::experimental::concurrent_channel<void(error_code)> slots;
+    net::experimental::concurrent_channel<void(error_code)> priority_slot;
     std::vector<std::unique_ptr<Connection>> idle;
     std::size_t users = 0;  // requests holding or waiting for a slot (under Impl::mutex)
   };
@@ -292,14 +294,15 @@ struct HttpClient::Impl {
       Pool& pool;
       ~PoolGuard() { impl.release_pool(pool); }
     } pool_guard{*this, pool};
-    auto [slot_ec] = co_await pool.slots.async_send(error_code{}, kUseTuple);
+    auto& slots = request.priority ? pool.priority_slot : pool.slots;
+    auto [slot_ec] = co_await slots.async_send(error_code{}, kUseTuple);
     if (slot_ec) co_return Error::cancelled(std::string(what) + " was cancelled");
     struct SlotGuard {
-      Pool& pool;
+      net::experimental::concurrent_channel<void(error_code)>& slots;
       ~SlotGuard() {
-        pool.slots.try_receive([](error_code) {});
+        slots.try_receive([](error_code) {});
       }
-    } slot_guard{pool};
+    } slot_guard{slots};
 
     std::unique_ptr<Connection> conn;
     {

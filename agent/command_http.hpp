@@ -76,6 +76,9 @@ struct HttpRequest {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Authorization (never logged)
+  // Takes the origin's one reserved slot instead of queueing for the shared ones, so that heartbeats are never
+  // held up behind a burst of configuration fetches (idle connections are shared either way).
+  bool priority = false;
 };
 
 struct HttpResponse {

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <climits>
@@ -417,6 +420,44 @@ TEST_F(ClientTest, PostJobDataPutsTheSessionTokenFirst) {
   EXPECT_EQ(body["Message"], "done");
   EXPECT_EQ(run(client_->post_job_data("x", "t", "{}", "x")).ok(), true);
   EXPECT_EQ(server_->requests().back().body, "{\"SessionToken\":\"t\"}");
+}
+
+// Issue 14: heartbeats are never starved. With every shared connection busy on slow results and more queued,
+// a heartbeat takes the origin's reserved slot and is answered first.
+TEST_F(ClientTest, AHeartbeatIsNotQueuedBehindBusyConnections) {
+  HttpClientOptions options;
+  options.max_connections_per_origin = 2;
+  options.request_timeout = std::chrono::seconds(20);
+  auto http = std::move(HttpClient::create(io_.get_executor(), options).value());
+  CommandClient client(*http, *auth_, client_->identity());
+  next_ = [](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (r.target.find("/Jobs/") == std::string::npos) return std::nullopt;
+    FakeResponse slow = FakeResponse::json({{"Result", ok_result()}});
+    slow.delay = std::chrono::milliseconds(1500);
+    return slow;
+  };
+  std::vector<std::string> finished;
+  auto post = [&](std::string job) -> net::awaitable<void> {
+    auto reply = co_await client.post_job_data("/KeyfactorAgents/Jobs/" + job + "/Complete", "t",
+                                               completion_body(job, 2, 1, "done"), "completion of " + job);
+    EXPECT_TRUE(reply.ok()) << reply.error().message;
+    finished.push_back(job);
+  };
+  auto beat = [&]() -> net::awaitable<void> {
+    // Queued after the four results: two hold the shared connections, two wait for them.
+    net::steady_timer wait(io_, std::chrono::milliseconds(200));
+    co_await wait.async_wait(net::use_awaitable);
+    auto reply = co_await client.heartbeat("t");
+    EXPECT_TRUE(reply.ok()) << reply.error().message;
+    finished.push_back("heartbeat");
+  };
+  for (const char* job : {"j1", "j2", "j3", "j4"}) net::co_spawn(io_, post(job), net::detached);
+  net::co_spawn(io_, beat(), net::detached);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(finished.size(), 5u);
+  EXPECT_EQ(finished.front(), "heartbeat");  // before any result, not after the first two
+  EXPECT_EQ(server_->count("/KeyfactorAgents/Session/Heartbeat"), 1u);
 }
 
 TEST(InventoryChunkingTest, SplitsBySizeKeepingOrderAndValidJson) {
