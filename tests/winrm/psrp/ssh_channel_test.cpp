@@ -1,0 +1,1 @@
+// PowerShell over SSH against a real sshd (in progress).

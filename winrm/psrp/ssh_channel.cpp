@@ -1,0 +1,1 @@
+// PowerShell over SSH: the libssh channel (in progress).
