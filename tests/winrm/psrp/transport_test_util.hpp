@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -56,7 +57,14 @@ inline std::optional<std::filesystem::path> find_on_path(std::string_view name) 
 // As tests/powershell finds it: WINCERT_PWSH (environment, then the CMake cache variable), then
 // build/tools/pwsh/pwsh from scripts/setup.sh, then PATH.
 inline std::optional<std::filesystem::path> find_pwsh() {
-  if (const char* env = std::getenv("WINCERT_PWSH"); env != nullptr && is_executable(env)) return env;
+  // No telemetry or update check from the pwsh children (they inherit the environment).
+  ::setenv("POWERSHELL_TELEMETRY_OPTOUT", "1", 0);
+  ::setenv("POWERSHELL_UPDATECHECK", "Off", 0);
+  // An explicit WINCERT_PWSH wins, even when it names nothing (how the skip is tested).
+  if (const char* env = std::getenv("WINCERT_PWSH"); env != nullptr && *env != '\0') {
+    if (is_executable(env)) return std::filesystem::path(env);
+    return std::nullopt;
+  }
   if (is_executable(WINCERT_PSRP_PWSH)) return std::filesystem::path(WINCERT_PSRP_PWSH);
   if (is_executable(WINCERT_PSRP_TOOLS_PWSH)) return std::filesystem::path(WINCERT_PSRP_TOOLS_PWSH);
   return find_on_path("pwsh");

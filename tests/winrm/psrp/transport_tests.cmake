@@ -17,5 +17,4 @@ target_compile_definitions(winrm_psrp_transport_tests PRIVATE
   WINCERT_PSRP_PWSH="${WINCERT_PWSH}"
   WINCERT_PSRP_TOOLS_PWSH="${PROJECT_SOURCE_DIR}/build/tools/pwsh/pwsh")
 gtest_discover_tests(winrm_psrp_transport_tests TEST_PREFIX "psrp_transport." DISCOVERY_TIMEOUT 60
-  PROPERTIES TIMEOUT 300 LABELS "psrp;psrp_transport"
-  ENVIRONMENT "POWERSHELL_TELEMETRY_OPTOUT=1;POWERSHELL_UPDATECHECK=Off;DOTNET_CLI_TELEMETRY_OPTOUT=1;DOTNET_NOLOGO=1")
+  PROPERTIES TIMEOUT 300 LABELS psrp_transport)
