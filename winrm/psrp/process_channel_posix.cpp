@@ -78,12 +78,7 @@ class Pipe {
 // Everything the channel and its stderr drain share; the drain's handlers hold it alive.
 struct ProcessChannel::State {
   State(net::any_io_executor executor, ProcessChannelOptions opts)
-      : options(std::move(opts)),
-        input(executor),
-        output(executor),
-        errors(executor),
-        timer(executor),
-        lines(options.max_line_bytes) {}
+      : options(std::move(opts)), input(executor), output(executor), errors(executor), lines(options.max_line_bytes) {}
 
   ProcessChannelOptions options;
   pid_t pid = -1;
@@ -92,7 +87,6 @@ struct ProcessChannel::State {
   net::posix::stream_descriptor input;   // the child's stdin
   net::posix::stream_descriptor output;  // the child's stdout
   net::posix::stream_descriptor errors;  // the child's stderr
-  net::steady_timer timer;
   LineBuffer lines;
   std::array<char, 16384> read_buffer{};
   std::array<char, 4096> error_buffer{};
@@ -165,9 +159,10 @@ void drain_errors(std::shared_ptr<ProcessChannel::State> state) {
 // until `wait` has passed.
 net::awaitable<void> settle(ProcessChannel::State& state, std::chrono::milliseconds wait) {
   const auto give_up = Clock::now() + wait;
+  net::steady_timer pause(state.output.get_executor());
   while (!(state.try_reap() && state.errors_ended) && Clock::now() < give_up) {
-    state.timer.expires_after(kReapPoll);
-    co_await state.timer.async_wait(net::as_tuple(net::use_awaitable));
+    pause.expires_after(kReapPoll);
+    co_await pause.async_wait(net::as_tuple(net::use_awaitable));
   }
 }
 

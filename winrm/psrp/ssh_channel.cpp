@@ -118,6 +118,13 @@ struct SessionHandles {
   }
 };
 
+// The secrets, moved out of the options into the session thread, and gone once it has authenticated.
+struct Credentials {
+  Secret private_key;
+  Secret key_passphrase;
+  Secret password;
+};
+
 struct KeyHandle {
   ssh_key key = nullptr;
   ~KeyHandle() {
@@ -178,22 +185,23 @@ Status verify_host_key(ssh_session session, const SshChannelOptions& options, co
                                     ": " + session_error(session));
 }
 
-Status authenticate(ssh_session session, const SshChannelOptions& options, const std::string& who) {
+Status authenticate(ssh_session session, const SshChannelOptions& options, const Credentials& credentials,
+                    const std::string& who) {
   int outcome = SSH_AUTH_ERROR;
   std::string method;
-  if (!options.private_key.empty()) {
+  if (!credentials.private_key.empty()) {
     method = "the private key";
     KeyHandle key;
-    const char* passphrase = options.key_passphrase.empty() ? nullptr : options.key_passphrase.reveal().c_str();
-    if (ssh_pki_import_privkey_base64(options.private_key.reveal().c_str(), passphrase, nullptr, nullptr, &key.key) !=
-        SSH_OK) {
+    const char* passphrase = credentials.key_passphrase.empty() ? nullptr : credentials.key_passphrase.reveal().c_str();
+    if (ssh_pki_import_privkey_base64(credentials.private_key.reveal().c_str(), passphrase, nullptr, nullptr,
+                                      &key.key) != SSH_OK) {
       return Error::invalid_argument(who + ": the private key cannot be read (it must be PEM or OpenSSH " +
                                      "private key text; an encrypted key needs its passphrase)");
     }
     outcome = ssh_userauth_publickey(session, nullptr, key.key);
-  } else if (!options.password.empty()) {
+  } else if (!credentials.password.empty()) {
     method = "the password";
-    outcome = ssh_userauth_password(session, nullptr, options.password.reveal().c_str());
+    outcome = ssh_userauth_password(session, nullptr, credentials.password.reveal().c_str());
   } else {
     return Error::invalid_argument(who + ": neither a private key nor a password is configured");
   }
@@ -211,7 +219,8 @@ Status authenticate(ssh_session session, const SshChannelOptions& options, const
 }
 
 // Connect, verify, authenticate, open the subsystem. Blocking; on the session thread.
-Status open_session(SessionHandles& handles, const SshChannelOptions& options, const std::string& who) {
+Status open_session(SessionHandles& handles, const SshChannelOptions& options, Credentials credentials,
+                    const std::string& who) {
   handles.session = ssh_new();
   if (handles.session == nullptr) return Error::resource_exhausted(who + ": cannot create a libssh session");
   ssh_session session = handles.session;
@@ -235,7 +244,7 @@ Status open_session(SessionHandles& handles, const SshChannelOptions& options, c
                               "; check the host name, the port and that sshd runs there");
   }
   WINCERT_TRY(verify_host_key(session, options, who));
-  WINCERT_TRY(authenticate(session, options, who));
+  WINCERT_TRY(authenticate(session, options, credentials, who));
 
   handles.channel = ssh_channel_new(session);
   if (handles.channel == nullptr || ssh_channel_open_session(handles.channel) != SSH_OK) {
@@ -322,12 +331,12 @@ std::optional<Error> shuttle(SessionHandles& handles, SshChannel::Shared& shared
 }
 
 // The session thread: open, shuttle, and only then report the end (after the session is disconnected).
-void run_session(std::shared_ptr<SshChannel::Shared> shared) {
+void run_session(std::shared_ptr<SshChannel::Shared> shared, Credentials credentials) {
   const std::string who = shared->describe();
   std::optional<Error> failure;
   {
     SessionHandles handles;
-    if (auto opened = open_session(handles, shared->options, who); !opened.ok()) {
+    if (auto opened = open_session(handles, shared->options, std::move(credentials), who); !opened.ok()) {
       failure = std::move(opened).error();
     } else {
       {
@@ -412,13 +421,29 @@ net::awaitable<Result<std::unique_ptr<SshChannel>>> SshChannel::connect(SshChann
   }
   ssh_init_once();
   auto executor = co_await net::this_coro::executor;
+  Credentials credentials{std::move(options.private_key), std::move(options.key_passphrase),
+                          std::move(options.password)};
   auto shared = std::make_shared<Shared>(executor, std::move(options));
   if (::pipe2(shared->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     co_return Error::resource_exhausted(shared->describe() + ": cannot create a pipe");
   }
   auto waiters = std::make_shared<Waiters>(executor);
   shared->waiters = waiters;
-  std::thread(run_session, shared).detach();  // it owns `shared` too, and ends by itself
+  std::thread(run_session, shared, std::move(credentials)).detach();  // it owns `shared` too, and ends by itself
+  // Should this coroutine end early (its io_context stopped), the thread stops and wakes nobody any more.
+  struct Abandon {
+    Shared* shared;
+    bool armed = true;
+    ~Abandon() {
+      if (!armed) return;
+      {
+        std::lock_guard lock(shared->mutex);
+        shared->stop = true;
+        shared->gate_open = false;
+      }
+      shared->wake_thread();
+    }
+  } abandon{shared.get()};
 
   // Connect, key exchange, authentication and the channel requests each have the libssh timeout; the
   // deadline here covers all of them.
@@ -427,16 +452,14 @@ net::awaitable<Result<std::unique_ptr<SshChannel>>> SshChannel::connect(SshChann
                                            [&] { return shared->phase != Shared::Phase::kConnecting; });
   std::unique_lock lock(shared->mutex);
   if (!settled || shared->phase != Shared::Phase::kOpen) {
-    shared->stop = true;
-    shared->gate_open = false;
     std::optional<Error> failure = shared->failure;
     lock.unlock();
-    shared->wake_thread();
     if (failure) co_return std::move(*failure);
     co_return Error::deadline_exceeded(shared->describe() + ": the SSH connection did not open within " +
                                        std::to_string(4 * shared->options.connect_timeout.count()) + " ms");
   }
   lock.unlock();
+  abandon.armed = false;  // the channel's destructor takes over
   co_return std::unique_ptr<SshChannel>(new SshChannel(std::move(shared), std::move(waiters)));
 }
 

@@ -6,7 +6,8 @@
 // is kFailedPrecondition, a changed one kUnauthenticated (the server failed to prove who it is), each with
 // what to check. Trust on first use, when enabled, appends an unknown key to the file.
 // Authentication: a private key given as PEM/OpenSSH text in memory (optionally with a passphrase), or a
-// password. Secrets stay in Secret and reach no message.
+// password. Secrets stay in Secret and reach no message; connect() hands them to the session thread, which
+// drops them once it has authenticated.
 // Use one channel from one thread (the I/O thread of a single-threaded io_context, or a strand); one read
 // and one write may be in flight at a time.
 #pragma once
