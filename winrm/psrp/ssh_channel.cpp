@@ -21,6 +21,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <deque>
@@ -73,6 +74,7 @@ struct SshChannel::Shared {
   std::uint64_t lines_written = 0;
   std::string inbound;  // bytes from the subsystem's stdout not yet taken by read_line
   bool remote_eof = false;
+  bool reading_paused = false;  // the thread stopped reading until read_line takes a line
   std::string remote_stderr;
 
   std::string describe() const {
@@ -96,6 +98,7 @@ struct SshChannel::Shared {
 namespace {
 
 constexpr std::size_t kReadChunk = 16384;
+constexpr std::size_t kWriteChunk = 32768;
 // The thread's poll() also wakes this often, in case libssh buffered data while it wrote.
 constexpr int kPollMilliseconds = 500;
 
@@ -266,7 +269,16 @@ Status open_session(SessionHandles& handles, const SshChannelOptions& options, C
 bool pump_reads(ssh_channel channel, SshChannel::Shared& shared, std::array<char, kReadChunk>& buffer) {
   bool delivered = false;
   bool ended = false;
-  for (int is_stderr = 0; is_stderr <= 1; ++is_stderr) {
+  bool paused = false;
+  {
+    std::lock_guard lock(shared.mutex);
+    // Back-pressure: with this much unread, stop taking the subsystem's output; libssh then stops widening
+    // the window and the server stops sending. read_line wakes the thread when it has taken a line.
+    paused = shared.inbound.size() >= shared.options.max_line_bytes + kReadChunk;
+    shared.reading_paused = paused;
+  }
+  if (paused && ssh_channel_poll(channel, 0) == SSH_ERROR) ended = true;  // still handle packets (acks, adjusts)
+  for (int is_stderr = paused ? 1 : 0; is_stderr <= 1 && !ended; ++is_stderr) {
     while (true) {
       const int n =
           ssh_channel_read_nonblocking(channel, buffer.data(), static_cast<std::uint32_t>(buffer.size()), is_stderr);
@@ -283,6 +295,7 @@ bool pump_reads(ssh_channel channel, SshChannel::Shared& shared, std::array<char
       } else {
         shared.inbound.append(buffer.data(), static_cast<std::size_t>(n));
         delivered = true;
+        if (shared.inbound.size() >= shared.options.max_line_bytes + kReadChunk) break;
       }
     }
   }
@@ -299,19 +312,31 @@ bool pump_reads(ssh_channel channel, SshChannel::Shared& shared, std::array<char
 std::optional<Error> shuttle(SessionHandles& handles, SshChannel::Shared& shared, const std::string& who) {
   std::array<char, kReadChunk> buffer{};
   const int socket_fd = ssh_get_fd(handles.session);
+  std::deque<std::string> pending;  // lines taken from `outbound`, the first one partly written
+  std::size_t written_of_first = 0;
   while (true) {
-    std::deque<std::string> lines;
     {
       std::lock_guard lock(shared.mutex);
       if (shared.stop) return std::nullopt;
-      lines.swap(shared.outbound);
+      for (auto& line : shared.outbound) pending.push_back(std::move(line));
+      shared.outbound.clear();
     }
-    for (const std::string& line : lines) {
-      // Blocks while the server's window is full, up to the session timeout.
-      if (ssh_channel_write(handles.channel, line.data(), static_cast<std::uint32_t>(line.size())) !=
-          static_cast<int>(line.size())) {
+    // Writes only what the server's window takes now, so that the thread never blocks in a write while the
+    // server blocks writing to us (a subsystem that echoes would deadlock both); the rest goes after the
+    // next window adjust.
+    while (!pending.empty()) {
+      const std::string& line = pending.front();
+      const std::size_t chunk = std::min<std::size_t>(
+          {line.size() - written_of_first, ssh_channel_window_size(handles.channel), kWriteChunk});
+      if (chunk == 0) break;
+      if (ssh_channel_write(handles.channel, line.data() + written_of_first, static_cast<std::uint32_t>(chunk)) !=
+          static_cast<int>(chunk)) {
         return Error::unavailable(who + ": writing to the subsystem failed: " + session_error(handles.session));
       }
+      written_of_first += chunk;
+      if (written_of_first < line.size()) continue;
+      pending.pop_front();
+      written_of_first = 0;
       std::lock_guard lock(shared.mutex);
       ++shared.lines_written;
       shared.wake_io_side_locked();
@@ -527,6 +552,7 @@ net::awaitable<Result<std::string>> SshChannel::read_line(std::chrono::milliseco
     if (end != std::string::npos) {
       outcome = s.inbound.substr(0, end);
       s.inbound.erase(0, end + 1);
+      if (s.reading_paused) s.wake_thread();
       return true;
     }
     if (closed_) {

@@ -49,7 +49,9 @@ struct SshChannelOptions {
   std::chrono::milliseconds connect_timeout{15000};  // TCP connect, and each step of the SSH handshake
   std::chrono::milliseconds write_timeout{30000};
   std::size_t max_line_bytes = kDefaultMaxPacketLineBytes;
-  std::size_t stderr_tail_bytes = 4096;  // what the subsystem wrote to stderr, for error messages
+  // What the subsystem wrote to the channel's stderr, for error messages. OpenSSH drops a subsystem's stderr,
+  // and pwsh -sshs reports its errors on stdout (decode_packet turns them into errors); other servers may not.
+  std::size_t stderr_tail_bytes = 4096;
 };
 
 class SshChannel final : public OutOfProcChannel {

@@ -94,7 +94,8 @@ bool accepts_connections(std::uint16_t port) {
 // One sshd -D -e on a loopback port; stopped (and reaped) by the destructor.
 class SshServer {
  public:
-  SshServer(const fs::path& dir, const std::string& name, const fs::path& host_key, const std::optional<fs::path>& pwsh)
+  // `subsystem`: the command of `Subsystem powershell`, none when empty.
+  SshServer(const fs::path& dir, const std::string& name, const fs::path& host_key, const std::string& subsystem)
       : port_(free_port()), log_(dir / (name + ".log")) {
     std::string config = "Port " + std::to_string(port_) +
                          "\n"
@@ -113,8 +114,8 @@ class SshServer {
                          "KbdInteractiveAuthentication no\n"
                          "MaxAuthTries 10\n"
                          "LogLevel VERBOSE\n";
-    if (pwsh) {
-      config += "Subsystem powershell " + pwsh->string() + " -sshs -NoLogo -NoProfile\n";
+    if (!subsystem.empty()) {
+      config += "Subsystem powershell " + subsystem + "\n";
       config += "SetEnv POWERSHELL_TELEMETRY_OPTOUT=1 POWERSHELL_UPDATECHECK=Off\n";
     }
     const fs::path config_file = dir / (name + "_config");
@@ -188,16 +189,22 @@ class SshChannelTest : public ::testing::Test {
       return;
     }
     write_file(dir_ / "authorized_keys", read_file(dir_ / "client_key.pub") + read_file(dir_ / "encrypted_key.pub"));
-    server_ = new SshServer(dir_, "sshd", dir_ / "host_key", pwsh_);
-    bare_server_ = new SshServer(dir_, "sshd_without_subsystem", dir_ / "host_key", std::nullopt);
-    if (!server_->running() || !bare_server_->running()) {
+    server_ = new SshServer(dir_, "sshd", dir_ / "host_key", pwsh_->string() + " -sshs -NoLogo -NoProfile");
+    bare_server_ = new SshServer(dir_, "sshd_without_subsystem", dir_ / "host_key", "");
+    echo_server_ = new SshServer(dir_, "sshd_echo", dir_ / "host_key", "/bin/cat");
+    // A script: sshd_config's own quoting would change a `sh -c '...'` line.
+    write_file(dir_ / "dying_subsystem.sh", "#!/bin/sh\necho '__NamedPipeError__: the server cannot start'\nexit 1\n");
+    fs::permissions(dir_ / "dying_subsystem.sh", fs::perms::owner_all);
+    dying_server_ = new SshServer(dir_, "sshd_dying", dir_ / "host_key", (dir_ / "dying_subsystem.sh").string());
+    if (!server_->running() || !bare_server_->running() || !echo_server_->running() || !dying_server_->running()) {
       skip_reason_ = "sshd did not start: " + server_->log();
     }
   }
   static void TearDownTestSuite() {
-    delete server_;
-    delete bare_server_;
-    server_ = bare_server_ = nullptr;
+    for (SshServer** server : {&server_, &bare_server_, &echo_server_, &dying_server_}) {
+      delete *server;
+      *server = nullptr;
+    }
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
@@ -244,6 +251,10 @@ class SshChannelTest : public ::testing::Test {
   static inline fs::path dir_;
   static inline SshServer* server_ = nullptr;
   static inline SshServer* bare_server_ = nullptr;
+  static inline SshServer* echo_server_ = nullptr;  // Subsystem powershell /bin/cat
+  // A subsystem that fails at once, saying why as pwsh -sshs does: on stdout (OpenSSH drops a subsystem's
+  // stderr).
+  static inline SshServer* dying_server_ = nullptr;
 };
 
 TEST_F(SshChannelTest, KeyAuthenticationOpensAndClosesARunspacePool) {
@@ -336,6 +347,57 @@ TEST_F(SshChannelTest, TheReadDeadlineIsHonoured) {
     EXPECT_THAT(co_await (*channel)->read_line(300ms), HasCode(ErrorCode::kDeadlineExceeded));
     EXPECT_GE(Clock::now() - before, 300ms);
     EXPECT_LT(Clock::now() - before, 3s);
+    EXPECT_THAT(co_await (*channel)->close(), IsOk());
+  });
+}
+
+// A megabyte line both ways through /bin/cat: larger than the SSH windows on either side, so the channel
+// must keep reading while it writes.
+TEST_F(SshChannelTest, AMegabyteLineGoesThroughBothWindows) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto channel = co_await SshChannel::connect(trusted_options(*echo_server_));
+    EXPECT_THAT(channel, IsOk());
+    if (!channel.ok()) co_return;
+    std::string big(1 << 20, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+    EXPECT_THAT(co_await (*channel)->write_line(big), IsOk());
+    EXPECT_THAT(co_await (*channel)->write_line("after"), IsOk());
+    auto echoed = co_await (*channel)->read_line(30s);
+    EXPECT_THAT(echoed, IsOk());
+    if (echoed.ok()) {
+      EXPECT_TRUE(*echoed == big);
+    }
+    auto after = co_await (*channel)->read_line(10s);
+    EXPECT_THAT(after, IsOk());
+    EXPECT_THAT(co_await (*channel)->close(), IsOk());
+  });
+}
+
+TEST_F(SshChannelTest, ALineOverTheLimitIsRefused) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto options = trusted_options(*echo_server_);
+    options.max_line_bytes = 1000;
+    auto channel = co_await SshChannel::connect(std::move(options));
+    EXPECT_THAT(channel, IsOk());
+    if (!channel.ok()) co_return;
+    EXPECT_THAT(co_await (*channel)->write_line(std::string(200000, 'y')), IsOk());
+    EXPECT_THAT(co_await (*channel)->read_line(10s), HasCode(ErrorCode::kResourceExhausted));
+    EXPECT_THAT(co_await (*channel)->close(), IsOk());
+  });
+}
+
+TEST_F(SshChannelTest, ASubsystemThatFailsIsUnavailableWithWhatItSaid) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto channel = co_await SshChannel::connect(trusted_options(*dying_server_));
+    EXPECT_THAT(channel, IsOk());
+    if (!channel.ok()) co_return;
+    auto said = co_await (*channel)->read_packet(10s);
+    EXPECT_THAT(said, HasCode(ErrorCode::kUnavailable));
+    if (!said.ok()) {
+      EXPECT_THAT(said.error().message, HasSubstr("the server cannot start"));
+    }
+    EXPECT_THAT(co_await (*channel)->read_line(10s), HasCode(ErrorCode::kUnavailable));  // then the end
+    EXPECT_THAT(co_await (*channel)->write_line("late"), HasCode(ErrorCode::kUnavailable));
     EXPECT_THAT(co_await (*channel)->close(), IsOk());
   });
 }
