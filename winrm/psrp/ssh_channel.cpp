@@ -242,7 +242,14 @@ Status open_session(SessionHandles& handles, const SshChannelOptions& options, C
       ssh_options_set(session, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != SSH_OK) {
     return Error::invalid_argument(who + ": bad SSH options: " + session_error(session));
   }
+  const auto connect_started = Clock::now();
   if (ssh_connect(session) != SSH_OK) {
+    // libssh reports a timeout like any other failure; the time spent tells them apart.
+    if (Clock::now() - connect_started >= options.connect_timeout) {
+      return Error::deadline_exceeded(who + ": no SSH handshake within " +
+                                      std::to_string(options.connect_timeout.count()) + " ms (" +
+                                      session_error(session) + "); check that sshd answers on that port");
+    }
     return Error::unavailable(who + ": cannot connect: " + session_error(session) +
                               "; check the host name, the port and that sshd runs there");
   }

@@ -338,6 +338,25 @@ TEST_F(SshChannelTest, NobodyListeningIsUnavailable) {
   EXPECT_THAT(connect_only(options), HasCode(ErrorCode::kUnavailable));
 }
 
+TEST_F(SshChannelTest, AServerThatNeverAnswersIsADeadline) {
+  // A listening socket that accepts (in the kernel) and never says a word: no SSH banner ever comes.
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(silent, 4), 0);
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length);
+  auto options = trusted_options(*server_);
+  options.target.port = ntohs(address.sin_port);
+  options.connect_timeout = 1s;
+  const auto before = Clock::now();
+  EXPECT_THAT(connect_only(options), HasCode(ErrorCode::kDeadlineExceeded));
+  EXPECT_LT(Clock::now() - before, 4s);
+  ::close(silent);
+}
+
 TEST_F(SshChannelTest, TheReadDeadlineIsHonoured) {
   run_coroutine([&]() -> net::awaitable<void> {
     auto channel = co_await SshChannel::connect(trusted_options(*server_));
