@@ -1,10 +1,13 @@
 # PSRP OutOfProc transports (label "psrp_transport"): the packet codec, a real `pwsh -s` child, and a real
 # OpenSSH server (started by the tests on a loopback port) with the `powershell` subsystem.
-#   ctest -R 'psrp_transport\.OutOfProc'   the codec only (no peer)
-#   ctest -R 'psrp_transport\.PwshChild'   pwsh -s (SKIPPED without pwsh, FAILED under CI=true)
-#   ctest -R 'psrp_transport\.Ssh'         sshd + pwsh -sshs (SKIPPED without sshd, pwsh or libssh; FAILED under CI=true)
-# pwsh is found at test time: WINCERT_PWSH (the cache variable tests/powershell defines, or the environment
-# variable), then build/tools/pwsh/pwsh from scripts/setup.sh, then PATH.
+#   ctest -L psrp_transport                              all of them (about 6 s with pwsh and sshd here)
+#   ctest -R 'psrp_transport\.(OutOfProcCodec|LineBuffer)' the codec (no peer)
+#   ctest -R 'psrp_transport\.ProcessChannel'            child processes: /bin/false, /bin/cat, sh
+#   ctest -R 'psrp_transport\.PwshChild'                 pwsh -s (SKIPPED without pwsh, FAILED under CI=true)
+#   ctest -R 'psrp_transport\.Ssh'                       sshd + pwsh -sshs (SKIPPED without sshd, pwsh, root or
+#                                                        libssh; FAILED under CI=true)
+# pwsh is found at test time: the environment variable WINCERT_PWSH, then the cache variable WINCERT_PWSH (shared
+# with tests/powershell), then build/tools/pwsh/pwsh from scripts/setup.sh, then PATH.
 set(WINCERT_PWSH "" CACHE FILEPATH "pwsh (PowerShell 7) for the PowerShell tests; empty = build/tools from scripts/setup.sh, then PATH")
 add_executable(winrm_psrp_transport_tests
   ${CMAKE_CURRENT_LIST_DIR}/outofproc_test.cpp
