@@ -17,8 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -189,22 +191,12 @@ class SshChannelTest : public ::testing::Test {
       return;
     }
     write_file(dir_ / "authorized_keys", read_file(dir_ / "client_key.pub") + read_file(dir_ / "encrypted_key.pub"));
-    server_ = new SshServer(dir_, "sshd", dir_ / "host_key", pwsh_->string() + " -sshs -NoLogo -NoProfile");
-    bare_server_ = new SshServer(dir_, "sshd_without_subsystem", dir_ / "host_key", "");
-    echo_server_ = new SshServer(dir_, "sshd_echo", dir_ / "host_key", "/bin/cat");
     // A script: sshd_config's own quoting would change a `sh -c '...'` line.
     write_file(dir_ / "dying_subsystem.sh", "#!/bin/sh\necho '__NamedPipeError__: the server cannot start'\nexit 1\n");
     fs::permissions(dir_ / "dying_subsystem.sh", fs::perms::owner_all);
-    dying_server_ = new SshServer(dir_, "sshd_dying", dir_ / "host_key", (dir_ / "dying_subsystem.sh").string());
-    if (!server_->running() || !bare_server_->running() || !echo_server_->running() || !dying_server_->running()) {
-      skip_reason_ = "sshd did not start: " + server_->log();
-    }
   }
   static void TearDownTestSuite() {
-    for (SshServer** server : {&server_, &bare_server_, &echo_server_, &dying_server_}) {
-      delete *server;
-      *server = nullptr;
-    }
+    for (auto& server : servers_) server.reset();
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
@@ -249,21 +241,42 @@ class SshChannelTest : public ::testing::Test {
   static inline std::string skip_reason_;
   static inline std::optional<fs::path> pwsh_;
   static inline fs::path dir_;
-  static inline SshServer* server_ = nullptr;
-  static inline SshServer* bare_server_ = nullptr;
-  static inline SshServer* echo_server_ = nullptr;  // Subsystem powershell /bin/cat
-  // A subsystem that fails at once, saying why as pwsh -sshs does: on stdout (OpenSSH drops a subsystem's
-  // stderr).
-  static inline SshServer* dying_server_ = nullptr;
+  // The servers start when a test first needs one (ctest runs each test in its own process).
+  enum class Subsystem { kPwsh, kNone, kEcho, kDying };
+  static SshServer& server(Subsystem which = Subsystem::kPwsh) {
+    auto& slot = servers_[static_cast<std::size_t>(which)];
+    if (!slot) {
+      switch (which) {
+        case Subsystem::kPwsh:
+          slot = std::make_unique<SshServer>(dir_, "sshd", dir_ / "host_key",
+                                             pwsh_->string() + " -sshs -NoLogo -NoProfile");
+          break;
+        case Subsystem::kNone:
+          slot = std::make_unique<SshServer>(dir_, "sshd_without_subsystem", dir_ / "host_key", "");
+          break;
+        case Subsystem::kEcho:  // Subsystem powershell /bin/cat
+          slot = std::make_unique<SshServer>(dir_, "sshd_echo", dir_ / "host_key", "/bin/cat");
+          break;
+        case Subsystem::kDying:  // fails at once, saying why on stdout as pwsh -sshs does (OpenSSH drops a
+                                 // subsystem's stderr)
+          slot = std::make_unique<SshServer>(dir_, "sshd_dying", dir_ / "host_key",
+                                             (dir_ / "dying_subsystem.sh").string());
+          break;
+      }
+      if (!slot->running()) ADD_FAILURE() << "sshd did not start: " << slot->log();
+    }
+    return *slot;
+  }
+  static inline std::array<std::unique_ptr<SshServer>, 4> servers_;
 };
 
 TEST_F(SshChannelTest, KeyAuthenticationOpensAndClosesARunspacePool) {
   const auto started = Clock::now();
   run_coroutine([&]() -> net::awaitable<void> {
-    auto channel = co_await SshChannel::connect(trusted_options(*server_));
+    auto channel = co_await SshChannel::connect(trusted_options(server()));
     EXPECT_THAT(channel, IsOk());
     if (!channel.ok()) co_return;
-    EXPECT_EQ((*channel)->describe(), "ssh root@127.0.0.1:" + std::to_string(server_->port()));
+    EXPECT_EQ((*channel)->describe(), "ssh root@127.0.0.1:" + std::to_string(server().port()));
     co_await open_and_close_pool(**channel);
     EXPECT_THAT(co_await (*channel)->close(), IsOk());
     EXPECT_THAT(co_await (*channel)->read_line(1s), HasCode(ErrorCode::kUnavailable));
@@ -273,7 +286,7 @@ TEST_F(SshChannelTest, KeyAuthenticationOpensAndClosesARunspacePool) {
 }
 
 TEST_F(SshChannelTest, AnEncryptedKeyNeedsItsPassphrase) {
-  auto options = trusted_options(*server_);
+  auto options = trusted_options(server());
   options.private_key = Secret(read_file(dir_ / "encrypted_key"));
   options.key_passphrase = Secret("correct horse");
   EXPECT_THAT(connect_only(options), IsOk());
@@ -282,7 +295,7 @@ TEST_F(SshChannelTest, AnEncryptedKeyNeedsItsPassphrase) {
 }
 
 TEST_F(SshChannelTest, AWrongKeyIsUnauthenticated) {
-  auto options = trusted_options(*server_);
+  auto options = trusted_options(server());
   options.private_key = Secret(read_file(dir_ / "stranger_key"));
   const Status outcome = connect_only(options);
   ASSERT_THAT(outcome, HasCode(ErrorCode::kUnauthenticated));
@@ -290,7 +303,7 @@ TEST_F(SshChannelTest, AWrongKeyIsUnauthenticated) {
 }
 
 TEST_F(SshChannelTest, AWrongPasswordIsUnauthenticatedAndNeverShown) {
-  auto options = trusted_options(*server_);
+  auto options = trusted_options(server());
   options.private_key = Secret();
   options.password = Secret("not-the-root-password");
   const Status outcome = connect_only(options);
@@ -299,7 +312,7 @@ TEST_F(SshChannelTest, AWrongPasswordIsUnauthenticatedAndNeverShown) {
 }
 
 TEST_F(SshChannelTest, AnUnknownHostKeyIsAFailedPreconditionAndTheFileStaysAsItWas) {
-  auto options = options_for(*server_, "");
+  auto options = options_for(server(), "");
   const Status outcome = connect_only(options);
   ASSERT_THAT(outcome, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_THAT(outcome.error().message,
@@ -308,32 +321,32 @@ TEST_F(SshChannelTest, AnUnknownHostKeyIsAFailedPreconditionAndTheFileStaysAsItW
 }
 
 TEST_F(SshChannelTest, AChangedHostKeyIsUnauthenticated) {
-  auto options = options_for(*server_, known_hosts_line(*server_, dir_ / "other_host_key.pub"));
+  auto options = options_for(server(), known_hosts_line(server(), dir_ / "other_host_key.pub"));
   const Status outcome = connect_only(options);
   ASSERT_THAT(outcome, HasCode(ErrorCode::kUnauthenticated));
   EXPECT_THAT(outcome.error().message, HasSubstr("differs from the one in the known-hosts file"));
 }
 
 TEST_F(SshChannelTest, TrustOnFirstUseWritesTheKeyToTheFile) {
-  auto options = options_for(*server_, "");
+  auto options = options_for(server(), "");
   options.trust_on_first_use = true;
   EXPECT_THAT(connect_only(options), IsOk());
   const std::string written = read_file(options.known_hosts_file);
   const std::string host_key = read_file(dir_ / "host_key.pub");
-  EXPECT_THAT(written, HasSubstr("[127.0.0.1]:" + std::to_string(server_->port())));
+  EXPECT_THAT(written, HasSubstr("[127.0.0.1]:" + std::to_string(server().port())));
   EXPECT_THAT(written, HasSubstr(host_key.substr(0, host_key.find(" wincert-test"))));
   options.trust_on_first_use = false;  // the key is known now
   EXPECT_THAT(connect_only(options), IsOk());
 }
 
 TEST_F(SshChannelTest, AServerWithoutThePowerShellSubsystemIsAFailedPrecondition) {
-  const Status outcome = connect_only(trusted_options(*bare_server_));
+  const Status outcome = connect_only(trusted_options(server(Subsystem::kNone)));
   ASSERT_THAT(outcome, HasCode(ErrorCode::kFailedPrecondition));
   EXPECT_THAT(outcome.error().message, HasSubstr("has no 'powershell' subsystem"));
 }
 
 TEST_F(SshChannelTest, NobodyListeningIsUnavailable) {
-  auto options = trusted_options(*server_);
+  auto options = trusted_options(server());
   options.target.port = free_port();
   EXPECT_THAT(connect_only(options), HasCode(ErrorCode::kUnavailable));
 }
@@ -348,7 +361,7 @@ TEST_F(SshChannelTest, AServerThatNeverAnswersIsADeadline) {
   ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   ASSERT_EQ(::listen(silent, 4), 0);
   ::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length);
-  auto options = trusted_options(*server_);
+  auto options = trusted_options(server());
   options.target.port = ntohs(address.sin_port);
   options.connect_timeout = 1s;
   const auto before = Clock::now();
@@ -359,7 +372,7 @@ TEST_F(SshChannelTest, AServerThatNeverAnswersIsADeadline) {
 
 TEST_F(SshChannelTest, TheReadDeadlineIsHonoured) {
   run_coroutine([&]() -> net::awaitable<void> {
-    auto channel = co_await SshChannel::connect(trusted_options(*server_));
+    auto channel = co_await SshChannel::connect(trusted_options(server()));
     EXPECT_THAT(channel, IsOk());
     if (!channel.ok()) co_return;
     const auto before = Clock::now();
@@ -374,7 +387,7 @@ TEST_F(SshChannelTest, TheReadDeadlineIsHonoured) {
 // must keep reading while it writes.
 TEST_F(SshChannelTest, AMegabyteLineGoesThroughBothWindows) {
   run_coroutine([&]() -> net::awaitable<void> {
-    auto channel = co_await SshChannel::connect(trusted_options(*echo_server_));
+    auto channel = co_await SshChannel::connect(trusted_options(server(Subsystem::kEcho)));
     EXPECT_THAT(channel, IsOk());
     if (!channel.ok()) co_return;
     std::string big(1 << 20, 'x');
@@ -394,7 +407,7 @@ TEST_F(SshChannelTest, AMegabyteLineGoesThroughBothWindows) {
 
 TEST_F(SshChannelTest, ALineOverTheLimitIsRefused) {
   run_coroutine([&]() -> net::awaitable<void> {
-    auto options = trusted_options(*echo_server_);
+    auto options = trusted_options(server(Subsystem::kEcho));
     options.max_line_bytes = 1000;
     auto channel = co_await SshChannel::connect(std::move(options));
     EXPECT_THAT(channel, IsOk());
@@ -407,7 +420,7 @@ TEST_F(SshChannelTest, ALineOverTheLimitIsRefused) {
 
 TEST_F(SshChannelTest, ASubsystemThatFailsIsUnavailableWithWhatItSaid) {
   run_coroutine([&]() -> net::awaitable<void> {
-    auto channel = co_await SshChannel::connect(trusted_options(*dying_server_));
+    auto channel = co_await SshChannel::connect(trusted_options(server(Subsystem::kDying)));
     EXPECT_THAT(channel, IsOk());
     if (!channel.ok()) co_return;
     auto said = co_await (*channel)->read_packet(10s);
