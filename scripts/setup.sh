@@ -8,10 +8,11 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev clang-format
   # libraries
   libboost1.81-dev libssl-dev libpugixml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libkrb5-dev libyaml-cpp-dev gss-ntlmssp-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libkrb5-dev libyaml-cpp-dev gss-ntlmssp-dev libsqlite3-dev libssh-dev
   # real peers used by the tests
   krb5-kdc krb5-admin-server krb5-user gss-ntlmssp python3-winrm python3-requests-ntlm python3-requests-kerberos
   python3-gssapi python3-yaml python3-cryptography-vectors openssl python3-prometheus-client
+  openssh-server  # sshd for the PowerShell-over-SSH tests (started by the tests on a loopback port; never the system one)
   # benchmarks and reports
   python3-matplotlib
   # packages: lintian checks the .deb, systemd-analyze/-sysusers/-tmpfiles check and install it in a throwaway root
