@@ -15,6 +15,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +26,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -362,6 +365,18 @@ std::optional<Error> shuttle(SessionHandles& handles, SshChannel::Shared& shared
   }
 }
 
+// The session threads still running: counted from before each starts until after it has freed everything,
+// so that shutdown can wait for them (SshChannel::wait_for_sessions_to_end).
+struct SessionThreads {
+  std::mutex mutex;
+  std::condition_variable ended;
+  std::size_t running = 0;
+};
+SessionThreads& session_threads() {
+  static auto* threads = new SessionThreads;  // never destroyed: a detached thread may finish during exit
+  return *threads;
+}
+
 // The session thread: open, shuttle, and only then report the end (after the session is disconnected).
 void run_session(std::shared_ptr<SshChannel::Shared> shared, Credentials credentials) {
   const std::string who = shared->describe();
@@ -383,6 +398,15 @@ void run_session(std::shared_ptr<SshChannel::Shared> shared, Credentials credent
   shared->phase = SshChannel::Shared::Phase::kEnded;
   if (failure && !shared->failure) shared->failure = std::move(failure);
   shared->wake_io_side_locked();
+}
+
+void run_session_counted(std::shared_ptr<SshChannel::Shared> shared, Credentials credentials) {
+  run_session(std::move(shared), std::move(credentials));
+  OPENSSL_thread_stop();  // this thread's random generators (libssh's key exchange made them)
+  auto& threads = session_threads();
+  std::lock_guard lock(threads.mutex);
+  --threads.running;
+  threads.ended.notify_all();
 }
 
 void ssh_init_once() {
@@ -461,7 +485,13 @@ net::awaitable<Result<std::unique_ptr<SshChannel>>> SshChannel::connect(SshChann
   }
   auto waiters = std::make_shared<Waiters>(executor);
   shared->waiters = waiters;
-  std::thread(run_session, shared, std::move(credentials)).detach();  // it owns `shared` too, and ends by itself
+  {
+    auto& threads = session_threads();
+    std::lock_guard lock(threads.mutex);
+    ++threads.running;
+  }
+  // It owns `shared` too, and ends by itself.
+  std::thread(run_session_counted, shared, std::move(credentials)).detach();
   // Should this coroutine end early (its io_context stopped), the thread stops and wakes nobody any more.
   struct Abandon {
     Shared* shared;
@@ -508,6 +538,18 @@ SshChannel::~SshChannel() {
 }
 
 std::string SshChannel::describe() const { return shared_->describe(); }
+
+bool SshChannel::wait_for_sessions_to_end(std::chrono::milliseconds timeout) {
+  auto& threads = session_threads();
+  std::unique_lock lock(threads.mutex);
+  return threads.ended.wait_for(lock, timeout, [&] { return threads.running == 0; });
+}
+
+std::size_t SshChannel::sessions_running() {
+  auto& threads = session_threads();
+  std::lock_guard lock(threads.mutex);
+  return threads.running;
+}
 
 std::string SshChannel::stderr_tail() const {
   std::lock_guard lock(shared_->mutex);

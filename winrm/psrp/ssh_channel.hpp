@@ -72,6 +72,12 @@ class SshChannel final : public OutOfProcChannel {
   // What the subsystem wrote to the channel's stderr so far (its last stderr_tail_bytes).
   std::string stderr_tail() const;
 
+  // Session threads end by themselves after a close or destruction (they disconnect cleanly first). At
+  // shutdown, wait for them so that none is cut off mid-disconnect; false when some were still running at
+  // `timeout`. Blocking: call it after the I/O loop has stopped.
+  static bool wait_for_sessions_to_end(std::chrono::milliseconds timeout);
+  static std::size_t sessions_running();
+
   struct Shared;
   struct Waiters;
 

@@ -202,6 +202,11 @@ class SshChannelTest : public ::testing::Test {
   void SetUp() override {
     if (!skip_reason_.empty()) WINCERT_SKIP_OR_FAIL(skip_reason_);
   }
+  // Every session thread disconnects and ends by itself once its channel is closed, destroyed or abandoned.
+  void TearDown() override {
+    EXPECT_TRUE(SshChannel::wait_for_sessions_to_end(std::chrono::seconds(15)))
+        << SshChannel::sessions_running() << " SSH session thread(s) still running after the test";
+  }
 
   // A known-hosts line for `server` with the given public key file.
   static std::string known_hosts_line(const SshServer& server, const fs::path& public_key) {
