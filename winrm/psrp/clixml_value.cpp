@@ -42,7 +42,8 @@ bool is_escaped_text(PsType type) {
   return type == PsType::kString || type == PsType::kScriptBlock || type == PsType::kXmlDocument;
 }
 
-void append_xml_escaped(std::string& out, std::string_view text) {
+// Quotes are escaped only in attribute values, as .NET's XmlWriter does.
+void append_xml_escaped(std::string& out, std::string_view text, bool attribute = false) {
   for (char c : text) {
     switch (c) {
       case '&':
@@ -55,7 +56,7 @@ void append_xml_escaped(std::string& out, std::string_view text) {
         out += "&gt;";
         break;
       case '"':
-        out += "&quot;";
+        out += attribute ? "&quot;" : "\"";
         break;
       default:
         out.push_back(c);
@@ -116,7 +117,7 @@ class Writer {
     out += tag;
     if (name) {
       out += " N=\"";
-      append_xml_escaped(out, encode_clixml_string(*name));
+      append_xml_escaped(out, encode_clixml_string(*name), true);
       out.push_back('"');
     }
   }
@@ -173,20 +174,24 @@ class Writer {
     if (obj->collection == PsCollection::kDictionary) {
       static const std::string kKey = "Key";
       static const std::string kValue = "Value";
-      out += "<DCT>";
+      out += obj->entries.empty() ? "<DCT />" : "<DCT>";
       for (const auto& e : obj->entries) {
         out += "<En>";
         value(e.key, &kKey);
         value(e.value, &kValue);
         out += "</En>";
       }
-      out += "</DCT>";
+      if (!obj->entries.empty()) out += "</DCT>";
     } else if (obj->collection != PsCollection::kNone) {
       out.push_back('<');
       out += ctag;
-      out.push_back('>');
-      for (const auto& item : obj->items) value(item, nullptr);
-      close(ctag);
+      if (obj->items.empty()) {
+        out += " />";  // as PowerShell and pypsrp write an empty collection
+      } else {
+        out.push_back('>');
+        for (const auto& item : obj->items) value(item, nullptr);
+        close(ctag);
+      }
     }
     properties("Props", obj->adapted);
     properties("MS", obj->extended);
@@ -235,7 +240,7 @@ class Reader {
       if (it == objects_.end())
         return Error::invalid_argument("CLIXML <Ref RefId=\"" + id + "\"> names no earlier object");
       height = it->second.height;
-      if (depth + height > limits_.max_depth) return too_deep();
+      if (depth + height - 1 > limits_.max_depth) return too_deep();
       return PsValue::object(it->second.object);
     }
     auto type = type_of_tag(tag);
@@ -345,12 +350,13 @@ class Reader {
 
   Status properties(const pugi::xml_node& bag, std::size_t depth, std::vector<PsProperty>& out, std::size_t& height) {
     WINCERT_TRY(count(bag, depth));
+    height = 1;
     for (auto c = bag.first_child(); c; c = c.next_sibling()) {
       if (c.type() != pugi::node_element) continue;
       WINCERT_ASSIGN_OR_RETURN(auto name, property_name(c));
       std::size_t h = 0;
       WINCERT_ASSIGN_OR_RETURN(auto v, value(c, depth + 1, h));
-      height = std::max(height, h + 2);
+      height = std::max(height, h + 1);
       out.push_back({std::move(name), std::move(v)});
     }
     return {};
@@ -379,6 +385,7 @@ class Reader {
   Status collection(const pugi::xml_node& node, std::size_t depth, PsCollection kind, PsObject& obj,
                     std::size_t& height) {
     WINCERT_TRY(count(node, depth));
+    height = 1;
     obj.collection = kind;
     for (auto c = node.first_child(); c; c = c.next_sibling()) {
       if (c.type() != pugi::node_element) continue;
@@ -386,7 +393,7 @@ class Reader {
       if (kind != PsCollection::kDictionary) {
         WINCERT_ASSIGN_OR_RETURN(auto v, value(c, depth + 1, h));
         obj.items.push_back(std::move(v));
-        height = std::max(height, h + 2);
+        height = std::max(height, h + 1);
         continue;
       }
       if (std::string_view(c.name()) != "En")
@@ -398,7 +405,7 @@ class Reader {
         if (kv.type() != pugi::node_element) continue;
         std::string_view n = kv.attribute("N").value();
         WINCERT_ASSIGN_OR_RETURN(auto v, value(kv, depth + 2, h));
-        height = std::max(height, h + 3);
+        height = std::max(height, h + 2);
         if (n == "Key") {
           entry.key = std::move(v);
           have_key = true;
@@ -417,9 +424,10 @@ class Reader {
     for (auto c = node.first_child(); c; c = c.next_sibling()) {
       if (c.type() != pugi::node_element) continue;
       std::string_view tag = c.name();
-      std::size_t h = 0;
+      std::size_t h = 1;
       if (tag == "TN" || tag == "TNRef") {
         WINCERT_TRY(type_names(c, depth + 1, *obj));
+        h = 2;
       } else if (tag == "ToString") {
         WINCERT_TRY(count(c, depth + 1));
         obj->to_string = decode_clixml_string(element_text(c));
@@ -440,12 +448,11 @@ class Reader {
       } else {
         // The wrapped primitive of an enum or a primitive with added members (a Ref or Obj here is the same).
         WINCERT_ASSIGN_OR_RETURN(auto v, value(c, depth + 1, h));
-        ++h;
         obj->base_value = std::move(v);
       }
       height = std::max(height, h + 1);
     }
-    if (depth + height > limits_.max_depth) return too_deep();
+    if (depth + height - 1 > limits_.max_depth) return too_deep();
     // Registered only once complete: a Ref to an enclosing object is refused, so values never form cycles.
     if (auto id = node.attribute("RefId")) objects_[id.value()] = Known{obj, height};
     return PsValue::object(std::move(obj));
