@@ -58,6 +58,9 @@ void append_xml_escaped(std::string& out, std::string_view text, bool attribute 
       case '"':
         out += attribute ? "&quot;" : "\"";
         break;
+      case '\r':
+        out += "&#13;";  // a raw CR would be read back as LF
+        break;
       default:
         out.push_back(c);
     }
