@@ -80,6 +80,17 @@ Result<std::vector<std::string>> fragment_message(std::string_view message, std:
   return out;
 }
 
+Result<std::size_t> wsman_max_fragment_size(std::size_t max_envelope_size, std::size_t envelope_overhead) {
+  constexpr std::size_t kSpare = 256;
+  std::size_t used = envelope_overhead + kSpare;
+  std::size_t fragment = max_envelope_size > used ? (max_envelope_size - used) * 3 / 4 : 0;  // base64: 4 -> 3
+  if (fragment <= kFragmentHeaderSize)
+    return Error::invalid_argument("a WS-Man MaxEnvelopeSize of " + std::to_string(max_envelope_size) +
+                                   " bytes leaves no room for PSRP data beside an envelope of " +
+                                   std::to_string(envelope_overhead) + " bytes");
+  return fragment;
+}
+
 Result<std::vector<std::string>> Fragmenter::fragment(std::string_view message) {
   if (max_size_ <= kFragmentHeaderSize) return fragment_message(message, 1, max_size_);  // reports the size error
   return fragment_message(message, ids_.next(), max_size_);

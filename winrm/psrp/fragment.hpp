@@ -41,6 +41,16 @@ class ObjectIdCounter {
   std::uint64_t last_ = 0;
 };
 
+// WS-Man's default MaxEnvelopeSize, and the size to switch to once the server speaks protocol 2.2 or later
+// (psrp.md §2.4).
+inline constexpr std::size_t kWsmanDefaultMaxEnvelopeSize = 153600;
+inline constexpr std::size_t kWsmanProtocol22MaxEnvelopeSize = 512000;
+
+// The largest fragment (header included) one WS-Man Command or Send can carry, pypsrp's rule (psrp.md §2.4):
+// the base64 of the fragments must fit in the envelope beside its own bytes (envelope_overhead: the size of
+// the serialised envelope with an empty stream) plus 256 spare. invalid_argument when that leaves no room.
+Result<std::size_t> wsman_max_fragment_size(std::size_t max_envelope_size, std::size_t envelope_overhead);
+
 // Splits one encoded message into encoded fragments of at most max_fragment_size bytes each (header
 // included), numbered 0, 1, ... under object_id. An empty message still yields one (S+E) fragment.
 // invalid_argument when max_fragment_size leaves no room for data or object_id is 0.

@@ -72,6 +72,15 @@ TEST(PsrpFragment, RefusesASizeWithoutRoomAndObjectIdZero) {
   EXPECT_THAT(tiny.fragment("abc"), HasCode(ErrorCode::kInvalidArgument));
 }
 
+TEST(PsrpFragment, WsmanFragmentSizeFollowsTheEnvelopeSize) {
+  // floor((MaxEnvelopeSize - (overhead + 256)) * 3 / 4), as pypsrp computes it.
+  EXPECT_EQ(wsman_max_fragment_size(kWsmanDefaultMaxEnvelopeSize, 1410).value(), 113950u);
+  EXPECT_EQ(wsman_max_fragment_size(kWsmanProtocol22MaxEnvelopeSize, 1410).value(), 382750u);
+  EXPECT_EQ(wsman_max_fragment_size(32 * 1024, 1411).value(), 23325u);
+  EXPECT_THAT(wsman_max_fragment_size(1000, 900), HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_THAT(wsman_max_fragment_size(1000, 1000), HasCode(ErrorCode::kInvalidArgument));
+}
+
 TEST(PsrpFragment, FragmenterNumbersObjectsPerPool) {
   Fragmenter f(64);
   for (std::uint64_t expected = 1; expected <= 3; ++expected) {
