@@ -5,7 +5,7 @@
 #   scripts/run-fuzzers.sh [seconds-per-fuzzer]      (default 20)
 #
 # Environment: WINCERT_FUZZ_BUILD_DIR (default build/fuzz), WINCERT_SHARED_DIR (default ../shared),
-# WINCERT_FUZZ_KEEP=1 keeps the temporary corpus directory.
+# WINCERT_FUZZ_KEEP=1 keeps the temporary corpus directory, WINCERT_FUZZ_ONLY="fuzz_x fuzz_y" runs only those.
 set -euo pipefail
 
 seconds=${1:-20}
@@ -23,6 +23,10 @@ echo "== configuring preset fuzz in $build"
 
 # Every fuzz_* target any module defines (ninja lists one phony alias per CMake target).
 mapfile -t targets < <(ninja -C "$build" -t targets all | sed -n 's/^\(fuzz_[A-Za-z0-9_]*\): phony$/\1/p' | sort -u)
+# WINCERT_FUZZ_ONLY="fuzz_a fuzz_b" runs only those targets.
+if [ -n "${WINCERT_FUZZ_ONLY:-}" ]; then
+  mapfile -t targets < <(printf '%s\n' "${targets[@]}" | grep -Fxf <(tr ' ' '\n' <<<"$WINCERT_FUZZ_ONLY") || true)
+fi
 if [ "${#targets[@]}" -eq 0 ]; then
   echo "no fuzz_* targets found in $build" >&2
   exit 1
@@ -60,6 +64,31 @@ for path in sorted(src.glob("*.yml")):
         for kind in ("request", "response"):
             if isinstance(message.get(kind), str):
                 (dst / f"{path.stem}_{i}_{kind}.xml").write_text(message[kind])
+PY
+fi
+# The PSRP transcripts: each decoded fragment payload (creationXml, Arguments, Stream), behind the parameter
+# byte fuzz_psrp_fragments reads first, and each reassembled message's CLIXML body.
+if [ -d "$fixtures/winrm/pypsrp-psrp" ] && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+  /usr/bin/python3 - "$fixtures/winrm/pypsrp-psrp" "$seeds" <<'PY'
+import base64, pathlib, re, struct, sys, yaml
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+payload = re.compile(r"<(?:\w+:)?(?:creationXml|Arguments|Stream)\b[^>]*>([^<]+)<")
+for path in sorted(src.glob("*.yml")):
+    for i, message in enumerate(yaml.safe_load(path.read_text())["messages"]):
+        for kind in ("request", "response"):
+            text = message.get(kind)
+            if not isinstance(text, str):
+                continue
+            for j, b64 in enumerate(payload.findall(text)):
+                raw = base64.b64decode(b64)
+                (dst / f"psrp_{path.stem}_{i}_{kind}_{j}.frag").write_bytes(b"\x07" + raw)
+                pos = 0
+                while pos + 21 <= len(raw):
+                    length = struct.unpack(">I", raw[pos + 17:pos + 21])[0]
+                    body = raw[pos + 21 + 40:pos + 21 + length]
+                    if body:
+                        (dst / f"psrp_{path.stem}_{i}_{kind}_{j}_{pos}.xml").write_bytes(body)
+                    pos += 21 + length
 PY
 fi
 echo "== seed corpus: $(ls "$seeds" | wc -l) files"

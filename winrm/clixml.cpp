@@ -135,6 +135,70 @@ std::string decode_clixml_string(std::string_view text) {
   return out;
 }
 
+namespace {
+
+void append_escape(std::string& out, std::uint32_t unit) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out += "_x";
+  for (int shift = 12; shift >= 0; shift -= 4) out.push_back(kHex[(unit >> shift) & 0xF]);
+  out.push_back('_');
+}
+
+// Decodes one UTF-8 sequence at text[i]; advances i. Invalid or overlong sequences yield U+FFFD (one byte).
+char32_t next_code_point(std::string_view text, std::size_t& i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char b0 = byte(i);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  std::size_t len = b0 >= 0xF0 && b0 <= 0xF4 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC2 && b0 <= 0xDF ? 2 : 0;
+  if (len == 0 || i + len > text.size()) {
+    ++i;
+    return 0xFFFD;
+  }
+  char32_t cp = b0 & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) {
+      ++i;
+      return 0xFFFD;
+    }
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    ++i;
+    return 0xFFFD;
+  }
+  i += len;
+  return cp;
+}
+
+}  // namespace
+
+std::string encode_clixml_string(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t start = i;
+    char32_t cp = next_code_point(text, i);
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0xFFFE || cp == 0xFFFF) {
+      append_escape(out, cp);
+    } else if (cp >= 0x10000) {
+      append_escape(out, 0xD800 + ((cp - 0x10000) >> 10));
+      append_escape(out, 0xDC00 + ((cp - 0x10000) & 0x3FF));
+    } else if (cp == '_' && i < text.size() && (text[i] == 'x' || text[i] == 'X')) {
+      append_escape(out, '_');
+    } else if (cp == 0xFFFD && text.substr(start, i - start) != "\xEF\xBF\xBD") {
+      append_utf8(out, 0xFFFD);  // an invalid byte
+    } else {
+      out.append(text.substr(start, i - start));
+    }
+  }
+  return out;
+}
+
 ClixmlStreams decode_clixml(std::string_view input) {
   ClixmlStreams out;
   std::size_t pos = 0;

@@ -38,4 +38,10 @@ ClixmlStreams decode_clixml(std::string_view stderr_bytes);
 // become one UTF-8 code point, invalid escapes stay literal). Exposed for tests.
 std::string decode_clixml_string(std::string_view text);
 
+// The inverse, as PowerShell's serializer and pypsrp write strings: C0 controls, DEL..U+009F and U+FFFE/U+FFFF
+// become _xHHHH_ (upper-case hex), characters beyond U+FFFF become two surrogate escapes, and every "_x"/"_X"
+// gets its underscore escaped (_x005F_) so it cannot be read back as an escape. Invalid UTF-8 bytes become
+// U+FFFD. XML escaping of < > & is left to the caller.
+std::string encode_clixml_string(std::string_view utf8);
+
 }  // namespace wincert::winrm
