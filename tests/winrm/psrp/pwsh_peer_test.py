@@ -14,6 +14,10 @@ NIL = "00000000-0000-0000-0000-000000000000"
 
 
 def find_pwsh(args):
+    # The same order as the C++ transport tests: WINCERT_PWSH in the environment, the CMake setting,
+    # scripts/setup.sh's build/tools, then PATH.
+    if os.environ.get("WINCERT_PWSH") and os.path.exists(os.environ["WINCERT_PWSH"]):
+        return os.environ["WINCERT_PWSH"]
     if args.pwsh and os.path.exists(args.pwsh):
         return args.pwsh
     if args.tools_file and os.path.exists(args.tools_file):
