@@ -16,3 +16,9 @@ if(NOT WIN32)
     message(STATUS "libssh not found: PowerShell over SSH is not built (scripts/setup.sh installs libssh-dev)")
   endif()
 endif()
+# The runspace pool client over those streams (psrp.md §6.3, §8.2).
+add_library(wincert_psrp_client STATIC ${CMAKE_CURRENT_SOURCE_DIR}/psrp/runspace_pool.cpp)
+target_include_directories(wincert_psrp_client PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(wincert_psrp_client PUBLIC wincert_psrp wincert_psrp_transport wincert_common wincert_asio
+  PRIVATE wincert_warnings)
+wincert_asio_coroutines(wincert_psrp_client)

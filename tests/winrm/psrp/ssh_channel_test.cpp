@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "winrm/psrp/runspace_pool.hpp"
 #include "winrm/psrp/ssh_channel.hpp"
 
 extern char** environ;  // NOLINT: POSIX declares it nowhere else
@@ -288,6 +289,46 @@ TEST_F(SshChannelTest, KeyAuthenticationOpensAndClosesARunspacePool) {
   });
   std::cout << "ssh + pwsh -sshs pool open and close: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() << " ms\n";
+}
+
+// The runspace pool client over SSH: the same named commands and records as over a local pwsh -s.
+TEST_F(SshChannelTest, ARunspacePoolRunsCommandsOverSsh) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto channel = co_await SshChannel::connect(trusted_options(server()));
+    EXPECT_THAT(channel, IsOk());
+    if (!channel.ok()) co_return;
+    auto pool = co_await OutOfProcRunspacePool::open(std::move(channel).value());
+    EXPECT_THAT(pool, IsOk());
+    if (!pool.ok()) co_return;
+    for (int i = 0; i < 5; ++i) {
+      PipelineCommand echo;
+      echo.command = "Write-Output";
+      echo.parameters.push_back({"InputObject", PsValue::string("over ssh " + std::to_string(i))});
+      std::vector<PipelineCommand> commands;
+      commands.push_back(std::move(echo));
+      auto result = co_await (*pool)->invoke(std::move(commands), 60s);
+      EXPECT_THAT(result, IsOk());
+      if (!result.ok()) break;
+      EXPECT_EQ(result->output.size(), 1u);
+      if (result->output.size() == 1) {
+        EXPECT_EQ(result->output[0].to_display_string(), "over ssh " + std::to_string(i));
+      }
+    }
+    PipelineCommand fails;
+    fails.command = "Write-Error";
+    fails.parameters.push_back({"Message", PsValue::string("refused over ssh")});
+    std::vector<PipelineCommand> commands;
+    commands.push_back(std::move(fails));
+    auto failed = co_await (*pool)->invoke(std::move(commands), 60s);
+    EXPECT_THAT(failed, IsOk());
+    if (failed.ok()) {
+      EXPECT_EQ(failed->errors.size(), 1u);
+      if (!failed->errors.empty()) {
+        EXPECT_THAT(failed->errors[0].message, HasSubstr("refused over ssh"));
+      }
+    }
+    EXPECT_THAT(co_await (*pool)->close(), IsOk());
+  });
 }
 
 TEST_F(SshChannelTest, AnEncryptedKeyNeedsItsPassphrase) {

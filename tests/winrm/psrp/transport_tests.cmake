@@ -4,6 +4,7 @@
 #   ctest -R 'psrp_transport\.(OutOfProcCodec|LineBuffer)' the codec (no peer)
 #   ctest -R 'psrp_transport\.ProcessChannel'            child processes: /bin/false, /bin/cat, sh
 #   ctest -R 'psrp_transport\.PwshChild'                 pwsh -s (SKIPPED without pwsh, FAILED under CI=true)
+#   ctest -R 'psrp_transport\.RunspacePool'        the runspace pool client against pwsh -s (same skip rules)
 #   ctest -R 'psrp_transport\.Ssh'                       sshd + pwsh -sshs (SKIPPED without sshd, pwsh, root or
 #                                                        libssh; FAILED under CI=true)
 # pwsh is found at test time: the environment variable WINCERT_PWSH, then the cache variable WINCERT_PWSH (shared
@@ -12,8 +13,9 @@ set(WINCERT_PWSH "" CACHE FILEPATH "pwsh (PowerShell 7) for the PowerShell tests
 add_executable(winrm_psrp_transport_tests
   ${CMAKE_CURRENT_LIST_DIR}/outofproc_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/process_channel_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/ssh_channel_test.cpp)
-target_link_libraries(winrm_psrp_transport_tests PRIVATE wincert_psrp_transport yaml-cpp wincert_test_matchers
+  ${CMAKE_CURRENT_LIST_DIR}/ssh_channel_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/runspace_pool_test.cpp)
+target_link_libraries(winrm_psrp_transport_tests PRIVATE wincert_psrp_client wincert_psrp_transport yaml-cpp wincert_test_matchers
   GTest::gmock GTest::gtest_main wincert_warnings)
 wincert_asio_coroutines(winrm_psrp_transport_tests)
 target_compile_definitions(winrm_psrp_transport_tests PRIVATE

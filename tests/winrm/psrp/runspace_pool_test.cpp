@@ -1,0 +1,232 @@
+// OutOfProcRunspacePool against a real PowerShell 7 (`pwsh -s` child): named commands and their output,
+// error, warning and information records, a throwing pipeline, a Read-Host without a host, 1 MB of output,
+// unicode, 50 pipelines on one runspace, a pipeline past its deadline, and the server killed mid-pipeline.
+#include "winrm/psrp/runspace_pool.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+
+#include "tests/support/result_matchers.hpp"
+#include "tests/winrm/psrp/transport_test_util.hpp"
+#include "winrm/psrp/process_channel.hpp"
+
+namespace wincert::winrm::psrp {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using testing::run_coroutine;
+
+PipelineCommand command(std::string name, std::vector<CommandParameter> parameters = {}) {
+  PipelineCommand c;
+  c.command = std::move(name);
+  c.parameters = std::move(parameters);
+  return c;
+}
+
+PipelineCommand script(std::string text) {
+  PipelineCommand c;
+  c.command = std::move(text);
+  c.is_script = true;
+  return c;
+}
+
+CommandParameter param(std::string name, std::string value) { return {std::move(name), PsValue::string(std::move(value))}; }
+
+// One command as a statement. Commands are built in statements of their own: GCC 12 cannot keep an
+// initializer list's array alive across a co_await in the same expression.
+net::awaitable<Result<PipelineResult>> run(OutOfProcRunspacePool& pool, PipelineCommand c,
+                                           std::chrono::milliseconds timeout) {
+  std::vector<PipelineCommand> commands;
+  commands.push_back(std::move(c));
+  co_return co_await pool.invoke(std::move(commands), timeout);
+}
+
+class RunspacePoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pwsh_ = testing::find_pwsh();
+    if (!pwsh_) WINCERT_SKIP_OR_FAIL("pwsh (PowerShell 7) not found; run scripts/setup.sh or set WINCERT_PWSH");
+  }
+
+  // Starts `pwsh -s` and opens a pool on it; `pid` receives the child's pid.
+  net::awaitable<std::unique_ptr<OutOfProcRunspacePool>> open_pool(int* pid = nullptr) {
+    ProcessChannelOptions options;
+    options.program = pwsh_->string();
+    options.arguments = pwsh_server_arguments();
+    auto channel = ProcessChannel::start(co_await net::this_coro::executor, std::move(options));
+    EXPECT_THAT(channel, IsOk());
+    if (!channel.ok()) co_return nullptr;
+    if (pid != nullptr) *pid = (*channel)->pid();
+    auto pool = co_await OutOfProcRunspacePool::open(std::move(channel).value());
+    EXPECT_THAT(pool, IsOk());
+    if (!pool.ok()) co_return nullptr;
+    co_return std::move(pool).value();
+  }
+
+  std::optional<std::filesystem::path> pwsh_;
+};
+
+TEST_F(RunspacePoolTest, RunsNamedCommandsAndKeepsTheRecordsApart) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto pool = co_await open_pool();
+    if (!pool) co_return;
+    EXPECT_FALSE(pool->server().protocol_version.empty());
+
+    // Unicode (accents, CJK, an emoji outside the BMP) and characters CLIXML escapes.
+    const std::string text = "h\xC3\xA9llo \xE4\xB8\x96\xE7\x95\x8C \xF0\x9F\x94\x91 <&> _x0041_";
+    auto c1 = command("Write-Output", {param("InputObject", text)});
+    auto echoed = co_await run(*pool, std::move(c1), 60s);
+    EXPECT_THAT(echoed, IsOk());
+    if (echoed.ok()) {
+      EXPECT_EQ(echoed->output.size(), 1u);
+      if (echoed->output.size() == 1u) {
+        EXPECT_EQ(echoed->output[0].to_display_string(), text);
+      }
+      EXPECT_TRUE(echoed->completed());
+    }
+
+    // A non-terminating error and a warning: the pipeline completes, each record lands in its own list.
+    auto c2 = command("Write-Error", {param("Message", "the store is locked")});
+    auto error = co_await run(*pool, std::move(c2), 60s);
+    EXPECT_THAT(error, IsOk());
+    if (error.ok()) {
+      EXPECT_TRUE(error->completed());
+      EXPECT_EQ(error->errors.size(), 1u);
+      if (error->errors.size() == 1u) {
+        EXPECT_THAT(error->errors[0].message, HasSubstr("the store is locked"));
+      }
+      EXPECT_THAT(error->errors[0].fully_qualified_error_id, HasSubstr("WriteErrorException"));
+    }
+    auto c3 = command("Write-Warning", {param("Message", "expiring soon")});
+    auto warning = co_await run(*pool, std::move(c3), 60s);
+    EXPECT_THAT(warning, IsOk());
+    if (warning.ok()) {
+      EXPECT_EQ(warning->informational.size(), 1u);
+      if (warning->informational.size() == 1u) {
+        EXPECT_EQ(warning->informational[0].kind, InformationalKind::kWarning);
+      }
+      EXPECT_EQ(warning->informational[0].message, "expiring soon");
+      EXPECT_TRUE(warning->output.empty());
+    }
+
+    // A pipeline that throws ends Failed with the exception's message; the pool goes on.
+    auto c4 = script("throw 'boom: no such certificate'");
+    auto thrown = co_await run(*pool, std::move(c4), 60s);
+    EXPECT_THAT(thrown, IsOk());
+    if (thrown.ok()) {
+      EXPECT_EQ(thrown->state.state, 5);
+      EXPECT_TRUE(thrown->state.error.has_value());
+      if (thrown->state.error.has_value()) {
+        EXPECT_THAT(thrown->state.error->message, HasSubstr("boom: no such certificate"));
+      }
+    }
+
+    // No host: Read-Host fails at once instead of waiting for an answer.
+    const auto asked = std::chrono::steady_clock::now();
+    auto c5 = command("Read-Host", {param("Prompt", "password")});
+    auto read = co_await run(*pool, std::move(c5), 60s);
+    EXPECT_THAT(read, IsOk());
+    if (read.ok()) {
+      EXPECT_FALSE(read->completed() && read->errors.empty());
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 20s);
+
+    // 1 MB of output in one string, several fragments on the way back.
+    auto c6 = script("'x' * 1048576");
+    auto big = co_await run(*pool, std::move(c6), 60s);
+    EXPECT_THAT(big, IsOk());
+    if (big.ok()) {
+      EXPECT_EQ(big->output.size(), 1u);
+      if (big->output.size() == 1u) {
+        EXPECT_EQ(big->output[0].to_display_string().size(), 1048576u);
+      }
+    }
+    EXPECT_FALSE(pool->broken());
+    EXPECT_THAT(co_await pool->close(), IsOk());
+  });
+}
+
+TEST_F(RunspacePoolTest, FiftyPipelinesOnOneRunspaceShareItsState) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto pool = co_await open_pool();
+    if (!pool) co_return;
+    // The first pipeline defines a function in the runspace; the others call it by name (the module loading
+    // scheme: define once, call with arguments).
+    auto c7 = script("function global:Get-WincertEcho { param($Value) \"echo:$Value\" }");
+    auto defined = co_await run(*pool, std::move(c7), 60s);
+    EXPECT_THAT(defined, IsOk());
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 50; ++i) {
+      auto c8 = command("Get-WincertEcho", {param("Value", std::to_string(i))});
+      auto echoed = co_await run(*pool, std::move(c8), 60s);
+      EXPECT_THAT(echoed, IsOk());
+      if (!echoed.ok()) break;
+      EXPECT_EQ(echoed->output.size(), 1u);
+      if (echoed->output.size() == 1u) {
+        EXPECT_EQ(echoed->output[0].to_display_string(), "echo:" + std::to_string(i));
+      }
+    }
+    std::cout << "50 pipelines on one runspace: "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                     .count()
+              << " ms\n";
+    EXPECT_THAT(co_await pool->close(), IsOk());
+  });
+}
+
+TEST_F(RunspacePoolTest, APipelinePastItsDeadlineIsStoppedAndThePoolStaysUsable) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto pool = co_await open_pool();
+    if (!pool) co_return;
+    auto c9 = command("Start-Sleep", {{"Seconds", PsValue::int32(60)}});
+    auto slow = co_await run(*pool, std::move(c9), 1500ms);
+    EXPECT_THAT(slow, HasCode(ErrorCode::kDeadlineExceeded));
+    EXPECT_FALSE(pool->broken());
+    auto c10 = command("Write-Output", {param("InputObject", "still here")});
+    auto next = co_await run(*pool, std::move(c10), 60s);
+    EXPECT_THAT(next, IsOk());
+    if (next.ok() && next->output.size() == 1) {
+      EXPECT_EQ(next->output[0].to_display_string(), "still here");
+    }
+    EXPECT_THAT(co_await pool->close(), IsOk());
+  });
+}
+
+TEST_F(RunspacePoolTest, AServerKilledMidPipelineBreaksThePoolClearlyAndANewOneOpens) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    int pid = -1;
+    auto pool = co_await open_pool(&pid);
+    if (!pool) co_return;
+    net::steady_timer killer(co_await net::this_coro::executor, 1s);
+    killer.async_wait([pid](boost::system::error_code) { ::kill(-pid, SIGKILL); });  // pwsh and its launcher
+    auto c11 = command("Start-Sleep", {{"Seconds", PsValue::int32(60)}});
+    auto killed = co_await run(*pool, std::move(c11), 60s);
+    EXPECT_THAT(killed, HasCode(ErrorCode::kUnavailable));
+    if (!killed.ok()) {
+      EXPECT_THAT(killed.error().message, HasSubstr("runspace pool"));
+    }
+    EXPECT_TRUE(pool->broken());
+    auto c12 = command("Get-Date");
+    EXPECT_THAT(co_await run(*pool, std::move(c12), 60s), HasCode(ErrorCode::kUnavailable));
+    (void)co_await pool->close();
+
+    auto fresh = co_await open_pool();
+    if (!fresh) co_return;
+    auto cf = command("Write-Output", {param("InputObject", "reopened")});
+    auto works = co_await run(*fresh, std::move(cf), 60s);
+    EXPECT_THAT(works, IsOk());
+    EXPECT_THAT(co_await fresh->close(), IsOk());
+  });
+}
+
+}  // namespace
+}  // namespace wincert::winrm::psrp
