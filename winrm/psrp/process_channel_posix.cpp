@@ -110,8 +110,11 @@ struct ProcessChannel::State {
   }
 
   void kill_and_reap() {
-    if (reaped || pid < 0) return;
-    ::kill(pid, SIGKILL);
+    if (pid < 0) return;
+    // The whole group (the launcher and the server it started); before the reap the group id cannot have
+    // been reused, after it only processes the child left behind can still hold it.
+    ::kill(-pid, SIGKILL);
+    if (reaped) return;
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -209,7 +212,10 @@ Result<std::unique_ptr<ProcessChannel>> ProcessChannel::start(net::any_io_execut
   sigset_t empty;
   sigemptyset(&empty);
   posix_spawnattr_setsigmask(&attributes, &empty);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // A process group of its own: `pwsh` installed as a .NET tool is a launcher that runs the real server
+  // (`dotnet pwsh.dll`) as its child, so stopping the server means signalling the whole group.
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 
   std::vector<std::string> argv_text;
   argv_text.push_back(options.program);

@@ -36,6 +36,8 @@ ProcessChannelOptions options_for(std::string program, std::vector<std::string> 
 }
 
 bool process_gone(int pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+// Every process of the child's group: the .NET tool's `pwsh` is a launcher running `dotnet pwsh.dll` under it.
+bool process_group_gone(int pid) { return ::kill(-pid, 0) != 0 && errno == ESRCH; }
 
 // What the server sent until the pool's ack and the wanted message types (or the deadline) arrived.
 struct PoolReplies {
@@ -136,6 +138,7 @@ TEST(PwshChild, OpensAndClosesARunspacePoolFromTheRecordedFragments) {
     EXPECT_THAT(co_await (*channel)->close(), IsOk());
   });
   EXPECT_TRUE(process_gone(pid));
+  EXPECT_TRUE(process_group_gone(pid));
   std::cout << "pwsh -s pool open and close: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() << " ms\n";
 }
