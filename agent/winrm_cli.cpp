@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "agent/winrm_auth_factory.hpp"
+#include "agent/winrm_psrp_cli.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
 #include "winrm/endpoint.hpp"
@@ -56,10 +57,13 @@ struct PsFlags {
   std::string command_text;
   std::string args_json = "{}";
   int repeat = 0;
+  bool psrp = false;  // PowerShell remoting instead of one powershell.exe per run
+  PsrpCliOptions psrp_options;
 };
 
 void add_connection_options(CLI::App* cmd, ConnectionFlags& flags) {
-  cmd->add_option("--endpoint", flags.endpoint, "WinRM URL, e.g. https://host:5986/wsman")->required();
+  // Required, except by `ps --psrp` over --ssh or --pwsh (checked in the subcommands' callbacks).
+  cmd->add_option("--endpoint", flags.endpoint, "WinRM URL, e.g. https://host:5986/wsman");
   cmd->add_option("--auth", flags.auth,
                   "basic | ntlm | kerberos | negotiate | certificate | none; default basic when --user is given")
       ->check(CLI::IsMember({"basic", "none", "ntlm", "kerberos", "negotiate", "certificate"}));
@@ -289,6 +293,26 @@ int run_ps_command(const ConnectionFlags& flags, const PsFlags& ps) {
   return process_exit_code(outcome.last->exit_code);
 }
 
+// `ps --psrp`: over SSH or a local pwsh child; PSRP over WS-Man is not built yet.
+int run_psrp_command(const ConnectionFlags& flags, const PsFlags& ps) {
+  init_logging(flags.log_level);
+  if (ps.psrp_options.ssh_target.empty() && ps.psrp_options.pwsh_child.empty()) {
+    print_error("--psrp over WS-Man (--endpoint) is not available yet; use --ssh HOST or --pwsh PATH");
+    return kLocalErrorExit;
+  }
+  auto payload = load_payload(ps);
+  if (!payload.ok()) {
+    print_error(payload.error().message);
+    return kLocalErrorExit;
+  }
+  PsrpCliOptions options = ps.psrp_options;
+  options.user = flags.user;
+  options.password_env = flags.password_env;
+  options.connect_timeout = to_ms(flags.connect_timeout_sec);
+  options.command_timeout = to_ms(flags.command_timeout_sec);
+  return run_psrp_script(options, payload->script);
+}
+
 }  // namespace
 
 std::function<int()> add_winrm_commands(CLI::App& app) {
@@ -302,6 +326,9 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   exec->add_flag("--skip-cmd-shell", exec_flags->skip_cmd_shell,
                  "start the process directly instead of through cmd.exe /c (needs a full path)");
   exec->add_option("command", exec_flags->command_line, "-- CMD [ARGS...]")->required();
+  exec->callback([exec, exec_connection] {
+    if (exec_connection->endpoint.empty()) throw CLI::RequiredError(exec->get_name() + ": --endpoint");
+  });
 
   auto ps_connection = std::make_shared<ConnectionFlags>();
   auto ps_flags = std::make_shared<PsFlags>();
@@ -316,14 +343,31 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   ps->add_option("--repeat", ps_flags->repeat,
                  "run N times over one connection and shell; print a timing summary to stderr")
       ->check(CLI::Range(1, 1000000));
-  ps->callback([ps, script_opt, command_opt] {
+  auto& psrp = ps_flags->psrp_options;
+  ps->add_flag("--psrp", ps_flags->psrp, "PowerShell remoting: a runspace pool instead of powershell.exe per run");
+  auto* ssh_opt = ps->add_option("--ssh", psrp.ssh_target,
+                                 "with --psrp: HOST[:PORT] of an SSH server with the powershell subsystem");
+  auto* pwsh_opt = ps->add_option("--pwsh", psrp.pwsh_child, "with --psrp: a local pwsh, started as `pwsh -s`")
+                       ->check(CLI::ExistingFile);
+  ssh_opt->excludes(pwsh_opt);
+  ps->add_option("--key-file", psrp.key_file, "with --ssh: private key (PEM or OpenSSH; --password-env: passphrase)")
+      ->check(CLI::ExistingFile);
+  ps->add_option("--known-hosts", psrp.known_hosts_file, "with --ssh: known-hosts file the host key is checked in");
+  ps->add_flag("--trust-on-first-use", psrp.trust_on_first_use,
+               "with --ssh: accept and record an unknown host key (never a changed one)");
+  ps->callback([ps, script_opt, command_opt, ps_flags, ps_connection] {
     if (script_opt->count() == 0 && command_opt->count() == 0) {
       throw CLI::RequiredError(ps->get_name() + ": one of --script or --command");
     }
+    const auto& o = ps_flags->psrp_options;
+    const bool byte_stream = !o.ssh_target.empty() || !o.pwsh_child.empty();
+    if (byte_stream && !ps_flags->psrp) throw CLI::ValidationError("--ssh and --pwsh", "need --psrp");
+    if (!byte_stream && ps_connection->endpoint.empty()) throw CLI::RequiredError(ps->get_name() + ": --endpoint");
   });
 
   return [exec, ps, exec_connection, exec_flags, ps_connection, ps_flags]() -> int {
     if (exec->parsed()) return run_exec(*exec_connection, *exec_flags);
+    if (ps->parsed() && ps_flags->psrp) return run_psrp_command(*ps_connection, *ps_flags);
     if (ps->parsed()) return run_ps_command(*ps_connection, *ps_flags);
     return kLocalErrorExit;
   };

@@ -1,0 +1,154 @@
+#include "agent/winrm_psrp_cli.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "common/secret.hpp"
+#include "winrm/psrp/runspace_pool.hpp"
+#ifndef _WIN32
+#include "winrm/psrp/process_channel.hpp"
+#endif
+#ifdef WINCERT_HAVE_LIBSSH
+#include "winrm/psrp/ssh_channel.hpp"
+#endif
+
+namespace wincert::agent {
+
+namespace net = boost::asio;
+using namespace wincert::winrm::psrp;
+
+namespace {
+
+constexpr int kCompletedExit = 0;
+constexpr int kFailedExit = 1;
+constexpr int kLocalErrorExit = 255;
+
+void print_line(std::FILE* out, const std::string& prefix, const std::string& text) {
+  std::fprintf(out, "%s%s\n", prefix.c_str(), text.c_str());
+}
+
+#ifdef WINCERT_HAVE_LIBSSH
+Result<std::string> read_text_file(const std::string& path, const std::string& option) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::not_found("cannot read " + option + " '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::optional<Secret> secret_from_env(const std::string& variable) {
+  if (variable.empty()) return std::nullopt;
+  const char* value = std::getenv(variable.c_str());
+  if (value == nullptr) return std::nullopt;
+  return Secret(value);
+}
+#endif
+
+// The byte stream the options name: an SSH channel or a local pwsh child.
+net::awaitable<Result<std::unique_ptr<OutOfProcChannel>>> open_channel(const PsrpCliOptions& options) {
+  if (!options.pwsh_child.empty()) {
+#ifndef _WIN32
+    ProcessChannelOptions child;
+    child.program = options.pwsh_child;
+    child.arguments = pwsh_server_arguments();
+    auto channel = ProcessChannel::start(co_await net::this_coro::executor, std::move(child));
+    if (!channel.ok()) co_return std::move(channel).error();
+    co_return std::unique_ptr<OutOfProcChannel>(std::move(channel).value());
+#else
+    co_return Error::failed_precondition("--pwsh is not available in the Windows build");
+#endif
+  }
+#ifdef WINCERT_HAVE_LIBSSH
+  auto target = parse_ssh_target(options.ssh_target);
+  if (!target.ok()) co_return std::move(target).error();
+  if (options.known_hosts_file.empty())
+    co_return Error::invalid_argument("--ssh needs --known-hosts FILE: the host key is always verified");
+  SshChannelOptions ssh;
+  ssh.target = *target;
+  ssh.user = options.user;
+  ssh.known_hosts_file = options.known_hosts_file;
+  ssh.trust_on_first_use = options.trust_on_first_use;
+  ssh.connect_timeout = options.connect_timeout;
+  auto secret = secret_from_env(options.password_env);
+  if (!options.password_env.empty() && !secret)
+    co_return Error::invalid_argument("environment variable " + options.password_env + " (from --password-env) is not set");
+  if (!options.key_file.empty()) {
+    auto key = read_text_file(options.key_file, "--key-file");
+    if (!key.ok()) co_return std::move(key).error();
+    ssh.private_key = Secret(std::move(key).value());
+    if (secret) ssh.key_passphrase = std::move(*secret);
+  } else if (secret) {
+    ssh.password = std::move(*secret);
+  } else {
+    co_return Error::invalid_argument("--ssh needs --key-file FILE or --password-env VAR");
+  }
+  auto channel = co_await SshChannel::connect(std::move(ssh));
+  if (!channel.ok()) co_return std::move(channel).error();
+  co_return std::unique_ptr<OutOfProcChannel>(std::move(channel).value());
+#else
+  co_return Error::failed_precondition("PowerShell over SSH is not built in (no libssh)");
+#endif
+}
+
+net::awaitable<int> run(const PsrpCliOptions& options, std::string script) {
+  auto channel = co_await open_channel(options);
+  if (!channel.ok()) {
+    print_line(stderr, "wincert-agent: ", channel.error().message);
+    co_return kLocalErrorExit;
+  }
+  RunspacePoolOptions pool_options;
+  pool_options.open_timeout = options.connect_timeout;
+  auto pool = co_await OutOfProcRunspacePool::open(std::move(channel).value(), pool_options);
+  if (!pool.ok()) {
+    print_line(stderr, "wincert-agent: ", pool.error().message);
+    co_return kLocalErrorExit;
+  }
+  PipelineCommand command;
+  command.command = std::move(script);
+  command.is_script = true;
+  std::vector<PipelineCommand> commands;
+  commands.push_back(std::move(command));
+  auto result = co_await (*pool)->invoke(std::move(commands), options.command_timeout);
+  (void)co_await (*pool)->close();
+  if (!result.ok()) {
+    print_line(stderr, "wincert-agent: ", result.error().message);
+    co_return kLocalErrorExit;
+  }
+  for (const auto& value : result->output) print_line(stdout, "", value.to_display_string());
+  std::fflush(stdout);
+  for (const auto& record : result->informational) {
+    if (record.kind == InformationalKind::kWarning) print_line(stderr, "warning: ", record.message);
+  }
+  for (const auto& error : result->errors) print_line(stderr, "error: ", error.message);
+  if (result->state.error) print_line(stderr, "error: ", result->state.error->message);
+  co_return result->completed() ? kCompletedExit : kFailedExit;
+}
+
+}  // namespace
+
+int run_psrp_script(const PsrpCliOptions& options, const std::string& script) {
+  net::io_context io(1);
+  std::optional<int> code;
+  std::exception_ptr failure;
+  auto wrapper = [](net::awaitable<int> inner, std::optional<int>& out) -> net::awaitable<void> {
+    out = co_await std::move(inner);
+  };
+  net::co_spawn(io, wrapper(run(options, script), code), [&failure](std::exception_ptr e) { failure = e; });
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+#ifdef WINCERT_HAVE_LIBSSH
+  // Let the SSH session thread finish its clean disconnect before the process exits.
+  (void)SshChannel::wait_for_sessions_to_end(std::chrono::seconds(10));
+#endif
+  return code.value_or(kLocalErrorExit);
+}
+
+}  // namespace wincert::agent

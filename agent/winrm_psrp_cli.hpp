@@ -1,0 +1,29 @@
+// `wincert-agent winrm ps --psrp`: one PowerShell script in a fresh runspace pool over PowerShell remoting,
+// for users debugging a host and for tests. Over SSH to the host's `powershell` subsystem, or to a local
+// `pwsh -s` child. (PSRP over WS-Man is not built yet.)
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace wincert::agent {
+
+struct PsrpCliOptions {
+  std::string ssh_target;        // HOST[:PORT] (port 22 by default)
+  std::string user;              // SSH user
+  std::string key_file;          // PEM/OpenSSH private key; else the password from password_env
+  std::string password_env;      // variable holding the SSH password or the key's passphrase
+  std::string known_hosts_file;  // required with ssh_target: the host key is always verified
+  bool trust_on_first_use = false;
+  std::string pwsh_child;  // instead of SSH: a local pwsh started as `pwsh -s`
+  std::chrono::milliseconds connect_timeout{30000};
+  std::chrono::milliseconds command_timeout{1800000};
+};
+
+// Runs `script` and prints each output object on its own line (strings as they are, primitives in their
+// invariant form, other objects as their ToString), each error record to stderr as "error: <message>"
+// (warnings as "warning: ..."). Exit code: 0 when the pipeline completed, 1 when it failed or was
+// stopped, 255 when the connection or the pool failed.
+int run_psrp_script(const PsrpCliOptions& options, const std::string& script);
+
+}  // namespace wincert::agent

@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""`wincert-agent winrm ps --psrp --pwsh PWSH` as a process against a real PowerShell 7 (`pwsh -s`): each output
+object on its own line (strings as they are, numbers in invariant form, other objects as their ToString), error
+records on stderr as "error: <message>", warnings as "warning: ...", exit 0 when the pipeline completed, 1 when
+it failed, 255 when the connection failed; and the option checks. Exit 77 (skipped) without pwsh, except under
+CI=true.
+
+usage: winrm_psrp_cli_test.py AGENT [--pwsh PATH] [--tools-file build/tools/powershell-tools.cmake]
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+
+def find_pwsh(args):
+    # As the other PowerShell tests: WINCERT_PWSH, the CMake setting, scripts/setup.sh's build/tools, PATH.
+    for candidate in (os.environ.get("WINCERT_PWSH"), args.pwsh):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    if args.tools_file and os.path.exists(args.tools_file):
+        m = re.search(r'set\(WINCERT_PWSH_FOUND "([^"]+)"\)', open(args.tools_file).read())
+        if m and os.path.exists(m.group(1)):
+            return m.group(1)
+    return shutil.which("pwsh")
+
+
+def run(agent, *arguments):
+    env = dict(os.environ, POWERSHELL_TELEMETRY_OPTOUT="1", POWERSHELL_UPDATECHECK="Off", NO_COLOR="1")
+    p = subprocess.run([agent, "winrm", "ps", *arguments], capture_output=True, text=True, timeout=120, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(condition, what, output):
+    if not condition:
+        raise AssertionError(f"{what}\n--- output ---\n{output}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("agent")
+    parser.add_argument("--pwsh", default="")
+    parser.add_argument("--tools-file", default="")
+    args = parser.parse_args()
+    pwsh = find_pwsh(args)
+    if not pwsh:
+        if os.environ.get("CI") == "true":
+            print("pwsh not found and CI=true: run scripts/setup.sh")
+            return 1
+        print("SKIPPED: pwsh (PowerShell 7) not found; run scripts/setup.sh or set WINCERT_PWSH")
+        return 77
+
+    code, out, err = run(args.agent, "--psrp", "--pwsh", pwsh, "--command",
+                         "'h\u00e9llo'; 42; 1.5; $true; Write-Warning 'expires soon'; "
+                         "Write-Error 'the store is locked'; @{a=1}")
+    check(code == 0, f"a completed pipeline exits 0 (got {code})", out + err)
+    check(out.splitlines() == ["h\u00e9llo", "42", "1.5", "True", "System.Collections.Hashtable"],
+          "one output object per line", out)
+    check("warning: expires soon" in err.splitlines(), "warnings on stderr", err)
+    check("error: the store is locked" in err.splitlines(), "error records on stderr", err)
+
+    code, out, err = run(args.agent, "--psrp", "--pwsh", pwsh, "--command", "'before'; throw 'boom'")
+    check(code == 1, f"a failed pipeline exits 1 (got {code})", out + err)
+    check(out.splitlines() == ["before"], "output before the throw", out)
+    check("error: boom" in err.splitlines(), "the exception on stderr", err)
+
+    code, out, err = run(args.agent, "--psrp", "--pwsh", pwsh, "--command", "Read-Host -Prompt 'password'")
+    check(code == 1, f"Read-Host without a host fails instead of waiting (got {code})", out + err)
+
+    # The connection fails: 255 and a message saying what failed.
+    code, out, err = run(args.agent, "--psrp", "--pwsh", "/bin/false", "--command", "1")
+    check(code == 255, f"a server that exits at once gives 255 (got {code})", out + err)
+    check("wincert-agent:" in err, "a message on stderr", err)
+
+    # Option checks: --ssh needs --psrp; --psrp over WS-Man is refused clearly; --ssh needs --known-hosts.
+    code, out, err = run(args.agent, "--ssh", "127.0.0.1", "--command", "1")
+    check(code != 0 and "need --psrp" in err, "--ssh without --psrp is refused", out + err)
+    code, out, err = run(args.agent, "--psrp", "--endpoint", "http://127.0.0.1:1/wsman", "--command", "1")
+    check(code == 255 and "not available yet" in err, "PSRP over WS-Man is refused clearly", out + err)
+    code, out, err = run(args.agent, "--psrp", "--ssh", "127.0.0.1:1", "--user", "u", "--command", "1")
+    check(code == 255 and "--known-hosts" in err, "--ssh needs --known-hosts", out + err)
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
