@@ -79,7 +79,8 @@ net::awaitable<Result<std::unique_ptr<OutOfProcChannel>>> open_channel(const Psr
   ssh.connect_timeout = options.connect_timeout;
   auto secret = secret_from_env(options.password_env);
   if (!options.password_env.empty() && !secret)
-    co_return Error::invalid_argument("environment variable " + options.password_env + " (from --password-env) is not set");
+    co_return Error::invalid_argument("environment variable " + options.password_env +
+                                      " (from --password-env) is not set");
   if (!options.key_file.empty()) {
     auto key = read_text_file(options.key_file, "--key-file");
     if (!key.ok()) co_return std::move(key).error();

@@ -2,10 +2,12 @@
 // (SESSION_CAPABILITY + INIT_RUNSPACEPOOL), run pipelines of named commands and collect their output, error
 // and informational records, close it (reference psrp.md §6.3 and §8.2).
 //
-// Pipelines run one at a time on a pool (an async lock orders callers); concurrent pipelines up to
-// MaxRunspaces need a reader that routes packets to several waiters, which is the next step.
-// A pool whose transport failed, or that the server reported Broken, is `broken()`: every later call fails
-// at once with kUnavailable, and the caller opens a new one.
+// One reader coroutine per pool reads every packet and routes it to the pool or to its pipeline, so several
+// pipelines run at once (up to MaxRunspaces on the server; more wait there for a free runspace). Writes are
+// serialised whole lines. A pool whose transport failed, or that the server reported Broken or Closed, is
+// `broken()`: every later call fails at once with kUnavailable, and the caller opens a new one.
+//
+// Use it from one thread (a single-threaded io_context or a strand), as the channels require.
 #pragma once
 
 #include <chrono>
@@ -17,7 +19,6 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "common/result.hpp"
-#include "winrm/async_lock.hpp"
 #include "winrm/psrp/byte_stream.hpp"
 #include "winrm/psrp/fragment.hpp"
 #include "winrm/psrp/messages.hpp"
@@ -31,14 +32,14 @@ struct RunspacePoolOptions {
   std::size_t max_fragment_size = 32 * 1024;  // psrp.md §2.4: safe everywhere
   DefragmenterLimits defragment_limits;
   ClixmlLimits clixml_limits;
-  std::size_t max_output_objects = 100'000;  // per pipeline; more is refused (resource_exhausted)
+  std::size_t max_output_objects = 100'000;  // per pipeline; more breaks the pool (resource_exhausted)
 };
 
 struct PipelineResult {
   std::vector<PsValue> output;
-  std::vector<ErrorRecordInfo> errors;              // non-terminating error records (Write-Error, ...)
-  std::vector<InformationalRecord> informational;   // warning, verbose, debug, information; progress dropped
-  PipelineStateInfo state;                          // the final state: 3 Stopped, 4 Completed, 5 Failed
+  std::vector<ErrorRecordInfo> errors;             // non-terminating error records (Write-Error, ...)
+  std::vector<InformationalRecord> informational;  // warning, verbose, debug, information; progress dropped
+  PipelineStateInfo state;                         // the final state: 3 Stopped, 4 Completed, 5 Failed
   bool completed() const { return state.state == 4; }
 };
 
@@ -49,6 +50,7 @@ class OutOfProcRunspacePool {
   // its reason), kInvalidArgument for a malformed reply.
   static boost::asio::awaitable<Result<std::unique_ptr<OutOfProcRunspacePool>>> open(
       std::unique_ptr<OutOfProcChannel> channel, RunspacePoolOptions options = {});
+  // Without close(): the reader stops within a second and the channel is destroyed (a child is killed).
   ~OutOfProcRunspacePool();
   OutOfProcRunspacePool(const OutOfProcRunspacePool&) = delete;
   OutOfProcRunspacePool& operator=(const OutOfProcRunspacePool&) = delete;
@@ -56,41 +58,25 @@ class OutOfProcRunspacePool {
   // Runs one statement (commands piped into each other, each with named parameters) and returns what it
   // produced. A pipeline that ends Failed or Stopped is a result, not an error (its state carries the
   // reason); errors are about the pool or transport: kDeadlineExceeded after `timeout` (the pipeline is
-  // stopped and the pool stays usable if the server confirms), kUnavailable when the server went away (the
-  // pool is broken), kInvalidArgument for a malformed message, kResourceExhausted beyond the limits.
+  // stopped, and the pool stays usable when the server confirms), kUnavailable when the server went away or
+  // the pool is broken, kInvalidArgument for a malformed message, kResourceExhausted beyond the limits.
   boost::asio::awaitable<Result<PipelineResult>> invoke(std::vector<PipelineCommand> commands,
                                                         std::chrono::milliseconds timeout);
 
-  // Closes the pool (RUNSPACEPOOL_STATE Closed, CloseAck) and then the channel. Idempotent.
+  // Closes the pool (CloseAck) and then the channel. Idempotent; waits for no running pipeline.
   boost::asio::awaitable<Status> close();
 
-  bool broken() const { return broken_; }
-  const ServerCapability& server() const { return server_; }
-  const Guid& id() const { return id_; }
+  bool broken() const;
+  const ServerCapability& server() const;
+  const Guid& id() const;
   std::string describe() const;
 
+  struct State;
+  struct Pipeline;
+
  private:
-  OutOfProcRunspacePool(const boost::asio::any_io_executor& executor, std::unique_ptr<OutOfProcChannel> channel,
-                        RunspacePoolOptions options);
-
-  // Sends one message as Data packets of whole fragments.
-  boost::asio::awaitable<Status> send(const Message& message, const std::string& ps_guid,
-                                      DataStream stream = DataStream::kDefault);
-  // Reads packets until `done` says so or the deadline passes. Data for the pool and for `pipeline` are
-  // defragmented and handed to on_message; acks are handed to on_ack.
-  struct Handlers;
-  boost::asio::awaitable<Status> pump(std::chrono::steady_clock::time_point deadline, const Handlers& handlers);
-  Status fail(Error error);  // marks the pool broken
-
-  std::unique_ptr<OutOfProcChannel> channel_;
-  RunspacePoolOptions options_;
-  Guid id_;
-  Fragmenter fragmenter_;
-  Defragmenter defragmenter_;
-  AsyncLock lock_;
-  ServerCapability server_;
-  bool broken_ = false;
-  bool closed_ = false;
+  explicit OutOfProcRunspacePool(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace wincert::winrm::psrp

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -39,7 +41,9 @@ PipelineCommand script(std::string text) {
   return c;
 }
 
-CommandParameter param(std::string name, std::string value) { return {std::move(name), PsValue::string(std::move(value))}; }
+CommandParameter param(std::string name, std::string value) {
+  return {std::move(name), PsValue::string(std::move(value))};
+}
 
 // One command as a statement. Commands are built in statements of their own: GCC 12 cannot keep an
 // initializer list's array alive across a co_await in the same expression.
@@ -58,7 +62,7 @@ class RunspacePoolTest : public ::testing::Test {
   }
 
   // Starts `pwsh -s` and opens a pool on it; `pid` receives the child's pid.
-  net::awaitable<std::unique_ptr<OutOfProcRunspacePool>> open_pool(int* pid = nullptr) {
+  net::awaitable<std::unique_ptr<OutOfProcRunspacePool>> open_pool(int* pid = nullptr, int max_runspaces = 1) {
     ProcessChannelOptions options;
     options.program = pwsh_->string();
     options.arguments = pwsh_server_arguments();
@@ -66,7 +70,9 @@ class RunspacePoolTest : public ::testing::Test {
     EXPECT_THAT(channel, IsOk());
     if (!channel.ok()) co_return nullptr;
     if (pid != nullptr) *pid = (*channel)->pid();
-    auto pool = co_await OutOfProcRunspacePool::open(std::move(channel).value());
+    RunspacePoolOptions pool_options;
+    pool_options.settings.max_runspaces = max_runspaces;
+    auto pool = co_await OutOfProcRunspacePool::open(std::move(channel).value(), pool_options);
     EXPECT_THAT(pool, IsOk());
     if (!pool.ok()) co_return nullptr;
     co_return std::move(pool).value();
@@ -175,10 +181,55 @@ TEST_F(RunspacePoolTest, FiftyPipelinesOnOneRunspaceShareItsState) {
         EXPECT_EQ(echoed->output[0].to_display_string(), "echo:" + std::to_string(i));
       }
     }
-    std::cout << "50 pipelines on one runspace: "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
-                     .count()
-              << " ms\n";
+    std::cout
+        << "50 pipelines on one runspace: "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+        << " ms\n";
+    EXPECT_THAT(co_await pool->close(), IsOk());
+  });
+}
+
+// Four pipelines at once on a pool of four runspaces: each sleeps 1.5 s, so one after the other would take
+// 6 s or more; together they take about 1.5 s. Each gets its own output back.
+TEST_F(RunspacePoolTest, FourPipelinesRunAtOnceOnAPoolOfFour) {
+  run_coroutine([&]() -> net::awaitable<void> {
+    auto pool = co_await open_pool(nullptr, 4);
+    if (!pool) co_return;
+    // Warm all four runspaces first (a runspace's first pipeline also loads PowerShell's modules).
+    std::vector<std::optional<Result<PipelineResult>>> results(4);
+    auto run_all = [&](std::string text) -> net::awaitable<void> {
+      auto executor = co_await net::this_coro::executor;
+      int done = 0;
+      net::steady_timer all_done(executor, std::chrono::steady_clock::time_point::max());
+      // No captures: a coroutine lambda's captures live in the lambda object, not in the coroutine.
+      auto one = [](OutOfProcRunspacePool& p, std::string script_text, std::optional<Result<PipelineResult>>& slot,
+                    int& count, net::steady_timer& finished) -> net::awaitable<void> {
+        auto c = script(std::move(script_text));
+        slot = co_await run(p, std::move(c), 60s);
+        if (++count == 4) finished.cancel();
+      };
+      for (int i = 0; i < 4; ++i) {
+        net::co_spawn(executor,
+                      one(*pool, text + "; 'pipeline " + std::to_string(i) + "'", results[static_cast<std::size_t>(i)],
+                          done, all_done),
+                      net::detached);
+      }
+      co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
+    };
+    co_await run_all("Start-Sleep -Milliseconds 100");
+    const auto started = std::chrono::steady_clock::now();
+    co_await run_all("Start-Sleep -Milliseconds 1500");
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    for (int i = 0; i < 4; ++i) {
+      const auto& r = results[static_cast<std::size_t>(i)];
+      EXPECT_TRUE(r.has_value() && r->ok());
+      if (r && r->ok() && (*r)->output.size() == 1) {
+        EXPECT_EQ((*r)->output[0].to_display_string(), "pipeline " + std::to_string(i));
+      }
+    }
+    EXPECT_LT(elapsed, 4500ms) << "the four pipelines did not run at once";
+    std::cout << "4 x 1.5 s pipelines on a pool of 4: "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms\n";
     EXPECT_THAT(co_await pool->close(), IsOk());
   });
 }
