@@ -14,10 +14,16 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
 
 #include "tests/support/result_matchers.hpp"
 #include "tests/winrm/psrp/transport_test_util.hpp"
 #include "winrm/psrp/process_channel.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace wincert::winrm::psrp {
 namespace {
@@ -52,6 +58,26 @@ net::awaitable<Result<PipelineResult>> run(OutOfProcRunspacePool& pool, Pipeline
   std::vector<PipelineCommand> commands;
   commands.push_back(std::move(c));
   co_return co_await pool.invoke(std::move(commands), timeout);
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The quoted names of a PowerShell data file's `Key = @( 'a', 'b' )` list.
+std::vector<std::string> quoted_list(const std::string& psd1, const std::string& key) {
+  std::vector<std::string> names;
+  const auto start = psd1.find(key);
+  if (start == std::string::npos) return names;
+  const auto open = psd1.find("@(", start);
+  const auto close = psd1.find(')', open);
+  const std::string body = psd1.substr(open, close - open);
+  static const std::regex quoted("'([^']+)'");
+  for (std::sregex_iterator it(body.begin(), body.end(), quoted), end; it != end; ++it) names.push_back((*it)[1]);
+  return names;
 }
 
 class RunspacePoolTest : public ::testing::Test {
@@ -277,6 +303,74 @@ TEST_F(RunspacePoolTest, AServerKilledMidPipelineBreaksThePoolClearlyAndANewOneO
     EXPECT_THAT(works, IsOk());
     EXPECT_THAT(co_await fresh->close(), IsOk());
   });
+}
+
+// JEA's restriction, played by a local PowerShell 7 server with a session configuration file (pwsh -s
+// -ConfigurationFile): RestrictedRemoteServer (NoLanguage), the module imported, only the functions of
+// config/jea/WincertAgent.psrc visible. Script text is refused; the operations run by name with their JSON
+// argument; anything else is not found. The role capability lists exactly the module's exported operations.
+TEST_F(RunspacePoolTest, ARestrictedEndpointRefusesScriptTextAndRunsTheOperationsByName) {
+  const std::filesystem::path source(WINCERT_SOURCE_DIR);
+  const auto visible = quoted_list(read_text(source / "config/jea/WincertAgent.psrc"), "VisibleFunctions");
+  const auto exported = quoted_list(read_text(source / "certstore/ps/WincertOps.psd1"), "FunctionsToExport");
+  EXPECT_EQ(visible.size(), 15u);
+  EXPECT_EQ(visible, exported) << "config/jea/WincertAgent.psrc must list the module's exported operations";
+
+  const auto dir = std::filesystem::temp_directory_path() / ("wincert-jea-" + Guid::random_v4().to_string());
+  std::filesystem::create_directories(dir);
+  std::string functions;
+  for (const auto& name : visible) functions += (functions.empty() ? "'" : ", '") + name + "'";
+  {
+    std::ofstream pssc(dir / "WincertAgent.pssc");
+    pssc << "@{\n  SchemaVersion = '2.0.0.0'\n  SessionType = 'RestrictedRemoteServer'\n"
+         << "  ModulesToImport = @('" << (source / "certstore/ps/WincertOps.psd1").string() << "')\n"
+         << "  VisibleFunctions = @(" << functions << ")\n}\n";
+  }
+  run_coroutine([&]() -> net::awaitable<void> {
+    ProcessChannelOptions options;
+    options.program = pwsh_->string();
+    options.arguments = pwsh_server_arguments();
+    options.arguments.push_back("-ConfigurationFile");
+    options.arguments.push_back((dir / "WincertAgent.pssc").string());
+    auto channel = ProcessChannel::start(co_await net::this_coro::executor, std::move(options));
+    EXPECT_THAT(channel, IsOk());
+    if (!channel.ok()) co_return;
+    auto opened = co_await OutOfProcRunspacePool::open(std::move(channel).value());
+    EXPECT_THAT(opened, IsOk());
+    if (!opened.ok()) co_return;
+    auto& pool = **opened;
+
+    auto text = script("Get-Date");
+    auto refused = co_await run(pool, std::move(text), 60s);
+    EXPECT_THAT(refused, IsOk());
+    if (refused.ok()) {
+      EXPECT_FALSE(refused->completed() && refused->errors.empty()) << "script text ran on a NoLanguage endpoint";
+    }
+
+    auto echo = command("Invoke-WincertEcho", {param("ArgsJson", "{\"store\":\"My\",\"n\":1}")});
+    auto echoed = co_await run(pool, std::move(echo), 60s);
+    EXPECT_THAT(echoed, IsOk());
+    if (echoed.ok()) {
+      EXPECT_TRUE(echoed->completed());
+      EXPECT_EQ(echoed->output.size(), 1u);
+      if (echoed->output.size() == 1) {
+        EXPECT_EQ(nlohmann::json::parse(echoed->output[0].to_display_string()),
+                  nlohmann::json::parse("{\"store\":\"My\",\"n\":1}"));
+      }
+    }
+
+    auto other = command("Get-ChildItem", {param("Path", "/")});
+    auto hidden = co_await run(pool, std::move(other), 60s);
+    EXPECT_THAT(hidden, IsOk());
+    if (hidden.ok()) {
+      EXPECT_FALSE(hidden->completed() && hidden->errors.empty()) << "a command outside the role capability ran";
+      if (hidden->state.error) {
+        EXPECT_THAT(hidden->state.error->fully_qualified_error_id, HasSubstr("CommandNotFound"));
+      }
+    }
+    EXPECT_THAT(co_await pool.close(), IsOk());
+  });
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ target_link_libraries(winrm_psrp_transport_tests PRIVATE wincert_psrp_client win
   GTest::gmock GTest::gtest_main wincert_warnings)
 wincert_asio_coroutines(winrm_psrp_transport_tests)
 target_compile_definitions(winrm_psrp_transport_tests PRIVATE
+  WINCERT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   WINCERT_PSRP_PWSH="${WINCERT_PWSH}"
   WINCERT_PSRP_TOOLS_PWSH="${PROJECT_SOURCE_DIR}/build/tools/pwsh/pwsh")
 gtest_discover_tests(winrm_psrp_transport_tests TEST_PREFIX "psrp_transport." DISCOVERY_TIMEOUT 60
