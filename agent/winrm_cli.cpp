@@ -14,6 +14,7 @@
 
 #include "agent/winrm_auth_factory.hpp"
 #include "agent/winrm_psrp_cli.hpp"
+#include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
 #include "winrm/endpoint.hpp"
@@ -58,6 +59,7 @@ struct PsFlags {
   std::string args_json = "{}";
   int repeat = 0;
   bool psrp = false;  // PowerShell remoting instead of one powershell.exe per run
+  bool args_given = false;
   PsrpCliOptions psrp_options;
 };
 
@@ -306,6 +308,14 @@ int run_psrp_command(const ConnectionFlags& flags, const PsFlags& ps) {
     return kLocalErrorExit;
   }
   PsrpCliOptions options = ps.psrp_options;
+  if (ps.args_given) {
+    if (!ps.script_file.empty()) {
+      print_error("--input-json goes with --command NAME (a command to call), not --script");
+      return kLocalErrorExit;
+    }
+    options.args_json = payload->args_json;
+    payload->script = std::string(trim(ps.command_text));
+  }
   options.user = flags.user;
   options.password_env = flags.password_env;
   options.connect_timeout = to_ms(flags.connect_timeout_sec);
@@ -339,7 +349,10 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   auto* command_opt = ps->add_option("--command", ps_flags->command_text, "PowerShell script text");
   script_opt->excludes(command_opt);
   command_opt->excludes(script_opt);
-  ps->add_option("--args-json", ps_flags->args_json, "JSON object passed to the script")->capture_default_str();
+  auto* args_opt = ps->add_option("--args-json,--input-json", ps_flags->args_json,
+                                  "JSON object passed to the script; with --psrp, --command then names a command "
+                                  "run with -ArgsJson JSON (no script text, as a JEA endpoint needs)")
+                       ->capture_default_str();
   ps->add_option("--repeat", ps_flags->repeat,
                  "run N times over one connection and shell; print a timing summary to stderr")
       ->check(CLI::Range(1, 1000000));
@@ -355,7 +368,8 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   ps->add_option("--known-hosts", psrp.known_hosts_file, "with --ssh: known-hosts file the host key is checked in");
   ps->add_flag("--trust-on-first-use", psrp.trust_on_first_use,
                "with --ssh: accept and record an unknown host key (never a changed one)");
-  ps->callback([ps, script_opt, command_opt, ps_flags, ps_connection] {
+  ps->callback([ps, script_opt, command_opt, args_opt, ps_flags, ps_connection] {
+    ps_flags->args_given = args_opt->count() > 0;
     if (script_opt->count() == 0 && command_opt->count() == 0) {
       throw CLI::RequiredError(ps->get_name() + ": one of --script or --command");
     }

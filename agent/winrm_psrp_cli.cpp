@@ -114,7 +114,8 @@ net::awaitable<int> run(const PsrpCliOptions& options, std::string script) {
   }
   PipelineCommand command;
   command.command = std::move(script);
-  command.is_script = true;
+  command.is_script = !options.args_json.has_value();
+  if (options.args_json) command.parameters.push_back({"ArgsJson", PsValue::string(*options.args_json)});
   std::vector<PipelineCommand> commands;
   commands.push_back(std::move(command));
   auto result = co_await (*pool)->invoke(std::move(commands), options.command_timeout);

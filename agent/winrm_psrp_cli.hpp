@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace wincert::agent {
@@ -18,12 +19,15 @@ struct PsrpCliOptions {
   std::string pwsh_child;  // instead of SSH: a local pwsh started as `pwsh -s`
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds command_timeout{1800000};
+  // Set: `script` is a command name, run with -ArgsJson <args_json> (no script text: what a JEA endpoint
+  // takes, and how the agent calls the WincertOps functions).
+  std::optional<std::string> args_json;
 };
 
-// Runs `script` and prints each output object on its own line (strings as they are, primitives in their
-// invariant form, other objects as their ToString), each error record to stderr as "error: <message>"
-// (warnings as "warning: ..."). Exit code: 0 when the pipeline completed, 1 when it failed or was
-// stopped, 255 when the connection or the pool failed.
+// Runs `script` (or the command it names, see args_json) and prints each output object on its own line (strings as they
+// are, primitives in their invariant form, other objects as their ToString), each error record to stderr as "error:
+// <message>" (warnings as "warning: ..."). Exit code: 0 when the pipeline completed, 1 when it failed or was stopped,
+// 255 when the connection or the pool failed.
 int run_psrp_script(const PsrpCliOptions& options, const std::string& script);
 
 }  // namespace wincert::agent

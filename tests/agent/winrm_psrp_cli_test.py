@@ -2,17 +2,20 @@
 """`wincert-agent winrm ps --psrp --pwsh PWSH` as a process against a real PowerShell 7 (`pwsh -s`): each output
 object on its own line (strings as they are, numbers in invariant form, other objects as their ToString), error
 records on stderr as "error: <message>", warnings as "warning: ...", exit 0 when the pipeline completed, 1 when
-it failed, 255 when the connection failed; and the option checks. Exit 77 (skipped) without pwsh, except under
+it failed, 255 when the connection failed; a command called by name with --input-json on a restricted
+(NoLanguage) endpoint; and the option checks. Exit 77 (skipped) without pwsh, except under
 CI=true.
 
 usage: winrm_psrp_cli_test.py AGENT [--pwsh PATH] [--tools-file build/tools/powershell-tools.cmake]
 """
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 
 def find_pwsh(args):
@@ -68,6 +71,25 @@ def main():
 
     code, out, err = run(args.agent, "--psrp", "--pwsh", pwsh, "--command", "Read-Host -Prompt 'password'")
     check(code == 1, f"Read-Host without a host fails instead of waiting (got {code})", out + err)
+
+    # A command by name with its JSON argument (--input-json), on a JEA-like endpoint: a local pwsh server
+    # restricted by a session configuration (NoLanguage, only Invoke-WincertEcho of the module visible).
+    module = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "certstore", "ps", "WincertOps.psd1")
+    with tempfile.TemporaryDirectory(prefix="wincert-psrp-cli-") as tmp:
+        pssc = os.path.join(tmp, "restricted.pssc")
+        with open(pssc, "w") as f:
+            f.write("@{\n SchemaVersion = '2.0.0.0'\n SessionType = 'RestrictedRemoteServer'\n"
+                    f" ModulesToImport = @('{os.path.abspath(module)}')\n VisibleFunctions = @('Invoke-WincertEcho')\n}}\n")
+        restricted = os.path.join(tmp, "pwsh-restricted")
+        with open(restricted, "w") as f:
+            f.write(f'#!/bin/sh\nexec "{pwsh}" "$@" -ConfigurationFile "{pssc}"\n')
+        os.chmod(restricted, 0o755)
+        code, out, err = run(args.agent, "--psrp", "--pwsh", restricted, "--command", "Invoke-WincertEcho",
+                             "--input-json", '{"store":"My","n":1}')
+        check(code == 0, f"a command called by name with --input-json exits 0 (got {code})", out + err)
+        check(json.loads(out) == {"store": "My", "n": 1}, "the function's JSON on stdout", out)
+        code, out, err = run(args.agent, "--psrp", "--pwsh", restricted, "--command", "Get-Date")
+        check(code == 1 and "no-language mode" in err, "script text is refused by a NoLanguage endpoint", out + err)
 
     # The connection fails: 255 and a message saying what failed.
     code, out, err = run(args.agent, "--psrp", "--pwsh", "/bin/false", "--command", "1")
