@@ -286,6 +286,7 @@ def measure(st, latency, a, t_setup):
         "command_requests": counters.get("Requests", {}), "registrations": counters.get("Registrations"),
         "winrm_connections": status.get("connections"), "winrm_shells": status.get("shells_created"),
         "winrm_commands": status.get("commands"),
+        "winrm_requests": status.get("requests"), "winrm_requests_by_action": status.get("requests_by_action", {}),
         "winrm_max_commands_per_host": status.get("max_commands_running_per_host"),
         "setup_s": setup_s, "poll_errors": sampler.poll_errors,
         "finished_timeline": [(round(t - t0, 2), c) for t, c in sampler.finished],
@@ -370,7 +371,12 @@ def write_results(rows, a, command_line, out):
             f"command-sim state {r['command_state_mb']:.1f} MB, command-sim CPU {r['command_sim_cpu_s_end']:.0f} s "
             f"vs agent {r['agent_cpu_s_end']:.0f} s). {r['registrations']} registration(s); WinRM connections "
             f"{r['winrm_connections']}, shells {r['winrm_shells']}, commands {r['winrm_commands']}, max commands at "
-            f"once on one host {r['winrm_max_commands_per_host']}; agent log errors {r['agent_log_errors']}, "
+            f"once on one host {r['winrm_max_commands_per_host']}"
+            + (f"; WinRM exchanges {r['winrm_requests']:,} = {r['winrm_requests'] / r['jobs']:.2f} per job "
+               f"({fmt_counts(r['winrm_requests_by_action'])}), so the issue's p99 bound 10 × RTT × exchanges is "
+               f"{10 * r['latency_ms'] * r['winrm_requests'] / r['jobs']:.0f} ms against a p99 of "
+               f"{r['run_ms_p99']:.0f} ms" if r.get("winrm_requests") else "")
+            + f"; agent log errors {r['agent_log_errors']}, "
             f"warnings {r['agent_log_warnings']}; set-up (stack start, {r['hosts']} stores, {r['jobs']:,} jobs) "
             f"{r['setup_s']:.0f} s; load average (1 min) {r['loadavg_before'][0]} before, "
             f"{r['loadavg_after'][0]} after" + ("; agent outbox on /dev/shm" if r["agent_outbox_tmpfs"] else "") + ".")
