@@ -1,8 +1,9 @@
 # Store sessions over WinRM (warm per-host connections and shells), the shared WinRM auth/transport
-# construction, the ScriptRunner adapter, and `wincert-agent replay` with its local CA.
+# construction, the ScriptRunner adapters (WinRS, PSRP), and `wincert-agent replay` with its local CA.
 set(WINCERT_AGENT_SESSION_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/winrm_auth_factory.cpp
   ${CMAKE_CURRENT_LIST_DIR}/winrm_script_runner.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/psrp_script_runner.cpp
   ${CMAKE_CURRENT_LIST_DIR}/store_sessions.cpp
   ${CMAKE_CURRENT_LIST_DIR}/local_ca.cpp
   ${CMAKE_CURRENT_LIST_DIR}/replay.cpp)

@@ -24,3 +24,16 @@ if(TARGET wincert_agent_lib AND TARGET wincert-agent AND TARGET winhost-sim)
   gtest_discover_tests(agent_session_tests TEST_PREFIX "agent_session." DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT 300 LABELS agent)
 endif()
+
+# PsrpScriptRunner against a real pwsh -s through the remote backend (SKIPPED without pwsh, FAILED under CI=true).
+if(TARGET wincert_agent_lib)
+  add_executable(agent_psrp_runner_tests ${CMAKE_CURRENT_LIST_DIR}/psrp_script_runner_test.cpp)
+  target_link_libraries(agent_psrp_runner_tests PRIVATE wincert_agent_lib wincert_test_matchers yaml-cpp
+    GTest::gmock GTest::gtest_main wincert_warnings)
+  target_compile_definitions(agent_psrp_runner_tests PRIVATE
+    WINCERT_PSRP_PWSH="${WINCERT_PWSH}"
+    WINCERT_PSRP_TOOLS_PWSH="${PROJECT_SOURCE_DIR}/build/tools/pwsh/pwsh")
+  wincert_asio_coroutines(agent_psrp_runner_tests)
+  gtest_discover_tests(agent_psrp_runner_tests TEST_PREFIX "agent_psrp." DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT 300 LABELS "agent;powershell")
+endif()

@@ -228,6 +228,14 @@ Result<ErrorRecordInfo> parse_error_record(const PsValue& body) {
   out.target_name = body.string_property("ErrorCategory_TargetName").value_or("");
   out.target = text_of(body.property("TargetObject"));
   out.script_stack_trace = body.string_property("ErrorDetails_ScriptStackTrace").value_or("");
+  if (exception && exception->is_object()) {
+    if (const PsValue* data = exception->property("Data"); data && data->is_object()) {
+      for (const auto& entry : data->object()->entries) {
+        if (entry.key.is_string() && entry.value.is_string())
+          out.exception_data.emplace_back(entry.key.to_display_string(), entry.value.to_display_string());
+      }
+    }
+  }
   return out;
 }
 

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -82,6 +84,14 @@ struct ErrorRecordInfo {
   std::string target;       // TargetObject rendered as text ("" when Nil)
   std::string exception_type;
   std::string script_stack_trace;
+  // Exception.Data entries whose key and value are strings (WincertOps puts its failure category in
+  // Data['WincertCategory']).
+  std::vector<std::pair<std::string, std::string>> exception_data;
+  std::optional<std::string> exception_data_value(std::string_view key) const {
+    for (const auto& [k, v] : exception_data)
+      if (k == key) return v;
+    return std::nullopt;
+  }
 };
 
 struct RunspacePoolStateInfo {
