@@ -30,7 +30,20 @@ def proc_status(pid):
             key, _, value = line.partition(":")
             if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "Threads"):
                 out[key] = int(value.split()[0])
+    out["Pss"] = pss_kb(pid)
     return out
+
+
+def pss_kb(pid):
+    """Proportional set size: shared pages divided among the processes mapping them (smaps_rollup)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def rss_by_mapping(pid, top=8):
@@ -49,7 +62,7 @@ def rss_by_mapping(pid, top=8):
 def row(label, status):
     mb = lambda kb: f"{kb / 1024:.1f}"  # noqa: E731
     return (f"| {label} | {mb(status['VmRSS'])} | {mb(status['RssAnon'])} | {mb(status['RssFile'])} | "
-            f"{mb(status['VmHWM'])} | {status['Threads']} |")
+            f"{mb(status['Pss'])} | {mb(status['VmHWM'])} | {status['Threads']} |")
 
 
 def main():
@@ -87,12 +100,17 @@ def main():
         time.sleep(a.settle)
         rows.append(row(f"idle again ({a.settle:.0f} s later)", proc_status(pid)))
 
-    table = ["| agent state | VmRSS MB | anonymous MB | file-backed MB | VmHWM MB | threads |",
-             "|---|---:|---:|---:|---:|---:|"] + rows
+    table = ["| agent state | VmRSS MB | anonymous MB | file-backed MB | PSS MB | VmHWM MB | threads |",
+             "|---|---:|---:|---:|---:|---:|---:|"] + rows
     table += ["", "Largest parts of the idle RSS after start-up (/proc/<pid>/smaps):", "",
               "| mapping | RSS MB |", "|---|---:|"]
     table += [f"| {name} | {kb / 1024:.1f} |" for kb, name in mappings]
-    text = "\n".join(table)
+    command = " ".join(["bench/agent_idle_rss.py", os.path.relpath(a.build_dir, REPO)] + sys.argv[2:])
+    header = ["# Agent memory: idle, after a burst, idle again (issue 14 target: <= 15 MB idle)", "", "```", command,
+              "```", "",
+              "VmRSS counts every resident page, shared library code included; PSS divides shared pages among the "
+              "processes mapping them. Anonymous memory is what the agent itself allocated.", ""]
+    text = "\n".join(header + table)
     print(text)
     if a.out:
         with open(a.out, "w") as f:
