@@ -98,7 +98,8 @@ boost::asio::awaitable<Result<certstore::ScriptOutput>> PsrpScriptRunner::run(st
   certstore::ScriptOutput out;
   out.error_text = joined_messages(result->errors);
   if (result->completed()) {
-    for (const auto& value : result->output) out.stdout_text += (out.stdout_text.empty() ? "" : "\n") + value.to_display_string();
+    for (const auto& value : result->output)
+      out.stdout_text += (out.stdout_text.empty() ? "" : "\n") + value.to_display_string();
     out.exit_code = 0;
     co_return out;
   }
