@@ -432,6 +432,19 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       }
     }
   }
+  if (const json* ssh = top.find("Ssh")) {
+    if (!ssh->is_object()) {
+      reader.problem(top.name("Ssh"),
+                     "must be an object like {\"KnownHostsFile\": \"/etc/wincert-agent/known_hosts\"}");
+    } else {
+      Section s(reader, *ssh, top.name("Ssh") + ".");
+      s.path("KnownHostsFile", cfg.ssh.known_hosts_file);
+      s.boolean("TrustOnFirstUse", cfg.ssh.trust_on_first_use);
+      s.seconds("ConnectTimeoutSeconds", 1, 600, cfg.ssh.connect_timeout);
+      s.report_unknown();
+    }
+  }
+  cfg.ssh.operation_timeout = cfg.winrm.session.command_deadline;  // one deadline per op, whatever the transport
   if (const json* metrics = top.find("Metrics")) {
     if (!metrics->is_object()) {
       reader.problem(top.name("Metrics"), "must be an object like {\"Listen\": \"127.0.0.1:9464\"}");

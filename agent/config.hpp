@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/ssh_sessions.hpp"
 #include "agent/winrm_settings.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
@@ -114,6 +115,7 @@ struct AgentConfig {
   LoggingSettings logging;
   MetricsSettings metrics;
   WinrmSettings winrm;  // the "WinRM" section (agent/winrm_settings.hpp): defaults for every store session
+  SshSettings ssh;      // the "Ssh" section (agent/ssh_sessions.hpp): stores whose 'WinRM Protocol' is ssh
   std::optional<std::chrono::seconds> heartbeat_interval;  // HeartbeatIntervalSeconds; default: Command's
   std::chrono::seconds job_poll_interval{600};  // JobPollIntervalSeconds: re-register for the job list; 0 = off
   std::chrono::seconds shutdown_grace{30};      // ShutdownGraceSeconds: running jobs may finish

@@ -6,7 +6,8 @@ bool local_backend_available() { return false; }
 
 struct StoreSessionRouter::Local {};
 
-StoreSessionRouter::StoreSessionRouter(jobs::StoreSessionFactory& remote) : remote_(remote) {}
+StoreSessionRouter::StoreSessionRouter(jobs::StoreSessionFactory& remote, jobs::StoreSessionFactory* ssh)
+    : remote_(remote), ssh_(ssh) {}
 StoreSessionRouter::~StoreSessionRouter() = default;
 
 boost::asio::awaitable<Result<jobs::HostSessionHandle>> StoreSessionRouter::open(const jobs::Target& target) {
@@ -15,7 +16,7 @@ boost::asio::awaitable<Result<jobs::HostSessionHandle>> StoreSessionRouter::open
         "store on '" + target.machine +
         "' asks for the local CryptoAPI path, which only the Windows build of the agent has");
   }
-  co_return co_await remote_.open(target);
+  co_return co_await open_remote(target);
 }
 
 }  // namespace wincert::agent

@@ -13,13 +13,13 @@ struct StoreSessionRouter::Local {
   std::shared_ptr<certstore::HostSession> host = certstore::local::make_local_host_session();
 };
 
-StoreSessionRouter::StoreSessionRouter(jobs::StoreSessionFactory& remote)
-    : remote_(remote), local_(std::make_unique<Local>()) {}
+StoreSessionRouter::StoreSessionRouter(jobs::StoreSessionFactory& remote, jobs::StoreSessionFactory* ssh)
+    : remote_(remote), ssh_(ssh), local_(std::make_unique<Local>()) {}
 StoreSessionRouter::~StoreSessionRouter() = default;
 
 boost::asio::awaitable<Result<jobs::HostSessionHandle>> StoreSessionRouter::open(const jobs::Target& target) {
   if (target.local) co_return jobs::HostSessionHandle(local_->host);
-  co_return co_await remote_.open(target);
+  co_return co_await open_remote(target);
 }
 
 }  // namespace wincert::agent

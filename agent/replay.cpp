@@ -252,7 +252,8 @@ Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
   // The io_context outlives the factory: its connections' sockets belong to it.
   net::io_context io(1);
   WinrmSessionFactory factory(options.winrm);
-  StoreSessionRouter sessions(factory);  // local targets: CryptoAPI in the Windows build
+  SshSessionFactory ssh(options.ssh);
+  StoreSessionRouter sessions(factory, &ssh);  // local targets: CryptoAPI in the Windows build
   services.sessions = &sessions;
   services.target_options.local_backend_available = local_backend_available();
   const jobs::CapabilityRegistry registry = jobs::make_default_registry();
@@ -293,6 +294,8 @@ int run_replay_command(ReplayFlags& flags) {
   settings.transport.connect.verify_peer = !flags.insecure_skip_verify;
   settings.session.operation_timeout = to_ms(flags.operation_timeout_sec);
   settings.session.command_deadline = to_ms(flags.command_timeout_sec);
+  options.ssh.connect_timeout = settings.transport.connect.connect_timeout;
+  options.ssh.operation_timeout = settings.session.command_deadline;
   if (settings.transport.client_certificate_file.empty() != settings.transport.client_key_file.empty()) {
     std::fprintf(stderr, "wincert-agent replay: --client-cert and --client-key go together\n");
     return 2;
@@ -347,6 +350,10 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--command-timeout", flags->command_timeout_sec, "deadline of one script run in seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("--ssh-known-hosts", flags->options.ssh.known_hosts_file,
+                  "known-hosts file for stores whose 'WinRM Protocol' is ssh (the host key is always checked)");
+  cmd->add_flag("--ssh-trust-on-first-use", flags->options.ssh.trust_on_first_use,
+                "with --ssh-known-hosts: accept and record an unknown host key (never a changed one)");
   cmd->add_option("--log-level", flags->log_level, "trace|debug|info|warn|error|off (logs go to stderr)")
       ->capture_default_str();
   // Runs right after parsing and ends the process: stdout carries only the result document, and the

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/ssh_sessions.hpp"
 #include "agent/store_sessions.hpp"
 #include "common/result.hpp"
 #include "jobs/job_result.hpp"
@@ -39,6 +40,7 @@ struct ReplayOptions {
   std::string ca_certificate_file;    // PEM CA that signs reenrollment CSRs (with ca_key_file)
   std::string ca_key_file;
   WinrmSettings winrm;  // the same settings as the agent's "WinRM" section, here from flags
+  SshSettings ssh;      // the "Ssh" section's, from flags
 };
 
 // Reads JOB.json (UTF-8 BOM tolerated; size, depth and width limited like a job configuration from

@@ -160,7 +160,9 @@ int run_configured_agent(AgentConfig config, const RunHooks& hooks) {
   }
   net::io_context io(1);
   auto sessions = std::make_unique<WinrmSessionFactory>(config.winrm, agent_metrics.get());
-  auto router = std::make_unique<StoreSessionRouter>(*sessions);  // local targets: CryptoAPI (Windows build)
+  auto ssh_sessions = std::make_unique<SshSessionFactory>(config.ssh);
+  // local targets: CryptoAPI (Windows build); 'WinRM Protocol' = ssh: PowerShell over SSH
+  auto router = std::make_unique<StoreSessionRouter>(*sessions, ssh_sessions.get());
   AgentDeps deps;
   deps.sessions = router.get();
   deps.local_backend_available = local_backend_available();

@@ -110,6 +110,44 @@ Result<ClientMachine> parse_client_machine(std::string_view client_machine) {
   return out;
 }
 
+namespace {
+
+// PowerShell over SSH: the account and its key or password; no WinRM authentication settings apply.
+Result<Target> resolve_ssh_target(const JobConfig& config, const ClientMachine& machine, Target target) {
+  const StoreProperties& props = config.store.properties;
+  RemoteTarget& remote = target.remote;
+  remote.port = 22;
+  if (machine.port) {
+    remote.port = *machine.port;  // host:port in ClientMachine wins
+  } else if (props.winrm_port && !trim(props.winrm_port->value).empty()) {
+    auto port = parse_port(props.winrm_port->value);
+    if (!port) {
+      return Error::invalid_argument("store property '" + props.winrm_port->key + "' is '" +
+                                     std::string(trim(props.winrm_port->value)) +
+                                     "', not a port number from 1 to 65535 (22 for ssh)");
+    }
+    remote.port = *port;
+  }
+  const bool ipv6 = remote.host.find(':') != std::string::npos;
+  remote.endpoint_url = "ssh://" + (ipv6 ? "[" + remote.host + "]" : remote.host) + ":" + std::to_string(remote.port);
+  remote.username = config.server_username ? std::string(trim(*config.server_username)) : std::string();
+  remote.password = config.server_password;
+  if (remote.username.empty()) {
+    return Error::invalid_argument("the store on " + target.machine +
+                                   " uses PowerShell over SSH ('WinRM Protocol' = ssh), which needs ServerUsername "
+                                   "(and a private key or password in ServerPassword)");
+  }
+  if (remote.password.empty()) {
+    return Error::invalid_argument("the store on " + target.machine +
+                                   " uses PowerShell over SSH: ServerPassword must hold the private key (PEM or "
+                                   "OpenSSH) or the password of " +
+                                   remote.username);
+  }
+  return target;
+}
+
+}  // namespace
+
 Result<Target> resolve_target(const JobConfig& config, const TargetOptions& options) {
   const std::string& client_machine = config.store.client_machine;
   auto parsed = parse_client_machine(client_machine);
@@ -141,15 +179,13 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
     } else if (iequals(protocol, "http")) {
       remote.https = false;
     } else if (iequals(protocol, "ssh")) {
-      return Error::invalid_argument(
-          "store property '" + props.winrm_protocol->key +
-          "' is 'ssh' (PowerShell over SSH), which wincert-agent does not support; set it to "
-          "https or http");
+      remote.transport = RemoteTransport::kSsh;
     } else {
       return Error::invalid_argument("store property '" + props.winrm_protocol->key + "' is '" + std::string(protocol) +
-                                     "'; set it to https or http");
+                                     "'; set it to https, http or ssh");
     }
   }
+  if (remote.transport == RemoteTransport::kSsh) return resolve_ssh_target(config, *parsed, std::move(target));
 
   remote.port = remote.https ? 5986 : 5985;
   if (parsed->port) {

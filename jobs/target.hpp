@@ -32,11 +32,17 @@ struct TargetOptions {
   bool local_backend_available = false;              // the Windows build passes true
 };
 
+// How a remote host is reached: WS-Management (WinRM) or PowerShell over SSH ('WinRM Protocol' = ssh, as in
+// the extension 2.6+: ServerUsername, a private key in PEM/OpenSSH form or a password in ServerPassword,
+// port from ClientMachine or 'WinRM Port', else 22).
+enum class RemoteTransport { kWinrm, kSsh };
+
 struct RemoteTarget {
+  RemoteTransport transport = RemoteTransport::kWinrm;
   std::string host;  // without brackets
   std::uint16_t port = 5985;
   bool https = false;
-  std::string endpoint_url;  // http(s)://host:port/wsman
+  std::string endpoint_url;  // http(s)://host:port/wsman, or ssh://host:port
   bool spn_with_port = false;
   AuthScheme auth = AuthScheme::kNegotiate;
   // Empty username: the agent's own identity (Kerberos ccache/keytab); only with kerberos/negotiate.

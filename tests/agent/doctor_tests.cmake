@@ -15,3 +15,12 @@ if(TARGET wincert-agent)
                    "--pwsh=${WINCERT_PWSH}" --tools-file ${PROJECT_SOURCE_DIR}/build/tools/powershell-tools.cmake)
   set_tests_properties(agent.winrm_psrp_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "agent;powershell")
 endif()
+# `wincert-agent replay` of an ssh store against a real sshd + pwsh -sshs started by the test (SKIPPED without
+# them, FAILED under CI=true).
+if(TARGET wincert-agent)
+  add_test(NAME agent.replay_ssh
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/replay_ssh_test.py $<TARGET_FILE:wincert-agent>
+                   ${WINCERT_SHARED_DIR} "--pwsh=${WINCERT_PWSH}"
+                   --tools-file ${PROJECT_SOURCE_DIR}/build/tools/powershell-tools.cmake)
+  set_tests_properties(agent.replay_ssh PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "agent;powershell")
+endif()

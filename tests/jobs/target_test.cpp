@@ -57,13 +57,45 @@ TEST(Target, PlaceholderProtocolFailsNamingWinRmProtocol) {
   EXPECT_NE(target.error().message.find("'WinRm Protocol'"), std::string::npos) << target.error().message;
 }
 
-TEST(Target, SshProtocolFromTheWinCertFixtureIsRefusedClearly) {
+// The WinCert fixture as shipped says "WinRm Protocol": "ssh" (PowerShell over SSH, the extension 2.6+), with
+// "WinRm Port" 5985 and ServerUsername/ServerPassword at the job's top level.
+TEST(Target, SshProtocolFromTheWinCertFixtureIsPowerShellOverSsh) {
   auto parsed = parse_job_config(read_fixture("WinCertInventory.json"));
   ASSERT_TRUE(parsed.ok());
   auto target = resolve(parsed.value());
+  ASSERT_TRUE(target.ok()) << target.error().message;
+  EXPECT_EQ(target->remote.transport, RemoteTransport::kSsh);
+  EXPECT_EQ(target->remote.host, "vmlabsvr1");
+  EXPECT_EQ(target->remote.port, 5985);  // the store's 'WinRm Port'
+  EXPECT_EQ(target->remote.endpoint_url, "ssh://vmlabsvr1:5985");
+  EXPECT_EQ(target->remote.username, "UserNameGoesHere");
+  EXPECT_EQ(target->remote.password.reveal(), "PasswordGoesHere");
+
+  // Port 22 without one; ClientMachine's port wins; ServerUsername and ServerPassword are required.
+  auto no_port =
+      apply_override(read_fixture("WinCertInventory.json"), "CertificateStoreDetails.Properties.WinRm Port=");
+  ASSERT_TRUE(no_port.ok());
+  auto default_port = resolve(parse_job_config(no_port.value()).value());
+  ASSERT_TRUE(default_port.ok()) << default_port.error().message;
+  EXPECT_EQ(default_port->remote.port, 22);
+  auto with_port =
+      apply_override(read_fixture("WinCertInventory.json"), "CertificateStoreDetails.ClientMachine=h1:2222");
+  ASSERT_TRUE(with_port.ok());
+  EXPECT_EQ(resolve(parse_job_config(with_port.value()).value())->remote.port, 2222);
+  auto no_user = apply_override(read_fixture("WinCertInventory.json"), "ServerUsername=");
+  ASSERT_TRUE(no_user.ok());
+  auto refused = resolve(parse_job_config(no_user.value()).value());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("ServerUsername"), std::string::npos) << refused.error().message;
+}
+
+TEST(Target, AnUnknownProtocolNamesTheThreeChoices) {
+  auto text =
+      apply_override(read_fixture("WinCertInventory.json"), "CertificateStoreDetails.Properties.WinRm Protocol=telnet");
+  ASSERT_TRUE(text.ok());
+  auto target = resolve(parse_job_config(text.value()).value());
   ASSERT_FALSE(target.ok());
-  EXPECT_NE(target.error().message.find("ssh"), std::string::npos);
-  EXPECT_NE(target.error().message.find("https or http"), std::string::npos);
+  EXPECT_NE(target.error().message.find("https, http or ssh"), std::string::npos) << target.error().message;
 }
 
 TEST(Target, LocalMachineNeedsTheWindowsBuild) {
