@@ -301,6 +301,7 @@ int run_replay_command(ReplayFlags& flags) {
     return 2;
   }
   auto outcome = replay_job(options);
+  wait_for_ssh_sessions_to_end();  // the job's SSH connection (if any) disconnects cleanly before the exit
   if (!outcome.ok()) {
     std::fprintf(stderr, "wincert-agent replay: %s\n", outcome.error().message.c_str());
     return 2;

@@ -308,7 +308,9 @@ int run_agent_command(const std::string& config_path) {
     notify_systemd(not_ready ? "STATUS=not ready: " + *not_ready
                              : std::string("STATUS=ready: registered with Command, outbox writable"));
   };
-  return run_agent(config_path, hooks);
+  const int code = run_agent(config_path, hooks);
+  wait_for_ssh_sessions_to_end();
+  return code;
 }
 
 void add_run_command(CLI::App& app) {

@@ -29,6 +29,14 @@ struct SshHostSession final : certstore::HostSession {
 
 }  // namespace
 
+void wait_for_ssh_sessions_to_end(std::chrono::milliseconds timeout) {
+#ifdef WINCERT_HAVE_LIBSSH
+  (void)psrp::SshChannel::wait_for_sessions_to_end(timeout);
+#else
+  (void)timeout;
+#endif
+}
+
 boost::asio::awaitable<Result<jobs::HostSessionHandle>> SshSessionFactory::open(const jobs::Target& target) {
   const jobs::RemoteTarget& remote = target.remote;
   const std::string where = remote.username + "@" + remote.endpoint_url;

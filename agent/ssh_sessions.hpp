@@ -24,6 +24,10 @@ struct SshSettings {
   std::chrono::milliseconds operation_timeout{std::chrono::minutes(30)};  // each op (WinRM.CommandTimeoutSeconds)
 };
 
+// Waits (bounded) for every SSH session the process opened to finish its clean disconnect. A process that ran
+// ssh stores calls it once its io_context is gone, before exiting, so that no connection is cut off mid-way.
+void wait_for_ssh_sessions_to_end(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 class SshSessionFactory final : public jobs::StoreSessionFactory {
  public:
   explicit SshSessionFactory(SshSettings settings) : settings_(std::move(settings)) {}
