@@ -17,7 +17,6 @@ usage: replay_ssh_test.py AGENT SHARED_DIR [--pwsh PATH] [--tools-file build/too
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -25,19 +24,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
+
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
-
-
-def find_pwsh(args):
-    for candidate in (os.environ.get("WINCERT_PWSH"), args.pwsh):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    if args.tools_file and os.path.exists(args.tools_file):
-        m = re.search(r'set\(WINCERT_PWSH_FOUND "([^"]+)"\)', open(args.tools_file).read())
-        if m and os.path.exists(m.group(1)):
-            return m.group(1)
-    return shutil.which("pwsh")
 
 
 def skip(reason):
@@ -46,12 +37,6 @@ def skip(reason):
         sys.exit(1)
     print(f"SKIPPED: {reason}")
     sys.exit(77)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def check(condition, what, output):
@@ -66,7 +51,7 @@ def main():
     parser.add_argument("--pwsh", default="")
     parser.add_argument("--tools-file", default="")
     args = parser.parse_args()
-    pwsh = find_pwsh(args)
+    pwsh = ts.find_pwsh(args.pwsh, args.tools_file)
     if not (os.path.exists(SSHD) and os.path.exists(SSH_KEYGEN)):
         skip("OpenSSH's sshd or ssh-keygen not found (scripts/setup.sh installs openssh-server)")
     if not pwsh:
@@ -81,7 +66,7 @@ def main():
             subprocess.run([SSH_KEYGEN, "-q", "-f", os.path.join(tmp, name), "-N", "", "-C", "wincert-test", *extra],
                            check=True)
         shutil.copy(os.path.join(tmp, "client_key.pub"), os.path.join(tmp, "authorized_keys"))
-        port = free_port()
+        port = ts.free_port()
         config = os.path.join(tmp, "sshd_config")
         with open(config, "w") as f:
             f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp}/host_key\nPidFile none\n"

@@ -11,23 +11,12 @@ usage: winrm_psrp_cli_test.py AGENT [--pwsh PATH] [--tools-file build/tools/powe
 import argparse
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 
-
-def find_pwsh(args):
-    # As the other PowerShell tests: WINCERT_PWSH, the CMake setting, scripts/setup.sh's build/tools, PATH.
-    for candidate in (os.environ.get("WINCERT_PWSH"), args.pwsh):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    if args.tools_file and os.path.exists(args.tools_file):
-        m = re.search(r'set\(WINCERT_PWSH_FOUND "([^"]+)"\)', open(args.tools_file).read())
-        if m and os.path.exists(m.group(1)):
-            return m.group(1)
-    return shutil.which("pwsh")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 
 
 def run(agent, *arguments):
@@ -47,7 +36,7 @@ def main():
     parser.add_argument("--pwsh", default="")
     parser.add_argument("--tools-file", default="")
     args = parser.parse_args()
-    pwsh = find_pwsh(args)
+    pwsh = ts.find_pwsh(args.pwsh, args.tools_file)
     if not pwsh:
         if os.environ.get("CI") == "true":
             print("pwsh not found and CI=true: run scripts/setup.sh")

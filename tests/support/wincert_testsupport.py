@@ -94,6 +94,21 @@ def refused_port():
     return free_port()
 
 
+def find_pwsh(explicit="", tools_file=""):
+    """PowerShell 7 for the tests that drive a real one, in the order the C++ tests use: WINCERT_PWSH from the
+    environment, `explicit` (the CMake setting), scripts/setup.sh's build/tools (its tools file), then PATH.
+    None when there is none."""
+    for candidate in (os.environ.get("WINCERT_PWSH"), explicit):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    if tools_file and os.path.exists(tools_file):
+        with open(tools_file) as f:
+            m = re.search(r'set\(WINCERT_PWSH_FOUND "([^"]+)"\)', f.read())
+        if m and os.path.exists(m.group(1)):
+            return m.group(1)
+    return shutil.which("pwsh")
+
+
 # ---------------------------------------------------------------- processes
 
 _libc = None

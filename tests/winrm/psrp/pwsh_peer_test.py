@@ -8,23 +8,12 @@ with our null host instead of waiting. Exit 77 (skipped) without pwsh, except un
 
   pwsh_peer_test.py --probe PATH [--pwsh PATH] [--tools-file build/tools/powershell-tools.cmake]
 """
-import argparse, os, queue, re, shutil, subprocess, sys, threading, time, uuid
+import argparse, os, queue, re, subprocess, sys, threading, time, uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+import wincert_testsupport as ts  # noqa: E402
 
 NIL = "00000000-0000-0000-0000-000000000000"
-
-
-def find_pwsh(args):
-    # The same order as the C++ transport tests: WINCERT_PWSH in the environment, the CMake setting,
-    # scripts/setup.sh's build/tools, then PATH.
-    if os.environ.get("WINCERT_PWSH") and os.path.exists(os.environ["WINCERT_PWSH"]):
-        return os.environ["WINCERT_PWSH"]
-    if args.pwsh and os.path.exists(args.pwsh):
-        return args.pwsh
-    if args.tools_file and os.path.exists(args.tools_file):
-        m = re.search(r'set\(WINCERT_PWSH_FOUND "([^"]+)"\)', open(args.tools_file).read())
-        if m and os.path.exists(m.group(1)):
-            return m.group(1)
-    return shutil.which("pwsh")
 
 
 class Peer:
@@ -139,7 +128,7 @@ def main():
     parser.add_argument("--pwsh", default="")
     parser.add_argument("--tools-file", default="")
     args = parser.parse_args()
-    pwsh = find_pwsh(args)
+    pwsh = ts.find_pwsh(args.pwsh, args.tools_file)
     if not pwsh:
         if os.environ.get("CI") == "true":
             print("pwsh not found and CI=true: run scripts/setup.sh", file=sys.stderr)
