@@ -31,7 +31,7 @@ std::string op_function_name(std::string_view op);
 class PsrpScriptRunner final : public certstore::ScriptRunner {
  public:
   // The pool must outlive the runner. host: how messages name the target ("web01").
-  PsrpScriptRunner(winrm::psrp::OutOfProcRunspacePool& pool, std::string host, PsrpRunnerOptions options = {})
+  PsrpScriptRunner(winrm::psrp::RunspacePool& pool, std::string host, PsrpRunnerOptions options = {})
       : pool_(pool), host_(std::move(host)), options_(options) {}
   // script_text (the WinRS script) is not used: the op's function is called by name.
   boost::asio::awaitable<Result<certstore::ScriptOutput>> run(std::string_view op, std::string_view script_text,
@@ -43,7 +43,7 @@ class PsrpScriptRunner final : public certstore::ScriptRunner {
  private:
   boost::asio::awaitable<Status> load_module();
 
-  winrm::psrp::OutOfProcRunspacePool& pool_;
+  winrm::psrp::RunspacePool& pool_;
   std::string host_;
   PsrpRunnerOptions options_;
   int module_loads_ = 0;

@@ -352,6 +352,52 @@ Envelope build_delete_shell(const RequestContext& ctx, const std::vector<Selecto
   return w.finish();
 }
 
+Envelope build_psrp_create(const RequestContext& ctx, std::string_view shell_id, std::string_view creation_fragments,
+                           std::optional<std::chrono::seconds> idle_timeout) {
+  EnvelopeWriter w(ctx, action::kCreate, ctx.resource_uri, {}, {{"protocolversion", "2.3", true}});
+  auto s = w.body().append_child("rsp:Shell");
+  s.append_attribute("ShellId").set_value(std::string(shell_id).c_str());
+  EnvelopeWriter::text(s, "rsp:InputStreams", "stdin pr");
+  EnvelopeWriter::text(s, "rsp:OutputStreams", "stdout");
+  if (idle_timeout) {
+    const long long secs = idle_timeout->count() < 0 ? 0 : static_cast<long long>(idle_timeout->count());
+    EnvelopeWriter::text(s, "rsp:IdleTimeOut", "PT" + std::to_string(secs) + "S");
+  }
+  auto creation = EnvelopeWriter::text(s, "creationXml", base64_encode(creation_fragments));
+  creation.append_attribute("xmlns").set_value(std::string(ns::kPowerShell).c_str());
+  return w.finish();
+}
+
+Envelope build_psrp_command(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id,
+                            std::string_view fragments) {
+  EnvelopeWriter w(ctx, action::kCommand, ctx.resource_uri, shell, {{"WINRS_SKIP_CMD_SHELL", "False", false}});
+  auto line = w.body().append_child("rsp:CommandLine");
+  line.append_attribute("CommandId").set_value(std::string(command_id).c_str());
+  line.append_child("rsp:Command");
+  EnvelopeWriter::text(line, "rsp:Arguments", base64_encode(fragments));
+  return w.finish();
+}
+
+Envelope build_psrp_send(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id,
+                         std::string_view stream, std::string_view fragments) {
+  EnvelopeWriter w(ctx, action::kSend, ctx.resource_uri, shell, {});
+  auto send = w.body().append_child("rsp:Send");
+  auto node = EnvelopeWriter::text(send, "rsp:Stream", base64_encode(fragments));
+  node.append_attribute("Name").set_value(std::string(stream).c_str());
+  if (!command_id.empty()) node.append_attribute("CommandId").set_value(std::string(command_id).c_str());
+  return w.finish();
+}
+
+Envelope build_psrp_receive(const RequestContext& ctx, const std::vector<Selector>& shell,
+                            std::string_view command_id) {
+  EnvelopeWriter w(ctx, action::kReceive, ctx.resource_uri, shell,
+                   {{"WSMAN_CMDSHELL_OPTION_KEEPALIVE", "True", false}});
+  auto receive = w.body().append_child("rsp:Receive");
+  auto desired = EnvelopeWriter::text(receive, "rsp:DesiredStream", "stdout");
+  if (!command_id.empty()) desired.append_attribute("CommandId").set_value(std::string(command_id).c_str());
+  return w.finish();
+}
+
 Envelope build_config_get(const RequestContext& ctx) {
   EnvelopeWriter w(ctx, action::kGet, ns::kResourceConfig, {}, {});
   return w.finish();

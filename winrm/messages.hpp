@@ -58,6 +58,23 @@ Envelope build_receive(const RequestContext& ctx, const std::vector<Selector>& s
 Envelope build_signal(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id,
                       std::string_view code);
 Envelope build_delete_shell(const RequestContext& ctx, const std::vector<Selector>& shell);
+// ---- the PowerShell resource (PSRP over WS-Man, reference psrp.md §1) ----
+// ctx.resource_uri is the configuration's URI (ns::kResourcePowerShellPrefix + name). Payloads are the raw
+// bytes of whole PSRP fragments; the builders base64 them.
+
+// Create: opens the runspace pool. shell_id is the pool's id (upper-case GUID text, as clients send);
+// creation_fragments carry SESSION_CAPABILITY and INIT_RUNSPACEPOOL. protocolversion 2.3 is a MustComply option.
+Envelope build_psrp_create(const RequestContext& ctx, std::string_view shell_id, std::string_view creation_fragments,
+                           std::optional<std::chrono::seconds> idle_timeout);
+// Command: creates a pipeline (CommandId = the pipeline's id) with the first fragments of CREATE_PIPELINE.
+Envelope build_psrp_command(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id,
+                            std::string_view fragments);
+// Send on "stdin" (more fragments) or "pr" (host call responses), for a pipeline or (command_id empty) the pool.
+Envelope build_psrp_send(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id,
+                         std::string_view stream, std::string_view fragments);
+// Receive of "stdout": the pool's messages (command_id empty) or a pipeline's.
+Envelope build_psrp_receive(const RequestContext& ctx, const std::vector<Selector>& shell, std::string_view command_id);
+
 // Get on the config resource (reads MaxEnvelopeSizekb and MaxTimeoutms).
 Envelope build_config_get(const RequestContext& ctx);
 

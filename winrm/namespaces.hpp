@@ -19,6 +19,9 @@ inline constexpr std::string_view kXml = "http://www.w3.org/XML/1998/namespace";
 inline constexpr std::string_view kAnonymous = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
 inline constexpr std::string_view kResourceCmd = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd";
 inline constexpr std::string_view kResourceConfig = "http://schemas.microsoft.com/wbem/wsman/1/config";
+// A PowerShell session configuration is this prefix + its name (psrp.md §1.1); creationXml lives in kPowerShell.
+inline constexpr std::string_view kResourcePowerShellPrefix = "http://schemas.microsoft.com/powershell/";
+inline constexpr std::string_view kPowerShell = "http://schemas.microsoft.com/powershell";
 
 }  // namespace wincert::winrm::ns
 
@@ -48,6 +51,9 @@ inline constexpr std::string_view kSignalTerminate =
     "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate";
 inline constexpr std::string_view kSignalCtrlC =
     "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_c";
+
+// The stop signal PowerShell's plugin compares ordinally, misspelling included (psrp.md §1.6).
+inline constexpr std::string_view kSignalPowerShellStop = "powershell/signal/crtl_c";
 
 inline constexpr std::string_view kStateDone =
     "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done";

@@ -22,3 +22,8 @@ target_include_directories(wincert_psrp_client PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(wincert_psrp_client PUBLIC wincert_psrp wincert_psrp_transport wincert_common wincert_asio
   PRIVATE wincert_warnings)
 wincert_asio_coroutines(wincert_psrp_client)
+# The runspace pool client over WS-Man (psrp.md §1, §8.1): the PowerShell resource on the WinRM transport.
+add_library(wincert_psrp_wsman STATIC ${CMAKE_CURRENT_SOURCE_DIR}/psrp/wsman_runspace_pool.cpp)
+target_include_directories(wincert_psrp_wsman PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(wincert_psrp_wsman PUBLIC wincert_psrp_client wincert_winrm PRIVATE wincert_warnings)
+wincert_asio_coroutines(wincert_psrp_wsman)

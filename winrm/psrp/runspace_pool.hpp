@@ -43,7 +43,25 @@ struct PipelineResult {
   bool completed() const { return state.state == 4; }
 };
 
-class OutOfProcRunspacePool {
+// What callers of a pool need, whatever carries it (OutOfProc byte stream, WS-Man).
+class RunspacePool {
+ public:
+  virtual ~RunspacePool() = default;
+  // Runs one statement (commands piped into each other, each with named parameters) and returns what it
+  // produced. A pipeline that ends Failed or Stopped is a result, not an error (its state carries the
+  // reason); errors are about the pool or transport: kDeadlineExceeded after `timeout` (the pipeline is
+  // stopped, and the pool stays usable when the server confirms), kUnavailable when the server went away or
+  // the pool is broken, kInvalidArgument for a malformed message, kResourceExhausted beyond the limits.
+  virtual boost::asio::awaitable<Result<PipelineResult>> invoke(std::vector<PipelineCommand> commands,
+                                                                std::chrono::milliseconds timeout) = 0;
+  // Closes the pool. Idempotent.
+  virtual boost::asio::awaitable<Status> close() = 0;
+  // A broken pool fails every call at once; the caller opens a new one.
+  virtual bool broken() const = 0;
+  virtual std::string describe() const = 0;
+};
+
+class OutOfProcRunspacePool final : public RunspacePool {
  public:
   // Sends the two opening messages and waits for RUNSPACEPOOL_STATE Opened. Errors: the channel's
   // (kUnavailable, kDeadlineExceeded), kFailedPrecondition when the server refuses or breaks the pool (with
@@ -51,25 +69,20 @@ class OutOfProcRunspacePool {
   static boost::asio::awaitable<Result<std::unique_ptr<OutOfProcRunspacePool>>> open(
       std::unique_ptr<OutOfProcChannel> channel, RunspacePoolOptions options = {});
   // Without close(): the reader stops within a second and the channel is destroyed (a child is killed).
-  ~OutOfProcRunspacePool();
+  ~OutOfProcRunspacePool() override;
   OutOfProcRunspacePool(const OutOfProcRunspacePool&) = delete;
   OutOfProcRunspacePool& operator=(const OutOfProcRunspacePool&) = delete;
 
-  // Runs one statement (commands piped into each other, each with named parameters) and returns what it
-  // produced. A pipeline that ends Failed or Stopped is a result, not an error (its state carries the
-  // reason); errors are about the pool or transport: kDeadlineExceeded after `timeout` (the pipeline is
-  // stopped, and the pool stays usable when the server confirms), kUnavailable when the server went away or
-  // the pool is broken, kInvalidArgument for a malformed message, kResourceExhausted beyond the limits.
   boost::asio::awaitable<Result<PipelineResult>> invoke(std::vector<PipelineCommand> commands,
-                                                        std::chrono::milliseconds timeout);
+                                                        std::chrono::milliseconds timeout) override;
 
   // Closes the pool (CloseAck) and then the channel. Idempotent; waits for no running pipeline.
-  boost::asio::awaitable<Status> close();
+  boost::asio::awaitable<Status> close() override;
 
-  bool broken() const;
+  bool broken() const override;
   const ServerCapability& server() const;
   const Guid& id() const;
-  std::string describe() const;
+  std::string describe() const override;
 
   struct State;
   struct Pipeline;
