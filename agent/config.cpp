@@ -411,6 +411,15 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
       w.seconds("ReadTimeoutSeconds", 1, 3600, transport.exchange.read_timeout);
       w.seconds("CommandTimeoutSeconds", 1, 86400, cfg.winrm.session.command_deadline);
       w.seconds("IdleTimeoutSeconds", 1, 86400, cfg.winrm.idle_timeout);
+      std::string mode;
+      w.string("ExecutionMode", mode);
+      if (!mode.empty()) {
+        if (auto parsed = jobs::parse_execution_mode(mode)) {
+          cfg.winrm.execution_mode = *parsed;
+        } else {
+          reader.problem(w.name("ExecutionMode"), "unknown mode '" + mode + "' (expected psrp or winrs)");
+        }
+      }
       w.path("CaFile", transport.ca_file);
       w.boolean("TlsVerify", transport.connect.verify_peer);
       w.path("ClientCertPath", transport.client_certificate_file);

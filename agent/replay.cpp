@@ -273,6 +273,7 @@ namespace {
 struct ReplayFlags {
   ReplayOptions options;
   std::string auth_default = "negotiate";
+  std::string execution_mode = "psrp";
   double connect_timeout_sec = 30;
   double operation_timeout_sec = 20;
   double command_timeout_sec = 600;
@@ -289,6 +290,7 @@ int run_replay_command(ReplayFlags& flags) {
   ReplayOptions& options = flags.options;
   WinrmSettings& settings = options.winrm;
   settings.default_auth = jobs::parse_auth_scheme(flags.auth_default).value_or(jobs::AuthScheme::kNegotiate);
+  settings.execution_mode = jobs::parse_execution_mode(flags.execution_mode).value_or(jobs::ExecutionMode::kPsrp);
   settings.transport.connect.connect_timeout = to_ms(flags.connect_timeout_sec);
   settings.transport.connect.tls_handshake_timeout = settings.transport.connect.connect_timeout;
   settings.transport.connect.verify_peer = !flags.insecure_skip_verify;
@@ -331,6 +333,11 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--auth-default", flags->auth_default,
                   "WinRM authentication for stores without a 'WinRM Authentication' property")
       ->check(CLI::IsMember({"basic", "ntlm", "kerberos", "negotiate", "certificate"}))
+      ->capture_default_str();
+  cmd->add_option("--execution-mode", flags->execution_mode,
+                  "how operations run on WinRM hosts: psrp (PowerShell remoting) or winrs (one powershell.exe each); "
+                  "a store's ExecutionMode property wins")
+      ->check(CLI::IsMember({"psrp", "winrs"}))
       ->capture_default_str();
   cmd->add_option("--ca-file", flags->options.winrm.transport.ca_file,
                   "PEM file of CAs trusted for the hosts' TLS certificates")

@@ -4,6 +4,7 @@ set(WINCERT_AGENT_SESSION_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/winrm_auth_factory.cpp
   ${CMAKE_CURRENT_LIST_DIR}/winrm_script_runner.cpp
   ${CMAKE_CURRENT_LIST_DIR}/psrp_script_runner.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wsman_psrp_runner.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ssh_sessions.cpp
   ${CMAKE_CURRENT_LIST_DIR}/store_session_router.cpp
   ${CMAKE_CURRENT_LIST_DIR}/store_sessions.cpp

@@ -16,6 +16,7 @@
 
 #include "agent/winrm_auth_factory.hpp"
 #include "agent/winrm_script_runner.hpp"
+#include "agent/wsman_psrp_runner.hpp"
 #include "certstore/remote/remote_backend.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
@@ -33,18 +34,21 @@ namespace {
 // shell we lost track of (agent killed), never one the pool still holds.
 constexpr std::chrono::minutes kHostIdleMargin{5};
 
-// One transport + WinRS shell + the host session (every remote certstore service) on top. Members are declared in
-// dependency order: each one refers to the ones above it, and they are destroyed bottom-up.
+// One transport + either a WinRS shell or a PowerShell runspace pool (ExecutionMode) + the host session (every
+// remote certstore service) on top. Members are declared in dependency order: each one refers to the ones above
+// it, and they are destroyed bottom-up.
 struct Connection {
   std::string key;
   std::string url;
   net::any_io_executor executor;
   std::unique_ptr<winrm::WsmanTransport> transport;
-  std::unique_ptr<winrm::WinrsSession> shell;
-  std::unique_ptr<WinrmScriptRunner> runner;
+  std::unique_ptr<winrm::WinrsSession> shell;       // winrs mode
+  std::unique_ptr<WinrmScriptRunner> winrs_runner;  // winrs mode
+  std::unique_ptr<WsmanPsrpRunner> psrp_runner;     // psrp mode
   certstore::remote::RemoteHostSession host_session;
   Clock::time_point idle_since{};
 
+  // WinRS: a shell, created by the first command.
   Connection(std::string key_, std::string url_, net::any_io_executor executor_,
              std::unique_ptr<winrm::WsmanTransport> transport_, winrm::SessionOptions options, std::string host)
       : key(std::move(key_)),
@@ -52,13 +56,27 @@ struct Connection {
         executor(std::move(executor_)),
         transport(std::move(transport_)),
         shell(std::make_unique<winrm::WinrsSession>(*transport, std::move(options))),
-        runner(std::make_unique<WinrmScriptRunner>(*shell, std::move(host))),
-        host_session(*runner) {}
+        winrs_runner(std::make_unique<WinrmScriptRunner>(*shell, std::move(host))),
+        host_session(*winrs_runner) {}
+
+  // PowerShell remoting: a runspace pool, opened by the first operation.
+  Connection(std::string key_, std::string url_, net::any_io_executor executor_,
+             std::unique_ptr<winrm::WsmanTransport> transport_, winrm::psrp::WsmanRunspacePoolOptions pool_options,
+             PsrpRunnerOptions runner_options, std::string host)
+      : key(std::move(key_)),
+        url(std::move(url_)),
+        executor(std::move(executor_)),
+        transport(std::move(transport_)),
+        psrp_runner(
+            std::make_unique<WsmanPsrpRunner>(*transport, std::move(pool_options), runner_options, std::move(host))),
+        host_session(*psrp_runner) {}
+
+  bool interrupted() const { return shell ? winrs_runner->interrupted() : psrp_runner->interrupted(); }
 };
 
-// Deletes the shell on the host (bounded by the transport's timeouts), then drops the connection.
+// Deletes the shell (or runspace pool) on the host (bounded by the transport's timeouts), then drops the connection.
 net::awaitable<void> close_connection(std::unique_ptr<Connection> connection) {
-  auto closed = co_await connection->shell->close();
+  auto closed = connection->shell ? co_await connection->shell->close() : co_await connection->psrp_runner->close();
   if (!closed.ok())
     logger("agent")->debug("closing the WinRM shell on {}: {}", connection->url, closed.error().message);
 }
@@ -73,9 +91,10 @@ std::string password_fingerprint(const Secret& password) {
   return hex_lower(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
-std::string pool_key(const jobs::RemoteTarget& remote) {
+std::string pool_key(const jobs::RemoteTarget& remote, jobs::ExecutionMode mode) {
   return std::string(jobs::auth_scheme_name(remote.auth)) + "|" + remote.endpoint_url + "|" + remote.username + "|" +
          (remote.spn_with_port ? "spn:port" : "spn") + "|" + (remote.allow_unencrypted ? "plain-ok" : "") + "|" +
+         std::string(jobs::execution_mode_name(mode)) + ":" + remote.configuration_name + "|" +
          password_fingerprint(remote.password);
 }
 
@@ -130,7 +149,7 @@ struct WinrmSessionFactory::Pool : std::enable_shared_from_this<WinrmSessionFact
   void release(std::unique_ptr<Connection> connection) {
     std::unique_lock lock(mutex);
     if (leased > 0) --leased;
-    if (shut_down || connection->runner->interrupted()) {
+    if (shut_down || connection->interrupted()) {
       // After shutdown() the io_context may be on its way out: drop the TCP connection without
       // another round trip (the host's shell idle timeout reaps the shell). An interrupted command
       // leaves the shell in an unknown state: never hand it to another job.
@@ -218,7 +237,11 @@ net::awaitable<Result<jobs::HostSessionHandle>> WinrmSessionFactory::open(const 
   }
   const jobs::RemoteTarget& remote = target.remote;
   const WinrmSettings& defaults = pool_->defaults;
-  const std::string key = pool_key(remote);
+  // A JEA endpoint is reached by PowerShell remoting only (jobs::resolve_target refuses winrs with one).
+  const jobs::ExecutionMode mode = !remote.configuration_name.empty()
+                                       ? jobs::ExecutionMode::kPsrp
+                                       : remote.execution_mode.value_or(defaults.execution_mode);
+  const std::string key = pool_key(remote, mode);
   auto executor = co_await net::this_coro::executor;
 
   std::unique_ptr<Connection> connection;
@@ -255,17 +278,37 @@ net::awaitable<Result<jobs::HostSessionHandle>> WinrmSessionFactory::open(const 
     if (!transport.ok()) {
       co_return transport.error().context("cannot set up WinRM to " + remote.endpoint_url + " (" + who(remote) + "): ");
     }
-    winrm::SessionOptions options = defaults.session;
-    options.shell.idle_timeout =
+    const auto host_idle_timeout =
         std::chrono::duration_cast<std::chrono::seconds>(defaults.idle_timeout) + kHostIdleMargin;
-    connection = std::make_unique<Connection>(key, remote.endpoint_url, executor, std::move(transport.value()),
-                                              std::move(options), target.machine);
+    if (mode == jobs::ExecutionMode::kPsrp) {
+      winrm::psrp::WsmanRunspacePoolOptions pool_options;
+      if (!remote.configuration_name.empty()) pool_options.configuration_name = remote.configuration_name;
+      pool_options.operation_timeout = defaults.session.operation_timeout;
+      pool_options.max_envelope_size = defaults.session.max_envelope_size;
+      pool_options.idle_timeout = host_idle_timeout;
+      pool_options.locale = defaults.session.locale;
+      PsrpRunnerOptions runner_options;
+      runner_options.op_timeout = defaults.session.command_deadline;
+      runner_options.load_module = remote.configuration_name.empty();  // a JEA endpoint has it installed
+      connection = std::make_unique<Connection>(key, remote.endpoint_url, executor, std::move(transport.value()),
+                                                std::move(pool_options), runner_options, target.machine);
+    } else {
+      winrm::SessionOptions options = defaults.session;
+      options.shell.idle_timeout = host_idle_timeout;
+      connection = std::make_unique<Connection>(key, remote.endpoint_url, executor, std::move(transport.value()),
+                                                std::move(options), target.machine);
+    }
     {
       std::lock_guard lock(pool_->mutex);
       ++pool_->counters.opened;
       ++pool_->leased;
     }
-    logger("agent")->debug("new WinRM session to {} ({})", remote.endpoint_url, who(remote));
+    logger("agent")->debug("new WinRM session to {} ({}, {})", remote.endpoint_url, who(remote),
+                           mode == jobs::ExecutionMode::kPsrp
+                               ? "PowerShell remoting to " + (remote.configuration_name.empty()
+                                                                  ? std::string(winrm::psrp::kDefaultConfigurationName)
+                                                                  : remote.configuration_name)
+                               : std::string("WinRS"));
   }
 
   auto lease = std::make_shared<Lease>(pool_, std::move(connection));

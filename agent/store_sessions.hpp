@@ -1,13 +1,15 @@
 // Store sessions over WinRM: jobs::StoreSessionFactory for remote targets. A session is one
-// WsmanTransport (keep-alive HTTP(S) connection, authenticated once) plus one WinRS shell on the host,
-// with certstore's remote host session (every certstore service of the host) on top.
+// WsmanTransport (keep-alive HTTP(S) connection, authenticated once) plus, by ExecutionMode, a PowerShell
+// runspace pool (psrp, the default: the module loaded once per runspace, two HTTP exchanges per warm operation;
+// the store's JEAEndpointName selects the session configuration) or a WinRS shell (one powershell.exe per
+// operation), with certstore's remote host session (every certstore service of the host) on top.
 //
 // Warm reuse: when a job's host session handle is released, its connection and shell go back to an idle
 // pool keyed by endpoint, scheme, user (and a fingerprint of the password, so rotated credentials
 // never ride an old connection); the next job for the same key takes them without a new TCP/TLS
-// handshake, authentication or shell creation. Idle entries are closed (shell deleted) once idle
-// longer than WinrmSettings::idle_timeout: lazily on the next open(), by close_idle()/the reaper, or
-// by shutdown().
+// handshake, authentication, shell creation or (psrp) runspace pool opening and module load. Idle entries are closed
+// (shell deleted) once idle longer than WinrmSettings::idle_timeout: lazily on the next open(), by close_idle()/the
+// reaper, or by shutdown().
 //
 // Concurrency: a connection is leased to ONE job at a time. Concurrent jobs on the same host each get
 // their own connection and shell (a second one is opened when none is idle), so commands of different

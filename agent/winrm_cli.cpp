@@ -295,13 +295,9 @@ int run_ps_command(const ConnectionFlags& flags, const PsFlags& ps) {
   return process_exit_code(outcome.last->exit_code);
 }
 
-// `ps --psrp`: over SSH or a local pwsh child; PSRP over WS-Man is not built yet.
+// `ps --psrp`: over WS-Man (--endpoint), SSH or a local pwsh child.
 int run_psrp_command(const ConnectionFlags& flags, const PsFlags& ps) {
   init_logging(flags.log_level);
-  if (ps.psrp_options.ssh_target.empty() && ps.psrp_options.pwsh_child.empty()) {
-    print_error("--psrp over WS-Man (--endpoint) is not available yet; use --ssh HOST or --pwsh PATH");
-    return kLocalErrorExit;
-  }
   auto payload = load_payload(ps);
   if (!payload.ok()) {
     print_error(payload.error().message);
@@ -320,6 +316,20 @@ int run_psrp_command(const ConnectionFlags& flags, const PsFlags& ps) {
   options.password_env = flags.password_env;
   options.connect_timeout = to_ms(flags.connect_timeout_sec);
   options.command_timeout = to_ms(flags.command_timeout_sec);
+  options.operation_timeout = to_ms(flags.operation_timeout_sec);
+  if (options.ssh_target.empty() && options.pwsh_child.empty()) {
+    net::io_context io(1);
+    auto transport = make_transport(io, flags);
+    if (!transport.ok()) {
+      print_error(transport.error().message);
+      return kLocalErrorExit;
+    }
+    return run_psrp_script_over_wsman(io, **transport, options, payload->script);
+  }
+  if (!options.configuration_name.empty()) {
+    print_error("--configuration-name names a WS-Man session configuration: it goes with --endpoint");
+    return kLocalErrorExit;
+  }
   return run_psrp_script(options, payload->script);
 }
 
@@ -363,6 +373,9 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   auto* pwsh_opt = ps->add_option("--pwsh", psrp.pwsh_child, "with --psrp: a local pwsh, started as `pwsh -s`")
                        ->check(CLI::ExistingFile);
   ssh_opt->excludes(pwsh_opt);
+  ps->add_option("--configuration-name", psrp.configuration_name,
+                 "with --psrp over --endpoint: the PowerShell session configuration (a JEA endpoint's name); "
+                 "default Microsoft.PowerShell");
   ps->add_option("--key-file", psrp.key_file, "with --ssh: private key (PEM or OpenSSH; --password-env: passphrase)")
       ->check(CLI::ExistingFile);
   ps->add_option("--known-hosts", psrp.known_hosts_file, "with --ssh: known-hosts file the host key is checked in");

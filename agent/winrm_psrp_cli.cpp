@@ -4,6 +4,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,6 +15,7 @@
 
 #include "common/secret.hpp"
 #include "winrm/psrp/runspace_pool.hpp"
+#include "winrm/psrp/wsman_runspace_pool.hpp"
 #ifndef _WIN32
 #include "winrm/psrp/process_channel.hpp"
 #endif
@@ -99,15 +102,29 @@ net::awaitable<Result<std::unique_ptr<OutOfProcChannel>>> open_channel(const Psr
 #endif
 }
 
-net::awaitable<int> run(const PsrpCliOptions& options, std::string script) {
-  auto channel = co_await open_channel(options);
-  if (!channel.ok()) {
-    print_line(stderr, "wincert-agent: ", channel.error().message);
-    co_return kLocalErrorExit;
+// The pool the options name: over WS-Man when a transport is given, else over a byte stream.
+net::awaitable<Result<std::unique_ptr<RunspacePool>>> open_pool(const PsrpCliOptions& options,
+                                                                winrm::WsmanTransport* transport) {
+  if (transport != nullptr) {
+    WsmanRunspacePoolOptions pool_options;
+    if (!options.configuration_name.empty()) pool_options.configuration_name = options.configuration_name;
+    pool_options.operation_timeout = options.operation_timeout;
+    pool_options.open_timeout = std::max(options.connect_timeout, std::chrono::milliseconds(60000));
+    auto pool = co_await WsmanRunspacePool::open(*transport, std::move(pool_options));
+    if (!pool.ok()) co_return std::move(pool).error();
+    co_return std::unique_ptr<RunspacePool>(std::move(pool).value());
   }
+  auto channel = co_await open_channel(options);
+  if (!channel.ok()) co_return std::move(channel).error();
   RunspacePoolOptions pool_options;
   pool_options.open_timeout = options.connect_timeout;
   auto pool = co_await OutOfProcRunspacePool::open(std::move(channel).value(), pool_options);
+  if (!pool.ok()) co_return std::move(pool).error();
+  co_return std::unique_ptr<RunspacePool>(std::move(pool).value());
+}
+
+net::awaitable<int> run(const PsrpCliOptions& options, std::string script, winrm::WsmanTransport* transport) {
+  auto pool = co_await open_pool(options, transport);
   if (!pool.ok()) {
     print_line(stderr, "wincert-agent: ", pool.error().message);
     co_return kLocalErrorExit;
@@ -134,23 +151,33 @@ net::awaitable<int> run(const PsrpCliOptions& options, std::string script) {
   co_return result->completed() ? kCompletedExit : kFailedExit;
 }
 
-}  // namespace
-
-int run_psrp_script(const PsrpCliOptions& options, const std::string& script) {
-  net::io_context io(1);
+int run_on(net::io_context& io, net::awaitable<int> work) {
   std::optional<int> code;
   std::exception_ptr failure;
   auto wrapper = [](net::awaitable<int> inner, std::optional<int>& out) -> net::awaitable<void> {
     out = co_await std::move(inner);
   };
-  net::co_spawn(io, wrapper(run(options, script), code), [&failure](std::exception_ptr e) { failure = e; });
+  net::co_spawn(io, wrapper(std::move(work), code), [&failure](std::exception_ptr e) { failure = e; });
   io.run();
   if (failure) std::rethrow_exception(failure);
+  return code.value_or(kLocalErrorExit);
+}
+
+}  // namespace
+
+int run_psrp_script_over_wsman(net::io_context& io, winrm::WsmanTransport& transport, const PsrpCliOptions& options,
+                               const std::string& script) {
+  return run_on(io, run(options, script, &transport));
+}
+
+int run_psrp_script(const PsrpCliOptions& options, const std::string& script) {
+  net::io_context io(1);
+  const int code = run_on(io, run(options, script, nullptr));
 #ifdef WINCERT_HAVE_LIBSSH
   // Let the SSH session thread finish its clean disconnect before the process exits.
   (void)SshChannel::wait_for_sessions_to_end(std::chrono::seconds(10));
 #endif
-  return code.value_or(kLocalErrorExit);
+  return code;
 }
 
 }  // namespace wincert::agent

@@ -35,6 +35,9 @@ struct WinrmSettings {
   // IdleTimeoutSeconds: warm reuse keeps an unused connection + shell this long; at most max_idle_per_key per key.
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};
   std::size_t max_idle_per_key = 4;
+  // ExecutionMode: PowerShell remoting (a warm runspace pool per connection, the module loaded once per
+  // runspace) or one powershell.exe per operation through WinRS. A store's "ExecutionMode" overrides it.
+  jobs::ExecutionMode execution_mode = jobs::ExecutionMode::kPsrp;
 };
 
 }  // namespace wincert::agent

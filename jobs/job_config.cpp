@@ -155,6 +155,8 @@ Status parse_store_properties(const Json& props, std::string_view path, StorePro
   WINCERT_TRY(keep_property(store_property(property::kWinRmProtocol), out.winrm_protocol));
   WINCERT_TRY(keep_property(store_property(property::kWinRmPort), out.winrm_port));
   WINCERT_TRY(keep_property(store_property(property::kWinRmAuthentication), out.winrm_authentication));
+  WINCERT_TRY(keep_property(store_property(property::kJeaEndpointName), out.jea_endpoint_name));
+  WINCERT_TRY(keep_property(store_property(property::kExecutionMode), out.execution_mode));
   WINCERT_TRY(assign(get_bool(props, store_property(property::kSpnWithPort), path), out.spn_with_port));
   WINCERT_TRY(assign(get_bool(props, store_property(property::kServerUseSsl), path), out.server_use_ssl));
   WINCERT_TRY(assign(get_bool(props, store_property(property::kRestartService), path), out.restart_service));

@@ -66,6 +66,8 @@ struct StoreProperties {
   std::optional<StoreProperty> winrm_authentication;  // ours: basic|ntlm|kerberos|negotiate|certificate
   bool winrm_allow_unencrypted = false;               // ours: "WinRM AllowUnencrypted", Basic over http
   bool delete_private_key_on_remove = false;          // ours: "DeletePrivateKeyOnRemove", WinCert/WinSql Remove
+  std::optional<StoreProperty> jea_endpoint_name;     // "JEAEndpointName" (extension 4.0): session configuration
+  std::optional<StoreProperty> execution_mode;        // ours: "ExecutionMode" psrp | winrs (raw text)
   // Every other property, verbatim (scalars as text), for handlers and diagnostics.
   std::map<std::string, std::string, CaseInsensitiveLess> other;
 };

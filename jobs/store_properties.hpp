@@ -50,6 +50,8 @@ inline constexpr std::string_view kWinRmAuthentication = "WinRM Authentication";
 inline constexpr std::string_view kWinRmAllowUnencrypted = "WinRM AllowUnencrypted";       // ours
 inline constexpr std::string_view kRestartService = "RestartService";                      // WinSql
 inline constexpr std::string_view kDeletePrivateKeyOnRemove = "DeletePrivateKeyOnRemove";  // ours
+inline constexpr std::string_view kJeaEndpointName = "JEAEndpointName";                    // the extension 4.0's
+inline constexpr std::string_view kExecutionMode = "ExecutionMode";                        // ours: psrp | winrs
 }  // namespace property
 
 namespace entry_parameter {
@@ -91,6 +93,10 @@ inline constexpr PropertySpec kPropertySpecs[] = {
     // Only the WinCert and WinSql removes delete certificates by thumbprint; IISU Remove never deletes a key.
     PropertySpec{property::kDeletePrivateKeyOnRemove, PropertyScope::kStore, PropertyType::kBool, kWinCert | kWinSql,
                  false},
+    // The extension 4.0's JEA endpoint (a PowerShell session configuration name), and how operations reach the
+    // host (empty = the agent's WinRM.ExecutionMode).
+    PropertySpec{property::kJeaEndpointName, PropertyScope::kStore, PropertyType::kString, kAllStoreTypes, false},
+    PropertySpec{property::kExecutionMode, PropertyScope::kStore, PropertyType::kString, kAllStoreTypes, false},
 
     // Entry parameters (reference §1.2).
     PropertySpec{entry_parameter::kPort, PropertyScope::kEntry, PropertyType::kString, kIisu, false},

@@ -1,5 +1,7 @@
 #include "jobs/target.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace wincert::jobs {
@@ -36,6 +38,15 @@ std::optional<AuthScheme> parse_auth_scheme(std::string_view name) {
   if (iequals(name, "certificate")) return AuthScheme::kCertificate;
   return std::nullopt;
 }
+
+std::optional<ExecutionMode> parse_execution_mode(std::string_view name) {
+  name = trim(name);
+  if (iequals(name, "psrp")) return ExecutionMode::kPsrp;
+  if (iequals(name, "winrs")) return ExecutionMode::kWinrs;
+  return std::nullopt;
+}
+
+std::string_view execution_mode_name(ExecutionMode mode) { return mode == ExecutionMode::kPsrp ? "psrp" : "winrs"; }
 
 std::string_view auth_scheme_name(AuthScheme scheme) {
   switch (scheme) {
@@ -183,6 +194,31 @@ Result<Target> resolve_target(const JobConfig& config, const TargetOptions& opti
     } else {
       return Error::invalid_argument("store property '" + props.winrm_protocol->key + "' is '" + std::string(protocol) +
                                      "'; set it to https, http or ssh");
+    }
+  }
+  if (props.execution_mode && !trim(props.execution_mode->value).empty()) {
+    remote.execution_mode = parse_execution_mode(props.execution_mode->value);
+    if (!remote.execution_mode) {
+      return Error::invalid_argument("store property '" + props.execution_mode->key + "' is '" +
+                                     std::string(trim(props.execution_mode->value)) +
+                                     "'; set it to psrp (PowerShell remoting) or winrs, or leave it empty for the "
+                                     "agent's WinRM.ExecutionMode");
+    }
+  }
+  if (props.jea_endpoint_name) {
+    remote.configuration_name = std::string(trim(props.jea_endpoint_name->value));
+    const bool valid = std::all_of(remote.configuration_name.begin(), remote.configuration_name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+    });
+    if (!valid) {
+      return Error::invalid_argument("store property '" + props.jea_endpoint_name->key + "' is '" +
+                                     remote.configuration_name +
+                                     "', not a PowerShell session configuration name (letters, digits, '.', '_', '-')");
+    }
+    if (!remote.configuration_name.empty() && remote.execution_mode == ExecutionMode::kWinrs) {
+      return Error::invalid_argument("the store names the JEA endpoint '" + remote.configuration_name +
+                                     "', which only PowerShell remoting reaches, but its ExecutionMode is winrs; "
+                                     "clear one of them");
     }
   }
   if (remote.transport == RemoteTransport::kSsh) return resolve_ssh_target(config, *parsed, std::move(target));

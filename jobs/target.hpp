@@ -27,6 +27,12 @@ enum class AuthScheme { kBasic, kNtlm, kKerberos, kNegotiate, kCertificate };
 std::optional<AuthScheme> parse_auth_scheme(std::string_view name);  // case-insensitive
 std::string_view auth_scheme_name(AuthScheme scheme);                // "basic", "ntlm", ...
 
+// How operations reach a WinRM host: PowerShell remoting (a warm runspace pool; the default) or one
+// powershell.exe per operation through WinRS (the path before PSRP; no JEA).
+enum class ExecutionMode { kPsrp, kWinrs };
+std::optional<ExecutionMode> parse_execution_mode(std::string_view name);  // "psrp" | "winrs", case-insensitive
+std::string_view execution_mode_name(ExecutionMode mode);
+
 struct TargetOptions {
   AuthScheme default_auth = AuthScheme::kNegotiate;  // when the store has no "WinRM Authentication"
   bool local_backend_available = false;              // the Windows build passes true
@@ -49,6 +55,11 @@ struct RemoteTarget {
   std::string username;
   Secret password;
   bool allow_unencrypted = false;
+  // The store's "ExecutionMode"; unset = the agent's WinRM.ExecutionMode. Never kWinrs with a configuration name.
+  std::optional<ExecutionMode> execution_mode;
+  // "JEAEndpointName": the PowerShell session configuration to use; empty = Microsoft.PowerShell. A JEA endpoint
+  // takes commands only (the module is installed there, config/jea).
+  std::string configuration_name;
   bool uses_agent_identity() const { return username.empty(); }
 };
 

@@ -103,12 +103,13 @@ TEST_F(ConfigTest, WinrmSectionFillsTheTransportAndSessionOptionsDirectly) {
   EXPECT_EQ(d.session.operation_timeout, std::chrono::seconds(20));
   EXPECT_EQ(d.session.command_deadline, std::chrono::seconds(600));
   EXPECT_EQ(d.idle_timeout, std::chrono::seconds(120));
+  EXPECT_EQ(d.execution_mode, jobs::ExecutionMode::kPsrp);  // PowerShell remoting unless configured
   EXPECT_TRUE(d.transport.connect.verify_peer);
   EXPECT_TRUE(d.transport.ca_file.empty());
 
   auto cfg =
       parse(basic(R"("WinRM": {"ConnectTimeoutSeconds": 7, "ReadTimeoutSeconds": 90, "OperationTimeoutSeconds": 15,
-      "CommandTimeoutSeconds": 1200, "IdleTimeoutSeconds": 300})"));
+      "CommandTimeoutSeconds": 1200, "IdleTimeoutSeconds": 300, "ExecutionMode": "WinRS"})"));
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   const WinrmSettings& w = cfg->winrm;
   EXPECT_EQ(w.transport.connect.connect_timeout, std::chrono::seconds(7));
@@ -117,6 +118,7 @@ TEST_F(ConfigTest, WinrmSectionFillsTheTransportAndSessionOptionsDirectly) {
   EXPECT_EQ(w.session.operation_timeout, std::chrono::seconds(15));
   EXPECT_EQ(w.session.command_deadline, std::chrono::seconds(1200));
   EXPECT_EQ(w.idle_timeout, std::chrono::seconds(300));
+  EXPECT_EQ(w.execution_mode, jobs::ExecutionMode::kWinrs);
 }
 
 TEST_F(ConfigTest, SecretsFileSuppliesThePasswordAndTheEnvironmentWins) {
@@ -256,6 +258,7 @@ TEST_F(ConfigTest, EachBadKeyIsNamed) {
   expect_problem(basic(R"("ShutdownGraceSeconds": 99999)"), "ShutdownGraceSeconds");
   expect_problem(basic(R"("WinRM": {"DefaultAuth": "digest"})"), "WinRM.DefaultAuth");
   expect_problem(basic(R"("WinRM": {"Tiemout": 3})"), "WinRM.Tiemout");
+  expect_problem(basic(R"("WinRM": {"ExecutionMode": "wmi"})"), "WinRM.ExecutionMode");
   expect_problem(basic(R"("WinRM": {"ClientCertPath": "x.pem"})"), "WinRM.ClientKeyPath");
   expect_problem(basic(R"("OutboxDirectory2": "x")"), "OutboxDirectory2: unknown key");
   expect_problem(basic(R"("ClientParameters": {"a": 1})"), "ClientParameters.a");

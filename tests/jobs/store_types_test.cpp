@@ -107,9 +107,9 @@ TEST(StoreTypes, EveryNameTheCodeReadsIsDeclaredWithItsTypeAndRequired) {
       ++checked;
     }
   }
-  // Store properties: WinCert 9, IISU 8 (no DeletePrivateKeyOnRemove), WinSql 10 (+ RestartService);
+  // Store properties: WinCert 11, IISU 10 (no DeletePrivateKeyOnRemove), WinSql 12 (+ RestartService);
   // entry parameters: WinCert 1, IISU 7, WinSql 2.
-  EXPECT_EQ(checked, 9u + 8u + 10u + 1u + 7u + 2u);
+  EXPECT_EQ(checked, 11u + 10u + 12u + 1u + 7u + 2u);
 }
 
 // Definitions -> code: every declared name is one the agent reads, for that store type and in that scope.
@@ -160,6 +160,16 @@ TEST(StoreTypes, TheParserReadsEveryNameInTheTable) {
        {"true", [](const JobConfig& c) { return c.store.properties.winrm_allow_unencrypted; }}},
       {property::kDeletePrivateKeyOnRemove,
        {"true", [](const JobConfig& c) { return c.store.properties.delete_private_key_on_remove; }}},
+      {property::kJeaEndpointName,
+       {"WincertAgent",
+        [](const JobConfig& c) {
+          return c.store.properties.jea_endpoint_name.value_or(StoreProperty{}).value == "WincertAgent";
+        }}},
+      {property::kExecutionMode,
+       {"winrs",
+        [](const JobConfig& c) {
+          return c.store.properties.execution_mode.value_or(StoreProperty{}).value == "winrs";
+        }}},
   };
   const std::map<std::string_view, std::function<std::optional<std::string>(const JobConfig&)>> job_probes = {
       {entry_parameter::kProviderName, [](const JobConfig& c) { return c.entry.provider_name; }},

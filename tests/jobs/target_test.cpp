@@ -89,6 +89,38 @@ TEST(Target, SshProtocolFromTheWinCertFixtureIsPowerShellOverSsh) {
   EXPECT_NE(refused.error().message.find("ServerUsername"), std::string::npos) << refused.error().message;
 }
 
+// JEAEndpointName (the extension 4.0's) names the session configuration; ExecutionMode (ours) picks PowerShell
+// remoting or WinRS for the store; the two conflict when a JEA endpoint is asked for over WinRS.
+TEST(Target, JeaEndpointNameAndExecutionModeComeFromTheStore) {
+  auto plain = resolve(config_with("web01", R"({"WinRM Protocol":"https"})"));
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->remote.configuration_name, "");
+  EXPECT_FALSE(plain->remote.execution_mode.has_value());  // the agent's WinRM.ExecutionMode decides
+
+  auto jea = resolve(config_with("web01", R"({"WinRM Protocol":"https","JEAEndpointName":" WincertAgent "})"));
+  ASSERT_TRUE(jea.ok()) << jea.error().message;
+  EXPECT_EQ(jea->remote.configuration_name, "WincertAgent");
+
+  auto winrs = resolve(config_with("web01", R"({"WinRM Protocol":"https","ExecutionMode":"WinRS"})"));
+  ASSERT_TRUE(winrs.ok()) << winrs.error().message;
+  EXPECT_EQ(winrs->remote.execution_mode, ExecutionMode::kWinrs);
+
+  auto unknown = resolve(config_with("web01", R"({"WinRM Protocol":"https","ExecutionMode":"wmi"})"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unknown.error().message.find("psrp"), std::string::npos) << unknown.error().message;
+
+  auto conflict = resolve(
+      config_with("web01", R"({"WinRM Protocol":"https","ExecutionMode":"winrs","JEAEndpointName":"WincertAgent"})"));
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_NE(conflict.error().message.find("JEA endpoint 'WincertAgent'"), std::string::npos)
+      << conflict.error().message;
+
+  auto bad_name = resolve(config_with("web01", R"({"WinRM Protocol":"https","JEAEndpointName":"a/../b"})"));
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_NE(bad_name.error().message.find("session configuration name"), std::string::npos) << bad_name.error().message;
+}
+
 TEST(Target, AnUnknownProtocolNamesTheThreeChoices) {
   auto text =
       apply_override(read_fixture("WinCertInventory.json"), "CertificateStoreDetails.Properties.WinRm Protocol=telnet");
