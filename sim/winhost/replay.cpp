@@ -60,6 +60,22 @@ RequestIds read_request_ids(const WsmanRequest& req) {
   return out;
 }
 
+// The ShellIds and CommandIds a recorded response gives the client (CreateResponse, CommandResponse,
+// Enumerate items): ids the server chose (WinRS) or echoes.
+std::vector<std::string> ids_given_by(std::string_view response) {
+  std::vector<std::string> out;
+  for (std::string_view marker : {":ShellId>", ":CommandId>", "Name=\"ShellId\">"}) {
+    for (auto p = response.find(marker); p != std::string_view::npos; p = response.find(marker, p + 1)) {
+      auto begin = p + marker.size();
+      auto end = response.find('<', begin);
+      if (end == std::string_view::npos) break;
+      auto id = trim(response.substr(begin, end - begin));
+      if (!id.empty()) out.emplace_back(id);
+    }
+  }
+  return out;
+}
+
 bool equal_ci(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char l, char r) {
            return std::toupper(static_cast<unsigned char>(l)) == std::toupper(static_cast<unsigned char>(r));
@@ -118,6 +134,7 @@ std::optional<Fault> match_ids(const ReplayHandler::Exchange& recorded, const Re
                                           recorded_id + ") but the request has " + client_id);
       continue;
     }
+    if (where != kShellCreateSlot && where != kCommandCreateSlot) continue;  // unknown to the recording too
     if (ids.is_client_id(client_id))
       return invalid_selector_fault(where, client_id,
                                     where_in_transcript + " expected a new id in " + where + " (recorded as " +
@@ -217,6 +234,7 @@ Result<std::unique_ptr<ReplayHandler>> ReplayHandler::load(const std::string& pa
         ex.status = 500;
       } else {
         ex.response = m["response"].as<std::string>();
+        if (ex.status == 200) ex.ids_given = ids_given_by(ex.response);
       }
       exchanges.push_back(std::move(ex));
     }
@@ -281,6 +299,9 @@ void ReplayHandler::handle(const RequestContext& ctx, std::string body, ReplyCal
     }
     response = std::move(*rewritten);
   }
+  // The client now knows the ids the response gives it (the same ids, unless already mapped to its own).
+  for (const auto& id : ex.ids_given)
+    if (!ids.client_id(id) && !ids.is_client_id(id)) ids.map_id(id, id);
   ids_ = std::move(ids);
   ++next_;
   if (ex.status != 200) stats_.faults++;

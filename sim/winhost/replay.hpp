@@ -9,10 +9,12 @@
 //   CommandId  rsp:CommandLine/@CommandId of Command (absent: likewise);
 //   RPID       offset 8 of the first PSRP message in creationXml (Create) or connectXml (Connect);
 //   PID        offset 24 of the first PSRP message in rsp:Arguments (Command).
-// Every other id a request names (the ShellId selector, any CommandId attribute, a ShellId selector filter)
-// must be the client's id for the recorded one (an id the recording itself did not know is learned), else the
-// InvalidSelectors fault Windows gives. Responses get the client's ids (text and PSRP headers) and, for PSRP,
-// are re-fragmented to the request's MaxEnvelopeSize (psrp_replay_rewrite.hpp).
+// The ids a recorded response hands out (WinRS: the ShellId/CommandId the server chose) map to themselves
+// unless already mapped. Every other id a request names (the ShellId selector, any CommandId attribute, a
+// ShellId selector filter) must be the client's id for the recorded one, else the InvalidSelectors fault
+// Windows gives; where the recorded request named an id the recording never knew (test_psrp_receive_failure),
+// any id is accepted and the recorded answer (that fault) is served. Responses get the client's ids (text and PSRP
+// headers) and, for PSRP, are re-fragmented to the request's MaxEnvelopeSize (psrp_replay_rewrite.hpp).
 #pragma once
 
 #include <memory>
@@ -38,6 +40,7 @@ class ReplayHandler final : public WsmanHandler {
     std::vector<std::pair<std::string, std::string>> id_slots;  // (where, recorded ShellId/CommandId)
     std::optional<PsrpMessageIds> creation_ids;                 // creationXml / connectXml
     std::optional<PsrpMessageIds> command_ids;                  // rsp:Arguments
+    std::vector<std::string> ids_given;                         // ShellIds/CommandIds the recorded response hands out
   };
 
   static Result<std::unique_ptr<ReplayHandler>> load(const std::string& path, Stats& stats);
