@@ -518,6 +518,7 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
         t.string("Username", target.username);
         t.boolean("spnwithport", target.spn_with_port);
         t.boolean("WinRM AllowUnencrypted", target.allow_unencrypted);
+        t.string("JEAEndpointName", target.jea_endpoint_name);
         t.report_unknown();
         if (target.client_machine.empty()) {
           reader.problem(where + ".ClientMachine", "required: the Windows host name (or host:port) to try WinRM on");

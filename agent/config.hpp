@@ -56,6 +56,7 @@ struct DoctorTarget {
   bool has_password = false;       // an entry for this ClientMachine exists in DoctorPasswords
   bool spn_with_port = false;      // "spnwithport"
   bool allow_unencrypted = false;  // "WinRM AllowUnencrypted": Basic over plain http
+  std::string jea_endpoint_name;   // "JEAEndpointName": try PowerShell remoting on this configuration
 };
 
 // The "Metrics" section: the opt-in /metrics, /healthz, /readyz listener (agent/metrics/).

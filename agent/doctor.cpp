@@ -28,6 +28,7 @@
 #include "agent/platform/files.hpp"
 #include "agent/winrm_auth_factory.hpp"
 #include "agent/winrm_script_runner.hpp"
+#include "agent/wsman_psrp_runner.hpp"
 #include "certstore/remote/remote_backend.hpp"
 #include "common/encoding.hpp"
 #include "common/log.hpp"
@@ -645,6 +646,8 @@ WinrmTargetSpec spec_from(const DoctorTarget& t, const std::string& secrets_file
     props.winrm_authentication = jobs::StoreProperty{"WinRM Authentication", t.authentication};
   props.spn_with_port = t.spn_with_port;
   props.winrm_allow_unencrypted = t.allow_unencrypted;
+  if (!t.jea_endpoint_name.empty())
+    props.jea_endpoint_name = jobs::StoreProperty{"JEAEndpointName", t.jea_endpoint_name};
   if (!t.username.empty()) spec.job.server_username = t.username;
   spec.job.server_password = t.password;
   spec.password_known = t.has_password;
@@ -714,24 +717,58 @@ net::awaitable<DoctorCheck> check_winrm(const AgentConfig& cfg, WinrmTargetSpec 
   if (!transport.ok())
     co_return fail(name, transport.error().message, "check WinRM.CaFile / WinRM.ClientCertPath / WinRM.ClientKeyPath");
 
-  winrm::SessionOptions session_options = cfg.winrm.session;
-  session_options.operation_timeout = std::min(timeouts.winrm_operation, timeouts.winrm_command);
-  session_options.command_deadline = timeouts.winrm_command;
-  auto session = std::make_unique<winrm::WinrsSession>(**transport, session_options);
-  WinrmScriptRunner runner(*session, target->machine);
-  certstore::remote::ScriptCaller caller(runner);
-  auto info = co_await caller.host_info();
-  if (session->shell_open()) {
-    auto closed = co_await session->close();
-    if (!closed.ok()) logger("agent")->debug("doctor: closing the shell: {}", closed.error().message);
+  // Both execution modes are tried, so the report says which the host accepts: PowerShell remoting on the
+  // target's configuration (Microsoft.PowerShell or its JEA endpoint), and WinRS (not with a JEA endpoint, which
+  // WinRS cannot reach). The mode the agent would use decides pass or fail.
+  const std::string configuration = remote.configuration_name.empty()
+                                        ? std::string(winrm::psrp::kDefaultConfigurationName)
+                                        : remote.configuration_name;
+  const jobs::ExecutionMode mode = !remote.configuration_name.empty()
+                                       ? jobs::ExecutionMode::kPsrp
+                                       : remote.execution_mode.value_or(cfg.winrm.execution_mode);
+  winrm::psrp::WsmanRunspacePoolOptions pool_options;
+  pool_options.configuration_name = configuration;
+  pool_options.operation_timeout = std::min(timeouts.winrm_operation, timeouts.winrm_command);
+  pool_options.open_timeout = timeouts.winrm_command;
+  PsrpRunnerOptions runner_options;
+  runner_options.op_timeout = timeouts.winrm_command;
+  runner_options.load_module = remote.configuration_name.empty();
+  WsmanPsrpRunner psrp_runner(**transport, pool_options, runner_options, target->machine);
+  certstore::remote::ScriptCaller psrp_caller(psrp_runner);
+  auto psrp_info = co_await psrp_caller.host_info();
+  if (psrp_runner.pool_open()) {
+    auto closed = co_await psrp_runner.close();
+    if (!closed.ok()) logger("agent")->debug("doctor: closing the runspace pool: {}", closed.error().message);
   }
+  Result<certstore::remote::HostInfo> winrs_info =
+      Error::failed_precondition("not tried: a JEA endpoint is reached by PowerShell remoting only");
+  if (remote.configuration_name.empty()) {
+    winrm::SessionOptions session_options = cfg.winrm.session;
+    session_options.operation_timeout = std::min(timeouts.winrm_operation, timeouts.winrm_command);
+    session_options.command_deadline = timeouts.winrm_command;
+    auto session = std::make_unique<winrm::WinrsSession>(**transport, session_options);
+    WinrmScriptRunner runner(*session, target->machine);
+    certstore::remote::ScriptCaller caller(runner);
+    winrs_info = co_await caller.host_info();
+    if (session->shell_open()) {
+      auto closed = co_await session->close();
+      if (!closed.ok()) logger("agent")->debug("doctor: closing the shell: {}", closed.error().message);
+    }
+  }
+  const auto outcome_text = [](const Result<certstore::remote::HostInfo>& r) {
+    return r.ok() ? std::string("ok") : "failed: " + what_failed(r.error().message);
+  };
+  const std::string modes = "; modes: psrp (" + configuration + ") " + outcome_text(psrp_info) + ", winrs " +
+                            outcome_text(winrs_info) + "; the agent uses " +
+                            std::string(jobs::execution_mode_name(mode));
+  const Result<certstore::remote::HostInfo>& info = mode == jobs::ExecutionMode::kPsrp ? psrp_info : winrs_info;
   const std::string url = remote.endpoint_url;
   if (info.ok()) {
     co_return pass(name, url + " (" + who + "): host " + info->hostname + ", Windows " + info->os_version + " (build " +
-                             std::to_string(info->os_build) + "), PowerShell " + info->ps_version);
+                             std::to_string(info->os_build) + "), PowerShell " + info->ps_version + modes);
   }
   const Error& error = info.error();
-  const std::string m = what_failed(error.message);
+  const std::string m = what_failed(error.message) + modes;
   DoctorFacts facts;
   facts.basic_over_http = remote.auth == jobs::AuthScheme::kBasic && !remote.https && !remote.allow_unencrypted;
   switch (const DoctorAdvice advice = doctor_advice(DoctorStep::kWinrm, error, facts)) {
@@ -980,6 +1017,7 @@ int run_doctor(const DoctorOptions& options, std::FILE* out) {
     t.protocol = options.target_protocol;
     t.authentication = options.target_auth;
     t.allow_unencrypted = options.target_allow_unencrypted;
+    t.jea_endpoint_name = options.target_jea_endpoint;
     t.username = options.target_user;
     if (t.username.empty()) {
       if (const char* user = std::getenv(kDoctorUserEnv)) t.username = user;
@@ -1032,6 +1070,8 @@ void add_doctor_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--target-allow-unencrypted", options->target_allow_unencrypted,
                 "allow Basic over plain http for --target (the host must allow it too)");
+  cmd->add_option("--target-jea-endpoint", options->target_jea_endpoint,
+                  "JEAEndpointName for --target: try PowerShell remoting on that session configuration");
   auto timeout = std::make_shared<int>(0);
   cmd->add_option("--timeout", *timeout, "cap every connect/request timeout of the configuration (seconds)")
       ->check(CLI::Range(1, 3600));

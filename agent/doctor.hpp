@@ -44,6 +44,7 @@ struct DoctorOptions {
   std::string target_user;           // empty = $WINCERT_DOCTOR_USER
   std::string target_password_env = kDoctorPasswordEnv;
   bool target_allow_unencrypted = false;        // Basic over plain http
+  std::string target_jea_endpoint;              // JEAEndpointName for --target; empty = Microsoft.PowerShell
   std::optional<std::chrono::seconds> timeout;  // caps every connect/request timeout of the configuration
   std::string log_level = "off";                // the libraries' own log lines (stderr)
   bool json = false;                            // --json: one JSON document instead of lines

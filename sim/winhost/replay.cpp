@@ -90,15 +90,17 @@ Fault invalid_selector_fault(std::string_view where, std::string_view client_id,
 }
 
 // A response the client's MaxEnvelopeSize cannot hold: WS-Man's EncodingLimit fault with the MaxEnvelopeSize
-// detail [DSP0226 §6.2]; the code is 0x80338111, what Windows reports for a MaxEnvelopeSize quota exceeded
-// (inference, not recorded).
+// detail [DSP0226 §6.2]; the code is 0x80338111, what Windows reports for a MaxEnvelopeSize quota exceeded, and the
+// reason starts as Windows' does ("The WS-Management service cannot process the request. The computed response
+// packet size (976820) exceeds the maximum envelope size that is allowed (512000)." in a public bug report; the
+// fault itself was not recorded).
 Fault encoding_limit_fault(const std::string& detail) {
   Fault f;
   f.code = "s:Sender";
   f.subcode = "w:EncodingLimit";
   f.reason =
-      "The WS-Management service cannot process the request because the response would exceed the "
-      "MaxEnvelopeSize the client set. ";
+      "The WS-Management service cannot process the request. The computed response packet size exceeds the "
+      "maximum envelope size that is allowed. ";
   f.wsman_code = 2150859025UL;
   f.message = "The response exceeds the MaxEnvelopeSize quota of the request: " + detail;
   f.fault_detail = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MaxEnvelopeSize";

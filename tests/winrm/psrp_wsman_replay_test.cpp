@@ -9,6 +9,8 @@
 
 #include <boost/asio/detached.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 
@@ -88,10 +90,13 @@ struct PsrpReplay : ::testing::Test {
   std::unique_ptr<test::SimProcess> sim;
   std::unique_ptr<WsmanTransport> transport;
   Recording recorded;
+  std::string recorded_text;
 
   void start(const std::string& name) {
     if (!test::sim_available()) GTEST_SKIP() << "winhost-sim is not built (" << test::sim_binary() << ")";
     recorded = read_recording(name);
+    std::ifstream in(transcript_path(name));
+    recorded_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     sim = std::make_unique<test::SimProcess>(std::vector<std::string>{"--replay", transcript_path(name)});
     ASSERT_TRUE(sim->running()) << "winhost-sim --replay " << name << " did not start";
     auto endpoint = parse_endpoint(sim->url());
@@ -103,6 +108,7 @@ struct PsrpReplay : ::testing::Test {
   }
 
   struct Outcome {
+    std::string shell_id;
     Status opened;
     std::vector<Result<PipelineResult>> pipelines;
     Status closed;
@@ -110,14 +116,15 @@ struct PsrpReplay : ::testing::Test {
   };
 
   // Opens a pool, runs `pipelines` pipelines (their commands do not matter to a replay) and closes it.
-  Outcome run(std::size_t pipelines, std::chrono::milliseconds operation_timeout = 20s) {
+  Outcome run(std::size_t pipelines, std::chrono::milliseconds operation_timeout = 20s,
+              std::size_t max_envelope_size = 153600) {
     Outcome outcome;
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
           WsmanRunspacePoolOptions options;
           options.operation_timeout = operation_timeout;
-          options.max_envelope_size = 153600;  // as recorded
+          options.max_envelope_size = max_envelope_size;  // 153,600 as recorded
           auto pool = co_await WsmanRunspacePool::open(*transport, options);
           if (!pool.ok()) {
             outcome.opened = std::move(pool).error();
@@ -131,6 +138,7 @@ struct PsrpReplay : ::testing::Test {
             commands.push_back(std::move(command));
             outcome.pipelines.push_back(co_await (*pool)->invoke(std::move(commands), 60s));
           }
+          outcome.shell_id = (*pool)->shell_id();
           outcome.closed = co_await (*pool)->close();
           outcome.counters = (*pool)->counters();
         },
@@ -156,6 +164,9 @@ struct PsrpReplay : ::testing::Test {
     EXPECT_THAT(outcome.closed, IsOk());
     EXPECT_EQ(outcome.counters.exchanges, recorded.exchanges) << "every recorded exchange, and no other";
     EXPECT_EQ(outcome.counters.pools_opened, 1u);
+    // The replay answered with our ids (the recorded ShellId was rewritten to the one we asked for).
+    EXPECT_FALSE(outcome.shell_id.empty());
+    EXPECT_EQ(recorded_text.find(outcome.shell_id), std::string::npos) << outcome.shell_id;
   }
 };
 
