@@ -50,14 +50,18 @@ std::string op_function_name(std::string_view op) {
   return name;
 }
 
-boost::asio::awaitable<Status> PsrpScriptRunner::load_module() {
+psrp::PipelineCommand module_load_command() {
   psrp::PipelineCommand load;
   load.command = std::string(kLoadModuleScript);
   load.is_script = true;
   load.parameters.push_back({"Text", psrp::PsValue::string(std::string(certstore::module_text()))});
   load.parameters.push_back({"Version", psrp::PsValue::string(std::string(certstore::module_version()))});
+  return load;
+}
+
+boost::asio::awaitable<Status> PsrpScriptRunner::load_module() {
   std::vector<psrp::PipelineCommand> commands;
-  commands.push_back(std::move(load));
+  commands.push_back(module_load_command());
   auto loaded = co_await pool_.invoke(std::move(commands), options_.op_timeout);
   if (!loaded.ok()) co_return std::move(loaded).error().context("loading the WincertOps module on " + host_ + ": ");
   if (!loaded->completed()) {

@@ -28,6 +28,10 @@ struct PsrpRunnerOptions {
 // "store-inventory" -> "Invoke-WincertStoreInventory" (the module's naming of its op functions).
 std::string op_function_name(std::string_view op);
 
+// The pipeline that defines the WincertOps functions in the runspace running it (script text: full-language
+// endpoints only), tagged with certstore::module_version().
+winrm::psrp::PipelineCommand module_load_command();
+
 class PsrpScriptRunner final : public certstore::ScriptRunner {
  public:
   // The pool must outlive the runner. host: how messages name the target ("web01").

@@ -317,6 +317,7 @@ int run_psrp_command(const ConnectionFlags& flags, const PsFlags& ps) {
   options.connect_timeout = to_ms(flags.connect_timeout_sec);
   options.command_timeout = to_ms(flags.command_timeout_sec);
   options.operation_timeout = to_ms(flags.operation_timeout_sec);
+  options.repeat = ps.repeat;
   if (options.ssh_target.empty() && options.pwsh_child.empty()) {
     net::io_context io(1);
     auto transport = make_transport(io, flags);
@@ -373,6 +374,9 @@ std::function<int()> add_winrm_commands(CLI::App& app) {
   auto* pwsh_opt = ps->add_option("--pwsh", psrp.pwsh_child, "with --psrp: a local pwsh, started as `pwsh -s`")
                        ->check(CLI::ExistingFile);
   ssh_opt->excludes(pwsh_opt);
+  ps->add_flag("--with-module", psrp.with_module,
+               "with --psrp: define the agent's WincertOps functions in the runspace first (full-language "
+               "endpoints), so --command Invoke-Wincert<Op> --input-json JSON calls them as the agent does");
   ps->add_option("--configuration-name", psrp.configuration_name,
                  "with --psrp over --endpoint: the PowerShell session configuration (a JEA endpoint's name); "
                  "default Microsoft.PowerShell");

@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "agent/psrp_script_runner.hpp"
 #include "common/secret.hpp"
 #include "winrm/psrp/runspace_pool.hpp"
 #include "winrm/psrp/wsman_runspace_pool.hpp"
@@ -129,20 +130,53 @@ net::awaitable<int> run(const PsrpCliOptions& options, std::string script, winrm
     print_line(stderr, "wincert-agent: ", pool.error().message);
     co_return kLocalErrorExit;
   }
-  PipelineCommand command;
-  command.command = std::move(script);
-  command.is_script = !options.args_json.has_value();
-  if (options.args_json) command.parameters.push_back({"ArgsJson", PsValue::string(*options.args_json)});
-  std::vector<PipelineCommand> commands;
-  commands.push_back(std::move(command));
-  auto result = co_await (*pool)->invoke(std::move(commands), options.command_timeout);
+  if (options.with_module) {
+    std::vector<PipelineCommand> load;
+    load.push_back(module_load_command());
+    auto loaded = co_await (*pool)->invoke(std::move(load), options.command_timeout);
+    if (!loaded.ok() || !loaded->completed()) {
+      print_line(stderr, "wincert-agent: ",
+                 "loading the WincertOps module failed: " +
+                     (!loaded.ok() ? loaded.error().message
+                                   : (loaded->state.error ? loaded->state.error->message
+                                                          : std::string("the pipeline did not complete"))));
+      (void)co_await (*pool)->close();
+      co_return kLocalErrorExit;
+    }
+  }
+  const auto before = transport != nullptr ? transport->counters() : winrm::TransportCounters{};
+  const auto started = std::chrono::steady_clock::now();
+  const int runs = options.repeat > 0 ? options.repeat : 1;
+  Result<PipelineResult> result = Error::internal("no run");
+  for (int i = 0; i < runs; ++i) {
+    PipelineCommand command;
+    command.command = script;
+    command.is_script = !options.args_json.has_value();
+    if (options.args_json) command.parameters.push_back({"ArgsJson", PsValue::string(*options.args_json)});
+    std::vector<PipelineCommand> commands;
+    commands.push_back(std::move(command));
+    result = co_await (*pool)->invoke(std::move(commands), options.command_timeout);
+    if (!result.ok()) break;
+    for (const auto& value : result->output) print_line(stdout, "", value.to_display_string());
+    std::fflush(stdout);
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  const auto after = transport != nullptr ? transport->counters() : winrm::TransportCounters{};
   (void)co_await (*pool)->close();
+  if (options.repeat > 0) {
+    const double total_ms = std::chrono::duration<double, std::milli>(elapsed).count();
+    std::fprintf(stderr,
+                 "wincert-agent: runs=%d total_ms=%.1f mean_ms=%.2f http_requests=%llu bytes_sent=%llu "
+                 "bytes_received=%llu (the runs only, after the pool opened)\n",
+                 runs, total_ms, total_ms / runs,
+                 static_cast<unsigned long long>(after.http_requests - before.http_requests),
+                 static_cast<unsigned long long>(after.bytes_sent - before.bytes_sent),
+                 static_cast<unsigned long long>(after.bytes_received - before.bytes_received));
+  }
   if (!result.ok()) {
     print_line(stderr, "wincert-agent: ", result.error().message);
     co_return kLocalErrorExit;
   }
-  for (const auto& value : result->output) print_line(stdout, "", value.to_display_string());
-  std::fflush(stdout);
   for (const auto& record : result->informational) {
     if (record.kind == InformationalKind::kWarning) print_line(stderr, "warning: ", record.message);
   }

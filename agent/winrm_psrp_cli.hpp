@@ -27,6 +27,10 @@ struct PsrpCliOptions {
   // Set: `script` is a command name, run with -ArgsJson <args_json> (no script text: what a JEA endpoint
   // takes, and how the agent calls the WincertOps functions).
   std::optional<std::string> args_json;
+  // Define the agent's WincertOps functions in the runspace first (full-language endpoints), so that
+  // `--command Invoke-WincertHostInfo --input-json '{}'` calls them as the agent does.
+  bool with_module = false;
+  int repeat = 0;  // > 0: run N times in the one pool; a timing and exchange summary goes to stderr
 };
 
 // Runs `script` (or the command it names, see args_json) and prints each output object on its own line (strings as they
