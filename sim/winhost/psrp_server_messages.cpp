@@ -31,7 +31,7 @@ PsValue error_record(RecordFields f) {
   PsValue record = psrp::make_object({"System.Management.Automation.ErrorRecord", "System.Object"});
   auto& o = *record.mutable_object();
   o.to_string = f.message;
-  const std::string target_part = f.target_name + (f.target_type.empty() ? "" : ":" + f.target_type);
+  const std::string target_part = f.target_name + ":" + f.target_type;
   o.add("Exception", std::move(f.exception))
       .add("TargetObject", std::move(f.target))
       .add("FullyQualifiedErrorId", PsValue::string(f.fqid))
