@@ -546,3 +546,37 @@ TEST(PsrpFunctions, MatchTheJeaRoleAndTheAgentsNaming) {
 
 }  // namespace
 }  // namespace wincert::sim
+
+namespace wincert::sim {
+namespace {
+
+// --ps-start-ms on the WinRS path: each powershell.exe a command starts begins with a sleep of that length (the
+// WinRS service plays it on a timer like any other step); cmd.exe's own commands are not charged.
+TEST(PsStartCost, ChargedForEachPowershellExeAWinrsCommandStarts) {
+  WindowsModel model;
+  ProcessContext ctx;
+  ctx.model = &model;
+  ctx.ps_start_ms = 250;
+  auto ps = run_command_line(ctx, "powershell", {"-NoProfile", "-Command", "Write-Output hi"}, false, nullptr);
+  ASSERT_TRUE(ps.has_value());
+  ASSERT_FALSE(ps->steps.empty());
+  EXPECT_EQ(ps->steps.front().kind, OutputStep::Kind::kSleep);
+  EXPECT_EQ(ps->steps.front().sleep_ms, 250);
+  auto twice = run_command_line(ctx, "powershell -Command \"Write-Output a\" && powershell -Command \"Write-Output b\"",
+                                {}, false, nullptr);
+  ASSERT_TRUE(twice.has_value());
+  long long slept = 0;
+  for (const auto& s : twice->steps)
+    if (s.kind == OutputStep::Kind::kSleep) slept += s.sleep_ms;
+  EXPECT_EQ(slept, 500);
+  auto echo = run_command_line(ctx, "echo hi", {}, false, nullptr);
+  ASSERT_TRUE(echo.has_value());
+  for (const auto& s : echo->steps) EXPECT_NE(s.kind, OutputStep::Kind::kSleep);
+  ctx.ps_start_ms = 0;
+  auto free = run_command_line(ctx, "powershell", {"-Command", "Write-Output hi"}, false, nullptr);
+  ASSERT_TRUE(free.has_value());
+  for (const auto& s : free->steps) EXPECT_NE(s.kind, OutputStep::Kind::kSleep);
+}
+
+}  // namespace
+}  // namespace wincert::sim
