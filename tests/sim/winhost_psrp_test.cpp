@@ -17,6 +17,7 @@
 
 #include "common/encoding.hpp"
 #include "sim/winhost/windows_model.hpp"
+#include "sim/winhost/winrs_service.hpp"
 #include "winrm/messages.hpp"
 #include "winrm/namespaces.hpp"
 #include "winrm/psrp/fragment.hpp"
@@ -528,6 +529,40 @@ TEST_F(PsrpServiceTest, RunspaceStartCostIsCharged) {
   EXPECT_EQ(messages.back().type, psrp::MessageType::kRunspacePoolState);
   EXPECT_GE(elapsed, 200ms);
   EXPECT_EQ(stats_.psrp_runspaces_started, 2u);
+}
+
+// winhost-sim's wiring: the WinRS service routes the PowerShell resource URIs to the PSRP service, and
+// MaxShellsPerUser counts WinRS shells and runspace pools together.
+TEST_F(PsrpServiceTest, RoutedByTheWinrsServiceWithOneShellQuota) {
+  WinrsOptions winrs_options;
+  winrs_options.max_shells_per_user = 1;
+  auto winrs = std::make_unique<WinrsService>(ioc_, *model_, stats_, winrs_options);
+  PsrpOptions options;
+  options.ps_start_ms = 0;
+  options.max_shells_per_user = 1;
+  service_->shutdown();
+  service_ = std::make_unique<PsrpService>(ioc_, *model_, stats_, options, &winrs->shells_per_owner());
+  winrs->set_powershell_handler(service_.get());
+  auto through_winrs = [&](const std::string& body) {
+    std::optional<HttpReply> reply;
+    RequestContext ctx{"tester", "127.0.0.1", "winhost01:5985", false};
+    winrs->handle(ctx, body, [&](HttpReply r) { reply = std::move(r); });
+    for (int i = 0; i < 100 && !reply; ++i) ioc_.run_one_for(20ms);
+    return reply.value_or(HttpReply{0, "", false});
+  };
+  auto create = create_envelope(kFullUri, 1, 1);
+  auto created = through_winrs(create.text());
+  ASSERT_EQ(created.status, 200u) << created.body;
+  EXPECT_EQ(service_->pool_count(), 1u);
+  Envelope cmd_shell;
+  cmd_shell.action = std::string(act::kCreate);
+  cmd_shell.resource_uri = std::string(winrm::ns::kResourceCmd);
+  cmd_shell.body =
+      "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr"
+      "</rsp:OutputStreams></rsp:Shell>";
+  EXPECT_EQ(fault_code(through_winrs(cmd_shell.text()), cmd_shell), winrm::fault_code::kMaxShellsPerUser);
+  winrs->shutdown();
+  service_.reset();  // it refers to the WinRS service's quota map
 }
 
 TEST(PsrpFunctions, MatchTheJeaRoleAndTheAgentsNaming) {
