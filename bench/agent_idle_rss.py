@@ -68,6 +68,9 @@ def row(label, status):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("build_dir")
+    p.add_argument("--ps-start-ms", type=int, default=0,
+                    help="winhost-sim's PowerShell start cost per powershell.exe/runspace (default 0: the recorded "
+                         "figures in bench/results were measured without it)")
     p.add_argument("--hosts", type=int, default=20)
     p.add_argument("--jobs-per-host", type=int, default=5)
     p.add_argument("--settle", type=float, default=10.0)
@@ -79,7 +82,7 @@ def main():
                     os.path.join(b, "sim", "winhost", "winhost-sim"))
     agent_config = {"LogLevel": "info", "HeartbeatIntervalSeconds": 5}
     rows = []
-    with Stack(bins, hosts=a.hosts, agent_config=agent_config) as st:
+    with Stack(bins, hosts=a.hosts, agent_config=agent_config, ps_start_ms=a.ps_start_ms) as st:
         st.start()
         pid = st.agent.process.pid
         time.sleep(a.settle)

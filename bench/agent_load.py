@@ -140,7 +140,7 @@ def run_one(bins, model, latency, a, workdir):
                     "LogLevel": a.agent_log_level, "HeartbeatIntervalSeconds": 5, "ShutdownGraceSeconds": 10,
                     "WinRM": {"IdleTimeoutSeconds": 300, "CommandTimeoutSeconds": 300}}
     t_setup = time.monotonic()
-    st = Stack(bins, hosts=a.hosts, latency_ms=latency, model=model, agent_config=agent_config,
+    st = Stack(bins, hosts=a.hosts, latency_ms=latency, model=model, agent_config=agent_config, ps_start_ms=a.ps_start_ms,
                workdir=os.path.join(workdir, f"latency-{latency}"), keep=a.keep)
     # Quiet simulators: their per-request log lines would cost CPU the agent needs.
     st.command.log_level = "warn"
@@ -414,6 +414,9 @@ def write_results(rows, a, command_line, out):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("build_dir")
+    p.add_argument("--ps-start-ms", type=int, default=0,
+                    help="winhost-sim's PowerShell start cost per powershell.exe/runspace (default 0: the recorded "
+                         "figures in bench/results were measured without it)")
     p.add_argument("--hosts", type=int, default=200)
     p.add_argument("--jobs-per-host", type=int, default=10)
     p.add_argument("--certs", type=int, default=50, help="certificates in every host's My store")

@@ -13,6 +13,9 @@ import time
 
 p = argparse.ArgumentParser()
 p.add_argument("build_dir")
+p.add_argument("--ps-start-ms", type=int, default=0,
+                help="winhost-sim's PowerShell start cost per powershell.exe/runspace (default 0: the recorded "
+                     "figures in bench/results were measured without it)")
 p.add_argument("out", nargs="?")
 p.add_argument("--sizes", default="100,1000,3000,10000")
 p.add_argument("--repeat", type=int, default=3, help="runs per size; the median run is reported")
@@ -32,7 +35,8 @@ with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([bench, "generate", "--count", str(n), "--out", model], check=True)
         port_file = os.path.join(tmp, f"port-{n}")
         proc = subprocess.Popen([sim, "--listen", "127.0.0.1:0", "--port-file", port_file, "--users", users,
-                                 "--allow-unencrypted", "--model", model, "--log-level", "warn"],
+                                 "--allow-unencrypted", "--model", model, "--log-level", "warn",
+                                 "--ps-start-ms", str(a.ps_start_ms)],
                                 stdout=subprocess.DEVNULL)
         try:
             deadline = time.time() + 60

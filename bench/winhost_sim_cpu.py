@@ -16,6 +16,9 @@ import time
 
 p = argparse.ArgumentParser()
 p.add_argument("build_dir")
+p.add_argument("--ps-start-ms", type=int, default=0,
+                help="winhost-sim's PowerShell start cost per powershell.exe/runspace (default 0: the recorded "
+                     "figures in bench/results were measured without it)")
 p.add_argument("--hosts", type=int, default=200)
 p.add_argument("--certs", type=int, default=50)
 p.add_argument("--operations", type=int, default=2000, help="inventories in all")
@@ -44,7 +47,7 @@ with tempfile.TemporaryDirectory() as tmp:
     port_file = os.path.join(tmp, "ports")
     status_file = os.path.join(tmp, "status.json")
     args = [sim, "--listen", "127.0.0.1:0", "--port-file", port_file, "--users", users, "--allow-unencrypted",
-            "--model", model, "--log-level", "warn", "--hosts", str(a.hosts)]
+            "--model", model, "--log-level", "warn", "--hosts", str(a.hosts), "--ps-start-ms", str(a.ps_start_ms)]
     if not a.no_status_file:
         args += ["--status-file", status_file]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)

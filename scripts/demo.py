@@ -56,7 +56,8 @@ def main(argv):
     started = time.monotonic()
     bins = Binaries.from_args(argv[1:4])
     labels = {}  # JobId -> (what, store type)
-    with Stack(bins, agent_name="wincert-demo", agent_config={"MaxJobsPerHost": 2}) as st:
+    # ps_start_ms=None: the demo keeps winhost-sim's realistic PowerShell start cost (--ps-start-ms 250).
+    with Stack(bins, agent_name="wincert-demo", agent_config={"MaxJobsPerHost": 2}, ps_start_ms=None) as st:
         say("== Starting command-sim (Keyfactor Command) and winhost-sim (a Windows server) on loopback")
         st.command.start()
         st.winhost.start()

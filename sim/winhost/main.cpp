@@ -9,6 +9,7 @@
 #include "common/log.hpp"
 #include "sim/winhost/auth.hpp"
 #include "sim/winhost/gss_auth.hpp"
+#include "sim/winhost/psrp_service.hpp"
 #include "sim/winhost/replay.hpp"
 #include "sim/winhost/server.hpp"
 #include "sim/winhost/windows_model.hpp"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   bool allow_unencrypted = false;
   int max_shells = 30, max_envelope_kb = 500;
   long long latency_ms = 0;
+  long long ps_start_ms = 250;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)")->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port here once listening");
   app.add_option("--status-file", status_file, "counters as JSON, rewritten atomically after every request");
@@ -41,6 +43,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024 * 1024));
   app.add_option("--latency-ms", latency_ms, "delay added before every response")->check(CLI::Range(0LL, 600000LL));
+  app.add_option("--ps-start-ms", ps_start_ms,
+                 "the host's PowerShell start cost in ms: charged (on timers) for each powershell.exe a WinRS command "
+                 "starts and each runspace a PowerShell remoting pool opens")
+      ->capture_default_str()
+      ->check(CLI::Range(0LL, 600000LL));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
   std::string auth_list, keytab, cert_map_file, cbt_text = "relaxed", client_ca, netbios_domain = "WORKGROUP";
@@ -92,6 +99,7 @@ int main(int argc, char** argv) {
     WindowsModel model;
     Stats stats;
     std::unique_ptr<WsmanHandler> handler;
+    std::unique_ptr<PsrpService> powershell;  // PSRP over WS-Man, routed to by the WinRS service
     std::unique_ptr<Server> server;
     unsigned short port = 0;
   };
@@ -115,7 +123,14 @@ int main(int argc, char** argv) {
       WinrsOptions wo;
       wo.max_shells_per_user = max_shells;
       wo.max_envelope_kb = max_envelope_kb;
-      host->handler = std::make_unique<WinrsService>(ioc, host->model, host->stats, wo);
+      wo.ps_start_ms = ps_start_ms;
+      auto winrs = std::make_unique<WinrsService>(ioc, host->model, host->stats, wo);
+      PsrpOptions po;
+      po.max_shells_per_user = max_shells;
+      po.ps_start_ms = ps_start_ms;
+      host->powershell = std::make_unique<PsrpService>(ioc, host->model, host->stats, po, &winrs->shells_per_owner());
+      winrs->set_powershell_handler(host->powershell.get());
+      host->handler = std::move(winrs);
     }
     hosts.push_back(std::move(host));
   }
@@ -258,6 +273,7 @@ int main(int argc, char** argv) {
     for (auto& host : hosts) {
       host->server->stop();
       host->handler->shutdown();
+      if (host->powershell) host->powershell->shutdown();
     }
     ioc.stop();
   });

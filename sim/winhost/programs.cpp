@@ -268,7 +268,14 @@ std::optional<Run> run_external(const ProcessContext& ctx, const Environment& en
     auto r = run_powershell(ctx, args, input);
     if (!r) return std::nullopt;
     Run out;
-    out.steps = std::move(r->steps);
+    if (ctx.ps_start_ms > 0) {  // the process start (--ps-start-ms), before any output
+      OutputStep start;
+      start.kind = OutputStep::Kind::kSleep;
+      start.sleep_ms = ctx.ps_start_ms;
+      out.steps.push_back(std::move(start));
+    }
+    out.steps.insert(out.steps.end(), std::make_move_iterator(r->steps.begin()),
+                     std::make_move_iterator(r->steps.end()));
     out.exit_code = r->exit_code;
     return out;
   }

@@ -39,6 +39,7 @@ struct ProcessContext {
   std::string working_directory;  // empty: the user's profile directory
   int codepage = 437;
   bool no_profile = false;
+  long long ps_start_ms = 0;  // the host's cost of starting powershell.exe, played as a sleep before it runs
 };
 
 // The environment a process of this shell sees (system variables + the shell's own).

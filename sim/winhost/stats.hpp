@@ -26,6 +26,11 @@ struct Stats {
   std::uint64_t max_commands_running = 0;
   std::uint64_t max_shells_open = 0;
   std::uint64_t max_connections_open = 0;
+  // PowerShell remoting (psrp_service): pools opened, pipelines created, runspaces started (each one charged
+  // --ps-start-ms).
+  std::uint64_t psrp_pools_opened = 0;
+  std::uint64_t psrp_pipelines = 0;
+  std::uint64_t psrp_runspaces_started = 0;
 
   void note_commands_running(std::uint64_t running) {
     commands_running = running;
@@ -46,7 +51,10 @@ struct Stats {
             {"commands_running", commands_running},
             {"max_commands_running", max_commands_running},
             {"max_shells_open", max_shells_open},
-            {"max_connections_open", max_connections_open}};
+            {"max_connections_open", max_connections_open},
+            {"psrp_pools_opened", psrp_pools_opened},
+            {"psrp_pipelines", psrp_pipelines},
+            {"psrp_runspaces_started", psrp_runspaces_started}};
   }
 };
 

@@ -7,6 +7,7 @@
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "sim/winhost/error_reply.hpp"
+#include "sim/winhost/psrp_service.hpp"
 #include "sim/winhost/windows_model.hpp"
 #include "winrm/namespaces.hpp"
 #include "winrm/xml.hpp"
@@ -84,6 +85,8 @@ void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCall
     if (req.action == act::kGet) return done(on_config_get(req));
     return fault(action_not_supported_fault(req.action));
   }
+  if (powershell_ && istarts_with(req.resource_uri, kPowerShellResourcePrefix))
+    return powershell_->handle_parsed(ctx, req, machine, std::move(done));
   if (req.resource_uri != ns::kResourceCmd) {
     return fault(schema_validation_fault("the ResourceURI '" + req.resource_uri +
                                          "' is not served by this host (expected " + std::string(ns::kResourceCmd) +
@@ -145,6 +148,7 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
   shell.client_ip = ctx.client_ip;
   shell.process.model = &model_;
   shell.process.user = ctx.user;
+  shell.process.ps_start_ms = options_.ps_start_ms;
   if (auto cp = req.option("WINRS_CODEPAGE")) {
     try {
       shell.process.codepage = std::stoi(*cp);

@@ -20,12 +20,14 @@
 namespace wincert::sim {
 
 class WindowsModel;
+class PsrpService;
 
 struct WinrsOptions {
   int max_shells_per_user = 30;
   int max_envelope_kb = 500;
   long long max_timeout_ms = 60000;             // MaxTimeoutms
   long long default_idle_timeout_ms = 7200000;  // Winrs IdleTimeout
+  long long ps_start_ms = 0;                    // --ps-start-ms: charged for each powershell.exe started
 };
 
 class WinrsService final : public WsmanHandler {
@@ -37,6 +39,10 @@ class WinrsService final : public WsmanHandler {
   void shutdown() override;
 
   std::size_t shell_count() const { return shells_.size(); }
+  // Requests for the PowerShell resource URIs (…/powershell/<name>) go to this handler (PSRP over WS-Man).
+  void set_powershell_handler(PsrpService* handler) { powershell_ = handler; }
+  // The MaxShellsPerUser counts, shared with the PowerShell handler.
+  std::map<std::string, int>& shells_per_owner() { return shells_per_owner_; }
 
  private:
   struct HeldReceive {
@@ -108,6 +114,7 @@ class WinrsService final : public WsmanHandler {
   std::map<std::string, int> shells_per_owner_;
   boost::asio::steady_timer idle_timer_;
   bool stopped_ = false;
+  PsrpService* powershell_ = nullptr;
 };
 
 // "http://host:5985/wsman" -> "host" (Windows names itself in faults as the client addressed it).

@@ -275,10 +275,13 @@ class WinhostSim:
     Host 0 is the model file (`model_path`, rewritten by the simulator after every change); hosts 1.. are
     in-memory copies named <hostname>-<i>. model: None (sim/winhost/model/example-model.json), a path or a dict."""
 
-    def __init__(self, binary, workdir, user, password, model=None, hosts=1, latency_ms=0, extra_args=(),
+    def __init__(self, binary, workdir, user, password, model=None, hosts=1, latency_ms=0, ps_start_ms=0, extra_args=(),
                  log_level="info", name="winhost"):
         self.binary, self.workdir, self.user, self.password = binary, workdir, user, password
         self.hosts, self.latency_ms = hosts, latency_ms
+        # --ps-start-ms: the host's PowerShell start cost. 0 for tests and benchmarks (runtimes and recorded
+        # figures stay comparable); None keeps winhost-sim's realistic default (the demo).
+        self.ps_start_ms = ps_start_ms
         self.model_path = os.path.join(workdir, f"{name}-model.json")
         if model is None:
             model = EXAMPLE_MODEL
@@ -309,6 +312,8 @@ class WinhostSim:
             args += ["--hosts", str(self.hosts)]
         if self.latency_ms:
             args += ["--latency-ms", str(self.latency_ms)]
+        if self.ps_start_ms is not None:
+            args += ["--ps-start-ms", str(self.ps_start_ms)]
         self.process = _ts.Server(f"winhost-sim ({self.name})", self.binary, args + self.extra_args, self.workdir,
                                   hosts=self.hosts, log_path=self.log_path).start(timeout)
         self.ports = self.process.ports
@@ -487,14 +492,15 @@ class Stack:
     """command-sim + winhost-sim + agent in one temporary directory; a context manager that always
     stops the processes and removes the directory (keep=True keeps it and prints where).
 
-    hosts, latency_ms, model: winhost-sim's --hosts, --latency-ms and model (see WinhostSim).
+    hosts, latency_ms, model, ps_start_ms: winhost-sim's --hosts, --latency-ms, model and --ps-start-ms (see
+    WinhostSim; ps_start_ms None = the simulator's default).
     agent_config: agent configuration overrides; agent_secrets: extra SecretsFile members (both are public
     attributes that may still be changed before start()).
     command_args / winhost_args: extra command line options.
     Secrets (Command password, WinRM password, and every PFX password and PFX made through make_pfx())
     are random per stack and listed in `secrets`."""
 
-    def __init__(self, binaries, hosts=1, latency_ms=0, model=None, agent_config=None, command_args=(),
+    def __init__(self, binaries, hosts=1, latency_ms=0, model=None, agent_config=None, command_args=(), ps_start_ms=0,
                  winhost_args=(), keep=False, workdir=None, agent_name="e2e-orchestrator", agent_secrets=None):
         self.bins = binaries
         self.keep = keep
@@ -508,7 +514,8 @@ class Stack:
         self.command = CommandSim(binaries.command_sim, self.workdir, self.command_user, self.command_password,
                                   extra_args=command_args)
         self.winhost = WinhostSim(binaries.winhost_sim, self.workdir, self.winrm_user, self.winrm_password,
-                                  model=model, hosts=hosts, latency_ms=latency_ms, extra_args=winhost_args)
+                                  model=model, hosts=hosts, latency_ms=latency_ms, ps_start_ms=ps_start_ms,
+                                  extra_args=winhost_args)
         self.agent_config = agent_config or {}
         self.agent_secrets = agent_secrets or {}
         self.agent_name = agent_name

@@ -75,8 +75,10 @@ class Sim:
 
     def __init__(self, work, *args):
         self.log_path = os.path.join(work, "sim-%s.log" % uuid.uuid4().hex)
+        # --ps-start-ms 0: these tests are about authentication, not the host's PowerShell start cost.
         self.server = ts.Server("winhost-sim", ts.ARGS.winhost_sim, ["--log-level", "trace", "--log-file",
-                                                                     self.log_path] + list(args), work).start()
+                                                                     self.log_path, "--ps-start-ms", "0"] + list(args),
+                                work).start()
         self.port = self.server.port
 
     def url(self, https=False, host="127.0.0.1"):

@@ -280,6 +280,10 @@ class WinhostSimServer(Server):
         super().__init__(name, binary, [], workdir, hosts=hosts, **kwargs)
         self.status_file = status_file or os.path.splitext(self.port_file)[0] + ".status.json"
         self.args = ["--status-file", self.status_file] + (["--hosts", str(hosts)] if hosts > 1 else []) + list(args)
+        if "--ps-start-ms" not in self.args:
+            # Tests are not about the host's PowerShell start cost (default 250 ms per powershell.exe and per
+            # runspace): without it the suite's runtime stays what it was. A test about the cost passes its own.
+            self.args += ["--ps-start-ms", "0"]
 
     def status(self):
         with open(self.status_file, encoding="utf-8") as f:

@@ -61,6 +61,10 @@ class SimProcess {
                                      (dir_ / "sim.log").string(),
                                      "--log-level",
                                      "debug"};
+    // Not about the host's PowerShell start cost (--ps-start-ms, default 250 ms per powershell.exe): 0 keeps
+    // these tests' runtime; a test about the cost passes its own value.
+    if (std::find(extra_args.begin(), extra_args.end(), "--ps-start-ms") == extra_args.end())
+      extra_args.insert(extra_args.end(), {"--ps-start-ms", "0"});
     for (auto& a : extra_args) args.push_back(std::move(a));
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -42,8 +42,10 @@ class Sim:
     def __init__(self, binary, work, name, env, *args):
         self.name = name
         self.log_path = os.path.join(work, name + ".log")
-        self.server = ts.Server(f"winhost-sim ({name})", binary, ["--log-level", "debug", "--log-file",
-                                                                   self.log_path] + list(args), work, env=env).start()
+        # --ps-start-ms 0: interop, not the host's PowerShell start cost.
+        self.server = ts.Server(f"winhost-sim ({name})", binary, ["--log-level", "debug", "--log-file", self.log_path,
+                                                                   "--ps-start-ms", "0"] + list(args), work,
+                                env=env).start()
         self.port = self.server.port
 
     def url(self, https=False, host="127.0.0.1"):
