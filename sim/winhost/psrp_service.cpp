@@ -488,9 +488,10 @@ void PsrpService::dispatch(Pool& pool) {
       run(pool, pipeline);
       continue;
     }
-    // No free runspace: open one more if the pool may grow (charged like any PowerShell start), else wait.
-    const auto waiting_for_new = static_cast<int>(pool.waiting.size());
-    if (pool.starting < waiting_for_new && static_cast<int>(pool.runspaces.size()) + pool.starting < pool.max_runspaces)
+    // No free runspace: open one for each waiting pipeline not yet covered, while the pool may grow (each one
+    // charged like any PowerShell start); the rest wait for a runspace to come free.
+    const auto waiting = static_cast<int>(pool.waiting.size());
+    while (pool.starting < waiting && static_cast<int>(pool.runspaces.size()) + pool.starting < pool.max_runspaces)
       start_runspace_then_dispatch(pool);
     return;
   }
@@ -498,6 +499,7 @@ void PsrpService::dispatch(Pool& pool) {
 
 void PsrpService::start_runspace_then_dispatch(Pool& pool) {
   ++pool.starting;
+  stats_.psrp_runspaces_started++;  // counted when started: a client may be done before it is ready
   auto timer = std::make_shared<boost::asio::steady_timer>(ioc_, std::chrono::milliseconds(options_.ps_start_ms));
   timer->async_wait([this, timer, id = pool.id](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
@@ -505,7 +507,6 @@ void PsrpService::start_runspace_then_dispatch(Pool& pool) {
     if (it == pools_.end()) return;
     --it->second.starting;
     it->second.runspaces.emplace_back();
-    stats_.psrp_runspaces_started++;
     dispatch(it->second);
   });
 }

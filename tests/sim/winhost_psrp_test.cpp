@@ -565,6 +565,21 @@ TEST_F(PsrpServiceTest, RoutedByTheWinrsServiceWithOneShellQuota) {
   service_.reset();  // it refers to the WinRS service's quota map
 }
 
+// Two pipelines arriving while every runspace is busy start two runspaces at once (each charged), never more
+// than MaxRunspaces.
+TEST_F(PsrpServiceTest, BusyPoolGrowsOneRunspacePerWaitingPipeline) {
+  make_service(50);
+  open(kFullUri, 1, 3);
+  const std::string sleeper = start({script("Start-Sleep -Seconds 30")});
+  const std::string a = start({script("Write-Output a")});
+  const std::string b = start({script("Write-Output b")});
+  const std::string c = start({script("Write-Output c")});
+  EXPECT_EQ(finish(a).state.state, 4);
+  EXPECT_EQ(finish(b).state.state, 4);
+  EXPECT_EQ(finish(c).state.state, 4);
+  EXPECT_EQ(stats_.psrp_runspaces_started, 3u);
+}
+
 TEST(PsrpFunctions, MatchTheJeaRoleAndTheAgentsNaming) {
   const std::string psrc = read_file(std::string(WINCERT_SOURCE_DIR) + "/config/jea/WincertAgent.psrc");
   std::vector<std::string> visible;
