@@ -259,6 +259,16 @@ PsValue runtime_error_record(std::string_view message) {
   return error_record(std::move(f));
 }
 
+std::string warning_record_body(std::string_view message) {
+  PsValue record = psrp::make_object({"System.Management.Automation.WarningRecord",
+                                      "System.Management.Automation.InformationalRecord", "System.Object"});
+  record.mutable_object()->to_string = std::string(message);
+  record.mutable_object()
+      ->add("InformationalRecord_Message", PsValue::string(std::string(message)))
+      .add("InformationalRecord_InvocationInfoSet", PsValue::boolean(false));
+  return psrp::serialize_clixml(record);
+}
+
 PsValue pipeline_stopped_record() {
   const std::string text = "The pipeline has been stopped.";
   PsValue exception =

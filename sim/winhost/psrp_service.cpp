@@ -524,7 +524,6 @@ void PsrpService::run(Pool& pool, const std::shared_ptr<Pipeline>& pipeline) {
     // Other script text: the simulator's small PowerShell interpreter; each stdout line is one string object.
     ProgramResult result = run_powershell_script(pool.process, first.command, "{}", false);
     pipeline->steps = std::move(result.steps);
-    pipeline->exit_code = result.exit_code;
     play_steps(pool.id, pipeline);
     return;
   }
@@ -569,7 +568,15 @@ void PsrpService::play_steps(const std::string& pool_id, const std::shared_ptr<P
       return;
     }
     if (step.kind == OutputStep::Kind::kStderr) {
-      pipeline->stderr_text += step.data;
+      // The interpreter writes each error as console text ("<statement> : <message>" then CategoryInfo lines):
+      // a non-terminating error becomes an ERROR_RECORD with its message.
+      std::string_view first = step.data;
+      first = trim(first.substr(0, first.find('\n')));
+      if (auto colon = first.find(" : "); colon != std::string_view::npos) first.remove_prefix(colon + 3);
+      if (!first.empty())
+        queue(pool, pipeline->out,
+              msg::to_client(psrp::MessageType::kErrorRecord, pool.rpid, pipeline->pid,
+                             psrp::serialize_clixml(msg::runtime_error_record(first))));
       continue;
     }
     std::string_view data = step.data;
@@ -578,15 +585,20 @@ void PsrpService::play_steps(const std::string& pool_id, const std::shared_ptr<P
       std::string line(data.substr(0, nl));
       data.remove_prefix(nl == std::string_view::npos ? data.size() : nl + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.starts_with("WARNING: ")) {  // Write-Warning as the interpreter prints it
+        queue(pool, pipeline->out,
+              msg::to_client(psrp::MessageType::kWarningRecord, pool.rpid, pipeline->pid,
+                             msg::warning_record_body(line.substr(9))));
+        continue;
+      }
       queue(pool, pipeline->out,
             msg::to_client(psrp::MessageType::kPipelineOutput, pool.rpid, pipeline->pid,
                            psrp::serialize_clixml(psrp::PsValue::string(std::move(line)))));
     }
   }
-  if (pipeline->exit_code == 0) return finish(pool, *pipeline, 4);
-  std::string message(trim(pipeline->stderr_text));
-  if (message.empty()) message = "the script failed with exit code " + std::to_string(pipeline->exit_code);
-  finish(pool, *pipeline, 5, msg::runtime_error_record(message));
+  // Errors in script text are non-terminating in PowerShell (ERROR_RECORDs above); `exit N` in a remote
+  // pipeline only sets $LASTEXITCODE. The pipeline completes.
+  finish(pool, *pipeline, 4);
 }
 
 void PsrpService::finish(Pool& pool, Pipeline& pipeline, std::int32_t state,

@@ -93,8 +93,6 @@ class PsrpService final : public WsmanHandler {
     std::deque<OutMessage> out;
     std::vector<OutputStep> steps;  // script text run by the interpreter, played on timers
     std::size_t next_step = 0;
-    int exit_code = 0;
-    std::string stderr_text;
     bool done_delivered = false;
     std::unique_ptr<boost::asio::steady_timer> timer;
     std::unique_ptr<HeldReceive> held;

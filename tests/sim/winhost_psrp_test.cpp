@@ -580,6 +580,29 @@ TEST_F(PsrpServiceTest, BusyPoolGrowsOneRunspacePerWaitingPipeline) {
   EXPECT_EQ(stats_.psrp_runspaces_started, 3u);
 }
 
+// Other script text on a full endpoint: the interpreter's output lines as strings, Write-Warning as a
+// WARNING_RECORD, Write-Error as a (non-terminating) ERROR_RECORD.
+TEST_F(PsrpServiceTest, ScriptTextRunsInTheInterpreter) {
+  open();
+  const std::string id = start({script("Write-Output 'one'\nWrite-Warning 'careful'\nWrite-Error 'bad'\n'two'")});
+  std::vector<std::string> outputs, warnings, errors;
+  psrp::PipelineStateInfo state;
+  for (int i = 0; i < 10 && !state.terminal(); ++i) {
+    for (const auto& m : receive(id)) {
+      auto body = psrp::parse_server_message(m);
+      ASSERT_TRUE(body.ok()) << body.error().message;
+      if (auto* o = std::get_if<psrp::PipelineOutput>(&*body)) outputs.push_back(o->value.text());
+      if (auto* w = std::get_if<psrp::InformationalRecord>(&*body)) warnings.push_back(w->message);
+      if (auto* e = std::get_if<psrp::ErrorRecordInfo>(&*body)) errors.push_back(e->message);
+      if (auto* st = std::get_if<psrp::PipelineStateInfo>(&*body)) state = *st;
+    }
+  }
+  EXPECT_EQ(state.state, 4);
+  EXPECT_THAT(outputs, ::testing::ElementsAre("one", "two"));
+  EXPECT_THAT(warnings, ::testing::ElementsAre("careful"));
+  EXPECT_THAT(errors, ::testing::ElementsAre("bad"));
+}
+
 TEST(PsrpFunctions, MatchTheJeaRoleAndTheAgentsNaming) {
   const std::string psrc = read_file(std::string(WINCERT_SOURCE_DIR) + "/config/jea/WincertAgent.psrc");
   std::vector<std::string> visible;
