@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "common/encoding.hpp"
+#include "sim/winhost/psrp_server_messages.hpp"
 #include "sim/winhost/windows_model.hpp"
 #include "sim/winhost/winrs_service.hpp"
 #include "winrm/messages.hpp"
@@ -601,6 +602,56 @@ TEST_F(PsrpServiceTest, ScriptTextRunsInTheInterpreter) {
   EXPECT_THAT(outputs, ::testing::ElementsAre("one", "two"));
   EXPECT_THAT(warnings, ::testing::ElementsAre("careful"));
   EXPECT_THAT(errors, ::testing::ElementsAre("bad"));
+}
+
+// The failure records against what a real PowerShell 7.6.10 (`pwsh -s`) sent for the same cases
+// (tests/sim/data/pwsh76_*.xml, captured for this simulator): the same properties in the same order, and the
+// same fields for a client (message, FullyQualifiedErrorId, category, exception type, Data).
+std::vector<std::string> names(const std::vector<psrp::PsProperty>& properties) {
+  std::vector<std::string> out;
+  for (const auto& p : properties) out.push_back(p.name);
+  return out;
+}
+
+void expect_same_record(const std::string& real_file, const std::string& ours_text) {
+  SCOPED_TRACE(real_file);
+  auto real = psrp::parse_clixml(read_file(std::string(WINCERT_SOURCE_DIR) + "/tests/sim/data/" + real_file));
+  auto ours = psrp::parse_clixml(ours_text);
+  ASSERT_TRUE(real.ok() && ours.ok());
+  const psrp::PsValue* real_record = real->property("ExceptionAsErrorRecord");
+  const psrp::PsValue* our_record = ours->property("ExceptionAsErrorRecord");
+  ASSERT_TRUE(real_record && our_record);
+  EXPECT_EQ(names(our_record->object()->extended), names(real_record->object()->extended));
+  EXPECT_EQ(our_record->object()->type_names, real_record->object()->type_names);
+  const psrp::PsValue* real_exception = real_record->property("Exception");
+  const psrp::PsValue* our_exception = our_record->property("Exception");
+  EXPECT_EQ(names(our_exception->object()->adapted), names(real_exception->object()->adapted));
+  EXPECT_EQ(our_exception->object()->type_names, real_exception->object()->type_names);
+  auto r = psrp::parse_pipeline_state(*real);
+  auto o = psrp::parse_pipeline_state(*ours);
+  ASSERT_TRUE(r.ok() && o.ok() && r->error && o->error);
+  EXPECT_EQ(o->state, r->state);
+  EXPECT_EQ(o->error->message, r->error->message);
+  EXPECT_EQ(o->error->fully_qualified_error_id, r->error->fully_qualified_error_id);
+  EXPECT_EQ(o->error->category, r->error->category);
+  EXPECT_EQ(o->error->category_message, r->error->category_message);
+  EXPECT_EQ(o->error->category_reason, r->error->category_reason);
+  EXPECT_EQ(o->error->target, r->error->target);
+  EXPECT_EQ(o->error->exception_type, r->error->exception_type);
+  EXPECT_EQ(o->error->exception_data, r->error->exception_data);
+}
+
+TEST(PsrpRecords, MatchWhatRealPowerShellSends) {
+  namespace m = psrp_server;
+  expect_same_record("pwsh76_op_failure_pipeline_state.xml",
+                     m::pipeline_state_body(5, m::op_failure_record("Invoke-WincertStoreInventory",
+                                                                    "the certificate store LocalMachine\\Nope does "
+                                                                    "not exist",
+                                                                    "StoreNotFound")));
+  expect_same_record("pwsh76_command_not_found_pipeline_state.xml",
+                     m::pipeline_state_body(5, m::command_not_found_record("Invoke-WincertStoreInventory")));
+  expect_same_record("pwsh76_scripts_not_allowed_pipeline_state.xml",
+                     m::pipeline_state_body(5, m::scripts_not_allowed_record("Get-Date")));
 }
 
 TEST(PsrpFunctions, MatchTheJeaRoleAndTheAgentsNaming) {
