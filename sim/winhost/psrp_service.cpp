@@ -133,6 +133,7 @@ void PsrpService::shutdown() {
   idle_timer_.cancel();
   for (auto& [id, pool] : pools_) {
     if (pool.open_timer) pool.open_timer->cancel();
+    for (auto& t : pool.start_timers) t->cancel();
     if (pool.held && pool.held->timer) pool.held->timer->cancel();
     for (auto& [cid, p] : pool.pipelines) {
       if (p->timer) p->timer->cancel();
@@ -320,6 +321,7 @@ void PsrpService::erase_pool(const std::string& id) {
   if (it == pools_.end()) return;
   Pool& pool = it->second;
   if (pool.open_timer) pool.open_timer->cancel();
+  for (auto& t : pool.start_timers) t->cancel();
   if (pool.held) {
     auto held = std::move(pool.held);
     held->timer->cancel();
@@ -500,8 +502,9 @@ void PsrpService::dispatch(Pool& pool) {
 void PsrpService::start_runspace_then_dispatch(Pool& pool) {
   ++pool.starting;
   stats_.psrp_runspaces_started++;  // counted when started: a client may be done before it is ready
-  auto timer = std::make_shared<boost::asio::steady_timer>(ioc_, std::chrono::milliseconds(options_.ps_start_ms));
-  timer->async_wait([this, timer, id = pool.id](const boost::system::error_code& ec) {
+  auto& timer = pool.start_timers.emplace_back(
+      std::make_unique<boost::asio::steady_timer>(ioc_, std::chrono::milliseconds(options_.ps_start_ms)));
+  timer->async_wait([this, id = pool.id](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
     auto it = pools_.find(id);
     if (it == pools_.end()) return;
@@ -619,8 +622,8 @@ void PsrpService::finish(Pool& pool, Pipeline& pipeline, std::int32_t state,
   }
   deliver_pipeline(pool, pipeline);
   // The freed runspace takes the next waiting pipeline, after this call's caller is done with its state.
-  boost::asio::post(ioc_, [this, id = pool.id] {
-    if (stopped_) return;
+  boost::asio::post(ioc_, [this, id = pool.id, alive = std::weak_ptr<int>(alive_)] {
+    if (!alive.lock() || stopped_) return;
     if (auto it = pools_.find(id); it != pools_.end()) dispatch(it->second);
   });
 }
