@@ -191,12 +191,19 @@ PsValue command_not_found_record(std::string_view name) {
   e.add_adapted("ErrorRecord", PsValue::string(text))
       .add_adapted("CommandName", PsValue::string(std::string(name)))
       .add_adapted("WasThrownFromThrowStatement", PsValue::boolean(false))
+      .add_adapted("TargetSite", PsValue::string("System.Management.Automation.CommandInfo LookupCommandInfo("
+                                                 "System.String, System.Management.Automation.CommandTypes, "
+                                                 "System.Management.Automation.SearchResolutionOptions, "
+                                                 "System.Management.Automation.CommandOrigin, "
+                                                 "System.Management.Automation.ExecutionContext)"))
       .add_adapted("Message", PsValue::string(text))
       .add_adapted("Data", data_dictionary())
       .add_adapted("InnerException", PsValue::nil())
       .add_adapted("HelpLink", PsValue::nil())
       .add_adapted("Source", PsValue::string("System.Management.Automation"))
-      .add_adapted("HResult", PsValue::int32(-2146233087));
+      .add_adapted("HResult", PsValue::int32(-2146233087))
+      .add_adapted("StackTrace", PsValue::string("   at System.Management.Automation.CommandDiscovery."
+                                                 "LookupCommandInfo(String commandName, CommandOrigin commandOrigin)"));
   RecordFields f;
   f.message = text;
   f.exception = std::move(exception);
@@ -221,11 +228,18 @@ PsValue scripts_not_allowed_record(std::string_view script) {
       .add_adapted("Message", PsValue::string(text))
       .add_adapted("ErrorRecord", PsValue::string(text))
       .add_adapted("WasThrownFromThrowStatement", PsValue::boolean(false))
+      .add_adapted("TargetSite",
+                   PsValue::string("System.Management.Automation.CommandProcessorBase "
+                                   "CreateCommandProcessor(System.Management.Automation.ExecutionContext, "
+                                   "Boolean, System.Management.Automation.CommandOrigin)"))
       .add_adapted("Data", data_dictionary())
       .add_adapted("InnerException", PsValue::nil())
       .add_adapted("HelpLink", PsValue::nil())
       .add_adapted("Source", PsValue::string("System.Management.Automation"))
-      .add_adapted("HResult", PsValue::int32(-2146233087));
+      .add_adapted("HResult", PsValue::int32(-2146233087))
+      .add_adapted("StackTrace", PsValue::string("   at System.Management.Automation.Runspaces.Command."
+                                                 "CreateCommandProcessor(ExecutionContext executionContext, Boolean "
+                                                 "addToHistory, CommandOrigin origin)"));
   RecordFields f;
   f.message = text;
   f.exception = std::move(exception);
@@ -257,6 +271,16 @@ PsValue runtime_error_record(std::string_view message) {
   f.reason = "RuntimeException";
   f.category_name = "OperationStopped";
   return error_record(std::move(f));
+}
+
+std::string warning_record_body(std::string_view message) {
+  PsValue record = psrp::make_object({"System.Management.Automation.WarningRecord",
+                                      "System.Management.Automation.InformationalRecord", "System.Object"});
+  record.mutable_object()->to_string = std::string(message);
+  record.mutable_object()
+      ->add("InformationalRecord_Message", PsValue::string(std::string(message)))
+      .add("InformationalRecord_InvocationInfoSet", PsValue::boolean(false));
+  return psrp::serialize_clixml(record);
 }
 
 PsValue pipeline_stopped_record() {

@@ -43,6 +43,8 @@ psrp::PsValue command_not_found_record(std::string_view name);
 psrp::PsValue scripts_not_allowed_record(std::string_view script);
 // A runtime failure of other script text (the simulator's interpreter): RuntimeException.
 psrp::PsValue runtime_error_record(std::string_view message);
+// A WARNING_RECORD body (Write-Warning).
+std::string warning_record_body(std::string_view message);
 // A pipeline stopped by the client (Signal crtl_c): PipelineStoppedException.
 psrp::PsValue pipeline_stopped_record();
 

@@ -133,6 +133,7 @@ void PsrpService::shutdown() {
   idle_timer_.cancel();
   for (auto& [id, pool] : pools_) {
     if (pool.open_timer) pool.open_timer->cancel();
+    for (auto& t : pool.start_timers) t->cancel();
     if (pool.held && pool.held->timer) pool.held->timer->cancel();
     for (auto& [cid, p] : pool.pipelines) {
       if (p->timer) p->timer->cancel();
@@ -320,6 +321,7 @@ void PsrpService::erase_pool(const std::string& id) {
   if (it == pools_.end()) return;
   Pool& pool = it->second;
   if (pool.open_timer) pool.open_timer->cancel();
+  for (auto& t : pool.start_timers) t->cancel();
   if (pool.held) {
     auto held = std::move(pool.held);
     held->timer->cancel();
@@ -488,9 +490,10 @@ void PsrpService::dispatch(Pool& pool) {
       run(pool, pipeline);
       continue;
     }
-    // No free runspace: open one more if the pool may grow (charged like any PowerShell start), else wait.
-    const auto waiting_for_new = static_cast<int>(pool.waiting.size());
-    if (pool.starting < waiting_for_new && static_cast<int>(pool.runspaces.size()) + pool.starting < pool.max_runspaces)
+    // No free runspace: open one for each waiting pipeline not yet covered, while the pool may grow (each one
+    // charged like any PowerShell start); the rest wait for a runspace to come free.
+    const auto waiting = static_cast<int>(pool.waiting.size());
+    while (pool.starting < waiting && static_cast<int>(pool.runspaces.size()) + pool.starting < pool.max_runspaces)
       start_runspace_then_dispatch(pool);
     return;
   }
@@ -498,14 +501,15 @@ void PsrpService::dispatch(Pool& pool) {
 
 void PsrpService::start_runspace_then_dispatch(Pool& pool) {
   ++pool.starting;
-  auto timer = std::make_shared<boost::asio::steady_timer>(ioc_, std::chrono::milliseconds(options_.ps_start_ms));
-  timer->async_wait([this, timer, id = pool.id](const boost::system::error_code& ec) {
+  stats_.psrp_runspaces_started++;  // counted when started: a client may be done before it is ready
+  auto& timer = pool.start_timers.emplace_back(
+      std::make_unique<boost::asio::steady_timer>(ioc_, std::chrono::milliseconds(options_.ps_start_ms)));
+  timer->async_wait([this, id = pool.id](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
     auto it = pools_.find(id);
     if (it == pools_.end()) return;
     --it->second.starting;
     it->second.runspaces.emplace_back();
-    stats_.psrp_runspaces_started++;
     dispatch(it->second);
   });
 }
@@ -523,7 +527,6 @@ void PsrpService::run(Pool& pool, const std::shared_ptr<Pipeline>& pipeline) {
     // Other script text: the simulator's small PowerShell interpreter; each stdout line is one string object.
     ProgramResult result = run_powershell_script(pool.process, first.command, "{}", false);
     pipeline->steps = std::move(result.steps);
-    pipeline->exit_code = result.exit_code;
     play_steps(pool.id, pipeline);
     return;
   }
@@ -568,7 +571,15 @@ void PsrpService::play_steps(const std::string& pool_id, const std::shared_ptr<P
       return;
     }
     if (step.kind == OutputStep::Kind::kStderr) {
-      pipeline->stderr_text += step.data;
+      // The interpreter writes each error as console text ("<statement> : <message>" then CategoryInfo lines):
+      // a non-terminating error becomes an ERROR_RECORD with its message.
+      std::string_view first = step.data;
+      first = trim(first.substr(0, first.find('\n')));
+      if (auto colon = first.find(" : "); colon != std::string_view::npos) first.remove_prefix(colon + 3);
+      if (!first.empty())
+        queue(pool, pipeline->out,
+              msg::to_client(psrp::MessageType::kErrorRecord, pool.rpid, pipeline->pid,
+                             psrp::serialize_clixml(msg::runtime_error_record(first))));
       continue;
     }
     std::string_view data = step.data;
@@ -577,15 +588,20 @@ void PsrpService::play_steps(const std::string& pool_id, const std::shared_ptr<P
       std::string line(data.substr(0, nl));
       data.remove_prefix(nl == std::string_view::npos ? data.size() : nl + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.starts_with("WARNING: ")) {  // Write-Warning as the interpreter prints it
+        queue(pool, pipeline->out,
+              msg::to_client(psrp::MessageType::kWarningRecord, pool.rpid, pipeline->pid,
+                             msg::warning_record_body(line.substr(9))));
+        continue;
+      }
       queue(pool, pipeline->out,
             msg::to_client(psrp::MessageType::kPipelineOutput, pool.rpid, pipeline->pid,
                            psrp::serialize_clixml(psrp::PsValue::string(std::move(line)))));
     }
   }
-  if (pipeline->exit_code == 0) return finish(pool, *pipeline, 4);
-  std::string message(trim(pipeline->stderr_text));
-  if (message.empty()) message = "the script failed with exit code " + std::to_string(pipeline->exit_code);
-  finish(pool, *pipeline, 5, msg::runtime_error_record(message));
+  // Errors in script text are non-terminating in PowerShell (ERROR_RECORDs above); `exit N` in a remote
+  // pipeline only sets $LASTEXITCODE. The pipeline completes.
+  finish(pool, *pipeline, 4);
 }
 
 void PsrpService::finish(Pool& pool, Pipeline& pipeline, std::int32_t state,
@@ -606,8 +622,8 @@ void PsrpService::finish(Pool& pool, Pipeline& pipeline, std::int32_t state,
   }
   deliver_pipeline(pool, pipeline);
   // The freed runspace takes the next waiting pipeline, after this call's caller is done with its state.
-  boost::asio::post(ioc_, [this, id = pool.id] {
-    if (stopped_) return;
+  boost::asio::post(ioc_, [this, id = pool.id, alive = std::weak_ptr<int>(alive_)] {
+    if (!alive.lock() || stopped_) return;
     if (auto it = pools_.find(id); it != pools_.end()) dispatch(it->second);
   });
 }

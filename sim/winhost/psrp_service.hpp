@@ -93,8 +93,6 @@ class PsrpService final : public WsmanHandler {
     std::deque<OutMessage> out;
     std::vector<OutputStep> steps;  // script text run by the interpreter, played on timers
     std::size_t next_step = 0;
-    int exit_code = 0;
-    std::string stderr_text;
     bool done_delivered = false;
     std::unique_ptr<boost::asio::steady_timer> timer;
     std::unique_ptr<HeldReceive> held;
@@ -121,7 +119,8 @@ class PsrpService final : public WsmanHandler {
     long long idle_timeout_ms = 0;
     std::chrono::steady_clock::time_point last_activity;
     std::unique_ptr<boost::asio::steady_timer> open_timer;
-    ProcessContext process;  // for script text run by the interpreter
+    std::vector<std::unique_ptr<boost::asio::steady_timer>> start_timers;  // runspaces being started
+    ProcessContext process;                                                // for script text run by the interpreter
   };
 
   HttpReply on_create(const WsmanRequest& req, const RequestContext& ctx, const std::string& machine);
@@ -155,6 +154,7 @@ class PsrpService final : public WsmanHandler {
   std::map<std::string, int>& shells_per_owner_;
   boost::asio::steady_timer idle_timer_;
   bool stopped_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // posted handlers check it: the service may be gone
 };
 
 }  // namespace wincert::sim

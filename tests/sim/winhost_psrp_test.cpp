@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "common/encoding.hpp"
+#include "sim/winhost/psrp_server_messages.hpp"
 #include "sim/winhost/windows_model.hpp"
 #include "sim/winhost/winrs_service.hpp"
 #include "winrm/messages.hpp"
@@ -563,6 +564,94 @@ TEST_F(PsrpServiceTest, RoutedByTheWinrsServiceWithOneShellQuota) {
   EXPECT_EQ(fault_code(through_winrs(cmd_shell.text()), cmd_shell), winrm::fault_code::kMaxShellsPerUser);
   winrs->shutdown();
   service_.reset();  // it refers to the WinRS service's quota map
+}
+
+// Two pipelines arriving while every runspace is busy start two runspaces at once (each charged), never more
+// than MaxRunspaces.
+TEST_F(PsrpServiceTest, BusyPoolGrowsOneRunspacePerWaitingPipeline) {
+  make_service(50);
+  open(kFullUri, 1, 3);
+  const std::string sleeper = start({script("Start-Sleep -Seconds 30")});
+  const std::string a = start({script("Write-Output a")});
+  const std::string b = start({script("Write-Output b")});
+  const std::string c = start({script("Write-Output c")});
+  EXPECT_EQ(finish(a).state.state, 4);
+  EXPECT_EQ(finish(b).state.state, 4);
+  EXPECT_EQ(finish(c).state.state, 4);
+  EXPECT_EQ(stats_.psrp_runspaces_started, 3u);
+}
+
+// Other script text on a full endpoint: the interpreter's output lines as strings, Write-Warning as a
+// WARNING_RECORD, Write-Error as a (non-terminating) ERROR_RECORD.
+TEST_F(PsrpServiceTest, ScriptTextRunsInTheInterpreter) {
+  open();
+  const std::string id = start({script("Write-Output 'one'\nWrite-Warning 'careful'\nWrite-Error 'bad'\n'two'")});
+  std::vector<std::string> outputs, warnings, errors;
+  psrp::PipelineStateInfo state;
+  for (int i = 0; i < 10 && !state.terminal(); ++i) {
+    for (const auto& m : receive(id)) {
+      auto body = psrp::parse_server_message(m);
+      ASSERT_TRUE(body.ok()) << body.error().message;
+      if (auto* o = std::get_if<psrp::PipelineOutput>(&*body)) outputs.push_back(o->value.text());
+      if (auto* w = std::get_if<psrp::InformationalRecord>(&*body)) warnings.push_back(w->message);
+      if (auto* e = std::get_if<psrp::ErrorRecordInfo>(&*body)) errors.push_back(e->message);
+      if (auto* st = std::get_if<psrp::PipelineStateInfo>(&*body)) state = *st;
+    }
+  }
+  EXPECT_EQ(state.state, 4);
+  EXPECT_THAT(outputs, ::testing::ElementsAre("one", "two"));
+  EXPECT_THAT(warnings, ::testing::ElementsAre("careful"));
+  EXPECT_THAT(errors, ::testing::ElementsAre("bad"));
+}
+
+// The failure records against what a real PowerShell 7.6.10 (`pwsh -s`) sent for the same cases
+// (tests/sim/data/pwsh76_*.xml, captured for this simulator): the same properties in the same order, and the
+// same fields for a client (message, FullyQualifiedErrorId, category, exception type, Data).
+std::vector<std::string> names(const std::vector<psrp::PsProperty>& properties) {
+  std::vector<std::string> out;
+  for (const auto& p : properties) out.push_back(p.name);
+  return out;
+}
+
+void expect_same_record(const std::string& real_file, const std::string& ours_text) {
+  SCOPED_TRACE(real_file);
+  auto real = psrp::parse_clixml(read_file(std::string(WINCERT_SOURCE_DIR) + "/tests/sim/data/" + real_file));
+  auto ours = psrp::parse_clixml(ours_text);
+  ASSERT_TRUE(real.ok() && ours.ok());
+  const psrp::PsValue* real_record = real->property("ExceptionAsErrorRecord");
+  const psrp::PsValue* our_record = ours->property("ExceptionAsErrorRecord");
+  ASSERT_TRUE(real_record && our_record);
+  EXPECT_EQ(names(our_record->object()->extended), names(real_record->object()->extended));
+  EXPECT_EQ(our_record->object()->type_names, real_record->object()->type_names);
+  const psrp::PsValue* real_exception = real_record->property("Exception");
+  const psrp::PsValue* our_exception = our_record->property("Exception");
+  EXPECT_EQ(names(our_exception->object()->adapted), names(real_exception->object()->adapted));
+  EXPECT_EQ(our_exception->object()->type_names, real_exception->object()->type_names);
+  auto r = psrp::parse_pipeline_state(*real);
+  auto o = psrp::parse_pipeline_state(*ours);
+  ASSERT_TRUE(r.ok() && o.ok() && r->error && o->error);
+  EXPECT_EQ(o->state, r->state);
+  EXPECT_EQ(o->error->message, r->error->message);
+  EXPECT_EQ(o->error->fully_qualified_error_id, r->error->fully_qualified_error_id);
+  EXPECT_EQ(o->error->category, r->error->category);
+  EXPECT_EQ(o->error->category_message, r->error->category_message);
+  EXPECT_EQ(o->error->category_reason, r->error->category_reason);
+  EXPECT_EQ(o->error->target, r->error->target);
+  EXPECT_EQ(o->error->exception_type, r->error->exception_type);
+  EXPECT_EQ(o->error->exception_data, r->error->exception_data);
+}
+
+TEST(PsrpRecords, MatchWhatRealPowerShellSends) {
+  namespace m = psrp_server;
+  expect_same_record("pwsh76_op_failure_pipeline_state.xml",
+                     m::pipeline_state_body(5, m::op_failure_record("Invoke-WincertStoreInventory",
+                                                                    "the certificate store LocalMachine\\Nope does "
+                                                                    "not exist",
+                                                                    "StoreNotFound")));
+  expect_same_record("pwsh76_command_not_found_pipeline_state.xml",
+                     m::pipeline_state_body(5, m::command_not_found_record("Invoke-WincertStoreInventory")));
+  expect_same_record("pwsh76_scripts_not_allowed_pipeline_state.xml",
+                     m::pipeline_state_body(5, m::scripts_not_allowed_record("Get-Date")));
 }
 
 TEST(PsrpFunctions, MatchTheJeaRoleAndTheAgentsNaming) {
