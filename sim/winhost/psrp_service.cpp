@@ -156,8 +156,23 @@ void PsrpService::handle(const RequestContext& ctx, std::string body, ReplyCallb
   handle_parsed(ctx, *parsed, machine_from_to(parsed->to, fallback_machine), std::move(done));
 }
 
+void PsrpService::count_open() {
+  std::uint64_t running = 0;
+  for (const auto& [id, pool] : pools_)
+    for (const auto& [cid, pipeline] : pool.pipelines) running += pipeline->done_delivered ? 0 : 1;
+  stats_.psrp_pools_open = pools_.size();
+  stats_.note_shells_open();
+  stats_.psrp_pipelines_running = running;
+  stats_.note_commands_running();
+}
+
 void PsrpService::handle_parsed(const RequestContext& ctx, WsmanRequest& req, const std::string& machine,
-                                ReplyCallback done) {
+                                ReplyCallback reply_done) {
+  // Every request may open or close a pool or a pipeline: the host's figures are brought up to date first.
+  auto done = [this, reply_done = std::move(reply_done)](HttpReply r) {
+    count_open();
+    reply_done(std::move(r));
+  };
   auto fault = [&](const Fault& f) {
     stats_.faults++;
     done(fault_reply(f, req.message_id, machine));
@@ -284,6 +299,7 @@ HttpReply PsrpService::on_create(const WsmanRequest& req, const RequestContext& 
       "rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>";
   ++owned;
   stats_.psrp_pools_opened++;
+  stats_.shells_created++;
   // The server's first two messages go out at once; the pool is Opened once its MinRunspaces have started.
   // SESSION_CAPABILITY has an all-zero RPID, as every recorded Windows server sends it (psrp.md §2.2).
   queue(pool, pool.out,
@@ -339,6 +355,7 @@ void PsrpService::erase_pool(const std::string& id) {
   if (auto o = shells_per_owner_.find(owner); o != shells_per_owner_.end() && --o->second <= 0)
     shells_per_owner_.erase(o);
   pools_.erase(it);
+  count_open();
 }
 
 void PsrpService::queue(Pool& pool, std::deque<OutMessage>& out, const psrp::Message& message) {
@@ -409,6 +426,7 @@ HttpReply PsrpService::on_command(const WsmanRequest& req, Pool& pool, const std
   if (!bytes) return fault_reply(schema_validation_fault("rsp:Arguments is not base64"), req.message_id, machine);
   pool.pipelines[pipeline->id] = pipeline;
   stats_.psrp_pipelines++;
+  stats_.commands++;
   if (auto st = feed_pipeline(pool, pipeline, *bytes); !st) {
     pool.pipelines.erase(pipeline->id);
     return fault_reply(schema_validation_fault("CREATE_PIPELINE: " + st.error().message), req.message_id, machine);
@@ -731,6 +749,7 @@ void PsrpService::deliver_pipeline(Pool&, Pipeline& pipeline) {
             "\"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>";
     pipeline.done_delivered = true;
   }
+  count_open();
   body += "</rsp:ReceiveResponse>";
   held->done(HttpReply{200, response_envelope(act::kReceiveResponse, held->relates_to, body), false});
 }

@@ -143,6 +143,8 @@ class PsrpService final : public WsmanHandler {
   void deliver_pipeline(Pool& pool, Pipeline& pipeline);
   std::string take_streams(std::deque<OutMessage>& out, long long budget, const std::string& command_id);
   void erase_pool(const std::string& id);
+  // The host-wide figures: pools are shells, pipelines not yet finished and delivered are running commands.
+  void count_open();
   void schedule_idle_sweep();
 
   boost::asio::io_context& ioc_;

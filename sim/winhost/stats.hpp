@@ -32,9 +32,21 @@ struct Stats {
   std::uint64_t psrp_pipelines = 0;
   std::uint64_t psrp_runspaces_started = 0;
 
-  void note_commands_running(std::uint64_t running) {
-    commands_running = running;
-    if (running > max_commands_running) max_commands_running = running;
+  // WinRS shells and PowerShell runspace pools are both shells to the host (one quota, `winrm enumerate shell`),
+  // and a pipeline is a command on its pool until its final state was delivered: each service reports its own
+  // count, and the host's figures are the sums.
+  std::uint64_t winrs_shells_open = 0;
+  std::uint64_t psrp_pools_open = 0;
+  std::uint64_t winrs_commands_running = 0;
+  std::uint64_t psrp_pipelines_running = 0;
+
+  void note_shells_open() {
+    shells_open = winrs_shells_open + psrp_pools_open;
+    if (shells_open > max_shells_open) max_shells_open = shells_open;
+  }
+  void note_commands_running() {
+    commands_running = winrs_commands_running + psrp_pipelines_running;
+    if (commands_running > max_commands_running) max_commands_running = commands_running;
   }
 
   nlohmann::json to_json() const {

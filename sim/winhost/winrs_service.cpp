@@ -195,8 +195,8 @@ HttpReply WinrsService::on_create(const WsmanRequest& req, const RequestContext&
   logger("sim")->debug("shell {} created for {} (codepage {})", shell.id, shell.owner, shell.process.codepage);
   std::string id = shell.id;
   shells_.emplace(id, std::move(shell));
-  stats_.shells_open = shells_.size();
-  stats_.max_shells_open = std::max(stats_.max_shells_open, stats_.shells_open);
+  stats_.winrs_shells_open = shells_.size();
+  stats_.note_shells_open();
   return ok(act::kCreateResponse, req, body);
 }
 
@@ -211,14 +211,16 @@ void WinrsService::erase_shell(const std::string& id) {
   if (auto o = shells_per_owner_.find(owner); o != shells_per_owner_.end() && --o->second <= 0)
     shells_per_owner_.erase(o);
   shells_.erase(it);
-  stats_.shells_open = shells_.size();
+  stats_.winrs_shells_open = shells_.size();
+  stats_.note_shells_open();
   count_commands();
 }
 
 void WinrsService::count_commands() {
   std::uint64_t running = 0;
   for (const auto& [id, shell] : shells_) running += shell.commands.size();
-  stats_.note_commands_running(running);
+  stats_.winrs_commands_running = running;
+  stats_.note_commands_running();
 }
 
 HttpReply WinrsService::on_delete(const WsmanRequest& req, const std::string& machine) {

@@ -15,6 +15,13 @@ if(TARGET wincert-agent)
                    "--pwsh=${WINCERT_PWSH}" --tools-file ${PROJECT_SOURCE_DIR}/build/tools/powershell-tools.cmake)
   set_tests_properties(agent.winrm_psrp_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "agent;powershell")
 endif()
+# `wincert-agent winrm ps --psrp --endpoint`: PSRP over WS-Man against winhost-sim's PowerShell resource.
+if(TARGET wincert-agent AND TARGET winhost-sim)
+  add_test(NAME agent.winrm_psrp_wsman_cli
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/winrm_psrp_wsman_cli_test.py $<TARGET_FILE:wincert-agent>
+                   $<TARGET_FILE:winhost-sim>)
+  set_tests_properties(agent.winrm_psrp_wsman_cli PROPERTIES TIMEOUT 300 LABELS "agent;integration")
+endif()
 # `wincert-agent replay` of an ssh store against a real sshd + pwsh -sshs started by the test (SKIPPED without
 # them, FAILED under CI=true).
 if(TARGET wincert-agent)
