@@ -180,11 +180,13 @@ def header_job(header):
 
 # ---------------------------------------------------------------- the certificate lifecycle
 
-def lifecycle(st):
+def lifecycle(st, properties=None):
     """Inventory, Add (IIS/SQL binding), inventory, Reenrollment (key made on the host), Remove, inventory on a
-    WinCert, an IISU and a WinSql store; checks command-sim's history and inventory and the host's model file."""
+    WinCert, an IISU and a WinSql store; checks command-sim's history and inventory and the host's model file.
+    `properties`: extra store properties of every store."""
     # Remove keeps the private key unless the store opts in: the WinSql store does, the others do not.
-    stores = {t: st.create_store(t, properties={"DeletePrivateKeyOnRemove": "true"} if t == "WinSql" else None)
+    stores = {t: st.create_store(t, properties=dict({"DeletePrivateKeyOnRemove": "true"} if t == "WinSql" else {},
+                                                    **(properties or {})))
               for t in STORE_TYPES}
     print("     stores: " + ", ".join(f"{t} {s['Id']} at {s['ClientMachine']}" for t, s in stores.items()))
 
@@ -280,7 +282,8 @@ def lifecycle(st):
 
 @scenario
 def store_jobs(run):
-    """All three store types x inventory, add, reenrollment, remove."""
+    """All three store types x inventory, add, reenrollment, remove, over PowerShell remoting (the default
+    execution mode): warm runspace pools, the module loaded once per runspace, no powershell.exe per operation."""
     st = run.stack()
     st.start()
     check(True, f"agent registered and approved as {st.agent_id}")
@@ -288,6 +291,35 @@ def store_jobs(run):
     c = st.admin.counters()
     check(c["CompletionsRejected"] == 0 and c["DuplicateCompletions"] == 0,
           f"command-sim: {c['CompletionsRecorded']} completions, none rejected or duplicated", c)
+    s = st.winhost.status()
+    check(s["psrp_pools_opened"] > 0 and s["psrp_pipelines"] > 0,
+          f"over PowerShell remoting: {s['psrp_pools_opened']} runspace pool(s), {s['psrp_pipelines']} pipelines", s)
+    check(s["psrp_pools_opened"] <= 2 * len(STORE_TYPES),
+          "pools were reused across jobs (at most MaxJobsPerHost warm connections per store session key)", s)
+
+
+@scenario
+def store_jobs_winrs(run):
+    """The store_jobs lifecycle in the WinRS execution mode (WinRM.ExecutionMode winrs): one powershell.exe per
+    operation, no runspace pool."""
+    st = run.stack(agent_config={"WinRM": {"ExecutionMode": "winrs"}})
+    st.start()
+    lifecycle(st)
+    s = st.winhost.status()
+    check(s["psrp_pools_opened"] == 0 and s["commands"] > 0,
+          f"over WinRS: {s['commands']} commands, no runspace pool", s)
+
+
+@scenario
+def store_jobs_jea(run):
+    """The store_jobs lifecycle with every store naming the JEA endpoint (JEAEndpointName = WincertAgent, the
+    extension 4.0's property): the host's NoLanguage endpoint takes the operation functions by name and refuses
+    script text, so the agent must never send the module there."""
+    st = run.stack()
+    st.start()
+    lifecycle(st, properties={"JEAEndpointName": "WincertAgent"})
+    s = st.winhost.status()
+    check(s["psrp_pools_opened"] > 0, f"over the JEA endpoint: {s['psrp_pools_opened']} runspace pool(s)", s)
 
 
 
