@@ -23,6 +23,7 @@
 #include "common/encoding.hpp"
 #include "common/log.hpp"
 #include "sim/winhost/gss_auth.hpp"
+#include "sim/winhost/psrp_service.hpp"
 #include "sim/winhost/server.hpp"
 #include "sim/winhost/windows_model.hpp"
 #include "sim/winhost/winrs_service.hpp"
@@ -34,6 +35,7 @@
 #include "winrm/auth/negotiate_http_auth.hpp"
 #include "winrm/auth/ntlm_http_auth.hpp"
 #include "winrm/powershell.hpp"
+#include "winrm/psrp/wsman_runspace_pool.hpp"
 #include "winrm/transport.hpp"
 #include "winrm/winrs.hpp"
 
@@ -138,6 +140,11 @@ class InProcessSim {
       return;
     }
     service = std::make_unique<sim::WinrsService>(ioc, model, stats, sim::WinrsOptions{});
+    // The PowerShell resource too (PSRP over the same authenticated connection); no start cost in these tests.
+    sim::PsrpOptions psrp_options;
+    psrp_options.ps_start_ms = 0;
+    powershell = std::make_unique<sim::PsrpService>(ioc, model, stats, psrp_options, &service->shells_per_owner());
+    service->set_powershell_handler(powershell.get());
     sim::ServerOptions options;
     options.port = 0;
     if (tls) {
@@ -161,6 +168,7 @@ class InProcessSim {
       net::post(ioc, [this] {
         server->stop();
         service->shutdown();
+        if (powershell) powershell->shutdown();
         work.reset();
         ioc.stop();
       });
@@ -182,6 +190,7 @@ class InProcessSim {
   sim::WindowsModel model;
   sim::Stats stats;
   std::shared_ptr<sim::AuthStats> auth_stats;
+  std::unique_ptr<sim::PsrpService> powershell;  // declared first: the WinRS service routes to it
   std::unique_ptr<sim::WinrsService> service;
   std::unique_ptr<sim::Server> server;
   std::thread thread;
@@ -210,7 +219,11 @@ struct Outcome {
   std::string ps_stdout;
   TransportCounters counters;
   std::uint64_t warm_requests = 0;  // HTTP requests of the second (warm) command
-  bool fault_seen = false;          // a SOAP fault (HTTP 500) arrived and was readable
+  // PowerShell remoting over the same connection: what two pipelines in one runspace pool wrote, and the HTTP
+  // requests of the second (warm) one.
+  std::vector<std::string> psrp_output;
+  std::uint64_t psrp_warm_requests = 0;
+  bool fault_seen = false;  // a SOAP fault (HTTP 500) arrived and was readable
 };
 
 class AuthE2E : public ::testing::Test {
@@ -263,6 +276,29 @@ class AuthE2E : public ::testing::Test {
     }
     out.ps_stdout = ps->stdout_data;
     (void)test::run_coro(io_, session.close());
+    // PSRP over the same authenticated (and, over http, sealed) connection: a runspace pool, two pipelines.
+    psrp::WsmanRunspacePoolOptions pool_options;
+    pool_options.operation_timeout = std::chrono::seconds(5);
+    auto pool = test::run_coro(io_, psrp::WsmanRunspacePool::open(**transport, pool_options));
+    if (!pool) {
+      out.status = pool.error();
+      return out;
+    }
+    for (const char* text : {"Write-Output 'hello-psrp'", "Write-Output 'warm-psrp'"}) {
+      psrp::PipelineCommand command;
+      command.command = text;
+      command.is_script = true;
+      std::vector<psrp::PipelineCommand> commands{command};
+      const auto before_pipeline = (*transport)->counters().http_requests;
+      auto ran = test::run_coro(io_, (*pool)->invoke(std::move(commands), std::chrono::seconds(30)));
+      if (!ran) {
+        out.status = ran.error();
+        return out;
+      }
+      for (const auto& value : ran->output) out.psrp_output.push_back(value.to_display_string());
+      out.psrp_warm_requests = (*transport)->counters().http_requests - before_pipeline;
+    }
+    (void)test::run_coro(io_, (*pool)->close());
     // A WS-Man fault (HTTP 500) comes back sealed like any response and is decrypted.
     RequestContext ctx;
     ctx.to = (*transport)->endpoint().url();
@@ -281,6 +317,8 @@ class AuthE2E : public ::testing::Test {
     EXPECT_NE(out.ps_stdout.find("secret_free"), std::string::npos) << out.ps_stdout;
     EXPECT_TRUE(out.fault_seen);
     EXPECT_EQ(out.counters.connections_opened, 1u);
+    EXPECT_EQ(out.psrp_output, (std::vector<std::string>{"hello-psrp", "warm-psrp"}));
+    EXPECT_EQ(out.psrp_warm_requests, 2u);  // Command, Receive: no auth exchange on a warm pipeline
   }
 
   static std::unique_ptr<HttpAuth> ntlm(std::string password = kNtlmPassword, std::string user = kNtlmUser) {

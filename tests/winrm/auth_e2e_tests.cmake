@@ -1,7 +1,7 @@
 # ---- authint: NTLM / Kerberos / Negotiate end to end against winhost-sim's acceptors ------------------
 include(${PROJECT_SOURCE_DIR}/sim/winhost/gss_auth.cmake)
 add_executable(winrm_auth_e2e_tests ${CMAKE_CURRENT_SOURCE_DIR}/auth_e2e_test.cpp)
-target_link_libraries(winrm_auth_e2e_tests PRIVATE wincert_winrm winhost_sim_gss_auth wincert_test_krb5_kdc
+target_link_libraries(winrm_auth_e2e_tests PRIVATE wincert_winrm wincert_psrp_wsman winhost_sim_gss_auth wincert_test_krb5_kdc
   PkgConfig::WINHOST_KRB5
   GTest::gtest_main wincert_warnings)
 target_link_libraries(winrm_auth_e2e_tests PRIVATE wincert_test_matchers GTest::gmock)
