@@ -6,6 +6,7 @@ add_executable(winrm_client_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/client_sim_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/client_replay_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/psrp_wsman_replay_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/psrp_wsman_sim_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/winrs_test.cpp)
 target_link_libraries(winrm_client_tests PRIVATE wincert_winrm wincert_psrp_wsman yaml-cpp GTest::gtest_main wincert_warnings)
 target_link_libraries(winrm_client_tests PRIVATE wincert_test_matchers GTest::gmock)

@@ -122,9 +122,9 @@ struct WsmanRunspacePool::State {
 
   // Waits before the next poll after a TimedOut that came back early; resets after a proper long poll.
   net::awaitable<void> pace_timed_out(Clock::time_point polled_at, std::chrono::milliseconds& wait,
-                                      Clock::time_point deadline) {
+                                      Clock::time_point deadline, std::chrono::milliseconds poll_timeout) {
     const auto now = Clock::now();
-    if (now - polled_at >= context.operation_timeout / 2) {
+    if (now - polled_at >= poll_timeout / 2) {
       wait = {};
       co_return;
     }
@@ -177,7 +177,7 @@ struct WsmanRunspacePool::State {
       WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply reply, co_await request(receive, "Receive (opening the pool)"));
       if (reply.soap.fault) {
         if (!reply.soap.fault->is_operation_timeout()) co_return fault_error("Receive (opening the pool)", reply);
-        co_await pace_timed_out(polled_at, instant_wait, deadline);
+        co_await pace_timed_out(polled_at, instant_wait, deadline, context.operation_timeout);
         continue;
       }
       auto received = parse_receive(reply.soap, "");
@@ -266,8 +266,14 @@ struct WsmanRunspacePool::State {
                                             Clock::time_point deadline, const std::string& what) {
     std::chrono::milliseconds instant_wait{0};
     for (;;) {
-      if (Clock::now() >= deadline) co_return Error::deadline_exceeded(what + ": no final state in time");
-      const Envelope receive = build_psrp_receive(context, shell, command_id);
+      const auto now = Clock::now();
+      if (now >= deadline) co_return Error::deadline_exceeded(what + ": no final state in time");
+      // The long poll ends by the deadline, so a pipeline past it is stopped on time.
+      RequestContext poll = context;
+      poll.operation_timeout =
+          std::clamp<std::chrono::milliseconds>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
+                                                std::chrono::milliseconds(1000), context.operation_timeout);
+      const Envelope receive = build_psrp_receive(poll, shell, command_id);
       const auto polled_at = Clock::now();
       WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply reply, co_await request(receive, "Receive"));
       if (reply.soap.fault) {
@@ -275,7 +281,7 @@ struct WsmanRunspacePool::State {
           if (shell_gone(reply)) forget_shell();
           co_return fault_error("Receive", reply);
         }
-        co_await pace_timed_out(polled_at, instant_wait, deadline);
+        co_await pace_timed_out(polled_at, instant_wait, deadline, poll.operation_timeout);
         continue;
       }
       instant_wait = {};
