@@ -138,7 +138,8 @@ class Sampler(threading.Thread):
 def run_one(bins, model, latency, a, workdir):
     agent_config = {"MaxConcurrentJobs": a.max_concurrent, "MaxJobsPerHost": a.max_per_host,
                     "LogLevel": a.agent_log_level, "HeartbeatIntervalSeconds": 5, "ShutdownGraceSeconds": 10,
-                    "WinRM": {"IdleTimeoutSeconds": 300, "CommandTimeoutSeconds": 300}}
+                    "WinRM": {"IdleTimeoutSeconds": 300, "CommandTimeoutSeconds": 300,
+                              "ExecutionMode": a.execution_mode}}
     t_setup = time.monotonic()
     st = Stack(bins, hosts=a.hosts, latency_ms=latency, model=model, agent_config=agent_config, ps_start_ms=a.ps_start_ms,
                workdir=os.path.join(workdir, f"latency-{latency}"), keep=a.keep)
@@ -315,7 +316,8 @@ def write_results(rows, a, command_line, out):
         f"{r0['jobs'] // r0['hosts']} immediate WinCert inventory jobs per host ({r0['jobs']:,} in all), scheduled "
         "through command-sim's admin API while the agent was stopped, so the agent meets the whole backlog at its "
         f"first registration. Agent: `MaxConcurrentJobs` {r0['max_concurrent_jobs']}, `MaxJobsPerHost` "
-        f"{r0['max_jobs_per_host']}, `LogLevel` info, outbox " +
+        f"{r0['max_jobs_per_host']}, `WinRM.ExecutionMode` {a.execution_mode} "
+        f"(winhost-sim `--ps-start-ms {a.ps_start_ms}`), `LogLevel` info, outbox " +
         ("on /dev/shm" if r0["agent_outbox_tmpfs"] else "on the disk") + "; command-sim's state directory on /dev/shm.",
         "",
         "```",
@@ -417,6 +419,8 @@ def main():
     p.add_argument("--ps-start-ms", type=int, default=0,
                     help="winhost-sim's PowerShell start cost per powershell.exe/runspace (default 0: the recorded "
                          "figures in bench/results were measured without it)")
+    p.add_argument("--execution-mode", default="psrp", choices=["psrp", "winrs"],
+                   help="the agent's WinRM.ExecutionMode: PowerShell remoting (default) or WinRS")
     p.add_argument("--hosts", type=int, default=200)
     p.add_argument("--jobs-per-host", type=int, default=10)
     p.add_argument("--certs", type=int, default=50, help="certificates in every host's My store")
