@@ -152,6 +152,8 @@ class DoctorTest(ts.TestCase):
             line_of(lines, check)
         w = line_of(lines, "winrm " + machine)
         expect("host WINHOST01" in w and "build 20348" in w, w)
+        # Both execution modes were tried, and the report says which the host accepts and which the agent uses.
+        expect("modes: psrp (Microsoft.PowerShell) ok, winrs ok; the agent uses psrp" in w, w)
         # The probe registered nothing and left no state behind.
         agents = json.load(urllib.request.urlopen("http://127.0.0.1:%d/admin/agents" % command_port, timeout=10))
         expect(agents == [], "doctor registered an orchestrator: %s" % agents)
@@ -272,6 +274,15 @@ class DoctorTest(ts.TestCase):
                                 env_extra={"WINCERT_DOCTOR_USER": WINRM_USER})
         l = line_of(lines, "winrm " + machine)
         expect(code == 1 and "no password" in l and "WINCERT_DOCTOR_PASSWORD" in l, l)
+        # A JEA endpoint: PowerShell remoting to that configuration only (WinRS cannot reach it).
+        code, lines, p = doctor(cfg, "--target", machine, "--target-auth", "basic", "--target-allow-unencrypted",
+                                "--target-jea-endpoint", "WincertAgent", env_extra=env)
+        l = line_of(lines, "winrm " + machine)
+        expect(code == 0 and "psrp (WincertAgent) ok, winrs failed: not tried" in l, l)
+        code, lines, p = doctor(cfg, "--target", machine, "--target-auth", "basic", "--target-allow-unencrypted",
+                                "--target-jea-endpoint", "NoSuchEndpoint", env_extra=env)
+        l = line_of(lines, "winrm " + machine)
+        expect(code == 1 and "NoSuchEndpoint" in l, l)
 
 
     def test_https_untrusted_ca(self):
