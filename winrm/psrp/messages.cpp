@@ -50,7 +50,12 @@ PsValue apartment_state(std::int32_t value) {
 
 PsValue merge_none() { return make_enum(kPipelineResultTypes, "None", 0); }
 
-PsValue command_object(const PipelineCommand& command) {
+// An enum in the form the settings ask for: typed (with its type names and ToString) or its integer value.
+PsValue enum_value(bool minimal, std::string_view type, std::string name, std::int32_t value) {
+  return minimal ? PsValue::int32(value) : make_enum(type, std::move(name), value);
+}
+
+PsValue command_object(const PipelineCommand& command, bool minimal) {
   std::vector<PsValue> args;
   for (const auto& p : command.parameters) {
     PsValue arg = make_object();
@@ -58,19 +63,23 @@ PsValue command_object(const PipelineCommand& command) {
     args.push_back(std::move(arg));
   }
   PsValue cmd = make_object();
+  const auto none = [minimal] { return minimal ? PsValue::int32(0) : merge_none(); };
   cmd.mutable_object()
       ->add("Cmd", PsValue::string(command.command))
       .add("IsScript", PsValue::boolean(command.is_script))
       .add("UseLocalScope", PsValue::nil())
-      .add("MergeMyResult", merge_none())
-      .add("MergeToResult", merge_none())
-      .add("MergePreviousResults", merge_none())
-      .add("Args", make_list(kPsObjectList, std::move(args)))
-      .add("MergeError", merge_none())
-      .add("MergeWarning", merge_none())
-      .add("MergeVerbose", merge_none())
-      .add("MergeDebug", merge_none())
-      .add("MergeInformation", merge_none());
+      .add("MergeMyResult", none())
+      .add("MergeToResult", none())
+      .add("MergePreviousResults", none())
+      .add("Args", make_list(minimal ? std::vector<std::string>{} : kPsObjectList, std::move(args)));
+  if (!minimal) {
+    cmd.mutable_object()
+        ->add("MergeError", merge_none())
+        .add("MergeWarning", merge_none())
+        .add("MergeVerbose", merge_none())
+        .add("MergeDebug", merge_none())
+        .add("MergeInformation", merge_none());
+  }
   return cmd;
 }
 
@@ -117,21 +126,23 @@ Message init_runspace_pool_message(const Guid& pool, const RunspacePoolSettings&
 Message create_pipeline_message(const Guid& pool, const Guid& pipeline, const std::vector<PipelineCommand>& commands,
                                 const PipelineSettings& settings) {
   std::vector<PsValue> cmds;
-  for (const auto& c : commands) cmds.push_back(command_object(c));
+  for (const auto& c : commands) cmds.push_back(command_object(c, settings.minimal));
   PsValue powershell = make_object();
   powershell.mutable_object()
       ->add("IsNested", PsValue::boolean(settings.is_nested))
       .add("ExtraCmds", PsValue::nil())
-      .add("Cmds", make_list(kPsObjectList, std::move(cmds)))
+      .add("Cmds", make_list(settings.minimal ? std::vector<std::string>{} : kPsObjectList, std::move(cmds)))
       .add("History", PsValue::nil())
       .add("RedirectShellErrorOutputPipe", PsValue::boolean(false));
   PsValue body = make_object();
   body.mutable_object()
       ->add("NoInput", PsValue::boolean(settings.no_input))
-      .add("ApartmentState", apartment_state(2))
-      .add("RemoteStreamOptions", make_enum("System.Management.Automation.Runspaces.RemoteStreamOptions",
-                                            settings.remote_stream_options == 15 ? "AddInvocationInfo" : "None",
-                                            settings.remote_stream_options))
+      .add("ApartmentState", enum_value(settings.minimal, "System.Management.Automation.Runspaces.ApartmentState",
+                                        apartment_state_name(2), 2))
+      .add("RemoteStreamOptions",
+           enum_value(settings.minimal, "System.Management.Automation.Runspaces.RemoteStreamOptions",
+                      settings.remote_stream_options == 15 ? "AddInvocationInfo" : "None",
+                      settings.remote_stream_options))
       .add("AddToHistory", PsValue::boolean(settings.add_to_history))
       .add("HostInfo", null_host_info())
       .add("PowerShell", std::move(powershell))

@@ -54,6 +54,12 @@ struct PipelineSettings {
   bool is_nested = false;
   // RemoteStreamOptions 15 (AddInvocationInfo), what Windows' and pypsrp's clients send.
   std::int32_t remote_stream_options = 15;
+  // false: PowerShell's own client shapes (typed enums, the PowerShell 3+ merge fields, typed lists; what pypsrp
+  // sends byte for byte). true: what the server's RemotingDecoder needs and no more, about 1 KB less per pipeline:
+  // enums as their integer values (ConvertPropertyValueTo takes an enum's underlying value), the merge fields of
+  // PowerShell 3+ left out (read only when present; absent means None), lists without type names (read through
+  // EnumerateListProperty, any IEnumerable). The runspace pools send this form.
+  bool minimal = false;
 };
 
 // One statement of one or more piped commands. UseLocalScope is Nil (the default; JEA refuses false), every

@@ -315,7 +315,10 @@ net::awaitable<Result<PipelineResult>> OutOfProcRunspacePool::invoke(std::vector
     if (acked.error().code == ErrorCode::kDeadlineExceeded) s->break_pool(acked.error());
     co_return std::move(acked).error();
   }
-  WINCERT_CO_TRY(co_await s->send(create_pipeline_message(s->id, pipeline->id, commands), pipeline->guid));
+  PipelineSettings pipeline_settings;
+  pipeline_settings.minimal = true;
+  const Message create = create_pipeline_message(s->id, pipeline->id, commands, pipeline_settings);
+  WINCERT_CO_TRY(co_await s->send(create, pipeline->guid));
 
   // Until the final state, answering host calls (there is no host: each fails at once, so a Read-Host ends
   // the pipeline instead of waiting for an answer nobody gives).

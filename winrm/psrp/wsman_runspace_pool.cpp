@@ -301,7 +301,9 @@ struct WsmanRunspacePool::State {
     const auto deadline = Clock::now() + timeout;
     const Guid pipeline = Guid::random_v4();
     const std::string what = describe() + ", pipeline " + pipeline.to_upper_string();
-    const Message create = create_pipeline_message(id, pipeline, commands);
+    PipelineSettings pipeline_settings;
+    pipeline_settings.minimal = true;  // about 1 KB less per pipeline, read the same by every PowerShell
+    const Message create = create_pipeline_message(id, pipeline, commands, pipeline_settings);
     WINCERT_CO_ASSIGN_OR_RETURN(auto parts, payloads(create));
     const Envelope command = build_psrp_command(context, shell, pipeline.to_upper_string(), parts.front());
     WINCERT_CO_ASSIGN_OR_RETURN(const WsmanReply commanded, co_await request(command, "Command"));

@@ -51,6 +51,35 @@ TEST(PsrpMessages, InitRunspacePoolCarriesLimitsAndANullHost) {
   EXPECT_TRUE(body.property("ApplicationArguments")->is_nil());
 }
 
+// The minimal form the runspace pools send: what PowerShell's RemotingDecoder reads and no more (enums as their
+// integer values, no PowerShell 3+ merge fields, untyped lists). Real pwsh runs it: the psrp_transport
+// RunspacePool tests, whose pools send this form.
+TEST(PsrpMessages, MinimalCreatePipelineCarriesWhatTheServerReads) {
+  PipelineCommand command;
+  command.command = "Invoke-WincertHostInfo";
+  command.parameters = {{"ArgsJson", PsValue::string("{}")}};
+  PipelineSettings minimal;
+  minimal.minimal = true;
+  Message full = create_pipeline_message(kPool, kPipeline, {command});
+  Message small = create_pipeline_message(kPool, kPipeline, {command}, minimal);
+  EXPECT_LT(small.data.size() + 1000, full.data.size()) << small.data.size() << " vs " << full.data.size();
+  EXPECT_EQ(small.data.find("<TN"), std::string::npos) << small.data;
+  PsValue body = body_of(small);
+  EXPECT_EQ(body.int_property("ApartmentState"), 2);
+  EXPECT_EQ(body.int_property("RemoteStreamOptions"), 15);
+  EXPECT_EQ(body.property("HostInfo")->bool_property("_isHostNull"), true);
+  const auto& cmds = body.property("PowerShell")->property("Cmds")->object()->items;
+  ASSERT_EQ(cmds.size(), 1u);
+  for (auto merge : {"MergeMyResult", "MergeToResult", "MergePreviousResults"})
+    EXPECT_EQ(cmds[0].int_property(merge), 0) << merge;
+  for (auto merge : {"MergeError", "MergeWarning", "MergeVerbose", "MergeDebug", "MergeInformation"})
+    EXPECT_EQ(cmds[0].property(merge), nullptr) << merge;
+  const auto& args = cmds[0].property("Args")->object()->items;
+  ASSERT_EQ(args.size(), 1u);
+  EXPECT_EQ(args[0].string_property("N"), "ArgsJson");
+  EXPECT_EQ(args[0].string_property("V"), "{}");
+}
+
 TEST(PsrpMessages, CreatePipelineWithNamedParameters) {
   PipelineCommand command;
   command.command = "Invoke-WincertOperation";
