@@ -77,6 +77,7 @@ boost::asio::awaitable<Result<certstore::ScriptOutput>> PsrpScriptRunner::run(st
                                                                               std::string_view /*script_text*/,
                                                                               const nlohmann::json& args) {
   const std::string function = op_function_name(op);
+  if (options_.load_module && options_.load_first && module_loads_ == 0) WINCERT_CO_TRY(co_await load_module());
   // Secrets (PFX passwords) travel inside ArgsJson over the authenticated channel; never logged here.
   const std::string args_json = args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const auto call = [&]() -> boost::asio::awaitable<Result<psrp::PipelineResult>> {

@@ -22,6 +22,9 @@ namespace wincert::agent {
 
 struct PsrpRunnerOptions {
   bool load_module = true;  // false on a JEA endpoint
+  // Load the module before the first op instead of after its CommandNotFound: right for a pool of one runspace
+  // just opened (it cannot have the module), and saves a failed pipeline (two WS-Man exchanges) per pool.
+  bool load_first = false;
   std::chrono::milliseconds op_timeout{std::chrono::minutes(30)};
 };
 

@@ -73,6 +73,7 @@ boost::asio::awaitable<Result<jobs::HostSessionHandle>> SshSessionFactory::open(
   session->pool = std::move(pool).value();
   PsrpRunnerOptions runner_options;
   runner_options.op_timeout = settings_.operation_timeout;
+  runner_options.load_first = true;  // a pool just opened, of one runspace: it cannot have the module yet
   session->runner = std::make_unique<PsrpScriptRunner>(*session->pool, target.machine, runner_options);
   session->services = std::make_unique<certstore::remote::RemoteHostSession>(*session->runner);
   co_return jobs::HostSessionHandle(std::move(session));

@@ -32,7 +32,10 @@ boost::asio::awaitable<Result<certstore::ScriptOutput>> WsmanPsrpRunner::run(std
       co_return std::move(opened).error().context("PowerShell remoting to " + host_ + ": ");
     }
     pool_ = std::move(opened).value();
-    runner_ = std::make_unique<PsrpScriptRunner>(*pool_, host_, runner_options_);
+    PsrpRunnerOptions options = runner_options_;
+    // A pool of one runspace, just opened, has no module: load it before the first op.
+    options.load_first = options.load_module && pool_options_.settings.max_runspaces == 1;
+    runner_ = std::make_unique<PsrpScriptRunner>(*pool_, host_, options);
   }
   auto result = co_await runner_->run(op, script_text, args);
   running_ = false;
