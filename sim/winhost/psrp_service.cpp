@@ -143,17 +143,9 @@ void PsrpService::shutdown() {
 }
 
 void PsrpService::handle(const RequestContext& ctx, std::string body, ReplyCallback done) {
-  auto parsed = parse_request(body);
-  std::string fallback_machine =
-      ctx.host_header.empty() ? model_.hostname() : machine_from_to("http://" + ctx.host_header, model_.hostname());
-  if (!parsed) {
-    stats_.requests_by_action["Invalid"]++;
-    stats_.faults++;
-    done(fault_reply(wsman_fault_for(parsed.error()), sniff_message_id(body), fallback_machine));
-    return;
-  }
-  stats_.requests_by_action[short_action(parsed->action)]++;
-  handle_parsed(ctx, *parsed, machine_from_to(parsed->to, fallback_machine), std::move(done));
+  auto parsed = parse_or_answer(ctx, body, model_.hostname(), stats_, done);
+  if (!parsed) return;
+  handle_parsed(ctx, parsed->request, parsed->machine, std::move(done));
 }
 
 void PsrpService::count_open() {

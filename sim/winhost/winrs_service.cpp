@@ -60,21 +60,28 @@ void WinrsService::shutdown() {
     }
 }
 
-void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCallback done) {
+std::optional<ParsedRequest> parse_or_answer(const RequestContext& ctx, const std::string& body,
+                                             const std::string& hostname, Stats& stats, const ReplyCallback& done) {
   auto parsed = parse_request(body);
-  std::string fallback_machine =
-      ctx.host_header.empty() ? model_.hostname() : machine_from_to("http://" + ctx.host_header, model_.hostname());
+  const std::string fallback_machine =
+      ctx.host_header.empty() ? hostname : machine_from_to("http://" + ctx.host_header, hostname);
   if (!parsed) {
-    stats_.requests_by_action["Invalid"]++;
-    stats_.faults++;
+    stats.requests_by_action["Invalid"]++;
+    stats.faults++;
     logger("sim")->info("malformed request from {}: {}", ctx.client_ip, parsed.error().message);
     done(fault_reply(wsman_fault_for(parsed.error()), sniff_message_id(body), fallback_machine));
-    return;
+    return std::nullopt;
   }
-  WsmanRequest& req = parsed.value();
-  std::string machine = machine_from_to(req.to, fallback_machine);
-  std::string name = short_action(req.action);
-  stats_.requests_by_action[name]++;
+  stats.requests_by_action[short_action(parsed->action)]++;
+  std::string machine = machine_from_to(parsed->to, fallback_machine);
+  return ParsedRequest{std::move(parsed).value(), std::move(machine)};
+}
+
+void WinrsService::handle(const RequestContext& ctx, std::string body, ReplyCallback done) {
+  auto parsed = parse_or_answer(ctx, body, model_.hostname(), stats_, done);
+  if (!parsed) return;
+  WsmanRequest& req = parsed->request;
+  const std::string& machine = parsed->machine;
   auto fault = [&](const Fault& f) {
     stats_.faults++;
     done(fault_reply(f, req.message_id, machine));

@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -119,5 +120,15 @@ class WinrsService final : public WsmanHandler {
 
 // "http://host:5985/wsman" -> "host" (Windows names itself in faults as the client addressed it).
 std::string machine_from_to(const std::string& to, const std::string& fallback);
+
+// The first step of every WS-Man service of the host: parse the envelope, count its action, and name the machine
+// its faults carry (the To address, else the Host header, else `hostname`). A request that does not parse is
+// counted and answered with its fault here, and the result is empty.
+struct ParsedRequest {
+  WsmanRequest request;
+  std::string machine;
+};
+std::optional<ParsedRequest> parse_or_answer(const RequestContext& ctx, const std::string& body,
+                                             const std::string& hostname, Stats& stats, const ReplyCallback& done);
 
 }  // namespace wincert::sim
