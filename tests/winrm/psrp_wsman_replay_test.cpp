@@ -12,7 +12,6 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <regex>
 
 #include "client_sim_util.hpp"
 #include "client_test_util.hpp"
@@ -42,13 +41,37 @@ struct Recording {
   std::vector<RecordedPipeline> pipelines;  // in the order their output first appears
 };
 
-// Decodes every pipeline stream of every recorded response (plain regexes over the YAML text, then the
+// The text between `open` (up to its closing '>') and `close`, for each occurrence after `from`: plain string
+// scanning, because std::regex recurses per character and overflows the stack on a long base64 stream.
+struct Element {
+  std::string attributes;  // what follows `open` up to the '>'
+  std::string text;
+};
+std::vector<Element> elements(const std::string& xml, std::string_view open, std::string_view close) {
+  std::vector<Element> out;
+  for (std::size_t at = xml.find(open); at != std::string::npos; at = xml.find(open, at + 1)) {
+    const std::size_t gt = xml.find('>', at);
+    if (gt == std::string::npos) break;
+    const std::size_t end = xml.find(close, gt);
+    if (end == std::string::npos) break;
+    out.push_back({xml.substr(at + open.size(), gt - at - open.size()), xml.substr(gt + 1, end - gt - 1)});
+  }
+  return out;
+}
+
+std::string attribute(const std::string& attributes, std::string_view name) {
+  const std::string key = std::string(name) + "=\"";
+  const std::size_t at = attributes.find(key);
+  if (at == std::string::npos) return {};
+  const std::size_t end = attributes.find('"', at + key.size());
+  return end == std::string::npos ? std::string() : attributes.substr(at + key.size(), end - at - key.size());
+}
+
+// Decodes every pipeline stream of every recorded response (plain text scanning over the YAML text, then the
 // message layer on the decoded bytes).
 Recording read_recording(const std::string& name) {
   Recording r;
   YAML::Node root = YAML::LoadFile(transcript_path(name));
-  static const std::regex stream_re(R"re(<rsp:Stream Name="stdout" CommandId="([^"]+)"[^>]*>([^<]*)</rsp:Stream>)re");
-  static const std::regex command_re(R"re(<rsp:CommandId>([^<]+)</rsp:CommandId>)re");
   std::map<std::string, Defragmenter> defragmenters;
   auto pipeline = [&](const std::string& id) -> RecordedPipeline& {
     for (auto& p : r.pipelines)
@@ -59,11 +82,12 @@ Recording read_recording(const std::string& name) {
   for (const auto& message : root["messages"]) {
     ++r.exchanges;
     const std::string response = message["response"] ? message["response"].as<std::string>() : "";
-    std::smatch created;
-    if (std::regex_search(response, created, command_re)) pipeline(created[1].str());
-    for (std::sregex_iterator it(response.begin(), response.end(), stream_re), end; it != end; ++it) {
-      auto& p = pipeline((*it)[1].str());
-      const auto bytes = base64_decode((*it)[2].str());
+    for (const auto& created : elements(response, "<rsp:CommandId", "</rsp:CommandId>")) pipeline(created.text);
+    for (const auto& stream : elements(response, "<rsp:Stream ", "</rsp:Stream>")) {
+      const std::string command_id = attribute(stream.attributes, "CommandId");
+      if (attribute(stream.attributes, "Name") != "stdout" || command_id.empty()) continue;
+      auto& p = pipeline(command_id);
+      const auto bytes = base64_decode(stream.text);
       EXPECT_TRUE(bytes.has_value());
       auto messages = defragmenters[p.command_id].feed(bytes.value_or(""));
       EXPECT_THAT(messages, IsOk());
