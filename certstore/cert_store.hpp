@@ -10,6 +10,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -36,6 +37,25 @@ struct StoreInventory {
   std::vector<InventoryEntry> entries;
   std::vector<std::string> problems;  // entries the host returned that could not be parsed (one line each)
 };
+
+// A store's inventory handed out one certificate at a time (CertStore::read_inventory), so that a job can
+// pass each one on to Command and drop it: a large store is never held decoded whole.
+class InventoryReader {
+ public:
+  virtual ~InventoryReader() = default;
+  // The next certificate that could be read, or nothing when there are no more. An entry that cannot be
+  // read is skipped and noted in problems(); an Error means the rest of the inventory cannot be read
+  // (the host's output is malformed), and the inventory as a whole has failed.
+  virtual Result<std::optional<InventoryEntry>> next() = 0;
+  // One line per entry the host returned that could not be read, so far.
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ protected:
+  std::vector<std::string> problems_;
+};
+
+// A reader over an inventory that was read whole (backends that list a store in one call).
+std::unique_ptr<InventoryReader> read_from(StoreInventory inventory);
 
 struct IisBindingRequest {
   std::string site = "Default Web Site";
@@ -185,6 +205,9 @@ class CertStore {
  public:
   virtual ~CertStore() = default;
   virtual Task<StoreInventory> inventory(std::string store) = 0;
+  // The same one certificate at a time. By default over inventory(); the remote backend decodes each
+  // certificate only when it is asked for.
+  virtual Task<std::unique_ptr<InventoryReader>> read_inventory(std::string store);
   // Imports a PFX (or DER) into a LocalMachine store with a persisted machine key, honouring Overwrite,
   // then carries out the request's post-import steps (bindings, cleanup) in the same operation.
   virtual Task<AddCertificateResult> add(AddCertificateRequest request) = 0;
