@@ -259,6 +259,7 @@ Result<std::unique_ptr<Agent>> Agent::create(net::any_io_executor executor, Agen
   sink_options.retry_initial = cfg.retry_initial;
   sink_options.retry_max = cfg.retry_max;
   sink_options.inventory_max_update_bytes = cfg.inventory_max_update_bytes;
+  sink_options.inventory_part_bytes = cfg.inventory_part_bytes;
   sink_options.delivery_lanes = kDeliveryLanes;
   impl->sink = std::make_unique<ResultSink>(executor, *impl->outbox, *impl->delivery_api, *impl->session, sink_options,
                                             deps.metrics);

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
@@ -159,26 +160,41 @@ std::string csr_body(std::string_view job_id, std::string_view csr_base64) {
   return body.dump();
 }
 
+namespace {
+constexpr std::string_view kInventoryTail = "]}";
+}
+
+InventoryBodyBuilder::InventoryBodyBuilder(std::string_view job_id, std::size_t max_bytes)
+    : head_("{\"JobId\":" + json(std::string(job_id)).dump() + ",\"Inventory\":["),
+      max_bytes_(max_bytes),
+      current_(head_) {}
+
+std::optional<std::string> InventoryBodyBuilder::add(const jobs::InventoryItem& item) {
+  const std::string text = jobs::to_json(item).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::optional<std::string> full;
+  if (!empty_ && current_.size() + 1 + text.size() + kInventoryTail.size() > max_bytes_) {
+    full = std::exchange(current_, head_) + std::string(kInventoryTail);
+    empty_ = true;
+  }
+  if (!empty_) current_ += ',';
+  current_ += text;
+  empty_ = false;
+  return full;
+}
+
+std::string InventoryBodyBuilder::finish() {
+  empty_ = true;
+  return std::exchange(current_, head_) + std::string(kInventoryTail);
+}
+
 std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
                                           std::size_t max_bytes) {
-  const std::string head = "{\"JobId\":" + json(std::string(job_id)).dump() + ",\"Inventory\":[";
-  const std::string tail = "]}";
+  InventoryBodyBuilder builder(job_id, max_bytes);
   std::vector<std::string> out;
-  std::string current = head;
-  bool empty = true;
   for (const auto& item : items) {
-    const std::string text = jobs::to_json(item).dump(-1, ' ', false, json::error_handler_t::replace);
-    const std::size_t needed = current.size() + (empty ? 0 : 1) + text.size() + tail.size();
-    if (!empty && needed > max_bytes) {
-      out.push_back(current + tail);
-      current = head;
-      empty = true;
-    }
-    if (!empty) current += ',';
-    current += text;
-    empty = false;
+    if (auto full = builder.add(item)) out.push_back(std::move(*full));
   }
-  if (!empty || out.empty()) out.push_back(current + tail);
+  out.push_back(builder.finish());
   return out;
 }
 

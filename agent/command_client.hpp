@@ -158,9 +158,25 @@ class CommandClient {
 // Body builders (the outbox stores these; SessionToken is added when sent).
 std::string completion_body(std::string_view job_id, int status, std::int64_t audit_id, std::string_view message);
 std::string csr_body(std::string_view job_id, std::string_view csr_base64);
-// Splits an inventory into request bodies {"JobId", "Inventory": [...]} of at most max_bytes each
-// (InventoryMaxUpdateSizeMb). An item larger than that on its own goes alone. An empty inventory is
-// one body with an empty list: the store is empty, and Command must hear so.
+// Builds an inventory's request bodies {"JobId", "Inventory": [...]} one item at a time, each at most
+// max_bytes (an item larger than that on its own goes alone), so that only one body is held at once.
+class InventoryBodyBuilder {
+ public:
+  InventoryBodyBuilder(std::string_view job_id, std::size_t max_bytes);
+  // Adds an item; returns the body before it when the item did not fit beside what it holds.
+  std::optional<std::string> add(const jobs::InventoryItem& item);
+  // The last body. An empty inventory is one body with an empty list: the store is empty, and Command
+  // must hear so.
+  std::string finish();
+
+ private:
+  std::string head_;
+  std::size_t max_bytes_;
+  std::string current_;
+  bool empty_ = true;
+};
+
+// The same for a whole list (InventoryMaxUpdateSizeMb).
 std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
                                           std::size_t max_bytes);
 

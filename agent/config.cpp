@@ -316,6 +316,9 @@ Result<AgentConfig> parse_agent_config(std::string_view json_text, const std::st
   long long inventory_mb = 0;
   if (top.integer("InventoryMaxUpdateSizeMb", 1, 1024, inventory_mb))
     cfg.inventory_max_update_bytes = static_cast<std::size_t>(inventory_mb) * 1024 * 1024;
+  long long part_kb = 0;
+  if (top.integer("InventoryPartSizeKb", 16, 1024 * 1024, part_kb))
+    cfg.inventory_part_bytes = static_cast<std::size_t>(part_kb) * 1024;
   top.integer_into("AgentPlatform", 0, 100, cfg.agent_platform);
   if (const json* params = top.find("ClientParameters")) {
     if (!params->is_object()) {

@@ -94,6 +94,9 @@ struct AgentConfig {
   std::string client_key;   // KeyPath: its unencrypted PEM private key
   OAuthSettings oauth;
   std::size_t inventory_max_update_bytes = 10u * 1024 * 1024;  // InventoryMaxUpdateSizeMb
+  // InventoryPartSizeKb (ours): an inventory is stored and sent in parts of this size as it is read, so a
+  // running job holds one part of it; capped by InventoryMaxUpdateSizeMb.
+  std::size_t inventory_part_bytes = 256u * 1024;
   int agent_platform = 1;  // AgentPlatform sent at registration (1 = .NET / Universal Orchestrator)
   std::map<std::string, std::string> client_parameters;  // ClientParameters for registration handlers
   // JobTypes: JobTypeId GUID -> capability, for jobs whose job list and configuration name no Capability

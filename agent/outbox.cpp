@@ -74,7 +74,9 @@ std::string_view entry_kind_name(EntryKind kind) {
 
 std::string OutboxEntry::describe() const {
   std::string out = std::string(entry_kind_name(kind)) + " of job " + job_id;
-  if (kind == EntryKind::kInventory && parts > 1)
+  if (kind == EntryKind::kInventory && parts == kMorePartsFollow)
+    out += " (part " + std::to_string(part) + ", more to follow)";
+  else if (kind == EntryKind::kInventory && parts > 1)
     out += " (part " + std::to_string(part) + " of " + std::to_string(parts) + ")";
   return out;
 }
@@ -188,14 +190,17 @@ Result<OutboxEntry> decode_entry_header(std::string_view file_name, std::string_
   fields.text("endpoint", true, entry.endpoint);
   fields.text("completion_endpoint", false, entry.completion_endpoint);
   fields.integer("part", false, 1, 1'000'000, entry.part);
-  fields.integer("parts", false, 1, 1'000'000, entry.parts);
+  fields.integer("parts", false, kMorePartsFollow, 1'000'000, entry.parts);
   std::uint64_t body_bytes = 0;
   fields.integer("body_bytes", true, std::uint64_t{0}, kMaxOutboxBodyBytes, body_bytes);
   if (!fields.problem().empty()) return bad(fields.problem());
   auto kind = kind_from_name(kind_text);
   if (!kind) return bad("unknown kind '" + kind_text.substr(0, 40) + "'");
   if (kind_text != name_kind) return bad("header kind '" + kind_text + "' does not match the file name");
-  if (entry.part > entry.parts) return bad("part " + std::to_string(entry.part) + " of " + std::to_string(entry.parts));
+  if (entry.parts != kMorePartsFollow && entry.part > entry.parts)
+    return bad("part " + std::to_string(entry.part) + " of " + std::to_string(entry.parts));
+  if (entry.parts == kMorePartsFollow && *kind != EntryKind::kInventory)
+    return bad("a " + kind_text + " entry in parts");
   entry.kind = *kind;
   entry.body_size = static_cast<std::size_t>(body_bytes);
   if (file_size != header_line.size() + 1 + body_bytes)
@@ -225,7 +230,59 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& directory) {
   for (const auto& item : fs::directory_iterator(box->dir_, ec)) files.push_back(item.path());
   if (ec) return Error::failed_precondition("cannot list the outbox directory '" + box->dir_ + "': " + ec.message());
   for (const auto& path : files) box->recover(path);
+  box->drop_interrupted_inventories();
   return box;
+}
+
+// Parts of an inventory whose last part was never stored: the agent stopped while the job ran. They were
+// never sent (next_deliverable waits for the last part) and never will be: Command still lists the job.
+void Outbox::drop_interrupted_inventories() {
+  const auto finished = jobs_with_finished_inventory();
+  std::map<std::string, int> dropped;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const OutboxEntry& entry = it->second;
+    if (!waits_for_more_parts(entry, finished)) {
+      ++it;
+      continue;
+    }
+    std::error_code ec;
+    fs::remove(entry.file, ec);
+    ++dropped[entry.job_id];
+    it = entries_.erase(it);
+  }
+  for (const auto& [job_id, count] : dropped) {
+    notes_.push_back("dropped " + std::to_string(count) + " part(s) of the unfinished inventory of job " + job_id +
+                     " (the agent stopped while the job ran; Command still lists the job)");
+  }
+}
+
+std::set<std::string_view> Outbox::jobs_with_finished_inventory() const {
+  std::set<std::string_view> finished;
+  for (const auto& [seq, entry] : entries_) {
+    if (entry.kind == EntryKind::kInventory && entry.parts != kMorePartsFollow) finished.insert(entry.job_id);
+  }
+  return finished;
+}
+
+bool Outbox::waits_for_more_parts(const OutboxEntry& entry, const std::set<std::string_view>& finished) {
+  return entry.kind == EntryKind::kInventory && entry.parts == kMorePartsFollow && !finished.count(entry.job_id);
+}
+
+std::size_t Outbox::drop_unfinished_inventory(std::string_view job_id) {
+  std::lock_guard lock(mutex_);
+  const auto finished = jobs_with_finished_inventory();
+  std::size_t dropped = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.job_id != job_id || !waits_for_more_parts(it->second, finished)) {
+      ++it;
+      continue;
+    }
+    std::error_code ec;
+    fs::remove(it->second.file, ec);  // a file left behind is dropped at the next start
+    ++dropped;
+    it = entries_.erase(it);
+  }
+  return dropped;
 }
 
 void Outbox::recover(const fs::path& path) {
@@ -441,20 +498,16 @@ Status Outbox::move_aside(const OutboxEntry& entry, const std::string& subdir) {
 Status Outbox::reject(const OutboxEntry& entry) { return move_aside(entry, "outbox-rejected"); }
 Status Outbox::set_aside_corrupt(const OutboxEntry& entry) { return move_aside(entry, "outbox-corrupt"); }
 
-std::optional<OutboxEntry> Outbox::next_deliverable() const {
-  std::lock_guard lock(mutex_);
-  for (const auto& [seq, entry] : entries_) {
-    if (entry.kind != EntryKind::kCsr) return entry;
-  }
-  return std::nullopt;
-}
+std::optional<OutboxEntry> Outbox::next_deliverable() const { return next_deliverable_excluding({}); }
 
 std::optional<OutboxEntry> Outbox::next_deliverable_excluding(const std::set<std::uint64_t>& busy) const {
   std::lock_guard lock(mutex_);
+  const auto finished = jobs_with_finished_inventory();
   std::set<std::string_view> jobs_waiting;  // jobs with an older entry still pending
   for (const auto& [seq, entry] : entries_) {
     if (entry.kind == EntryKind::kCsr) continue;
-    if (!busy.count(seq) && !jobs_waiting.count(entry.job_id)) return entry;
+    // An inventory still being stored goes only once complete: a job that fails part-way sends none of it.
+    if (!busy.count(seq) && !jobs_waiting.count(entry.job_id) && !waits_for_more_parts(entry, finished)) return entry;
     jobs_waiting.insert(entry.job_id);
   }
   return std::nullopt;
@@ -482,8 +535,10 @@ std::size_t Outbox::size() const {
 
 std::size_t Outbox::deliverable_count() const {
   std::lock_guard lock(mutex_);
+  const auto finished = jobs_with_finished_inventory();
   std::size_t n = 0;
-  for (const auto& [seq, entry] : entries_) n += entry.kind != EntryKind::kCsr;
+  for (const auto& [seq, entry] : entries_)
+    n += entry.kind != EntryKind::kCsr && !waits_for_more_parts(entry, finished);
   return n;
 }
 

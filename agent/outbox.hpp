@@ -23,7 +23,9 @@
 //
 // OutboxSender delivers the entries in order per job (inventory parts before the completion of the same
 // job), several at once when given more than one lane, retrying with capped exponential backoff and
-// jitter while jobs keep running.
+// jitter while jobs keep running. A running inventory job stores its parts as they fill (kMorePartsFollow
+// until the last): none of them is sent before the last one is stored, so a job that fails part-way sends
+// nothing of its inventory, and the parts of a job the agent never finished are dropped on open.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -52,6 +54,10 @@ namespace wincert::agent {
 enum class EntryKind { kInventory, kCompletion, kCsr };
 std::string_view entry_kind_name(EntryKind kind);  // "inventory", "completion", "csr"
 
+// The `parts` of an inventory part stored before the inventory's end was known: the last part carries
+// the count. Such parts are sent only once the last one is stored.
+inline constexpr int kMorePartsFollow = 0;
+
 struct OutboxEntry {
   std::uint64_t seq = 0;
   EntryKind kind = EntryKind::kCompletion;
@@ -60,7 +66,7 @@ struct OutboxEntry {
   std::string endpoint;             // as Command named it (resolved when sent)
   std::string completion_endpoint;  // kCsr: where to report the job if the agent stops mid-way
   int part = 1;                     // kInventory: part of parts
-  int parts = 1;
+  int parts = 1;                    // kMorePartsFollow: not the last part, the count is not known yet
   std::size_t body_size = 0;
   std::string file;
   // "completion of job X", "inventory of job X (part 2 of 3)": for logs.
@@ -118,6 +124,8 @@ class Outbox {
   std::vector<OutboxEntry> pending() const;  // every entry, oldest first
   std::size_t size() const;
   std::size_t deliverable_count() const;
+  // The job's inventory failed part-way: the parts stored so far (never sent) are removed. Returns how many.
+  std::size_t drop_unfinished_inventory(std::string_view job_id);
   // A completion of this job is waiting to be delivered (its run is over, Command just does not know yet).
   bool has_completion(std::string_view job_id) const;
   const std::string& directory() const { return dir_; }
@@ -139,6 +147,10 @@ class Outbox {
   Status move_aside(const OutboxEntry& entry, const std::string& subdir);
   // Scans one directory item; a damaged one is set aside with a note.
   void recover(const std::filesystem::path& path);
+  void drop_interrupted_inventories();
+  // Jobs whose inventory's last part is stored (under the mutex).
+  std::set<std::string_view> jobs_with_finished_inventory() const;
+  static bool waits_for_more_parts(const OutboxEntry& entry, const std::set<std::string_view>& finished);
 
   std::string dir_;   // <directory>/outbox
   std::string root_;  // <directory>

@@ -232,10 +232,12 @@ Result<ReplayOutcome> replay_job(const ReplayOptions& options) {
   Captured captured;
   jobs::JobServices services;
   services.target_options.default_auth = options.winrm.default_auth;
-  services.callbacks.submit_inventory = [&captured](std::vector<jobs::InventoryItem> items) -> net::awaitable<Status> {
-    captured.inventory = jobs::to_json(items);
-    co_return Status{};
-  };
+  // replay prints the whole inventory anyway: it is collected, not streamed.
+  services.callbacks.begin_inventory =
+      jobs::collect_inventory([&captured](std::vector<jobs::InventoryItem> items) -> net::awaitable<Status> {
+        captured.inventory = jobs::to_json(items);
+        co_return Status{};
+      });
   services.callbacks.submit_csr =
       [&captured, &ca](const certstore::CertificateRequest& csr) -> net::awaitable<Result<std::string>> {
     captured.csr_pem = csr.pem();

@@ -130,7 +130,7 @@ void ResultSink::hold(NewEntry entry, std::string body, const std::string& why) 
       "job {}: its result is not safe yet: {} (outbox {}); it stays in memory and is stored again or sent "
       "directly to Command; free space or fix the directory's permissions",
       entry.job_id, why, outbox_.directory());
-  held_.push_back(HeldResult{std::move(entry), std::move(body)});
+  held_.push_back(HeldResult{std::move(entry), std::move(body), false});
   held_wake_.cancel();
 }
 
@@ -148,6 +148,11 @@ net::awaitable<void> ResultSink::run_held() {
     }
     bool progress = false;
     while (!held_.empty()) {
+      if (held_.front().dropped) {
+        held_.pop_front();
+        progress = true;
+        continue;
+      }
       HeldResult& front = held_.front();
       const bool completion = front.entry.kind == EntryKind::kCompletion;
       const std::string job_id = front.entry.job_id;
@@ -185,6 +190,14 @@ net::awaitable<void> ResultSink::run_held() {
 // True when Command acknowledged (or refused for good) the held result.
 net::awaitable<bool> ResultSink::deliver_held(const HeldResult& result) {
   if (!session_.registered() || result.entry.kind == EntryKind::kCsr) co_return false;
+  if (result.entry.kind == EntryKind::kInventory && result.entry.parts == kMorePartsFollow) {
+    // Not before the inventory's last part exists: an unfinished inventory is not sent.
+    const bool finished = std::any_of(held_.begin(), held_.end(), [&result](const HeldResult& other) {
+      return other.entry.job_id == result.entry.job_id && !other.dropped && other.entry.kind == EntryKind::kInventory &&
+             other.entry.parts != kMorePartsFollow;
+    });
+    if (!finished) co_return false;
+  }
   for (const auto& pending : outbox_.pending())
     if (pending.job_id == result.entry.job_id && pending.kind != EntryKind::kCsr) co_return false;
   OutboxEntry entry;
@@ -205,9 +218,8 @@ jobs::JobCallbacks ResultSink::callbacks_for(const std::string& job_id, std::int
                                              std::string inventory_endpoint, std::string enroll_endpoint,
                                              std::string completion_endpoint) {
   jobs::JobCallbacks callbacks;
-  callbacks.submit_inventory = [this, job_id, audit_id, inventory_endpoint = std::move(inventory_endpoint)](
-                                   std::vector<jobs::InventoryItem> items) {
-    return submit_inventory(job_id, audit_id, inventory_endpoint, std::move(items));
+  callbacks.begin_inventory = [this, job_id, audit_id, inventory_endpoint = std::move(inventory_endpoint)]() {
+    return begin_inventory(job_id, audit_id, inventory_endpoint);
   };
   callbacks.submit_csr = [this, job_id, audit_id, enroll_endpoint = std::move(enroll_endpoint),
                           completion_endpoint =
@@ -217,26 +229,100 @@ jobs::JobCallbacks ResultSink::callbacks_for(const std::string& job_id, std::int
   return callbacks;
 }
 
-net::awaitable<Status> ResultSink::submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
-                                                    std::vector<jobs::InventoryItem> items) {
-  if (endpoint.empty())
-    co_return Error::invalid_argument("Command sent no InventoryEndpoint for job " + job_id +
-                                      ": cannot submit the inventory");
-  const auto bodies = inventory_bodies(job_id, items, options_.inventory_max_update_bytes);
-  for (std::size_t i = 0; i < bodies.size(); ++i) {
+// A job's inventory on its way to the outbox: one part held at a time (InventoryBodyBuilder), each full
+// part stored durably before the job reads on, the parts before the last marked kMorePartsFollow so that
+// none is sent unless the inventory is finished.
+class OutboxInventoryUpload final : public jobs::InventoryUpload {
+ public:
+  OutboxInventoryUpload(ResultSink& sink, std::string job_id, std::int64_t audit_id, std::string endpoint,
+                        std::size_t part_bytes)
+      : sink_(sink),
+        job_id_(std::move(job_id)),
+        audit_id_(audit_id),
+        endpoint_(std::move(endpoint)),
+        builder_(job_id_, part_bytes) {}
+  ~OutboxInventoryUpload() override { abandon(); }
+
+  net::awaitable<Status> add(jobs::InventoryItem item) override {
+    WINCERT_CO_TRY(usable());
+    ++items_;
+    auto full = builder_.add(item);
+    if (full) co_await store(std::move(*full), false);
+    co_return Status{};
+  }
+
+  net::awaitable<Status> finish() override {
+    WINCERT_CO_TRY(usable());
+    std::string last = builder_.finish();
+    done_ = true;
+    co_await store(std::move(last), true);
+    logger("agent")->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id_, items_,
+                           parts_);
+    co_return Status{};
+  }
+
+  void abandon() override {
+    if (done_) return;
+    done_ = true;
+    if (parts_ > 0) sink_.drop_unfinished_inventory(job_id_);
+  }
+
+ private:
+  Status usable() const {
+    if (endpoint_.empty())
+      return Error::invalid_argument("Command sent no InventoryEndpoint for job " + job_id_ +
+                                     ": cannot submit the inventory");
+    if (done_) return Error::internal("internal error: the inventory of job " + job_id_ + " was already ended");
+    return {};
+  }
+
+  net::awaitable<void> store(std::string body, bool last) {
     NewEntry e;
     e.kind = EntryKind::kInventory;
-    e.job_id = job_id;
-    e.audit_id = audit_id;
-    e.endpoint = endpoint;
-    e.part = static_cast<int>(i + 1);
-    e.parts = static_cast<int>(bodies.size());
-    co_await commit_or_hold(std::move(e), bodies[i]);
+    e.job_id = job_id_;
+    e.audit_id = audit_id_;
+    e.endpoint = endpoint_;
+    e.part = ++parts_;
+    e.parts = last ? parts_ : kMorePartsFollow;
+    co_await sink_.commit_or_hold(std::move(e), std::move(body));  // held in memory when the disk refuses it
   }
-  logger("agent")->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id, items.size(),
-                         bodies.size());
-  sender_->notify();
-  co_return Status{};
+
+  ResultSink& sink_;
+  std::string job_id_;
+  std::int64_t audit_id_;
+  std::string endpoint_;
+  InventoryBodyBuilder builder_;
+  int parts_ = 0;
+  bool done_ = false;
+};
+
+std::unique_ptr<jobs::InventoryUpload> ResultSink::begin_inventory(std::string job_id, std::int64_t audit_id,
+                                                                   std::string endpoint) {
+  const std::size_t part_bytes = std::min(options_.inventory_part_bytes, options_.inventory_max_update_bytes);
+  return std::make_unique<OutboxInventoryUpload>(*this, std::move(job_id), audit_id, std::move(endpoint), part_bytes);
+}
+
+net::awaitable<Status> ResultSink::submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
+                                                    std::vector<jobs::InventoryItem> items) {
+  const auto upload = begin_inventory(std::move(job_id), audit_id, std::move(endpoint));
+  for (auto& item : items) WINCERT_CO_TRY(co_await upload->add(std::move(item)));
+  co_return co_await upload->finish();
+}
+
+void ResultSink::drop_unfinished_inventory(const std::string& job_id) {
+  const std::size_t stored = outbox_.drop_unfinished_inventory(job_id);
+  // Marked, not erased: run_held() may be using the deque across a delivery; it discards them in order.
+  std::size_t held = 0;
+  for (auto& r : held_) {
+    if (r.entry.kind == EntryKind::kInventory && r.entry.job_id == job_id && r.entry.parts == kMorePartsFollow &&
+        !r.dropped) {
+      r.dropped = true;
+      ++held;
+    }
+  }
+  if (stored + held > 0)
+    logger("agent")->info("job {}: dropped {} part(s) of its unfinished inventory; none of it was sent", job_id,
+                          stored + held);
 }
 
 net::awaitable<Result<std::string>> ResultSink::submit_csr(std::string job_id, std::int64_t audit_id,

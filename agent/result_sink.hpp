@@ -37,7 +37,10 @@ namespace wincert::agent {
 struct SinkOptions {
   std::chrono::milliseconds retry_initial{1000};
   std::chrono::milliseconds retry_max{60000};
-  std::size_t inventory_max_update_bytes = 10u << 20;
+  std::size_t inventory_max_update_bytes = 10u << 20;  // Command's largest inventory request
+  // An inventory is stored (and sent) in parts of at most this many bytes as it is read, so that a job
+  // holds one part, not its whole inventory. Never more than inventory_max_update_bytes.
+  std::size_t inventory_part_bytes = 256u << 10;
   int delivery_lanes = 1;  // deliveries in flight at once
 };
 
@@ -70,6 +73,11 @@ class ResultSink {
   // The callbacks a running job gets (inventory parts, the CSR round trip).
   jobs::JobCallbacks callbacks_for(const std::string& job_id, std::int64_t audit_id, std::string inventory_endpoint,
                                    std::string enroll_endpoint, std::string completion_endpoint);
+  // A job's inventory, stored in parts as it is read (SinkOptions::inventory_part_bytes); delivered once
+  // its last part is stored. The sink outlives the upload.
+  std::unique_ptr<jobs::InventoryUpload> begin_inventory(std::string job_id, std::int64_t audit_id,
+                                                         std::string endpoint);
+  // The whole list at once (start-up paths and tests): begin_inventory, every item, finish.
   boost::asio::awaitable<Status> submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
                                                   std::vector<jobs::InventoryItem> items);
   boost::asio::awaitable<Result<std::string>> submit_csr(std::string job_id, std::int64_t audit_id,
@@ -100,14 +108,18 @@ class ResultSink {
   Outbox& outbox() { return outbox_; }
 
  private:
+  friend class OutboxInventoryUpload;
   struct HeldResult {
     NewEntry entry;
     std::string body;
+    bool dropped = false;  // a part of an inventory that failed part-way: discarded when it reaches the front
   };
   void store_or_hold(NewEntry entry, std::string body);
   boost::asio::awaitable<bool> commit_or_hold(NewEntry entry, std::string body);
   void hold(NewEntry entry, std::string body, const std::string& why);
   boost::asio::awaitable<bool> deliver_held(const HeldResult& result);
+  // The parts of a job's unfinished inventory, stored or held, are dropped (the job failed part-way).
+  void drop_unfinished_inventory(const std::string& job_id);
   void observe_delivery(const OutboxEntry& entry, std::string_view outcome);
 
   boost::asio::any_io_executor executor_;

@@ -44,10 +44,34 @@ class StoreSessionFactory {
   virtual boost::asio::awaitable<Result<HostSessionHandle>> open(const Target& target) = 0;
 };
 
+// An inventory on its way to Command (the UO's SubmitInventoryUpdate), handed over one item at a time: the
+// agent stores it in parts of bounded size as they fill, so a large store is never held whole. Command
+// gets the parts only once finish() stored the last one; a job that fails part-way sends none of it.
+class InventoryUpload {
+ public:
+  virtual ~InventoryUpload() = default;
+  // Adds one item; stores the part first when the item would not fit (suspends until it is durable).
+  virtual boost::asio::awaitable<Status> add(InventoryItem item) = 0;
+  // Every item is in: stores the last part (an empty inventory is one empty part); Command gets them all.
+  virtual boost::asio::awaitable<Status> finish() = 0;
+  // The inventory failed part-way: the parts stored so far are dropped. Also done by the destructor of an
+  // upload that was never finished (a job cancelled mid-way).
+  virtual void abandon() = 0;
+  std::size_t items() const { return items_; }
+
+ protected:
+  std::size_t items_ = 0;  // added so far
+};
+
+// An InventoryUpload that collects every item and hands the whole list to `on_finish`: for callers that
+// want the inventory whole anyway (replay prints it; tests look at it).
+using WholeInventoryHandler = std::function<boost::asio::awaitable<Status>(std::vector<InventoryItem> items)>;
+std::function<std::unique_ptr<InventoryUpload>()> collect_inventory(WholeInventoryHandler on_finish);
+
 // Calls back into Command for one job (the UO's SubmitInventoryUpdate / SubmitReenrollmentCSR).
 struct JobCallbacks {
-  // Sends the full inventory snapshot of the store.
-  std::function<boost::asio::awaitable<Status>(std::vector<InventoryItem> items)> submit_inventory;
+  // Starts the job's inventory snapshot of the store (one per run of the job).
+  std::function<std::unique_ptr<InventoryUpload>()> begin_inventory;
   // Sends a PKCS#10 request and returns the issued certificate (base64 DER or PEM).
   std::function<boost::asio::awaitable<Result<std::string>>(const certstore::CertificateRequest& csr)> submit_csr;
   // Called by JobContext::begin_host_change(), before the host is touched: the agent records durably that

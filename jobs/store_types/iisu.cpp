@@ -1,5 +1,6 @@
 // IISU: certificates bound to IIS https bindings.
 #include <map>
+#include <set>
 
 #include "common/encoding.hpp"
 #include "jobs/alias.hpp"
@@ -38,24 +39,30 @@ Result<IisBindingInfo> https_binding(const JobConfig& config) {
   return binding;
 }
 
-awaitable<Result<InventoryReport>> iisu_inventory(JobContext&, const IisuServices& host) {
+awaitable<Result<InventoryReport>> iisu_inventory(JobContext&, const IisuServices& host, InventoryUpload& upload) {
   auto bindings = co_await host.iis.list();
   if (!bindings.ok()) co_return bindings.error();
 
   // Every bound certificate, wherever its binding says it lives (My unless WebHosting), as the
-  // extension reports them regardless of the store's StorePath.
-  std::map<std::string, std::map<std::string, const certstore::InventoryEntry*>, CaseInsensitiveLess> by_store;
-  std::vector<certstore::StoreInventory> inventories;
+  // extension reports them regardless of the store's StorePath. Only the bound ones are kept from each
+  // store's inventory (read one certificate at a time).
+  std::map<std::string, std::map<std::string, certstore::InventoryEntry>, CaseInsensitiveLess> by_store;
   for (const auto& b : bindings.value()) {
     if (!iequals(b.protocol, "https") || b.thumbprint.empty()) continue;
-    by_store.try_emplace(b.store.empty() ? "My" : b.store);
+    by_store[b.store.empty() ? "My" : b.store].try_emplace(to_upper(b.thumbprint));
   }
-  inventories.reserve(by_store.size());
   for (auto& [store, index] : by_store) {
-    auto inventory = co_await host.certs.inventory(store);
-    if (!inventory.ok()) co_return inventory.error();
-    inventories.push_back(std::move(inventory.value()));
-    for (const auto& entry : inventories.back().entries) index.emplace(to_upper(entry.thumbprint), &entry);
+    WINCERT_CO_ASSIGN_OR_RETURN(const auto reader, co_await host.certs.read_inventory(store));
+    std::set<std::string> found;
+    for (;;) {
+      WINCERT_CO_ASSIGN_OR_RETURN(auto entry, reader->next());
+      if (!entry) break;
+      std::string thumbprint = to_upper(entry->thumbprint);
+      auto bound = index.find(thumbprint);
+      if (bound == index.end() || !found.insert(thumbprint).second) continue;  // the first of duplicates, as before
+      bound->second = std::move(*entry);
+    }
+    std::erase_if(index, [&found](const auto& item) { return !found.count(item.first); });
   }
 
   InventoryReport report;
@@ -72,7 +79,7 @@ awaitable<Result<InventoryReport>> iisu_inventory(JobContext&, const IisuService
       missing.push_back(thumbprint + " (" + b.site + " " + binding_information(b.ip, port, b.host) + ")");
       continue;
     }
-    const certstore::InventoryEntry& entry = *found->second;
+    const certstore::InventoryEntry& entry = found->second;
     InventoryItem item;
     item.alias = build_iis_alias(thumbprint, b.site, b.ip, port, b.host);
     item.private_key_entry = entry.has_private_key;
@@ -85,7 +92,7 @@ awaitable<Result<InventoryReport>> iisu_inventory(JobContext&, const IisuService
                        {"Protocol", "https"},
                        {"ProviderName", entry.provider_name},
                        {"SAN", windows_san_text(entry.sans)}};
-    report.items.push_back(std::move(item));
+    WINCERT_CO_TRY(co_await add_inventory_item(upload, std::move(item)));
   }
   if (!missing.empty()) {
     report.warning = std::to_string(missing.size()) +

@@ -152,13 +152,20 @@ boost::asio::awaitable<Result<std::string>> remove_certificate(const JobContext&
   co_return done_before + removed_detail(request, removed.value());
 }
 
-boost::asio::awaitable<JobResult> submit_inventory(JobContext& ctx, InventoryReport report) {
-  const std::size_t count = report.items.size();
-  if (!ctx.callbacks.submit_inventory)
-    co_return fail(ctx, Error::internal("internal error: no way to submit inventory to Command"));
-  auto submitted = co_await ctx.callbacks.submit_inventory(std::move(report.items));
-  if (!submitted.ok()) co_return fail(ctx, submitted.error().context("submitting the inventory to Command: "));
-  std::string summary = "inventory returned " + std::to_string(count) + " " + std::string(report.counted_as);
+boost::asio::awaitable<Status> add_inventory_item(InventoryUpload& upload, InventoryItem item) {
+  auto added = co_await upload.add(std::move(item));
+  if (!added.ok()) co_return added.error().context("submitting the inventory to Command: ");
+  co_return Status{};
+}
+
+boost::asio::awaitable<JobResult> finish_inventory(JobContext& ctx, InventoryUpload& upload,
+                                                   const InventoryReport& report) {
+  auto submitted = co_await upload.finish();
+  if (!submitted.ok()) {
+    upload.abandon();
+    co_return fail(ctx, submitted.error().context("submitting the inventory to Command: "));
+  }
+  std::string summary = "inventory returned " + std::to_string(upload.items()) + " " + std::string(report.counted_as);
   if (!report.warning.empty()) co_return warn(ctx, summary + "; " + report.warning);
   co_return succeed(ctx, summary);
 }

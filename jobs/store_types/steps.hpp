@@ -69,22 +69,26 @@ struct Reenrolled {
 };
 boost::asio::awaitable<std::variant<Reenrolled, JobResult>> reenroll(JobContext& ctx, certstore::CertStore& certs);
 
-// What an inventory found: the items for Command, how they are counted in the summary, and a warning
-// when part of the store could not be reported.
+// What an inventory found besides its items (those went to the InventoryUpload as they were read): how
+// they are counted in the summary, and a warning when part of the store could not be reported.
 struct InventoryReport {
-  std::vector<InventoryItem> items;
   std::string_view counted_as = "item(s)";
   std::string warning;  // "" = none
 };
 
-// Submits the report to Command and finishes the job (Warning when the report has one).
-boost::asio::awaitable<JobResult> submit_inventory(JobContext& ctx, InventoryReport report);
+// Hands one item to the upload; an error says the inventory could not be stored for Command.
+boost::asio::awaitable<Status> add_inventory_item(InventoryUpload& upload, InventoryItem item);
+// Finishes the upload (Command gets the inventory) and the job (Warning when the report has one).
+boost::asio::awaitable<JobResult> finish_inventory(JobContext& ctx, InventoryUpload& upload,
+                                                   const InventoryReport& report);
 
 // What one store type does, given the services it declares (see TypedHandler).
 template <typename Services>
 struct StoreTypeOps {
   std::string_view name;  // the store type's name, for messages ("IISU")
-  boost::asio::awaitable<Result<InventoryReport>> (*inventory)(JobContext&, const Services&) = nullptr;
+  // Reads the store and hands each item to the upload as it is read.
+  boost::asio::awaitable<Result<InventoryReport>> (*inventory)(JobContext&, const Services&,
+                                                               InventoryUpload&) = nullptr;
   boost::asio::awaitable<JobResult> (*add)(JobContext&, const Services&) = nullptr;
   boost::asio::awaitable<JobResult> (*remove)(JobContext&, const Services&) = nullptr;
   Status (*validate_add)(const JobConfig&) = nullptr;  // extra inputs of Management Add; null = none
@@ -101,9 +105,15 @@ class InventoryHandler final : public TypedHandler<Services> {
   std::string job_kind(const JobConfig&) const override { return "Inventory"; }
   Idempotence idempotence() const override { return Idempotence::kIdempotent; }
   boost::asio::awaitable<JobResult> run_with(JobContext& ctx, const Services& services) override {
-    auto report = co_await ops_.inventory(ctx, services);
-    if (!report.ok()) co_return fail(ctx, report.error());
-    co_return co_await submit_inventory(ctx, std::move(report.value()));
+    if (!ctx.callbacks.begin_inventory)
+      co_return fail(ctx, Error::internal("internal error: no way to submit inventory to Command"));
+    const std::unique_ptr<InventoryUpload> upload = ctx.callbacks.begin_inventory();
+    auto report = co_await ops_.inventory(ctx, services, *upload);
+    if (!report.ok()) {
+      upload->abandon();
+      co_return fail(ctx, report.error());
+    }
+    co_return co_await finish_inventory(ctx, *upload, report.value());
   }
 
  private:

@@ -15,23 +15,24 @@ struct WinCertServices {
   static WinCertServices from(certstore::HostSession& host) { return {host.certs()}; }
 };
 
-awaitable<Result<InventoryReport>> wincert_inventory(JobContext& ctx, const WinCertServices& host) {
+// Streams: each certificate goes to the upload as it is read, and is not kept.
+awaitable<Result<InventoryReport>> wincert_inventory(JobContext& ctx, const WinCertServices& host,
+                                                     InventoryUpload& upload) {
   WINCERT_CO_ASSIGN_OR_RETURN(const std::string store, store_path(ctx.config, ""));
-  WINCERT_CO_ASSIGN_OR_RETURN(auto inventory, co_await host.certs.inventory(store));
-
-  InventoryReport report;
-  report.items.reserve(inventory.entries.size());
-  for (const auto& entry : inventory.entries) {
+  WINCERT_CO_ASSIGN_OR_RETURN(const auto reader, co_await host.certs.read_inventory(store));
+  for (;;) {
+    WINCERT_CO_ASSIGN_OR_RETURN(auto entry, reader->next());
+    if (!entry) break;
     InventoryItem item;
-    item.alias = to_upper(entry.thumbprint);
-    item.private_key_entry = entry.has_private_key;
-    item.certificates.push_back(base64_encode(entry.der));
-    item.parameters = {{"ProviderName", entry.provider_name}, {"SAN", windows_san_text(entry.sans)}};
-    report.items.push_back(std::move(item));
+    item.alias = to_upper(entry->thumbprint);
+    item.private_key_entry = entry->has_private_key;
+    item.certificates.push_back(base64_encode(entry->der));
+    item.parameters = {{"ProviderName", entry->provider_name}, {"SAN", windows_san_text(entry->sans)}};
+    WINCERT_CO_TRY(co_await add_inventory_item(upload, std::move(item)));
   }
-  if (!inventory.problems.empty()) {
-    report.warning = std::to_string(inventory.problems.size()) +
-                     " certificate(s) could not be read, first: " + inventory.problems.front();
+  InventoryReport report;
+  if (const auto& problems = reader->problems(); !problems.empty()) {
+    report.warning = std::to_string(problems.size()) + " certificate(s) could not be read, first: " + problems.front();
   }
   co_return report;
 }

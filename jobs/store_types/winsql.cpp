@@ -40,7 +40,8 @@ std::vector<std::string> sql_instances(const EntryParameters& entry) {
 // SQL Server reads its certificate from LocalMachine\My; the store type fixes StorePath to My.
 constexpr std::string_view kSqlStore = "My";
 
-awaitable<Result<InventoryReport>> winsql_inventory(JobContext& ctx, const WinSqlServices& host) {
+awaitable<Result<InventoryReport>> winsql_inventory(JobContext& ctx, const WinSqlServices& host,
+                                                    InventoryUpload& upload) {
   auto store = store_path(ctx.config, kSqlStore);
   if (!store.ok()) co_return store.error();
   auto instances = co_await host.sql.list_instances();
@@ -61,16 +62,18 @@ awaitable<Result<InventoryReport>> winsql_inventory(JobContext& ctx, const WinSq
   report.counted_as = "bound certificate(s)";
   std::vector<std::string> missing;
   if (!order.empty()) {
-    auto inventory = co_await host.certs.inventory(store.value());
-    if (!inventory.ok()) co_return inventory.error();
+    // Only the configured certificates are kept from the store (read one certificate at a time).
+    std::map<std::string, certstore::InventoryEntry> configured;
+    WINCERT_CO_ASSIGN_OR_RETURN(const auto reader, co_await host.certs.read_inventory(store.value()));
+    for (;;) {
+      WINCERT_CO_ASSIGN_OR_RETURN(auto e, reader->next());
+      if (!e) break;
+      std::string thumbprint = to_upper(e->thumbprint);
+      if (by_thumbprint.count(thumbprint)) configured.try_emplace(std::move(thumbprint), std::move(*e));
+    }
     for (const auto& thumbprint : order) {
-      const certstore::InventoryEntry* entry = nullptr;
-      for (const auto& e : inventory->entries) {
-        if (iequals(e.thumbprint, thumbprint)) {
-          entry = &e;
-          break;
-        }
-      }
+      const auto found = configured.find(thumbprint);
+      const certstore::InventoryEntry* entry = found == configured.end() ? nullptr : &found->second;
       const std::string instance_list = join(by_thumbprint[thumbprint], ",");
       if (!entry) {
         missing.push_back(thumbprint + " (" + instance_list + ")");
@@ -81,7 +84,7 @@ awaitable<Result<InventoryReport>> winsql_inventory(JobContext& ctx, const WinSq
       item.private_key_entry = entry->has_private_key;
       item.certificates.push_back(base64_encode(entry->der));
       item.parameters = {{"InstanceName", instance_list}, {"ProviderName", entry->provider_name}};
-      report.items.push_back(std::move(item));
+      WINCERT_CO_TRY(co_await add_inventory_item(upload, std::move(item)));
     }
   }
   if (!missing.empty()) {

@@ -61,6 +61,7 @@ TEST_F(ConfigTest, MinimalBasicConfigHasDocumentedDefaults) {
   EXPECT_EQ(cfg->auth_mode, CommandAuthMode::kBasic);
   EXPECT_EQ(cfg->password.reveal(), "pw");
   EXPECT_EQ(cfg->inventory_max_update_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(cfg->inventory_part_bytes, 256u * 1024);
   EXPECT_EQ(cfg->max_concurrent_jobs, 32);
   EXPECT_EQ(cfg->max_jobs_per_host, 2);
   // relative to the config file (compared as paths: Windows joins with '\\')
@@ -79,7 +80,8 @@ TEST_F(ConfigTest, AcceptsTheUniversalOrchestratorLayoutCommentsAndCaseInsensiti
       R"({"//": "copied from appsettings.json", "AppSettings": {"agentsserveruri": "https://kf/KeyfactorAgents", "OrchestratorName": "uo",
       "ExtensionsDirectory": "extensions", "ScriptTimeout": 60, "CheckServerCertificateRevocation": true,
       "BearerTokenUrl": "https://idp/realms/kf/protocol/openid-connect/token", "ClientId": "agent",
-      "TokenLifetime": "600", "Scope": "kf", "Audience": "command", "InventoryMaxUpdateSizeMb": 2},
+      "TokenLifetime": "600", "Scope": "kf", "Audience": "command", "InventoryMaxUpdateSizeMb": 2,
+      "InventoryPartSizeKb": 64},
     "//OutboxDirectory": "where results wait", "OutboxDirectory": "/var/lib/x",
     "WinRM": {"DefaultAuth": "Kerberos", "TlsVerify": "false"}})");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
@@ -88,6 +90,7 @@ TEST_F(ConfigTest, AcceptsTheUniversalOrchestratorLayoutCommentsAndCaseInsensiti
   EXPECT_EQ(cfg->oauth.token_lifetime, std::chrono::seconds(600));
   EXPECT_EQ(cfg->oauth.scope, "kf");
   EXPECT_EQ(cfg->inventory_max_update_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(cfg->inventory_part_bytes, 64u * 1024);
   EXPECT_EQ(cfg->winrm.default_auth, jobs::AuthScheme::kKerberos);
   EXPECT_FALSE(cfg->winrm.transport.connect.verify_peer);
 }
@@ -249,6 +252,7 @@ TEST_F(ConfigTest, EachBadKeyIsNamed) {
   expect_problem(basic(R"("TokenLifetime": 5)"), "TokenLifetime");
   expect_problem(basic(R"("InventoryMaxUpdateSizeMb": 0)"), "InventoryMaxUpdateSizeMb");
   expect_problem(basic(R"("InventoryMaxUpdateSizeMb": "ten")"), "InventoryMaxUpdateSizeMb");
+  expect_problem(basic(R"("InventoryPartSizeKb": 8)"), "InventoryPartSizeKb");
   expect_problem(basic(R"("MaxConcurrentJobs": 0)"), "MaxConcurrentJobs");
   expect_problem(basic(R"("MaxJobsPerHost": -1)"), "MaxJobsPerHost");
   expect_problem(basic(R"("LogLevel": "loud")"), "LogLevel");

@@ -49,10 +49,11 @@ struct JobRetryTest : ::testing::Test {
     host = std::make_unique<Host>(SimAuth::kNtlm, prepare);
     ASSERT_TRUE(host->running()) << "winhost-sim did not start";
     services.retry = {3, std::chrono::milliseconds(5), std::chrono::milliseconds(20)};
-    services.callbacks.submit_inventory = [this](std::vector<jobs::InventoryItem>) -> net::awaitable<Status> {
-      ++submissions;
-      co_return Status{};
-    };
+    services.callbacks.begin_inventory =
+        jobs::collect_inventory([this](std::vector<jobs::InventoryItem>) -> net::awaitable<Status> {
+          ++submissions;
+          co_return Status{};
+        });
   }
   void SetUp() override {
     if (!winrm::test::sim_available()) GTEST_SKIP() << "winhost-sim is not built";

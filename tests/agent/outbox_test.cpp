@@ -62,6 +62,83 @@ TEST(OutboxTest, EntriesSurviveACrashAndComeBackInOrder) {
   EXPECT_EQ((*box)->next_deliverable()->seq, pending[0].seq);
 }
 
+NewEntry inventory_part(const std::string& job, int part, int parts) {
+  return NewEntry{EntryKind::kInventory, job, 5, "KeyfactorAgents/I/" + job, "", part, parts};
+}
+
+// An inventory stored part by part while its job runs goes to Command only once its last part is stored.
+TEST(OutboxTest, AnUnfinishedInventoryIsNotDeliverableUntilItsLastPart) {
+  TempDir dir;
+  auto box = Outbox::open(dir.path());
+  ASSERT_TRUE(box.ok()) << box.error().message;
+  auto first = (*box)->append(inventory_part("job-a", 1, kMorePartsFollow), R"({"JobId":"job-a","Inventory":[1]})");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->describe(), "inventory of job job-a (part 1, more to follow)");
+  ASSERT_TRUE((*box)->append(inventory_part("job-a", 2, kMorePartsFollow), "{}").ok());
+  auto other = (*box)->append(completion("job-b"), "{}");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*box)->next_deliverable()->seq, other->seq);  // job-b's completion overtakes the running inventory
+  EXPECT_EQ((*box)->deliverable_count(), 1u);
+  EXPECT_FALSE((*box)->next_deliverable_excluding({other->seq}).has_value());
+
+  ASSERT_TRUE((*box)->append(inventory_part("job-a", 3, 3), "{}").ok());
+  EXPECT_EQ((*box)->next_deliverable()->seq, first->seq);
+  EXPECT_EQ((*box)->deliverable_count(), 4u);
+  // Still one at a time per job, in order.
+  EXPECT_EQ((*box)->next_deliverable_excluding({first->seq})->seq, other->seq);
+}
+
+TEST(OutboxTest, AnInventoryThatFailedPartWayIsDroppedWithoutTouchingOtherJobs) {
+  TempDir dir;
+  auto box = Outbox::open(dir.path());
+  ASSERT_TRUE(box.ok());
+  auto a1 = (*box)->append(inventory_part("job-a", 1, kMorePartsFollow), "{}");
+  ASSERT_TRUE(a1.ok());
+  ASSERT_TRUE((*box)->append(inventory_part("job-a", 2, kMorePartsFollow), "{}").ok());
+  ASSERT_TRUE((*box)->append(inventory_part("job-b", 1, kMorePartsFollow), "{}").ok());
+  EXPECT_EQ((*box)->drop_unfinished_inventory("job-a"), 2u);
+  EXPECT_FALSE(fs::exists(a1->file));
+  ASSERT_EQ((*box)->size(), 1u);
+  EXPECT_EQ((*box)->pending()[0].job_id, "job-b");
+  EXPECT_EQ((*box)->drop_unfinished_inventory("job-a"), 0u);
+  // A finished inventory is not "unfinished": its parts stay.
+  ASSERT_TRUE((*box)->append(inventory_part("job-b", 2, 2), "{}").ok());
+  EXPECT_EQ((*box)->drop_unfinished_inventory("job-b"), 0u);
+  EXPECT_EQ((*box)->size(), 2u);
+}
+
+// kill -9 while an inventory streams into the outbox: the parts of the job that never finished are dropped
+// at the next start (Command still lists the job); finished inventories and completions are kept.
+TEST(OutboxTest, PartsOfAnInventoryInterruptedByAStopAreDroppedOnOpen) {
+  TempDir dir;
+  std::string orphan_file;
+  {
+    auto box = Outbox::open(dir.path());
+    ASSERT_TRUE(box.ok());
+    auto orphan = (*box)->append(inventory_part("job-a", 1, kMorePartsFollow), "{}");
+    ASSERT_TRUE(orphan.ok());
+    orphan_file = orphan->file;
+    ASSERT_TRUE((*box)->append(inventory_part("job-a", 2, kMorePartsFollow), "{}").ok());
+    ASSERT_TRUE((*box)->append(inventory_part("job-b", 1, kMorePartsFollow), "{}").ok());
+    ASSERT_TRUE((*box)->append(inventory_part("job-b", 2, 2), "{}").ok());
+    ASSERT_TRUE((*box)->append(inventory_part("job-c", 1, kMorePartsFollow), "{}").ok());
+    ASSERT_TRUE((*box)->append(completion("job-c"), "{}").ok());
+  }
+  auto box = Outbox::open(dir.path());
+  ASSERT_TRUE(box.ok());
+  std::vector<std::string> left;
+  for (const auto& e : (*box)->pending()) left.push_back(e.job_id + " " + std::to_string(e.part));
+  // job-c's completion stays (it says how the job ended); the part of its never-finished inventory does not.
+  EXPECT_EQ(left, (std::vector<std::string>{"job-b 1", "job-b 2", "job-c 1"}));
+  EXPECT_EQ((*box)->pending().back().kind, EntryKind::kCompletion);
+  EXPECT_FALSE(fs::exists(orphan_file));
+  ASSERT_EQ((*box)->recovery_notes().size(), 2u);
+  EXPECT_EQ((*box)->recovery_notes()[0],
+            "dropped 2 part(s) of the unfinished inventory of job job-a (the agent stopped while the job ran; "
+            "Command still lists the job)");
+  EXPECT_EQ((*box)->recovery_notes()[1].rfind("dropped 1 part(s) of the unfinished inventory of job job-c", 0), 0u);
+}
+
 TEST(OutboxTest, TornTempFilesAndTruncatedEntriesAreIgnored) {
   TempDir dir;
   std::string victim;

@@ -130,6 +130,106 @@ TEST(ResultSinkTest, InventoryPartsAreDeliveredBeforeTheCompletionOfTheirJob) {
   f.finish();
 }
 
+// A running job's inventory goes into the outbox part by part as it is read (one part held in memory), and
+// Command gets none of it before the last part is stored; then every part, in order, before the completion.
+TEST(ResultSinkTest, AnInventoryIsStoredInBoundedPartsWhileItIsReadAndSentOnceFinished) {
+  SinkOptions options = quick_options();
+  options.inventory_part_bytes = 1200;  // two items per part at most
+  SinkFixture f(options);
+  f.start();
+  auto upload = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
+  for (const char* alias : {"a", "b", "c", "d", "e"})
+    ASSERT_THAT(testing::run_awaitable(upload->add(item(alias))), IsOk());
+  EXPECT_EQ(upload->items(), 5u);
+  // Two full parts are durable already; the fifth item is the part in memory.
+  const auto stored = f.outbox->pending();
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].parts, kMorePartsFollow);
+  EXPECT_LE(stored[0].body_size, 1200u);
+  run_until(
+      f.io, [] { return false; }, 100ms);
+  EXPECT_TRUE(f.command.posts.empty());  // not a byte of an unfinished inventory
+
+  ASSERT_THAT(testing::run_awaitable(upload->finish()), IsOk());
+  ASSERT_EQ(f.outbox->pending().back().part, 3);
+  EXPECT_EQ(f.outbox->pending().back().parts, 3);
+  f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kSuccess, "");
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
+  ASSERT_EQ(f.command.posts.size(), 4u);
+  std::vector<std::string> aliases;
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(f.command.posts[i].endpoint, "Jobs/job-1/Inventory");
+    EXPECT_EQ(f.command.posts[i].body["JobId"], "job-1");
+    for (const auto& it : f.command.posts[i].body["Inventory"]) aliases.push_back(it["Alias"].get<std::string>());
+  }
+  EXPECT_EQ(aliases, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  EXPECT_EQ(f.command.posts[3].endpoint, "KeyfactorAgents/Jobs/job-1/Complete");
+  f.finish();
+}
+
+// A job whose inventory fails part-way (or is cancelled) sends nothing of it: the stored parts are dropped.
+TEST(ResultSinkTest, AnInventoryThatFailsPartWaySendsNothingOfIt) {
+  SinkOptions options = quick_options();
+  options.inventory_part_bytes = 1200;
+  SinkFixture f(options);
+  f.start();
+  auto failed = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
+  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(failed->add(item(alias))), IsOk());
+  ASSERT_EQ(f.outbox->size(), 1u);
+  failed->abandon();
+  EXPECT_EQ(f.outbox->size(), 0u);
+  EXPECT_THAT(testing::run_awaitable(failed->finish()), HasCode(ErrorCode::kInternal));  // ended already
+
+  {
+    auto cancelled = f.sink->begin_inventory("job-2", 12, "Jobs/job-2/Inventory");
+    for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(cancelled->add(item(alias))), IsOk());
+    ASSERT_EQ(f.outbox->size(), 1u);
+  }  // destroyed unfinished: the job's coroutine was cancelled
+  EXPECT_EQ(f.outbox->size(), 0u);
+  f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kFailure, "the host went away");
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0 && !f.command.posts.empty(); }));
+  ASSERT_EQ(f.command.posts.size(), 1u);
+  EXPECT_EQ(f.command.posts[0].endpoint, "KeyfactorAgents/Jobs/job-1/Complete");
+  f.finish();
+}
+
+TEST(ResultSinkTest, AnInventoryWithoutAnEndpointFailsSayingSo) {
+  SinkFixture f;
+  auto upload = f.sink->begin_inventory("job-1", 11, "");
+  auto added = testing::run_awaitable(upload->add(item("a")));
+  EXPECT_THAT(added, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_NE(added.error().message.find("no InventoryEndpoint for job job-1"), std::string::npos);
+}
+
+// The disk refuses the parts: they are held in memory, and a held part of an unfinished inventory is not
+// sent directly either; dropped when the inventory fails, sent in order once it is finished.
+TEST(ResultSinkTest, HeldPartsOfAnUnfinishedInventoryWaitForItsLastPart) {
+  SinkOptions options = quick_options();
+  options.inventory_part_bytes = 1200;
+  SinkFixture f(options);
+  f.start();
+  f.break_outbox();
+  auto failed = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
+  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(failed->add(item(alias))), IsOk());
+  EXPECT_EQ(f.sink->held(), 1u);
+  run_until(
+      f.io, [] { return false; }, 150ms);
+  EXPECT_TRUE(f.command.posts.empty());
+  failed->abandon();
+  ASSERT_TRUE(run_until(f.io, [&] { return f.sink->held() == 0; }));
+  EXPECT_TRUE(f.command.posts.empty());
+
+  auto upload = f.sink->begin_inventory("job-2", 12, "Jobs/job-2/Inventory");
+  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(upload->add(item(alias))), IsOk());
+  ASSERT_THAT(testing::run_awaitable(upload->finish()), IsOk());
+  ASSERT_TRUE(run_until(f.io, [&] { return f.sink->held() == 0; }));
+  ASSERT_EQ(f.command.posts.size(), 2u);  // sent directly, in order
+  EXPECT_EQ(f.command.posts[0].body["Inventory"].size(), 2u);
+  EXPECT_EQ(f.command.posts[1].body["Inventory"].size(), 1u);
+  f.repair_outbox();
+  f.finish();
+}
+
 TEST(ResultSinkTest, DeliveryIsRetriedAfterCommandAnswers503) {
   SinkFixture f;
   int failures_left = 2;

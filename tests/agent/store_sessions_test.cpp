@@ -33,10 +33,11 @@ struct SessionFactoryTest : ::testing::Test {
     if (!winrm::test::sim_available()) GTEST_SKIP() << "winhost-sim is not built";
     host = std::make_unique<Host>();
     ASSERT_TRUE(host->running()) << "winhost-sim did not start";
-    services.callbacks.submit_inventory = [this](std::vector<jobs::InventoryItem> items) -> net::awaitable<Status> {
-      last_inventory = std::move(items);
-      co_return Status{};
-    };
+    services.callbacks.begin_inventory =
+        jobs::collect_inventory([this](std::vector<jobs::InventoryItem> items) -> net::awaitable<Status> {
+          last_inventory = std::move(items);
+          co_return Status{};
+        });
   }
 
   jobs::JobConfig job(const std::string& fixture, std::vector<std::string> extra = {}) {

@@ -213,5 +213,24 @@ TEST(OutboxFaultTest, HeaderDecoderChecksNamesAndSizes) {
   EXPECT_EQ(e->body_size, 2u);
 }
 
+// "parts": 0 marks an inventory part stored before the inventory's end was known; no other kind has parts.
+TEST(OutboxFaultTest, OnlyInventoryPartsMayLeaveTheirCountOpen) {
+  const std::string open_count =
+      R"({"v":1,"kind":"inventory","job_id":"j","audit_id":1,"endpoint":"e","part":3,"parts":0,"body_bytes":2})";
+  auto part = decode_entry_header("0000000000000001.inventory.entry", open_count, open_count.size() + 3);
+  ASSERT_TRUE(part.ok()) << part.error().message;
+  EXPECT_EQ(part->parts, kMorePartsFollow);
+  EXPECT_EQ(part->part, 3);
+  const std::string completion = header_with("", 2);
+  std::string zero = completion;
+  zero.replace(zero.find("\"parts\":1"), 9, "\"parts\":0");
+  auto refused = decode_entry_header("0000000000000001.completion.entry", zero, zero.size() + 3);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("a completion entry in parts"), std::string::npos) << refused.error().message;
+  std::string negative = open_count;
+  negative.replace(negative.find("\"parts\":0"), 9, "\"parts\":-1");
+  EXPECT_FALSE(decode_entry_header("0000000000000001.inventory.entry", negative, negative.size() + 3).ok());
+}
+
 }  // namespace
 }  // namespace wincert::agent

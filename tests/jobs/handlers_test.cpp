@@ -40,6 +40,7 @@ struct FakeHost {
   std::string installed_der;
   bool restart_fails = false;
   std::optional<Error> fail_next_add;
+  std::optional<std::size_t> inventory_breaks_after;  // read_inventory fails after this many certificates
 
   static certstore::InventoryEntry entry(const std::string& thumb, bool key = true) {
     certstore::InventoryEntry e;
@@ -85,6 +86,22 @@ struct FakeHost {
   }
 };
 
+class BreakingReader final : public certstore::InventoryReader {
+ public:
+  BreakingReader(std::vector<certstore::InventoryEntry> entries, std::size_t good)
+      : entries_(std::move(entries)), good_(good) {}
+  Result<std::optional<certstore::InventoryEntry>> next() override {
+    if (next_ == good_) return Error::unavailable("store-inventory on host 'web01': the connection was reset");
+    if (next_ == entries_.size()) return std::optional<certstore::InventoryEntry>();
+    return std::optional<certstore::InventoryEntry>(entries_[next_++]);
+  }
+
+ private:
+  std::vector<certstore::InventoryEntry> entries_;
+  std::size_t good_;
+  std::size_t next_ = 0;
+};
+
 class FakeCertStore final : public certstore::CertStore {
  public:
   explicit FakeCertStore(FakeHost& host) : host_(host) {}
@@ -95,6 +112,14 @@ class FakeCertStore final : public certstore::CertStore {
     inv.store = store;
     inv.entries = host_.stores[store];
     co_return inv;
+  }
+
+  // The host's output breaks off part-way (a connection lost mid-inventory) when the test asks for it.
+  Task<std::unique_ptr<certstore::InventoryReader>> read_inventory(std::string store) override {
+    if (!host_.inventory_breaks_after) co_return co_await CertStore::read_inventory(std::move(store));
+    host_.calls.push_back("inventory " + store);
+    co_return std::unique_ptr<certstore::InventoryReader>(
+        new BreakingReader(host_.stores[store], *host_.inventory_breaks_after));
   }
 
   Task<certstore::AddCertificateResult> add(certstore::AddCertificateRequest request) override {
@@ -319,10 +344,11 @@ class HandlerTest : public ::testing::Test {
   HandlerTest() : sessions_(host_) {
     services_.sessions = &sessions_;
     services_.retry.base_delay = std::chrono::milliseconds(1);  // transient failures retry without slowing tests
-    services_.callbacks.submit_inventory = [this](std::vector<InventoryItem> items) -> awaitable<Status> {
-      submitted_.push_back(std::move(items));
-      co_return Status{};
-    };
+    services_.callbacks.begin_inventory =
+        collect_inventory([this](std::vector<InventoryItem> items) -> awaitable<Status> {
+          submitted_.push_back(std::move(items));
+          co_return Status{};
+        });
     services_.callbacks.submit_csr =
         [this](const certstore::CertificateRequest& csr) -> awaitable<Result<std::string>> {
       csrs_.push_back(csr.base64());
@@ -420,6 +446,19 @@ TEST_F(HandlerTest, WinCertInventoryFromTheFixture) {
   EXPECT_EQ(items[0].parameters, params);
   EXPECT_FALSE(items[1].private_key_entry);
   EXPECT_NE(result.message.find("2 item"), std::string::npos);
+}
+
+// The store's output breaks off after two certificates: the job fails (and is retried, the error being
+// transient), and Command is sent nothing of the partial inventory.
+TEST_F(HandlerTest, AnInventoryThatBreaksOffPartWaySubmitsNothing) {
+  host_.stores["My"] = {FakeHost::entry(kOld), FakeHost::entry(kOther), FakeHost::entry(kNew)};
+  host_.inventory_breaks_after = 2;
+  services_.retry.max_attempts = 2;
+  JobResult result = run(load("WinCertInventory.json", {"CertificateStoreDetails.Properties.WinRm Protocol=http"}));
+  EXPECT_EQ(result.status, JobStatus::kFailure);
+  EXPECT_NE(result.message.find("the connection was reset"), std::string::npos) << result.message;
+  EXPECT_TRUE(submitted_.empty());
+  EXPECT_EQ(std::count(host_.calls.begin(), host_.calls.end(), "inventory My"), 2);  // retried once
 }
 
 TEST_F(HandlerTest, IisuInventoryOneItemPerHttpsBinding) {

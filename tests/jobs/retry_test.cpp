@@ -213,7 +213,7 @@ class RetryTest : public ::testing::Test {
   RetryTest() : sessions_(host_) {
     services_.sessions = &sessions_;
     services_.retry = {4, 1ms, 5ms};  // fast: the policy's timing is pinned above
-    services_.callbacks.submit_inventory = [this](std::vector<InventoryItem>) -> awaitable<Status> {
+    services_.callbacks.begin_inventory = collect_inventory([this](std::vector<InventoryItem>) -> awaitable<Status> {
       ++submissions_;
       if (!command_failures_.empty()) {
         Error e = command_failures_.front();
@@ -221,7 +221,7 @@ class RetryTest : public ::testing::Test {
         co_return e;
       }
       co_return Status{};
-    };
+    });
     services_.callbacks.submit_csr = [this](const certstore::CertificateRequest&) -> awaitable<Result<std::string>> {
       ++csrs_;
       if (!command_failures_.empty()) {
