@@ -103,8 +103,12 @@ boost::asio::awaitable<Result<certstore::ScriptOutput>> PsrpScriptRunner::run(st
   certstore::ScriptOutput out;
   out.error_text = joined_messages(result->errors);
   if (result->completed()) {
-    for (const auto& value : result->output)
-      out.stdout_text += (out.stdout_text.empty() ? "" : "\n") + value.to_display_string();
+    // Moved, not copied: an inventory's document is megabytes.
+    if (result->output.size() == 1)
+      out.stdout_text = std::move(result->output.front()).take_display_string();
+    else
+      for (auto& value : result->output)
+        out.stdout_text += (out.stdout_text.empty() ? "" : "\n") + std::move(value).take_display_string();
     out.exit_code = 0;
     co_return out;
   }

@@ -1,6 +1,7 @@
 #include "agent/result_sink.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -69,6 +70,7 @@ void ResultSink::store_completion(const JobEntry& entry, std::int64_t audit_id, 
   e.audit_id = audit_id;
   e.endpoint = entry.completion_endpoint;
   std::string body = completion_body(entry.job_id, static_cast<int>(status), audit_id, message);
+  drop_unfinished_inventory(entry.job_id);  // see commit_completion
   store_or_hold(std::move(e), std::move(body));
 }
 
@@ -84,6 +86,8 @@ net::awaitable<bool> ResultSink::commit_completion(const JobEntry& entry, std::i
   e.audit_id = audit_id;
   e.endpoint = entry.completion_endpoint;
   std::string body = completion_body(entry.job_id, static_cast<int>(status), audit_id, message);
+  // The job is over: parts of an inventory it never finished would hold its completion back for good.
+  drop_unfinished_inventory(entry.job_id);
   co_return co_await commit_or_hold(std::move(e), std::move(body));
 }
 
@@ -229,9 +233,10 @@ jobs::JobCallbacks ResultSink::callbacks_for(const std::string& job_id, std::int
   return callbacks;
 }
 
-// A job's inventory on its way to the outbox: one part held at a time (InventoryBodyBuilder), each full
-// part stored durably before the job reads on, the parts before the last marked kMorePartsFollow so that
-// none is sent unless the inventory is finished.
+// A job's inventory on its way to the outbox: one part being filled (InventoryBodyBuilder) while the one
+// before it is written (one write in flight: the job reads on during its fsync, and holds two parts at
+// most); the parts before the last marked kMorePartsFollow, so that none is sent unless the inventory is
+// finished. finish() returns once every part is durable.
 class OutboxInventoryUpload final : public jobs::InventoryUpload {
  public:
   OutboxInventoryUpload(ResultSink& sink, std::string job_id, std::int64_t audit_id, std::string endpoint,
@@ -247,7 +252,10 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     WINCERT_CO_TRY(usable());
     ++items_;
     auto full = builder_.add(item);
-    if (full) co_await store(std::move(*full), false);
+    if (full) {
+      co_await wait_for_write();  // the part before it is durable (or held) first: parts stay in order
+      start_write(std::move(*full), false);
+    }
     co_return Status{};
   }
 
@@ -255,7 +263,9 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     WINCERT_CO_TRY(usable());
     std::string last = builder_.finish();
     done_ = true;
-    co_await store(std::move(last), true);
+    co_await wait_for_write();
+    start_write(std::move(last), true);
+    co_await wait_for_write();
     logger("agent")->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id_, items_,
                            parts_);
     co_return Status{};
@@ -264,6 +274,7 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
   void abandon() override {
     if (done_) return;
     done_ = true;
+    if (writing_ && !writing_->done) writing_->abandoned = true;  // dropped once its write is over
     if (parts_ > 0) sink_.drop_unfinished_inventory(job_id_);
   }
 
@@ -276,7 +287,15 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     return {};
   }
 
-  net::awaitable<void> store(std::string body, bool last) {
+  // One part's write, which may outlive the upload (a job cancelled meanwhile).
+  struct Write {
+    explicit Write(const net::any_io_executor& executor) : wake(executor, SteadyClock::time_point::max()) {}
+    bool done = false;
+    bool abandoned = false;
+    net::steady_timer wake;
+  };
+
+  void start_write(std::string body, bool last) {
     NewEntry e;
     e.kind = EntryKind::kInventory;
     e.job_id = job_id_;
@@ -284,7 +303,22 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     e.endpoint = endpoint_;
     e.part = ++parts_;
     e.parts = last ? parts_ : kMorePartsFollow;
-    co_await sink_.commit_or_hold(std::move(e), std::move(body));  // held in memory when the disk refuses it
+    auto write = std::make_shared<Write>(sink_.executor_);
+    writing_ = write;
+    // Held in memory when the disk refuses it (commit_or_hold); never fails.
+    net::co_spawn(sink_.executor_, sink_.commit_or_hold(std::move(e), std::move(body)),
+                  [write, sink = &sink_, job_id = job_id_](std::exception_ptr, bool) {
+                    write->done = true;
+                    write->wake.cancel();
+                    if (write->abandoned) sink->drop_unfinished_inventory(job_id);
+                  });
+  }
+
+  net::awaitable<void> wait_for_write() {
+    const auto write = writing_;  // kept in writing_ meanwhile: abandon() marks it
+    if (!write) co_return;
+    while (!write->done) co_await write->wake.async_wait(kUseTuple);
+    if (writing_ == write) writing_.reset();
   }
 
   ResultSink& sink_;
@@ -294,6 +328,7 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
   InventoryBodyBuilder builder_;
   int parts_ = 0;
   bool done_ = false;
+  std::shared_ptr<Write> writing_;
 };
 
 std::unique_ptr<jobs::InventoryUpload> ResultSink::begin_inventory(std::string job_id, std::int64_t audit_id,

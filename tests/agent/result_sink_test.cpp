@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "tests/agent/daemon_test_support.hpp"
@@ -90,6 +91,17 @@ struct SinkFixture {
     fs::remove(outbox->directory());
     fs::rename(outbox->directory() + ".away", outbox->directory());
   }
+  // Runs a task on the sink's io_context (an inventory upload writes its parts there) until it is done.
+  template <typename T>
+  T await(net::awaitable<T> task) {
+    std::optional<T> value;
+    net::co_spawn(
+        io, [&, t = std::move(task)]() mutable -> net::awaitable<void> { value.emplace(co_await std::move(t)); },
+        net::detached);
+    EXPECT_TRUE(run_until(
+        io, [&] { return value.has_value(); }, 5s));
+    return std::move(value).value();
+  }
   // "<what> of <job>" in the order Command received them, accepted or not.
   std::vector<std::string> received() const {
     std::vector<std::string> out;
@@ -106,7 +118,7 @@ TEST(ResultSinkTest, InventoryPartsAreDeliveredBeforeTheCompletionOfTheirJob) {
   SinkFixture f(options);
   // Stored before the sender runs: the order is the outbox's, not the timing's.
   const std::vector<jobs::InventoryItem> items = {item("a"), item("b"), item("c"), item("d"), item("e")};
-  ASSERT_THAT(testing::run_awaitable(f.sink->submit_inventory("job-1", 11, "Jobs/job-1/Inventory", items)), IsOk());
+  ASSERT_THAT(f.await(f.sink->submit_inventory("job-1", 11, "Jobs/job-1/Inventory", items)), IsOk());
   f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kSuccess, "");
   f.sink->store_completion(job("job-2"), 12, jobs::JobStatus::kFailure, "host unreachable");
   EXPECT_TRUE(f.sink->has_completion("job-1"));
@@ -138,19 +150,18 @@ TEST(ResultSinkTest, AnInventoryIsStoredInBoundedPartsWhileItIsReadAndSentOnceFi
   SinkFixture f(options);
   f.start();
   auto upload = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
-  for (const char* alias : {"a", "b", "c", "d", "e"})
-    ASSERT_THAT(testing::run_awaitable(upload->add(item(alias))), IsOk());
+  for (const char* alias : {"a", "b", "c", "d", "e"}) ASSERT_THAT(f.await(upload->add(item(alias))), IsOk());
   EXPECT_EQ(upload->items(), 5u);
-  // Two full parts are durable already; the fifth item is the part in memory.
+  run_until(
+      f.io, [] { return false; }, 100ms);  // the second part's write (in flight while the job reads on) lands
+  // Two full parts are durable; the fifth item is the part in memory.
   const auto stored = f.outbox->pending();
   ASSERT_EQ(stored.size(), 2u);
   EXPECT_EQ(stored[0].parts, kMorePartsFollow);
   EXPECT_LE(stored[0].body_size, 1200u);
-  run_until(
-      f.io, [] { return false; }, 100ms);
   EXPECT_TRUE(f.command.posts.empty());  // not a byte of an unfinished inventory
 
-  ASSERT_THAT(testing::run_awaitable(upload->finish()), IsOk());
+  ASSERT_THAT(f.await(upload->finish()), IsOk());
   ASSERT_EQ(f.outbox->pending().back().part, 3);
   EXPECT_EQ(f.outbox->pending().back().parts, 3);
   f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kSuccess, "");
@@ -174,20 +185,38 @@ TEST(ResultSinkTest, AnInventoryThatFailsPartWaySendsNothingOfIt) {
   SinkFixture f(options);
   f.start();
   auto failed = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
-  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(failed->add(item(alias))), IsOk());
-  ASSERT_EQ(f.outbox->size(), 1u);
+  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(f.await(failed->add(item(alias))), IsOk());
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 1; }));
   failed->abandon();
   EXPECT_EQ(f.outbox->size(), 0u);
-  EXPECT_THAT(testing::run_awaitable(failed->finish()), HasCode(ErrorCode::kInternal));  // ended already
+  EXPECT_THAT(f.await(failed->finish()), HasCode(ErrorCode::kInternal));  // ended already
 
   {
     auto cancelled = f.sink->begin_inventory("job-2", 12, "Jobs/job-2/Inventory");
-    for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(cancelled->add(item(alias))), IsOk());
-    ASSERT_EQ(f.outbox->size(), 1u);
-  }  // destroyed unfinished: the job's coroutine was cancelled
-  EXPECT_EQ(f.outbox->size(), 0u);
+    for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(f.await(cancelled->add(item(alias))), IsOk());
+  }  // destroyed unfinished (the job's coroutine was cancelled) while its first part is still being written
+  run_until(
+      f.io, [] { return false; }, 100ms);
+  EXPECT_EQ(f.outbox->size(), 0u);  // the write landed, and was dropped
   f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kFailure, "the host went away");
   ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0 && !f.command.posts.empty(); }));
+  ASSERT_EQ(f.command.posts.size(), 1u);
+  EXPECT_EQ(f.command.posts[0].endpoint, "KeyfactorAgents/Jobs/job-1/Complete");
+  f.finish();
+}
+
+// Parts left by a run that never finished its inventory (a write that landed after the job gave up) cannot
+// hold the job's completion back.
+TEST(ResultSinkTest, AJobsCompletionDropsPartsOfAnInventoryItNeverFinished) {
+  SinkFixture f;
+  ASSERT_TRUE(
+      f.outbox
+          ->append(NewEntry{EntryKind::kInventory, "job-1", 11, "Jobs/job-1/Inventory", "", 1, kMorePartsFollow},
+                   R"({"JobId":"job-1","Inventory":[]})")
+          .ok());
+  f.start();
+  ASSERT_TRUE(f.await(f.sink->commit_completion(job("job-1"), 11, jobs::JobStatus::kFailure, "the host went away")));
+  ASSERT_TRUE(run_until(f.io, [&] { return f.outbox->size() == 0; }));
   ASSERT_EQ(f.command.posts.size(), 1u);
   EXPECT_EQ(f.command.posts[0].endpoint, "KeyfactorAgents/Jobs/job-1/Complete");
   f.finish();
@@ -196,7 +225,7 @@ TEST(ResultSinkTest, AnInventoryThatFailsPartWaySendsNothingOfIt) {
 TEST(ResultSinkTest, AnInventoryWithoutAnEndpointFailsSayingSo) {
   SinkFixture f;
   auto upload = f.sink->begin_inventory("job-1", 11, "");
-  auto added = testing::run_awaitable(upload->add(item("a")));
+  auto added = f.await(upload->add(item("a")));
   EXPECT_THAT(added, HasCode(ErrorCode::kInvalidArgument));
   EXPECT_NE(added.error().message.find("no InventoryEndpoint for job job-1"), std::string::npos);
 }
@@ -210,18 +239,18 @@ TEST(ResultSinkTest, HeldPartsOfAnUnfinishedInventoryWaitForItsLastPart) {
   f.start();
   f.break_outbox();
   auto failed = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
-  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(failed->add(item(alias))), IsOk());
-  EXPECT_EQ(f.sink->held(), 1u);
+  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(f.await(failed->add(item(alias))), IsOk());
   run_until(
       f.io, [] { return false; }, 150ms);
+  EXPECT_EQ(f.sink->held(), 1u);
   EXPECT_TRUE(f.command.posts.empty());
   failed->abandon();
   ASSERT_TRUE(run_until(f.io, [&] { return f.sink->held() == 0; }));
   EXPECT_TRUE(f.command.posts.empty());
 
   auto upload = f.sink->begin_inventory("job-2", 12, "Jobs/job-2/Inventory");
-  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(testing::run_awaitable(upload->add(item(alias))), IsOk());
-  ASSERT_THAT(testing::run_awaitable(upload->finish()), IsOk());
+  for (const char* alias : {"a", "b", "c"}) ASSERT_THAT(f.await(upload->add(item(alias))), IsOk());
+  ASSERT_THAT(f.await(upload->finish()), IsOk());
   ASSERT_TRUE(run_until(f.io, [&] { return f.sink->held() == 0; }));
   ASSERT_EQ(f.command.posts.size(), 2u);  // sent directly, in order
   EXPECT_EQ(f.command.posts[0].body["Inventory"].size(), 2u);

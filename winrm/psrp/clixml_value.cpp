@@ -556,6 +556,15 @@ bool PsValue::has_type_name(std::string_view type_name) const {
   return false;
 }
 
+std::string PsValue::take_display_string() && {
+  switch (type_) {
+    case PsType::kString:
+      return std::move(text_);
+    default:
+      return to_display_string();
+  }
+}
+
 std::string PsValue::to_display_string() const {
   switch (type_) {
     case PsType::kNil:

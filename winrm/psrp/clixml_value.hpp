@@ -101,6 +101,8 @@ class PsValue {
   // (True/False, decimal integers, the wire text of numbers, dates and GUIDs), Nil as an empty line, any
   // other object as its ToString (or its wrapped primitive, or its first type name).
   std::string to_display_string() const;
+  // The same, moving the text out of a string-like value (a large output is not copied).
+  std::string take_display_string() &&;
 
  private:
   PsType type_ = PsType::kNil;

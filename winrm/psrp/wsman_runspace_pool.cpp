@@ -240,7 +240,7 @@ struct WsmanRunspacePool::State {
         if (result.output.size() >= options.max_output_objects)
           return Error::resource_exhausted(what + ": more than " + std::to_string(options.max_output_objects) +
                                            " output objects");
-        result.output.push_back(output->value);
+        result.output.push_back(std::move(output->value));  // no copy of a large output
       } else if (const auto* error = std::get_if<ErrorRecordInfo>(&*body)) {
         result.errors.push_back(*error);
       } else if (const auto* record = std::get_if<InformationalRecord>(&*body)) {
