@@ -24,17 +24,17 @@ bool is_scalar_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' || c == '-' || c == '.';
 }
 
-// One past the closing quote of the string that opens at text[open]; kNone when the text ends first.
+// One past the closing quote of the string that opens at text[start]; kNone when the text ends first.
 // A quote is the string's end unless an odd run of backslashes precedes it. memchr skips the long base64
 // strings that make up most of an inventory.
-std::size_t string_end(std::string_view text, std::size_t open) {
-  std::size_t from = open + 1;
+std::size_t string_end(std::string_view text, std::size_t start) {
+  std::size_t from = start + 1;
   while (from < text.size()) {
     const void* hit = std::memchr(text.data() + from, '"', text.size() - from);
     if (hit == nullptr) return kNone;
     const auto quote = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
     std::size_t backslashes = 0;
-    while (quote - backslashes > open + 1 && text[quote - backslashes - 1] == '\\') ++backslashes;
+    while (quote - backslashes > start + 1 && text[quote - backslashes - 1] == '\\') ++backslashes;
     if (backslashes % 2 == 0) return quote + 1;
     from = quote + 1;
   }
@@ -65,7 +65,7 @@ ValueEnd value_end(std::string_view text, std::size_t pos, std::size_t outside, 
     if (end == pos) return {0, Stop::kUnexpected, pos};
     return {end, Stop::kNone, 0};
   }
-  std::string open;  // the closing bracket each open container expects
+  std::string closers;  // the closing bracket each open container expects
   for (std::size_t i = pos; i < text.size(); ++i) {
     switch (text[i]) {
       case '"': {
@@ -76,14 +76,14 @@ ValueEnd value_end(std::string_view text, std::size_t pos, std::size_t outside, 
       }
       case '{':
       case '[':
-        if (outside + open.size() >= max_depth) return {0, Stop::kTooDeep, i};
-        open.push_back(text[i] == '{' ? '}' : ']');
+        if (outside + closers.size() >= max_depth) return {0, Stop::kTooDeep, i};
+        closers.push_back(text[i] == '{' ? '}' : ']');
         break;
       case '}':
       case ']':
-        if (text[i] != open.back()) return {0, Stop::kMismatch, i};
-        open.pop_back();
-        if (open.empty()) return {i + 1, Stop::kNone, 0};
+        if (text[i] != closers.back()) return {0, Stop::kMismatch, i};
+        closers.pop_back();
+        if (closers.empty()) return {i + 1, Stop::kNone, 0};
         break;
       default:
         break;
@@ -196,22 +196,24 @@ Result<std::optional<std::string_view>> InventoryScan::next() {
     failed_ = Error::invalid_argument(std::move(message));
     return *failed_;
   };
-  const std::string where = elements_ == 0 ? std::string("before entry 1") : "after " + entry_name(elements_);
+  const auto where = [this] {
+    return elements_ == 0 ? std::string("before entry 1") : "after " + entry_name(elements_);
+  };
   std::size_t pos = skip_space(t, pos_);
   if (pos >= t.size()) {
-    return fail("the script's output ends inside the certificate list " + where + " (truncated at byte " +
+    return fail("the script's output ends inside the certificate list " + where() + " (truncated at byte " +
                 std::to_string(t.size()) + ")");
   }
   if (t[pos] == ']') {
     // The end, where open() found it (anything else is a broken document).
     if (!array_end_known_ || pos + 1 != array_end_)
-      return fail("the script's output is not valid JSON " + where + " (at byte " + std::to_string(pos) + ")");
+      return fail("the script's output is not valid JSON " + where() + " (at byte " + std::to_string(pos) + ")");
     done_ = true;
     return std::optional<std::string_view>();
   }
   if (elements_ > 0) {
     if (t[pos] != ',')
-      return fail("the script's output is not valid JSON " + where + " (at byte " + std::to_string(pos) + ")");
+      return fail("the script's output is not valid JSON " + where() + " (at byte " + std::to_string(pos) + ")");
     pos = skip_space(t, pos + 1);
   }
 
