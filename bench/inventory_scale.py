@@ -2,7 +2,11 @@
 """Inventory of 100 ... 10,000 certificates through WinRM against winhost-sim: how wall time, bytes on the wire,
 agent CPU time and agent peak memory grow with the store. One agent-side process per size (peak RSS per size).
 
-usage: inventory_scale.py BUILD_DIR [OUT.md] [--sizes 100,1000,3000,10000]
+usage: inventory_scale.py BUILD_DIR [OUT.md] [--sizes 100,1000,3000,10000] [--mode inventory|streamed|dom]
+
+--mode inventory (default): CertStore::inventory(), the whole inventory held; streamed: CertStore::read_inventory()
+drained one certificate at a time, none kept (how the jobs layer reads it since issue 14); dom: the path before
+issue 14 (one JSON tree of the whole script output, then every entry).
 """
 import argparse
 import json
@@ -19,6 +23,8 @@ p.add_argument("--ps-start-ms", type=int, default=0,
 p.add_argument("out", nargs="?")
 p.add_argument("--sizes", default="100,1000,3000,10000")
 p.add_argument("--repeat", type=int, default=3, help="runs per size; the median run is reported")
+p.add_argument("--mode", choices=["inventory", "streamed", "dom"], default="inventory",
+               help="what the agent side calls (see above)")
 a = p.parse_args()
 
 bench = os.path.join(a.build_dir, "bench", "wincert_bench_inventory_scale")
@@ -48,8 +54,8 @@ with tempfile.TemporaryDirectory() as tmp:
             runs = []
             for _ in range(a.repeat):
                 out = subprocess.run([bench, "inventory", "--endpoint", url, "--user", "bench",
-                                      "--password-env", "BENCH_PASSWORD"], env=env, check=True,
-                                     capture_output=True, text=True).stdout
+                                      "--password-env", "BENCH_PASSWORD", "--mode", a.mode],
+                                     env=env, check=True, capture_output=True, text=True).stdout
                 runs.append(json.loads(out))
             runs.sort(key=lambda r: r["wall_ms"])
             r = runs[len(runs) // 2]
@@ -68,6 +74,9 @@ lines = [
     "loopback, default MaxEnvelopeSize (500 KB). Agent side only (winhost-sim is another process); median of "
     f"{a.repeat} runs per size.",
     "Peak RSS is the agent process's maximum resident set (its baseline before the inventory is in the last column).",
+    {"inventory": "Read with `inventory()` (`--mode inventory`): the whole inventory held.",
+     "streamed": "Read with `read_inventory()` (`--mode streamed`): one certificate at a time, none kept.",
+     "dom": "Read as before issue 14 (`--mode dom`): one JSON tree of the whole output, then every entry."}[a.mode],
     "",
     "| certificates | wall ms | agent CPU ms | CPU µs / cert | bytes received | bytes / cert | HTTP requests | peak RSS MB | RSS growth MB | baseline RSS MB |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -4,6 +4,10 @@
 //
 //   wincert_bench_inventory_scale generate --count N --out MODEL.json
 //   wincert_bench_inventory_scale inventory --endpoint URL --user U --password-env VAR [--store My]
+//       [--mode inventory|streamed|dom]
+//       (inventory: CertStore::inventory(), the whole StoreInventory held; streamed: CertStore::read_inventory()
+//       drained one certificate at a time, none kept, as the jobs layer reads it; dom: the path before issue 14,
+//       ScriptCaller::call's JSON tree of the whole output + parse_store_inventory)
 //   wincert_bench_inventory_scale load --ports-file PORTS --user U --password-env VAR --operations N
 //       (N inventories spread over the hosts of `winhost-sim --hosts`, one WinRS shell per host kept open as the
 //       agent keeps it, all hosts at once; for bench/winhost_sim_cpu.py)
@@ -28,6 +32,7 @@
 
 #include "agent/winrm_script_runner.hpp"
 #include "certstore/openssl_util.hpp"
+#include "certstore/remote/contract.hpp"
 #include "certstore/remote/remote_backend.hpp"
 #include "certstore/x509.hpp"
 #include "common/encoding.hpp"
@@ -93,8 +98,60 @@ Usage usage() {
   return {ms(ru.ru_utime) + ms(ru.ru_stime), ru.ru_maxrss};
 }
 
+// What one inventory yielded (the entries themselves are not kept when streamed).
+struct InventoryCounts {
+  std::size_t certificates = 0;
+  std::size_t with_key = 0;
+  std::size_t problems = 0;
+};
+
+// CertStore::inventory(): the whole inventory, held until counted.
+net::awaitable<wincert::Result<InventoryCounts>> inventory_whole(wincert::certstore::CertStore& certs,
+                                                                 std::string store) {
+  auto inventory = co_await certs.inventory(std::move(store));
+  if (!inventory.ok()) co_return inventory.error();
+  InventoryCounts counts;
+  counts.certificates = inventory->entries.size();
+  for (const auto& entry : inventory->entries) counts.with_key += entry.has_private_key ? 1 : 0;
+  counts.problems = inventory->problems.size();
+  co_return counts;
+}
+
+// The inventory as it was read before issue 14: one JSON tree of the whole output, then every entry.
+net::awaitable<wincert::Result<InventoryCounts>> inventory_dom(wincert::certstore::remote::ScriptCaller& caller,
+                                                               std::string store) {
+  namespace remote = wincert::certstore::remote;
+  json args = {{remote::arg::kStoreName, store}};
+  auto doc = co_await caller.call(remote::op::kStoreInventory, std::move(args), store);
+  if (!doc.ok()) co_return doc.error();
+  auto inventory = remote::parse_store_inventory(*doc, store);
+  if (!inventory.ok()) co_return inventory.error();
+  InventoryCounts counts;
+  counts.certificates = inventory->entries.size();
+  for (const auto& entry : inventory->entries) counts.with_key += entry.has_private_key ? 1 : 0;
+  counts.problems = inventory->problems.size();
+  co_return counts;
+}
+
+// CertStore::read_inventory(): one certificate at a time, each dropped once counted.
+net::awaitable<wincert::Result<InventoryCounts>> inventory_streamed(wincert::certstore::CertStore& certs,
+                                                                    std::string store) {
+  auto reader = co_await certs.read_inventory(std::move(store));
+  if (!reader.ok()) co_return reader.error();
+  InventoryCounts counts;
+  while (true) {
+    auto entry = (*reader)->next();
+    if (!entry.ok()) co_return entry.error();
+    if (!entry->has_value()) break;
+    ++counts.certificates;
+    counts.with_key += (*entry)->has_private_key ? 1 : 0;
+  }
+  counts.problems = (*reader)->problems().size();
+  co_return counts;
+}
+
 int run_inventory(const std::string& url, const std::string& user, const std::string& password_env,
-                  const std::string& store) {
+                  const std::string& store, const std::string& mode) {
   const char* password = std::getenv(password_env.c_str());
   if (password == nullptr) {
     std::fprintf(stderr, "inventory: %s is not set\n", password_env.c_str());
@@ -120,11 +177,17 @@ int run_inventory(const std::string& url, const std::string& user, const std::st
 
   const Usage before = usage();
   const auto start = std::chrono::steady_clock::now();
-  std::optional<wincert::Result<wincert::certstore::StoreInventory>> result;
+  std::optional<wincert::Result<InventoryCounts>> result;
   net::co_spawn(
       io,
       [&]() -> net::awaitable<void> {
-        result.emplace(co_await certs.inventory(store));
+        if (mode == "streamed") {
+          result.emplace(co_await inventory_streamed(certs, store));
+        } else if (mode == "dom") {
+          result.emplace(co_await inventory_dom(*caller, store));
+        } else {
+          result.emplace(co_await inventory_whole(certs, store));
+        }
         (void)co_await session.close();
       },
       net::detached);
@@ -135,14 +198,19 @@ int run_inventory(const std::string& url, const std::string& user, const std::st
     std::fprintf(stderr, "inventory: %s\n", result ? result->error().message.c_str() : "did not finish");
     return 1;
   }
-  std::size_t with_key = 0;
-  for (const auto& entry : (*result)->entries) with_key += entry.has_private_key ? 1 : 0;
+  const InventoryCounts& counts = **result;
   const auto& counters = (*transport)->counters();
-  const json out = {{"certificates", (*result)->entries.size()}, {"with_private_key", with_key},
-                    {"problems", (*result)->problems.size()},    {"wall_ms", wall_ms},
-                    {"cpu_ms", after.cpu_ms - before.cpu_ms},    {"rss_before_kb", before.max_rss_kb},
-                    {"peak_rss_kb", after.max_rss_kb},           {"http_requests", counters.http_requests},
-                    {"bytes_sent", counters.bytes_sent},         {"bytes_received", counters.bytes_received}};
+  const json out = {{"mode", mode},
+                    {"certificates", counts.certificates},
+                    {"with_private_key", counts.with_key},
+                    {"problems", counts.problems},
+                    {"wall_ms", wall_ms},
+                    {"cpu_ms", after.cpu_ms - before.cpu_ms},
+                    {"rss_before_kb", before.max_rss_kb},
+                    {"peak_rss_kb", after.max_rss_kb},
+                    {"http_requests", counters.http_requests},
+                    {"bytes_sent", counters.bytes_sent},
+                    {"bytes_received", counters.bytes_received}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
@@ -227,6 +295,9 @@ int main(int argc, char** argv) {
   inventory->add_option("--user", user)->required();
   inventory->add_option("--password-env", password_env)->required();
   inventory->add_option("--store", store);
+  std::string mode = "inventory";
+  inventory->add_option("--mode", mode, "inventory (whole), streamed (read_inventory) or dom (before issue 14)")
+      ->check(CLI::IsMember({"inventory", "streamed", "dom"}));
   std::string ports_file;
   int operations = 0;
   auto* load = app.add_subcommand("load", "run OPERATIONS inventories over the hosts of winhost-sim --hosts");
@@ -241,5 +312,5 @@ int main(int argc, char** argv) {
     std::ofstream(out_file) << make_model(count).dump();
     return 0;
   }
-  return run_inventory(url, user, password_env, store);
+  return run_inventory(url, user, password_env, store, mode);
 }

@@ -3,6 +3,7 @@
 #include "certstore/iis.hpp"
 #include "certstore/pkcs12.hpp"
 #include "certstore/remote/contract.hpp"
+#include "certstore/remote/inventory_scan.hpp"
 #include "certstore/scripts.hpp"
 #include "common/encoding.hpp"
 #include "common/peer_json.hpp"
@@ -220,6 +221,48 @@ Status check_sql_bindings(const std::vector<SqlInstanceBinding>& bindings, std::
   return {};
 }
 
+// One element of store-inventory's Certificates (numbered from 1, as problem lines name it): the entry,
+// or nothing and one line in problems (what Command is told about a certificate it will not see).
+std::optional<InventoryEntry> inventory_entry_from(const json& item, std::size_t number,
+                                                   std::vector<std::string>& problems) {
+  const std::string where_text = "entry " + std::to_string(number);
+  if (!item.is_object()) {
+    problems.push_back(where_text + ": not an object");
+    return std::nullopt;
+  }
+  auto base64 = get_string(item, out::kBase64, true);
+  if (!base64) {
+    problems.push_back(where_text + ": " + base64.error().message);
+    return std::nullopt;
+  }
+  auto der = base64_decode(*base64);
+  if (!der) {
+    problems.push_back(where_text + ": the certificate is not valid base64");
+    return std::nullopt;
+  }
+  // The thumbprint and the SANs are all Command's inventory takes from the DER: no full X.509 parse.
+  auto info = inventory_facts_der(*der);
+  if (!info) {
+    problems.push_back(where_text + ": " + info.error().message);
+    return std::nullopt;
+  }
+  InventoryEntry entry;
+  auto has_key = get_bool(item, out::kHasPrivateKey);
+  auto provider = get_string(item, out::kProviderName);
+  auto friendly = get_string(item, out::kFriendlyName);
+  if (!has_key || !provider || !friendly) {
+    problems.push_back(where_text + " (" + info->thumbprint + "): malformed properties");
+    return std::nullopt;
+  }
+  entry.der = std::move(*der);
+  entry.thumbprint = info->thumbprint;
+  entry.has_private_key = *has_key;
+  entry.provider_name = *provider;
+  entry.friendly_name = *friendly;
+  entry.sans = std::move(info->sans);
+  return entry;
+}
+
 }  // namespace
 
 Result<std::optional<json>> parse_script_document(std::string_view stdout_text) { return parse_document(stdout_text); }
@@ -228,17 +271,26 @@ Result<std::optional<json>> parse_script_document(std::string_view stdout_text) 
 
 boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name, json args, std::string_view store,
                                                         const Secret* scrub) {
-  const std::string host_name = runner_.host();
+  WINCERT_CO_ASSIGN_OR_RETURN(auto output, co_await run(op_name, std::move(args), store));
+  co_return document_of(op_name, store, output, scrub);
+}
+
+boost::asio::awaitable<Result<ScriptOutput>> ScriptCaller::run(std::string_view op_name, json args,
+                                                               std::string_view store) {
   const auto script = script_for(op_name);
   if (!script) {
     co_return Error::internal("internal error: no embedded script for the operation '" + std::string(op_name) + "'");
   }
   auto ran = co_await runner_.run(op_name, *script, args);
-  if (!ran) co_return ran.error().context(where(op_name, store, host_name));
-  const ScriptOutput& output = *ran;
+  if (!ran) co_return ran.error().context(where(op_name, store, runner_.host()));
+  co_return std::move(*ran);
+}
 
+Result<json> ScriptCaller::document_of(std::string_view op_name, std::string_view store, const ScriptOutput& output,
+                                       const Secret* scrub) const {
+  const std::string host_name = runner_.host();
   auto parsed = parse_document(output.stdout_text);
-  if (!parsed) co_return parsed.error().context(where(op_name, store, host_name));
+  if (!parsed) return parsed.error().context(where(op_name, store, host_name));
   std::optional<json>& doc = parsed.value();
   const json* error_doc = nullptr;
   if (doc && doc->is_object()) {
@@ -259,16 +311,16 @@ boost::asio::awaitable<Result<json>> ScriptCaller::call(std::string_view op_name
     // The code comes from the category alone (one table, certstore/remote/contract.cpp), never from the text;
     // the category is peer text, so the message and the detail get it bounded and on one line.
     const ErrorCode code = error_code_for_category(category_name);
-    if (category_name.empty()) co_return Error::make(code, std::move(text));
+    if (category_name.empty()) return Error::make(code, std::move(text));
     std::string shown_category = one_line(category_name, 60);
     text += " [" + shown_category + "]";
-    co_return Error::make(code, std::move(text)).with_script_category(std::move(shown_category));
+    return Error::make(code, std::move(text)).with_script_category(std::move(shown_category));
   }
   if (!doc) {
-    co_return Error::invalid_argument(where(op_name, store, host_name) + "the script printed no JSON document (" +
-                                      scrub_secret(one_line(output.stdout_text, 120), scrub) + ")");
+    return Error::invalid_argument(where(op_name, store, host_name) + "the script printed no JSON document (" +
+                                   scrub_secret(one_line(output.stdout_text, 120), scrub) + ")");
   }
-  co_return std::move(*doc);  // moved, never copied: the document may be megabytes
+  return std::move(*doc);  // moved, never copied: the document may be megabytes
 }
 
 boost::asio::awaitable<Result<HostInfo>> ScriptCaller::host_info() {
@@ -295,47 +347,51 @@ Result<StoreInventory> parse_store_inventory(const json& doc, std::string_view s
   if (!doc.is_object()) return Error::invalid_argument("store-inventory did not return an object");
   StoreInventory inventory;
   inventory.store = std::string(store);
-  std::size_t index = 0;
+  std::size_t number = 0;
   for (const json* item : as_list(doc, out::kCertificates)) {
-    ++index;
-    const std::string where_text = "entry " + std::to_string(index);
-    if (!item->is_object()) {
-      inventory.problems.push_back(where_text + ": not an object");
-      continue;
+    if (auto entry = inventory_entry_from(*item, ++number, inventory.problems)) {
+      inventory.entries.push_back(std::move(*entry));
     }
-    auto base64 = get_string(*item, out::kBase64, true);
-    if (!base64) {
-      inventory.problems.push_back(where_text + ": " + base64.error().message);
-      continue;
-    }
-    auto der = base64_decode(*base64);
-    if (!der) {
-      inventory.problems.push_back(where_text + ": the certificate is not valid base64");
-      continue;
-    }
-    // The thumbprint and the SANs are all Command's inventory takes from the DER: no full X.509 parse.
-    auto info = inventory_facts_der(*der);
-    if (!info) {
-      inventory.problems.push_back(where_text + ": " + info.error().message);
-      continue;
-    }
-    InventoryEntry entry;
-    auto has_key = get_bool(*item, out::kHasPrivateKey);
-    auto provider = get_string(*item, out::kProviderName);
-    auto friendly = get_string(*item, out::kFriendlyName);
-    if (!has_key || !provider || !friendly) {
-      inventory.problems.push_back(where_text + " (" + info->thumbprint + "): malformed properties");
-      continue;
-    }
-    entry.der = std::move(*der);
-    entry.thumbprint = info->thumbprint;
-    entry.has_private_key = *has_key;
-    entry.provider_name = *provider;
-    entry.friendly_name = *friendly;
-    entry.sans = std::move(info->sans);
-    inventory.entries.push_back(std::move(entry));
   }
   return inventory;
+}
+
+namespace {
+
+// store-inventory's output of the plain shape, over its text: each element parsed alone when asked for.
+class StreamedInventoryReader final : public InventoryReader {
+ public:
+  StreamedInventoryReader(InventoryScan scan, std::string error_context)
+      : scan_(std::move(scan)),
+        context_(std::move(error_context)),
+        element_limits_{peer_json_limits::kScriptOutput.max_bytes, scan_.element_max_depth(),
+                        peer_json_limits::kScriptOutput.max_object_members} {}
+
+  Result<std::optional<InventoryEntry>> next() override {
+    while (true) {
+      auto element = scan_.next();
+      if (!element) return element.error().context(context_);
+      if (!element->has_value()) return std::optional<InventoryEntry>();
+      const std::size_t number = scan_.elements_read();
+      auto item = parse_peer_json_as<json>(**element, element_limits_,
+                                           "entry " + std::to_string(number) + " of the script's output");
+      if (!item) return item.error().context(context_);
+      if (auto entry = inventory_entry_from(*item, number, problems_)) return entry;
+    }
+  }
+
+ private:
+  InventoryScan scan_;
+  std::string context_;
+  PeerJsonLimits element_limits_;
+};
+
+}  // namespace
+
+std::unique_ptr<InventoryReader> stream_store_inventory(std::string& stdout_text, std::string error_context) {
+  auto scan = InventoryScan::open(stdout_text);
+  if (!scan) return nullptr;
+  return std::make_unique<StreamedInventoryReader>(std::move(*scan), std::move(error_context));
 }
 
 Result<IisBinding> parse_iis_binding(const json& doc) { return binding_from(doc); }
@@ -360,11 +416,31 @@ Result<std::vector<SqlInstance>> parse_sql_instances(const json& doc) {
 // --- CertStore ---
 
 Task<StoreInventory> RemoteCertStore::inventory(std::string store) {
+  WINCERT_CO_ASSIGN_OR_RETURN(auto reader, co_await read_inventory(store));
+  StoreInventory inventory;
+  inventory.store = std::move(store);
+  while (true) {
+    WINCERT_CO_ASSIGN_OR_RETURN(auto entry, reader->next());
+    if (!entry) break;
+    inventory.entries.push_back(std::move(*entry));
+  }
+  inventory.problems = reader->problems();
+  co_return inventory;
+}
+
+Task<std::unique_ptr<InventoryReader>> RemoteCertStore::read_inventory(std::string store) {
   json args = {{arg::kStoreName, store}};
-  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, co_await caller_->call(op::kStoreInventory, std::move(args), store));
+  WINCERT_CO_ASSIGN_OR_RETURN(auto output, co_await caller_->run(op::kStoreInventory, std::move(args), store));
+  const std::string context = where(op::kStoreInventory, store, caller_->host());
+  if (output.exit_code == 0) {
+    if (auto reader = stream_store_inventory(output.stdout_text, context)) co_return reader;
+  }
+  // Every other output (a failure, stray lines, PowerShell's other shapes, ...) is read whole, exactly as call()
+  // reads it: the reader is then over the decoded inventory.
+  WINCERT_CO_ASSIGN_OR_RETURN(auto doc, caller_->document_of(op::kStoreInventory, store, output));
   auto parsed = parse_store_inventory(doc, store);
-  if (!parsed) co_return parsed.error().context(where(op::kStoreInventory, store, caller_->host()));
-  co_return std::move(*parsed);
+  if (!parsed) co_return parsed.error().context(context);
+  co_return read_from(std::move(*parsed));
 }
 
 Task<AddCertificateResult> RemoteCertStore::add(AddCertificateRequest request) {

@@ -26,8 +26,18 @@ class ScriptCaller {
  public:
   explicit ScriptCaller(ScriptRunner& runner) : runner_(runner) {}
   // scrub: a secret that must not survive into an error message even if the host echoed it.
+  // run() then document_of().
   boost::asio::awaitable<Result<nlohmann::json>> call(std::string_view op, nlohmann::json args,
                                                       std::string_view store = {}, const Secret* scrub = nullptr);
+  // Runs op and hands back what it printed, whatever its exit code; an Error (named by op, store and host)
+  // only when it could not be run. For a caller that reads a large output itself (read_inventory): it takes
+  // the text when the script succeeded and leaves every other output to document_of().
+  boost::asio::awaitable<Result<ScriptOutput>> run(std::string_view op, nlohmann::json args,
+                                                   std::string_view store = {});
+  // What call() makes of an output: the document when the script succeeded (exit code 0, no top-level
+  // `error` object), otherwise the Error the host reported (code from its category, message, scrubbed).
+  Result<nlohmann::json> document_of(std::string_view op, std::string_view store, const ScriptOutput& output,
+                                     const Secret* scrub = nullptr) const;
   // host-info, asked once per caller and cached (SSL-flag checks need the OS build).
   boost::asio::awaitable<Result<HostInfo>> host_info();
   std::string host() const { return runner_.host(); }
@@ -43,13 +53,21 @@ class ScriptCaller {
 Result<std::optional<nlohmann::json>> parse_script_document(std::string_view stdout_text);
 Result<HostInfo> parse_host_info(const nlohmann::json& doc);
 Result<StoreInventory> parse_store_inventory(const nlohmann::json& doc, std::string_view store);
+// store-inventory's output read one certificate at a time, each decoded only when asked for: a reader that
+// owns the text (moved out of stdout_text) when the output has the plain shape (certstore/remote/
+// inventory_scan.hpp), else nullptr with stdout_text untouched (read it whole: parse_store_inventory).
+// error_context prefixes the reader's Errors (the op, store and host).
+std::unique_ptr<InventoryReader> stream_store_inventory(std::string& stdout_text, std::string error_context);
 Result<IisBinding> parse_iis_binding(const nlohmann::json& doc);
 Result<std::vector<SqlInstance>> parse_sql_instances(const nlohmann::json& doc);
 
 class RemoteCertStore final : public CertStore {
  public:
   explicit RemoteCertStore(std::shared_ptr<ScriptCaller> caller) : caller_(std::move(caller)) {}
+  // Drains read_inventory().
   Task<StoreInventory> inventory(std::string store) override;
+  // Over the script's output text (never a JSON tree of it): one certificate decoded per next().
+  Task<std::unique_ptr<InventoryReader>> read_inventory(std::string store) override;
   Task<AddCertificateResult> add(AddCertificateRequest request) override;
   Task<RemoveResult> remove(RemoveRequest request) override;
   Task<CertificateRequest> create_csr(CsrRequest request) override;

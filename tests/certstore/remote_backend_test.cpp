@@ -1,6 +1,7 @@
 #include "certstore/remote/remote_backend.hpp"
 #include "certstore/openssl_util.hpp"
 #include "certstore/remote/contract.hpp"
+#include "certstore/remote/inventory_scan.hpp"
 #include "common/encoding.hpp"
 #include "test_support.hpp"
 #include "tests/support/result_matchers.hpp"
@@ -232,6 +233,275 @@ TEST_F(RemoteBackend, NonJsonOutputAndSilentFailuresAreErrors) {
   auto info = run_sync(caller->host_info());
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->os_build, 20348);
+}
+
+// ---- read_inventory: the same inventory, one certificate at a time ----
+
+// What the whole parse makes of an output (the reference the streamed reader must match).
+StoreInventory read_whole(const std::string& text) {
+  auto doc = parse_script_document(text);
+  EXPECT_TRUE(doc.ok() && doc->has_value());
+  auto inventory = parse_store_inventory(**doc, "My");
+  EXPECT_TRUE(inventory.ok());
+  return *inventory;
+}
+
+void expect_same_inventory(const StoreInventory& actual, const StoreInventory& expected) {
+  ASSERT_EQ(actual.entries.size(), expected.entries.size());
+  for (std::size_t i = 0; i < expected.entries.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto& a = actual.entries[i];
+    const auto& e = expected.entries[i];
+    EXPECT_EQ(a.der, e.der);
+    EXPECT_EQ(a.thumbprint, e.thumbprint);
+    EXPECT_EQ(a.has_private_key, e.has_private_key);
+    EXPECT_EQ(a.provider_name, e.provider_name);
+    EXPECT_EQ(a.friendly_name, e.friendly_name);
+    EXPECT_EQ(a.sans, e.sans);
+  }
+  EXPECT_EQ(actual.problems, expected.problems);
+}
+
+class RemoteReadInventory : public RemoteBackend {
+ protected:
+  // read_inventory() drained; the Error of read_inventory() or of the first next() that fails.
+  Result<StoreInventory> read_all(const std::string& store_name = "My") {
+    auto reader = run_sync(store.read_inventory(store_name));
+    if (!reader) return reader.error();
+    StoreInventory inventory;
+    inventory.store = store_name;
+    while (true) {
+      auto entry = (*reader)->next();
+      if (!entry) return entry.error();
+      if (!*entry) break;
+      inventory.entries.push_back(std::move(**entry));
+    }
+    inventory.problems = (*reader)->problems();
+    return inventory;
+  }
+  // The output through read_inventory() and inventory(): both the same as the whole parse.
+  void expect_as_whole(const std::string& text, bool streamed) {
+    std::string copy = text;
+    EXPECT_EQ(InventoryScan::open(copy).has_value(), streamed) << "which path the text takes";
+    runner.answer_raw("store-inventory", ScriptOutput{text, 0, ""});
+    auto read = read_all();
+    ASSERT_TRUE(read.ok()) << read.error().message;
+    const auto expected = read_whole(text);
+    expect_same_inventory(*read, expected);
+    auto whole = run_sync(store.inventory("My"));
+    ASSERT_TRUE(whole.ok()) << whole.error().message;
+    EXPECT_EQ(whole->store, "My");
+    expect_same_inventory(*whole, expected);
+  }
+  std::string golden_text() { return golden_output("store-inventory").dump(); }
+};
+
+TEST_F(RemoteReadInventory, GoldenOutputIsReadOneCertificateAtATime) {
+  runner.answer_with_golden("store-inventory");
+  auto reader = run_sync(store.read_inventory("My"));
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ(runner.calls.at(0).args, load_contract("store-inventory")["args"]);
+  auto first = (*reader)->next();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->thumbprint, kLeaf);
+  EXPECT_TRUE((*first)->has_private_key);
+  EXPECT_EQ((*first)->provider_name, "Microsoft Software Key Storage Provider");
+  EXPECT_EQ((*first)->friendly_name, "www.example.com");
+  EXPECT_EQ(thumbprint_of((*first)->der), kLeaf);
+  EXPECT_EQ((*first)->sans.size(), 7u);
+  auto second = (*reader)->next();
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->thumbprint, kOld);
+  EXPECT_EQ((*second)->friendly_name, "Zertifikat f\u00FCr Pr\u00FCfung \u2013 \u8A3C\u660E\u66F8");
+  auto end = (*reader)->next();
+  ASSERT_TRUE(end.ok());
+  EXPECT_FALSE(end->has_value());
+  EXPECT_TRUE((*reader)->problems().empty());
+
+  expect_as_whole(golden_text(), true);
+  expect_as_whole(golden_output("store-inventory").dump(2), true);
+  expect_as_whole(golden_output("store-inventory").dump(-1, ' ', true) + "\r\n", true);  // \uXXXX escapes
+}
+
+TEST_F(RemoteReadInventory, BadEntriesBecomeProblemsInOrder) {
+  auto doc = golden_output("store-inventory");
+  doc["Certificates"].push_back({{"Base64", "bm90IGEgY2VydGlmaWNhdGU="}, {"HasPrivateKey", false}});
+  doc["Certificates"].push_back({{"Base64", "%%%"}});
+  doc["Certificates"].push_back(42);
+  doc["Certificates"].push_back(json::object());
+  doc["Certificates"].push_back({{"Base64", doc["Certificates"][0]["Base64"]}, {"HasPrivateKey", "yes"}});
+  doc["Certificates"].push_back(doc["Certificates"][1]);
+  runner.answer("store-inventory", doc);
+  auto read = read_all();
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(read->entries.size(), 3u);
+  EXPECT_EQ(read->problems,
+            (std::vector<std::string>{"entry 3: the certificate is not valid DER X.509",
+                                      "entry 4: the certificate is not valid base64", "entry 5: not an object",
+                                      "entry 6: the field 'Base64' is missing",
+                                      "entry 7 (" + std::string(kLeaf) + "): malformed properties"}));
+  expect_as_whole(doc.dump(), true);
+}
+
+TEST_F(RemoteReadInventory, EmptyNullAndMissingCertificatesAreEmptyInventories) {
+  for (const json& certificates : {json::array(), json(nullptr)}) {
+    json doc = {{"StoreName", "My"}, {"Certificates", certificates}};
+    expect_as_whole(doc.dump(), true);
+  }
+  expect_as_whole(R"({"StoreName":"My"})", true);
+  runner.answer_raw("store-inventory", ScriptOutput{R"({"Certificates":[]})", 0, ""});
+  auto read = read_all();
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(read->entries.empty());
+  EXPECT_TRUE(read->problems.empty());
+}
+
+TEST_F(RemoteReadInventory, PowerShellsOtherShapesAreReadWhole) {
+  auto doc = golden_output("store-inventory");
+  const json first = doc["Certificates"][0];
+  doc["Certificates"] = first;  // ConvertTo-Json unrolled a one-element array
+  expect_as_whole(doc.dump(), false);
+  doc["Certificates"] = {{"value", json::array({first})}, {"Count", 1}};  // the ETS wrapper
+  expect_as_whole(doc.dump(), false);
+  runner.answer("store-inventory", doc);
+  auto wrapped = read_all();
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_EQ(wrapped->entries.size(), 1u);
+}
+
+TEST_F(RemoteReadInventory, StrayLinesBeforeTheDocumentAreReadWhole) {
+  expect_as_whole("CertUtil: -csplist command completed successfully.\r\n" + golden_text() + "\r\n", false);
+}
+
+TEST_F(RemoteReadInventory, RepeatedCertificatesKeyIsReadWholeAndTheWholeParseDecides) {
+  const auto doc = golden_output("store-inventory");
+  const std::string text = R"({"StoreName":"My","Certificates":[)" + doc["Certificates"][0].dump() +
+                           R"(],"Certificates":)" + doc["Certificates"].dump() + "}";
+  expect_as_whole(text, false);
+  EXPECT_EQ(read_whole(text).entries.size(), 2u) << "nlohmann keeps the last";
+}
+
+TEST_F(RemoteReadInventory, HostErrorsAreTheSameAsInventorys) {
+  runner.answer("store-inventory", golden_error("store-inventory"), 1);
+  auto reader = run_sync(store.read_inventory("Nope"));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_THAT(reader, ErrorWith(ErrorCode::kNotFound, ScriptCategory("StoreNotFound")));
+  EXPECT_THAT(reader, Not(IsRetryable()));
+  EXPECT_EQ(reader.error().message,
+            "store-inventory failed on store 'Nope' on host 'web01.corp.example.com': the certificate store "
+            "LocalMachine\\Nope does not exist [StoreNotFound]");
+
+  // An error object with exit code 0 (after the certificates, where the scan cannot see it first).
+  json doc = golden_output("store-inventory");
+  doc["error"] = {{"message", "Get-Item failed"}, {"category", "PermissionDenied"}};
+  runner.answer("store-inventory", doc, 0);
+  EXPECT_THAT(run_sync(store.read_inventory("My")),
+              ErrorWith(ErrorCode::kPermissionDenied, ScriptCategory("PermissionDenied")));
+
+  runner.fail_transport("store-inventory",
+                        Error::unavailable("connection refused (port 5986)").with_wsman_fault("w:QuotaLimit"));
+  auto transport = run_sync(store.read_inventory("My"));
+  EXPECT_THAT(transport, ErrorWith(ErrorCode::kUnavailable, WsmanFault("w:QuotaLimit")));
+  EXPECT_EQ(transport.error().message,
+            "store-inventory failed on store 'My' on host 'web01.corp.example.com': connection refused (port 5986)");
+
+  runner.answer_raw("store-inventory", ScriptOutput{"Access is denied.\r\n", 0, ""});
+  auto garbage = run_sync(store.read_inventory("My"));
+  EXPECT_THAT(garbage, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(garbage.error().detail.script_category.empty());
+  EXPECT_EQ(garbage.error().message, run_sync(store.inventory("My")).error().message);
+
+  runner.answer_raw("store-inventory", ScriptOutput{"", 1, "Get-Item : Access is denied\r\nAt line:1"});
+  auto stderr_only = run_sync(store.read_inventory("My"));
+  EXPECT_THAT(stderr_only, HasCode(ErrorCode::kFailedPrecondition));
+  EXPECT_NE(stderr_only.error().message.find("Get-Item : Access is denied At line:1"), std::string::npos);
+
+  // A complete document with a failing exit code is the host's failure, never an inventory.
+  runner.answer_raw("store-inventory", ScriptOutput{golden_text(), 1, "the store was locked"});
+  auto failed = run_sync(store.read_inventory("My"));
+  EXPECT_THAT(failed, HasCode(ErrorCode::kFailedPrecondition));
+  EXPECT_NE(failed.error().message.find("the store was locked"), std::string::npos);
+}
+
+TEST_F(RemoteReadInventory, TruncatedOutputIsAnErrorFromNextAfterTheGoodEntries) {
+  const std::string text = golden_text();
+  const auto cut = text.find("MIIBkzCC");  // inside the second certificate's Base64
+  ASSERT_NE(cut, std::string::npos);
+  runner.answer_raw("store-inventory", ScriptOutput{text.substr(0, cut + 100), 0, ""});
+  auto reader = run_sync(store.read_inventory("My"));
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  auto first = (*reader)->next();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->thumbprint, kLeaf);
+  auto second = (*reader)->next();
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(second, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_EQ(second.error().message,
+            "store-inventory failed on store 'My' on host 'web01.corp.example.com': the script's output ends inside "
+            "entry 2 (truncated at byte " +
+                std::to_string(cut + 100) + ")");
+  // inventory() fails as a whole with the same Error.
+  auto whole = run_sync(store.inventory("My"));
+  ASSERT_FALSE(whole.ok());
+  EXPECT_EQ(whole.error().message, second.error().message);
+}
+
+TEST_F(RemoteReadInventory, ABadTokenInsideAnEntryIsAnErrorNamingIt) {
+  const auto doc = golden_output("store-inventory");
+  const std::string text = R"({"Certificates":[)" + doc["Certificates"][0].dump() + R"(,{"Base64":"QUJD","X":tru}]})";
+  runner.answer_raw("store-inventory", ScriptOutput{text, 0, ""});
+  auto read = read_all();
+  ASSERT_FALSE(read.ok());
+  EXPECT_THAT(read, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_EQ(read.error().message.rfind("store-inventory failed on store 'My' on host 'web01.corp.example.com': "
+                                       "entry 2 of the script's output is not valid JSON",
+                                       0),
+            0u)
+      << read.error().message;
+}
+
+TEST_F(RemoteReadInventory, NestingBeyondTheLimitIsRefusedAsTheWholeParseRefusesIt) {
+  const std::string deep = std::string(70, '[') + std::string(70, ']');
+  const std::string text = R"({"Certificates":[{"Base64":"QUJD"},)" + deep + "]}";
+  runner.answer_raw("store-inventory", ScriptOutput{text, 0, ""});
+  auto reader = run_sync(store.read_inventory("My"));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_THAT(reader, HasCode(ErrorCode::kInvalidArgument));
+  EXPECT_NE(reader.error().message.find("deeper than 64 levels"), std::string::npos) << reader.error().message;
+  EXPECT_EQ(reader.error().message, run_sync(store.inventory("My")).error().message);
+}
+
+TEST_F(RemoteReadInventory, EscapesAndBracketsInsideStringsStayInTheirEntry) {
+  auto doc = golden_output("store-inventory");
+  doc["Certificates"][0]["FriendlyName"] = "web \"prod\" ] }, [{ \\ \t \u00FC \U0001F512";
+  doc["Certificates"][1]["ProviderName"] = "]\"}";
+  expect_as_whole(doc.dump(), true);
+  expect_as_whole(doc.dump(-1, ' ', true), true);
+  runner.answer("store-inventory", doc);
+  auto read = read_all();
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->entries.at(0).friendly_name, "web \"prod\" ] }, [{ \\ \t \u00FC \U0001F512");
+  EXPECT_EQ(read->entries.at(1).provider_name, "]\"}");
+}
+
+TEST_F(RemoteReadInventory, TenThousandEntriesReadAsInventoryReadsThem) {
+  const auto golden = golden_output("store-inventory");
+  json doc = {{"StoreName", "My"}, {"Certificates", json::array()}};
+  for (int i = 0; i < 10000; ++i) {
+    json entry = golden["Certificates"][i % 2];
+    entry["FriendlyName"] = "cert \"" + std::to_string(i) + "\" [" + std::string(i % 7, '\\') + "]";
+    if (i % 997 == 0) entry["Base64"] = "%%%";
+    if (i % 1009 == 0) entry = json::array({i});
+    doc["Certificates"].push_back(std::move(entry));
+  }
+  const std::string text = doc.dump();
+  expect_as_whole(text, true);
+  runner.answer_raw("store-inventory", ScriptOutput{text, 0, ""});
+  auto read = read_all();
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->entries.size() + read->problems.size(), 10000u);
+  EXPECT_EQ(read->problems.size(), 20u);  // 11 bad base64 (i % 997), 10 arrays (i % 1009), 0 is both
+  EXPECT_EQ(read->problems.at(0), "entry 1: not an object");
 }
 
 // ---- IIS ----
