@@ -25,6 +25,18 @@ constexpr std::chrono::milliseconds kReadTimeoutMargin = 10s;
 constexpr std::chrono::milliseconds kInstantTimeoutFirstWait = 100ms;
 constexpr std::chrono::milliseconds kInstantTimeoutMaxWait = 5s;
 
+// One buffer of the pieces, each released as soon as it is copied (the peak is the result plus what is left).
+std::string join_releasing(std::vector<std::string>& pieces, std::size_t total) {
+  if (pieces.size() == 1) return std::move(pieces.front());
+  std::string joined;
+  joined.reserve(total);
+  for (auto& piece : pieces) {
+    joined += piece;
+    std::string().swap(piece);
+  }
+  return joined;
+}
+
 std::string duration_text(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
   return std::to_string(d.count()) + " ms";
@@ -184,6 +196,10 @@ net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spe
   }
 
   CommandOutput output;
+  // stdout in the pieces the Receives brought, joined once at the end: appending to one string would hold the
+  // old and the doubled buffer at once at every growth (a 5 MB inventory briefly took 15).
+  std::vector<std::string> stdout_pieces;
+  std::size_t stdout_bytes = 0;
   std::chrono::milliseconds instant_timeout_wait{0};
   for (;;) {
     if (std::chrono::steady_clock::now() > deadline) co_return past_deadline();
@@ -213,14 +229,16 @@ net::awaitable<Result<CommandOutput>> WinrsSession::drive(const CommandSpec& spe
     instant_timeout_wait = {};
     auto received = parse_receive(reply->soap, command_id);
     if (!received.ok()) co_return received.error().context("Receive on " + where() + ": ");
-    output.stdout_data += received->stdout_data;
+    stdout_bytes += received->stdout_data.size();
+    if (!received->stdout_data.empty()) stdout_pieces.push_back(std::move(received->stdout_data));
     output.stderr_data += received->stderr_data;
-    if (output.stdout_data.size() + output.stderr_data.size() > options_.max_output_bytes) {
+    if (stdout_bytes + output.stderr_data.size() > options_.max_output_bytes) {
       co_return Error::invalid_argument("command '" + spec.command + "' on " + where() + " produced more than " +
                                         std::to_string(options_.max_output_bytes / (1024 * 1024)) + " MiB of output");
     }
     if (received->done) {
       output.exit_code = received->exit_code.value_or(-1);
+      output.stdout_data = join_releasing(stdout_pieces, stdout_bytes);
       co_return output;
     }
   }
