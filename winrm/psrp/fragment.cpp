@@ -115,7 +115,7 @@ Result<std::vector<Fragment>> parse_fragments(std::string_view bytes) {
   return out;
 }
 
-Status Defragmenter::accept(const Fragment& f, std::vector<std::string>& complete) {
+Status Defragmenter::accept(Fragment&& f, std::vector<std::string>& complete) {
   auto it = partial_.find(f.object_id);
   if (f.start) {
     if (it != partial_.end()) {
@@ -127,13 +127,17 @@ Status Defragmenter::accept(const Fragment& f, std::vector<std::string>& complet
       return Error::resource_exhausted(describe(f) + " exceeds the PSRP message limit of " +
                                        std::to_string(limits_.max_message_bytes) + " bytes");
     if (f.end) {
-      complete.push_back(f.blob);
+      complete.push_back(std::move(f.blob));
       return {};
     }
     if (partial_.size() >= limits_.max_incomplete_objects)
       return Error::resource_exhausted(describe(f) + ": more than " + std::to_string(limits_.max_incomplete_objects) +
                                        " PSRP messages incomplete at once");
-    partial_.emplace(f.object_id, Partial{1, f.blob});
+    Partial started;
+    started.next_fragment_id = 1;
+    started.bytes = f.blob.size();
+    started.pieces.push_back(std::move(f.blob));
+    partial_.emplace(f.object_id, std::move(started));
     return {};
   }
   if (it == partial_.end()) return Error::invalid_argument(describe(f) + " continues an object that was never started");
@@ -143,15 +147,24 @@ Status Defragmenter::accept(const Fragment& f, std::vector<std::string>& complet
     partial_.erase(it);
     return Error::invalid_argument(describe(f) + " is out of order: expected fragment " + expected);
   }
-  if (f.blob.size() > limits_.max_message_bytes - p.data.size()) {
+  if (f.blob.size() > limits_.max_message_bytes - p.bytes) {
     partial_.erase(it);
     return Error::resource_exhausted(describe(f) + ": the reassembled PSRP message exceeds the limit of " +
                                      std::to_string(limits_.max_message_bytes) + " bytes");
   }
-  p.data.append(f.blob);
+  p.bytes += f.blob.size();
+  p.pieces.push_back(std::move(f.blob));
   ++p.next_fragment_id;
   if (f.end) {
-    complete.push_back(std::move(p.data));
+    // Joined once, each piece released as it is copied: appending would hold the old and the doubled buffer
+    // at every growth of a large message (an inventory's output).
+    std::string message;
+    message.reserve(p.bytes);
+    for (auto& piece : p.pieces) {
+      message += piece;
+      std::string().swap(piece);
+    }
+    complete.push_back(std::move(message));
     partial_.erase(it);
   }
   return {};
@@ -162,7 +175,7 @@ Result<std::vector<std::string>> Defragmenter::feed(std::string_view bytes) {
   std::size_t pos = 0;
   while (pos < bytes.size()) {
     WINCERT_ASSIGN_OR_RETURN(auto f, read_fragment(bytes, pos));
-    WINCERT_TRY(accept(f, complete));
+    WINCERT_TRY(accept(std::move(f), complete));
   }
   return complete;
 }

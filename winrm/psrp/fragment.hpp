@@ -103,9 +103,10 @@ class Defragmenter {
  private:
   struct Partial {
     std::uint64_t next_fragment_id = 0;
-    std::string data;
+    std::vector<std::string> pieces;  // the fragments' blobs so far
+    std::size_t bytes = 0;
   };
-  Status accept(const Fragment& fragment, std::vector<std::string>& complete);
+  Status accept(Fragment&& fragment, std::vector<std::string>& complete);
 
   DefragmenterLimits limits_;
   std::unordered_map<std::uint64_t, Partial> partial_;

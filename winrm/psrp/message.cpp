@@ -168,4 +168,17 @@ Result<Message> decode_message(std::string_view bytes) {
   return m;
 }
 
+Result<Message> decode_message_taking(std::string&& bytes) {
+  // The header fields from the view; then the data without a copy (a large output is megabytes).
+  auto header =
+      decode_message(std::string_view(bytes.data(), std::min(bytes.size(), kMessageHeaderSize + kBom.size())));
+  if (!header.ok()) return header;
+  Message m = std::move(header.value());
+  std::size_t prefix = kMessageHeaderSize;
+  if (std::string_view(bytes).substr(prefix, kBom.size()) == kBom) prefix += kBom.size();
+  bytes.erase(0, prefix);
+  m.data = std::move(bytes);
+  return m;
+}
+
 }  // namespace wincert::winrm::psrp

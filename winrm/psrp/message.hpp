@@ -87,5 +87,7 @@ struct Message {
 std::string encode_message(const Message& message, bool with_bom = false);
 // invalid_argument for fewer than 40 bytes or a Destination other than 1 or 2. A UTF-8 BOM is stripped.
 Result<Message> decode_message(std::string_view bytes);
+// The same, taking the bytes: the data is moved into the message, not copied (a large output is megabytes).
+Result<Message> decode_message_taking(std::string&& bytes);
 
 }  // namespace wincert::winrm::psrp

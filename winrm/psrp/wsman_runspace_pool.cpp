@@ -232,8 +232,8 @@ struct WsmanRunspacePool::State {
                     std::vector<HostCall>& host_calls, const std::string& what) {
     WINCERT_ASSIGN_OR_RETURN(auto messages, defragmenter.feed(data));
     bool finished = false;
-    for (const auto& bytes : messages) {
-      WINCERT_ASSIGN_OR_RETURN(const Message message, decode_message(bytes));
+    for (auto& bytes : messages) {
+      WINCERT_ASSIGN_OR_RETURN(const Message message, decode_message_taking(std::move(bytes)));
       auto body = parse_server_message(message, options.clixml_limits);
       if (!body.ok()) return std::move(body).error().context(what + ": ");
       if (const auto* output = std::get_if<PipelineOutput>(&*body)) {

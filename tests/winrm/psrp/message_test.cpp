@@ -82,6 +82,32 @@ TEST(PsrpMessage, BomIsOptionalOnBothSides) {
   EXPECT_TRUE(decoded->is_pipeline_message());
 }
 
+// decode_message_taking (the receive path's: the data moved, not copied) decodes exactly as decode_message.
+TEST(PsrpMessage, DecodingByTakingTheBytesGivesTheSameMessage) {
+  Message m;
+  m.destination = Destination::kClient;
+  m.type = MessageType::kPipelineOutput;
+  m.runspace_pool_id = Guid::random_v4();
+  m.pipeline_id = Guid::random_v4();
+  m.data = "<S>" + std::string(100000, 'x') + "</S>";
+  for (bool bom : {false, true}) {
+    const std::string encoded = encode_message(m, bom);
+    auto copied = decode_message(encoded);
+    auto taken = decode_message_taking(std::string(encoded));
+    ASSERT_THAT(copied, IsOk());
+    ASSERT_THAT(taken, IsOk());
+    EXPECT_EQ(taken->data, copied->data);
+    EXPECT_EQ(taken->type, copied->type);
+    EXPECT_EQ(taken->destination, copied->destination);
+    EXPECT_EQ(taken->runspace_pool_id, copied->runspace_pool_id);
+    EXPECT_EQ(taken->pipeline_id, copied->pipeline_id);
+  }
+  EXPECT_THAT(decode_message_taking(std::string(39, '\0')), HasCode(ErrorCode::kInvalidArgument));
+  std::string bad(40, '\0');
+  bad[0] = 3;
+  EXPECT_THAT(decode_message_taking(std::move(bad)), HasCode(ErrorCode::kInvalidArgument));
+}
+
 TEST(PsrpMessage, RefusesShortInputAndBadDestination) {
   EXPECT_THAT(decode_message(std::string(39, '\0')), HasCode(ErrorCode::kInvalidArgument));
   std::string bad(40, '\0');
