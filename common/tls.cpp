@@ -1,10 +1,30 @@
 #include "common/tls.hpp"
 
+#include <openssl/x509_vfy.h>
+
 #include "common/log.hpp"
 
 namespace wincert::tls {
 
 namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// The system's CA certificates, loaded once for the process and shared (reference-counted, safe for
+// concurrent verification) by every client context: loading them per context cost ~0.4 MB and the parsing
+// of every CA certificate, and the agent makes one context per Command client and per WinRM https
+// connection. Nothing adds to a context's store after configure_client, so sharing it changes nothing else.
+X509_STORE* system_trust_store() {
+  static X509_STORE* const store = [] {
+    X509_STORE* s = X509_STORE_new();
+    if (s != nullptr && X509_STORE_set_default_paths(s) != 1)
+      logger("tls")->debug("no system CA store (the default CA file and directory of OpenSSL)");
+    return s;
+  }();
+  return store;
+}
+
+}  // namespace
 
 Status configure_client(ssl::context& context, const ClientSettings& s) {
   context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
@@ -18,6 +38,8 @@ Status configure_client(ssl::context& context, const ClientSettings& s) {
         return Error::invalid_argument("cannot load CA file '" + s.ca_file + "': " + ec.message() + " (" +
                                        s.ca_file_option + " must be a PEM file of CA certificates)");
       }
+    } else if (X509_STORE* store = system_trust_store()) {
+      SSL_CTX_set1_cert_store(context.native_handle(), store);
     } else {
       context.set_default_verify_paths(ec);
       if (ec) logger("tls")->debug("no system CA store: {}", ec.message());

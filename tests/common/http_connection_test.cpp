@@ -180,6 +180,25 @@ TEST_F(TlsTest, TrustedCertificateForTheIpConnectsAndKeepsThePeerCertificate) {
   cert.remove();
 }
 
+// Contexts that trust the system's CAs share one store (loaded once per process); one given its own CA file
+// has a store of its own, and a certificate the system does not trust is still refused.
+TEST_F(TlsTest, ContextsTrustingTheSystemShareOneStoreAndStillRefuseOthers) {
+  net::ssl::context first{net::ssl::context::tls_client};
+  net::ssl::context second{net::ssl::context::tls_client};
+  ASSERT_THAT(tls::configure_client(first, tls::ClientSettings{}), IsOk());
+  ASSERT_THAT(tls::configure_client(second, tls::ClientSettings{}), IsOk());
+  EXPECT_EQ(SSL_CTX_get_cert_store(first.native_handle()), SSL_CTX_get_cert_store(second.native_handle()));
+  auto cert = TestCertificate::make("winrm-host", "IP:127.0.0.1");
+  trust(cert);
+  EXPECT_NE(SSL_CTX_get_cert_store(client.native_handle()), SSL_CTX_get_cert_store(first.native_handle()));
+  ScriptedServer server(cert, tls_replies());
+  auto refused = open(server.port(), &first);
+  EXPECT_THAT(refused, HasCode(ErrorCode::kUnauthenticated));
+  auto trusted = open(server.port(), &client);
+  EXPECT_THAT(trusted, IsOk());
+  cert.remove();
+}
+
 TEST_F(TlsTest, UntrustedCertificateIsUnauthenticatedWithTheOpenSslReason) {
   auto cert = TestCertificate::make("winrm-host", "IP:127.0.0.1");
   auto other = TestCertificate::make("another-ca", "IP:127.0.0.1");
