@@ -233,12 +233,14 @@ jobs::JobCallbacks ResultSink::callbacks_for(const std::string& job_id, std::int
   return callbacks;
 }
 
-// A job's inventory on its way to the outbox: one part being filled (InventoryBodyBuilder) while the one
-// before it is written (one write in flight: the job reads on during its fsync, and holds two parts at
-// most); the parts before the last marked kMorePartsFollow, so that none is sent unless the inventory is
-// finished. finish() returns once every part is durable.
+// A job's inventory on its way to the outbox: one part being filled (InventoryBodyBuilder) while the ones
+// before it are written (kWritesInFlight at most: the job reads on during their fsyncs, which the group
+// commit shares, and holds that many parts plus one); the parts before the last marked kMorePartsFollow, so
+// that none is sent unless the inventory is finished. finish() returns once every part is durable.
 class OutboxInventoryUpload final : public jobs::InventoryUpload {
  public:
+  static constexpr std::size_t kWritesInFlight = 4;
+
   OutboxInventoryUpload(ResultSink& sink, std::string job_id, std::int64_t audit_id, std::string endpoint,
                         std::size_t part_bytes)
       : sink_(sink),
@@ -253,8 +255,8 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     ++items_;
     auto full = builder_.add(item);
     if (full) {
-      co_await wait_for_write();  // the part before it is durable (or held) first: parts stay in order
-      start_write(std::move(*full), false);
+      co_await wait_for_writes(kWritesInFlight - 1);
+      start_write(std::move(*full), false);  // the outbox numbers entries as their writes start: in order
     }
     co_return Status{};
   }
@@ -263,9 +265,8 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     WINCERT_CO_TRY(usable());
     std::string last = builder_.finish();
     done_ = true;
-    co_await wait_for_write();
     start_write(std::move(last), true);
-    co_await wait_for_write();
+    co_await wait_for_writes(0);
     logger("agent")->debug("job {}: inventory of {} item(s) stored for delivery in {} part(s)", job_id_, items_,
                            parts_);
     co_return Status{};
@@ -274,7 +275,7 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
   void abandon() override {
     if (done_) return;
     done_ = true;
-    if (writing_ && !writing_->done) writing_->abandoned = true;  // dropped once its write is over
+    for (const auto& write : writing_) write->abandoned = true;  // each dropped once its write is over
     if (parts_ > 0) sink_.drop_unfinished_inventory(job_id_);
   }
 
@@ -304,7 +305,7 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
     e.part = ++parts_;
     e.parts = last ? parts_ : kMorePartsFollow;
     auto write = std::make_shared<Write>(sink_.executor_);
-    writing_ = write;
+    writing_.push_back(write);
     // Held in memory when the disk refuses it (commit_or_hold); never fails.
     net::co_spawn(sink_.executor_, sink_.commit_or_hold(std::move(e), std::move(body)),
                   [write, sink = &sink_, job_id = job_id_](std::exception_ptr, bool) {
@@ -314,11 +315,13 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
                   });
   }
 
-  net::awaitable<void> wait_for_write() {
-    const auto write = writing_;  // kept in writing_ meanwhile: abandon() marks it
-    if (!write) co_return;
-    while (!write->done) co_await write->wake.async_wait(kUseTuple);
-    if (writing_ == write) writing_.reset();
+  // Until at most `left` writes are in flight (the oldest finish first: one group commit after another).
+  net::awaitable<void> wait_for_writes(std::size_t left) {
+    while (writing_.size() > left) {
+      const auto write = writing_.front();  // kept in writing_ meanwhile: abandon() marks it
+      while (!write->done) co_await write->wake.async_wait(kUseTuple);
+      if (!writing_.empty() && writing_.front() == write) writing_.pop_front();
+    }
   }
 
   ResultSink& sink_;
@@ -328,7 +331,7 @@ class OutboxInventoryUpload final : public jobs::InventoryUpload {
   InventoryBodyBuilder builder_;
   int parts_ = 0;
   bool done_ = false;
-  std::shared_ptr<Write> writing_;
+  std::deque<std::shared_ptr<Write>> writing_;  // oldest first
 };
 
 std::unique_ptr<jobs::InventoryUpload> ResultSink::begin_inventory(std::string job_id, std::int64_t audit_id,
