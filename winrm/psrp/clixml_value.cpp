@@ -643,16 +643,21 @@ std::string serialize_clixml(const PsValue& value) {
   return std::move(w.out);
 }
 
-Result<PsValue> parse_clixml(std::string_view xml, const ClixmlLimits& limits) {
-  if (xml.size() > limits.max_input_bytes)
-    return Error::resource_exhausted("CLIXML of " + std::to_string(xml.size()) + " bytes exceeds the limit of " +
+namespace {
+
+// Whitespace-only text is data here (<S> </S>); a DOCTYPE is kept as a node only to refuse it.
+constexpr unsigned kClixmlParseOptions =
+    (pugi::parse_default | pugi::parse_doctype | pugi::parse_ws_pcdata) & ~pugi::parse_wnorm_attribute;
+
+Status check_clixml_size(std::size_t size, const ClixmlLimits& limits) {
+  if (size > limits.max_input_bytes)
+    return Error::resource_exhausted("CLIXML of " + std::to_string(size) + " bytes exceeds the limit of " +
                                      std::to_string(limits.max_input_bytes));
-  if (xml.substr(0, 3) == "\xEF\xBB\xBF") xml.remove_prefix(3);
-  pugi::xml_document doc;
-  // Whitespace-only text is data here (<S> </S>); a DOCTYPE is kept as a node only to refuse it.
-  const unsigned options =
-      (pugi::parse_default | pugi::parse_doctype | pugi::parse_ws_pcdata) & ~pugi::parse_wnorm_attribute;
-  pugi::xml_parse_result r = doc.load_buffer(xml.data(), xml.size(), options, pugi::encoding_utf8);
+  return {};
+}
+
+// The value of a loaded document's one root element.
+Result<PsValue> value_of(const pugi::xml_document& doc, const pugi::xml_parse_result& r, const ClixmlLimits& limits) {
   if (!r)
     return Error::invalid_argument(std::string("malformed CLIXML: ") + r.description() + " at byte " +
                                    std::to_string(r.offset));
@@ -668,6 +673,26 @@ Result<PsValue> parse_clixml(std::string_view xml, const ClixmlLimits& limits) {
   Reader reader(limits);
   std::size_t height = 0;
   return reader.value(root, 1, height);
+}
+
+}  // namespace
+
+Result<PsValue> parse_clixml(std::string_view xml, const ClixmlLimits& limits) {
+  WINCERT_TRY(check_clixml_size(xml.size(), limits));
+  if (xml.substr(0, 3) == "\xEF\xBB\xBF") xml.remove_prefix(3);
+  pugi::xml_document doc;
+  const auto r = doc.load_buffer(xml.data(), xml.size(), kClixmlParseOptions, pugi::encoding_utf8);
+  return value_of(doc, r, limits);
+}
+
+Result<PsValue> parse_clixml_taking(std::string&& xml, const ClixmlLimits& limits) {
+  WINCERT_TRY(check_clixml_size(xml.size(), limits));
+  const std::size_t bom = std::string_view(xml).substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+  std::string buffer = std::move(xml);  // parsed in place: pugixml keeps no copy of it
+  pugi::xml_document doc;
+  const auto r =
+      doc.load_buffer_inplace(buffer.data() + bom, buffer.size() - bom, kClixmlParseOptions, pugi::encoding_utf8);
+  return value_of(doc, r, limits);
 }
 
 }  // namespace wincert::winrm::psrp

@@ -176,5 +176,7 @@ struct ClixmlLimits {
 // invalid_argument: malformed XML, a DTD, an unknown element with children, a bad number or base64 text, a
 // Ref or TNRef to an id not defined before. resource_exhausted: input, depth or node count over the limits.
 Result<PsValue> parse_clixml(std::string_view xml, const ClixmlLimits& limits = {});
+// The same, parsing the text in place (no copy of a large message); the text is consumed.
+Result<PsValue> parse_clixml_taking(std::string&& xml, const ClixmlLimits& limits = {});
 
 }  // namespace wincert::winrm::psrp

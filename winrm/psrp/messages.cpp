@@ -312,12 +312,17 @@ Result<HostCall> parse_host_call(const PsValue& body, bool pipeline) {
 }
 
 Result<ServerMessageBody> parse_server_message(const Message& message, const ClixmlLimits& limits) {
+  Message copy = message;
+  return parse_server_message_taking(std::move(copy), limits);
+}
+
+Result<ServerMessageBody> parse_server_message_taking(Message&& message, const ClixmlLimits& limits) {
   if (!is_known_message_type(static_cast<std::uint32_t>(message.type)))
     return Error::invalid_argument("unknown PSRP message type " +
                                    std::to_string(static_cast<std::uint32_t>(message.type)));
   PsValue body;
   if (!message.data.empty()) {
-    auto parsed = parse_clixml(message.data, limits);
+    auto parsed = parse_clixml_taking(std::move(message.data), limits);
     if (!parsed.ok()) return std::move(parsed).error().context(std::string(message_type_name(message.type)) + ": ");
     body = std::move(parsed).value();
   }

@@ -167,6 +167,8 @@ Result<HostCall> parse_host_call(const PsValue& body, bool pipeline);
 // Parses the CLIXML of any server message and dispatches on its type. invalid_argument for a malformed
 // body or an unknown message type; resource_exhausted from the CLIXML limits.
 Result<ServerMessageBody> parse_server_message(const Message& message, const ClixmlLimits& limits = {});
+// The same, consuming the message (its CLIXML parsed in place, not copied: the receive path's).
+Result<ServerMessageBody> parse_server_message_taking(Message&& message, const ClixmlLimits& limits = {});
 
 // The reply to a host call this client cannot serve (it has no host): an exception, so a Read-Host or a
 // prompt fails at once instead of waiting for an answer that never comes (psrp.md §5). A

@@ -233,8 +233,8 @@ struct WsmanRunspacePool::State {
     WINCERT_ASSIGN_OR_RETURN(auto messages, defragmenter.feed(data));
     bool finished = false;
     for (auto& bytes : messages) {
-      WINCERT_ASSIGN_OR_RETURN(const Message message, decode_message_taking(std::move(bytes)));
-      auto body = parse_server_message(message, options.clixml_limits);
+      WINCERT_ASSIGN_OR_RETURN(Message message, decode_message_taking(std::move(bytes)));
+      auto body = parse_server_message_taking(std::move(message), options.clixml_limits);
       if (!body.ok()) return std::move(body).error().context(what + ": ");
       if (const auto* output = std::get_if<PipelineOutput>(&*body)) {
         if (result.output.size() >= options.max_output_objects)

@@ -87,6 +87,26 @@ TEST(PsrpClixml, OneMegabyteStringRoundTrips) {
   EXPECT_EQ(back.text(), text);
 }
 
+// parse_clixml_taking (in place, the receive path's) reads exactly what parse_clixml reads, errors included.
+TEST(PsrpClixml, ParsingInPlaceGivesTheSameValuesAndErrors) {
+  const std::string big = serialize_clixml(PsValue::string(std::string(300000, 'x') + " & <escaped> \xE2\x82\xAC"));
+  for (const std::string& xml :
+       {big, "\xEF\xBB\xBF" + big, std::string("<I32>42</I32>"), std::string("<S> </S>"), std::string("<S>cut"),
+        std::string("<!DOCTYPE x><S>a</S>"), std::string("<S>a</S><S>b</S>"), std::string("")}) {
+    auto copied = parse_clixml(xml);
+    auto taken = parse_clixml_taking(std::string(xml));
+    ASSERT_EQ(copied.ok(), taken.ok()) << xml.substr(0, 40);
+    if (copied.ok()) {
+      EXPECT_EQ(taken->to_display_string(), copied->to_display_string());
+    } else {
+      EXPECT_EQ(taken.error().message, copied.error().message);
+    }
+  }
+  ClixmlLimits small;
+  small.max_input_bytes = 100;
+  EXPECT_THAT(parse_clixml_taking(std::string(big), small), HasCode(ErrorCode::kResourceExhausted));
+}
+
 TEST(PsrpClixml, ObjectsWithTypesPropertiesAndCollections) {
   PsValue list = make_list({"System.Collections.ArrayList", "System.Object"},
                            {PsValue::int32(1), PsValue::string("two"), PsValue::nil()});
