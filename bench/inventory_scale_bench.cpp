@@ -105,16 +105,20 @@ struct InventoryCounts {
   std::size_t problems = 0;
 };
 
+InventoryCounts counts_of(const wincert::certstore::StoreInventory& inventory) {
+  InventoryCounts counts;
+  counts.certificates = inventory.entries.size();
+  for (const auto& entry : inventory.entries) counts.with_key += entry.has_private_key ? 1 : 0;
+  counts.problems = inventory.problems.size();
+  return counts;
+}
+
 // CertStore::inventory(): the whole inventory, held until counted.
 net::awaitable<wincert::Result<InventoryCounts>> inventory_whole(wincert::certstore::CertStore& certs,
                                                                  std::string store) {
   auto inventory = co_await certs.inventory(std::move(store));
   if (!inventory.ok()) co_return inventory.error();
-  InventoryCounts counts;
-  counts.certificates = inventory->entries.size();
-  for (const auto& entry : inventory->entries) counts.with_key += entry.has_private_key ? 1 : 0;
-  counts.problems = inventory->problems.size();
-  co_return counts;
+  co_return counts_of(*inventory);
 }
 
 // The inventory as it was read before issue 14: one JSON tree of the whole output, then every entry.
@@ -126,11 +130,7 @@ net::awaitable<wincert::Result<InventoryCounts>> inventory_dom(wincert::certstor
   if (!doc.ok()) co_return doc.error();
   auto inventory = remote::parse_store_inventory(*doc, store);
   if (!inventory.ok()) co_return inventory.error();
-  InventoryCounts counts;
-  counts.certificates = inventory->entries.size();
-  for (const auto& entry : inventory->entries) counts.with_key += entry.has_private_key ? 1 : 0;
-  counts.problems = inventory->problems.size();
-  co_return counts;
+  co_return counts_of(*inventory);
 }
 
 // CertStore::read_inventory(): one certificate at a time, each dropped once counted.
