@@ -54,7 +54,9 @@ psrp::PipelineCommand module_load_command() {
   psrp::PipelineCommand load;
   load.command = std::string(kLoadModuleScript);
   load.is_script = true;
-  load.parameters.push_back({"Text", psrp::PsValue::string(std::string(certstore::module_text()))});
+  // Escaped for CLIXML once per process, not once per runspace pool.
+  static const psrp::PsValue text = psrp::PsValue::cached_string(std::string(certstore::module_text()));
+  load.parameters.push_back({"Text", text});
   load.parameters.push_back({"Version", psrp::PsValue::string(std::string(certstore::module_version()))});
   return load;
 }

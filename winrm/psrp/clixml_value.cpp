@@ -69,6 +69,19 @@ void append_xml_escaped(std::string& out, std::string_view text, bool attribute 
 
 // ---- serializer ----
 
+}  // namespace
+
+// The Writer's view of a cached_string's escaped form.
+class ClixmlWriterAccess {
+ public:
+  static const std::string* wire_text(const PsValue& v) { return v.wire_text_.get(); }
+  static void set_wire_text(PsValue& v, std::string text) {
+    v.wire_text_ = std::make_shared<const std::string>(std::move(text));
+  }
+};
+
+namespace {
+
 class Writer {
  public:
   std::string out;
@@ -106,6 +119,10 @@ class Writer {
         out += base64_encode(v.text());
         break;
       default:
+        if (const std::string* cached = ClixmlWriterAccess::wire_text(v)) {
+          out += *cached;
+          break;
+        }
         append_xml_escaped(out, is_escaped_text(v.type()) ? encode_clixml_string(v.text()) : v.text());
     }
     close(tag);
@@ -478,6 +495,14 @@ PsValue PsValue::boolean(bool v) {
 }
 
 PsValue PsValue::string(std::string v) { return text(PsType::kString, std::move(v)); }
+
+PsValue PsValue::cached_string(std::string v) {
+  PsValue value = string(std::move(v));
+  std::string escaped;
+  append_xml_escaped(escaped, encode_clixml_string(value.text()));
+  ClixmlWriterAccess::set_wire_text(value, std::move(escaped));
+  return value;
+}
 
 PsValue PsValue::signed_integer(PsType type, std::int64_t v) {
   PsValue out;

@@ -57,6 +57,9 @@ class PsValue {
   static PsValue nil() { return {}; }
   static PsValue boolean(bool v);
   static PsValue string(std::string v);
+  // A string whose CLIXML form is escaped once and shared by every copy: a large text sent again and again
+  // (the module each new runspace pool loads) is not escaped anew each time.
+  static PsValue cached_string(std::string v);
   static PsValue int32(std::int32_t v) { return signed_integer(PsType::kInt32, v); }
   static PsValue int64(std::int64_t v) { return signed_integer(PsType::kInt64, v); }
   static PsValue uint32(std::uint32_t v) { return unsigned_integer(PsType::kUInt32, v); }
@@ -110,6 +113,9 @@ class PsValue {
   std::uint64_t unsigned_ = 0;
   std::string text_;
   std::shared_ptr<PsObject> object_;
+  std::shared_ptr<const std::string> wire_text_;  // cached_string: the escaped element content
+
+  friend class ClixmlWriterAccess;
 };
 
 struct PsProperty {

@@ -87,6 +87,20 @@ TEST(PsrpClixml, OneMegabyteStringRoundTrips) {
   EXPECT_EQ(back.text(), text);
 }
 
+// A cached string (escaped once, the module's text) serializes exactly as a plain one, in every copy.
+TEST(PsrpClixml, ACachedStringSerializesAsAPlainOne) {
+  const std::string text = "function X { '<&>' }\r\n\t_x0041_ \xE2\x82\xAC \x01" + std::string(5000, 'y');
+  const PsValue cached = PsValue::cached_string(text);
+  const PsValue copy = cached;
+  EXPECT_EQ(serialize_clixml(copy), serialize_clixml(PsValue::string(text)));
+  auto obj = std::make_shared<PsObject>();
+  obj->extended.push_back({"Text", cached});
+  auto plain = std::make_shared<PsObject>();
+  plain->extended.push_back({"Text", PsValue::string(text)});
+  EXPECT_EQ(serialize_clixml(PsValue::object(obj)), serialize_clixml(PsValue::object(plain)));
+  EXPECT_EQ(round_trip(cached).text(), text);
+}
+
 // parse_clixml_taking (in place, the receive path's) reads exactly what parse_clixml reads, errors included.
 TEST(PsrpClixml, ParsingInPlaceGivesTheSameValuesAndErrors) {
   const std::string big = serialize_clixml(PsValue::string(std::string(300000, 'x') + " & <escaped> \xE2\x82\xAC"));
