@@ -30,6 +30,7 @@ struct InventoryEntry {
   std::string provider_name;  // CNG KSP or CryptoAPI CSP holding the key ("" without a key)
   std::string friendly_name;
   std::vector<SubjectAltName> sans;  // from the DER (inventory_facts_der): what Command's SAN parameter shows
+  std::string base64;  // the host's base64 of der when it is exactly base64_encode(der), else "": not re-encoded
 };
 
 struct StoreInventory {

@@ -98,6 +98,20 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+bool is_canonical_base64(std::string_view text, std::size_t decoded_size) {
+  if (text.size() != (decoded_size + 2) / 3 * 4) return false;
+  const std::size_t pad = (3 - decoded_size % 3) % 3;
+  const std::size_t data = text.size() - pad;
+  for (std::size_t i = data; i < text.size(); ++i)
+    if (text[i] != '=') return false;
+  for (std::size_t i = 0; i < data; ++i)
+    if (kB64Table[static_cast<unsigned char>(text[i])] < 0) return false;
+  if (pad == 0) return true;
+  // The last character before the padding carries 2 (one '=') or 4 (two) bits that must be zero.
+  const int last = kB64Table[static_cast<unsigned char>(text[data - 1])];
+  return (last & (pad == 1 ? 0x3 : 0xF)) == 0;
+}
+
 std::string hex_upper(std::string_view bytes) { return hex(bytes, "0123456789ABCDEF"); }
 std::string hex_lower(std::string_view bytes) { return hex(bytes, "0123456789abcdef"); }
 

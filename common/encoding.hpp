@@ -15,6 +15,9 @@ std::string base64_encode(std::string_view data);
 std::string base64_encode(const Bytes& data);
 // Strict decoding: whitespace is skipped, anything else outside the alphabet is an error (nullopt).
 std::optional<std::string> base64_decode(std::string_view text);
+// True when `text` is exactly base64_encode of `decoded_size` bytes it decodes to: the alphabet only, padded to
+// a multiple of four, no spare bits set. base64_decode is lenient (blanks, missing padding); this is not.
+bool is_canonical_base64(std::string_view text, std::size_t decoded_size);
 
 std::string hex_upper(std::string_view bytes);
 std::string hex_lower(std::string_view bytes);

@@ -254,6 +254,7 @@ std::optional<InventoryEntry> inventory_entry_from(const json& item, std::size_t
     problems.push_back(where_text + " (" + info->thumbprint + "): malformed properties");
     return std::nullopt;
   }
+  if (is_canonical_base64(*base64, der->size())) entry.base64 = std::move(*base64);
   entry.der = std::move(*der);
   entry.thumbprint = info->thumbprint;
   entry.has_private_key = *has_key;

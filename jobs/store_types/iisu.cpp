@@ -83,7 +83,7 @@ awaitable<Result<InventoryReport>> iisu_inventory(JobContext&, const IisuService
     InventoryItem item;
     item.alias = build_iis_alias(thumbprint, b.site, b.ip, port, b.host);
     item.private_key_entry = entry.has_private_key;
-    item.certificates.push_back(base64_encode(entry.der));
+    item.certificates.push_back(entry.base64.empty() ? base64_encode(entry.der) : entry.base64);
     item.parameters = {{"SiteName", b.site},
                        {"Port", std::to_string(b.port)},
                        {"IPAddress", b.ip},

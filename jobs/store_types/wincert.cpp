@@ -26,7 +26,7 @@ awaitable<Result<InventoryReport>> wincert_inventory(JobContext& ctx, const WinC
     InventoryItem item;
     item.alias = to_upper(entry->thumbprint);
     item.private_key_entry = entry->has_private_key;
-    item.certificates.push_back(base64_encode(entry->der));
+    item.certificates.push_back(entry->base64.empty() ? base64_encode(entry->der) : std::move(entry->base64));
     item.parameters = {{"ProviderName", entry->provider_name}, {"SAN", windows_san_text(entry->sans)}};
     WINCERT_CO_TRY(co_await add_inventory_item(upload, std::move(item)));
   }

@@ -82,7 +82,7 @@ awaitable<Result<InventoryReport>> winsql_inventory(JobContext& ctx, const WinSq
       InventoryItem item;
       item.alias = thumbprint;
       item.private_key_entry = entry->has_private_key;
-      item.certificates.push_back(base64_encode(entry->der));
+      item.certificates.push_back(entry->base64.empty() ? base64_encode(entry->der) : entry->base64);
       item.parameters = {{"InstanceName", instance_list}, {"ProviderName", entry->provider_name}};
       WINCERT_CO_TRY(co_await add_inventory_item(upload, std::move(item)));
     }

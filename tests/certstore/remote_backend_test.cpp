@@ -63,6 +63,24 @@ class RemoteBackend : public ::testing::Test {
 
 // ---- inventory ----
 
+// The host's base64 is kept when it is exactly the canonical encoding of the DER (Command gets it without a
+// re-encoding), and left out when it is not (blanks, as certutil writes them): the job then encodes the DER.
+TEST_F(RemoteBackend, InventoryKeepsTheHostsBase64OnlyWhenCanonical) {
+  auto doc = golden_output("store-inventory");
+  const std::string canonical = doc["Certificates"][0]["Base64"];
+  std::string wrapped = canonical;
+  wrapped.insert(64, "\r\n");
+  doc["Certificates"][1]["Base64"] = wrapped;
+  runner.answer("store-inventory", doc);
+  auto inventory = run_sync(store.inventory("My"));
+  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+  ASSERT_EQ(inventory->entries.size(), 2u);
+  EXPECT_EQ(inventory->entries[0].base64, canonical);
+  EXPECT_EQ(base64_encode(inventory->entries[0].der), canonical);
+  EXPECT_EQ(inventory->entries[1].base64, "");
+  EXPECT_EQ(base64_encode(inventory->entries[1].der), canonical);
+}
+
 TEST_F(RemoteBackend, InventoryParsesGoldenOutput) {
   runner.answer_with_golden("store-inventory");
   auto inventory = run_sync(store.inventory("My"));

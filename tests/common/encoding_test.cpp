@@ -36,6 +36,39 @@ TEST(Encoding, Base64DecodeHandsOverAtEveryPosition) {
   }
 }
 
+// Canonical means "exactly what base64_encode gives": what the inventory may send to Command without re-encoding.
+TEST(Encoding, CanonicalBase64IsExactlyWhatEncodingGives) {
+  std::string data;
+  for (int i = 0; i < 64; ++i) data.push_back(static_cast<char>(i * 53 + 7));
+  for (std::size_t size = 0; size <= data.size(); ++size) {
+    const std::string bytes = data.substr(0, size);
+    const std::string encoded = base64_encode(bytes);
+    ASSERT_TRUE(is_canonical_base64(encoded, size)) << size;
+    ASSERT_FALSE(is_canonical_base64(encoded + "\n", size)) << size;
+    ASSERT_FALSE(is_canonical_base64(encoded, size + 1)) << size;
+    if (encoded.empty()) continue;
+    std::string spaced = encoded;
+    spaced.insert(spaced.size() / 2, " ");
+    ASSERT_FALSE(is_canonical_base64(spaced, size)) << size;
+    const auto padding = encoded.find('=');
+    if (padding != std::string::npos) {
+      // Decodes to the same bytes, but is not what encoding gives: no padding, or spare bits set.
+      const std::string unpadded = encoded.substr(0, padding);
+      ASSERT_EQ(base64_decode(unpadded), bytes) << size;
+      ASSERT_FALSE(is_canonical_base64(unpadded, size)) << size;
+      std::string spare = encoded;
+      spare[padding - 1] = spare[padding - 1] == 'A' ? 'B' : 'A';  // flips the unused low bits of the last symbol
+      if (base64_decode(spare) == bytes) {
+        ASSERT_FALSE(is_canonical_base64(spare, size)) << size << " " << spare;
+      }
+    }
+  }
+  EXPECT_FALSE(is_canonical_base64("QQ=A", 1));
+  EXPECT_FALSE(is_canonical_base64("Q$==", 1));
+  EXPECT_TRUE(is_canonical_base64("QQ==", 1));
+  EXPECT_FALSE(is_canonical_base64("QR==", 1));  // 'A' with a spare bit set: decodes, but not canonical
+}
+
 TEST(Encoding, Utf16RoundTripIncludingSurrogates) {
   const std::string text = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";  // héllo € 😀
   auto u16 = utf8_to_utf16le(text);

@@ -448,6 +448,19 @@ TEST_F(HandlerTest, WinCertInventoryFromTheFixture) {
   EXPECT_NE(result.message.find("2 item"), std::string::npos);
 }
 
+// The host's canonical base64 (InventoryEntry::base64) goes to Command as it is; without it the DER is encoded.
+TEST_F(HandlerTest, WinCertInventorySendsTheHostsBase64WhenItHasIt) {
+  auto with_text = FakeHost::entry(kOld);
+  with_text.base64 = base64_encode(with_text.der);
+  host_.stores["My"] = {with_text, FakeHost::entry(kOther)};
+  JobResult result = run(load("WinCertInventory.json", {"CertificateStoreDetails.Properties.WinRm Protocol=http"}));
+  ASSERT_EQ(result.status, JobStatus::kSuccess) << result.message;
+  ASSERT_EQ(submitted_.size(), 1u);
+  ASSERT_EQ(submitted_[0].size(), 2u);
+  EXPECT_EQ(submitted_[0][0].certificates, std::vector<std::string>{with_text.base64});
+  EXPECT_EQ(submitted_[0][1].certificates, std::vector<std::string>{base64_encode(std::string("DER-of-") + kOther)});
+}
+
 // The store's output breaks off after two certificates: the job fails (and is retried, the error being
 // transient), and Command is sent nothing of the partial inventory.
 TEST_F(HandlerTest, AnInventoryThatBreaksOffPartWaySubmitsNothing) {
