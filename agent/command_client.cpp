@@ -187,17 +187,6 @@ std::string InventoryBodyBuilder::finish() {
   return std::exchange(current_, head_) + std::string(kInventoryTail);
 }
 
-std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
-                                          std::size_t max_bytes) {
-  InventoryBodyBuilder builder(job_id, max_bytes);
-  std::vector<std::string> out;
-  for (const auto& item : items) {
-    if (auto full = builder.add(item)) out.push_back(std::move(*full));
-  }
-  out.push_back(builder.finish());
-  return out;
-}
-
 Result<RegisterReply> interpret_register_reply(const json& doc) {
   RegisterReply reply;
   reply.result = parse_api_result(doc);

@@ -176,10 +176,6 @@ class InventoryBodyBuilder {
   bool empty_ = true;
 };
 
-// The same for a whole list (InventoryMaxUpdateSizeMb).
-std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
-                                          std::size_t max_bytes);
-
 // What Command's replies mean, from the parsed document (pure: unit-tested and fuzzed).
 Result<RegisterReply> interpret_register_reply(const nlohmann::ordered_json& doc);
 HeartbeatReply interpret_heartbeat_reply(const nlohmann::ordered_json& doc);

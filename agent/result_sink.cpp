@@ -340,13 +340,6 @@ std::unique_ptr<jobs::InventoryUpload> ResultSink::begin_inventory(std::string j
   return std::make_unique<OutboxInventoryUpload>(*this, std::move(job_id), audit_id, std::move(endpoint), part_bytes);
 }
 
-net::awaitable<Status> ResultSink::submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
-                                                    std::vector<jobs::InventoryItem> items) {
-  const auto upload = begin_inventory(std::move(job_id), audit_id, std::move(endpoint));
-  for (auto& item : items) WINCERT_CO_TRY(co_await upload->add(std::move(item)));
-  co_return co_await upload->finish();
-}
-
 void ResultSink::drop_unfinished_inventory(const std::string& job_id) {
   const std::size_t stored = outbox_.drop_unfinished_inventory(job_id);
   // Marked, not erased: run_held() may be using the deque across a delivery; it discards them in order.

@@ -77,9 +77,6 @@ class ResultSink {
   // its last part is stored. The sink outlives the upload.
   std::unique_ptr<jobs::InventoryUpload> begin_inventory(std::string job_id, std::int64_t audit_id,
                                                          std::string endpoint);
-  // The whole list at once (start-up paths and tests): begin_inventory, every item, finish.
-  boost::asio::awaitable<Status> submit_inventory(std::string job_id, std::int64_t audit_id, std::string endpoint,
-                                                  std::vector<jobs::InventoryItem> items);
   boost::asio::awaitable<Result<std::string>> submit_csr(std::string job_id, std::int64_t audit_id,
                                                          std::string endpoint, std::string completion_endpoint,
                                                          std::string csr_base64);  // the DER in base64, as sent

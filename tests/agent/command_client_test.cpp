@@ -460,6 +460,18 @@ TEST_F(ClientTest, AHeartbeatIsNotQueuedBehindBusyConnections) {
   EXPECT_EQ(server_->count("/KeyfactorAgents/Session/Heartbeat"), 1u);
 }
 
+// Every body InventoryBodyBuilder makes of `items`, in order (what the agent stores part by part).
+std::vector<std::string> inventory_bodies(std::string_view job_id, const std::vector<jobs::InventoryItem>& items,
+                                          std::size_t max_bytes) {
+  InventoryBodyBuilder builder(job_id, max_bytes);
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    if (auto full = builder.add(item)) out.push_back(std::move(*full));
+  }
+  out.push_back(builder.finish());
+  return out;
+}
+
 TEST(InventoryChunkingTest, SplitsBySizeKeepingOrderAndValidJson) {
   std::vector<jobs::InventoryItem> items;
   for (int i = 0; i < 50; ++i) {

@@ -118,7 +118,9 @@ TEST(ResultSinkTest, InventoryPartsAreDeliveredBeforeTheCompletionOfTheirJob) {
   SinkFixture f(options);
   // Stored before the sender runs: the order is the outbox's, not the timing's.
   const std::vector<jobs::InventoryItem> items = {item("a"), item("b"), item("c"), item("d"), item("e")};
-  ASSERT_THAT(f.await(f.sink->submit_inventory("job-1", 11, "Jobs/job-1/Inventory", items)), IsOk());
+  const auto upload = f.sink->begin_inventory("job-1", 11, "Jobs/job-1/Inventory");
+  for (const auto& i : items) ASSERT_THAT(f.await(upload->add(i)), IsOk());
+  ASSERT_THAT(f.await(upload->finish()), IsOk());
   f.sink->store_completion(job("job-1"), 11, jobs::JobStatus::kSuccess, "");
   f.sink->store_completion(job("job-2"), 12, jobs::JobStatus::kFailure, "host unreachable");
   EXPECT_TRUE(f.sink->has_completion("job-1"));
